@@ -1,0 +1,36 @@
+import type { HerdSettings } from './lib/config/types';
+
+/**
+ * The environments of the example app `mootube`. Each environment lists only what
+ * differs from its profile's defaults (lib/config/defaults.ts); the README's
+ * configuration reference explains every key.
+ *
+ * No account or region: the stacks are environment-agnostic, so `cdk synth` works
+ * offline. Set both per environment to pin it (and to use more than 2 AZs).
+ */
+const config: HerdSettings = {
+  app: 'mootube',
+  environments: [
+    {
+      name: 'testing',
+      profile: 'small',
+      network: { cidr: '10.10.0.0/16' },
+    },
+    {
+      name: 'staging',
+      profile: 'small',
+      network: { cidr: '10.20.0.0/16' },
+      web: { minCapacity: 2, maxCapacity: 3 },
+      deploy: { strategy: 'rolling', backupBeforeMigrate: true },
+    },
+    {
+      name: 'production',
+      profile: 'production',
+      network: { cidr: '10.30.0.0/16' },
+      web: { minCapacity: 2, maxCapacity: 8 },
+      deploy: { rolling: { checkpointPercentages: [50, 100], checkpointDelaySeconds: 60 } },
+    },
+  ],
+};
+
+export default config;

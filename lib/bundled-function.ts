@@ -1,0 +1,49 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import * as path from 'path';
+
+export interface BundledFunctionProps {
+  /** Entry file, relative to `lambda/`. */
+  readonly entry: string;
+  readonly description: string;
+  /** @default 1 minute */
+  readonly timeout?: Duration;
+  readonly environment?: Record<string, string>;
+  readonly logRetention: logs.RetentionDays;
+}
+
+/** Lambda runtime of every herd function. */
+export const HERD_LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
+
+/**
+ * A herd Lambda function: TypeScript from `lambda/`, bundled by the local esbuild (no
+ * Docker) with its AWS SDK clients inside, so their version is pinned by herd's lockfile
+ * rather than by the Lambda runtime.
+ */
+export class BundledFunction extends nodejs.NodejsFunction {
+  constructor(scope: Construct, id: string, props: BundledFunctionProps) {
+    const logGroup = new logs.LogGroup(scope, `${id}Logs`, { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    super(scope, id, {
+      entry: path.join(__dirname, '..', 'lambda', props.entry),
+      description: props.description,
+      runtime: HERD_LAMBDA_RUNTIME,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 256,
+      timeout: props.timeout ?? Duration.minutes(1),
+      environment: props.environment,
+      logGroup,
+      depsLockFilePath: path.join(__dirname, '..', 'package-lock.json'),
+      projectRoot: path.join(__dirname, '..'),
+      bundling: {
+        minify: true,
+        sourceMap: true,
+        target: 'node24',
+        externalModules: [], // bundle the SDK clients too
+        forceDockerBundling: false,
+      },
+    });
+  }
+}

@@ -1,0 +1,78 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as elasticache from 'aws-cdk-lib/aws-elasticache';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import type { CacheConfig } from './config/types';
+import { acknowledge } from './nag';
+
+export interface CacheProps {
+  readonly vpc: ec2.IVpc;
+  readonly settings: CacheConfig;
+  /** Keep automatic snapshots this many days (0 disables them). */
+  readonly snapshotRetentionDays: number;
+}
+
+/** The Redis port; Valkey speaks the same protocol. */
+export const CACHE_PORT = 6379;
+
+/**
+ * The shared cache and session store: a Valkey replication group, encrypted at rest and
+ * in transit, protected by an AUTH token kept in Secrets Manager, in the isolated
+ * subnets, reachable only from what is allowed through `connections` (the fleets).
+ */
+export class Cache extends Construct implements ec2.IConnectable {
+  public readonly replicationGroup: elasticache.CfnReplicationGroup;
+  /** The AUTH token (a plain string secret). */
+  public readonly authToken: secretsmanager.Secret;
+  public readonly connections: ec2.Connections;
+
+  constructor(scope: Construct, id: string, props: CacheProps) {
+    super(scope, id);
+    const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'herd cache: reachable from the fleets only',
+      allowAllOutbound: false,
+    });
+    this.connections = new ec2.Connections({ securityGroups: [securityGroup], defaultPort: ec2.Port.tcp(CACHE_PORT) });
+
+    this.authToken = new secretsmanager.Secret(this, 'AuthToken', {
+      description: 'AUTH token of the herd cache',
+      // ElastiCache tokens: 16-128 printable characters, no @ " / or spaces.
+      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+    });
+    acknowledge(this.authToken, 'AwsSolutions-SMG4', 'ElastiCache AUTH rotation needs a coordinated two-token rollout; rotate by updating the secret and rolling the fleet with a deploy.');
+
+    const subnetGroup = new elasticache.CfnSubnetGroup(this, 'SubnetGroup', {
+      description: 'herd cache subnets',
+      subnetIds: props.vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_ISOLATED }).subnetIds,
+    });
+    const replicated = props.settings.replicas > 0;
+    this.replicationGroup = new elasticache.CfnReplicationGroup(this, 'ReplicationGroup', {
+      replicationGroupDescription: 'herd cache and sessions',
+      engine: 'valkey',
+      engineVersion: '8.0',
+      cacheNodeType: `cache.${props.settings.nodeType}`,
+      numNodeGroups: 1,
+      replicasPerNodeGroup: props.settings.replicas,
+      automaticFailoverEnabled: replicated,
+      multiAzEnabled: replicated,
+      atRestEncryptionEnabled: true,
+      transitEncryptionEnabled: true,
+      authToken: this.authToken.secretValue.unsafeUnwrap(), // a dynamic reference, resolved by CloudFormation
+      cacheSubnetGroupName: subnetGroup.ref,
+      securityGroupIds: [securityGroup.securityGroupId],
+      port: CACHE_PORT,
+      snapshotRetentionLimit: props.snapshotRetentionDays,
+      autoMinorVersionUpgrade: true,
+    });
+    this.replicationGroup.applyRemovalPolicy(RemovalPolicy.DESTROY);
+    acknowledge(this.replicationGroup, 'AwsSolutions-AEC5', 'The default Redis port is kept: the cache is reachable only from the fleets\' security groups.');
+    if (!replicated) acknowledge(this.replicationGroup, 'AwsSolutions-AEC4', 'No replica by configuration (cache.replicas: 0) to keep a non-production environment cheap; the cache holds no data that cannot be rebuilt but sessions.');
+  }
+
+  /** Primary endpoint address. */
+  public get host(): string {
+    return this.replicationGroup.attrPrimaryEndPointAddress;
+  }
+}

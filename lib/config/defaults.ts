@@ -1,0 +1,97 @@
+import type { EnvironmentConfig, Profile } from './types';
+
+/**
+ * Defaults per profile. `small` keeps a testing environment cheap (one NAT gateway,
+ * single-AZ database, no replicas); `production` keeps a production environment safe
+ * (NAT per AZ, Multi-AZ database with deletion protection, a cache replica, a snapshot
+ * before every migration, longer retention).
+ *
+ * Every field but `name` has a default; the VPC CIDR's default overlaps between
+ * environments on purpose, so that two environments sharing it are reported.
+ */
+export function profileDefaults(profile: Profile, app: string): Omit<EnvironmentConfig, 'name'> {
+  const production = profile === 'production';
+  return {
+    profile,
+    domainNames: [],
+    appPort: 8000,
+    appSettings: {},
+    network: {
+      cidr: '10.0.0.0/16',
+      maxAzs: 2,
+      natGateways: production ? 2 : 1,
+      flowLogRetentionDays: production ? 90 : 14,
+    },
+    web: {
+      instanceType: production ? 't3.medium' : 't3.small',
+      minCapacity: production ? 2 : 1,
+      maxCapacity: production ? 6 : 2,
+      rootVolumeGiB: 20,
+    },
+    worker: {
+      instanceType: production ? 't3.medium' : 't3.small',
+      minCapacity: 1,
+      maxCapacity: production ? 3 : 1,
+      rootVolumeGiB: 20,
+    },
+    healthCheck: {
+      path: '/health',
+      intervalSeconds: 10,
+      timeoutSeconds: 5,
+      healthyThreshold: 2,
+      unhealthyThreshold: 3,
+      gracePeriodSeconds: 180,
+    },
+    loadBalancer: {
+      deregistrationDelaySeconds: 30,
+      idleTimeoutSeconds: 60,
+      accessLogRetentionDays: production ? 365 : 30,
+    },
+    database: {
+      instanceType: production ? 't4g.medium' : 't4g.micro',
+      postgresVersion: '17.6',
+      allocatedStorageGiB: production ? 50 : 20,
+      maxAllocatedStorageGiB: production ? 500 : 50,
+      multiAz: production,
+      backupRetentionDays: production ? 14 : 1,
+      deletionProtection: production,
+      databaseName: app.replace(/-/g, '_'),
+    },
+    cache: {
+      nodeType: production ? 't4g.small' : 't4g.micro',
+      replicas: production ? 1 : 0,
+    },
+    deploy: {
+      strategy: 'rolling',
+      migrationOrder: 'before',
+      backupBeforeMigrate: production,
+      rolling: {
+        minHealthyPercentage: 100,
+        maxHealthyPercentage: production ? 150 : 200,
+        instanceWarmupSeconds: 60,
+        checkpointPercentages: [],
+        checkpointDelaySeconds: 0,
+      },
+      holdMaintenanceMinutes: 0,
+      timeouts: {
+        bakeMinutes: 60,
+        imageMinutes: 120,
+        migrateMinutes: 30,
+        rolloutMinutes: 60,
+      },
+      builderInstanceType: 't3.medium',
+    },
+    maintenance: {
+      bypassHeader: true,
+      bypassCidrs: [],
+    },
+    alarms: {
+      target5xxPerMinute: production ? 10 : 50,
+      unhealthyHosts: 0,
+      latencyP99Seconds: 2,
+      emails: [],
+    },
+    amiRetention: production ? 10 : 3,
+    logRetentionDays: production ? 90 : 14,
+  };
+}

@@ -1,0 +1,221 @@
+/**
+ * herd's environment configuration: what an operator writes (`*Settings`, every field
+ * optional but the name) and what the stacks and the deploy step read once defaults are
+ * applied (`Environment*`, every field present).
+ *
+ * Validation lives in `validate.ts`, defaults in `defaults.ts`.
+ */
+
+/** What a server does in an environment. `release` runs the Procfile's `release:` once per deploy. */
+export type Role = 'web' | 'worker';
+
+/** How a release replaces the running one. */
+export type DeployStrategy = 'rolling' | 'full';
+
+/**
+ * When the Procfile's `release:` command (migrations) runs:
+ * - `before`: once, before any web server changes (default);
+ * - `after`: once, after the web fleet serves the new release;
+ * - `maintenance`: inside the maintenance window of a `full` deploy;
+ * - `none`: never (the deploy skips it even when the Procfile has one).
+ */
+export type MigrationOrder = 'before' | 'after' | 'maintenance' | 'none';
+
+/** Which defaults apply: `small` is cheap (testing), `production` is safe. */
+export type Profile = 'small' | 'production';
+
+export const ROLES: readonly Role[] = ['web', 'worker'];
+export const DEPLOY_STRATEGIES: readonly DeployStrategy[] = ['rolling', 'full'];
+export const MIGRATION_ORDERS: readonly MigrationOrder[] = ['before', 'after', 'maintenance', 'none'];
+export const PROFILES: readonly Profile[] = ['small', 'production'];
+
+/** Network of one environment. */
+export interface NetworkConfig {
+  /** IPv4 CIDR of the VPC, /16 to /24. */
+  readonly cidr: string;
+  /** Availability zones used (>= 2). */
+  readonly maxAzs: number;
+  /** NAT gateways: 1 for a cheap environment, one per AZ for a resilient one. */
+  readonly natGateways: number;
+  /** Days VPC flow logs are kept. */
+  readonly flowLogRetentionDays: number;
+}
+
+/** One role's fleet. */
+export interface FleetConfig {
+  /** EC2 instance type, e.g. `t3.small`. */
+  readonly instanceType: string;
+  /** Smallest number of instances once a release serves. */
+  readonly minCapacity: number;
+  /** Largest number of instances. */
+  readonly maxCapacity: number;
+  /** Root volume size (encrypted gp3). */
+  readonly rootVolumeGiB: number;
+}
+
+/** The load balancer's health check of the web fleet, tuned for deploys. */
+export interface HealthCheckConfig {
+  /** Path answered with 200 when the app can serve (database and cache reachable). */
+  readonly path: string;
+  /** Seconds between checks, 5 to 10 (the ALB default of 30 s makes deploys slow). */
+  readonly intervalSeconds: number;
+  /** Seconds before a check times out; less than the interval. */
+  readonly timeoutSeconds: number;
+  /** Consecutive passes before a target is healthy. */
+  readonly healthyThreshold: number;
+  /** Consecutive failures before a target is unhealthy. */
+  readonly unhealthyThreshold: number;
+  /** Seconds an instance may take to boot before health checks count against it. */
+  readonly gracePeriodSeconds: number;
+}
+
+/** The load balancer. */
+export interface LoadBalancerConfig {
+  /** Seconds a deregistering target keeps its connections (ALB default 300 s). */
+  readonly deregistrationDelaySeconds: number;
+  /** Seconds an idle connection is kept open. */
+  readonly idleTimeoutSeconds: number;
+  /** Days access logs are kept in their bucket. */
+  readonly accessLogRetentionDays: number;
+}
+
+/** The shared PostgreSQL database. */
+export interface DatabaseConfig {
+  /** RDS instance class without the `db.` prefix, e.g. `t4g.micro`. */
+  readonly instanceType: string;
+  /** Full PostgreSQL version, e.g. `17.6`; minor upgrades happen when this changes, not automatically. */
+  readonly postgresVersion: string;
+  readonly allocatedStorageGiB: number;
+  /** Storage autoscaling ceiling; >= allocatedStorageGiB. */
+  readonly maxAllocatedStorageGiB: number;
+  readonly multiAz: boolean;
+  /** Days automated backups are kept, 1 to 35. */
+  readonly backupRetentionDays: number;
+  /** Refuse deletion of the instance (and snapshot it when its stack is deleted). */
+  readonly deletionProtection: boolean;
+  /** Database name the app connects to. */
+  readonly databaseName: string;
+}
+
+/** The shared Redis-compatible cache (Valkey), for cache and sessions. */
+export interface CacheConfig {
+  /** ElastiCache node type without the `cache.` prefix, e.g. `t4g.micro`. */
+  readonly nodeType: string;
+  /** Read replicas besides the primary, 0 to 5; >= 1 enables Multi-AZ failover. */
+  readonly replicas: number;
+}
+
+/** Instance refresh settings of a `rolling` deploy. */
+export interface RollingConfig {
+  /** Healthy capacity kept during the refresh, as a percentage of desired. */
+  readonly minHealthyPercentage: number;
+  /** Capacity allowed during the refresh (> 100 launches before it terminates). */
+  readonly maxHealthyPercentage: number;
+  /** Seconds a new instance is given before it counts as in service. */
+  readonly instanceWarmupSeconds: number;
+  /** Percentages at which the refresh pauses for a check, increasing, last one 100. */
+  readonly checkpointPercentages: readonly number[];
+  /** Seconds the refresh waits at each checkpoint. */
+  readonly checkpointDelaySeconds: number;
+}
+
+/** Deploy defaults; `herd deploy` flags override them per deploy. */
+export interface DeployConfig {
+  readonly strategy: DeployStrategy;
+  readonly migrationOrder: MigrationOrder;
+  /** Snapshot the database before running migrations. */
+  readonly backupBeforeMigrate: boolean;
+  readonly rolling: RollingConfig;
+  /** After a `full` deploy's new fleet is healthy, minutes to keep the page up for a check through the bypass. */
+  readonly holdMaintenanceMinutes: number;
+  /** Limits of each wait; a deploy that exceeds one fails and compensates. */
+  readonly timeouts: DeployTimeouts;
+  /** Instance type of the bake builder and the migration runner. */
+  readonly builderInstanceType: string;
+}
+
+export interface DeployTimeouts {
+  readonly bakeMinutes: number;
+  readonly imageMinutes: number;
+  readonly migrateMinutes: number;
+  readonly rolloutMinutes: number;
+}
+
+/** Who reaches the app while the maintenance page is up. */
+export interface MaintenanceConfig {
+  /**
+   * A request carrying the value of the secret `herd/<app>/<env>/maintenance-bypass`
+   * (generated by the stack) in the `X-Herd-Bypass` header skips the page.
+   */
+  readonly bypassHeader: boolean;
+  /** Source CIDRs that skip the page (at most 5, the ALB limit of values per rule condition). */
+  readonly bypassCidrs: readonly string[];
+}
+
+/** Alarm thresholds; alarms notify the environment's SNS topic. */
+export interface AlarmConfig {
+  /** Target 5xx responses per minute before the alarm fires. */
+  readonly target5xxPerMinute: number;
+  /** Unhealthy targets tolerated before the alarm fires. */
+  readonly unhealthyHosts: number;
+  /** p99 target response time, seconds, before the alarm fires. */
+  readonly latencyP99Seconds: number;
+  /** Email addresses subscribed to the topic (confirmed by each recipient). */
+  readonly emails: readonly string[];
+}
+
+/** One fully resolved environment. */
+export interface EnvironmentConfig {
+  /** DNS-safe name: lower-case letters, digits, hyphens; the stack is `herd-<name>`. */
+  readonly name: string;
+  readonly profile: Profile;
+  /** AWS account; `undefined` synthesizes an environment-agnostic stack. */
+  readonly account?: string;
+  /** AWS region; `undefined` synthesizes an environment-agnostic stack. */
+  readonly region?: string;
+  /** Host names served; with a certificate, the listener is HTTPS. */
+  readonly domainNames: readonly string[];
+  /** ACM certificate ARN for `domainNames`. */
+  readonly certificateArn?: string;
+  /** TCP port the web process listens on (`$PORT`). */
+  readonly appPort: number;
+  /** Plain (non-secret) settings handed to the app as environment variables. */
+  readonly appSettings: Readonly<Record<string, string>>;
+  readonly network: NetworkConfig;
+  readonly web: FleetConfig;
+  readonly worker: FleetConfig;
+  readonly healthCheck: HealthCheckConfig;
+  readonly loadBalancer: LoadBalancerConfig;
+  readonly database: DatabaseConfig;
+  readonly cache: CacheConfig;
+  readonly deploy: DeployConfig;
+  readonly maintenance: MaintenanceConfig;
+  readonly alarms: AlarmConfig;
+  /** Baked images kept besides those in use: the last N releases. */
+  readonly amiRetention: number;
+  /** Days application and deploy logs are kept. */
+  readonly logRetentionDays: number;
+}
+
+/** The whole configuration: one app, several environments. */
+export interface HerdConfig {
+  /** DNS-safe app name; names its release directories, units, parameters. */
+  readonly app: string;
+  readonly environments: readonly EnvironmentConfig[];
+}
+
+/** Deep partial, for what operators write. */
+export type DeepPartial<T> = T extends readonly (infer U)[]
+  ? readonly U[]
+  : T extends object
+    ? { readonly [K in keyof T]?: DeepPartial<T[K]> }
+    : T;
+
+/** What an operator writes for one environment: a name, a profile, and overrides of its defaults. */
+export type EnvironmentSettings = DeepPartial<Omit<EnvironmentConfig, 'name'>> & { readonly name: string };
+
+/** What an operator writes: the app and its environments. */
+export interface HerdSettings {
+  readonly app: string;
+  readonly environments: readonly EnvironmentSettings[];
+}

@@ -1,0 +1,66 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as rds from 'aws-cdk-lib/aws-rds';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import type { DatabaseConfig } from './config/types';
+import { acknowledge } from './nag';
+
+export interface DatabaseProps {
+  readonly vpc: ec2.IVpc;
+  readonly settings: DatabaseConfig;
+  readonly logRetentionDays: number;
+}
+
+/**
+ * The environment's shared PostgreSQL: encrypted, in the isolated subnets, reachable only
+ * from what is allowed through `connections` (the fleets), credentials generated into
+ * Secrets Manager. With `deletionProtection`, the instance cannot be deleted and is
+ * snapshotted when its stack is.
+ */
+export class Database extends Construct implements ec2.IConnectable {
+  public readonly instance: rds.DatabaseInstance;
+  /** JSON secret with `username`, `password`, `host`, `port`, `dbname`. */
+  public readonly secret: secretsmanager.ISecret;
+  public readonly connections: ec2.Connections;
+
+  constructor(scope: Construct, id: string, props: DatabaseProps) {
+    super(scope, id);
+    const s = props.settings;
+    this.instance = new rds.DatabaseInstance(this, 'Instance', {
+      engine: rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.of(s.postgresVersion, s.postgresVersion.split('.')[0]) }),
+      instanceType: new ec2.InstanceType(s.instanceType),
+      vpc: props.vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+      credentials: rds.Credentials.fromGeneratedSecret('herd'),
+      databaseName: s.databaseName,
+      allocatedStorage: s.allocatedStorageGiB,
+      maxAllocatedStorage: s.maxAllocatedStorageGiB,
+      storageType: rds.StorageType.GP3,
+      storageEncrypted: true,
+      multiAz: s.multiAz,
+      backupRetention: Duration.days(s.backupRetentionDays),
+      deletionProtection: s.deletionProtection,
+      removalPolicy: s.deletionProtection ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
+      autoMinorVersionUpgrade: false, // upgrades follow the configuration, rehearsed on staging first
+      copyTagsToSnapshot: true,
+      cloudwatchLogsExports: ['postgresql'],
+      cloudwatchLogsRetention: props.logRetentionDays,
+      enablePerformanceInsights: false,
+      parameters: { 'rds.force_ssl': '1' },
+    });
+    this.secret = this.instance.secret!;
+    this.connections = this.instance.connections;
+
+    acknowledge(this.instance, 'AwsSolutions-RDS11', 'The default PostgreSQL port is kept: the database is reachable only from the fleets\' security groups, and a different port adds no protection.');
+    // The CDK singleton that sets the log group's retention lives at stack level.
+    const logRetention = Stack.of(this).node.children.find((c) => c.node.id.startsWith('LogRetention'));
+    if (logRetention) {
+      acknowledge(logRetention, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'CDK\'s log-retention helper only writes its own logs.');
+      acknowledge(logRetention, 'AwsSolutions-IAM5[Resource::*]', 'CDK\'s log-retention helper sets retention on log groups named at deploy time (the database\'s).');
+    }
+    acknowledge(this.instance, 'AwsSolutions-SMG4', 'Instances render the password at boot; rotating it in place would cut running servers off. Rotate by updating the secret and rolling the fleet with a deploy.');
+    if (!s.multiAz) acknowledge(this.instance, 'AwsSolutions-RDS3', 'Single-AZ by configuration (database.multiAz: false) to keep a non-production environment cheap.');
+    if (!s.deletionProtection) acknowledge(this.instance, 'AwsSolutions-RDS10', 'Deletion protection off by configuration (database.deletionProtection: false) so a test environment can be torn down.');
+  }
+}

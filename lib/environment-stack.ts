@@ -1,0 +1,191 @@
+import { CfnOutput, Stack, StackProps, Tags } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct } from 'constructs';
+import { AccessLogs } from './access-logs';
+import { Artifacts } from './artifacts';
+import { Cache, CACHE_PORT } from './cache';
+import type { EnvironmentConfig } from './config/types';
+import { Database } from './database';
+import { Fleet } from './fleet';
+import { LoadBalancer, MAINTENANCE_PRIORITY } from './load-balancer';
+import { logGroupName, parameterNames, TAGS } from './names';
+import { acknowledge } from './nag';
+import { Network } from './network';
+import { Notifications } from './notifications';
+import { ReleaseState } from './release-state';
+
+export interface EnvironmentStackProps extends StackProps {
+  /** The app every environment of this configuration runs. */
+  readonly app: string;
+  /** This environment, validated and with defaults applied. */
+  readonly config: EnvironmentConfig;
+}
+
+/** Closest CloudWatch Logs retention at or above `days`. */
+export function retentionOf(days: number): logs.RetentionDays {
+  const allowed = Object.values(logs.RetentionDays).filter((v): v is logs.RetentionDays => typeof v === 'number' && v > 0).sort((a, b) => a - b);
+  return allowed.find((d) => d >= days) ?? logs.RetentionDays.INFINITE;
+}
+
+/**
+ * Everything one environment needs, from nothing: network, load balancer with its
+ * maintenance-page plumbing, web and worker fleets, PostgreSQL, Valkey, secrets, the
+ * parameters the instances boot from, artifact storage, notifications and alarms.
+ */
+export class EnvironmentStack extends Stack {
+  public readonly network: Network;
+  public readonly loadBalancer: LoadBalancer;
+  public readonly web: Fleet;
+  public readonly worker: Fleet;
+  public readonly database: Database;
+  public readonly cache: Cache;
+  public readonly artifacts: Artifacts;
+  public readonly notifications: Notifications;
+  public readonly releaseState: ReleaseState;
+  public readonly parameters: ReturnType<typeof parameterNames>;
+
+  constructor(scope: Construct, id: string, props: EnvironmentStackProps) {
+    super(scope, id, props);
+    const { app, config } = props;
+    const env = config.name;
+    Tags.of(this).add(TAGS.app, app);
+    Tags.of(this).add(TAGS.environment, env);
+    const logRetention = retentionOf(config.logRetentionDays);
+    this.parameters = parameterNames(app, env);
+
+    this.notifications = new Notifications(this, 'Notifications', { emails: config.alarms.emails });
+    this.network = new Network(this, 'Network', {
+      cidr: config.network.cidr,
+      maxAzs: config.network.maxAzs,
+      natGateways: config.network.natGateways,
+      flowLogRetention: retentionOf(config.network.flowLogRetentionDays),
+    });
+    const vpc = this.network.vpc;
+    const accessLogs = new AccessLogs(this, 'AccessLogs', { retentionDays: config.loadBalancer.accessLogRetentionDays });
+    this.artifacts = new Artifacts(this, 'Artifacts', { accessLogs });
+
+    const bypassSecret = config.maintenance.bypassHeader
+      ? new secretsmanager.Secret(this, 'MaintenanceBypass', {
+        secretName: `herd/${app}/${env}/maintenance-bypass`,
+        description: `herd ${env}: send this value in the X-Herd-Bypass header to see the site behind the maintenance page`,
+        generateSecretString: { passwordLength: 32, excludePunctuation: true, includeSpace: false },
+      })
+      : undefined;
+    if (bypassSecret) acknowledge(bypassSecret, 'AwsSolutions-SMG4', 'The bypass value lives in a listener rule; rotating it is `herd maintenance rotate-bypass`, not a Lambda rotation.');
+    const secretKey = new secretsmanager.Secret(this, 'SecretKey', {
+      description: `herd ${env}: the app's SECRET_KEY (sessions, signed cookies)`,
+      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+    });
+    acknowledge(secretKey, 'AwsSolutions-SMG4', 'Rotating the app\'s signing key logs every user out; rotate it deliberately, then roll the fleet with a deploy.');
+
+    this.loadBalancer = new LoadBalancer(this, 'LoadBalancer', {
+      vpc,
+      appPort: config.appPort,
+      healthCheck: config.healthCheck,
+      settings: config.loadBalancer,
+      certificateArn: config.certificateArn,
+      accessLogs,
+      bypassSecret,
+      bypassCidrs: config.maintenance.bypassCidrs,
+      alarms: config.alarms,
+      topic: this.notifications.topic,
+    });
+
+    this.database = new Database(this, 'Database', { vpc, settings: config.database, logRetentionDays: logRetention });
+    this.cache = new Cache(this, 'Cache', {
+      vpc,
+      settings: config.cache,
+      snapshotRetentionDays: config.profile === 'production' ? 7 : 0,
+    });
+
+    const fleetDefaults = {
+      vpc,
+      app,
+      environment: env,
+      imageParameterName: this.parameters.currentImage,
+      gracePeriodSeconds: config.healthCheck.gracePeriodSeconds,
+      instanceWarmupSeconds: config.deploy.rolling.instanceWarmupSeconds,
+      secrets: [this.database.secret, this.cache.authToken, secretKey],
+      topic: this.notifications.topic,
+      logRetention,
+    };
+    this.web = new Fleet(this, 'Web', { ...fleetDefaults, role: 'web', settings: config.web, elbHealthCheck: true });
+    this.worker = new Fleet(this, 'Worker', { ...fleetDefaults, role: 'worker', settings: config.worker });
+    this.web.autoScalingGroup.attachToApplicationTargetGroup(this.loadBalancer.targetGroup);
+
+    this.web.connections.allowFrom(this.loadBalancer, ec2.Port.tcp(config.appPort), 'load balancer to web');
+    for (const fleet of [this.web, this.worker]) {
+      this.database.connections.allowDefaultPortFrom(fleet, `${fleet.role} to database`);
+      this.cache.connections.allowFrom(fleet, ec2.Port.tcp(CACHE_PORT), `${fleet.role} to cache`);
+    }
+
+    new logs.LogGroup(this, 'ReleaseLogs', {
+      logGroupName: logGroupName(app, env, 'release'),
+      retention: logRetention,
+    });
+
+    // What the boot script renders into the app's environment.
+    const settings: Record<string, string> = {
+      HERD_APP: app,
+      HERD_ENVIRONMENT: env,
+      PORT: String(config.appPort),
+      DATABASE_HOST: this.database.instance.dbInstanceEndpointAddress,
+      DATABASE_PORT: this.database.instance.dbInstanceEndpointPort,
+      DATABASE_NAME: config.database.databaseName,
+      REDIS_HOST: this.cache.host,
+      REDIS_PORT: String(CACHE_PORT),
+      REDIS_TLS: 'true',
+      ALLOWED_HOSTS: [...config.domainNames, this.loadBalancer.alb.loadBalancerDnsName].join(','),
+      ...config.appSettings,
+    };
+    for (const [name, value] of Object.entries(settings)) {
+      new ssm.StringParameter(this, `Env${name}`, {
+        parameterName: `${this.parameters.envPrefix}${name}`,
+        stringValue: value,
+        description: `herd ${env}: app setting ${name}`,
+      });
+    }
+    const secretSettings: Record<string, string> = {
+      DATABASE_USER: `${this.database.secret.secretArn}#username`,
+      DATABASE_PASSWORD: `${this.database.secret.secretArn}#password`,
+      REDIS_PASSWORD: this.cache.authToken.secretArn,
+      SECRET_KEY: secretKey.secretArn,
+    };
+    for (const [name, reference] of Object.entries(secretSettings)) {
+      new ssm.StringParameter(this, `SecretEnv${name}`, {
+        parameterName: `${this.parameters.secretEnvPrefix}${name}`,
+        stringValue: reference,
+        description: `herd ${env}: where the boot script reads secret setting ${name}`,
+      });
+    }
+
+    this.releaseState = new ReleaseState(this, 'ReleaseState', {
+      environment: env,
+      currentImageParameter: this.parameters.currentImage,
+      currentReleaseParameter: this.parameters.currentRelease,
+      fleets: [this.web, this.worker],
+      logRetention,
+    });
+
+    const outputs: Record<string, string> = {
+      Url: `${config.certificateArn ? 'https' : 'http'}://${config.domainNames[0] ?? this.loadBalancer.alb.loadBalancerDnsName}`,
+      LoadBalancerDnsName: this.loadBalancer.alb.loadBalancerDnsName,
+      ListenerArn: this.loadBalancer.listener.listenerArn,
+      TargetGroupArn: this.loadBalancer.targetGroup.targetGroupArn,
+      MaintenancePriority: String(MAINTENANCE_PRIORITY),
+      WebAutoScalingGroup: this.web.autoScalingGroup.autoScalingGroupName,
+      WorkerAutoScalingGroup: this.worker.autoScalingGroup.autoScalingGroupName,
+      WebLaunchTemplateId: this.web.launchTemplate.launchTemplateId!,
+      WorkerLaunchTemplateId: this.worker.launchTemplate.launchTemplateId!,
+      ArtifactsBucket: this.artifacts.bucket.bucketName,
+      NotificationTopic: this.notifications.topic.topicArn,
+      ParameterRoot: this.parameters.root,
+      DatabaseSecretArn: this.database.secret.secretArn,
+    };
+    if (bypassSecret) outputs.MaintenanceBypassSecretArn = bypassSecret.secretArn;
+    for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
+  }
+}

@@ -1,0 +1,145 @@
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import type { FleetConfig, Role } from './config/types';
+import { logGroupName, parameterRoot } from './names';
+import { acknowledge } from './nag';
+
+export interface FleetProps {
+  readonly vpc: ec2.IVpc;
+  readonly app: string;
+  readonly environment: string;
+  readonly role: Role;
+  readonly settings: FleetConfig;
+  /** SSM parameter holding the AMI id of the release serving now (resolved by EC2 at each launch). */
+  readonly imageParameterName: string;
+  /** Seconds before health checks count against a new instance. */
+  readonly gracePeriodSeconds: number;
+  /** Seconds a new instance is given before it counts as in service (also the instance refresh warmup). */
+  readonly instanceWarmupSeconds: number;
+  /** Use the load balancer's health check, not only EC2's. @default false */
+  readonly elbHealthCheck?: boolean;
+  /** Secrets the boot script reads to render the app's environment. */
+  readonly secrets: readonly secretsmanager.ISecret[];
+  /** Auto Scaling events go here. */
+  readonly topic: sns.ITopic;
+  readonly logRetention: logs.RetentionDays;
+}
+
+/**
+ * One role's fleet: a launch template (IMDSv2 only, encrypted gp3 root volume, no key
+ * pair, Session Manager instead of SSH, image from the current-release parameter), an
+ * instance role limited to what boot needs, a log group, and an Auto Scaling group in the
+ * private subnets.
+ *
+ * The group is created with a minimum of 0 and no desired capacity: it runs nothing until
+ * the first release exists. `ReleaseState` raises the minimum to `settings.minCapacity`
+ * once a release has been deployed (see docs/architecture.md, "From nothing to serving").
+ */
+export class Fleet extends Construct implements ec2.IConnectable {
+  public readonly role: Role;
+  public readonly settings: FleetConfig;
+  public readonly launchTemplate: ec2.LaunchTemplate;
+  public readonly autoScalingGroup: autoscaling.AutoScalingGroup;
+  public readonly instanceRole: iam.Role;
+  public readonly logGroup: logs.LogGroup;
+  public readonly connections: ec2.Connections;
+
+  constructor(scope: Construct, id: string, props: FleetProps) {
+    super(scope, id);
+    this.role = props.role;
+    this.settings = props.settings;
+    const stack = Stack.of(this);
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      logGroupName: logGroupName(props.app, props.environment, props.role),
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.instanceRole = new iam.Role(this, 'InstanceRole', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: `herd ${props.app} ${props.environment} ${props.role} instances`,
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
+    });
+    acknowledge(this.instanceRole, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
+      'Session Manager replaces SSH; this AWS policy is the documented minimum for the SSM agent.');
+    const root = parameterRoot(props.app, props.environment);
+    this.instanceRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      sid: 'ReadOwnEnvironmentParameters',
+      actions: ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath'],
+      resources: [
+        stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: root.slice(1) }),
+        stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: `${root.slice(1)}/*` }),
+      ],
+    }));
+    for (const secret of props.secrets) secret.grantRead(this.instanceRole);
+    this.instanceRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      sid: 'ShipOwnEnvironmentLogs',
+      actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+      resources: [stack.formatArn({
+        service: 'logs', resource: 'log-group', arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        resourceName: `${logGroupName(props.app, props.environment, '*')}:*`,
+      })],
+    }));
+    acknowledge(this.instanceRole, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${root}/*]`,
+      'Boot reads every parameter of its own environment (one per app setting); the path is scoped to the environment.');
+    acknowledge(this.instanceRole, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:${logGroupName(props.app, props.environment, '*')}:*]`,
+      'The log agent writes streams named after each instance into its own environment\'s log groups only.');
+
+    const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: `herd ${props.app} ${props.environment} ${props.role} instances`,
+      allowAllOutbound: true, // package mirrors, S3, SSM and Secrets Manager endpoints through NAT
+    });
+    this.connections = new ec2.Connections({ securityGroups: [securityGroup] });
+
+    const userData = ec2.UserData.forLinux();
+    userData.addCommands(
+      // The image holds no environment data: boot renders it from Parameter Store and Secrets Manager.
+      `exec /opt/herd/bin/herd-boot --app ${props.app} --env ${props.environment} --role ${props.role} --region ${stack.region}`,
+    );
+
+    this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
+      machineImage: ec2.MachineImage.resolveSsmParameterAtLaunch(props.imageParameterName, { os: ec2.OperatingSystemType.LINUX }),
+      instanceType: new ec2.InstanceType(props.settings.instanceType),
+      role: this.instanceRole,
+      securityGroup,
+      userData,
+      requireImdsv2: true,
+      httpPutResponseHopLimit: 1,
+      instanceMetadataTags: true,
+      detailedMonitoring: true,
+      blockDevices: [{
+        deviceName: '/dev/xvda',
+        volume: ec2.BlockDeviceVolume.ebs(props.settings.rootVolumeGiB, {
+          encrypted: true,
+          volumeType: ec2.EbsDeviceVolumeType.GP3,
+          deleteOnTermination: true,
+        }),
+      }],
+    });
+
+    const grace = Duration.seconds(props.gracePeriodSeconds);
+    this.autoScalingGroup = new autoscaling.AutoScalingGroup(this, 'Group', {
+      vpc: props.vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      launchTemplate: this.launchTemplate,
+      minCapacity: 0,
+      maxCapacity: props.settings.maxCapacity,
+      healthChecks: props.elbHealthCheck
+        ? autoscaling.HealthChecks.withAdditionalChecks({ additionalTypes: [autoscaling.AdditionalHealthCheckType.ELB], gracePeriod: grace })
+        : autoscaling.HealthChecks.ec2({ gracePeriod: grace }),
+      defaultInstanceWarmup: Duration.seconds(props.instanceWarmupSeconds),
+      notifications: [{ topic: props.topic, scalingEvents: autoscaling.ScalingEvents.ALL }],
+      groupMetrics: [autoscaling.GroupMetrics.all()],
+      cooldown: Duration.seconds(120),
+    });
+    this.autoScalingGroup.scaleOnCpuUtilization('CpuTarget', { targetUtilizationPercent: 60 });
+  }
+}

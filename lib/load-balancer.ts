@@ -1,0 +1,164 @@
+import { Annotations, Duration, SecretValue } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import type { AccessLogs } from './access-logs';
+import type { AlarmConfig, HealthCheckConfig, LoadBalancerConfig } from './config/types';
+import { BYPASS_HEADER } from './names';
+import { acknowledge } from './nag';
+
+/**
+ * Listener rule priorities reserved for the maintenance page. The bypass rules stay in
+ * place (they forward like the default action while no page is up); the deploy step and
+ * `herd maintenance on` insert the fixed-response rule at `MAINTENANCE_PRIORITY`, below
+ * the bypass rules and above any rule an app may add (priority >= 100).
+ */
+export const BYPASS_HEADER_PRIORITY = 1;
+export const BYPASS_CIDR_PRIORITY = 2;
+export const MAINTENANCE_PRIORITY = 10;
+
+export interface LoadBalancerProps {
+  readonly vpc: ec2.IVpc;
+  /** Port the web processes listen on. */
+  readonly appPort: number;
+  readonly healthCheck: HealthCheckConfig;
+  readonly settings: LoadBalancerConfig;
+  /** Certificate for HTTPS; without one the listener is plain HTTP (with a warning). @default - HTTP only */
+  readonly certificateArn?: string;
+  /** Where access logs go. */
+  readonly accessLogs: AccessLogs;
+  /** Secret whose value in the `X-Herd-Bypass` header skips the maintenance page. @default - no header bypass */
+  readonly bypassSecret?: secretsmanager.ISecret;
+  /** Source CIDRs that skip the maintenance page. @default - none */
+  readonly bypassCidrs?: readonly string[];
+  readonly alarms: AlarmConfig;
+  /** Topic the alarms notify. */
+  readonly topic: sns.ITopic;
+}
+
+/**
+ * The environment's internet-facing Application Load Balancer: HTTPS (with HTTP
+ * redirected) when a certificate is configured, a target group whose health check is
+ * tuned for deploys, the maintenance page's rule slot and bypass rules, access logs, and
+ * alarms on 5xx, unhealthy hosts and latency.
+ */
+export class LoadBalancer extends Construct implements ec2.IConnectable {
+  public readonly alb: elbv2.ApplicationLoadBalancer;
+  public readonly targetGroup: elbv2.ApplicationTargetGroup;
+  /** The listener that serves the app; the maintenance rule goes here. */
+  public readonly listener: elbv2.ApplicationListener;
+  public readonly alarms: cloudwatch.Alarm[];
+  public readonly connections: ec2.Connections;
+
+  constructor(scope: Construct, id: string, props: LoadBalancerProps) {
+    super(scope, id);
+    this.alb = new elbv2.ApplicationLoadBalancer(this, 'Resource', {
+      vpc: props.vpc,
+      internetFacing: true,
+      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      dropInvalidHeaderFields: true,
+      idleTimeout: Duration.seconds(props.settings.idleTimeoutSeconds),
+    });
+    props.accessLogs.receiveLoadBalancerLogs(this.alb, 'alb');
+    this.connections = this.alb.connections;
+
+    const hc = props.healthCheck;
+    this.targetGroup = new elbv2.ApplicationTargetGroup(this, 'Web', {
+      vpc: props.vpc,
+      port: props.appPort,
+      protocol: elbv2.ApplicationProtocol.HTTP,
+      targetType: elbv2.TargetType.INSTANCE,
+      deregistrationDelay: Duration.seconds(props.settings.deregistrationDelaySeconds),
+      healthCheck: {
+        path: hc.path,
+        interval: Duration.seconds(hc.intervalSeconds),
+        timeout: Duration.seconds(hc.timeoutSeconds),
+        healthyThresholdCount: hc.healthyThreshold,
+        unhealthyThresholdCount: hc.unhealthyThreshold,
+        healthyHttpCodes: '200',
+      },
+    });
+
+    if (props.certificateArn) {
+      this.listener = this.alb.addListener('Https', {
+        port: 443,
+        protocol: elbv2.ApplicationProtocol.HTTPS,
+        certificates: [elbv2.ListenerCertificate.fromArn(props.certificateArn)],
+        sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
+        defaultTargetGroups: [this.targetGroup],
+      });
+      this.alb.addRedirect({ sourcePort: 80, sourceProtocol: elbv2.ApplicationProtocol.HTTP, targetPort: 443, targetProtocol: elbv2.ApplicationProtocol.HTTPS });
+    } else {
+      this.listener = this.alb.addListener('Http', {
+        port: 80,
+        protocol: elbv2.ApplicationProtocol.HTTP,
+        defaultTargetGroups: [this.targetGroup],
+      });
+      Annotations.of(this).addWarningV2('herd:http-only', 'No certificateArn configured: the site is served over plain HTTP. Set domainNames and certificateArn to serve HTTPS.');
+    }
+
+    // Bypass rules forward to the app whatever the maintenance rule below them says.
+    if (props.bypassSecret) {
+      new elbv2.ApplicationListenerRule(this, 'BypassHeader', {
+        listener: this.listener,
+        priority: BYPASS_HEADER_PRIORITY,
+        conditions: [elbv2.ListenerCondition.httpHeader(BYPASS_HEADER, [
+          // A dynamic reference: CloudFormation resolves it at deploy time; the template holds no secret.
+          SecretValue.secretsManager(props.bypassSecret.secretArn).unsafeUnwrap(),
+        ])],
+        action: elbv2.ListenerAction.forward([this.targetGroup]),
+      });
+    }
+    if (props.bypassCidrs && props.bypassCidrs.length > 0) {
+      new elbv2.ApplicationListenerRule(this, 'BypassCidrs', {
+        listener: this.listener,
+        priority: BYPASS_CIDR_PRIORITY,
+        conditions: [elbv2.ListenerCondition.sourceIps([...props.bypassCidrs])],
+        action: elbv2.ListenerAction.forward([this.targetGroup]),
+      });
+    }
+
+    const alarmAction = new actions.SnsAction(props.topic);
+    const metrics = this.alb.metrics;
+    const tgMetrics = this.targetGroup.metrics;
+    this.alarms = [
+      new cloudwatch.Alarm(this, 'Target5xx', {
+        alarmDescription: 'The app answers with 5xx errors',
+        metric: metrics.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, { period: Duration.minutes(1), statistic: 'Sum' }),
+        threshold: props.alarms.target5xxPerMinute,
+        evaluationPeriods: 2,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'UnhealthyHosts', {
+        alarmDescription: 'Web targets fail their health check',
+        metric: tgMetrics.unhealthyHostCount({ period: Duration.minutes(1), statistic: 'Maximum' }),
+        threshold: props.alarms.unhealthyHosts,
+        evaluationPeriods: 3,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'Latency', {
+        alarmDescription: 'p99 response time of the app is high',
+        metric: metrics.targetResponseTime({ period: Duration.minutes(1), statistic: 'p99' }),
+        threshold: props.alarms.latencyP99Seconds,
+        evaluationPeriods: 3,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    ];
+    for (const alarm of this.alarms) {
+      alarm.addAlarmAction(alarmAction);
+      alarm.addOkAction(alarmAction);
+    }
+
+    acknowledge(this.alb, 'AwsSolutions-EC23', 'The public load balancer accepts HTTP(S) from anywhere by design; only ports 80 and 443 are open.');
+    if (!props.certificateArn) {
+      acknowledge(this.alb, 'AwsSolutions-ELB1', 'Not a Classic Load Balancer.');
+    }
+  }
+}

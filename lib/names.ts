@@ -1,0 +1,56 @@
+/**
+ * Names shared by the stacks, the deploy step, the instance scripts and the CLI.
+ * Changing one is a breaking change for deployed environments: the instance scripts in
+ * `instance/` spell the same paths in shell.
+ */
+
+/** Root of an environment's parameters in SSM Parameter Store. */
+export function parameterRoot(app: string, env: string): string {
+  return `/herd/${app}/${env}`;
+}
+
+/** Parameter paths of one environment. */
+export function parameterNames(app: string, env: string) {
+  const root = parameterRoot(app, env);
+  return {
+    root,
+    /** AMI id of the release serving now; written by the deploy step, read by the launch templates. */
+    currentImage: `${root}/current-image`,
+    /** Release id serving now (`none` before the first release). */
+    currentRelease: `${root}/current-release`,
+    /** Plain settings rendered into the app's environment: one parameter per variable (`…/env/DATABASE_HOST`). */
+    envPrefix: `${root}/env/`,
+    /**
+     * Secret settings: one parameter per variable whose value is `<secret-arn>` or
+     * `<secret-arn>#<json-key>`; the boot script reads the secret and renders its value.
+     */
+    secretEnvPrefix: `${root}/secret-env/`,
+    /** Where a `release` (migration) runner reports: `…/release-runs/<instance-id>` = JSON {exitCode, logTail}. */
+    releaseRunsPrefix: `${root}/release-runs/`,
+  };
+}
+
+/** CloudWatch log group of one process of one environment. */
+export function logGroupName(app: string, env: string, process: string): string {
+  return `/herd/${app}/${env}/${process}`;
+}
+
+/** The stack of one environment. */
+export function stackName(env: string): string {
+  return `herd-${env}`;
+}
+
+/** Tags herd writes on everything it creates; IAM conditions scope the deploy step with them. */
+export const TAGS = {
+  app: 'herd:app',
+  environment: 'herd:environment',
+  role: 'herd:role',
+  release: 'herd:release',
+  deploy: 'herd:deploy',
+} as const;
+
+/** Value of the release parameter before the first release. */
+export const NO_RELEASE = 'none';
+
+/** Header that carries the maintenance bypass secret. */
+export const BYPASS_HEADER = 'X-Herd-Bypass';

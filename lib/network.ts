@@ -1,0 +1,47 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+export interface NetworkProps {
+  /** IPv4 range of the VPC. */
+  readonly cidr: string;
+  /** Availability zones to spread over (environment-agnostic stacks get at most 2). */
+  readonly maxAzs: number;
+  /** NAT gateways: 1 for a cheap environment, one per AZ for a resilient one. */
+  readonly natGateways: number;
+  /** How long flow logs are kept. */
+  readonly flowLogRetention: logs.RetentionDays;
+}
+
+/**
+ * The environment's VPC: public subnets for the load balancer and NAT gateways, private
+ * subnets (egress through NAT) for the fleets, isolated subnets for the database and
+ * cache, and flow logs of all traffic.
+ */
+export class Network extends Construct {
+  public readonly vpc: ec2.Vpc;
+
+  constructor(scope: Construct, id: string, props: NetworkProps) {
+    super(scope, id);
+    this.vpc = new ec2.Vpc(this, 'Vpc', {
+      ipAddresses: ec2.IpAddresses.cidr(props.cidr),
+      maxAzs: props.maxAzs,
+      natGateways: props.natGateways,
+      subnetConfiguration: [
+        { name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 26 },
+        { name: 'Private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+        { name: 'Isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 26 },
+      ],
+      restrictDefaultSecurityGroup: true,
+    });
+    const flowLogGroup = new logs.LogGroup(this, 'FlowLogGroup', {
+      retention: props.flowLogRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.vpc.addFlowLog('FlowLog', {
+      destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),
+      trafficType: ec2.FlowLogTrafficType.ALL,
+    });
+  }
+}
