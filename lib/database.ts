@@ -6,6 +6,9 @@ import { Construct } from 'constructs';
 import type { DatabaseConfig } from './config/types';
 import { acknowledge } from './nag';
 
+/** The PostgreSQL port. */
+export const DATABASE_PORT = 5432;
+
 export interface DatabaseProps {
   readonly vpc: ec2.IVpc;
   readonly settings: DatabaseConfig;
@@ -36,6 +39,7 @@ export class Database extends Construct implements ec2.IConnectable {
       databaseName: s.databaseName,
       allocatedStorage: s.allocatedStorageGiB,
       maxAllocatedStorage: s.maxAllocatedStorageGiB,
+      port: DATABASE_PORT,
       storageType: rds.StorageType.GP3,
       storageEncrypted: true,
       multiAz: s.multiAz,

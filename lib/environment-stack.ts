@@ -8,7 +8,7 @@ import { AccessLogs } from './access-logs';
 import { Artifacts } from './artifacts';
 import { Cache, CACHE_PORT } from './cache';
 import type { EnvironmentConfig } from './config/types';
-import { Database } from './database';
+import { Database, DATABASE_PORT } from './database';
 import { Fleet } from './fleet';
 import { LoadBalancer, MAINTENANCE_PRIORITY } from './load-balancer';
 import { logGroupName, parameterNames, TAGS } from './names';
@@ -118,7 +118,7 @@ export class EnvironmentStack extends Stack {
 
     this.web.connections.allowFrom(this.loadBalancer, ec2.Port.tcp(config.appPort), 'load balancer to web');
     for (const fleet of [this.web, this.worker]) {
-      this.database.connections.allowDefaultPortFrom(fleet, `${fleet.role} to database`);
+      this.database.connections.allowFrom(fleet, ec2.Port.tcp(DATABASE_PORT), `${fleet.role} to database`);
       this.cache.connections.allowFrom(fleet, ec2.Port.tcp(CACHE_PORT), `${fleet.role} to cache`);
     }
 
@@ -133,7 +133,7 @@ export class EnvironmentStack extends Stack {
       HERD_ENVIRONMENT: env,
       PORT: String(config.appPort),
       DATABASE_HOST: this.database.instance.dbInstanceEndpointAddress,
-      DATABASE_PORT: this.database.instance.dbInstanceEndpointPort,
+      DATABASE_PORT: String(DATABASE_PORT),
       DATABASE_NAME: config.database.databaseName,
       REDIS_HOST: this.cache.host,
       REDIS_PORT: String(CACHE_PORT),

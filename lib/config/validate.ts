@@ -258,6 +258,21 @@ function merge<T>(base: T, override: unknown): T {
   return out as T;
 }
 
+/** A deep copy of `value` without the given key paths. */
+function withoutPaths(value: unknown, paths: readonly (readonly PropertyKey[])[]): unknown {
+  const copy: unknown = JSON.parse(JSON.stringify(value ?? null));
+  // Deepest and highest array index first, so that removing one element shifts no other.
+  const ordered = [...paths].sort((a, b) => b.length - a.length || Number(b[b.length - 1]) - Number(a[a.length - 1]));
+  for (const path of ordered) {
+    if (path.length === 0) continue;
+    const parent = valueAt(copy, path.slice(0, -1));
+    const key = path[path.length - 1];
+    if (Array.isArray(parent) && typeof key === 'number') parent.splice(key, 1);
+    else if (parent !== null && typeof parent === 'object') delete (parent as Record<PropertyKey, unknown>)[key];
+  }
+  return copy;
+}
+
 /** Rules that span fields of one environment. `problems` receives each one found. */
 function checkEnvironment(env: EnvironmentConfig, problems: string[]): void {
   const at = (key: string, value: unknown, rule: string) => problems.push(`${env.name}.${key} (${show(value)}) ${rule}`);
@@ -342,11 +357,20 @@ export function resolveConfig(settings: unknown): HerdConfig {
   environments.forEach((raw, index) => {
     const label = isRecord(raw) && typeof raw.name === 'string' && raw.name !== '' ? raw.name : `environments[${index}]`;
     const parsed = environmentSchema.safeParse(raw);
-    if (!parsed.success) {
+    let settings: z.infer<typeof environmentSchema>;
+    let invalidSections: string[] = [];
+    if (parsed.success) {
+      settings = parsed.data;
+    } else {
       problems.push(...formatIssues(label, raw, parsed.error.issues));
-      return;
+      // Keep looking: drop the invalid values and check what is left, so that one run
+      // reports every problem; rules touching a section with an invalid value are skipped.
+      const pruned = withoutPaths(raw, parsed.error.issues.map((i) => (i.code === 'unrecognized_keys' ? [...i.path, ...i.keys] : i.path)));
+      const retry = environmentSchema.safeParse(pruned);
+      if (!retry.success) return;
+      settings = retry.data;
+      invalidSections = parsed.error.issues.map((i) => `${settings.name}.${String(i.path[0] ?? '')}`);
     }
-    const settings = parsed.data;
     const previous = seen.get(settings.name);
     if (previous !== undefined) {
       problems.push(`environments[${index}].name (${show(settings.name)}) duplicates environments[${previous}]; every environment needs its own name`);
@@ -354,7 +378,9 @@ export function resolveConfig(settings: unknown): HerdConfig {
     }
     seen.set(settings.name, index);
     const env = { ...merge(profileDefaults(settings.profile ?? 'small', app), settings), name: settings.name } as EnvironmentConfig;
-    checkEnvironment(env, problems);
+    const found: string[] = [];
+    checkEnvironment(env, found);
+    problems.push(...found.filter((p) => !invalidSections.some((section) => p.startsWith(`${section}.`) || p.startsWith(`${section} `))));
     resolved.push(env);
   });
 

@@ -1,0 +1,172 @@
+import { ConfigError, resolveConfig } from '../../lib/config/validate';
+import type { HerdSettings } from '../../lib/config/types';
+import defaultSettings from '../../herd.config';
+
+/** Runs the validation and returns the problems it reports (none when valid). */
+function problemsOf(settings: unknown): readonly string[] {
+  try {
+    resolveConfig(settings);
+    return [];
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+}
+
+const one = (overrides: Record<string, unknown>): HerdSettings => ({
+  app: 'mootube',
+  environments: [{ name: 'production', profile: 'production', network: { cidr: '10.30.0.0/16' }, ...overrides }],
+});
+
+describe('the default configuration', () => {
+  const config = resolveConfig(defaultSettings);
+
+  test('defines testing, staging and production for mootube', () => {
+    expect(config.app).toBe('mootube');
+    expect(config.environments.map((e) => e.name)).toEqual(['testing', 'staging', 'production']);
+  });
+
+  test('keeps testing cheap and production safe', () => {
+    const testing = config.environments.find((e) => e.name === 'testing')!;
+    const production = config.environments.find((e) => e.name === 'production')!;
+    expect(testing.network.natGateways).toBe(1);
+    expect(testing.database.multiAz).toBe(false);
+    expect(testing.cache.replicas).toBe(0);
+    expect(production.network.natGateways).toBe(production.network.maxAzs);
+    expect(production.database).toMatchObject({ multiAz: true, deletionProtection: true });
+    expect(production.database.backupRetentionDays).toBeGreaterThanOrEqual(7);
+    expect(production.cache.replicas).toBeGreaterThanOrEqual(1);
+    expect(production.deploy.backupBeforeMigrate).toBe(true);
+  });
+
+  test('tunes health checks and deregistration for deploys', () => {
+    for (const env of config.environments) {
+      expect(env.healthCheck.intervalSeconds).toBeLessThanOrEqual(10);
+      expect(env.healthCheck.healthyThreshold).toBe(2);
+      expect(env.loadBalancer.deregistrationDelaySeconds).toBeLessThanOrEqual(30);
+    }
+  });
+
+  test('keeps overrides and fills the rest from the profile', () => {
+    const production = config.environments.find((e) => e.name === 'production')!;
+    expect(production.web).toEqual({ instanceType: 't3.medium', minCapacity: 2, maxCapacity: 8, rootVolumeGiB: 20 });
+    expect(production.deploy.rolling.checkpointPercentages).toEqual([50, 100]);
+    expect(production.deploy.rolling.minHealthyPercentage).toBe(100);
+  });
+});
+
+describe('invalid configurations', () => {
+  test.each<[string, HerdSettings | unknown, string]>([
+    ['min capacity above max', one({ web: { minCapacity: 5, maxCapacity: 3 } }),
+      'production.web.minCapacity (5) must be <= maxCapacity (3)'],
+    ['a malformed instance type', one({ worker: { instanceType: 'large' } }),
+      'production.worker.instanceType ("large") must be an instance type like "t3.small" (family.size)'],
+    ['an invalid VPC CIDR', one({ network: { cidr: '10.300.0.0/16' } }),
+      'production.network.cidr ("10.300.0.0/16") must be an IPv4 network in CIDR notation with no host bits set (e.g. 203.0.113.0/24), for the VPC'],
+    ['a VPC CIDR with host bits', one({ network: { cidr: '10.30.0.1/16' } }),
+      'production.network.cidr ("10.30.0.1/16") must be an IPv4 network in CIDR notation with no host bits set (e.g. 203.0.113.0/24), for the VPC'],
+    ['a VPC too small for three subnet tiers', one({ network: { cidr: '10.30.0.0/26' } }),
+      'production.network.cidr ("10.30.0.0/26") must have a prefix from /16 to /22 so that 3 subnet tiers fit in every AZ'],
+    ['an HTTPS domain without a certificate', one({ domainNames: ['www.mootube.example'] }),
+      'production.certificateArn (missing) is required when domainNames are set (www.mootube.example): herd serves a domain over HTTPS only; request an ACM certificate for them'],
+    ['an environment name that is not DNS-safe', { app: 'mootube', environments: [{ name: 'Prod_1' }] },
+      'Prod_1.name ("Prod_1") must be DNS-safe: 1-32 lower-case letters, digits or hyphens, starting with a letter, not ending with a hyphen'],
+    ['AMI retention below 1', one({ amiRetention: 0 }),
+      'production.amiRetention (0) must be >= 1 releases (keep at least the previous release for rollback)'],
+    ['an unknown strategy', one({ deploy: { strategy: 'blue-green' } }),
+      'production.deploy.strategy ("blue-green") must be one of "rolling", "full"'],
+    ['an unknown migration order', one({ deploy: { migrationOrder: 'during' } }),
+      'production.deploy.migrationOrder ("during") must be one of "before", "after", "maintenance", "none"'],
+    ['migrations in a maintenance window of a rolling deploy', one({ deploy: { strategy: 'rolling', migrationOrder: 'maintenance' } }),
+      'production.deploy.migrationOrder ("maintenance") needs deploy.strategy "full" (got "rolling"): only a full deploy has a maintenance window'],
+    ['an invalid bypass CIDR', one({ maintenance: { bypassCidrs: ['203.0.113.0/33'] } }),
+      'production.maintenance.bypassCidrs.0 ("203.0.113.0/33") must be an IPv4 network in CIDR notation with no host bits set (e.g. 203.0.113.0/24), for a maintenance bypass'],
+    ['a negative deregistration delay', one({ loadBalancer: { deregistrationDelaySeconds: -5 } }),
+      'production.loadBalancer.deregistrationDelaySeconds (-5) must be >= 0 seconds'],
+    ['a negative grace period', one({ healthCheck: { gracePeriodSeconds: -1 } }),
+      'production.healthCheck.gracePeriodSeconds (-1) must be >= 0 seconds'],
+    ['a slow health check', one({ healthCheck: { intervalSeconds: 30 } }),
+      'production.healthCheck.intervalSeconds (30) must be <= 10 seconds (deploys wait for health checks: keep them fast)'],
+    ['a health check timeout not below its interval', one({ healthCheck: { intervalSeconds: 5, timeoutSeconds: 5 } }),
+      'production.healthCheck.timeoutSeconds (5) must be < intervalSeconds (5)'],
+    ['more NAT gateways than AZs', one({ network: { cidr: '10.30.0.0/16', maxAzs: 2, natGateways: 3 } }),
+      'production.network.natGateways (3) must be <= maxAzs (2): at most one NAT gateway per AZ'],
+    ['launch-before-terminate without room', one({ deploy: { rolling: { minHealthyPercentage: 100, maxHealthyPercentage: 100 } } }),
+      'production.deploy.rolling.maxHealthyPercentage (100) must be > 100 when minHealthyPercentage is 100 (launch before terminate needs room)'],
+    ['checkpoints not ending at 100', one({ deploy: { rolling: { checkpointPercentages: [50, 20] } } }),
+      'production.deploy.rolling.checkpointPercentages ([50,20]) must increase strictly and end with 100'],
+    ['a misspelt key', one({ web: { minCapcity: 2 } }),
+      'production.web.minCapcity (2) is not a known setting; check its spelling in the configuration reference'],
+    ['an app setting herd already sets', one({ appSettings: { DATABASE_HOST: 'db.example' } }),
+      'production.appSettings.DATABASE_HOST ("db.example") is set by herd itself; choose another name'],
+    ['a certificate from another region', one({ account: '123456789012', region: 'eu-west-1', domainNames: ['mootube.example'], certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/abc-123' }),
+      'production.certificateArn ("arn:aws:acm:us-east-1:123456789012:certificate/abc-123") must be in the environment\'s region (eu-west-1), not us-east-1'],
+    ['an account without a region', one({ account: '123456789012' }),
+      'production.region ("123456789012") must be set together with account, or neither for an environment-agnostic stack'],
+    ['a string where a number belongs', one({ web: { maxCapacity: '4' } }),
+      'production.web.maxCapacity ("4") must be a number'],
+  ])('fails when given %s', (_what, settings, expected) => {
+    expect(problemsOf(settings)).toEqual([expected]);
+  });
+
+  test('fails when two environments share a name', () => {
+    expect(problemsOf({
+      app: 'mootube',
+      environments: [{ name: 'staging', network: { cidr: '10.1.0.0/16' } }, { name: 'staging', network: { cidr: '10.2.0.0/16' } }],
+    })).toEqual(['environments[1].name ("staging") duplicates environments[0]; every environment needs its own name']);
+  });
+
+  test('fails when two environments\' networks overlap', () => {
+    expect(problemsOf({
+      app: 'mootube',
+      environments: [{ name: 'staging', network: { cidr: '10.1.0.0/16' } }, { name: 'production', network: { cidr: '10.1.128.0/20' } }],
+    })).toEqual(['production.network.cidr ("10.1.128.0/20") overlaps staging.network.cidr (10.1.0.0/16); give each environment its own range']);
+  });
+
+  test('fails when the app name is not DNS-safe, or no environment is defined', () => {
+    expect(problemsOf({ app: 'Moo Tube', environments: [] })).toEqual([
+      'app ("Moo Tube") must be DNS-safe: 1-32 lower-case letters, digits or hyphens, starting with a letter',
+      'environments ([]) must define at least one environment',
+    ]);
+  });
+
+  test('reports every problem of every environment at once', () => {
+    const problems = problemsOf({
+      app: 'mootube',
+      environments: [
+        { name: 'testing', network: { cidr: '10.10.0.0/16' }, web: { minCapacity: 3, maxCapacity: 2 }, amiRetention: 0 },
+        { name: 'production', network: { cidr: '10.10.0.0/16' }, deploy: { strategy: 'canary' }, maintenance: { bypassCidrs: ['nope'] } },
+      ],
+    });
+    expect(problems).toEqual([
+      'testing.amiRetention (0) must be >= 1 releases (keep at least the previous release for rollback)',
+      'testing.web.minCapacity (3) must be <= maxCapacity (2)',
+      'production.deploy.strategy ("canary") must be one of "rolling", "full"',
+      'production.maintenance.bypassCidrs.0 ("nope") must be an IPv4 network in CIDR notation with no host bits set (e.g. 203.0.113.0/24), for a maintenance bypass',
+      'production.network.cidr ("10.10.0.0/16") overlaps testing.network.cidr (10.10.0.0/16); give each environment its own range',
+    ]);
+  });
+
+  test('reports cross-field problems of environments whose fields are valid', () => {
+    const problems = problemsOf({
+      app: 'mootube',
+      environments: [
+        { name: 'testing', network: { cidr: '10.10.0.0/16' }, web: { minCapacity: 3, maxCapacity: 2 } },
+        { name: 'staging', network: { cidr: '10.10.0.0/16' }, database: { allocatedStorageGiB: 100, maxAllocatedStorageGiB: 50 } },
+      ],
+    });
+    expect(problems).toEqual([
+      'testing.web.minCapacity (3) must be <= maxCapacity (2)',
+      'staging.database.maxAllocatedStorageGiB (50) must be >= allocatedStorageGiB (100)',
+      'staging.network.cidr ("10.10.0.0/16") overlaps testing.network.cidr (10.10.0.0/16); give each environment its own range',
+    ]);
+  });
+
+  test('the error message lists every problem and says nothing was synthesized', () => {
+    expect(() => resolveConfig(one({ amiRetention: 0, web: { minCapacity: 9 } }))).toThrow(
+      'herd configuration has 2 problems; nothing was synthesized:\n' +
+      '  - production.amiRetention (0) must be >= 1 releases (keep at least the previous release for rollback)\n' +
+      '  - production.web.minCapacity (9) must be <= maxCapacity (6)',
+    );
+  });
+});

@@ -1,0 +1,292 @@
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import type { HerdSettings } from '../../lib/config/types';
+import { buildApp, SynthesizedApp } from '../support/app';
+
+type Resources = Record<string, { Type: string; Properties?: Record<string, unknown>; DeletionPolicy?: string; DependsOn?: string[] }>;
+
+const ENVIRONMENTS = ['testing', 'staging', 'production'] as const;
+let built: SynthesizedApp;
+beforeAll(() => {
+  built = buildApp();
+});
+
+function resourcesOf(template: Template, type: string): Resources {
+  return template.findResources(type) as Resources;
+}
+
+/** Every ingress rule of a template, inline or standalone, as [fromPort, toPort]. */
+function ingressPorts(template: Template): Array<[number, number]> {
+  const ports: Array<[number, number]> = [];
+  for (const sg of Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroup'))) {
+    for (const rule of (sg.Properties?.SecurityGroupIngress as Array<Record<string, number>> | undefined) ?? []) {
+      ports.push([rule.FromPort ?? -1, rule.ToPort ?? 65535]);
+    }
+  }
+  for (const rule of Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroupIngress'))) {
+    const p = rule.Properties as Record<string, number>;
+    ports.push([p.FromPort ?? -1, p.ToPort ?? 65535]);
+  }
+  return ports;
+}
+
+describe.each(ENVIRONMENTS)('the %s environment', (env) => {
+  let template: Template;
+  beforeAll(() => {
+    template = built.template(env);
+  });
+  const config = () => built.config.environments.find((e) => e.name === env)!;
+
+  test('has an internet-facing ALB that drops invalid headers and logs access', () => {
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      Scheme: 'internet-facing',
+      LoadBalancerAttributes: Match.arrayWith([
+        { Key: 'routing.http.drop_invalid_header_fields.enabled', Value: 'true' },
+        { Key: 'access_logs.s3.enabled', Value: 'true' },
+      ]),
+    });
+  });
+
+  test('serves HTTP on port 80 with a warning, since no certificate is configured', () => {
+    template.resourceCountIs('AWS::ElasticLoadBalancingV2::Listener', 1);
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 80, Protocol: 'HTTP' });
+    const warnings = built.stacks[env].node.findAll().flatMap((c) => c.node.metadata).filter((m) => m.type === 'aws:cdk:warning');
+    expect(warnings.map((w) => String(w.data))).toContainEqual(expect.stringContaining('No certificateArn configured'));
+  });
+
+  test('checks the health path fast enough for deploys and drains briefly', () => {
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+      Port: 8000,
+      HealthCheckPath: '/health',
+      HealthCheckIntervalSeconds: 10,
+      HealthyThresholdCount: 2,
+      Matcher: { HttpCode: '200' },
+      TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '30' }]),
+    });
+  });
+
+  test('has a web and a worker Auto Scaling group, each with its own launch template', () => {
+    const groups = Object.values(resourcesOf(template, 'AWS::AutoScaling::AutoScalingGroup'));
+    expect(groups).toHaveLength(2);
+    const templateRefs = groups.map((g) => JSON.stringify((g.Properties!.LaunchTemplate as Record<string, unknown>).LaunchTemplateId));
+    expect(new Set(templateRefs).size).toBe(2);
+    template.resourceCountIs('AWS::EC2::LaunchTemplate', 2);
+  });
+
+  test('launch templates require IMDSv2, encrypt the root volume, have no key pair and boot the current release', () => {
+    for (const lt of Object.values(resourcesOf(template, 'AWS::EC2::LaunchTemplate'))) {
+      const data = lt.Properties!.LaunchTemplateData as Record<string, unknown>;
+      expect(data.MetadataOptions).toMatchObject({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
+      expect(data.BlockDeviceMappings).toEqual([{ DeviceName: '/dev/xvda', Ebs: { DeleteOnTermination: true, Encrypted: true, VolumeSize: 20, VolumeType: 'gp3' } }]);
+      expect(data).not.toHaveProperty('KeyName');
+      expect(data.ImageId).toBe(`resolve:ssm:/herd/mootube/${env}/current-image`);
+    }
+  });
+
+  test('fleets start empty and wait for the first release; web uses the load balancer health check', () => {
+    const web = config().web;
+    template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+      MinSize: '0',
+      MaxSize: String(web.maxCapacity),
+      HealthCheckType: 'ELB',
+      HealthCheckGracePeriod: 180,
+      DefaultInstanceWarmup: 60,
+      TargetGroupARNs: Match.anyValue(),
+      NotificationConfigurations: Match.anyValue(),
+    });
+    for (const group of Object.values(resourcesOf(template, 'AWS::AutoScaling::AutoScalingGroup'))) {
+      expect(group.Properties!.MinSize).toBe('0');
+      expect(group.Properties).not.toHaveProperty('DesiredCapacity');
+    }
+    template.hasResourceProperties('Custom::HerdCapacityFloors', {
+      Fleets: [
+        { AutoScalingGroupName: Match.anyValue(), MinCapacity: web.minCapacity, MaxCapacity: web.maxCapacity },
+        { AutoScalingGroupName: Match.anyValue(), MinCapacity: config().worker.minCapacity, MaxCapacity: config().worker.maxCapacity },
+      ],
+    });
+  });
+
+  test('creates the release parameters before the launch templates that resolve them', () => {
+    const parameters = Object.keys(resourcesOf(template, 'Custom::HerdReleaseParameters'));
+    expect(parameters).toHaveLength(1);
+    for (const lt of Object.values(template.findResources('AWS::EC2::LaunchTemplate'))) {
+      expect(lt.DependsOn).toEqual(expect.arrayContaining(parameters));
+    }
+    template.hasResourceProperties('Custom::HerdReleaseParameters', {
+      CurrentImageParameter: `/herd/mootube/${env}/current-image`,
+      CurrentReleaseParameter: `/herd/mootube/${env}/current-release`,
+      NoRelease: 'none',
+      ManageParameters: true,
+    });
+  });
+
+  test('runs an encrypted PostgreSQL with generated credentials, Multi-AZ and protected only in production', () => {
+    const production = env === 'production';
+    template.hasResource('AWS::RDS::DBInstance', {
+      Properties: Match.objectLike({
+        Engine: 'postgres',
+        StorageEncrypted: true,
+        MultiAZ: production,
+        DeletionProtection: production,
+        PubliclyAccessible: false,
+        MasterUserPassword: Match.anyValue(),
+      }),
+      DeletionPolicy: production ? 'Snapshot' : 'Delete',
+    });
+  });
+
+  test('runs a Valkey cache encrypted at rest and in transit, with an AUTH token', () => {
+    template.hasResourceProperties('AWS::ElastiCache::ReplicationGroup', {
+      Engine: 'valkey',
+      AtRestEncryptionEnabled: true,
+      TransitEncryptionEnabled: true,
+      AuthToken: Match.anyValue(),
+      MultiAZEnabled: env === 'production',
+    });
+  });
+
+  test('keeps artifacts in a versioned, encrypted, private, TLS-only bucket', () => {
+    const logical = Object.keys(template.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: { Status: 'Enabled' } } }));
+    expect(logical).toEqual([expect.stringMatching(/^ArtifactsBucket/)]);
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      BucketEncryption: Match.objectLike({ ServerSideEncryptionConfiguration: Match.anyValue() }),
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      LoggingConfiguration: Match.objectLike({ LogFilePrefix: 's3/artifacts/' }),
+    });
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: logical[0] },
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+
+  test('opens no port 22 anywhere, and only 80 to the internet', () => {
+    for (const [from, to] of ingressPorts(template)) {
+      expect(from <= 22 && 22 <= to).toBe(false);
+    }
+    const sgs = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroup'));
+    const open = sgs.flatMap((sg) => ((sg.Properties?.SecurityGroupIngress as Array<Record<string, unknown>> | undefined) ?? []).filter((r) => r.CidrIp === '0.0.0.0/0'));
+    expect(open.map((r) => r.FromPort)).toEqual([80]);
+  });
+
+  test('lets the ALB reach web, and only the fleets reach the database and cache', () => {
+    const ingress = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties as Record<string, unknown>);
+    const byPort = (port: number) => ingress.filter((r) => r.FromPort === port).map((r) => JSON.stringify(r.SourceSecurityGroupId));
+    const webSg = JSON.stringify({ 'Fn::GetAtt': [Object.keys(template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: `herd mootube ${env} web instances` } }))[0], 'GroupId'] });
+    const workerSg = JSON.stringify({ 'Fn::GetAtt': [Object.keys(template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: `herd mootube ${env} worker instances` } }))[0], 'GroupId'] });
+    expect(byPort(8000)).toEqual([expect.stringContaining('LoadBalancerSecurityGroup')]);
+    expect(byPort(5432).sort()).toEqual([webSg, workerSg].sort());
+    expect(byPort(6379).sort()).toEqual([webSg, workerSg].sort());
+  });
+
+  test('limits the instance role to its own environment\'s parameters and logs', () => {
+    const policies = Object.values(resourcesOf(template, 'AWS::IAM::Policy')).filter((p) => JSON.stringify(p.Properties).includes('ReadOwnEnvironmentParameters'));
+    expect(policies).toHaveLength(2);
+    for (const policy of policies) {
+      const text = JSON.stringify(policy.Properties);
+      expect(text).toContain(`parameter/herd/mootube/${env}/*`);
+      expect(text).toContain(`log-group:/herd/mootube/${env}/*:*`);
+      expect(text).not.toMatch(/"ssm:\*"|"Resource":"\*"/);
+    }
+  });
+
+  test('publishes the app settings and secret references the boot script reads', () => {
+    for (const name of ['DATABASE_HOST', 'DATABASE_PORT', 'DATABASE_NAME', 'REDIS_HOST', 'REDIS_PORT', 'REDIS_TLS', 'PORT']) {
+      template.hasResourceProperties('AWS::SSM::Parameter', { Name: `/herd/mootube/${env}/env/${name}`, Type: 'String' });
+    }
+    for (const name of ['DATABASE_USER', 'DATABASE_PASSWORD', 'REDIS_PASSWORD', 'SECRET_KEY']) {
+      template.hasResourceProperties('AWS::SSM::Parameter', { Name: `/herd/mootube/${env}/secret-env/${name}` });
+    }
+    // No secret value ever appears in a parameter: only references to Secrets Manager.
+    for (const p of Object.values(resourcesOf(template, 'AWS::SSM::Parameter'))) {
+      expect(JSON.stringify(p.Properties!.Value)).not.toContain('resolve:secretsmanager');
+    }
+  });
+
+  test('alarms on 5xx, unhealthy hosts and latency, notifying an encrypted topic', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    for (const metric of ['HTTPCode_Target_5XX_Count', 'UnHealthyHostCount', 'TargetResponseTime']) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: metric, AlarmActions: [Match.anyValue()] });
+    }
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+  });
+
+  test('spreads the VPC over 2 AZs with NAT per config and flow logs', () => {
+    template.resourceCountIs('AWS::EC2::NatGateway', config().network.natGateways);
+    template.resourceCountIs('AWS::EC2::Subnet', 6);
+    template.hasResourceProperties('AWS::EC2::FlowLog', { TrafficType: 'ALL' });
+  });
+
+  test('keeps the logical ids of stateful resources', () => {
+    const ids = (type: string) => Object.keys(template.findResources(type)).sort();
+    // Renaming or re-nesting any of these replaces the resource: its data or value is lost.
+    expect(ids('AWS::RDS::DBInstance')).toEqual(['DatabaseInstanceAA8A5FDE']);
+    expect(ids('AWS::ElastiCache::ReplicationGroup')).toEqual(['CacheReplicationGroupBFE59FF3']);
+    expect(ids('AWS::S3::Bucket')).toEqual(['AccessLogsBucketCD784A59', 'ArtifactsBucket88671897']);
+    expect(ids('AWS::SecretsManager::Secret')).toEqual([
+      'CacheAuthToken04672416', 'MaintenanceBypass3E963058', 'SecretKey573D36D8',
+      // CDK names the generated database secret after the stack.
+      expect.stringMatching(new RegExp(`^herd${env}DatabaseInstanceSecret[0-9A-F]{8}3fdaad7efa858a3daf9490cf0a702aeb$`)),
+    ]);
+    expect(ids('AWS::EC2::VPC')).toEqual(['NetworkVpc7FB7348F']);
+  });
+});
+
+describe('an environment with a domain and certificate', () => {
+  const settings: HerdSettings = {
+    app: 'mootube',
+    environments: [{
+      name: 'production',
+      profile: 'production',
+      account: '123456789012',
+      region: 'eu-west-1',
+      network: { cidr: '10.30.0.0/16', maxAzs: 3, natGateways: 3 },
+      domainNames: ['mootube.example', 'www.mootube.example'],
+      certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/0b5f3f4e-1111-2222-3333-444455556666',
+      maintenance: { bypassCidrs: ['203.0.113.0/24', '198.51.100.7/32'] },
+    }],
+  };
+  let template: Template;
+  beforeAll(() => {
+    template = buildApp(settings).template('production');
+  });
+
+  test('serves HTTPS with the certificate and redirects HTTP to it', () => {
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 443,
+      Protocol: 'HTTPS',
+      Certificates: [{ CertificateArn: settings.environments[0].certificateArn }],
+      SslPolicy: Match.stringLikeRegexp('TLS13'),
+    });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 80,
+      DefaultActions: [Match.objectLike({ Type: 'redirect', RedirectConfig: Match.objectLike({ Protocol: 'HTTPS', Port: '443' }) })],
+    });
+  });
+
+  test('puts the bypass rules above the maintenance slot, forwarding to the app', () => {
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
+      Priority: 1,
+      Conditions: [{ Field: 'http-header', HttpHeaderConfig: { HttpHeaderName: 'X-Herd-Bypass', Values: [Match.anyValue()] } }],
+      Actions: [Match.objectLike({ Type: 'forward' })],
+    });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
+      Priority: 2,
+      Conditions: [{ Field: 'source-ip', SourceIpConfig: { Values: ['203.0.113.0/24', '198.51.100.7/32'] } }],
+    });
+    template.hasOutput('MaintenancePriority', { Value: '10' });
+    const header = JSON.stringify(template.findResources('AWS::ElasticLoadBalancingV2::ListenerRule', { Properties: { Priority: 1 } }));
+    expect(header).toContain('{{resolve:secretsmanager:');
+  });
+
+  test('uses three AZs with a NAT gateway in each when the region is known', () => {
+    template.resourceCountIs('AWS::EC2::NatGateway', 3);
+    template.resourceCountIs('AWS::EC2::Subnet', 9);
+  });
+
+  test('adds the domains to the app\'s allowed hosts', () => {
+    template.hasResourceProperties('AWS::SSM::Parameter', {
+      Name: '/herd/mootube/production/env/ALLOWED_HOSTS',
+      Value: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('^mootube.example,www.mootube.example,')])] },
+    });
+  });
+});
