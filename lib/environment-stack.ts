@@ -127,10 +127,9 @@ export class EnvironmentStack extends Stack {
       retention: logRetention,
     });
 
-    // What the boot script renders into the app's environment.
+    // What the boot script renders into the app's environment (it adds HERD_APP, HERD_ENV,
+    // HERD_ROLE, HERD_RELEASE and HERD_INSTANCE_ID itself).
     const settings: Record<string, string> = {
-      HERD_APP: app,
-      HERD_ENVIRONMENT: env,
       PORT: String(config.appPort),
       DATABASE_HOST: this.database.instance.dbInstanceEndpointAddress,
       DATABASE_PORT: String(DATABASE_PORT),

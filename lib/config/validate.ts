@@ -46,10 +46,6 @@ const RESERVED_ENV_VARS = new Set([
   'REDIS_PASSWORD',
   'SECRET_KEY',
   'ALLOWED_HOSTS',
-  'HERD_APP',
-  'HERD_ENVIRONMENT',
-  'HERD_RELEASE',
-  'HERD_ROLE',
 ]);
 
 /** Parses `a.b.c.d/n` into a 32-bit network address and prefix, or undefined. */
@@ -331,7 +327,7 @@ function checkEnvironment(env: EnvironmentConfig, problems: string[]): void {
     at('deploy.rolling.checkpointDelaySeconds', r.checkpointDelaySeconds, 'has no effect without checkpointPercentages');
   }
   for (const key of Object.keys(env.appSettings)) {
-    if (RESERVED_ENV_VARS.has(key)) {
+    if (RESERVED_ENV_VARS.has(key) || key.startsWith('HERD_')) {
       at(`appSettings.${key}`, env.appSettings[key], 'is set by herd itself; choose another name');
     }
   }

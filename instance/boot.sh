@@ -1,0 +1,354 @@
+#!/usr/bin/env bash
+# herd-boot: configure a baked instance for one environment and role, then start it.
+# Installed by bake.sh as /opt/herd/bin/herd-boot; the launch template's user data runs
+#
+#   herd-boot --app <app> --env <env> --role web|worker|release [--region <r>] [--root <dir>]
+#
+# 1. reads every parameter under /herd/<app>/<env>/env/ (the last path segment is the
+#    variable name) and every secret reference under /herd/<app>/<env>/secret-env/
+#    (value "<secret-arn>" or "<secret-arn>#<json-key>") and renders /etc/herd/<app>.env
+#    (root, 0600, atomically), adding HERD_APP, HERD_ENV, HERD_ROLE, HERD_RELEASE,
+#    HERD_INSTANCE_ID and PORT (8000 unless set);
+# 2. renders the CloudWatch agent config for the environment and (re)loads the agent
+#    when it is installed;
+# 3. web/worker: `systemctl enable --now <app>-<role>.service`;
+#    release: runs the Procfile `release:` command once as the app user in
+#    /srv/<app>/current, reports {"exitCode":N,"logTail":"<last ~3000 chars>"} to
+#    /herd/<app>/<env>/release-runs/<instance-id>, prints a HERD-RELEASE-RUN line on the
+#    console and shuts the instance down.
+# If the configuration cannot be read (an aws call fails, no parameter under env/, a
+# secret or key is missing), it fails loudly (console, stderr, syslog), exits non-zero,
+# leaves no env file behind and starts nothing.
+#
+# Test hooks: HERD_IMDS_URL (default http://169.254.169.254), HERD_CONSOLE (default
+# /dev/console). aws, jq, curl, systemctl, shutdown and logger are taken from PATH.
+set -euo pipefail
+
+readonly PROG='herd-boot'
+readonly APP_PATH_DIRS='/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+readonly IMDS="${HERD_IMDS_URL:-http://169.254.169.254}"
+readonly CONSOLE="${HERD_CONSOLE:-/dev/console}"
+readonly LOG_TAIL_CHARS=3000
+readonly PARAMETER_VALUE_MAX=4096
+
+APP=''
+ENV_NAME=''
+ROLE=''
+REGION=''
+ROOT=''
+INSTANCE_ID=''
+RELEASE_ID=''
+WORK=''
+PENDING_FILE=''
+FAILING=''
+
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+  [[ -n $WORK ]] && rm -rf -- "$WORK"
+  [[ -n $PENDING_FILE ]] && rm -f -- "$PENDING_FILE"
+  return 0
+}
+trap cleanup EXIT
+
+# say <priority> <message>: stderr, the console when writable, syslog.
+say() {
+  local priority="$1" message="$PROG: $2"
+  printf '%s\n' "$message" >&2
+  if [[ -w $CONSOLE ]]; then
+    { printf '%s\n' "$message" >>"$CONSOLE"; } 2>/dev/null || true
+  fi
+  logger -t "$PROG" -p "user.$priority" -- "$message" 2>/dev/null || true
+}
+
+usage() {
+  echo "usage: herd-boot --app <app> --env <env> --role web|worker|release [--region <r>] [--root <dir>]" >&2
+  exit 2
+}
+
+# fail <message>: the boot cannot go on. A release runner still reports (exit code 125,
+# the message as log tail) so the deploy step does not wait, then powers off.
+fail() {
+  local message="$1"
+  say err "ERROR: $message"
+  if [[ $ROLE == release && -z $FAILING ]]; then
+    FAILING=1
+    if [[ -n $INSTANCE_ID && -n $REGION && -n $WORK ]]; then
+      printf '%s: ERROR: %s\n' "$PROG" "$message" >"$WORK/failure.log"
+      report_release_run 125 "$WORK/failure.log" || true
+    fi
+    power_off
+  fi
+  exit 1
+}
+
+# report_release_run <exit-code> <log-file>: JSON {exitCode, logTail} to Parameter Store,
+# the tail shortened until the value fits a standard parameter.
+report_release_run() {
+  local code="$1" log_file="$2" chars="$LOG_TAIL_CHARS" value
+  while :; do
+    value="$(tail -c "$chars" "$log_file" | jq -Rsc --argjson c "$code" '{exitCode: $c, logTail: .}')"
+    [[ ${#value} -le $PARAMETER_VALUE_MAX || $chars -le 0 ]] && break
+    chars=$((chars - 500))
+  done
+  local name="${PARAM_ROOT}/release-runs/$INSTANCE_ID"
+  if ! aws ssm put-parameter --name "$name" --type String --overwrite --value "$value" \
+    --region "$REGION" >/dev/null 2>"$WORK/report.err"; then
+    say err "ERROR: cannot report to $name: $(tr '\n' ' ' <"$WORK/report.err" | tail -c 500)"
+    return 1
+  fi
+  return 0
+}
+
+power_off() {
+  say info "shutting down"
+  shutdown -h now || say err "ERROR: shutdown failed"
+}
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --app) [[ $# -ge 2 ]] || usage; APP="$2"; shift 2 ;;
+    --env) [[ $# -ge 2 ]] || usage; ENV_NAME="$2"; shift 2 ;;
+    --role) [[ $# -ge 2 ]] || usage; ROLE="$2"; shift 2 ;;
+    --region) [[ $# -ge 2 ]] || usage; REGION="$2"; shift 2 ;;
+    --root) [[ $# -ge 2 ]] || usage; ROOT="$2"; shift 2 ;;
+    -h | --help) usage ;;
+    *) echo "$PROG: unknown argument '$1'" >&2; usage ;;
+  esac
+done
+[[ -n $APP && -n $ENV_NAME && -n $ROLE ]] || usage
+[[ $APP =~ ^[a-z][a-z0-9-]{0,31}$ ]] || fail "--app '$APP' is invalid (must match ^[a-z][a-z0-9-]{0,31}\$)"
+[[ $ENV_NAME =~ ^[a-z][a-z0-9-]{0,31}$ ]] || fail "--env '$ENV_NAME' is invalid (must match ^[a-z][a-z0-9-]{0,31}\$)"
+case "$ROLE" in
+  web | worker | release) ;;
+  *) ROLE_GIVEN="$ROLE"; ROLE=''; fail "--role '$ROLE_GIVEN' is invalid (must be web, worker or release)" ;;
+esac
+if [[ -n $REGION && ! $REGION =~ ^[a-z0-9-]+$ ]]; then
+  fail "--region '$REGION' is invalid"
+fi
+if [[ -n $ROOT ]]; then
+  [[ -d $ROOT ]] || fail "--root '$ROOT' is not a directory"
+  ROOT="$(cd "$ROOT" && pwd)"
+  [[ $ROOT == / ]] && ROOT=''
+fi
+for tool in aws jq curl setpriv; do
+  command -v "$tool" >/dev/null 2>&1 || fail "required command '$tool' not found on PATH"
+done
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/herd-boot.XXXXXX")"
+
+readonly APP_DIR="/srv/$APP"
+readonly CURRENT="$ROOT$APP_DIR/current"
+readonly ENV_FILE="$ROOT/etc/herd/$APP.env"
+readonly PARAM_ROOT="/herd/$APP/$ENV_NAME"
+readonly UNIT="$APP-$ROLE.service"
+
+# ---------------------------------------------------------------------------------
+# What the image holds: its release and the Procfile of that release.
+# ---------------------------------------------------------------------------------
+release_file="$ROOT/etc/herd/release"
+[[ -f $release_file ]] || fail "$release_file not found: this image holds no herd release (run bake.sh)"
+image_app="$(sed -n 's/^HERD_APP=//p' "$release_file")"
+RELEASE_ID="$(sed -n 's/^HERD_RELEASE=//p' "$release_file")"
+[[ $image_app == "$APP" ]] || fail "this image holds app '$image_app', not '$APP'"
+[[ -n $RELEASE_ID ]] || fail "$release_file names no release"
+[[ -f $CURRENT/Procfile ]] || fail "$CURRENT/Procfile not found"
+
+# procfile_command <process>: print the command of <process>; status 1 when absent.
+procfile_command() {
+  local line
+  while IFS= read -r line || [[ -n $line ]]; do
+    line="${line%$'\r'}"
+    if [[ $line =~ ^([a-z][a-z0-9_-]*):[[:space:]]*(.*)$ && ${BASH_REMATCH[1]} == "$1" ]]; then
+      printf '%s\n' "${BASH_REMATCH[2]}"
+      return 0
+    fi
+  done <"$CURRENT/Procfile"
+  return 1
+}
+
+RELEASE_COMMAND=''
+case "$ROLE" in
+  web | worker)
+    procfile_command "$ROLE" >/dev/null \
+      || fail "role '$ROLE': the Procfile of release $RELEASE_ID defines no '$ROLE:' process"
+    [[ -f $ROOT/etc/systemd/system/$UNIT ]] \
+      || fail "role '$ROLE': unit $UNIT not found in this image"
+    ;;
+  release)
+    RELEASE_COMMAND="$(procfile_command release || true)"
+    ;;
+esac
+
+# ---------------------------------------------------------------------------------
+# Instance identity (IMDSv2).
+# ---------------------------------------------------------------------------------
+imds_get() {
+  local token
+  token="$(curl -sS -f --max-time 5 --retry 2 -X PUT "$IMDS/latest/api/token" \
+    -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')" || return 1
+  curl -sS -f --max-time 5 --retry 2 -H "X-aws-ec2-metadata-token: $token" "$IMDS/latest/meta-data/$1"
+}
+INSTANCE_ID="$(imds_get instance-id 2>"$WORK/imds.err")" \
+  || fail "cannot read the instance id from the instance metadata service ($IMDS): $(tr '\n' ' ' <"$WORK/imds.err")"
+[[ $INSTANCE_ID =~ ^[A-Za-z0-9-]+$ ]] || fail "unexpected instance id from the metadata service: '$INSTANCE_ID'"
+if [[ -z $REGION ]]; then
+  REGION="$(imds_get placement/region 2>"$WORK/imds.err")" \
+    || fail "cannot read the region from the instance metadata service: $(tr '\n' ' ' <"$WORK/imds.err")"
+fi
+
+# ---------------------------------------------------------------------------------
+# Configuration from Parameter Store and Secrets Manager.
+# ---------------------------------------------------------------------------------
+# aws_json <output-file> <what> <aws args...>: run the aws CLI, fail loudly on error.
+aws_json() {
+  local out="$1" what="$2"
+  shift 2
+  if ! aws "$@" --region "$REGION" --output json >"$out" 2>"$WORK/aws.err"; then
+    fail "cannot read $what: $(tr '\n' ' ' <"$WORK/aws.err" | tail -c 500)"
+  fi
+  jq -e . "$out" >/dev/null 2>&1 || fail "cannot read $what: the aws CLI did not return JSON"
+}
+
+readonly ENV_PREFIX="$PARAM_ROOT/env/"
+readonly SECRET_PREFIX="$PARAM_ROOT/secret-env/"
+aws_json "$WORK/env.json" "parameters under $ENV_PREFIX" \
+  ssm get-parameters-by-path --path "$ENV_PREFIX" --recursive --with-decryption
+aws_json "$WORK/secret-env.json" "parameters under $SECRET_PREFIX" \
+  ssm get-parameters-by-path --path "$SECRET_PREFIX" --recursive --with-decryption
+
+env_count="$(jq '.Parameters // [] | length' "$WORK/env.json")"
+[[ $env_count -gt 0 ]] \
+  || fail "no parameters under $ENV_PREFIX: environment '$ENV_NAME' of '$APP' is not configured"
+
+declare -A SEEN=()
+check_name() {
+  local name="$1" param="$2"
+  [[ $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] \
+    || fail "parameter $param: '$name' is not a valid environment variable name"
+  [[ $name != HERD_* ]] || fail "parameter $param: variables named HERD_* are reserved for herd"
+  [[ -z ${SEEN[$name]+set} ]] || fail "parameter $param: variable $name is defined twice (in ${SEEN[$name]})"
+  SEEN[$name]="$param"
+}
+
+# shellcheck disable=SC2016  # jq program, not shell
+readonly JQ_QUOTE='def q: "\"" + (split("\\") | join("\\\\") | split("\"") | join("\\\"")
+  | split("`") | join("\\`") | split("$") | join("\\$")) + "\"";'
+
+# The env file: KEY="value" lines whose quoting means the same to systemd's
+# EnvironmentFile= and to bash: inside double quotes, \ " ` $ are backslash-escaped.
+install -d -m 0755 "$ROOT/etc" "$ROOT/etc/herd"
+PENDING_FILE="$(mktemp "$ROOT/etc/herd/.$APP.env.XXXXXX")"
+chmod 0600 "$PENDING_FILE"
+{
+  echo "# Rendered by herd-boot from $PARAM_ROOT; do not edit."
+  printf 'HERD_APP=%s\nHERD_ENV=%s\nHERD_ROLE=%s\nHERD_RELEASE=%s\nHERD_INSTANCE_ID=%s\n' \
+    "$APP" "$ENV_NAME" "$ROLE" "$RELEASE_ID" "$INSTANCE_ID"
+} >>"$PENDING_FILE"
+
+while IFS=$'\t' read -r param name; do
+  check_name "$name" "$param"
+done < <(jq -r '.Parameters[] | [.Name, (.Name | split("/") | last)] | @tsv' "$WORK/env.json")
+jq -r "$JQ_QUOTE"' .Parameters | sort_by(.Name) | .[] | "\(.Name | split("/") | last)=\(.Value | q)"' \
+  "$WORK/env.json" >>"$PENDING_FILE"
+
+declare -A SECRET_FILES=()
+secret_index=0
+while IFS=$'\t' read -r param name ref; do
+  check_name "$name" "$param"
+  arn="${ref%%#*}"
+  key=''
+  [[ $ref == *'#'* ]] && key="${ref#*#}"
+  [[ -n $arn ]] || fail "parameter $param: empty secret reference (expected <secret-arn> or <secret-arn>#<json-key>)"
+  if [[ -z ${SECRET_FILES[$arn]+set} ]]; then
+    secret_index=$((secret_index + 1))
+    SECRET_FILES[$arn]="$WORK/secret-$secret_index.json"
+    aws_json "${SECRET_FILES[$arn]}" "secret $arn (for $name)" \
+      secretsmanager get-secret-value --secret-id "$arn"
+  fi
+  secret_file="${SECRET_FILES[$arn]}"
+  jq -e '.SecretString | type == "string"' "$secret_file" >/dev/null \
+    || fail "secret $arn (for $name) has no SecretString"
+  if [[ -z $key ]]; then
+    jq -r --arg n "$name" "$JQ_QUOTE"' "\($n)=\(.SecretString | q)"' "$secret_file" >>"$PENDING_FILE"
+  else
+    jq -e --arg k "$key" '.SecretString | fromjson? | objects | has($k)' "$secret_file" >/dev/null \
+      || fail "secret $arn (for $name) has no JSON key '$key'"
+    jq -r --arg n "$name" --arg k "$key" "$JQ_QUOTE"' .SecretString | fromjson | .[$k]
+      | "\($n)=\(if type == "string" then . else tojson end | q)"' "$secret_file" >>"$PENDING_FILE"
+  fi
+done < <(jq -r '.Parameters // [] | sort_by(.Name) | .[] | [.Name, (.Name | split("/") | last), .Value] | @tsv' \
+  "$WORK/secret-env.json")
+
+[[ -n ${SEEN[PORT]+set} ]] || echo 'PORT=8000' >>"$PENDING_FILE"
+chown 0:0 "$PENDING_FILE"
+chmod 0600 "$PENDING_FILE"
+mv -f -- "$PENDING_FILE" "$ENV_FILE"
+PENDING_FILE=''
+say info "rendered $ENV_FILE for $APP/$ENV_NAME (release $RELEASE_ID, role $ROLE)"
+
+# ---------------------------------------------------------------------------------
+# Log shipping for this environment.
+# ---------------------------------------------------------------------------------
+template="$ROOT/opt/herd/share/$APP/cloudwatch-agent.json.tmpl"
+agent_config="$ROOT/etc/herd/$APP.cloudwatch-agent.json"
+if [[ -f $template ]]; then
+  PENDING_FILE="$(mktemp "$ROOT/etc/herd/.$APP.cloudwatch-agent.XXXXXX")"
+  sed "s/@HERD_ENV@/$ENV_NAME/g" "$template" >"$PENDING_FILE"
+  chmod 0644 "$PENDING_FILE"
+  mv -f -- "$PENDING_FILE" "$agent_config"
+  PENDING_FILE=''
+  agent_ctl="$(command -v amazon-cloudwatch-agent-ctl || true)"
+  if [[ -z $agent_ctl && -z $ROOT && -x /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl ]]; then
+    agent_ctl=/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl
+  fi
+  if [[ -z $agent_ctl ]]; then
+    say warning "amazon-cloudwatch-agent is not installed: logs stay in /var/log/herd/$APP"
+  elif ! "$agent_ctl" -a fetch-config -m ec2 -s -c "file:${agent_config#"$ROOT"}" >"$WORK/agent.log" 2>&1; then
+    say warning "amazon-cloudwatch-agent did not load $agent_config: $(tail -c 300 "$WORK/agent.log")"
+  fi
+else
+  say warning "$template not found: logs are not shipped"
+fi
+
+# ---------------------------------------------------------------------------------
+# Start the role.
+# ---------------------------------------------------------------------------------
+if [[ $ROLE != release ]]; then
+  systemctl enable --now "$UNIT" 2>"$WORK/systemctl.err" \
+    || fail "systemctl enable --now $UNIT failed: $(tr '\n' ' ' <"$WORK/systemctl.err")"
+  say info "started $UNIT"
+  exit 0
+fi
+
+readonly RELEASE_LOG="$ROOT/var/log/herd/$APP/release.log"
+install -d -m 0755 "$ROOT/var" "$ROOT/var/log" "$ROOT/var/log/herd"
+[[ -d $ROOT/var/log/herd/$APP ]] || install -d -m 0750 "$ROOT/var/log/herd/$APP"
+if [[ -z $RELEASE_COMMAND ]]; then
+  echo "$PROG: the Procfile of release $RELEASE_ID defines no release: process; nothing to run" >"$RELEASE_LOG"
+  exit_code=0
+else
+  app_uid="$(awk -F: -v u="$APP" '$1 == u { print $3 }' "$ROOT/etc/passwd")"
+  app_gid="$(awk -F: -v u="$APP" '$1 == u { print $4 }' "$ROOT/etc/passwd")"
+  [[ $app_uid =~ ^[0-9]+$ && $app_gid =~ ^[0-9]+$ ]] || fail "user '$APP' not found in $ROOT/etc/passwd"
+  say info "running release: $RELEASE_COMMAND"
+  set +e
+  # A clean environment: the rendered env file (sourced as root, which can read it),
+  # then the app user's identity, in the release directory, like the units.
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  env -i "PATH=$ROOT$APP_DIR/current/.venv/bin:$ROOT$APP_DIR/current/bin:$APP_PATH_DIRS" \
+    LANG=C.UTF-8 PYTHONUNBUFFERED=1 "HOME=$APP_DIR" \
+    /bin/bash -c 'set -a && . "$1" && set +a && cd "$2" &&
+      exec setpriv --reuid="$3" --regid="$4" --clear-groups -- /bin/bash -c "$5"' \
+    herd-release "$ENV_FILE" "$CURRENT" "$app_uid" "$app_gid" "$RELEASE_COMMAND" \
+    </dev/null >"$RELEASE_LOG" 2>&1
+  exit_code=$?
+  set -e
+fi
+
+reported=0
+report_release_run "$exit_code" "$RELEASE_LOG" || reported=1
+say info "HERD-RELEASE-RUN app=$APP env=$ENV_NAME release=$RELEASE_ID instance=$INSTANCE_ID exitCode=$exit_code"
+power_off
+if [[ $reported -ne 0 ]]; then
+  exit 1
+fi
+exit "$exit_code"

@@ -1,0 +1,275 @@
+import { existsSync, readFileSync, readlinkSync, statSync } from 'fs';
+import * as path from 'path';
+import { releaseIdOfTree } from '../../lib/release-id';
+import {
+  BAKE, CACHE_DIR, EXAMPLE_APP, IS_ROOT, describeWith, hasCommand, run, runOrThrow, scratchRoot,
+  tempDir, treeListing, uidIn, writeApp,
+} from './support';
+
+/** Values a boot would render; none may appear anywhere in a baked image. */
+const CANARY_SECRET = 'canary-s3cret-7f3a9c';
+const CANARY_SETTING = 'db.canary-setting.internal';
+
+/** bake.sh with secrets in its own environment, to prove none leaks into the image. */
+function bake(args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}) {
+  return run(BAKE, args, {
+    env: {
+      ...process.env,
+      DATABASE_PASSWORD: CANARY_SECRET,
+      DATABASE_HOST: CANARY_SETTING,
+      AWS_SECRET_ACCESS_KEY: CANARY_SECRET,
+      ...extraEnv,
+    },
+  });
+}
+
+function expectNoEnvironmentData(root: string): void {
+  for (const canary of [CANARY_SECRET, CANARY_SETTING]) {
+    const grep = runOrThrow('bash', ['-c', 'grep -rlF -- "$1" "$2" || true', '_', canary, root]);
+    expect(grep).toBe('');
+  }
+  expect(existsSync(path.join(root, 'etc', 'herd', 'fixture.env'))).toBe(false);
+}
+
+const FIXTURE_PROCFILE = [
+  '# a fixture app',
+  'web: python3 -m http.server $PORT --bind 127.0.0.1',
+  '',
+  'worker: sh -c \'while true; do echo "50% done"; sleep 5; done\'',
+  'release: echo "migrating $HERD_RELEASE"',
+  '',
+].join('\n');
+
+function fixtureApp(): string {
+  return writeApp({
+    'Procfile': FIXTURE_PROCFILE,
+    'herd/build': '#!/usr/bin/env bash\nset -euo pipefail\nid -u > built-by\n',
+    'app.py': 'print("hello")\n',
+  }, ['herd/build']);
+}
+
+describeWith({ 'root (bake creates users)': IS_ROOT, 'jq': hasCommand('jq'), 'useradd': hasCommand('useradd') },
+  'bake.sh', () => {
+    describe('given a valid app', () => {
+      let root: string;
+      let app: string;
+      let releaseId: string;
+      let releaseDir: string;
+
+      beforeAll(async () => {
+        root = scratchRoot();
+        app = fixtureApp();
+        const result = await bake(['--app', 'fixture', '--artifact', app, '--label', 'v1', '--root', root]);
+        expect(result.stderr).toContain('herd bake: installed fixture release');
+        expect(result.code).toBe(0);
+        releaseId = result.stdout.trim().split('\n').pop() ?? '';
+        releaseDir = path.join(root, 'srv', 'fixture', 'releases', releaseId);
+      });
+
+      test('prints the content-addressed release id that releaseIdOfTree computes', () => {
+        expect(releaseId).toMatch(/^v1-[0-9a-f]{12}$/);
+        expect(releaseIdOfTree(app, 'v1')).toBe(releaseId);
+      });
+
+      test('installs the release and points current at it', () => {
+        expect(readlinkSync(path.join(root, 'srv', 'fixture', 'current'))).toBe(`releases/${releaseId}`);
+        expect(readFileSync(path.join(releaseDir, 'Procfile'), 'utf8')).toBe(FIXTURE_PROCFILE);
+        expect(readFileSync(path.join(root, 'etc', 'herd', 'release'), 'utf8')).toBe(
+          `HERD_APP=fixture\nHERD_RELEASE=${releaseId}\nHERD_RELEASE_DIR=/srv/fixture/releases/${releaseId}\n`);
+      });
+
+      test('creates a system app user without login, which owns the release and ran herd/build', () => {
+        const passwd = readFileSync(path.join(root, 'etc', 'passwd'), 'utf8');
+        expect(passwd).toMatch(/^fixture:x:\d+:\d+:herd app fixture:\/srv\/fixture:\/usr\/sbin\/nologin$/m);
+        const uid = uidIn(root, 'fixture');
+        expect(uid).toBeLessThan(1000);
+        expect(uid).toBeGreaterThan(0);
+        expect(statSync(releaseDir).uid).toBe(uid);
+        expect(statSync(path.join(releaseDir, 'app.py')).uid).toBe(uid);
+        expect(readFileSync(path.join(releaseDir, 'built-by'), 'utf8').trim()).toBe(String(uid));
+      });
+
+      test('writes one hardened unit per long-running process, none for release', () => {
+        const unitDir = path.join(root, 'etc', 'systemd', 'system');
+        const web = readFileSync(path.join(unitDir, 'fixture-web.service'), 'utf8');
+        const worker = readFileSync(path.join(unitDir, 'fixture-worker.service'), 'utf8');
+        expect(existsSync(path.join(unitDir, 'fixture-release.service'))).toBe(false);
+        for (const unit of [web, worker]) {
+          expect(unit).toContain('\nUser=fixture\n');
+          expect(unit).toContain('\nWorkingDirectory=/srv/fixture/current\n');
+          expect(unit).toContain('\nEnvironmentFile=/etc/herd/fixture.env\n');
+          expect(unit).toContain('\nRestart=on-failure\n');
+          expect(unit).toContain('\nNoNewPrivileges=yes\n');
+          expect(unit).toContain('\nProtectSystem=strict\n');
+        }
+        expect(web).toContain('\nExecStart=/bin/bash -c "python3 -m http.server $$PORT --bind 127.0.0.1"\n');
+        expect(web).toContain('\nStandardOutput=append:/var/log/herd/fixture/web.log\n');
+        expect(worker).toContain(
+          '\nExecStart=/bin/bash -c "sh -c \'while true; do echo \\"50%% done\\"; sleep 5; done\'"\n');
+      });
+
+      test('units pass systemd-analyze verify', async () => {
+        if (!hasCommand('systemd-analyze')) {
+          if (process.env.CI === 'true') throw new Error('systemd-analyze missing (package systemd)');
+          return;
+        }
+        const unitDir = path.join(root, 'etc', 'systemd', 'system');
+        const result = await run('systemd-analyze', ['verify',
+          path.join(unitDir, 'fixture-web.service'), path.join(unitDir, 'fixture-worker.service')]);
+        expect(result.stderr).toBe('');
+        expect(result.code).toBe(0);
+      });
+
+      test('installs the boot script, the log template with an environment placeholder, log rotation', () => {
+        const boot = path.join(root, 'opt', 'herd', 'bin', 'herd-boot');
+        expect(statSync(boot).mode & 0o777).toBe(0o755);
+        expect(readFileSync(boot, 'utf8')).toBe(readFileSync(path.join(path.dirname(BAKE), 'boot.sh'), 'utf8'));
+        const template = JSON.parse(readFileSync(
+          path.join(root, 'opt', 'herd', 'share', 'fixture', 'cloudwatch-agent.json.tmpl'), 'utf8'));
+        expect(template.logs.logs_collected.files.collect_list).toEqual(['web', 'worker', 'release'].map((p) => ({
+          file_path: `/var/log/herd/fixture/${p}.log`,
+          log_group_name: `/herd/fixture/@HERD_ENV@/${p}`,
+          log_stream_name: '{instance_id}',
+          timezone: 'UTC',
+        })));
+        expect(readFileSync(path.join(root, 'etc', 'logrotate.d', 'herd-fixture'), 'utf8'))
+          .toContain('/var/log/herd/fixture/*.log {');
+        expect(statSync(path.join(root, 'var', 'log', 'herd', 'fixture')).mode & 0o777).toBe(0o750);
+      });
+
+      test('writes no secret and no environment setting', () => {
+        expectNoEnvironmentData(root);
+      });
+
+      test('is idempotent: a second run changes nothing and prints the same id', async () => {
+        const before = treeListing(root);
+        const mtimeBefore = statSync(path.join(root, 'etc', 'passwd')).mtimeMs;
+        const again = await bake(['--app', 'fixture', '--artifact', app, '--label', 'v1', '--root', root]);
+        expect(again.code).toBe(0);
+        expect(again.stdout.trim().split('\n').pop()).toBe(releaseId);
+        expect(treeListing(root)).toBe(before);
+        expect(statSync(path.join(root, 'etc', 'passwd')).mtimeMs).toBe(mtimeBefore);
+        expect(readFileSync(path.join(root, 'etc', 'passwd'), 'utf8').match(/^fixture:/gm)).toHaveLength(1);
+      });
+
+      test('a tarball of the same tree gives the same release id', async () => {
+        const tarball = path.join(tempDir('tar'), 'fixture.tar.gz');
+        runOrThrow('tar', ['-czf', tarball, '-C', app, '.']);
+        const fromTar = await bake(['--app', 'fixture', '--artifact', tarball, '--label', 'v1', '--root', scratchRoot()]);
+        expect(fromTar.code).toBe(0);
+        expect(fromTar.stdout.trim()).toBe(releaseId);
+      });
+    });
+
+    describe('refuses an artifact that breaks the contract, installing nothing', () => {
+      const cases: Array<[string, Record<string, string>, string[], string]> = [
+        ['fails when there is no Procfile', { 'app.py': '' }, [],
+          "Procfile: not found at the artifact's root"],
+        ['fails when the Procfile has no web process', { Procfile: 'worker: run-worker\n' }, [],
+          "Procfile: no web process (a 'web:' line is required)"],
+        ['fails when a Procfile line is malformed', { Procfile: 'web: serve\njust a command\n' }, [],
+          "Procfile line 2: malformed, expected '<process>: <command>'"],
+        ['fails when a process name is invalid', { Procfile: 'web: serve\nBad_Name: x\n' }, [],
+          "Procfile line 2: process name 'Bad_Name' is invalid (must match [a-z][a-z0-9_-]*)"],
+        ['fails when a process has no command', { Procfile: 'web:\n' }, [],
+          "Procfile line 1: process 'web' has an empty command"],
+        ['fails when a process is defined twice', { Procfile: 'web: a\nweb: b\n' }, [],
+          "Procfile line 2: process 'web' is defined twice"],
+        ['fails when herd/build is not executable', { 'Procfile': 'web: serve\n', 'herd/build': '#!/bin/sh\n' }, [],
+          'herd/build: present but not executable (chmod +x herd/build)'],
+        ['fails when herd/provision is not executable', { 'Procfile': 'web: serve\n', 'herd/provision': '#!/bin/sh\n' }, [],
+          'herd/provision: present but not executable (chmod +x herd/provision)'],
+      ];
+      test.each(cases)('%s', async (_name, files, executables, message) => {
+        const root = scratchRoot();
+        const before = treeListing(root);
+        const result = await bake(['--app', 'fixture', '--artifact', writeApp(files, executables), '--root', root]);
+        expect(result.stderr).toBe(`herd bake: artifact refused: ${message}\n`);
+        expect(result.stdout).toBe('');
+        expect(result.code).toBe(3);
+        expect(treeListing(root)).toBe(before);
+      });
+
+      test('fails when the label is invalid', async () => {
+        const root = scratchRoot();
+        const result = await bake(['--app', 'fixture', '--artifact', fixtureApp(), '--label', 'V1', '--root', root]);
+        expect(result.stderr).toBe("herd bake: --label 'V1' is invalid (must match ^[a-z0-9][a-z0-9.-]{0,31}$)\n");
+        expect(result.code).toBe(2);
+      });
+
+      test('fails when herd/build fails, leaving no release behind', async () => {
+        const root = scratchRoot();
+        const app = writeApp({ 'Procfile': 'web: serve\n', 'herd/build': '#!/bin/sh\necho broken >&2\nexit 7\n' },
+          ['herd/build']);
+        const result = await bake(['--app', 'fixture', '--artifact', app, '--root', root]);
+        expect(result.code).toBe(1);
+        expect(result.stderr).toContain('broken\n');
+        expect(result.stderr).toMatch(/herd bake: herd\/build failed; release [0-9a-f]{12} not installed\n$/);
+        expect(runOrThrow('find', [path.join(root, 'srv', 'fixture', 'releases'), '-mindepth', '1'])).toBe('');
+        expect(existsSync(path.join(root, 'srv', 'fixture', 'current'))).toBe(false);
+      });
+    });
+
+    describe('given the example app (mootube)', () => {
+      let root: string;
+      let releaseId: string;
+
+      beforeAll(async () => {
+        // Wheels are downloaded once, by the Python herd/build will find on bake's PATH (its
+        // version decides which dependencies apply), so herd/build installs offline and fast.
+        const bakePath = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+        const buildPython = runOrThrow('env', ['-i', bakePath,
+          'python3', '-c', 'import platform; print(platform.python_version())']).trim();
+        const wheels = path.join(CACHE_DIR, `mootube-wheels-py${buildPython}`);
+        if (!existsSync(path.join(wheels, '.complete'))) {
+          const downloader = path.join(tempDir('pip'), 'venv');
+          runOrThrow('env', ['-i', bakePath, 'python3', '-m', 'venv', downloader]);
+          runOrThrow(path.join(downloader, 'bin', 'pip'), ['download', '--quiet', '--disable-pip-version-check',
+            '-d', wheels, '-r', path.join(EXAMPLE_APP, 'requirements.txt')]);
+          runOrThrow('touch', [path.join(wheels, '.complete')]);
+        }
+        root = scratchRoot();
+        const result = await bake(['--app', 'mootube', '--artifact', EXAMPLE_APP, '--label', 'v1', '--root', root],
+          { PIP_NO_INDEX: '1', PIP_FIND_LINKS: wheels });
+        if (result.code !== 0) throw new Error(`bake failed: ${result.stderr}`);
+        releaseId = result.stdout.trim().split('\n').pop() ?? '';
+      }, 300_000);
+
+      test('its release id equals releaseIdOfTree of the example directory', () => {
+        expect(releaseId).toBe(releaseIdOfTree(EXAMPLE_APP, 'v1'));
+      });
+
+      test('herd/build made a venv and collected static files, owned by the app user', () => {
+        const releaseDir = path.join(root, 'srv', 'mootube', 'releases', releaseId);
+        const uid = uidIn(root, 'mootube');
+        expect(statSync(path.join(releaseDir, '.venv', 'bin', 'gunicorn')).uid).toBe(uid);
+        expect(existsSync(path.join(releaseDir, 'staticfiles', 'mootube', 'site.css'))).toBe(true);
+      });
+
+      test('units run the Procfile commands as the app user', () => {
+        const unitDir = path.join(root, 'etc', 'systemd', 'system');
+        const web = readFileSync(path.join(unitDir, 'mootube-web.service'), 'utf8');
+        const worker = readFileSync(path.join(unitDir, 'mootube-worker.service'), 'utf8');
+        expect(web).toContain('\nUser=mootube\n');
+        expect(web).toMatch(/\nExecStart=\/bin\/bash -c "gunicorn .*--bind 0\.0\.0\.0:\$\$PORT.*"\n/);
+        expect(worker).toContain('\nUser=mootube\n');
+        expect(worker).toContain('\nExecStart=/bin/bash -c "python manage.py process_views"\n');
+        expect(existsSync(path.join(unitDir, 'mootube-release.service'))).toBe(false);
+      });
+
+      test('writes no secret and no environment setting', () => {
+        for (const canary of [CANARY_SECRET, CANARY_SETTING]) {
+          expect(runOrThrow('bash', ['-c', 'grep -rlF -- "$1" "$2" || true', '_', canary, root])).toBe('');
+        }
+        expect(existsSync(path.join(root, 'etc', 'herd', 'mootube.env'))).toBe(false);
+      });
+
+      test('is idempotent: a second run leaves the same tree', async () => {
+        const before = treeListing(root);
+        const again = await bake(['--app', 'mootube', '--artifact', EXAMPLE_APP, '--label', 'v1', '--root', root]);
+        expect(again.code).toBe(0);
+        expect(again.stdout.trim()).toBe(releaseId);
+        expect(treeListing(root)).toBe(before);
+      });
+    });
+  });

@@ -1,0 +1,377 @@
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'fs';
+import { IncomingMessage, Server, ServerResponse, createServer } from 'http';
+import { AddressInfo } from 'net';
+import * as path from 'path';
+import {
+  BAKE, IS_ROOT, describeWith, hasCommand, run, runOrThrow, scratchRoot, tempDir, uidIn, writeApp,
+} from './support';
+
+/**
+ * herd-boot runs against a baked scratch root. Its environment is faked: `aws`,
+ * `systemctl`, `shutdown`, `logger` and the CloudWatch agent's ctl are stubs first on
+ * PATH that log their calls; the instance metadata service is an HTTP server in this
+ * process that insists on IMDSv2 tokens; curl and jq are real.
+ */
+
+const INSTANCE_ID = 'i-0123456789abcdef0';
+const IMDS_TOKEN = 'imds-token-42';
+const CANARY_SECRET = 'canary-s3cret-7f3a9c';
+const DB_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:fixture/staging/db-AbCdEf';
+const KEY_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:fixture/staging/key-GhIjKl';
+const TRICKY_VALUE = 'a "quoted" $HOME `tick` back\\slash\nsecond line';
+
+const AWS_STUB = `#!/usr/bin/env bash
+# Fake aws CLI: reads $STUB_DIR/parameters.json ({name: value}) and secrets.json ({arn: string}).
+set -euo pipefail
+printf '%s\\n' "$*" >>"$STUB_DIR/aws.log"
+if [[ -f $STUB_DIR/aws-error ]]; then cat "$STUB_DIR/aws-error" >&2; exit 254; fi
+arg() { local want="$1"; shift; while [[ $# -gt 0 ]]; do [[ $1 == "$want" ]] && { printf '%s' "$2"; return; }; shift; done; return 1; }
+case "$1 $2" in
+  "ssm get-parameters-by-path")
+    jq --arg p "$(arg --path "$@")" '{Parameters: [to_entries[] | select(.key | startswith($p))
+      | {Name: .key, Type: "SecureString", Value: .value}]}' "$STUB_DIR/parameters.json" ;;
+  "secretsmanager get-secret-value")
+    id="$(arg --secret-id "$@")"
+    if ! jq -e --arg id "$id" 'has($id)' "$STUB_DIR/secrets.json" >/dev/null; then
+      echo "An error occurred (ResourceNotFoundException) when calling the GetSecretValue operation: Secrets Manager can't find the specified secret." >&2
+      exit 254
+    fi
+    jq --arg id "$id" '{ARN: $id, Name: "x", SecretString: .[$id]}' "$STUB_DIR/secrets.json" ;;
+  "ssm put-parameter")
+    jq -nc --arg name "$(arg --name "$@")" --arg value "$(arg --value "$@")" --arg type "$(arg --type "$@")" \\
+      '{name: $name, type: $type, value: $value}' >>"$STUB_DIR/puts.jsonl"
+    echo '{"Version": 1, "Tier": "Standard"}' ;;
+  *) echo "aws stub: unexpected call: $*" >&2; exit 2 ;;
+esac
+`;
+
+function logStub(name: string): string {
+  return `#!/usr/bin/env bash\nprintf '%s\\n' "$*" >>"$STUB_DIR/${name}.log"\n`;
+}
+
+const FIXTURE_PROCFILE = [
+  'web: python3 -m http.server $PORT',
+  'worker: sleep infinity',
+  'release: echo "migrating $HERD_RELEASE as uid $(id -u) in $PWD with $DATABASE_PASSWORD"; seq 1 ${RELEASE_LINES:-0}; exit ${RELEASE_EXIT:-0}',
+  '',
+].join('\n');
+
+interface Fakes {
+  readonly root: string;
+  readonly stubDir: string;
+  readonly console: string;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+describeWith({
+  'root (bake creates users)': IS_ROOT, 'jq': hasCommand('jq'), 'curl': hasCommand('curl'),
+  'setpriv': hasCommand('setpriv'), 'useradd': hasCommand('useradd'),
+}, 'herd-boot (boot.sh)', () => {
+  let imds: Server;
+  let imdsUrl: string;
+  let bakedRoot: string;
+  let releaseId: string;
+  let noWorkerRoot: string;
+
+  beforeAll(async () => {
+    imds = createServer((req: IncomingMessage, res: ServerResponse) => {
+      if (req.method === 'PUT' && req.url === '/latest/api/token'
+        && req.headers['x-aws-ec2-metadata-token-ttl-seconds'] !== undefined) {
+        res.end(IMDS_TOKEN);
+      } else if (req.headers['x-aws-ec2-metadata-token'] !== IMDS_TOKEN) {
+        res.statusCode = 401;
+        res.end();
+      } else if (req.url === '/latest/meta-data/instance-id') {
+        res.end(INSTANCE_ID);
+      } else if (req.url === '/latest/meta-data/placement/region') {
+        res.end('eu-west-1');
+      } else {
+        res.statusCode = 404;
+        res.end();
+      }
+    });
+    await new Promise<void>((resolve) => imds.listen(0, '127.0.0.1', resolve));
+    imdsUrl = `http://127.0.0.1:${(imds.address() as AddressInfo).port}`;
+
+    bakedRoot = scratchRoot();
+    const app = writeApp({ Procfile: FIXTURE_PROCFILE });
+    const baked = await run(BAKE, ['--app', 'fixture', '--artifact', app, '--label', 'v7', '--root', bakedRoot]);
+    if (baked.code !== 0) throw new Error(baked.stderr);
+    releaseId = baked.stdout.trim();
+
+    noWorkerRoot = scratchRoot();
+    const webOnly = writeApp({ Procfile: 'web: python3 -m http.server $PORT\n' });
+    const bakedWebOnly = await run(BAKE, ['--app', 'fixture', '--artifact', webOnly, '--root', noWorkerRoot]);
+    if (bakedWebOnly.code !== 0) throw new Error(bakedWebOnly.stderr);
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((resolve) => imds.close(() => resolve()));
+  });
+
+  /** A fresh copy of a baked root, stubs, and the configuration of environment `staging`. */
+  function given(options: {
+    parameters?: Record<string, string>;
+    secrets?: Record<string, string>;
+    awsError?: string;
+    from?: string;
+  } = {}): Fakes {
+    const root = path.join(tempDir('boot'), 'root');
+    runOrThrow('cp', ['-a', options.from ?? bakedRoot, root]);
+    const stubDir = tempDir('stubs');
+    const bin = path.join(stubDir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(path.join(bin, 'aws'), AWS_STUB, { mode: 0o755 });
+    for (const name of ['systemctl', 'shutdown', 'logger', 'amazon-cloudwatch-agent-ctl']) {
+      writeFileSync(path.join(bin, name), logStub(name), { mode: 0o755 });
+    }
+    writeFileSync(path.join(stubDir, 'parameters.json'), JSON.stringify(options.parameters ?? {
+      '/herd/fixture/staging/env/DATABASE_HOST': 'db.staging.internal',
+      '/herd/fixture/staging/env/TRICKY': TRICKY_VALUE,
+      '/herd/fixture/staging/secret-env/DATABASE_PASSWORD': `${DB_SECRET_ARN}#password`,
+      '/herd/fixture/staging/secret-env/DJANGO_SECRET_KEY': KEY_SECRET_ARN,
+      '/herd/fixture/other/env/DATABASE_HOST': 'db.other.internal',
+    }));
+    writeFileSync(path.join(stubDir, 'secrets.json'), JSON.stringify(options.secrets ?? {
+      [DB_SECRET_ARN]: JSON.stringify({ username: 'fixture', password: CANARY_SECRET }),
+      [KEY_SECRET_ARN]: 'django-key-$ecret',
+    }));
+    if (options.awsError !== undefined) writeFileSync(path.join(stubDir, 'aws-error'), options.awsError);
+    const consoleFile = path.join(stubDir, 'console');
+    writeFileSync(consoleFile, '');
+    return {
+      root,
+      stubDir,
+      console: consoleFile,
+      env: {
+        PATH: `${bin}:${process.env.PATH}`,
+        STUB_DIR: stubDir,
+        HERD_IMDS_URL: imdsUrl,
+        HERD_CONSOLE: consoleFile,
+      },
+    };
+  }
+
+  function boot(fakes: Fakes, role: string, extra: string[] = ['--region', 'eu-west-1']) {
+    return run(path.join(fakes.root, 'opt', 'herd', 'bin', 'herd-boot'),
+      ['--app', 'fixture', '--env', 'staging', '--role', role, '--root', fakes.root, ...extra], { env: fakes.env });
+  }
+
+  function calls(fakes: Fakes, stub: string): string[] {
+    const file = path.join(fakes.stubDir, `${stub}.log`);
+    return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : [];
+  }
+
+  function puts(fakes: Fakes): Array<{ name: string; type: string; value: string }> {
+    const file = path.join(fakes.stubDir, 'puts.jsonl');
+    return existsSync(file)
+      ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l))
+      : [];
+  }
+
+  /** What a process started with the env file sees (bash reads it as systemd does). */
+  function sourced(envFile: string, name: string): string {
+    return runOrThrow('env', ['-i', '/bin/bash', '-c', 'set -a; . "$1"; printf "%s" "${!2}"', '_', envFile, name]);
+  }
+
+  function expectFailedLoudly(fakes: Fakes, result: { code: number | null; stderr: string }, message: string): void {
+    const line = `herd-boot: ERROR: ${message}`;
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`${line}\n`);
+    expect(readFileSync(fakes.console, 'utf8')).toContain(`${line}\n`);
+    expect(calls(fakes, 'logger')).toContain(`-t herd-boot -p user.err -- ${line}`);
+    expect(calls(fakes, 'systemctl')).toEqual([]);
+    expect(readdirSync(path.join(fakes.root, 'etc', 'herd')).sort()).toEqual(['release']);
+  }
+
+  describe('role web', () => {
+    let fakes: Fakes;
+    let result: { code: number | null; stdout: string; stderr: string };
+    let envFile: string;
+
+    beforeAll(async () => {
+      fakes = given();
+      result = await boot(fakes, 'web');
+      envFile = path.join(fakes.root, 'etc', 'herd', 'fixture.env');
+    });
+
+    test('succeeds and starts only the web unit', () => {
+      expect(result.stderr).toContain('herd-boot: started fixture-web.service\n');
+      expect(result.code).toBe(0);
+      expect(calls(fakes, 'systemctl')).toEqual(['enable --now fixture-web.service']);
+      expect(calls(fakes, 'shutdown')).toEqual([]);
+    });
+
+    test('reads the environment\'s parameters with decryption, through the region given', () => {
+      expect(calls(fakes, 'aws')).toEqual([
+        'ssm get-parameters-by-path --path /herd/fixture/staging/env/ --recursive --with-decryption --region eu-west-1 --output json',
+        'ssm get-parameters-by-path --path /herd/fixture/staging/secret-env/ --recursive --with-decryption --region eu-west-1 --output json',
+        `secretsmanager get-secret-value --secret-id ${DB_SECRET_ARN} --region eu-west-1 --output json`,
+        `secretsmanager get-secret-value --secret-id ${KEY_SECRET_ARN} --region eu-west-1 --output json`,
+      ]);
+    });
+
+    test('renders the env file: root-owned, mode 0600, exact content', () => {
+      const stat = statSync(envFile);
+      expect(stat.mode & 0o777).toBe(0o600);
+      expect(stat.uid).toBe(0);
+      expect(readFileSync(envFile, 'utf8')).toBe([
+        '# Rendered by herd-boot from /herd/fixture/staging; do not edit.',
+        'HERD_APP=fixture',
+        'HERD_ENV=staging',
+        'HERD_ROLE=web',
+        `HERD_RELEASE=${releaseId}`,
+        `HERD_INSTANCE_ID=${INSTANCE_ID}`,
+        'DATABASE_HOST="db.staging.internal"',
+        'TRICKY="a \\"quoted\\" \\$HOME \\`tick\\` back\\\\slash\nsecond line"',
+        `DATABASE_PASSWORD="${CANARY_SECRET}"`,
+        'DJANGO_SECRET_KEY="django-key-\\$ecret"',
+        'PORT=8000',
+        '',
+      ].join('\n'));
+      expect(readdirSync(path.join(fakes.root, 'etc', 'herd')).sort())
+        .toEqual(['fixture.cloudwatch-agent.json', 'fixture.env', 'release']);
+    });
+
+    test('values survive the quoting exactly', () => {
+      expect(sourced(envFile, 'TRICKY')).toBe(TRICKY_VALUE);
+      expect(sourced(envFile, 'DJANGO_SECRET_KEY')).toBe('django-key-$ecret');
+    });
+
+    test('renders the log shipping config for the environment and loads it', () => {
+      const config = JSON.parse(readFileSync(path.join(fakes.root, 'etc', 'herd', 'fixture.cloudwatch-agent.json'), 'utf8'));
+      expect(config.logs.logs_collected.files.collect_list.map((c: { log_group_name: string }) => c.log_group_name))
+        .toEqual(['/herd/fixture/staging/web', '/herd/fixture/staging/worker', '/herd/fixture/staging/release']);
+      expect(calls(fakes, 'amazon-cloudwatch-agent-ctl'))
+        .toEqual(['-a fetch-config -m ec2 -s -c file:/etc/herd/fixture.cloudwatch-agent.json']);
+    });
+
+    test('a second boot renders the same file and starts the same unit', async () => {
+      const before = readFileSync(envFile, 'utf8');
+      const again = await boot(fakes, 'web');
+      expect(again.code).toBe(0);
+      expect(readFileSync(envFile, 'utf8')).toBe(before);
+      expect(calls(fakes, 'systemctl')).toEqual(['enable --now fixture-web.service', 'enable --now fixture-web.service']);
+    });
+  });
+
+  describe('role worker', () => {
+    test('starts only the worker unit; region from the metadata service when not given', async () => {
+      const fakes = given();
+      const result = await boot(fakes, 'worker', []);
+      expect(result.stderr).toContain('herd-boot: started fixture-worker.service\n');
+      expect(result.code).toBe(0);
+      expect(calls(fakes, 'systemctl')).toEqual(['enable --now fixture-worker.service']);
+      expect(calls(fakes, 'aws')[0]).toContain('--region eu-west-1');
+      expect(readFileSync(path.join(fakes.root, 'etc', 'herd', 'fixture.env'), 'utf8')).toContain('\nHERD_ROLE=worker\n');
+    });
+
+    test('fails when the Procfile has no worker process', async () => {
+      const fakes = given({ from: noWorkerRoot });
+      const releaseOfImage = readFileSync(path.join(noWorkerRoot, 'etc', 'herd', 'release'), 'utf8')
+        .match(/^HERD_RELEASE=(.*)$/m)?.[1];
+      const result = await boot(fakes, 'worker');
+      expectFailedLoudly(fakes, result,
+        `role 'worker': the Procfile of release ${releaseOfImage} defines no 'worker:' process`);
+      expect(calls(fakes, 'aws')).toEqual([]);
+    });
+  });
+
+  describe('role release', () => {
+    test('runs the release command once as the app user, reports exit code 0, powers off', async () => {
+      const fakes = given();
+      const result = await boot(fakes, 'release');
+      expect(result.code).toBe(0);
+      expect(calls(fakes, 'systemctl')).toEqual([]);
+      expect(calls(fakes, 'shutdown')).toEqual(['-h now']);
+      const reports = puts(fakes);
+      expect(reports).toHaveLength(1);
+      expect(reports[0].name).toBe(`/herd/fixture/staging/release-runs/${INSTANCE_ID}`);
+      expect(reports[0].type).toBe('String');
+      const uid = uidIn(fakes.root, 'fixture');
+      expect(JSON.parse(reports[0].value)).toEqual({
+        exitCode: 0,
+        logTail: `migrating ${releaseId} as uid ${uid} in ${fakes.root}/srv/fixture/releases/${releaseId} with ${CANARY_SECRET}\n`,
+      });
+      const marker = `herd-boot: HERD-RELEASE-RUN app=fixture env=staging release=${releaseId} instance=${INSTANCE_ID} exitCode=0\n`;
+      expect(readFileSync(fakes.console, 'utf8')).toContain(marker);
+      expect(calls(fakes, 'aws').filter((c) => c.startsWith('ssm put-parameter'))).toEqual([
+        `ssm put-parameter --name /herd/fixture/staging/release-runs/${INSTANCE_ID} --type String --overwrite --value ${reports[0].value} --region eu-west-1`,
+      ]);
+    });
+
+    test('reports a failing release with its exit code and the tail of its log', async () => {
+      const fakes = given({
+        parameters: {
+          '/herd/fixture/staging/env/RELEASE_EXIT': '3',
+          '/herd/fixture/staging/env/RELEASE_LINES': '2000',
+          '/herd/fixture/staging/env/DATABASE_PASSWORD': 'plain',
+        },
+      });
+      const result = await boot(fakes, 'release');
+      expect(result.code).toBe(3);
+      expect(calls(fakes, 'shutdown')).toEqual(['-h now']);
+      const report = JSON.parse(puts(fakes)[0].value);
+      expect(report.exitCode).toBe(3);
+      expect(report.logTail).toHaveLength(3000);
+      expect(report.logTail.endsWith('\n1998\n1999\n2000\n')).toBe(true);
+      expect(readFileSync(fakes.console, 'utf8')).toContain('exitCode=3\n');
+    });
+
+    test('fails when a secret is missing, still reporting and powering off', async () => {
+      const fakes = given({ secrets: {} });
+      const result = await boot(fakes, 'release');
+      const message = `cannot read secret ${DB_SECRET_ARN} (for DATABASE_PASSWORD): An error occurred (ResourceNotFoundException) when calling the GetSecretValue operation: Secrets Manager can't find the specified secret. `;
+      expectFailedLoudly(fakes, result, message);
+      expect(JSON.parse(puts(fakes)[0].value)).toEqual({ exitCode: 125, logTail: `herd-boot: ERROR: ${message}\n` });
+      expect(calls(fakes, 'shutdown')).toEqual(['-h now']);
+    });
+  });
+
+  describe('fails loudly without configuration, starting nothing and leaving no env file', () => {
+    test('fails when there is no parameter under env/', async () => {
+      const fakes = given({ parameters: { '/herd/fixture/other/env/DATABASE_HOST': 'x' } });
+      const result = await boot(fakes, 'web');
+      expectFailedLoudly(fakes, result,
+        "no parameters under /herd/fixture/staging/env/: environment 'staging' of 'fixture' is not configured");
+    });
+
+    test('fails when a secret is missing', async () => {
+      const fakes = given({ secrets: { [DB_SECRET_ARN]: '{"password":"x"}' } });
+      const result = await boot(fakes, 'web');
+      expectFailedLoudly(fakes, result,
+        `cannot read secret ${KEY_SECRET_ARN} (for DJANGO_SECRET_KEY): An error occurred (ResourceNotFoundException) when calling the GetSecretValue operation: Secrets Manager can't find the specified secret. `);
+    });
+
+    test('fails when a secret has no such JSON key', async () => {
+      const fakes = given({ secrets: { [DB_SECRET_ARN]: '{"username":"x"}', [KEY_SECRET_ARN]: 'k' } });
+      const result = await boot(fakes, 'worker');
+      expectFailedLoudly(fakes, result, `secret ${DB_SECRET_ARN} (for DATABASE_PASSWORD) has no JSON key 'password'`);
+    });
+
+    test('fails when the aws CLI fails', async () => {
+      const fakes = given({ awsError: 'Unable to locate credentials. You can configure credentials by running "aws configure".\n' });
+      const result = await boot(fakes, 'web');
+      expectFailedLoudly(fakes, result,
+        'cannot read parameters under /herd/fixture/staging/env/: Unable to locate credentials. You can configure credentials by running "aws configure". ');
+    });
+
+    test('fails when a parameter name is not a variable name', async () => {
+      const fakes = given({ parameters: { '/herd/fixture/staging/env/DATABASE-HOST': 'x' } });
+      const result = await boot(fakes, 'web');
+      expectFailedLoudly(fakes, result,
+        "parameter /herd/fixture/staging/env/DATABASE-HOST: 'DATABASE-HOST' is not a valid environment variable name");
+    });
+
+    test('fails when the metadata service does not answer', async () => {
+      const fakes = given();
+      const result = await run(path.join(fakes.root, 'opt', 'herd', 'bin', 'herd-boot'),
+        ['--app', 'fixture', '--env', 'staging', '--role', 'web', '--root', fakes.root],
+        { env: { ...fakes.env, HERD_IMDS_URL: 'http://127.0.0.1:9' } });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('herd-boot: ERROR: cannot read the instance id from the instance metadata service (http://127.0.0.1:9): ');
+      expect(calls(fakes, 'systemctl')).toEqual([]);
+      expect(readdirSync(path.join(fakes.root, 'etc', 'herd'))).toEqual(['release']);
+    });
+  });
+});

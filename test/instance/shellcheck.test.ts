@@ -1,0 +1,42 @@
+import { readFileSync, readdirSync, statSync } from 'fs';
+import * as path from 'path';
+import { INSTANCE_DIR, REPO, describeWith, hasCommand, run } from './support';
+
+/** Every shell script that runs on instances: instance/* and examples/<app>/herd/*. */
+function instanceScripts(): string[] {
+  const scripts = readdirSync(INSTANCE_DIR).map((name) => path.join(INSTANCE_DIR, name));
+  const examples = path.join(REPO, 'examples');
+  for (const app of readdirSync(examples)) {
+    const hooks = path.join(examples, app, 'herd');
+    try {
+      if (!statSync(hooks).isDirectory()) continue;
+    } catch {
+      continue;
+    }
+    scripts.push(...readdirSync(hooks).map((name) => path.join(hooks, name)));
+  }
+  return scripts.filter((file) => statSync(file).isFile()).sort();
+}
+
+describeWith({ shellcheck: hasCommand('shellcheck') }, 'shell scripts', () => {
+  const scripts = instanceScripts();
+
+  test('include bake.sh, boot.sh and the example hooks', () => {
+    expect(scripts.map((file) => path.relative(REPO, file))).toEqual(expect.arrayContaining([
+      'instance/bake.sh', 'instance/boot.sh', 'examples/mootube/herd/build', 'examples/mootube/herd/provision',
+    ]));
+  });
+
+  test.each(scripts.map((file) => [path.relative(REPO, file), file]))('%s is shellcheck-clean', async (_name, file) => {
+    const result = await run('shellcheck', ['--shell=bash', '--severity=style', file]);
+    expect(result.stdout).toBe('');
+    expect(result.code).toBe(0);
+  });
+
+  test.each(scripts.map((file) => [path.relative(REPO, file), file]))('%s is executable, bash, strict', (_name, file) => {
+    expect(statSync(file).mode & 0o111).toBe(0o111);
+    const text = readFileSync(file, 'utf8');
+    expect(text.startsWith('#!/usr/bin/env bash\n')).toBe(true);
+    expect(text).toContain('\nset -euo pipefail\n');
+  });
+});
