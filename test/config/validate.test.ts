@@ -99,6 +99,8 @@ describe('invalid configurations', () => {
       'production.web.minCapcity (2) is not a known setting; check its spelling in the configuration reference'],
     ['an app setting herd already sets', one({ appSettings: { DATABASE_HOST: 'db.example' } }),
       'production.appSettings.DATABASE_HOST ("db.example") is set by herd itself; choose another name'],
+    ['an app setting in herd\'s own namespace', one({ appSettings: { HERD_ROLE: 'web' } }),
+      'production.appSettings.HERD_ROLE ("web") is set by herd itself; choose another name'],
     ['a certificate from another region', one({ account: '123456789012', region: 'eu-west-1', domainNames: ['mootube.example'], certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/abc-123' }),
       'production.certificateArn ("arn:aws:acm:us-east-1:123456789012:certificate/abc-123") must be in the environment\'s region (eu-west-1), not us-east-1'],
     ['an account without a region', one({ account: '123456789012' }),

@@ -228,9 +228,14 @@ describeWith({ 'root (bake creates users)': IS_ROOT, 'jq': hasCommand('jq'), 'us
             '-d', wheels, '-r', path.join(EXAMPLE_APP, 'requirements.txt')]);
           runOrThrow('touch', [path.join(wheels, '.complete')]);
         }
+        // herd/build runs as the app user, who may not traverse the checkout (a CI clone can
+        // live in a 0700 directory): hand it a world-readable copy of the wheels.
+        const readableWheels = tempDir('wheels');
+        runOrThrow('cp', ['-R', `${wheels}/.`, readableWheels]);
+        runOrThrow('chmod', ['-R', 'a+rX', readableWheels]);
         root = scratchRoot();
         const result = await bake(['--app', 'mootube', '--artifact', EXAMPLE_APP, '--label', 'v1', '--root', root],
-          { PIP_NO_INDEX: '1', PIP_FIND_LINKS: wheels });
+          { PIP_NO_INDEX: '1', PIP_FIND_LINKS: readableWheels });
         if (result.code !== 0) throw new Error(`bake failed: ${result.stderr}`);
         releaseId = result.stdout.trim().split('\n').pop() ?? '';
       }, 300_000);
