@@ -1,0 +1,216 @@
+/**
+ * The deploy step's state machine. `startDeploy` turns the Step Functions input into the
+ * first state; each `advance` call runs ONE short step and returns the next state, whose
+ * `waitSeconds` tells the state machine how long to wait before calling again, until
+ * `done`. Failures (including timeouts) switch to compensation, itself a list of steps.
+ *
+ * Throttling and 5xx errors leave the state unchanged and ask for a backoff wait; every
+ * step is idempotent, so repeating one (after a throttle, or a Lambda retried after its
+ * side effect) converges.
+ */
+import { randomBytes } from 'node:crypto';
+import { acquireLock, historyItem, writeHistory } from './lock';
+import { BAKE_STEPS } from './bake';
+import type { Clock } from './clients';
+import { COMPENSATION_STEPS, compensationSteps } from './compensate';
+import type { DeployEnvironment } from './environment';
+import { DeployLockedError, InvalidDeployInputError, describeError, isTransient } from './errors';
+import { RECORD_STEPS } from './record';
+import { RELEASE_STEPS } from './release';
+import { ROLLOUT_STEPS } from './rollout';
+import { FIRST_STEP, STATE_KIND, phaseOf, planStages, type DeployInput, type DeployState, type Phase } from './state';
+import type { AdvanceContext, Step, StepResult } from './step';
+
+/** Consecutive transient errors tolerated on one step before it counts as a failure. */
+export const MAX_TRANSIENT_ERRORS = 12;
+
+const lockStep: Step = async (state, ctx) => {
+  await acquireLock(ctx.clients, ctx.env.tableName, state);
+  await writeHistory(ctx.clients, ctx.env.tableName, historyItem(state, ctx.clock.now(), 'running'));
+  return { stageDone: true };
+};
+
+const STEPS: Record<string, Step> = {
+  'lock.acquire': lockStep,
+  ...BAKE_STEPS,
+  ...RELEASE_STEPS,
+  ...ROLLOUT_STEPS,
+  ...RECORD_STEPS,
+  ...COMPENSATION_STEPS,
+};
+
+/** A fresh deploy id: sortable time plus randomness, usable as a Step Functions execution name. */
+export function newDeployId(now: number): string {
+  const t = new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${t}-${randomBytes(3).toString('hex')}`;
+}
+
+/** The first state of a deploy (no side effect). */
+export function startDeploy(input: DeployInput, env: DeployEnvironment, clock: Clock): DeployState {
+  const now = clock.now();
+  const strategy = input.strategy ?? env.deploy.strategy;
+  let migrationOrder = input.migrationOrder ?? env.deploy.migrationOrder;
+  // A `maintenance` default only makes sense for `full`; a rolling deploy then migrates first.
+  if (strategy === 'rolling' && migrationOrder === 'maintenance' && input.migrationOrder === undefined) migrationOrder = 'before';
+  const plan = planStages(strategy, migrationOrder);
+  return {
+    kind: STATE_KIND,
+    deployId: input.deployId ?? newDeployId(now),
+    app: env.app,
+    env: env.env,
+    release: input.release,
+    artifactKey: input.artifactKey ?? `${env.artifacts.artifactPrefix}${input.release}.tar.gz`,
+    strategy,
+    migrationOrder,
+    actor: input.actor,
+    startedAt: now,
+    plan,
+    stageIndex: 0,
+    step: FIRST_STEP[plan[0] ?? 'lock'],
+    waitSeconds: 0,
+    done: false,
+    transientErrors: 0,
+    timings: [{ phase: 'lock', startedAt: now }],
+    roleIndex: 0,
+    refreshes: {},
+    refreshed: [],
+    warnings: [],
+  };
+}
+
+function enterPhase(state: DeployState, phase: Phase, now: number): void {
+  const last = state.timings[state.timings.length - 1];
+  if (last && last.phase === phase && last.endedAt === undefined) return;
+  if (last && last.endedAt === undefined) last.endedAt = now;
+  state.timings.push({ phase, startedAt: now });
+}
+
+function closePhases(state: DeployState, now: number): void {
+  const last = state.timings[state.timings.length - 1];
+  if (last && last.endedAt === undefined) last.endedAt = now;
+}
+
+function currentPhase(state: DeployState): Phase {
+  if (state.compensation) return 'compensate';
+  const stage = state.plan[state.stageIndex];
+  return stage ? phaseOf(stage) : 'record';
+}
+
+function goto(state: DeployState, step: string): void {
+  if (state.step !== step) {
+    state.step = step;
+    delete state.deadline;
+    delete state.deadlineStep;
+  }
+}
+
+function finish(state: DeployState, outcome: DeployState['outcome'], now: number): void {
+  closePhases(state, now);
+  state.done = true;
+  state.outcome = outcome;
+  state.waitSeconds = 0;
+}
+
+function nextCompensationStep(state: DeployState, now: number): void {
+  const comp = state.compensation;
+  if (!comp) return;
+  comp.index += 1;
+  const step = comp.steps[comp.index];
+  if (step) goto(state, step);
+  else finish(state, 'failed', now);
+}
+
+function apply(state: DeployState, result: StepResult, now: number): void {
+  state.transientErrors = 0;
+  if ('poll' in result) {
+    state.waitSeconds = result.poll;
+    return;
+  }
+  state.waitSeconds = 0;
+  if ('goto' in result) {
+    goto(state, result.goto);
+    return;
+  }
+  if (state.compensation) {
+    nextCompensationStep(state, now);
+    return;
+  }
+  state.stageIndex += 1;
+  const stage = state.plan[state.stageIndex];
+  if (!stage) {
+    finish(state, 'succeeded', now);
+    return;
+  }
+  enterPhase(state, phaseOf(stage), now);
+  goto(state, FIRST_STEP[stage]);
+}
+
+/** Switches to compensation after a failure of `state.step`. */
+function beginCompensation(state: DeployState, cause: string, now: number): void {
+  state.failure = { phase: currentPhase(state), step: state.step, cause: cause.slice(0, 1000), at: now };
+  const steps = compensationSteps(state);
+  state.compensation = { steps, index: 0, errors: [], refreshes: {} };
+  enterPhase(state, 'compensate', now);
+  state.waitSeconds = 0;
+  state.transientErrors = 0;
+  goto(state, steps[0] ?? 'compensate.record');
+}
+
+function backoffSeconds(attempt: number): number {
+  return Math.min(60, 2 ** Math.min(attempt, 6));
+}
+
+/**
+ * Runs one step of `state`. Never throws for a deploy failure (it compensates instead);
+ * throws `DeployLockedError` when another deploy holds the lock and
+ * `InvalidDeployInputError` for a state it cannot run.
+ */
+export async function advance(input: DeployState, ctx: AdvanceContext): Promise<DeployState> {
+  if (input.done) return input;
+  if (input.app !== ctx.env.app || input.env !== ctx.env.env) {
+    throw new InvalidDeployInputError(`state of ${input.app}/${input.env} given to the deploy step of ${ctx.env.app}/${ctx.env.env}`);
+  }
+  const state: DeployState = structuredClone(input);
+  const now = ctx.clock.now();
+
+  // The state machine caught an advance Lambda that kept failing (ResultPath $.lambdaError).
+  if (state.lambdaError) {
+    const cause = `advance Lambda failed on ${state.step}: ${state.lambdaError.Error ?? 'error'}: ${(state.lambdaError.Cause ?? '').slice(0, 500)}`;
+    delete state.lambdaError;
+    if (state.compensation) {
+      state.compensation.errors.push(cause);
+      nextCompensationStep(state, now);
+      state.waitSeconds = 0;
+    } else {
+      beginCompensation(state, cause, now);
+    }
+    return state;
+  }
+
+  const step = STEPS[state.step];
+  if (!step) throw new InvalidDeployInputError(`unknown deploy step ${JSON.stringify(state.step)}`);
+  try {
+    const result = await step(state, ctx);
+    apply(state, result, now);
+    return state;
+  } catch (err) {
+    if (err instanceof DeployLockedError || err instanceof InvalidDeployInputError) throw err;
+    if (isTransient(err) && input.transientErrors < MAX_TRANSIENT_ERRORS) {
+      // State unchanged (the draft is dropped); try the same step again after a backoff.
+      return { ...input, transientErrors: input.transientErrors + 1, waitSeconds: backoffSeconds(input.transientErrors + 1) };
+    }
+    const cause = isTransient(err)
+      ? `${input.step} kept failing after ${MAX_TRANSIENT_ERRORS} retries: ${describeError(err)}`
+      : `${input.step}: ${describeError(err)}`;
+    const base: DeployState = structuredClone(input);
+    if (base.compensation) {
+      base.compensation.errors.push(cause.slice(0, 500));
+      base.transientErrors = 0;
+      nextCompensationStep(base, now);
+      if (!base.done) base.waitSeconds = 0;
+      return base;
+    }
+    beginCompensation(base, cause, now);
+    return base;
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Compensation: after a failure, undo what the deploy did so the previous release keeps
+ * serving. Each compensation step is idempotent and best effort: a step that keeps
+ * failing is recorded in the history and the next one still runs.
+ */
+import {
+  CancelInstanceRefreshCommand,
+  RollbackInstanceRefreshCommand,
+  TerminateInstanceInAutoScalingGroupCommand,
+  UpdateAutoScalingGroupCommand,
+} from '@aws-sdk/client-auto-scaling';
+import { TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import type { Role } from '../../lib/config/types';
+import { parameterNames } from '../../lib/names';
+import { historyItem, releaseLock, writeHistory } from './lock';
+import { maintenanceOff, maintenanceStatus } from './maintenance';
+import { writeCurrent } from './release';
+import { describeGroups, describeRefresh, restoreGroup, startRefresh } from './rollout';
+import type { DeployState } from './state';
+import { STAGE_DONE, bakeRunsPrefix, checkDeadline, deleteReport, findDeployInstances, fleetOf, rolesOf, type Step } from './step';
+
+/** Compensation steps for what `state` did, in order. */
+export function compensationSteps(state: DeployState): string[] {
+  const steps: string[] = [];
+  if (state.full?.scaledOut) steps.push('compensate.fleet');
+  if (Object.keys(state.refreshes).length > 0 || state.full?.oldTerminated) steps.push('compensate.refresh', 'compensate.waitRefresh');
+  if (state.parametersWritten) steps.push('compensate.parameters');
+  steps.push('compensate.instances');
+  if (state.strategy === 'full') steps.push('compensate.maintenance');
+  steps.push('compensate.record');
+  return steps;
+}
+
+/** `full`: back to the previous version and capacity, terminating the new instances while the old ones still serve. */
+const fleet: Step = async (state, ctx) => {
+  const roles = rolesOf(ctx.env);
+  const groups = await describeGroups(ctx, roles);
+  for (const role of roles) {
+    const snapshot = state.full?.groups?.[role];
+    const previous = state.previous?.versions[role];
+    if (!snapshot || !previous) continue;
+    const f = fleetOf(ctx.env, role);
+    await ctx.clients.autoScaling.send(
+      new UpdateAutoScalingGroupCommand({
+        AutoScalingGroupName: f.autoScalingGroupName,
+        LaunchTemplate: { LaunchTemplateId: f.launchTemplateId, Version: previous },
+      }),
+    );
+    if (!state.full?.oldTerminated) {
+      const old = new Set(snapshot.oldInstanceIds);
+      for (const i of groups.get(role)?.Instances ?? []) {
+        if (!i.InstanceId || old.has(i.InstanceId) || (i.LifecycleState ?? '').startsWith('Terminating')) continue;
+        await ctx.clients.autoScaling.send(
+          new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: i.InstanceId, ShouldDecrementDesiredCapacity: true }),
+        );
+      }
+    }
+    await restoreGroup(ctx, role, snapshot, previous);
+  }
+  return STAGE_DONE;
+};
+
+/** Rolls back running refreshes; refreshes back to the previous version where the new one already landed. */
+const refresh: Step = async (state, ctx) => {
+  const comp = state.compensation;
+  if (!comp) return STAGE_DONE;
+  for (const role of rolesOf(ctx.env) as Role[]) {
+    if (comp.refreshes[role]) continue;
+    const previous = state.previous?.versions[role];
+    const groupName = fleetOf(ctx.env, role).autoScalingGroupName;
+    const id = state.refreshes[role];
+    const status = id ? (await describeRefresh(ctx, groupName, id))?.Status : undefined;
+    if (id && (status === 'Pending' || status === 'InProgress' || status === 'Baking')) {
+      try {
+        await ctx.clients.autoScaling.send(new RollbackInstanceRefreshCommand({ AutoScalingGroupName: groupName }));
+      } catch (err) {
+        if (!(err instanceof Error && (err.name === 'IrreversibleInstanceRefreshFault' || err.name === 'ActiveInstanceRefreshNotFoundFault'))) throw err;
+        await ctx.clients.autoScaling.send(new CancelInstanceRefreshCommand({ AutoScalingGroupName: groupName })).catch((e: unknown) => {
+          if (!(e instanceof Error && e.name === 'ActiveInstanceRefreshNotFoundFault')) throw e;
+        });
+      }
+      comp.refreshes[role] = id;
+    } else if (id && (status === 'RollbackInProgress' || status === 'Cancelling')) {
+      comp.refreshes[role] = id;
+    } else if (previous && ((id && status !== 'RollbackSuccessful') || (!id && state.full?.oldTerminated))) {
+      // The new version landed (or partly): refresh back to the previous one.
+      comp.refreshes[role] = await startRefresh(state, ctx, role, previous, { autoRollback: false });
+    }
+  }
+  return STAGE_DONE;
+};
+
+const TERMINAL_REFRESH = new Set(['Successful', 'Failed', 'Cancelled', 'RollbackSuccessful', 'RollbackFailed']);
+
+const waitRefresh: Step = async (state, ctx) => {
+  const comp = state.compensation;
+  if (!comp) return STAGE_DONE;
+  const waiting: string[] = [];
+  for (const [role, id] of Object.entries(comp.refreshes) as [Role, string][]) {
+    const groupName = fleetOf(ctx.env, role).autoScalingGroupName;
+    const r = await describeRefresh(ctx, groupName, id);
+    const status = r?.Status ?? 'missing';
+    if (!TERMINAL_REFRESH.has(status) && status !== 'missing') {
+      waiting.push(`${groupName} ${status}`);
+    } else if (status === 'Failed' || status === 'RollbackFailed') {
+      const note = `compensate.waitRefresh: instance refresh ${id} of ${groupName} ended ${status}${r?.StatusReason ? `: ${r.StatusReason}` : ''}`;
+      if (!comp.errors.includes(note)) comp.errors.push(note);
+    }
+  }
+  if (waiting.length === 0) return STAGE_DONE;
+  checkDeadline(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the rollback of ${waiting.join(', ')}`);
+  return { poll: 15 };
+};
+
+const parameters: Step = async (state, ctx) => {
+  if (state.previous) await writeCurrent(ctx, state, state.previous.imageId, state.previous.release);
+  return STAGE_DONE;
+};
+
+/** Builders and runners of this deploy, found by tag so a retried launch never leaves one behind. */
+const instances: Step = async (state, ctx) => {
+  const ids = await findDeployInstances(state, ctx);
+  if (ids.length > 0) await ctx.clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: ids }));
+  if (state.builderId) await deleteReport(ctx, `${bakeRunsPrefix(state.app, state.env)}${state.builderId}`);
+  if (state.migration?.runnerId) await deleteReport(ctx, `${parameterNames(state.app, state.env).releaseRunsPrefix}${state.migration.runnerId}`);
+  return STAGE_DONE;
+};
+
+/** Lifts the page only if this deploy put it up. */
+const maintenance: Step = async (state, ctx) => {
+  const status = await maintenanceStatus(ctx.clients, ctx.env);
+  if (status.on && status.owner === state.deployId) {
+    await maintenanceOff(ctx.clients, ctx.env, { deployId: state.deployId });
+    state.maintenance = { wasOnBefore: false, ...state.maintenance, offAt: ctx.clock.now() };
+  }
+  return STAGE_DONE;
+};
+
+const record: Step = async (state, ctx) => {
+  await writeHistory(ctx.clients, ctx.env.tableName, historyItem(state, ctx.clock.now(), 'failed'));
+  await releaseLock(ctx.clients, ctx.env.tableName, state.deployId);
+  return STAGE_DONE;
+};
+
+export const COMPENSATION_STEPS: Record<string, Step> = {
+  'compensate.fleet': fleet,
+  'compensate.refresh': refresh,
+  'compensate.waitRefresh': waitRefresh,
+  'compensate.parameters': parameters,
+  'compensate.instances': instances,
+  'compensate.maintenance': maintenance,
+  'compensate.record': record,
+};

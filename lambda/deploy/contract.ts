@@ -1,0 +1,26 @@
+/**
+ * The Step Functions side of the contract, so the CDK state machine and the simulation's
+ * driver agree:
+ *
+ *   Advance (Lambda, payload = $) ──▶ Choice: $.done == true ─▶ Succeed/Fail on $.outcome
+ *        ▲                                   └─ otherwise ─▶ Wait (SecondsPath $.waitSeconds) ─┐
+ *        └─────────────────────────────────────────────────────────────────────────────────────┘
+ *
+ * Retry on the Advance task: `ADVANCE_RETRY`. Catch: errors in `ADVANCE_FATAL_ERRORS` go to
+ * a Fail state (nothing was changed); any other error, once retries are exhausted, goes
+ * back to Advance with ResultPath `$.lambdaError` (the state is kept, the deploy compensates).
+ */
+
+/** Errors that end the execution at once: nothing was done, nothing to undo. */
+export const ADVANCE_FATAL_ERRORS = ['DeployLockedError', 'InvalidDeployInputError', 'InvalidDeployEnvironmentError'] as const;
+
+/** Retry policy of the Advance task (every step is idempotent, so retrying is safe). */
+export const ADVANCE_RETRY = {
+  errors: ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException', 'States.Timeout', 'States.TaskFailed'],
+  intervalSeconds: 2,
+  backoffRate: 2,
+  maxAttempts: 4,
+} as const;
+
+/** Where the Catch puts the error so the next advance compensates. */
+export const LAMBDA_ERROR_PATH = '$.lambdaError';

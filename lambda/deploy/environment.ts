@@ -1,0 +1,197 @@
+/**
+ * What the deploy step knows about its environment: the resources it acts on and the
+ * resolved deploy settings. The CDK stack writes it as JSON into the Lambda's
+ * `DEPLOY_ENVIRONMENT` variable; `parseDeployEnvironment` validates it once per cold start.
+ */
+import type { DeployConfig, DeployStrategy, MigrationOrder } from '../../lib/config/types';
+import { DEPLOY_STRATEGIES, MIGRATION_ORDERS } from '../../lib/config/types';
+
+/** One role's fleet as the deploy step sees it. */
+export interface FleetEnvironment {
+  /** Physical name of the Auto Scaling group. */
+  readonly autoScalingGroupName: string;
+  /** Id (`lt-…`) of the role's launch template; the group must use a numbered version of it. */
+  readonly launchTemplateId: string;
+}
+
+/** Everything the deploy step acts on in one environment. */
+export interface DeployEnvironment {
+  /** App name (names parameters and tags). */
+  readonly app: string;
+  /** Environment name. */
+  readonly env: string;
+  /** Deploy table: partition key `pk` (S), sort key `sk` (S). */
+  readonly tableName: string;
+  readonly fleets: {
+    readonly web: FleetEnvironment;
+    /** Absent when the environment has no worker fleet. */
+    readonly worker?: FleetEnvironment;
+  };
+  readonly loadBalancer: {
+    /** Listener that carries the maintenance rule (the HTTPS one, or HTTP without a certificate). */
+    readonly listenerArn: string;
+    /** Web target group. */
+    readonly targetGroupArn: string;
+    /**
+     * Priority reserved for the maintenance rule (fixed-response 503). The bypass rule
+     * (header secret and/or CIDRs, forwarding to the target group) is permanent, created
+     * by the stack at a smaller number, so it wins while the page is up.
+     */
+    readonly maintenancePriority: number;
+  };
+  /** How builders (bake) and runners (migrations) are launched. */
+  readonly instances: {
+    /** Base image of the builder: an AMI id or `resolve:ssm:/aws/service/ami-amazon-linux-latest/…`. */
+    readonly builderImageId: string;
+    /** Instance profile ARN of the builder (reads the artifact, writes its report). */
+    readonly builderInstanceProfileArn: string;
+    /** Private subnets builders and runners are launched into. */
+    readonly subnetIds: readonly string[];
+    /** Security groups of the builder (egress only). Runners use the web launch template's. */
+    readonly builderSecurityGroupIds: readonly string[];
+  };
+  /** Where release artifacts live: `s3://<bucket>/<artifactPrefix><release>.tar.gz` unless the deploy names a key. */
+  readonly artifacts: {
+    readonly bucket: string;
+    readonly artifactPrefix: string;
+  };
+  /** The shared database, snapshotted before migrations when the config says so. */
+  readonly database?: {
+    readonly instanceIdentifier: string;
+  };
+  /** CloudWatch alarms that roll an instance refresh back (names). */
+  readonly alarmNames: readonly string[];
+  /** Resolved deploy settings (defaults applied). */
+  readonly deploy: DeployConfig;
+  /** Baked images kept besides those in use. */
+  readonly amiRetention: number;
+}
+
+/** Thrown when the environment description is unusable; lists every problem. */
+export class InvalidDeployEnvironmentError extends Error {
+  override readonly name = 'InvalidDeployEnvironmentError';
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid deploy environment: ${problems.join('; ')}`);
+  }
+}
+
+type Obj = Record<string, unknown>;
+
+function isObj(value: unknown): value is Obj {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+class Checker {
+  readonly problems: string[] = [];
+
+  obj(value: unknown, path: string): Obj {
+    if (isObj(value)) return value;
+    this.problems.push(`${path} must be an object (received ${JSON.stringify(value)})`);
+    return {};
+  }
+
+  str(o: Obj, key: string, path: string, pattern?: RegExp): void {
+    const value = o[key];
+    if (typeof value !== 'string' || value.length === 0) {
+      this.problems.push(`${path}.${key} must be a non-empty string (received ${JSON.stringify(value)})`);
+    } else if (pattern && !pattern.test(value)) {
+      this.problems.push(`${path}.${key} must match ${pattern} (received ${JSON.stringify(value)})`);
+    }
+  }
+
+  num(o: Obj, key: string, path: string, min: number, max: number): void {
+    const value = o[key];
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+      this.problems.push(`${path}.${key} must be a number from ${min} to ${max} (received ${JSON.stringify(value)})`);
+    }
+  }
+
+  bool(o: Obj, key: string, path: string): void {
+    if (typeof o[key] !== 'boolean') this.problems.push(`${path}.${key} must be a boolean (received ${JSON.stringify(o[key])})`);
+  }
+
+  strList(o: Obj, key: string, path: string, minItems: number): void {
+    const value = o[key];
+    if (!Array.isArray(value) || value.length < minItems || !value.every((v) => typeof v === 'string' && v.length > 0)) {
+      this.problems.push(`${path}.${key} must be a list of at least ${minItems} non-empty strings (received ${JSON.stringify(value)})`);
+    }
+  }
+
+  oneOf<T extends string>(o: Obj, key: string, path: string, allowed: readonly T[]): void {
+    const value = o[key];
+    if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+      this.problems.push(`${path}.${key} must be one of ${allowed.join(', ')} (received ${JSON.stringify(value)})`);
+    }
+  }
+}
+
+function checkFleet(c: Checker, value: unknown, path: string): void {
+  const f = c.obj(value, path);
+  c.str(f, 'autoScalingGroupName', path);
+  c.str(f, 'launchTemplateId', path, /^lt-[0-9a-f]+$/);
+}
+
+/** Checks a resolved `DeployConfig`; reports into `c`. */
+function checkDeployConfig(c: Checker, value: unknown, path: string): void {
+  const d = c.obj(value, path);
+  c.oneOf<DeployStrategy>(d, 'strategy', path, DEPLOY_STRATEGIES);
+  c.oneOf<MigrationOrder>(d, 'migrationOrder', path, MIGRATION_ORDERS);
+  c.bool(d, 'backupBeforeMigrate', path);
+  c.num(d, 'holdMaintenanceMinutes', path, 0, 24 * 60);
+  c.str(d, 'builderInstanceType', path);
+  const r = c.obj(d.rolling, `${path}.rolling`);
+  c.num(r, 'minHealthyPercentage', `${path}.rolling`, 0, 100);
+  c.num(r, 'maxHealthyPercentage', `${path}.rolling`, 100, 200);
+  c.num(r, 'instanceWarmupSeconds', `${path}.rolling`, 0, 3600);
+  c.num(r, 'checkpointDelaySeconds', `${path}.rolling`, 0, 172800);
+  const cp = r.checkpointPercentages;
+  if (!Array.isArray(cp) || !cp.every((p, i) => typeof p === 'number' && p >= 1 && p <= 100 && (i === 0 || p > (cp[i - 1] as number)))) {
+    c.problems.push(`${path}.rolling.checkpointPercentages must be increasing numbers from 1 to 100 (received ${JSON.stringify(cp)})`);
+  }
+  const t = c.obj(d.timeouts, `${path}.timeouts`);
+  for (const key of ['bakeMinutes', 'imageMinutes', 'migrateMinutes', 'rolloutMinutes']) c.num(t, key, `${path}.timeouts`, 1, 24 * 60);
+}
+
+/** Type guard for `DeployEnvironment`; `problems` receives what is wrong. */
+export function isDeployEnvironment(value: unknown, problems: string[] = []): value is DeployEnvironment {
+  const c = new Checker();
+  const e = c.obj(value, 'environment');
+  c.str(e, 'app', 'environment', /^[a-z0-9-]+$/);
+  c.str(e, 'env', 'environment', /^[a-z0-9-]+$/);
+  c.str(e, 'tableName', 'environment');
+  const fleets = c.obj(e.fleets, 'environment.fleets');
+  checkFleet(c, fleets.web, 'environment.fleets.web');
+  if (fleets.worker !== undefined) checkFleet(c, fleets.worker, 'environment.fleets.worker');
+  const lb = c.obj(e.loadBalancer, 'environment.loadBalancer');
+  c.str(lb, 'listenerArn', 'environment.loadBalancer', /^arn:aws[a-z-]*:elasticloadbalancing:/);
+  c.str(lb, 'targetGroupArn', 'environment.loadBalancer', /^arn:aws[a-z-]*:elasticloadbalancing:/);
+  c.num(lb, 'maintenancePriority', 'environment.loadBalancer', 1, 50000);
+  const i = c.obj(e.instances, 'environment.instances');
+  c.str(i, 'builderImageId', 'environment.instances', /^(ami-[0-9a-f]+|resolve:ssm:.+)$/);
+  c.str(i, 'builderInstanceProfileArn', 'environment.instances', /^arn:aws[a-z-]*:iam::/);
+  c.strList(i, 'subnetIds', 'environment.instances', 1);
+  c.strList(i, 'builderSecurityGroupIds', 'environment.instances', 1);
+  const a = c.obj(e.artifacts, 'environment.artifacts');
+  c.str(a, 'bucket', 'environment.artifacts');
+  if (typeof a.artifactPrefix !== 'string') c.problems.push(`environment.artifacts.artifactPrefix must be a string (received ${JSON.stringify(a.artifactPrefix)})`);
+  if (e.database !== undefined) c.str(c.obj(e.database, 'environment.database'), 'instanceIdentifier', 'environment.database');
+  c.strList(e, 'alarmNames', 'environment', 0);
+  checkDeployConfig(c, e.deploy, 'environment.deploy');
+  c.num(e, 'amiRetention', 'environment', 1, 100);
+  problems.push(...c.problems);
+  return c.problems.length === 0;
+}
+
+/** Parses and validates the JSON the stack puts in `DEPLOY_ENVIRONMENT`. */
+export function parseDeployEnvironment(json: string | undefined): DeployEnvironment {
+  if (json === undefined || json === '') throw new InvalidDeployEnvironmentError(['DEPLOY_ENVIRONMENT is not set']);
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (err) {
+    throw new InvalidDeployEnvironmentError([`DEPLOY_ENVIRONMENT is not JSON (${(err as Error).message})`]);
+  }
+  const problems: string[] = [];
+  if (!isDeployEnvironment(value, problems)) throw new InvalidDeployEnvironmentError(problems);
+  return value;
+}

@@ -1,0 +1,187 @@
+/**
+ * The deploy table: one lock item per environment and one history item per deploy.
+ *
+ * Keys: partition key `pk` (S), sort key `sk` (S).
+ * - lock: `pk = LOCK`, `sk = LOCK`, with `deployId`, `actor`, `release`, `since` (ISO time);
+ * - history: `pk = DEPLOY`, `sk = <startedAt ISO>#<deployId>` (a Query on `pk = DEPLOY`,
+ *   newest first, lists the history).
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { DeployClients } from './clients';
+import { DeployLockedError, LockNotHeldError } from './errors';
+import type { DeployState, Phase } from './state';
+
+export const LOCK_KEY = { pk: 'LOCK', sk: 'LOCK' } as const;
+
+export interface LockItem {
+  readonly deployId: string;
+  readonly actor: string;
+  readonly release: string;
+  /** ISO time the lock was taken. */
+  readonly since: string;
+}
+
+function isConditionFailed(err: unknown): boolean {
+  return err instanceof ConditionalCheckFailedException || (err instanceof Error && err.name === 'ConditionalCheckFailedException');
+}
+
+function isLockItem(value: unknown): value is LockItem {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.deployId === 'string' && typeof v.actor === 'string' && typeof v.since === 'string' && typeof v.release === 'string';
+}
+
+/** The message a refused deploy shows. */
+export function lockedMessage(env: string, holder: LockItem): string {
+  return (
+    `environment ${env} is locked by deploy ${holder.deployId} (${holder.actor}, release ${holder.release}) since ${holder.since}; ` +
+    `if that deploy is no longer running, break the lock with \`herd unlock ${env} --deploy ${holder.deployId}\``
+  );
+}
+
+/** Reads the lock; undefined when the environment is free. */
+export async function readLock(clients: Pick<DeployClients, 'dynamodb'>, tableName: string): Promise<LockItem | undefined> {
+  const res = await clients.dynamodb.send(new GetCommand({ TableName: tableName, Key: LOCK_KEY, ConsistentRead: true }));
+  return isLockItem(res.Item) ? res.Item : undefined;
+}
+
+/**
+ * Takes the lock for `state`'s deploy. Idempotent: the deploy that holds it may take it again.
+ * Throws `DeployLockedError` naming the holder when another deploy holds it.
+ */
+export async function acquireLock(clients: Pick<DeployClients, 'dynamodb'>, tableName: string, state: DeployState): Promise<void> {
+  const item: LockItem = { deployId: state.deployId, actor: state.actor, release: state.release, since: new Date(state.startedAt).toISOString() };
+  try {
+    await clients.dynamodb.send(
+      new PutCommand({
+        TableName: tableName,
+        Item: { ...LOCK_KEY, ...item },
+        ConditionExpression: 'attribute_not_exists(pk) OR deployId = :deployId',
+        ExpressionAttributeValues: { ':deployId': state.deployId },
+      }),
+    );
+  } catch (err) {
+    if (!isConditionFailed(err)) throw err;
+    const holder = await readLock(clients, tableName);
+    // Released between the two calls: the caller repeats the step.
+    if (!holder) throw Object.assign(new Error('lock released while reading it'), { name: 'ThrottlingException', $metadata: {} });
+    throw new DeployLockedError(lockedMessage(state.env, holder));
+  }
+}
+
+/** Releases the lock if `deployId` holds it; a no-op otherwise (idempotent). */
+export async function releaseLock(clients: Pick<DeployClients, 'dynamodb'>, tableName: string, deployId: string): Promise<void> {
+  try {
+    await clients.dynamodb.send(
+      new DeleteCommand({
+        TableName: tableName,
+        Key: LOCK_KEY,
+        ConditionExpression: 'deployId = :deployId',
+        ExpressionAttributeValues: { ':deployId': deployId },
+      }),
+    );
+  } catch (err) {
+    if (!isConditionFailed(err)) throw err;
+  }
+}
+
+/**
+ * Breaks a stale lock (`herd unlock <env> --deploy <id>`): deletes it only if `deployId`
+ * still holds it, so an operator never breaks a newer deploy's lock by mistake.
+ */
+export async function breakLock(
+  clients: Pick<DeployClients, 'dynamodb'>,
+  tableName: string,
+  env: string,
+  deployId: string,
+): Promise<LockItem> {
+  const holder = await readLock(clients, tableName);
+  if (!holder) throw new LockNotHeldError(`environment ${env} is not locked`);
+  if (holder.deployId !== deployId) {
+    throw new LockNotHeldError(`environment ${env} is locked by deploy ${holder.deployId}, not ${deployId}; nothing was changed`);
+  }
+  try {
+    await clients.dynamodb.send(
+      new DeleteCommand({
+        TableName: tableName,
+        Key: LOCK_KEY,
+        ConditionExpression: 'deployId = :deployId',
+        ExpressionAttributeValues: { ':deployId': deployId },
+      }),
+    );
+  } catch (err) {
+    if (isConditionFailed(err)) throw new LockNotHeldError(`environment ${env}'s lock changed while breaking it; nothing was changed`);
+    throw err;
+  }
+  return holder;
+}
+
+export interface PhaseRecord {
+  readonly phase: Phase;
+  readonly startedAt: string;
+  readonly endedAt: string;
+  readonly seconds: number;
+}
+
+/** History item of one deploy. */
+export interface HistoryItem {
+  readonly pk: 'DEPLOY';
+  readonly sk: string;
+  readonly deployId: string;
+  readonly release: string;
+  readonly strategy: string;
+  readonly migrationOrder: string;
+  readonly actor: string;
+  readonly status: 'running' | 'succeeded' | 'failed';
+  readonly startedAt: string;
+  readonly endedAt?: string;
+  readonly imageId?: string;
+  readonly reusedImage?: boolean;
+  readonly previousRelease?: string;
+  readonly phases: readonly PhaseRecord[];
+  readonly maintenanceWindowSeconds?: number;
+  readonly error?: string;
+  readonly failedPhase?: string;
+  readonly compensationErrors?: readonly string[];
+  readonly deregisteredImages?: readonly string[];
+  readonly warnings?: readonly string[];
+}
+
+export function historyKey(state: DeployState): { pk: 'DEPLOY'; sk: string } {
+  return { pk: 'DEPLOY', sk: `${new Date(state.startedAt).toISOString()}#${state.deployId}` };
+}
+
+/** Builds the history item of `state` as of `now`. */
+export function historyItem(state: DeployState, now: number, status: HistoryItem['status']): HistoryItem {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const phases = state.timings.map((t) => {
+    const end = t.endedAt ?? now;
+    return { phase: t.phase, startedAt: iso(t.startedAt), endedAt: iso(end), seconds: Math.round((end - t.startedAt) / 1000) };
+  });
+  const m = state.maintenance;
+  return {
+    ...historyKey(state),
+    deployId: state.deployId,
+    release: state.release,
+    strategy: state.strategy,
+    migrationOrder: state.migrationOrder,
+    actor: state.actor,
+    status,
+    startedAt: iso(state.startedAt),
+    ...(status !== 'running' ? { endedAt: iso(now) } : {}),
+    ...(state.image ? { imageId: state.image.imageId, reusedImage: state.image.reused } : {}),
+    ...(state.previous ? { previousRelease: state.previous.release } : {}),
+    phases,
+    ...(m?.onAt !== undefined && !m.wasOnBefore ? { maintenanceWindowSeconds: Math.round(((m.offAt ?? now) - m.onAt) / 1000) } : {}),
+    ...(state.failure ? { error: state.failure.cause, failedPhase: state.failure.phase } : {}),
+    ...(state.compensation && state.compensation.errors.length > 0 ? { compensationErrors: state.compensation.errors } : {}),
+    ...(state.retention && state.retention.deregistered.length > 0 ? { deregisteredImages: state.retention.deregistered } : {}),
+    ...(state.warnings.length > 0 ? { warnings: state.warnings } : {}),
+  };
+}
+
+/** Writes (overwrites) the history item: idempotent. */
+export async function writeHistory(clients: Pick<DeployClients, 'dynamodb'>, tableName: string, item: HistoryItem): Promise<void> {
+  await clients.dynamodb.send(new PutCommand({ TableName: tableName, Item: { ...item } }));
+}

@@ -1,0 +1,309 @@
+/**
+ * Rollout: `rolling` by instance refresh (web, then worker), `full` by scaling out a new
+ * fleet behind the maintenance page and terminating the old one; then verify.
+ */
+import {
+  DescribeAutoScalingGroupsCommand,
+  DescribeInstanceRefreshesCommand,
+  ResumeProcessesCommand,
+  StartInstanceRefreshCommand,
+  SuspendProcessesCommand,
+  TerminateInstanceInAutoScalingGroupCommand,
+  UpdateAutoScalingGroupCommand,
+  type AutoScalingGroup,
+  type InstanceRefresh,
+} from '@aws-sdk/client-auto-scaling';
+import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeTargetHealthCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { Role } from '../../lib/config/types';
+import { DeployFailure } from './errors';
+import { maintenanceOff, maintenanceOn } from './maintenance';
+import type { DeployState, GroupSnapshot } from './state';
+import { STAGE_DONE, checkDeadline, fleetOf, rolesOf, type AdvanceContext, type Step } from './step';
+
+/** Processes suspended while a `full` deploy owns the group's capacity. */
+export const FULL_SUSPENDED_PROCESSES = ['AZRebalance', 'AlarmNotification', 'ScheduledActions'];
+
+const ACTIVE_REFRESH = new Set(['Pending', 'InProgress', 'Baking', 'Cancelling', 'RollbackInProgress']);
+
+export async function describeGroups(ctx: AdvanceContext, roles: readonly Role[]): Promise<Map<Role, AutoScalingGroup>> {
+  const names = roles.map((r) => fleetOf(ctx.env, r).autoScalingGroupName);
+  const res = await ctx.clients.autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: names }));
+  const map = new Map<Role, AutoScalingGroup>();
+  for (const role of roles) {
+    const group = res.AutoScalingGroups?.find((g) => g.AutoScalingGroupName === fleetOf(ctx.env, role).autoScalingGroupName);
+    if (!group) throw new DeployFailure(`Auto Scaling group ${fleetOf(ctx.env, role).autoScalingGroupName} (${role}) not found`);
+    map.set(role, group);
+  }
+  return map;
+}
+
+export async function describeRefresh(ctx: AdvanceContext, groupName: string, id: string): Promise<InstanceRefresh | undefined> {
+  const res = await ctx.clients.autoScaling.send(new DescribeInstanceRefreshesCommand({ AutoScalingGroupName: groupName, InstanceRefreshIds: [id] }));
+  return res.InstanceRefreshes?.[0];
+}
+
+/**
+ * Starts (or adopts, when a retried call already started it) a refresh of `role`'s group
+ * towards launch-template `version`. Fails if someone else's refresh is running.
+ */
+export async function startRefresh(
+  state: DeployState,
+  ctx: AdvanceContext,
+  role: Role,
+  version: string,
+  options: { autoRollback: boolean },
+): Promise<string> {
+  const fleet = fleetOf(ctx.env, role);
+  const listed = await ctx.clients.autoScaling.send(
+    new DescribeInstanceRefreshesCommand({ AutoScalingGroupName: fleet.autoScalingGroupName, MaxRecords: 10 }),
+  );
+  const refreshes = listed.InstanceRefreshes ?? [];
+  const active = refreshes.find((r) => r.Status && ACTIVE_REFRESH.has(r.Status));
+  if (active) {
+    if (active.DesiredConfiguration?.LaunchTemplate?.Version === version && active.InstanceRefreshId) return active.InstanceRefreshId;
+    throw new DeployFailure(
+      `instance refresh ${active.InstanceRefreshId} (${active.Status}) is already running on ${fleet.autoScalingGroupName}; herd did not start it`,
+    );
+  }
+  const recent = refreshes.find(
+    (r) =>
+      r.Status === 'Successful' &&
+      r.DesiredConfiguration?.LaunchTemplate?.Version === version &&
+      r.StartTime !== undefined &&
+      r.StartTime.getTime() >= state.startedAt,
+  );
+  if (recent?.InstanceRefreshId) return recent.InstanceRefreshId;
+  const rolling = ctx.env.deploy.rolling;
+  const res = await ctx.clients.autoScaling.send(
+    new StartInstanceRefreshCommand({
+      AutoScalingGroupName: fleet.autoScalingGroupName,
+      Strategy: 'Rolling',
+      DesiredConfiguration: { LaunchTemplate: { LaunchTemplateId: fleet.launchTemplateId, Version: version } },
+      Preferences: {
+        MinHealthyPercentage: rolling.minHealthyPercentage,
+        MaxHealthyPercentage: rolling.maxHealthyPercentage,
+        InstanceWarmup: rolling.instanceWarmupSeconds,
+        SkipMatching: true,
+        AutoRollback: options.autoRollback,
+        ...(options.autoRollback && ctx.env.alarmNames.length > 0 ? { AlarmSpecification: { Alarms: [...ctx.env.alarmNames] } } : {}),
+        ...(rolling.checkpointPercentages.length > 0
+          ? { CheckpointPercentages: [...rolling.checkpointPercentages], CheckpointDelay: rolling.checkpointDelaySeconds }
+          : {}),
+        ScaleInProtectedInstances: 'Refresh',
+        StandbyInstances: 'Terminate',
+      },
+    }),
+  );
+  if (!res.InstanceRefreshId) throw new DeployFailure(`StartInstanceRefresh returned no id for ${fleet.autoScalingGroupName}`);
+  return res.InstanceRefreshId;
+}
+
+const refreshStart: Step = async (state, ctx) => {
+  const role = rolesOf(ctx.env)[state.roleIndex];
+  if (!role) return STAGE_DONE;
+  const version = state.next?.versions[role];
+  if (!version) throw new DeployFailure(`no launch-template version for ${role}`);
+  state.refreshes[role] = await startRefresh(state, ctx, role, version, { autoRollback: true });
+  return { goto: 'refresh.wait' };
+};
+
+const refreshWait: Step = async (state, ctx) => {
+  const roles = rolesOf(ctx.env);
+  const role = roles[state.roleIndex];
+  if (!role) return STAGE_DONE;
+  const id = state.refreshes[role];
+  if (!id) return { goto: 'refresh.start' };
+  const groupName = fleetOf(ctx.env, role).autoScalingGroupName;
+  const refresh = await describeRefresh(ctx, groupName, id);
+  const status = refresh?.Status ?? 'missing';
+  if (status === 'Successful') {
+    if (!state.refreshed.includes(role)) state.refreshed.push(role);
+    state.roleIndex += 1;
+    return state.roleIndex < roles.length ? { goto: 'refresh.start' } : STAGE_DONE;
+  }
+  if (status === 'Pending' || status === 'InProgress' || status === 'Baking') {
+    checkDeadline(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `instance refresh ${id} of ${groupName}`);
+    return { poll: 15 };
+  }
+  throw new DeployFailure(`instance refresh ${id} of ${groupName} ended ${status}${refresh?.StatusReason ? `: ${refresh.StatusReason}` : ''}`);
+};
+
+const maintenanceOnStep: Step = async (state, ctx) => {
+  if (!state.maintenance) {
+    const before = await maintenanceOn(ctx.clients, ctx.env, state.deployId);
+    const wasOnBefore = before.on && before.owner !== state.deployId;
+    state.maintenance = { wasOnBefore, ...(wasOnBefore ? {} : { onAt: ctx.clock.now() }) };
+  }
+  return STAGE_DONE;
+};
+
+const maintenanceOffStep: Step = async (state, ctx) => {
+  if (state.maintenance && !state.maintenance.wasOnBefore) {
+    await maintenanceOff(ctx.clients, ctx.env, { deployId: state.deployId });
+    state.maintenance.offAt = ctx.clock.now();
+  }
+  return STAGE_DONE;
+};
+
+const replaceRecord: Step = async (state, ctx) => {
+  if (!state.full?.groups) {
+    const groups = await describeGroups(ctx, rolesOf(ctx.env));
+    const snapshot: Partial<Record<Role, GroupSnapshot>> = {};
+    for (const [role, g] of groups) {
+      const next = state.next?.versions[role];
+      snapshot[role] = {
+        desired: g.DesiredCapacity ?? 0,
+        min: g.MinSize ?? 0,
+        max: g.MaxSize ?? 0,
+        oldInstanceIds: (g.Instances ?? [])
+          .filter((i) => i.LaunchTemplate?.Version !== next && !(i.LifecycleState ?? '').startsWith('Terminating'))
+          .map((i) => i.InstanceId ?? '')
+          .filter(Boolean),
+      };
+    }
+    state.full = { ...state.full, groups: snapshot };
+  }
+  return { goto: 'replace.scaleOut' };
+};
+
+const replaceScaleOut: Step = async (state, ctx) => {
+  for (const role of rolesOf(ctx.env)) {
+    const g = state.full?.groups?.[role];
+    const version = state.next?.versions[role];
+    if (!g || !version) throw new DeployFailure(`no recorded capacity or version for ${role}`);
+    const fleet = fleetOf(ctx.env, role);
+    const desired = g.desired + g.oldInstanceIds.length;
+    await ctx.clients.autoScaling.send(
+      new SuspendProcessesCommand({ AutoScalingGroupName: fleet.autoScalingGroupName, ScalingProcesses: FULL_SUSPENDED_PROCESSES }),
+    );
+    await ctx.clients.autoScaling.send(
+      new UpdateAutoScalingGroupCommand({
+        AutoScalingGroupName: fleet.autoScalingGroupName,
+        LaunchTemplate: { LaunchTemplateId: fleet.launchTemplateId, Version: version },
+        MaxSize: Math.max(g.max, desired),
+        DesiredCapacity: desired,
+      }),
+    );
+  }
+  state.full = { ...state.full, scaledOut: true };
+  return { goto: 'replace.waitNew' };
+};
+
+async function healthyTargets(ctx: AdvanceContext): Promise<Set<string>> {
+  const res = await ctx.clients.elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: ctx.env.loadBalancer.targetGroupArn }));
+  return new Set(
+    (res.TargetHealthDescriptions ?? []).filter((t) => t.TargetHealth?.State === 'healthy').map((t) => t.Target?.Id ?? ''),
+  );
+}
+
+const replaceWaitNew: Step = async (state, ctx) => {
+  const roles = rolesOf(ctx.env);
+  const groups = await describeGroups(ctx, roles);
+  const healthy = await healthyTargets(ctx);
+  const missing: string[] = [];
+  for (const role of roles) {
+    const g = groups.get(role);
+    const want = state.full?.groups?.[role]?.desired ?? 0;
+    const version = state.next?.versions[role];
+    const ready = (g?.Instances ?? []).filter(
+      (i) =>
+        i.LaunchTemplate?.Version === version &&
+        i.LifecycleState === 'InService' &&
+        i.HealthStatus === 'Healthy' &&
+        (role !== 'web' || healthy.has(i.InstanceId ?? '')),
+    ).length;
+    if (ready < want) missing.push(`${role} ${ready}/${want}`);
+  }
+  if (missing.length === 0) return { goto: 'replace.terminateOld' };
+  checkDeadline(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the new fleet to be healthy (${missing.join(', ')})`);
+  return { poll: 10 };
+};
+
+const replaceTerminateOld: Step = async (state, ctx) => {
+  const roles = rolesOf(ctx.env);
+  const groups = await describeGroups(ctx, roles);
+  for (const role of roles) {
+    const old = new Set(state.full?.groups?.[role]?.oldInstanceIds ?? []);
+    for (const i of groups.get(role)?.Instances ?? []) {
+      if (!i.InstanceId || !old.has(i.InstanceId) || (i.LifecycleState ?? '').startsWith('Terminating')) continue;
+      await ctx.clients.autoScaling.send(
+        new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: i.InstanceId, ShouldDecrementDesiredCapacity: true }),
+      );
+    }
+  }
+  state.full = { ...state.full, oldTerminated: true };
+  return { goto: 'replace.restore' };
+};
+
+/** Puts min/max/desired back and resumes the processes a `full` deploy suspended. */
+export async function restoreGroup(ctx: AdvanceContext, role: Role, g: GroupSnapshot, version?: string): Promise<void> {
+  const fleet = fleetOf(ctx.env, role);
+  await ctx.clients.autoScaling.send(
+    new UpdateAutoScalingGroupCommand({
+      AutoScalingGroupName: fleet.autoScalingGroupName,
+      ...(version ? { LaunchTemplate: { LaunchTemplateId: fleet.launchTemplateId, Version: version } } : {}),
+      MinSize: g.min,
+      MaxSize: g.max,
+      DesiredCapacity: g.desired,
+    }),
+  );
+  await ctx.clients.autoScaling.send(
+    new ResumeProcessesCommand({ AutoScalingGroupName: fleet.autoScalingGroupName, ScalingProcesses: FULL_SUSPENDED_PROCESSES }),
+  );
+}
+
+const replaceRestore: Step = async (state, ctx) => {
+  for (const role of rolesOf(ctx.env)) {
+    const g = state.full?.groups?.[role];
+    if (g) await restoreGroup(ctx, role, g);
+  }
+  state.full = { ...state.full, restored: true };
+  return STAGE_DONE;
+};
+
+const hold: Step = async (state, ctx) => {
+  const minutes = ctx.env.deploy.holdMaintenanceMinutes;
+  if (minutes <= 0 || !state.maintenance || state.maintenance.wasOnBefore) return STAGE_DONE;
+  const now = ctx.clock.now();
+  state.maintenance.holdUntil ??= now + minutes * 60_000;
+  if (now >= state.maintenance.holdUntil) return STAGE_DONE;
+  return { poll: Math.min(60, Math.ceil((state.maintenance.holdUntil - now) / 1000)) };
+};
+
+const verify: Step = async (state, ctx) => {
+  const imageId = state.image?.imageId;
+  const roles = rolesOf(ctx.env);
+  const groups = await describeGroups(ctx, roles);
+  const healthy = [...(await healthyTargets(ctx))];
+  const problems: string[] = [];
+  const desired = groups.get('web')?.DesiredCapacity ?? 0;
+  if (healthy.length < desired) problems.push(`${healthy.length} of ${desired} web targets healthy`);
+  if (healthy.length > 0) {
+    const res = await ctx.clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: healthy }));
+    const stale = (res.Reservations ?? []).flatMap((r) => r.Instances ?? []).filter((i) => i.ImageId !== imageId);
+    if (stale.length > 0) problems.push(`${stale.length} healthy web targets run another image than ${imageId}`);
+  }
+  for (const role of roles) {
+    const version = state.next?.versions[role];
+    const behind = (groups.get(role)?.Instances ?? []).filter((i) => i.LifecycleState === 'InService' && i.LaunchTemplate?.Version !== version);
+    if (behind.length > 0) problems.push(`${behind.length} in-service ${role} instances not on launch-template version ${version}`);
+  }
+  if (problems.length === 0) return STAGE_DONE;
+  checkDeadline(state, ctx, 5, `verification (${problems.join('; ')})`);
+  return { poll: 10 };
+};
+
+export const ROLLOUT_STEPS: Record<string, Step> = {
+  'refresh.start': refreshStart,
+  'refresh.wait': refreshWait,
+  'maintenance.on': maintenanceOnStep,
+  'maintenance.off': maintenanceOffStep,
+  'replace.record': replaceRecord,
+  'replace.scaleOut': replaceScaleOut,
+  'replace.waitNew': replaceWaitNew,
+  'replace.terminateOld': replaceTerminateOld,
+  'replace.restore': replaceRestore,
+  'hold.wait': hold,
+  'verify.targets': verify,
+};

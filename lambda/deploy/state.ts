@@ -1,0 +1,210 @@
+/**
+ * The deploy's state: JSON that travels through Step Functions between advance calls.
+ * Keep it small (Step Functions caps a payload at 256 KB): ids, numbers and short text only.
+ */
+import type { DeployStrategy, MigrationOrder, Role } from '../../lib/config/types';
+import { DEPLOY_STRATEGIES, MIGRATION_ORDERS } from '../../lib/config/types';
+import { InvalidDeployInputError } from './errors';
+
+/** What `herd deploy` (or any CI) passes as the Step Functions execution input. */
+export interface DeployInput {
+  /** Release id (content-addressed, optionally with a label): `[A-Za-z0-9._-]{1,64}`. */
+  readonly release: string;
+  /** S3 key of the artifact; default `<artifactPrefix><release>.tar.gz`. Only read when the release is not baked yet. */
+  readonly artifactKey?: string;
+  readonly strategy?: DeployStrategy;
+  readonly migrationOrder?: MigrationOrder;
+  /** Who deploys (IAM user, CI job…), recorded in the lock and the history. */
+  readonly actor: string;
+  /** Deploy id; the CLI passes the execution name. Generated when absent. */
+  readonly deployId?: string;
+}
+
+/** Outcome of a finished deploy. */
+export type DeployOutcome = 'succeeded' | 'failed';
+
+/** Coarse phases, for timings and progress. */
+export type Phase = 'lock' | 'bake' | 'launchTemplate' | 'migrate' | 'rollout' | 'verify' | 'record' | 'compensate';
+
+/** Ordered stages a deploy goes through; computed once from strategy and migration order. */
+export type Stage =
+  | 'lock'
+  | 'bake'
+  | 'launchTemplate'
+  | 'migrate'
+  | 'refresh'
+  | 'maintenanceOn'
+  | 'replace'
+  | 'hold'
+  | 'maintenanceOff'
+  | 'verify'
+  | 'record';
+
+export interface PhaseTiming {
+  phase: Phase;
+  /** Epoch milliseconds. */
+  startedAt: number;
+  endedAt?: number;
+}
+
+/** What a `full` deploy recorded about a group before scaling it out. */
+export interface GroupSnapshot {
+  desired: number;
+  min: number;
+  max: number;
+  /** Instances of the previous release, terminated once the new ones are healthy. */
+  oldInstanceIds: string[];
+}
+
+/** Marker so the handler tells a state from an input. */
+export const STATE_KIND = 'herd-deploy-state';
+
+export interface DeployState {
+  kind: typeof STATE_KIND;
+  deployId: string;
+  app: string;
+  env: string;
+  release: string;
+  artifactKey: string;
+  strategy: DeployStrategy;
+  migrationOrder: MigrationOrder;
+  actor: string;
+  /** Epoch milliseconds. */
+  startedAt: number;
+  plan: Stage[];
+  stageIndex: number;
+  /** Current step, e.g. `bake.waitImage`. */
+  step: string;
+  /** Deadline of the current wait (epoch ms), set when the wait begins. */
+  deadline?: number;
+  /** Step the deadline belongs to. */
+  deadlineStep?: string;
+  /** Seconds the state machine waits before the next advance (0 = at once). */
+  waitSeconds: number;
+  /** True when the execution should end; `outcome` says how. */
+  done: boolean;
+  outcome?: DeployOutcome;
+  /** Consecutive transient AWS errors on the current step. */
+  transientErrors: number;
+  timings: PhaseTiming[];
+  image?: { imageId: string; reused: boolean; processes?: string[] };
+  builderId?: string;
+  /** What served before this deploy; compensation restores it. */
+  previous?: { imageId: string; release: string; versions: Partial<Record<Role, string>> };
+  /** Launch template versions this deploy created. */
+  next?: { versions: Partial<Record<Role, string>> };
+  parametersWritten?: boolean;
+  migration?: { snapshotId?: string; runnerId?: string; exitCode?: number; done?: boolean };
+  /** Index into the roles being refreshed (rolling). */
+  roleIndex: number;
+  /** Instance refreshes this deploy started, by role. */
+  refreshes: Partial<Record<Role, string>>;
+  /** Roles whose refresh succeeded. */
+  refreshed: Role[];
+  /** `full` deploy bookkeeping. */
+  full?: {
+    groups?: Partial<Record<Role, GroupSnapshot>>;
+    scaledOut?: boolean;
+    oldTerminated?: boolean;
+    restored?: boolean;
+  };
+  maintenance?: { wasOnBefore: boolean; onAt?: number; offAt?: number; holdUntil?: number };
+  failure?: { phase: Phase; step: string; cause: string; at: number };
+  compensation?: { steps: string[]; index: number; errors: string[]; refreshes: Partial<Record<Role, string>> };
+  retention?: { deregistered: string[]; pending?: { imageId: string; snapshotIds: string[] }[]; done?: boolean };
+  warnings: string[];
+  /** Set by the state machine's Catch (ResultPath `$.lambdaError`) after the advance Lambda failed for good. */
+  lambdaError?: { Error?: string; Cause?: string };
+}
+
+const RELEASE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const DEPLOY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,39}$/;
+
+function isObj(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Validates a Step Functions input; throws `InvalidDeployInputError` naming every bad field. */
+export function parseDeployInput(value: unknown): DeployInput {
+  if (!isObj(value)) throw new InvalidDeployInputError(`deploy input must be an object (received ${JSON.stringify(value)})`);
+  const problems: string[] = [];
+  const { release, artifactKey, strategy, migrationOrder, actor, deployId } = value;
+  if (typeof release !== 'string' || !RELEASE_PATTERN.test(release)) {
+    problems.push(`release must match ${RELEASE_PATTERN} (received ${JSON.stringify(release)})`);
+  }
+  if (artifactKey !== undefined && (typeof artifactKey !== 'string' || artifactKey.length === 0 || artifactKey.startsWith('/'))) {
+    problems.push(`artifactKey must be an S3 key without a leading slash (received ${JSON.stringify(artifactKey)})`);
+  }
+  if (strategy !== undefined && !(DEPLOY_STRATEGIES as readonly unknown[]).includes(strategy)) {
+    problems.push(`strategy must be one of ${DEPLOY_STRATEGIES.join(', ')} (received ${JSON.stringify(strategy)})`);
+  }
+  if (migrationOrder !== undefined && !(MIGRATION_ORDERS as readonly unknown[]).includes(migrationOrder)) {
+    problems.push(`migrationOrder must be one of ${MIGRATION_ORDERS.join(', ')} (received ${JSON.stringify(migrationOrder)})`);
+  }
+  if (typeof actor !== 'string' || actor.length === 0 || actor.length > 200) {
+    problems.push(`actor must be a non-empty string of at most 200 characters (received ${JSON.stringify(actor)})`);
+  }
+  if (deployId !== undefined && (typeof deployId !== 'string' || !DEPLOY_ID_PATTERN.test(deployId))) {
+    problems.push(`deployId must match ${DEPLOY_ID_PATTERN} (received ${JSON.stringify(deployId)})`);
+  }
+  if (problems.length > 0) throw new InvalidDeployInputError(`invalid deploy input: ${problems.join('; ')}`);
+  return value as unknown as DeployInput;
+}
+
+/** Type guard for a state returned by an earlier advance (shallow: the fields the dispatcher reads). */
+export function isDeployState(value: unknown): value is DeployState {
+  return (
+    isObj(value) &&
+    value.kind === STATE_KIND &&
+    typeof value.deployId === 'string' &&
+    typeof value.step === 'string' &&
+    Array.isArray(value.plan) &&
+    typeof value.stageIndex === 'number' &&
+    typeof value.startedAt === 'number' &&
+    typeof value.release === 'string'
+  );
+}
+
+/** Stages of a deploy, in order. */
+export function planStages(strategy: DeployStrategy, order: MigrationOrder): Stage[] {
+  if (strategy === 'rolling') {
+    if (order === 'maintenance') {
+      throw new InvalidDeployInputError('migrationOrder "maintenance" needs strategy "full" (a rolling deploy has no maintenance window)');
+    }
+    const rollout: Stage[] = order === 'after' ? ['refresh', 'migrate'] : order === 'before' ? ['migrate', 'refresh'] : ['refresh'];
+    return ['lock', 'bake', 'launchTemplate', ...rollout, 'verify', 'record'];
+  }
+  const window: Stage[] =
+    order === 'maintenance' ? ['maintenanceOn', 'migrate', 'replace'] : order === 'after' ? ['maintenanceOn', 'replace', 'migrate'] : ['maintenanceOn', 'replace'];
+  const before: Stage[] = order === 'before' ? ['migrate'] : [];
+  return ['lock', 'bake', 'launchTemplate', ...before, ...window, 'hold', 'maintenanceOff', 'verify', 'record'];
+}
+
+/** Phase a stage's time counts towards. */
+export function phaseOf(stage: Stage): Phase {
+  switch (stage) {
+    case 'refresh':
+    case 'maintenanceOn':
+    case 'replace':
+    case 'hold':
+    case 'maintenanceOff':
+      return 'rollout';
+    default:
+      return stage;
+  }
+}
+
+/** First step of each stage. */
+export const FIRST_STEP: Record<Stage, string> = {
+  lock: 'lock.acquire',
+  bake: 'bake.find',
+  launchTemplate: 'launchTemplate.read',
+  migrate: 'migrate.snapshot',
+  refresh: 'refresh.start',
+  maintenanceOn: 'maintenance.on',
+  replace: 'replace.record',
+  hold: 'hold.wait',
+  maintenanceOff: 'maintenance.off',
+  verify: 'verify.targets',
+  record: 'record.retention',
+};

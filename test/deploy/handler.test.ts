@@ -1,0 +1,100 @@
+/** The thin advance handler: environment parsing, input validation, one real step against mocked SDK clients. */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
+import { handler, resetEnvironmentForTests } from '../../lambda/deploy/handler';
+import { isDeployState, type DeployState } from '../../lambda/deploy/state';
+import { createWorld } from '../../lib/simulation/world';
+
+const ddb = mockClient(DynamoDBDocumentClient);
+const env = createWorld({ web: 2, worker: 1, serving: 'r1' }).env;
+
+beforeEach(() => {
+  ddb.reset();
+  resetEnvironmentForTests();
+  process.env.DEPLOY_ENVIRONMENT = JSON.stringify(env);
+});
+
+afterAll(() => {
+  delete process.env.DEPLOY_ENVIRONMENT;
+});
+
+async function firstState(): Promise<DeployState> {
+  return handler({ release: 'r2', actor: 'alice', deployId: 'deploy-0001' });
+}
+
+describe('advance handler', () => {
+  test('turns an execution input into the first state without calling AWS', async () => {
+    const state = await firstState();
+    expect(isDeployState(state)).toBe(true);
+    expect(state).toMatchObject({ step: 'lock.acquire', release: 'r2', actor: 'alice', strategy: 'rolling', waitSeconds: 0, done: false });
+    expect(state.plan).toEqual(['lock', 'bake', 'launchTemplate', 'migrate', 'refresh', 'verify', 'record']);
+    expect(state.artifactKey).toBe('releases/r2.tar.gz');
+    expect(ddb.calls()).toHaveLength(0);
+  });
+
+  test('takes the lock with a conditional write, then moves to the bake', async () => {
+    ddb.on(PutCommand).resolves({});
+    const state = await handler(await firstState());
+    expect(state.step).toBe('bake.find');
+    expect(ddb).toHaveReceivedCommandWith(PutCommand, {
+      TableName: 'herd-staging-deploys',
+      ConditionExpression: 'attribute_not_exists(pk) OR deployId = :deployId',
+      ExpressionAttributeValues: { ':deployId': 'deploy-0001' },
+    });
+  });
+
+  test('fails when another deploy holds the lock, naming it', async () => {
+    ddb.on(PutCommand).rejects(new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }));
+    ddb.on(GetCommand).resolves({ Item: { pk: 'LOCK', sk: 'LOCK', deployId: 'deploy-0000', actor: 'bob', release: 'r9', since: '2026-11-05T09:00:00.000Z' } });
+    const start = await firstState();
+    await expect(handler(start)).rejects.toThrow(
+      'environment staging is locked by deploy deploy-0000 (bob, release r9) since 2026-11-05T09:00:00.000Z; if that deploy is no longer running, break the lock with `herd unlock staging --deploy deploy-0000`',
+    );
+    expect(ddb).not.toHaveReceivedCommand(DeleteCommand);
+  });
+
+  test('a throttled call leaves the state as it was and asks for a backoff', async () => {
+    ddb.on(PutCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } }));
+    const start = await firstState();
+    const next = await handler(start);
+    expect(next).toEqual({ ...start, transientErrors: 1, waitSeconds: 2 });
+  });
+
+  test('fails when the input is malformed, listing every problem', async () => {
+    await expect(handler({ release: '../etc', strategy: 'blue-green' })).rejects.toThrow(
+      'invalid deploy input: release must match /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/ (received "../etc"); strategy must be one of rolling, full (received "blue-green"); actor must be a non-empty string of at most 200 characters (received undefined)',
+    );
+  });
+
+  test('fails when a rolling deploy asks to migrate inside a maintenance window', async () => {
+    await expect(handler({ release: 'r2', actor: 'alice', strategy: 'rolling', migrationOrder: 'maintenance' })).rejects.toThrow(
+      'migrationOrder "maintenance" needs strategy "full" (a rolling deploy has no maintenance window)',
+    );
+  });
+
+  test('fails when DEPLOY_ENVIRONMENT is not set', async () => {
+    delete process.env.DEPLOY_ENVIRONMENT;
+    await expect(firstState()).rejects.toThrow('invalid deploy environment: DEPLOY_ENVIRONMENT is not set');
+  });
+
+  test('fails when DEPLOY_ENVIRONMENT is malformed, listing every problem', async () => {
+    process.env.DEPLOY_ENVIRONMENT = JSON.stringify({
+      ...env,
+      fleets: { web: { autoScalingGroupName: 'herd-staging-web', launchTemplateId: 'web' } },
+      loadBalancer: { ...env.loadBalancer, maintenancePriority: 0 },
+      amiRetention: 0,
+    });
+    await expect(firstState()).rejects.toThrow(
+      'invalid deploy environment: environment.fleets.web.launchTemplateId must match /^lt-[0-9a-f]+$/ (received "web"); ' +
+        'environment.loadBalancer.maintenancePriority must be a number from 1 to 50000 (received 0); ' +
+        'environment.amiRetention must be a number from 1 to 100 (received 0)',
+    );
+  });
+
+  test('fails when DEPLOY_ENVIRONMENT is not JSON', async () => {
+    process.env.DEPLOY_ENVIRONMENT = '{app:';
+    await expect(firstState()).rejects.toThrow(/^invalid deploy environment: DEPLOY_ENVIRONMENT is not JSON \(/);
+  });
+});

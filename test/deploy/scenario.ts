@@ -1,0 +1,132 @@
+/** Scenario files (`scenarios/*.json`): what they hold and how one runs. */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { handle } from '../../lambda/deploy/handler';
+import type { DeployState } from '../../lambda/deploy/state';
+import type { AdvanceContext } from '../../lambda/deploy/step';
+import { runExecution, type ExecutionResult } from '../../lib/simulation/driver';
+import { ServiceMetrics } from '../../lib/simulation/metrics';
+import { createWorld, type World, type WorldSpec } from '../../lib/simulation/world';
+
+export interface ScenarioFaults {
+  /** Every API's calls number 1, 1+N, 1+2N… are throttled (N > the calls one step makes to one API, or no step could ever finish). */
+  readonly throttleEvery?: number;
+  readonly retryAfterSideEffect?: 'all' | readonly string[];
+  /** This alarm fires once a refresh has run this many seconds. */
+  readonly alarm?: { readonly name: string; readonly afterRefreshSeconds: number };
+  /** A second `herd deploy` starts when the first reaches this step. */
+  readonly secondDeploy?: { readonly atStep: string; readonly actor: string; readonly release: string };
+}
+
+export interface ScenarioExpectations {
+  readonly outcome: 'succeeded' | 'failed';
+  readonly serving: string;
+  readonly cause?: string;
+  readonly minHealthyPercent?: number;
+  readonly builders?: number;
+  readonly webUnchanged?: boolean;
+  readonly maintenanceOnAtEnd?: boolean;
+  readonly maintenanceWindowBelowBake?: boolean;
+  readonly secondDeployError?: string;
+  readonly deregistered?: readonly string[];
+  readonly kept?: readonly string[];
+  readonly everyApiThrottled?: boolean;
+  readonly launchTemplateVersionsPerRole?: number;
+  readonly compensationErrors?: readonly string[];
+}
+
+export interface Scenario {
+  readonly name: string;
+  readonly world: WorldSpec;
+  readonly deploy: { readonly release: string; readonly actor: string; readonly strategy?: string; readonly migrationOrder?: string; readonly deployId?: string };
+  readonly faults?: ScenarioFaults;
+  readonly expect: ScenarioExpectations;
+}
+
+export interface ScenarioRun {
+  readonly scenario: Scenario;
+  readonly world: World;
+  readonly result: ExecutionResult;
+  readonly metrics: ServiceMetrics;
+  readonly startedAt: number;
+  readonly endedAt: number;
+  readonly webAtStart: readonly string[];
+  readonly secondDeploy?: ExecutionResult;
+  /** Virtual time the first image of the release became available (ms). */
+  readonly imageAvailableAt?: number;
+  readonly states: readonly DeployState[];
+}
+
+export const SCENARIO_DIR = join(__dirname, 'scenarios');
+
+export function loadScenarios(dir = SCENARIO_DIR): { file: string; scenario: Scenario }[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((file) => ({ file, scenario: JSON.parse(readFileSync(join(dir, file), 'utf8')) as Scenario }));
+}
+
+export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
+  const world = createWorld(scenario.world);
+  const { cloud, env } = world;
+  const ctx: AdvanceContext = { clients: cloud.clients(), env, clock: world.clock };
+  const faults = scenario.faults ?? {};
+  if (faults.throttleEvery) {
+    const n = faults.throttleEvery;
+    cloud.throttle = (_service, _api, attempt) => (attempt - 1) % n === 0;
+  }
+  if (faults.alarm) {
+    const { name, afterRefreshSeconds } = faults.alarm;
+    cloud.onTick((c) => {
+      for (const g of c.groups.values()) {
+        const r = g.refreshes.find((x) => x.status === 'InProgress');
+        if (r && c.now() - r.startTime >= afterRefreshSeconds * 1000) c.alarms.set(name, 'ALARM');
+      }
+    });
+  }
+  const metrics = new ServiceMetrics(cloud, env);
+  const webAtStart = cloud.groups.get(env.fleets.web.autoScalingGroupName)?.instances.map((i) => i.id) ?? [];
+  let imageAvailableAt: number | undefined;
+  cloud.onTick((c) => {
+    if (imageAvailableAt !== undefined) return;
+    const image = [...c.images.values()].find((im) => im.release === scenario.deploy.release && im.state === 'available');
+    if (image) imageAvailableAt = c.now();
+  });
+  const states: DeployState[] = [];
+  let secondDeploy: ExecutionResult | undefined;
+  const startedAt = world.clock.now();
+  const result = await runExecution(
+    { ...scenario.deploy, deployId: scenario.deploy.deployId ?? 'deploy-0001' },
+    {
+      cloud,
+      handle: (event) => handle(event, ctx),
+      faults: { ...(faults.retryAfterSideEffect ? { retryAfterSideEffect: faults.retryAfterSideEffect } : {}) },
+      onState: async (state) => {
+        states.push(state);
+        const second = faults.secondDeploy;
+        if (second && !secondDeploy && state.step === second.atStep) {
+          secondDeploy = await runExecution(
+            { release: second.release, actor: second.actor, deployId: 'deploy-0002' },
+            { cloud, handle: (event) => handle(event, ctx) },
+          );
+        }
+      },
+    },
+  );
+  return { scenario, world, result, metrics, startedAt, endedAt: world.clock.now(), webAtStart, states, ...(secondDeploy ? { secondDeploy } : {}), ...(imageAvailableAt !== undefined ? { imageAvailableAt } : {}) };
+}
+
+/** One row of the runner's table. */
+export function tableRow(run: ScenarioRun): Record<string, string | number> {
+  const calls = run.world.cloud.calls.length;
+  const full = run.result.state?.strategy === 'full';
+  return {
+    scenario: run.scenario.name,
+    outcome: run.result.state?.outcome ?? run.result.error?.name ?? '?',
+    'duration (s)': Math.round((run.endedAt - run.startedAt) / 1000),
+    'no healthy target outside window (s)': run.metrics.unservedSeconds,
+    'min healthy %': run.metrics.minHealthyPercent(),
+    'maintenance window (s)': full ? run.metrics.maintenanceSeconds : '-',
+    'AWS calls': calls,
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * Runs every scenario in `scenarios/` against the fake cloud and checks the end state.
+ * Prints one row per scenario: duration, time without a healthy target outside a
+ * maintenance window, the window, AWS calls.
+ */
+import { parameterNames, TAGS } from '../../lib/names';
+import { loadScenarios, runScenario, tableRow, type ScenarioRun } from './scenario';
+
+const rows: Record<string, string | number>[] = [];
+
+afterAll(() => {
+  if (rows.length > 0) console.table(rows);
+});
+
+function imageOf(run: ScenarioRun, release: string): string | undefined {
+  return [...run.world.cloud.images.values()].find((im) => im.release === release && im.state === 'available')?.id;
+}
+
+describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
+  let run: ScenarioRun;
+
+  beforeAll(async () => {
+    run = await runScenario(scenario);
+    rows.push(tableRow(run));
+  });
+
+  const e = scenario.expect;
+
+  test(`${scenario.name}: ends ${e.outcome}`, () => {
+    expect(run.result.error).toBeUndefined();
+    expect(run.result.state?.outcome).toBe(e.outcome);
+    if (e.cause !== undefined) expect(run.result.state?.failure?.cause).toBe(e.cause);
+    expect(run.result.state?.compensation?.errors ?? []).toEqual(e.compensationErrors ?? []);
+  });
+
+  test(`release ${e.serving} serves on every instance`, () => {
+    const { cloud, env } = run.world;
+    const image = imageOf(run, e.serving);
+    expect(image).toBeDefined();
+    for (const fleet of [env.fleets.web, env.fleets.worker]) {
+      if (!fleet) continue;
+      const group = cloud.groups.get(fleet.autoScalingGroupName);
+      const serving = group?.instances.filter((i) => i.lifecycle === 'InService').map((i) => cloud.instances.get(i.id)?.imageId);
+      expect(serving?.length).toBe(group?.desired);
+      expect(new Set(serving)).toEqual(new Set(serving?.length ? [image] : []));
+    }
+    const names = parameterNames(env.app, env.env);
+    expect(cloud.parameters.get(names.currentImage)).toBe(image);
+    expect(cloud.parameters.get(names.currentRelease)).toBe(e.serving);
+  });
+
+  test('capacity never below what the strategy promises', () => {
+    expect(run.metrics.unservedSeconds).toBe(0);
+    if (run.result.state?.strategy === 'rolling') expect(run.metrics.minHealthyPercent()).toBeGreaterThanOrEqual(e.minHealthyPercent ?? 100);
+  });
+
+  test('nothing left behind: no builder or runner, lock free, maintenance as before, no violation', () => {
+    const { cloud, env } = run.world;
+    const leftovers = [...cloud.instances.values()].filter(
+      (i) => (i.tags[TAGS.role] === 'builder' || i.tags[TAGS.role] === 'release') && i.state !== 'terminated' && i.state !== 'shutting-down',
+    );
+    expect(leftovers.map((i) => i.id)).toEqual([]);
+    expect(cloud.table.has('LOCK\u0000LOCK')).toBe(false);
+    expect(run.metrics.maintenanceOn()).toBe(e.maintenanceOnAtEnd ?? false);
+    expect(cloud.violations).toEqual([]);
+    const suspended = [...cloud.groups.values()].flatMap((g) => [...g.suspended]);
+    expect(suspended).toEqual([]);
+    void env;
+  });
+
+  test('history records the outcome and phase timings', () => {
+    const items = [...run.world.cloud.table.values()].filter((i) => i.pk === 'DEPLOY' && i.deployId === (scenario.deploy.deployId ?? 'deploy-0001'));
+    expect(items).toHaveLength(1);
+    const item = items[0] ?? {};
+    expect(item.status).toBe(e.outcome);
+    expect(item.actor).toBe(scenario.deploy.actor);
+    expect(Array.isArray(item.phases) && item.phases.length > 0).toBe(true);
+    if (e.cause !== undefined) expect(item.error).toBe(e.cause);
+  });
+
+  if (e.builders !== undefined) {
+    test(`launches ${e.builders} builder(s)`, () => {
+      const builders = [...run.world.cloud.instances.values()].filter((i) => i.tags[TAGS.role] === 'builder');
+      expect(builders).toHaveLength(e.builders ?? 0);
+    });
+  }
+
+  if (e.launchTemplateVersionsPerRole !== undefined) {
+    test(`creates ${e.launchTemplateVersionsPerRole} launch-template version(s) per role`, () => {
+      for (const lt of run.world.cloud.launchTemplates.values()) expect(lt.versions.length - 1).toBe(e.launchTemplateVersionsPerRole);
+    });
+  }
+
+  if (e.webUnchanged) {
+    test('no web server changed', () => {
+      const { cloud, env } = run.world;
+      const ids = cloud.groups.get(env.fleets.web.autoScalingGroupName)?.instances.map((i) => i.id);
+      expect(ids).toEqual(run.webAtStart);
+      expect(cloud.calls.filter((c) => c.api === 'autoScaling:StartInstanceRefresh' || c.api === 'autoScaling:UpdateAutoScalingGroup')).toEqual([]);
+    });
+  }
+
+  if (e.maintenanceWindowBelowBake) {
+    test('the maintenance window holds migration + new fleet, not the bake', () => {
+      const { metrics, world } = run;
+      expect(metrics.maintenanceFirstOn).toBeDefined();
+      expect(run.imageAvailableAt).toBeDefined();
+      expect(metrics.maintenanceFirstOn ?? 0).toBeGreaterThan(run.imageAvailableAt ?? Infinity);
+      expect(metrics.maintenanceSeconds).toBeGreaterThan(0);
+      expect(metrics.maintenanceSeconds).toBeLessThan(world.cloud.timings.bakeSeconds);
+    });
+  }
+
+  if (e.secondDeployError !== undefined) {
+    test('a second deploy is refused, naming the holder and since when', () => {
+      expect(run.secondDeploy?.error).toEqual({ name: 'DeployLockedError', message: e.secondDeployError });
+    });
+  }
+
+  if (e.deregistered !== undefined || e.kept !== undefined) {
+    test('retention deregisters old images with their snapshots, never one in use', () => {
+      const { cloud } = run.world;
+      for (const release of e.deregistered ?? []) {
+        const id = run.world.images[release] ?? '';
+        expect(cloud.images.has(id)).toBe(false);
+      }
+      const remainingSnapshots = new Set([...cloud.images.values()].map((im) => im.snapshotId));
+      expect([...cloud.snapshots.keys()].filter((s) => !remainingSnapshots.has(s))).toEqual([]);
+      for (const release of e.kept ?? []) expect(cloud.images.has(run.world.images[release] ?? imageOf(run, release) ?? '')).toBe(true);
+    });
+  }
+
+  if (e.everyApiThrottled) {
+    test('every API the deploy called was throttled at least once', () => {
+      const calls = run.world.cloud.calls;
+      const apis = new Set(calls.map((c) => c.api));
+      const throttled = new Set(calls.filter((c) => c.throttled).map((c) => c.api));
+      expect([...apis].filter((a) => !throttled.has(a))).toEqual([]);
+      expect(apis.size).toBeGreaterThan(10);
+    });
+  }
+});
