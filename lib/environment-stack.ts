@@ -9,6 +9,7 @@ import { Artifacts } from './artifacts';
 import { Cache, CACHE_PORT } from './cache';
 import type { EnvironmentConfig } from './config/types';
 import { Database, DATABASE_PORT } from './database';
+import { DeployStep } from './deploy-step';
 import { Fleet } from './fleet';
 import { LoadBalancer, MAINTENANCE_PRIORITY } from './load-balancer';
 import { logGroupName, parameterNames, TAGS } from './names';
@@ -45,6 +46,7 @@ export class EnvironmentStack extends Stack {
   public readonly artifacts: Artifacts;
   public readonly notifications: Notifications;
   public readonly releaseState: ReleaseState;
+  public readonly deployStep: DeployStep;
   public readonly parameters: ReturnType<typeof parameterNames>;
 
   constructor(scope: Construct, id: string, props: EnvironmentStackProps) {
@@ -169,6 +171,18 @@ export class EnvironmentStack extends Stack {
       logRetention,
     });
 
+    this.deployStep = new DeployStep(this, 'DeployStep', {
+      app,
+      config,
+      vpc,
+      web: this.web,
+      worker: this.worker,
+      loadBalancer: this.loadBalancer,
+      database: this.database,
+      artifacts: this.artifacts.bucket,
+      logRetention,
+    });
+
     const outputs: Record<string, string> = {
       Url: `${config.certificateArn ? 'https' : 'http'}://${config.domainNames[0] ?? this.loadBalancer.alb.loadBalancerDnsName}`,
       LoadBalancerDnsName: this.loadBalancer.alb.loadBalancerDnsName,
@@ -183,6 +197,8 @@ export class EnvironmentStack extends Stack {
       NotificationTopic: this.notifications.topic.topicArn,
       ParameterRoot: this.parameters.root,
       DatabaseSecretArn: this.database.secret.secretArn,
+      DeployStateMachineArn: this.deployStep.stateMachine.stateMachineArn,
+      DeployTableName: this.deployStep.table.tableName,
     };
     if (bypassSecret) outputs.MaintenanceBypassSecretArn = bypassSecret.secretArn;
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });

@@ -1,0 +1,315 @@
+import * as path from 'path';
+import { ArnFormat, CfnElement, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { ADVANCE_FATAL_ERRORS, ADVANCE_RETRY, LAMBDA_ERROR_PATH } from '../lambda/deploy/contract';
+import type { DeployEnvironment } from '../lambda/deploy/environment';
+import { BundledFunction } from './bundled-function';
+import type { EnvironmentConfig } from './config/types';
+import type { Database } from './database';
+import type { Fleet } from './fleet';
+import type { LoadBalancer } from './load-balancer';
+import { MAINTENANCE_PRIORITY } from './load-balancer';
+import { parameterRoot, TAGS } from './names';
+import { acknowledge } from './nag';
+
+/** Base image of the bake builder, resolved by EC2 at launch (no lookup at synth). */
+export const BUILDER_BASE_IMAGE = 'resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
+/** Where `herd deploy` uploads release artifacts in the artifacts bucket. */
+export const ARTIFACT_PREFIX = 'releases/';
+
+export interface DeployStepProps {
+  readonly app: string;
+  readonly config: EnvironmentConfig;
+  readonly vpc: ec2.IVpc;
+  readonly web: Fleet;
+  readonly worker: Fleet;
+  readonly loadBalancer: LoadBalancer;
+  readonly database: Database;
+  readonly artifacts: s3.IBucket;
+  readonly logRetention: logs.RetentionDays;
+}
+
+/**
+ * The deploy machinery of one environment: the deploy table (lock and history), the
+ * advance Lambda holding the deploy logic, and a Step Functions state machine that loops
+ * advance → wait for as long as a deploy takes (a bake can outlast any Lambda or custom
+ * resource limit), plus the image builder's role and security group.
+ *
+ * The Lambda may only change resources of its own environment: tag conditions
+ * (`herd:environment`, `herd:role`, `herd:deploy`) or ARNs scope every mutating action;
+ * only Describe-style calls, which support no resource scoping, use `*`.
+ */
+export class DeployStep extends Construct {
+  public readonly table: dynamodb.Table;
+  public readonly function: BundledFunction;
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly builderRole: iam.Role;
+  public readonly builderSecurityGroup: ec2.SecurityGroup;
+
+  constructor(scope: Construct, id: string, props: DeployStepProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const { app, config } = props;
+    const env = config.name;
+    const root = parameterRoot(app, env);
+    const parameterArn = (name: string) => stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: name });
+
+    // Lock and history. Retained: the history of an environment outlives its stack updates.
+    this.table = new dynamodb.Table(this, 'Table', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // The image builder: reads the artifact and the instance scripts, reports its bake.
+    const instanceScripts = new s3assets.Asset(this, 'InstanceScripts', { path: path.join(__dirname, '..', 'instance') });
+    this.builderRole = new iam.Role(this, 'BuilderRole', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: `herd ${app} ${env} image builder`,
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
+    });
+    acknowledge(this.builderRole, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
+      'Session Manager lets an operator inspect a builder; this AWS policy is the documented minimum for the SSM agent.');
+    this.builderRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      sid: 'ReadArtifactAndScripts',
+      actions: ['s3:GetObject'],
+      resources: [
+        props.artifacts.arnForObjects(`${ARTIFACT_PREFIX}*`),
+        stack.formatArn({ service: 's3', region: '', account: '', resource: instanceScripts.s3BucketName, resourceName: instanceScripts.s3ObjectKey }),
+      ],
+    }));
+    const artifactsLogicalId = stack.getLogicalId(props.artifacts.node.defaultChild as CfnElement);
+    acknowledge(this.builderRole, `AwsSolutions-IAM5[Resource::<${artifactsLogicalId}.Arn>/${ARTIFACT_PREFIX}*]`,
+      'The builder reads the artifact of the release it bakes; any release of this environment may be baked.');
+    acknowledge(this.builderRole, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${root}/bake-runs/*]`,
+      'The builder reports under its own instance id, unknown before launch, in its environment\'s bake-runs path.');
+    this.builderRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      sid: 'ReportBake',
+      actions: ['ssm:PutParameter'],
+      resources: [parameterArn(`${root.slice(1)}/bake-runs/*`)],
+    }));
+    const builderProfile = new iam.InstanceProfile(this, 'BuilderProfile', { role: this.builderRole });
+    this.builderSecurityGroup = new ec2.SecurityGroup(this, 'BuilderSecurityGroup', {
+      vpc: props.vpc,
+      description: `herd ${app} ${env} image builder: egress only`,
+      allowAllOutbound: true,
+    });
+    // The migration runner boots from the web launch template in the `release` role.
+    props.web.instanceRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      sid: 'ReportReleaseRun',
+      actions: ['ssm:PutParameter'],
+      resources: [parameterArn(`${root.slice(1)}/release-runs/*`)],
+    }));
+    acknowledge(props.web.instanceRole, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${root}/release-runs/*]`,
+      'A migration runner reports under its own instance id, unknown before launch, in its environment\'s release-runs path.');
+
+    const privateSubnets = props.vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds;
+    const deployEnvironment: DeployEnvironment = {
+      app,
+      env,
+      tableName: this.table.tableName,
+      fleets: {
+        web: { autoScalingGroupName: props.web.autoScalingGroup.autoScalingGroupName, launchTemplateId: props.web.launchTemplate.launchTemplateId! },
+        worker: { autoScalingGroupName: props.worker.autoScalingGroup.autoScalingGroupName, launchTemplateId: props.worker.launchTemplate.launchTemplateId! },
+      },
+      loadBalancer: {
+        listenerArn: props.loadBalancer.listener.listenerArn,
+        targetGroupArn: props.loadBalancer.targetGroup.targetGroupArn,
+        maintenancePriority: MAINTENANCE_PRIORITY,
+      },
+      instances: {
+        builderImageId: BUILDER_BASE_IMAGE,
+        builderInstanceProfileArn: builderProfile.instanceProfileArn,
+        subnetIds: privateSubnets,
+        builderSecurityGroupIds: [this.builderSecurityGroup.securityGroupId],
+      },
+      artifacts: { bucket: props.artifacts.bucketName, artifactPrefix: ARTIFACT_PREFIX },
+      database: { instanceIdentifier: props.database.instance.instanceIdentifier },
+      alarmNames: props.loadBalancer.alarms.map((a) => a.alarmName),
+      deploy: config.deploy,
+      amiRetention: config.amiRetention,
+    };
+    const extra = { scripts: { bucket: instanceScripts.s3BucketName, key: instanceScripts.s3ObjectKey } };
+
+    this.function = new BundledFunction(this, 'Advance', {
+      entry: 'deploy/handler.ts',
+      description: `herd ${env}: advances a deploy by one step`,
+      timeout: Duration.minutes(2),
+      environment: { DEPLOY_ENVIRONMENT: stack.toJsonString({ ...deployEnvironment, instances: { ...deployEnvironment.instances, ...extra } }) },
+      logRetention: props.logRetention,
+    });
+    this.grantDeploy(props, root);
+
+    this.stateMachine = this.buildStateMachine(props);
+  }
+
+  /** The advance Lambda's permissions, scoped to this environment. */
+  private grantDeploy(props: DeployStepProps, root: string): void {
+    const stack = Stack.of(this);
+    const { app, config } = props;
+    const env = config.name;
+    const fn = this.function;
+    const ec2Arn = (resource: string) => stack.formatArn({ service: 'ec2', resource, resourceName: '*' });
+    const envTag = { [`aws:ResourceTag/${TAGS.environment}`]: env };
+    const allow = (sid: string, actions: string[], resources: string[], conditions?: Record<string, Record<string, unknown>>) =>
+      fn.addToRolePolicy(new iam.PolicyStatement({ sid, actions, resources, conditions }));
+
+    // Builders and runners: launched into this environment's subnets, tagged with it.
+    allow('LaunchTaggedInstances', ['ec2:RunInstances'], [ec2Arn('instance'), ec2Arn('volume')],
+      { StringEquals: { [`aws:RequestTag/${TAGS.environment}`]: env } });
+    allow('LaunchIntoEnvironment', ['ec2:RunInstances'], [
+      ...props.vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds.map((s) => stack.formatArn({ service: 'ec2', resource: 'subnet', resourceName: s })),
+      stack.formatArn({ service: 'ec2', resource: 'security-group', resourceName: this.builderSecurityGroup.securityGroupId }),
+      ...props.web.connections.securityGroups.concat(props.worker.connections.securityGroups).map((sg) => stack.formatArn({ service: 'ec2', resource: 'security-group', resourceName: sg.securityGroupId })),
+      ec2Arn('network-interface'),
+      stack.formatArn({ service: 'ec2', resource: 'launch-template', resourceName: props.web.launchTemplate.launchTemplateId! }),
+      stack.formatArn({ service: 'ec2', resource: 'launch-template', resourceName: props.worker.launchTemplate.launchTemplateId! }),
+    ]);
+    allow('LaunchFromOwnOrAmazonImages', ['ec2:RunInstances'], [stack.formatArn({ service: 'ec2', resource: 'image', account: '', resourceName: '*' })],
+      { StringEquals: { 'ec2:Owner': ['amazon', stack.account] } });
+    allow('ResolveBaseImage', ['ssm:GetParameters', 'ssm:GetParameter'], [
+      stack.formatArn({ service: 'ssm', resource: 'parameter', account: '', resourceName: 'aws/service/ami-amazon-linux-latest/*' }),
+    ]);
+    allow('PassInstanceRoles', ['iam:PassRole'], [this.builderRole.roleArn, props.web.instanceRole.roleArn, props.worker.instanceRole.roleArn],
+      { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
+    allow('TagOnCreate', ['ec2:CreateTags'], [ec2Arn('instance'), ec2Arn('volume'), stack.formatArn({ service: 'ec2', resource: 'image', account: '', resourceName: '*' }), stack.formatArn({ service: 'ec2', resource: 'snapshot', account: '', resourceName: '*' })],
+      { StringEquals: { 'ec2:CreateAction': ['RunInstances', 'CreateImage'] } });
+    allow('ImageFromOwnBuilder', ['ec2:CreateImage'], [ec2Arn('instance')],
+      { StringEquals: { [`aws:ResourceTag/${TAGS.environment}`]: env, [`aws:ResourceTag/${TAGS.role}`]: 'builder' } });
+    allow('CreateTaggedImage', ['ec2:CreateImage'], [
+      stack.formatArn({ service: 'ec2', resource: 'image', account: '', resourceName: '*' }),
+      stack.formatArn({ service: 'ec2', resource: 'snapshot', account: '', resourceName: '*' }),
+    ], { StringEquals: { [`aws:RequestTag/${TAGS.environment}`]: env } });
+    allow('TerminateOwnInstances', ['ec2:TerminateInstances'], [ec2Arn('instance')], { StringEquals: envTag });
+    allow('RetireOwnImages', ['ec2:DeregisterImage', 'ec2:DeleteSnapshot'], [
+      stack.formatArn({ service: 'ec2', resource: 'image', account: '', resourceName: '*' }),
+      stack.formatArn({ service: 'ec2', resource: 'snapshot', account: '', resourceName: '*' }),
+    ], { StringEquals: envTag });
+    allow('NewLaunchTemplateVersions', ['ec2:CreateLaunchTemplateVersion'], [
+      stack.formatArn({ service: 'ec2', resource: 'launch-template', resourceName: props.web.launchTemplate.launchTemplateId! }),
+      stack.formatArn({ service: 'ec2', resource: 'launch-template', resourceName: props.worker.launchTemplate.launchTemplateId! }),
+    ]);
+    allow('Describe', [
+      'ec2:DescribeInstances', 'ec2:DescribeImages', 'ec2:DescribeLaunchTemplateVersions', 'ec2:DescribeSnapshots',
+      'autoscaling:DescribeAutoScalingGroups', 'autoscaling:DescribeInstanceRefreshes',
+      'elasticloadbalancing:DescribeRules', 'elasticloadbalancing:DescribeTags', 'elasticloadbalancing:DescribeTargetHealth',
+    ], ['*']);
+
+    allow('RollOutOwnGroups', [
+      'autoscaling:StartInstanceRefresh', 'autoscaling:RollbackInstanceRefresh', 'autoscaling:CancelInstanceRefresh',
+      'autoscaling:UpdateAutoScalingGroup', 'autoscaling:SuspendProcesses', 'autoscaling:ResumeProcesses',
+      'autoscaling:TerminateInstanceInAutoScalingGroup', 'autoscaling:SetDesiredCapacity',
+    ], ['*'], { StringEquals: envTag });
+
+    // The maintenance rule lives on this environment's listener only.
+    const listenerArn = props.loadBalancer.listener.listenerArn;
+    const rulesOfListener = Fn.join('', [Fn.select(0, Fn.split(':listener/', listenerArn)), ':listener-rule/', Fn.select(1, Fn.split(':listener/', listenerArn)), '/*']);
+    allow('MaintenanceRule', ['elasticloadbalancing:CreateRule'], [listenerArn, rulesOfListener]);
+    allow('MaintenanceRuleLifecycle', ['elasticloadbalancing:DeleteRule', 'elasticloadbalancing:AddTags'], [rulesOfListener]);
+    const listenerRef = JSON.stringify({ Ref: stack.getLogicalId(props.loadBalancer.listener.node.defaultChild as CfnElement) });
+    acknowledge(fn.role!, `AwsSolutions-IAM5[Resource::{"Fn::Select":[0,{"Fn::Split":[":listener/",${listenerRef}]}]}:listener-rule/{"Fn::Select":[1,{"Fn::Split":[":listener/",${listenerRef}]}]}/*]`,
+      'The maintenance rule\'s ARN is only known once created; this pattern admits rules of this environment\'s serving listener only.');
+
+    allow('ReleaseParameters', ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:PutParameter', 'ssm:DeleteParameter'], [
+      stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: `${root.slice(1)}/*` }),
+    ]);
+    allow('LockAndHistory', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem', 'dynamodb:Query'], [this.table.tableArn]);
+    const dbId = props.database.instance.instanceIdentifier;
+    allow('SnapshotBeforeMigrate', ['rds:CreateDBSnapshot', 'rds:AddTagsToResource', 'rds:DescribeDBSnapshots'], [
+      stack.formatArn({ service: 'rds', resource: 'db', resourceName: dbId, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+      stack.formatArn({ service: 'rds', resource: 'snapshot', resourceName: `herd-${env}-*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+    ]);
+
+    this.acknowledgeScopedWildcards(env, app, root);
+  }
+
+  /** Each IAM5 finding of the advance role, with why its wildcard is scoped enough. */
+  private acknowledgeScopedWildcards(env: string, app: string, root: string): void {
+    const role = this.function.role!;
+    const p = '<AWS::Partition>';
+    const r = '<AWS::Region>';
+    const a = '<AWS::AccountId>';
+    const findings: Array<[string, string]> = [
+      ['Resource::*', 'Describe calls of EC2, Auto Scaling and ELBv2 support no resource scoping; every mutating Auto Scaling call is limited by the herd:environment tag condition.'],
+      [`Resource::arn:${p}:ec2:${r}:${a}:instance/*`, `Instances are created, imaged and terminated only with the herd:environment=${env} tag (request or resource condition).`],
+      [`Resource::arn:${p}:ec2:${r}:${a}:volume/*`, `Volumes are created only tagged herd:environment=${env} (request tag condition).`],
+      [`Resource::arn:${p}:ec2:${r}:${a}:network-interface/*`, 'RunInstances creates the network interface in this environment\'s subnets and security groups, which are listed by ARN.'],
+      [`Resource::arn:${p}:ec2:${r}::image/*`, `Images: launched only when owned by Amazon or this account, created only tagged herd:environment=${env}, deregistered only when so tagged.`],
+      [`Resource::arn:${p}:ec2:${r}::snapshot/*`, `Snapshots are created with their image and deleted only when tagged herd:environment=${env}.`],
+      [`Resource::arn:${p}:ssm:${r}::parameter/aws/service/ami-amazon-linux-latest/*`, 'The public Amazon Linux parameters resolve the builder\'s base image.'],
+      [`Resource::arn:${p}:ssm:${r}:${a}:parameter${root}/*`, `Release parameters of ${app} ${env} only.`],
+      [`Resource::arn:${p}:rds:${r}:${a}:snapshot:herd-${env}-*`, `Pre-migration snapshots are named herd-${env}-<deploy>.`],
+    ];
+    for (const [finding, reason] of findings) acknowledge(role, `AwsSolutions-IAM5[${finding}]`, reason);
+    acknowledge(role, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'The advance function writes only its own logs with the basic execution policy.');
+  }
+
+  /** advance → (done? end : wait waitSeconds) → advance, with retries and compensation on errors. */
+  private buildStateMachine(props: DeployStepProps): sfn.StateMachine {
+    const env = props.config.name;
+    const advance = new tasks.LambdaInvoke(this, 'AdvanceStep', {
+      lambdaFunction: this.function,
+      payloadResponseOnly: true,
+      retryOnServiceExceptions: false,
+      comment: 'One short, repeatable step of the deploy; returns the new state',
+    });
+    advance.addRetry({
+      errors: [...ADVANCE_RETRY.errors],
+      interval: Duration.seconds(ADVANCE_RETRY.intervalSeconds),
+      backoffRate: ADVANCE_RETRY.backoffRate,
+      maxAttempts: ADVANCE_RETRY.maxAttempts,
+    });
+    const refused = new sfn.Fail(this, 'Refused', {
+      comment: 'Nothing was changed (deploy locked, bad input or environment)',
+      errorPath: '$.Error',
+      causePath: '$.Cause',
+    });
+    advance.addCatch(refused, { errors: [...ADVANCE_FATAL_ERRORS] });
+    // Any other error: keep the state, let the next advance compensate; pause first so a
+    // persistent error cannot spin.
+    const backoff = new sfn.Wait(this, 'BackoffAfterError', { time: sfn.WaitTime.duration(Duration.seconds(30)) });
+    advance.addCatch(backoff, { errors: ['States.ALL'], resultPath: LAMBDA_ERROR_PATH });
+    backoff.next(advance);
+
+    const succeeded = new sfn.Succeed(this, 'Serving', { comment: 'The release serves' });
+    const failed = new sfn.Fail(this, 'RolledBack', {
+      comment: 'The deploy failed and compensated: the previous release serves',
+      error: 'DeployFailed',
+      causePath: '$.failure.cause',
+    });
+    const wait = new sfn.Wait(this, 'Wait', { time: sfn.WaitTime.secondsPath('$.waitSeconds') });
+    wait.next(advance);
+    const next = new sfn.Choice(this, 'Done?')
+      .when(sfn.Condition.and(sfn.Condition.booleanEquals('$.done', true), sfn.Condition.stringEquals('$.outcome', 'succeeded')), succeeded)
+      .when(sfn.Condition.booleanEquals('$.done', true), failed)
+      .when(sfn.Condition.numberEquals('$.waitSeconds', 0), advance)
+      .otherwise(wait);
+    advance.next(next);
+
+    const t = props.config.deploy.timeouts;
+    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    const machine = new sfn.StateMachine(this, 'StateMachine', {
+      comment: `herd ${env}: rolls a release out (lock, bake, launch template, migrate, rollout, verify, record)`,
+      definitionBody: sfn.DefinitionBody.fromChainable(advance),
+      // Every phase has its own limit; this only stops a deploy that no limit caught.
+      timeout: Duration.minutes(t.bakeMinutes + t.imageMinutes + 2 * t.migrateMinutes + 3 * t.rolloutMinutes + 60),
+      tracingEnabled: true,
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+    });
+    const fnLogicalId = Stack.of(this).getLogicalId(this.function.node.defaultChild as CfnElement);
+    acknowledge(machine, `AwsSolutions-IAM5[Resource::<${fnLogicalId}.Arn>:*]`, 'The state machine invokes the advance function\'s versions (<arn>:*), a CDK-generated statement.');
+    acknowledge(machine, 'AwsSolutions-IAM5[Resource::*]', 'X-Ray tracing and log delivery, generated by CDK, support no resource scoping.');
+    return machine;
+  }
+}

@@ -1,0 +1,161 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { buildSync } from 'esbuild';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { buildApp } from '../support/app';
+
+interface Statement {
+  Sid?: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+const resourcesOf = (s: Statement) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]);
+
+let template: Template;
+let advanceStatements: Statement[];
+beforeAll(() => {
+  template = buildApp().template('staging');
+  const policies = template.findResources('AWS::IAM::Policy');
+  const advance = Object.entries(policies).find(([id]) => id.startsWith('DeployStepAdvanceServiceRoleDefaultPolicy'));
+  if (!advance) throw new Error('advance function policy not found');
+  advanceStatements = (advance[1].Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement;
+});
+
+describe('the deploy table', () => {
+  test('keeps lock and history with point-in-time recovery, retained with the stack', () => {
+    template.hasResource('AWS::DynamoDB::Table', {
+      Properties: Match.objectLike({
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      }),
+      DeletionPolicy: 'Retain',
+    });
+    expect(Object.keys(template.findResources('AWS::DynamoDB::Table'))).toEqual(['DeployStepTable47365947']);
+  });
+});
+
+describe('the advance function', () => {
+  test('runs Node.js 24 on arm64, with a timeout far below the Lambda limit', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'herd staging: advances a deploy by one step',
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Timeout: 120,
+      Environment: { Variables: { DEPLOY_ENVIRONMENT: Match.anyValue() } },
+    });
+  });
+
+  test('is told its environment: app, table, fleets, listener, maintenance slot, deploy settings', () => {
+    const fn = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Description: 'herd staging: advances a deploy by one step' } }))[0];
+    const value = JSON.stringify((fn.Properties as { Environment: { Variables: { DEPLOY_ENVIRONMENT: unknown } } }).Environment.Variables.DEPLOY_ENVIRONMENT);
+    for (const expected of ['\\"app\\":\\"mootube\\"', '\\"env\\":\\"staging\\"', 'DeployStepTable', 'WebGroup', 'WorkerGroup', 'LoadBalancerHttp',
+      '\\"maintenancePriority\\":10', '\\"strategy\\":\\"rolling\\"', '\\"artifactPrefix\\":\\"releases/\\"', 'al2023-ami-kernel-default-x86_64']) {
+      expect(value).toContain(expected);
+    }
+  });
+
+  test('bundles with esbuild into a module that loads and exports its handler', () => {
+    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'herd-bundle-'));
+    try {
+      const outfile = path.join(outdir, 'index.js');
+      const result = buildSync({
+        entryPoints: [path.join(__dirname, '..', '..', 'lambda', 'deploy', 'handler.ts')],
+        bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile, logLevel: 'silent',
+      });
+      expect(result.errors).toEqual([]);
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const mod = require(outfile) as { handler?: unknown };
+      expect(typeof mod.handler).toBe('function');
+    } finally {
+      fs.rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the advance function\'s permissions', () => {
+  test('use * only for Describe calls or under an environment tag condition', () => {
+    const wildcard = advanceStatements.filter((s) => resourcesOf(s).includes('*'));
+    for (const s of wildcard) {
+      const describeOnly = actionsOf(s).every((a) => /:Describe/.test(a));
+      const envScoped = s.Condition?.StringEquals?.['aws:ResourceTag/herd:environment'] === 'staging';
+      expect({ sid: s.Sid, scoped: describeOnly || envScoped }).toEqual({ sid: s.Sid, scoped: true });
+    }
+  });
+
+  test('launch, image and terminate instances only with this environment\'s tag', () => {
+    const bySid = (sid: string) => advanceStatements.find((s) => s.Sid === sid)!;
+    expect(bySid('LaunchTaggedInstances').Condition).toEqual({ StringEquals: { 'aws:RequestTag/herd:environment': 'staging' } });
+    expect(bySid('TerminateOwnInstances').Condition).toEqual({ StringEquals: { 'aws:ResourceTag/herd:environment': 'staging' } });
+    expect(bySid('ImageFromOwnBuilder').Condition).toEqual({ StringEquals: { 'aws:ResourceTag/herd:environment': 'staging', 'aws:ResourceTag/herd:role': 'builder' } });
+    expect(bySid('RetireOwnImages').Condition).toEqual({ StringEquals: { 'aws:ResourceTag/herd:environment': 'staging' } });
+    expect(bySid('PassInstanceRoles').Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
+  });
+
+  test('write only this environment\'s parameters, table and listener rules', () => {
+    const text = JSON.stringify(advanceStatements);
+    expect(text).toContain('parameter/herd/mootube/staging/*');
+    expect(text).not.toContain('parameter/herd/mootube/production');
+    const ddb = advanceStatements.find((s) => s.Sid === 'LockAndHistory')!;
+    expect(JSON.stringify(ddb.Resource)).toContain('DeployStepTable');
+    expect(actionsOf(ddb)).not.toContain('dynamodb:*');
+    for (const s of advanceStatements) expect(actionsOf(s).some((a) => a.endsWith(':*'))).toBe(false);
+  });
+});
+
+describe('the image builder', () => {
+  test('reads only release artifacts and the instance scripts, and reports only its bake', () => {
+    const policy = Object.entries(template.findResources('AWS::IAM::Policy')).find(([id]) => id.startsWith('DeployStepBuilderRoleDefaultPolicy'))!;
+    const statements = (policy[1].Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement;
+    expect(statements.map((s) => [s.Sid, actionsOf(s)])).toEqual([
+      ['ReadArtifactAndScripts', ['s3:GetObject']],
+      ['ReportBake', ['ssm:PutParameter']],
+    ]);
+    expect(JSON.stringify(statements[0].Resource)).toContain('/releases/*');
+    expect(JSON.stringify(statements[1].Resource)).toContain('parameter/herd/mootube/staging/bake-runs/*');
+  });
+
+  test('has an egress-only security group', () => {
+    template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      GroupDescription: 'herd mootube staging image builder: egress only',
+      SecurityGroupIngress: Match.absent(),
+    });
+  });
+});
+
+describe('the state machine', () => {
+  let definition: string;
+  beforeAll(() => {
+    const machine = Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0];
+    definition = JSON.stringify((machine.Properties as { DefinitionString: unknown }).DefinitionString);
+  });
+
+  test('loops advance → wait $.waitSeconds until the state says done', () => {
+    expect(definition).toContain('\\"SecondsPath\\":\\"$.waitSeconds\\"');
+    expect(definition).toContain('\\"Variable\\":\\"$.done\\",\\"BooleanEquals\\":true');
+    expect(definition).toMatch(/\\"CausePath\\":\\"\$\.failure\.cause\\"/);
+  });
+
+  test('retries Lambda errors, refuses at once what changed nothing, and compensates otherwise', () => {
+    expect(definition).toContain('\\"ErrorEquals\\":[\\"Lambda.ServiceException\\"');
+    expect(definition).toContain('\\"ErrorEquals\\":[\\"DeployLockedError\\",\\"InvalidDeployInputError\\",\\"InvalidDeployEnvironmentError\\"],\\"Next\\":\\"Refused\\"');
+    expect(definition).toContain('\\"ErrorEquals\\":[\\"States.ALL\\"],\\"ResultPath\\":\\"$.lambdaError\\",\\"Next\\":\\"BackoffAfterError\\"');
+  });
+
+  test('logs every execution, traces with X-Ray, and has an overall time limit', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: Match.objectLike({ Level: 'ALL' }),
+    });
+    expect(definition).toMatch(/\\"TimeoutSeconds\\":\d+/);
+  });
+
+  test('is named in the stack outputs for the CLI', () => {
+    template.hasOutput('DeployStateMachineArn', { Value: { Ref: Match.stringLikeRegexp('^DeployStepStateMachine') } });
+    template.hasOutput('DeployTableName', { Value: { Ref: 'DeployStepTable47365947' } });
+  });
+});
