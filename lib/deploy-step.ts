@@ -120,8 +120,18 @@ export class DeployStep extends Construct {
       env,
       tableName: this.table.tableName,
       fleets: {
-        web: { autoScalingGroupName: props.web.autoScalingGroup.autoScalingGroupName, launchTemplateId: props.web.launchTemplate.launchTemplateId! },
-        worker: { autoScalingGroupName: props.worker.autoScalingGroup.autoScalingGroupName, launchTemplateId: props.worker.launchTemplate.launchTemplateId! },
+        web: {
+          autoScalingGroupName: props.web.autoScalingGroup.autoScalingGroupName,
+          launchTemplateId: props.web.launchTemplate.launchTemplateId!,
+          minCapacity: config.web.minCapacity,
+          maxCapacity: config.web.maxCapacity,
+        },
+        worker: {
+          autoScalingGroupName: props.worker.autoScalingGroup.autoScalingGroupName,
+          launchTemplateId: props.worker.launchTemplate.launchTemplateId!,
+          minCapacity: config.worker.minCapacity,
+          maxCapacity: config.worker.maxCapacity,
+        },
       },
       loadBalancer: {
         listenerArn: props.loadBalancer.listener.listenerArn,
@@ -133,6 +143,9 @@ export class DeployStep extends Construct {
         builderInstanceProfileArn: builderProfile.instanceProfileArn,
         subnetIds: privateSubnets,
         builderSecurityGroupIds: [this.builderSecurityGroup.securityGroupId],
+        // The image's root snapshot: no larger than the fleets' root volumes, or launches fail.
+        builderVolumeGiB: Math.min(config.web.rootVolumeGiB, config.worker.rootVolumeGiB),
+        scripts: { bucket: instanceScripts.s3BucketName, key: instanceScripts.s3ObjectKey },
       },
       artifacts: { bucket: props.artifacts.bucketName, artifactPrefix: ARTIFACT_PREFIX },
       database: { instanceIdentifier: props.database.instance.instanceIdentifier },
@@ -140,13 +153,12 @@ export class DeployStep extends Construct {
       deploy: config.deploy,
       amiRetention: config.amiRetention,
     };
-    const extra = { scripts: { bucket: instanceScripts.s3BucketName, key: instanceScripts.s3ObjectKey } };
 
     this.function = new BundledFunction(this, 'Advance', {
       entry: 'deploy/handler.ts',
       description: `herd ${env}: advances a deploy by one step`,
       timeout: Duration.minutes(2),
-      environment: { DEPLOY_ENVIRONMENT: stack.toJsonString({ ...deployEnvironment, instances: { ...deployEnvironment.instances, ...extra } }) },
+      environment: { DEPLOY_ENVIRONMENT: stack.toJsonString(deployEnvironment) },
       logRetention: props.logRetention,
     });
     this.grantDeploy(props, root);
@@ -191,7 +203,10 @@ export class DeployStep extends Construct {
       stack.formatArn({ service: 'ec2', resource: 'image', account: '', resourceName: '*' }),
       stack.formatArn({ service: 'ec2', resource: 'snapshot', account: '', resourceName: '*' }),
     ], { StringEquals: { [`aws:RequestTag/${TAGS.environment}`]: env } });
-    allow('TerminateOwnInstances', ['ec2:TerminateInstances'], [ec2Arn('instance')], { StringEquals: envTag });
+    // Only builders and migration runners: fleet instances go through the Auto Scaling API.
+    allow('TerminateOwnInstances', ['ec2:TerminateInstances'], [ec2Arn('instance')], {
+      StringEquals: { ...envTag, [`aws:ResourceTag/${TAGS.app}`]: app, [`aws:ResourceTag/${TAGS.role}`]: ['builder', 'release'] },
+    });
     allow('RetireOwnImages', ['ec2:DeregisterImage', 'ec2:DeleteSnapshot'], [
       stack.formatArn({ service: 'ec2', resource: 'image', account: '', resourceName: '*' }),
       stack.formatArn({ service: 'ec2', resource: 'snapshot', account: '', resourceName: '*' }),

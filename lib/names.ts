@@ -27,6 +27,11 @@ export function parameterNames(app: string, env: string) {
     secretEnvPrefix: `${root}/secret-env/`,
     /** Where a `release` (migration) runner reports: `…/release-runs/<instance-id>` = JSON {exitCode, logTail}. */
     releaseRunsPrefix: `${root}/release-runs/`,
+    /**
+     * Where a builder reports its bake: `…/bake-runs/<instance-id>` = JSON
+     * {exitCode, logTail, processes} (`instance/herd-bake.sh --report` takes this prefix).
+     */
+    bakeRunsPrefix: `${root}/bake-runs/`,
   };
 }
 
@@ -47,6 +52,8 @@ export const TAGS = {
   role: 'herd:role',
   release: 'herd:release',
   deploy: 'herd:deploy',
+  /** On a baked image: the Procfile's process types, space-separated (from the bake report). */
+  processes: 'herd:processes',
 } as const;
 
 /** Value of the release parameter before the first release. */

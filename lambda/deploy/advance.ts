@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { acquireLock, historyItem, writeHistory } from './lock';
 import { BAKE_STEPS } from './bake';
+import { janitor } from './janitor';
 import type { Clock } from './clients';
 import { COMPENSATION_STEPS, compensationSteps } from './compensate';
 import type { DeployEnvironment } from './environment';
@@ -27,11 +28,12 @@ export const MAX_TRANSIENT_ERRORS = 12;
 const lockStep: Step = async (state, ctx) => {
   await acquireLock(ctx.clients, ctx.env.tableName, state);
   await writeHistory(ctx.clients, ctx.env.tableName, historyItem(state, ctx.clock.now(), 'running'));
-  return { stageDone: true };
+  return { goto: 'lock.janitor' };
 };
 
 const STEPS: Record<string, Step> = {
   'lock.acquire': lockStep,
+  'lock.janitor': janitor,
   ...BAKE_STEPS,
   ...RELEASE_STEPS,
   ...ROLLOUT_STEPS,

@@ -1,12 +1,17 @@
 /**
  * Bake: reuse the release's image when it exists; otherwise launch a builder, wait for its
- * bake report, create the image from it, wait until the image is available, terminate it.
+ * bake report and for it to power off, create the image from the stopped builder, wait
+ * until the image is available, terminate the builder.
  *
- * Builder contract (instance side): the user data below runs `herd-bake`, which installs
- * the release, writes `…/bake-runs/<instance-id>` = JSON {exitCode, logTail, processes}
- * and, on failure, powers the instance off (shutdown behaviour `terminate` removes it).
- * A watchdog powers it off after the bake and image timeouts, so a builder never outlives
- * a deploy step that died.
+ * Builder contract (instance side, `instance/herd-bake.sh`): the user data below fetches
+ * the instance scripts (a zip, the stack's S3 asset) and runs `herd-bake.sh`, which
+ * installs the release, writes `…/bake-runs/<instance-id>` = JSON {exitCode, logTail,
+ * processes} and powers the instance off, on success and on failure alike. The builder's
+ * shutdown behaviour is `stop`, so a successful builder waits, stopped, with a consistent
+ * file system: CreateImage needs no reboot. A watchdog (`shutdown -h +N`, N = bake timeout
+ * + 5 min) powers off a builder whose bake hangs; the deploy step terminates the builder
+ * in every outcome, and the next deploy's janitor (`lock.janitor`) terminates builders
+ * and runners a dead deploy step left behind.
  */
 import {
   CreateImageCommand,
@@ -15,13 +20,12 @@ import {
   TerminateInstancesCommand,
   type Image,
 } from '@aws-sdk/client-ec2';
-import { TAGS } from '../../lib/names';
+import { TAGS, parameterNames } from '../../lib/names';
+import { DEFAULT_BUILDER_VOLUME_GIB } from './environment';
 import { DeployFailure } from './errors';
 import type { DeployState } from './state';
 import {
-  PROCESSES_TAG,
   STAGE_DONE,
-  bakeRunsPrefix,
   base64,
   checkDeadline,
   deleteReport,
@@ -35,10 +39,13 @@ import {
   type Step,
 } from './step';
 
+/** Minutes a builder may outlive its bake timeout before its watchdog powers it off. */
+export const BUILDER_WATCHDOG_GRACE_MINUTES = 5;
+
 const tagOf = (image: Image, key: string) => image.Tags?.find((t) => t.Key === key)?.Value;
 
 function imageOf(state: DeployState, image: Image) {
-  const processes = tagOf(image, PROCESSES_TAG);
+  const processes = tagOf(image, TAGS.processes);
   return {
     imageId: image.ImageId ?? '',
     reused: tagOf(image, TAGS.deploy) !== state.deployId,
@@ -61,20 +68,35 @@ async function findReleaseImages(state: DeployState, ctx: AdvanceContext, extra:
   return [...(res.Images ?? [])].sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? ''));
 }
 
+/** Shell single-quoting. */
+function q(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The builder's user data: watchdog first, then the instance scripts from their S3 asset,
+ * then `herd-bake.sh`, which reports and powers the builder off.
+ */
 export function builderUserData(state: DeployState, ctx: AdvanceContext): string {
-  const { env, deploy } = ctx.env;
-  const watchdogMinutes = deploy.timeouts.bakeMinutes + deploy.timeouts.imageMinutes + 10;
-  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const { env, deploy, instances, artifacts } = ctx.env;
+  const watchdogMinutes = deploy.timeouts.bakeMinutes + BUILDER_WATCHDOG_GRACE_MINUTES;
+  const imds = 'http://169.254.169.254/latest';
   return [
     '#!/bin/bash',
     'set -euo pipefail',
     `# herd builder: app ${state.app}, environment ${env}, release ${state.release}, deploy ${state.deployId}`,
     `shutdown -h +${watchdogMinutes} 'herd builder watchdog'`,
-    `aws s3 cp ${q(`s3://${ctx.env.artifacts.bucket}/${ctx.env.artifacts.artifactPrefix}herd-instance.tar.gz`)} /tmp/herd-instance.tar.gz`,
-    'mkdir -p /opt/herd && tar -xzf /tmp/herd-instance.tar.gz -C /opt/herd',
-    `exec /opt/herd/bin/herd-bake --app ${q(state.app)} --release ${q(state.release)} ` +
-      `--artifact ${q(`s3://${ctx.env.artifacts.bucket}/${state.artifactKey}`)} ` +
-      `--report ${q(bakeRunsPrefix(state.app, env))}`,
+    `trap 'shutdown -h now "herd builder: setup failed"' ERR`,
+    `token="$(curl -sS -f -X PUT ${imds}/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')"`,
+    `AWS_DEFAULT_REGION="$(curl -sS -f -H "X-aws-ec2-metadata-token: $token" ${imds}/meta-data/placement/region)"`,
+    'export AWS_DEFAULT_REGION',
+    'for tool in unzip jq; do command -v "$tool" >/dev/null || dnf install -y -q "$tool"; done',
+    `aws s3 cp ${q(`s3://${instances.scripts.bucket}/${instances.scripts.key}`)} /tmp/herd-instance.zip`,
+    'mkdir -p /opt/herd/instance && unzip -o -q /tmp/herd-instance.zip -d /opt/herd/instance',
+    'rm -f /tmp/herd-instance.zip',
+    `exec bash /opt/herd/instance/herd-bake.sh --app ${q(state.app)} --release ${q(state.release)} ` +
+      `--artifact ${q(`s3://${artifacts.bucket}/${state.artifactKey}`)} ` +
+      `--report ${q(parameterNames(state.app, env).bakeRunsPrefix)}`,
     '',
   ].join('\n');
 }
@@ -111,8 +133,20 @@ const launch: Step = async (state, ctx) => {
       SubnetId: instances.subnetIds[0],
       SecurityGroupIds: [...instances.builderSecurityGroupIds],
       IamInstanceProfile: { Arn: instances.builderInstanceProfileArn },
-      InstanceInitiatedShutdownBehavior: 'terminate',
+      // herd-bake powers the builder off when done: stopped, it is imaged without a reboot.
+      InstanceInitiatedShutdownBehavior: 'stop',
       MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
+      BlockDeviceMappings: [
+        {
+          DeviceName: '/dev/xvda',
+          Ebs: {
+            VolumeSize: instances.builderVolumeGiB ?? DEFAULT_BUILDER_VOLUME_GIB,
+            VolumeType: 'gp3',
+            Encrypted: true,
+            DeleteOnTermination: true,
+          },
+        },
+      ],
       UserData: base64(builderUserData(state, ctx)),
       TagSpecifications: [
         { ResourceType: 'instance', Tags: deployTags(state, 'builder') },
@@ -129,13 +163,19 @@ const launch: Step = async (state, ctx) => {
 const waitBuilder: Step = async (state, ctx) => {
   const id = state.builderId;
   if (!id) return { goto: 'bake.launch' };
-  const report = await readReport(ctx, `${bakeRunsPrefix(state.app, state.env)}${id}`);
+  const name = `${parameterNames(state.app, state.env).bakeRunsPrefix}${id}`;
+  let report = await readReport(ctx, name);
+  const s = await instanceState(ctx, id);
+  // The builder may have reported and powered off between the two reads.
+  if (!report && (s === 'stopping' || s === 'stopped')) report = await readReport(ctx, name);
   if (report) {
     if (report.exitCode !== 0) throw new DeployFailure(`bake failed on builder ${id} (exit ${report.exitCode}): ${tail(report.logTail)}`);
     state.image = { imageId: '', reused: false, ...(report.processes ? { processes: [...report.processes] } : {}) };
-    return { goto: 'bake.createImage' };
+    if (s === 'stopped') return { goto: 'bake.createImage' };
+    if (s !== 'pending' && s !== 'running' && s !== 'stopping') throw new DeployFailure(`builder ${id} is ${s} before its image was created`);
+    checkDeadline(state, ctx, ctx.env.deploy.timeouts.bakeMinutes, `builder ${id} to power off after its bake`);
+    return { poll: 10 };
   }
-  const s = await instanceState(ctx, id);
   if (s !== 'pending' && s !== 'running') throw new DeployFailure(`builder ${id} is ${s} and never reported its bake`);
   checkDeadline(state, ctx, ctx.env.deploy.timeouts.bakeMinutes, `builder ${id} to finish the bake`);
   return { poll: 15 };
@@ -149,11 +189,14 @@ const createImage: Step = async (state, ctx) => {
   }
   const builderId = state.builderId;
   if (!builderId) throw new DeployFailure('no builder to create the image from');
+  // Imaged stopped (herd-bake powered it off): a consistent file system without a reboot.
+  const s = await instanceState(ctx, builderId);
+  if (s !== 'stopped') throw new DeployFailure(`builder ${builderId} is ${s}; its image is only created once it has stopped`);
   const processes = state.image?.processes;
   const tags = [
     ...deployTags(state).filter((t) => t.Key !== 'Name'),
     { Key: 'Name', Value: `herd-${state.app}-${state.release}` },
-    ...(processes ? [{ Key: PROCESSES_TAG, Value: processes.join(' ') }] : []),
+    ...(processes ? [{ Key: TAGS.processes, Value: processes.join(' ') }] : []),
   ];
   const name = `herd-${state.app}-${state.release}-${state.deployId}`.slice(0, 128);
   let imageId: string | undefined;
@@ -195,7 +238,7 @@ const waitImage: Step = async (state, ctx) => {
 const terminateBuilder: Step = async (state, ctx) => {
   const ids = await findDeployInstances(state, ctx, 'builder');
   if (ids.length > 0) await ctx.clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: ids }));
-  if (state.builderId) await deleteReport(ctx, `${bakeRunsPrefix(state.app, state.env)}${state.builderId}`);
+  if (state.builderId) await deleteReport(ctx, `${parameterNames(state.app, state.env).bakeRunsPrefix}${state.builderId}`);
   return STAGE_DONE;
 };
 

@@ -16,13 +16,14 @@ import { historyItem, releaseLock, writeHistory } from './lock';
 import { maintenanceOff, maintenanceStatus } from './maintenance';
 import { writeCurrent } from './release';
 import { describeGroups, describeRefresh, restoreGroup, startRefresh } from './rollout';
-import type { DeployState } from './state';
-import { STAGE_DONE, bakeRunsPrefix, checkDeadline, deleteReport, findDeployInstances, fleetOf, rolesOf, type Step } from './step';
+import type { DeployState, GroupCapacity } from './state';
+import { STAGE_DONE, checkDeadline, deleteReport, findDeployInstances, fleetOf, rolesOf, type Step } from './step';
 
 /** Compensation steps for what `state` did, in order. */
 export function compensationSteps(state: DeployState): string[] {
   const steps: string[] = [];
   if (state.full?.scaledOut) steps.push('compensate.fleet');
+  if (state.floors && Object.keys(state.floors).length > 0) steps.push('compensate.floor', 'compensate.waitFloor');
   if (Object.keys(state.refreshes).length > 0 || state.full?.oldTerminated) steps.push('compensate.refresh', 'compensate.waitRefresh');
   if (state.parametersWritten) steps.push('compensate.parameters');
   steps.push('compensate.instances');
@@ -58,6 +59,46 @@ const fleet: Step = async (state, ctx) => {
     await restoreGroup(ctx, role, snapshot, previous);
   }
   return STAGE_DONE;
+};
+
+/**
+ * `rolling`: groups this deploy moved to their floor get their capacity back (a group found
+ * at zero: desired 0, min 0 and the previous version, so nothing churns on the new release).
+ * A group that was also refreshed keeps its version here; `compensate.refresh` rolls it back.
+ */
+const floor: Step = async (state, ctx) => {
+  for (const [role, before] of Object.entries(state.floors ?? {}) as [Role, GroupCapacity][]) {
+    const f = fleetOf(ctx.env, role);
+    const previous = state.previous?.versions[role];
+    const refreshed = state.refreshes[role] !== undefined;
+    await ctx.clients.autoScaling.send(
+      new UpdateAutoScalingGroupCommand({
+        AutoScalingGroupName: f.autoScalingGroupName,
+        ...(previous && !refreshed ? { LaunchTemplate: { LaunchTemplateId: f.launchTemplateId, Version: previous } } : {}),
+        MinSize: before.min,
+        MaxSize: before.max,
+        DesiredCapacity: before.desired,
+      }),
+    );
+  }
+  return STAGE_DONE;
+};
+
+/** Waits until the groups given back their capacity have terminated the instances beyond it. */
+const waitFloor: Step = async (state, ctx) => {
+  const floors = state.floors ?? {};
+  const roles = Object.keys(floors) as Role[];
+  if (roles.length === 0) return STAGE_DONE;
+  const groups = await describeGroups(ctx, roles);
+  const waiting: string[] = [];
+  for (const role of roles) {
+    const want = floors[role]?.desired ?? 0;
+    const count = (groups.get(role)?.Instances ?? []).length;
+    if (count > want) waiting.push(`${fleetOf(ctx.env, role).autoScalingGroupName} ${count}/${want}`);
+  }
+  if (waiting.length === 0) return STAGE_DONE;
+  checkDeadline(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the instances beyond the previous capacity to terminate (${waiting.join(', ')})`);
+  return { poll: 15 };
 };
 
 /** Rolls back running refreshes; refreshes back to the previous version where the new one already landed. */
@@ -121,8 +162,9 @@ const parameters: Step = async (state, ctx) => {
 const instances: Step = async (state, ctx) => {
   const ids = await findDeployInstances(state, ctx);
   if (ids.length > 0) await ctx.clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: ids }));
-  if (state.builderId) await deleteReport(ctx, `${bakeRunsPrefix(state.app, state.env)}${state.builderId}`);
-  if (state.migration?.runnerId) await deleteReport(ctx, `${parameterNames(state.app, state.env).releaseRunsPrefix}${state.migration.runnerId}`);
+  const names = parameterNames(state.app, state.env);
+  if (state.builderId) await deleteReport(ctx, `${names.bakeRunsPrefix}${state.builderId}`);
+  if (state.migration?.runnerId) await deleteReport(ctx, `${names.releaseRunsPrefix}${state.migration.runnerId}`);
   return STAGE_DONE;
 };
 
@@ -144,6 +186,8 @@ const record: Step = async (state, ctx) => {
 
 export const COMPENSATION_STEPS: Record<string, Step> = {
   'compensate.fleet': fleet,
+  'compensate.floor': floor,
+  'compensate.waitFloor': waitFloor,
   'compensate.refresh': refresh,
   'compensate.waitRefresh': waitRefresh,
   'compensate.parameters': parameters,

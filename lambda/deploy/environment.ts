@@ -12,7 +12,18 @@ export interface FleetEnvironment {
   readonly autoScalingGroupName: string;
   /** Id (`lt-…`) of the role's launch template; the group must use a numbered version of it. */
   readonly launchTemplateId: string;
+  /**
+   * Configured floor once a release serves (the stack creates the group with MinSize 0).
+   * A rollout that finds the group below it (first release, or floor raised since) scales
+   * it to this; every successful rollout leaves MinSize at this value.
+   */
+  readonly minCapacity: number;
+  /** Configured ceiling (the group's MaxSize). */
+  readonly maxCapacity: number;
 }
+
+/** Default size of the builder's root volume; baked images inherit it (fleets' root volumes must be at least as large). */
+export const DEFAULT_BUILDER_VOLUME_GIB = 20;
 
 /** Everything the deploy step acts on in one environment. */
 export interface DeployEnvironment {
@@ -49,6 +60,20 @@ export interface DeployEnvironment {
     readonly subnetIds: readonly string[];
     /** Security groups of the builder (egress only). Runners use the web launch template's. */
     readonly builderSecurityGroupIds: readonly string[];
+    /**
+     * Size of the builder's encrypted gp3 root volume (`/dev/xvda`), hence of the image's
+     * root snapshot: it must not exceed the fleets' root volume size.
+     * @default 20 (`DEFAULT_BUILDER_VOLUME_GIB`)
+     */
+    readonly builderVolumeGiB?: number;
+    /**
+     * The `instance/` directory as a zip (a CDK S3 asset): the builder downloads it and
+     * runs `herd-bake.sh` from it.
+     */
+    readonly scripts: {
+      readonly bucket: string;
+      readonly key: string;
+    };
   };
   /** Where release artifacts live: `s3://<bucket>/<artifactPrefix><release>.tar.gz` unless the deploy names a key. */
   readonly artifacts: {
@@ -99,6 +124,13 @@ class Checker {
     }
   }
 
+  int(o: Obj, key: string, path: string, min: number, max: number): void {
+    const value = o[key];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      this.problems.push(`${path}.${key} must be an integer from ${min} to ${max} (received ${JSON.stringify(value)})`);
+    }
+  }
+
   num(o: Obj, key: string, path: string, min: number, max: number): void {
     const value = o[key];
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
@@ -129,6 +161,12 @@ function checkFleet(c: Checker, value: unknown, path: string): void {
   const f = c.obj(value, path);
   c.str(f, 'autoScalingGroupName', path);
   c.str(f, 'launchTemplateId', path, /^lt-[0-9a-f]+$/);
+  c.int(f, 'minCapacity', path, 0, 500);
+  c.int(f, 'maxCapacity', path, 1, 500);
+  const { minCapacity: min, maxCapacity: max } = f;
+  if (typeof min === 'number' && typeof max === 'number' && min > max) {
+    c.problems.push(`${path}.minCapacity (${min}) must be <= maxCapacity (${max})`);
+  }
 }
 
 /** Checks a resolved `DeployConfig`; reports into `c`. */
@@ -171,6 +209,10 @@ export function isDeployEnvironment(value: unknown, problems: string[] = []): va
   c.str(i, 'builderInstanceProfileArn', 'environment.instances', /^arn:aws[a-z-]*:iam::/);
   c.strList(i, 'subnetIds', 'environment.instances', 1);
   c.strList(i, 'builderSecurityGroupIds', 'environment.instances', 1);
+  if (i.builderVolumeGiB !== undefined) c.int(i, 'builderVolumeGiB', 'environment.instances', 8, 16384);
+  const scripts = c.obj(i.scripts, 'environment.instances.scripts');
+  c.str(scripts, 'bucket', 'environment.instances.scripts');
+  c.str(scripts, 'key', 'environment.instances.scripts', /^[^/].*\.zip$/);
   const a = c.obj(e.artifacts, 'environment.artifacts');
   c.str(a, 'bucket', 'environment.artifacts');
   if (typeof a.artifactPrefix !== 'string') c.problems.push(`environment.artifacts.artifactPrefix must be a string (received ${JSON.stringify(a.artifactPrefix)})`);

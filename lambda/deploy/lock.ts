@@ -146,6 +146,8 @@ export interface HistoryItem {
   readonly compensationErrors?: readonly string[];
   readonly deregisteredImages?: readonly string[];
   readonly warnings?: readonly string[];
+  /** Builders and runners left by an earlier deploy that this one's janitor terminated. */
+  readonly leftoversTerminated?: number;
 }
 
 export function historyKey(state: DeployState): { pk: 'DEPLOY'; sk: string } {
@@ -178,6 +180,7 @@ export function historyItem(state: DeployState, now: number, status: HistoryItem
     ...(state.compensation && state.compensation.errors.length > 0 ? { compensationErrors: state.compensation.errors } : {}),
     ...(state.retention && state.retention.deregistered.length > 0 ? { deregisteredImages: state.retention.deregistered } : {}),
     ...(state.warnings.length > 0 ? { warnings: state.warnings } : {}),
+    ...(state.leftoversTerminated !== undefined ? { leftoversTerminated: state.leftoversTerminated } : {}),
   };
 }
 

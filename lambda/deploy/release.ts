@@ -149,8 +149,9 @@ const waitSnapshot: Step = async (state, ctx) => {
   return { poll: 30 };
 };
 
-export function runnerUserData(): string {
-  return ['#!/bin/bash', 'set -euo pipefail', 'exec /opt/herd/bin/herd-boot --role release', ''].join('\n');
+/** The runner's user data: herd-boot (installed in the image by bake.sh) in the `release` role; the region comes from the metadata service. */
+export function runnerUserData(app: string, env: string): string {
+  return ['#!/bin/bash', 'set -euo pipefail', `exec /opt/herd/bin/herd-boot --app ${app} --env ${env} --role release`, ''].join('\n');
 }
 
 const launchRunner: Step = async (state, ctx) => {
@@ -170,7 +171,7 @@ const launchRunner: Step = async (state, ctx) => {
       ClientToken: `${state.deployId}-runner`,
       SubnetId: ctx.env.instances.subnetIds[0],
       InstanceInitiatedShutdownBehavior: 'terminate',
-      UserData: base64(runnerUserData()),
+      UserData: base64(runnerUserData(state.app, state.env)),
       TagSpecifications: [
         { ResourceType: 'instance', Tags: deployTags(state, 'release') },
         { ResourceType: 'volume', Tags: deployTags(state, 'release') },

@@ -1,6 +1,16 @@
 /**
  * Rollout: `rolling` by instance refresh (web, then worker), `full` by scaling out a new
  * fleet behind the maintenance page and terminating the old one; then verify.
+ *
+ * Capacity floors: the stack creates each group with MinSize 0 and no desired capacity
+ * (nothing can run before a release exists). A rolling deploy that finds a group with
+ * nothing to refresh (desired 0, configured minimum above 0: the first release, or a group
+ * scaled to zero) points it at the new launch-template version and sets MinSize, MaxSize
+ * and DesiredCapacity to the configured floor, then waits for that many new instances in
+ * service and healthy. After a refresh, a group whose MinSize/MaxSize differ from the
+ * configuration (or whose desired count is below the minimum) is moved to it the same way.
+ * Every successful rollout thus leaves MinSize at the configured minimum; compensation puts
+ * a group's previous capacity and version back (`state.floors`).
  */
 import {
   DescribeAutoScalingGroupsCommand,
@@ -18,8 +28,9 @@ import { DescribeTargetHealthCommand } from '@aws-sdk/client-elastic-load-balanc
 import type { Role } from '../../lib/config/types';
 import { DeployFailure } from './errors';
 import { maintenanceOff, maintenanceOn } from './maintenance';
-import type { DeployState, GroupSnapshot } from './state';
-import { STAGE_DONE, checkDeadline, fleetOf, rolesOf, type AdvanceContext, type Step } from './step';
+import type { FleetEnvironment } from './environment';
+import type { DeployState, GroupCapacity, GroupSnapshot } from './state';
+import { STAGE_DONE, checkDeadline, fleetOf, rolesOf, type AdvanceContext, type Step, type StepResult } from './step';
 
 /** Processes suspended while a `full` deploy owns the group's capacity. */
 export const FULL_SUSPENDED_PROCESSES = ['AZRebalance', 'AlarmNotification', 'ScheduledActions'];
@@ -36,6 +47,19 @@ export async function describeGroups(ctx: AdvanceContext, roles: readonly Role[]
     map.set(role, group);
   }
   return map;
+}
+
+/** A desired count moved within the fleet's configured floor and ceiling. */
+export function withinFloor(fleet: FleetEnvironment, desired: number): number {
+  return Math.min(Math.max(desired, fleet.minCapacity), fleet.maxCapacity);
+}
+
+export function capacityOf(group: AutoScalingGroup | undefined): GroupCapacity {
+  return { desired: group?.DesiredCapacity ?? 0, min: group?.MinSize ?? 0, max: group?.MaxSize ?? 0 };
+}
+
+async function describeGroup(ctx: AdvanceContext, role: Role): Promise<AutoScalingGroup | undefined> {
+  return (await describeGroups(ctx, [role])).get(role);
 }
 
 export async function describeRefresh(ctx: AdvanceContext, groupName: string, id: string): Promise<InstanceRefresh | undefined> {
@@ -99,19 +123,42 @@ export async function startRefresh(
   return res.InstanceRefreshId;
 }
 
-const refreshStart: Step = async (state, ctx) => {
+/** Moves the rolling rollout to the next role, or ends the stage. */
+function nextRole(state: DeployState, ctx: AdvanceContext): StepResult {
+  state.roleIndex += 1;
+  return state.roleIndex < rolesOf(ctx.env).length ? { goto: 'refresh.start' } : STAGE_DONE;
+}
+
+/** Role and new launch-template version the rolling rollout is at; undefined when every role is done. */
+function currentRole(state: DeployState, ctx: AdvanceContext): { role: Role; version: string } | undefined {
   const role = rolesOf(ctx.env)[state.roleIndex];
-  if (!role) return STAGE_DONE;
+  if (!role) return undefined;
   const version = state.next?.versions[role];
   if (!version) throw new DeployFailure(`no launch-template version for ${role}`);
+  return { role, version };
+}
+
+const refreshStart: Step = async (state, ctx) => {
+  const current = currentRole(state, ctx);
+  if (!current) return STAGE_DONE;
+  const { role, version } = current;
+  if (state.floors?.[role]) return { goto: 'refresh.floor' };
+  if (!state.refreshes[role]) {
+    const group = await describeGroup(ctx, role);
+    if ((group?.DesiredCapacity ?? 0) === 0 && fleetOf(ctx.env, role).minCapacity > 0) {
+      // Nothing runs (first release, or a group scaled to zero): a refresh would replace nothing.
+      state.floors = { ...state.floors, [role]: capacityOf(group) };
+      return { goto: 'refresh.floor' };
+    }
+  }
   state.refreshes[role] = await startRefresh(state, ctx, role, version, { autoRollback: true });
   return { goto: 'refresh.wait' };
 };
 
 const refreshWait: Step = async (state, ctx) => {
-  const roles = rolesOf(ctx.env);
-  const role = roles[state.roleIndex];
-  if (!role) return STAGE_DONE;
+  const current = currentRole(state, ctx);
+  if (!current) return STAGE_DONE;
+  const { role } = current;
   const id = state.refreshes[role];
   if (!id) return { goto: 'refresh.start' };
   const groupName = fleetOf(ctx.env, role).autoScalingGroupName;
@@ -119,14 +166,73 @@ const refreshWait: Step = async (state, ctx) => {
   const status = refresh?.Status ?? 'missing';
   if (status === 'Successful') {
     if (!state.refreshed.includes(role)) state.refreshed.push(role);
-    state.roleIndex += 1;
-    return state.roleIndex < roles.length ? { goto: 'refresh.start' } : STAGE_DONE;
+    return { goto: 'refresh.checkFloor' };
   }
   if (status === 'Pending' || status === 'InProgress' || status === 'Baking') {
     checkDeadline(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `instance refresh ${id} of ${groupName}`);
     return { poll: 15 };
   }
   throw new DeployFailure(`instance refresh ${id} of ${groupName} ended ${status}${refresh?.StatusReason ? `: ${refresh.StatusReason}` : ''}`);
+};
+
+/** After a refresh: is the group at its configured floor and ceiling? Records its capacity before moving it. */
+const refreshCheckFloor: Step = async (state, ctx) => {
+  const current = currentRole(state, ctx);
+  if (!current) return STAGE_DONE;
+  const { role } = current;
+  const fleet = fleetOf(ctx.env, role);
+  const now = capacityOf(await describeGroup(ctx, role));
+  if (now.min === fleet.minCapacity && now.max === fleet.maxCapacity && now.desired === withinFloor(fleet, now.desired)) return nextRole(state, ctx);
+  state.floors = { ...state.floors, [role]: state.floors?.[role] ?? now };
+  return { goto: 'refresh.floor' };
+};
+
+/** Points the group at the new version with the configured MinSize/MaxSize and desired raised to the minimum. */
+const refreshFloor: Step = async (state, ctx) => {
+  const current = currentRole(state, ctx);
+  if (!current) return STAGE_DONE;
+  const { role, version } = current;
+  const before = state.floors?.[role];
+  if (!before) return { goto: 'refresh.start' };
+  const fleet = fleetOf(ctx.env, role);
+  await ctx.clients.autoScaling.send(
+    new UpdateAutoScalingGroupCommand({
+      AutoScalingGroupName: fleet.autoScalingGroupName,
+      LaunchTemplate: { LaunchTemplateId: fleet.launchTemplateId, Version: version },
+      MinSize: fleet.minCapacity,
+      MaxSize: fleet.maxCapacity,
+      DesiredCapacity: withinFloor(fleet, before.desired),
+    }),
+  );
+  return { goto: 'refresh.waitFloor' };
+};
+
+/** Waits until the floor's count of new-version instances is in service and healthy (in the target group, for web). */
+const refreshWaitFloor: Step = async (state, ctx) => {
+  const current = currentRole(state, ctx);
+  if (!current) return STAGE_DONE;
+  const { role, version } = current;
+  const before = state.floors?.[role];
+  if (!before) return { goto: 'refresh.start' };
+  const fleet = fleetOf(ctx.env, role);
+  const want = withinFloor(fleet, before.desired);
+  const group = await describeGroup(ctx, role);
+  const healthy = role === 'web' ? await healthyTargets(ctx) : undefined;
+  const ready = (group?.Instances ?? []).filter(
+    (i) =>
+      i.LaunchTemplate?.Version === version &&
+      i.LifecycleState === 'InService' &&
+      i.HealthStatus === 'Healthy' &&
+      (!healthy || healthy.has(i.InstanceId ?? '')),
+  ).length;
+  if (ready >= want) return nextRole(state, ctx);
+  checkDeadline(
+    state,
+    ctx,
+    ctx.env.deploy.timeouts.rolloutMinutes,
+    `${want} ${role} instance(s) of launch-template version ${version} in service and healthy in ${fleet.autoScalingGroupName} (${ready}/${want})`,
+  );
+  return { poll: 10 };
 };
 
 const maintenanceOnStep: Step = async (state, ctx) => {
@@ -153,9 +259,9 @@ const replaceRecord: Step = async (state, ctx) => {
     for (const [role, g] of groups) {
       const next = state.next?.versions[role];
       snapshot[role] = {
-        desired: g.DesiredCapacity ?? 0,
-        min: g.MinSize ?? 0,
-        max: g.MaxSize ?? 0,
+        ...capacityOf(g),
+        // A group below its floor (first release) comes up at the configured minimum.
+        target: withinFloor(fleetOf(ctx.env, role), g.DesiredCapacity ?? 0),
         oldInstanceIds: (g.Instances ?? [])
           .filter((i) => i.LaunchTemplate?.Version !== next && !(i.LifecycleState ?? '').startsWith('Terminating'))
           .map((i) => i.InstanceId ?? '')
@@ -173,7 +279,7 @@ const replaceScaleOut: Step = async (state, ctx) => {
     const version = state.next?.versions[role];
     if (!g || !version) throw new DeployFailure(`no recorded capacity or version for ${role}`);
     const fleet = fleetOf(ctx.env, role);
-    const desired = g.desired + g.oldInstanceIds.length;
+    const desired = (g.target ?? g.desired) + g.oldInstanceIds.length;
     await ctx.clients.autoScaling.send(
       new SuspendProcessesCommand({ AutoScalingGroupName: fleet.autoScalingGroupName, ScalingProcesses: FULL_SUSPENDED_PROCESSES }),
     );
@@ -204,7 +310,8 @@ const replaceWaitNew: Step = async (state, ctx) => {
   const missing: string[] = [];
   for (const role of roles) {
     const g = groups.get(role);
-    const want = state.full?.groups?.[role]?.desired ?? 0;
+    const snapshot = state.full?.groups?.[role];
+    const want = snapshot?.target ?? snapshot?.desired ?? 0;
     const version = state.next?.versions[role];
     const ready = (g?.Instances ?? []).filter(
       (i) =>
@@ -236,8 +343,8 @@ const replaceTerminateOld: Step = async (state, ctx) => {
   return { goto: 'replace.restore' };
 };
 
-/** Puts min/max/desired back and resumes the processes a `full` deploy suspended. */
-export async function restoreGroup(ctx: AdvanceContext, role: Role, g: GroupSnapshot, version?: string): Promise<void> {
+/** Sets min/max/desired (and the version, if given) and resumes the processes a `full` deploy suspended. */
+export async function restoreGroup(ctx: AdvanceContext, role: Role, g: GroupCapacity, version?: string): Promise<void> {
   const fleet = fleetOf(ctx.env, role);
   await ctx.clients.autoScaling.send(
     new UpdateAutoScalingGroupCommand({
@@ -253,10 +360,12 @@ export async function restoreGroup(ctx: AdvanceContext, role: Role, g: GroupSnap
   );
 }
 
+/** The new fleet serves: the configured floor and ceiling, desired at the target the new fleet was brought up to. */
 const replaceRestore: Step = async (state, ctx) => {
   for (const role of rolesOf(ctx.env)) {
     const g = state.full?.groups?.[role];
-    if (g) await restoreGroup(ctx, role, g);
+    const fleet = fleetOf(ctx.env, role);
+    if (g) await restoreGroup(ctx, role, { min: fleet.minCapacity, max: fleet.maxCapacity, desired: withinFloor(fleet, g.target ?? g.desired) });
   }
   state.full = { ...state.full, restored: true };
   return STAGE_DONE;
@@ -297,6 +406,9 @@ const verify: Step = async (state, ctx) => {
 export const ROLLOUT_STEPS: Record<string, Step> = {
   'refresh.start': refreshStart,
   'refresh.wait': refreshWait,
+  'refresh.checkFloor': refreshCheckFloor,
+  'refresh.floor': refreshFloor,
+  'refresh.waitFloor': refreshWaitFloor,
   'maintenance.on': maintenanceOnStep,
   'maintenance.off': maintenanceOffStep,
   'replace.record': replaceRecord,

@@ -47,13 +47,19 @@ export interface PhaseTiming {
   endedAt?: number;
 }
 
-/** What a `full` deploy recorded about a group before scaling it out. */
-export interface GroupSnapshot {
+/** A group's capacity settings as a deploy found them. */
+export interface GroupCapacity {
   desired: number;
   min: number;
   max: number;
+}
+
+/** What a `full` deploy recorded about a group before scaling it out. */
+export interface GroupSnapshot extends GroupCapacity {
   /** Instances of the previous release, terminated once the new ones are healthy. */
   oldInstanceIds: string[];
+  /** Instances of the new release to bring up: the desired count raised to the configured floor. Absent in states of older versions (= desired). */
+  target?: number;
 }
 
 /** Marker so the handler tells a state from an input. */
@@ -101,6 +107,13 @@ export interface DeployState {
   refreshes: Partial<Record<Role, string>>;
   /** Roles whose refresh succeeded. */
   refreshed: Role[];
+  /**
+   * `rolling`: groups this deploy moved to their configured floor (MinSize/MaxSize, desired
+   * raised to the minimum), with their capacity before; compensation puts it back.
+   */
+  floors?: Partial<Record<Role, GroupCapacity>>;
+  /** Builders/runners of earlier deploys the janitor terminated. */
+  leftoversTerminated?: number;
   /** `full` deploy bookkeeping. */
   full?: {
     groups?: Partial<Record<Role, GroupSnapshot>>;

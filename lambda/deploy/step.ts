@@ -2,7 +2,7 @@
 import { DescribeInstancesCommand, type Tag, type _InstanceType } from '@aws-sdk/client-ec2';
 import { DeleteParameterCommand, GetParameterCommand } from '@aws-sdk/client-ssm';
 import type { Role } from '../../lib/config/types';
-import { TAGS, parameterNames } from '../../lib/names';
+import { TAGS } from '../../lib/names';
 import type { Clock, DeployClients } from './clients';
 import type { DeployEnvironment } from './environment';
 import { DeployFailure } from './errors';
@@ -26,14 +26,6 @@ export type StepResult = { readonly goto: string } | { readonly stageDone: true 
 export type Step = (state: DeployState, ctx: AdvanceContext) => Promise<StepResult>;
 
 export const STAGE_DONE: StepResult = { stageDone: true };
-
-/** Parameter of a builder's bake report: JSON `{exitCode, logTail, processes}`. Not yet in `names.ts`. */
-export function bakeRunsPrefix(app: string, env: string): string {
-  return `${parameterNames(app, env).root}/bake-runs/`;
-}
-
-/** Image tag listing the Procfile's process types (space-separated), written from the bake report. */
-export const PROCESSES_TAG = 'herd:processes';
 
 export function rolesOf(env: DeployEnvironment): Role[] {
   return env.fleets.worker ? ['web', 'worker'] : ['web'];

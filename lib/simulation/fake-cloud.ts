@@ -96,6 +96,10 @@ interface Instance {
   ltVersion?: string;
   group?: string;
   reported?: boolean;
+  /** Root volume from RunInstances' BlockDeviceMappings (absent: the image's default). */
+  rootVolume?: { deviceName: string; sizeGiB?: number; type?: string; encrypted: boolean };
+  /** Reboots CreateImage caused (an image of a running instance without NoReboot). */
+  reboots?: number;
 }
 
 interface Image {
@@ -337,6 +341,12 @@ export class FakeCloud {
     const role = i.tags[TAGS.role];
     const release = this.releaseOfInstance(i);
     const behaviour = this.behaviour(release);
+    if (role === 'builder' && this.watchdogFired(i, now)) {
+      // `shutdown -h +N` at the top of the user data: a hung bake powers the builder off.
+      i.reported = true;
+      this.powerOff(i);
+      return;
+    }
     if (role === 'builder' && now - i.launchedAt >= this.timings.bakeSeconds * 1000) {
       const report = /--report '([^']+)'/.exec(i.userData)?.[1];
       if (!report) {
@@ -354,7 +364,8 @@ export class FakeCloud {
         }),
       );
       i.reported = true;
-      if (exitCode !== 0) this.powerOff(i);
+      // herd-bake powers the builder off after reporting, on success and on failure.
+      this.powerOff(i);
     }
     if (role === 'release' && now - i.stateAt >= this.timings.migrationSeconds * 1000) {
       if (!/--role release/.test(i.userData)) {
@@ -371,6 +382,12 @@ export class FakeCloud {
       i.reported = true;
       this.powerOff(i);
     }
+  }
+
+  /** A builder's watchdog (`shutdown -h +N` in its user data) has run out. */
+  private watchdogFired(i: Instance, now: number): boolean {
+    const minutes = /^shutdown -h \+(\d+)/m.exec(i.userData)?.[1];
+    return minutes !== undefined && now - i.launchedAt >= Number(minutes) * 60_000;
   }
 
   /** Whether a fleet instance's app answers its health check now. */
@@ -758,14 +775,32 @@ export class FakeCloud {
       for (const spec of input.TagSpecifications ?? []) {
         if (spec.ResourceType === 'instance') Object.assign(tags, tagsFrom(spec.Tags));
       }
+      let rootVolume: Instance['rootVolume'];
+      for (const b of input.BlockDeviceMappings ?? []) {
+        if (!b.DeviceName) fail('InvalidBlockDeviceMapping', 'A block device mapping needs a DeviceName');
+        const size = b.Ebs?.VolumeSize;
+        if (size !== undefined && (size < 8 || size > 16384)) fail('InvalidBlockDeviceMapping', `Volume of ${size} GiB is smaller than the snapshot (8 GiB) or too large`);
+        if (b.Ebs?.VolumeType && !['gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1', 'standard'].includes(b.Ebs.VolumeType)) {
+          fail('InvalidParameterValue', `Invalid volume type ${b.Ebs.VolumeType}`);
+        }
+        if (b.DeviceName === '/dev/xvda') {
+          rootVolume = { deviceName: b.DeviceName, encrypted: b.Ebs?.Encrypted === true, ...(size !== undefined ? { sizeGiB: size } : {}), ...(b.Ebs?.VolumeType ? { type: b.Ebs.VolumeType } : {}) };
+        }
+      }
+      const shutdownBehavior = input.InstanceInitiatedShutdownBehavior === 'terminate' ? 'terminate' : 'stop';
+      if (tags[TAGS.role] === 'builder') {
+        if (shutdownBehavior !== 'stop') this.violations.push('builder launched with shutdown behaviour terminate: powering off after its bake would destroy it before it is imaged');
+        if (!rootVolume?.encrypted) this.violations.push('builder launched without an encrypted root volume (/dev/xvda)');
+      }
       const id = this.newInstance({
         imageId,
         instanceType,
         tags,
         userData,
-        shutdownBehavior: input.InstanceInitiatedShutdownBehavior === 'terminate' ? 'terminate' : 'stop',
+        shutdownBehavior,
         ...(input.ClientToken ? { clientToken: input.ClientToken } : {}),
         ...(ltId ? { ltId, ltVersion } : {}),
+        ...(rootVolume ? { rootVolume } : {}),
       });
       const inst = this.instances.get(id);
       if (!inst) fail('InternalError', 'lost the instance', 500);
@@ -807,6 +842,11 @@ export class FakeCloud {
       const i = this.instances.get(input.InstanceId ?? '');
       if (!i) fail('InvalidInstanceID.NotFound', `The instance ID '${input.InstanceId}' does not exist`);
       if (i.state !== 'running' && i.state !== 'stopped') fail('IncorrectState', `Instance '${i.id}' is not in a state from which it can be imaged (${i.state})`);
+      if (i.state === 'running' && !input.NoReboot) {
+        // AWS shuts a running instance down for the snapshot and starts it again; a stopped one is imaged as is.
+        i.reboots = (i.reboots ?? 0) + 1;
+        i.stateAt = this.now();
+      }
       const name = input.Name ?? '';
       if (!/^[A-Za-z0-9().\-/_ ]{3,128}$/.test(name)) fail('InvalidAMIName.Malformed', `AMI name ${name} is invalid`);
       if ([...this.images.values()].some((im) => im.name === name)) fail('InvalidAMIName.Duplicate', `AMI name ${name} is already in use by an AMI`);

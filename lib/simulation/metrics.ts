@@ -13,8 +13,13 @@ export class ServiceMetrics {
   minHealthy = Number.POSITIVE_INFINITY;
   /** Seconds with fewer healthy web instances than the baseline, page down. */
   belowBaselineSeconds = 0;
-  /** Seconds a request would have met no healthy target (page down). */
+  /**
+   * Seconds a request would have met no healthy target (page down), once the service
+   * served: an environment before its first release has nothing to lose.
+   */
   unservedSeconds = 0;
+  /** A healthy web target was seen (or the group had capacity when sampling began). */
+  private served: boolean;
   maintenanceSeconds = 0;
   maintenanceFirstOn?: number;
   maintenanceLastOff?: number;
@@ -24,6 +29,7 @@ export class ServiceMetrics {
     private readonly env: DeployEnvironment,
   ) {
     this.baseline = cloud.groups.get(env.fleets.web.autoScalingGroupName)?.desired ?? 0;
+    this.served = this.baseline > 0;
     cloud.onTick(() => this.sample());
   }
 
@@ -44,7 +50,8 @@ export class ServiceMetrics {
     const healthy = this.cloud.healthyServing(this.env.fleets.web.autoScalingGroupName).length;
     this.minHealthy = Math.min(this.minHealthy, healthy);
     if (healthy < this.baseline) this.belowBaselineSeconds += 1;
-    if (healthy === 0) this.unservedSeconds += 1;
+    if (healthy > 0) this.served = true;
+    if (healthy === 0 && this.served) this.unservedSeconds += 1;
   }
 
   /** Lowest healthy capacity as a percentage of the baseline. */

@@ -6,7 +6,7 @@
 import type { DeployConfig, DeployTimeouts, RollingConfig } from '../config/types';
 import type { DeployEnvironment } from '../../lambda/deploy/environment';
 import { MANUAL_OWNER, maintenancePageHtml } from '../../lambda/deploy/maintenance';
-import { TAGS, parameterNames } from '../names';
+import { NO_RELEASE, TAGS, parameterNames } from '../names';
 import { VirtualClock } from './clock';
 import { FakeCloud, type FakeTimings, type ReleaseBehaviour } from './fake-cloud';
 
@@ -23,8 +23,19 @@ export interface WorldSpec {
   };
   readonly timings?: Partial<FakeTimings>;
   readonly releases?: Readonly<Record<string, ReleaseBehaviour>>;
-  /** Release serving at the start. */
+  /**
+   * Release serving at the start; `none` for a fresh environment: the groups exist with
+   * MinSize 0 and no instance, the launch templates resolve the image parameter, which
+   * holds the base image (as the stack's ReleaseState leaves them).
+   */
   readonly serving: string;
+  /**
+   * Configured floor and ceiling of each fleet (`DeployEnvironment.fleets.*.minCapacity/maxCapacity`).
+   * Default: the group's own MinSize/MaxSize (a serving environment), or min 1 (a fresh one).
+   */
+  readonly capacity?: { readonly web?: FleetCapacity; readonly worker?: FleetCapacity };
+  /** Builders/runners (by `herd:role`) a dead deploy step left running: tagged with another deploy. */
+  readonly leftovers?: readonly ('builder' | 'release')[];
   /** Older releases whose images exist, oldest first (the serving one is added). */
   readonly baked?: readonly string[];
   readonly amiRetention?: number;
@@ -37,12 +48,19 @@ export interface WorldSpec {
   readonly foreignInstances?: readonly string[];
 }
 
+export interface FleetCapacity {
+  readonly min: number;
+  readonly max: number;
+}
+
 export interface World {
   readonly cloud: FakeCloud;
   readonly clock: VirtualClock;
   readonly env: DeployEnvironment;
   /** Image id of each release baked at the start. */
   readonly images: Readonly<Record<string, string>>;
+  /** The builders' base image (what current-image holds before the first release). */
+  readonly baseImage: string;
 }
 
 export const DEFAULT_SIMULATED_DEPLOY: DeployConfig = {
@@ -66,18 +84,21 @@ export function createWorld(spec: WorldSpec): World {
   const cloud = new FakeCloud({ app, env: envName, clock, timings: spec.timings ?? {}, releases: spec.releases ?? {}, tableName });
   const baseImage = cloud.addBaseImage();
 
+  const fresh = spec.serving === NO_RELEASE;
   const images: Record<string, string> = {};
-  const releases = [...(spec.baked ?? []).filter((r) => r !== spec.serving), spec.serving];
+  const releases = [...(spec.baked ?? []).filter((r) => r !== spec.serving), ...(fresh ? [] : [spec.serving])];
   releases.forEach((release, n) => {
     const createdAt = clock.now() - (releases.length - n) * 86_400_000;
     images[release] = cloud.addImage(
       release,
-      { [TAGS.app]: app, [TAGS.environment]: envName, [TAGS.release]: release, [TAGS.deploy]: `seed-${n}`, 'herd:processes': 'web worker release' },
+      { [TAGS.app]: app, [TAGS.environment]: envName, [TAGS.release]: release, [TAGS.deploy]: `seed-${n}`, [TAGS.processes]: 'web worker release' },
       'available',
       createdAt,
     );
   });
-  const servingImage = images[spec.serving] ?? '';
+  const names = parameterNames(app, envName);
+  // A fresh environment's launch templates resolve the image parameter at launch, as the stack writes them.
+  const servingImage = fresh ? `resolve:ssm:${names.currentImage}` : (images[spec.serving] ?? '');
 
   const lbArn = `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}`;
   const listenerArn = `${lbArn}:listener/app/herd-${envName}/0123456789abcdef/fedcba9876543210`;
@@ -85,16 +106,25 @@ export function createWorld(spec: WorldSpec): World {
   cloud.addListener(listenerArn);
   cloud.addTargetGroup(targetGroupArn);
 
-  const webLt = cloud.addLaunchTemplate(servingImage, '#!/bin/bash\nexec /opt/herd/bin/herd-boot --role web\n');
-  cloud.addGroup({ name: `herd-${envName}-web`, role: 'web', ltId: webLt, desired: spec.web, min: Math.min(1, spec.web), max: Math.max(spec.web * 2, 4), targetGroupArn });
+  const bootData = (role: string) => `#!/bin/bash\nexec /opt/herd/bin/herd-boot --app ${app} --env ${envName} --role ${role}\n`;
+  /** The group as found, and the capacity the configuration asks for. */
+  const sizes = (desired: number, defaultMax: number, configured: FleetCapacity | undefined) => {
+    const group = fresh
+      ? { min: 0, max: configured?.max ?? defaultMax, desired: 0 }
+      : { min: Math.min(1, desired), max: defaultMax, desired };
+    return { group, configured: configured ?? { min: fresh ? 1 : group.min, max: group.max } };
+  };
+  const web = sizes(fresh ? 0 : spec.web, Math.max(spec.web * 2, 4), spec.capacity?.web);
+  const webLt = cloud.addLaunchTemplate(servingImage, bootData('web'));
+  cloud.addGroup({ name: `herd-${envName}-web`, role: 'web', ltId: webLt, ...web.group, targetGroupArn });
   let workerLt: string | undefined;
-  if (spec.worker !== undefined) {
-    workerLt = cloud.addLaunchTemplate(servingImage, '#!/bin/bash\nexec /opt/herd/bin/herd-boot --role worker\n');
-    cloud.addGroup({ name: `herd-${envName}-worker`, role: 'worker', ltId: workerLt, desired: spec.worker, min: Math.min(1, spec.worker), max: Math.max(spec.worker * 2, 2) });
+  const worker = spec.worker !== undefined ? sizes(fresh ? 0 : spec.worker, Math.max(spec.worker * 2, 2), spec.capacity?.worker) : undefined;
+  if (worker) {
+    workerLt = cloud.addLaunchTemplate(servingImage, bootData('worker'));
+    cloud.addGroup({ name: `herd-${envName}-worker`, role: 'worker', ltId: workerLt, ...worker.group });
   }
 
-  const names = parameterNames(app, envName);
-  cloud.parameters.set(names.currentImage, servingImage);
+  cloud.parameters.set(names.currentImage, fresh ? baseImage : servingImage);
   cloud.parameters.set(names.currentRelease, spec.serving);
   for (const alarm of spec.alarms ?? []) cloud.alarms.set(alarm, 'OK');
   const dbId = `herd-${envName}-db`;
@@ -112,8 +142,10 @@ export function createWorld(spec: WorldSpec): World {
     env: envName,
     tableName,
     fleets: {
-      web: { autoScalingGroupName: `herd-${envName}-web`, launchTemplateId: webLt },
-      ...(workerLt ? { worker: { autoScalingGroupName: `herd-${envName}-worker`, launchTemplateId: workerLt } } : {}),
+      web: { autoScalingGroupName: `herd-${envName}-web`, launchTemplateId: webLt, minCapacity: web.configured.min, maxCapacity: web.configured.max },
+      ...(workerLt && worker
+        ? { worker: { autoScalingGroupName: `herd-${envName}-worker`, launchTemplateId: workerLt, minCapacity: worker.configured.min, maxCapacity: worker.configured.max } }
+        : {}),
     },
     loadBalancer: { listenerArn, targetGroupArn, maintenancePriority: 10 },
     instances: {
@@ -121,6 +153,8 @@ export function createWorld(spec: WorldSpec): World {
       builderInstanceProfileArn: `arn:aws:iam::${ACCOUNT}:instance-profile/herd-${envName}-builder`,
       subnetIds: ['subnet-0a1b2c3d4e5f60001', 'subnet-0a1b2c3d4e5f60002'],
       builderSecurityGroupIds: ['sg-0a1b2c3d4e5f60001'],
+      builderVolumeGiB: 20,
+      scripts: { bucket: `cdk-hnb659fds-assets-${ACCOUNT}-${REGION}`, key: '0f3c1d2e4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0.zip' },
     },
     artifacts: { bucket: `herd-${envName}-artifacts`, artifactPrefix: 'releases/' },
     ...(spec.database ? { database: { instanceIdentifier: dbId } } : {}),
@@ -128,6 +162,18 @@ export function createWorld(spec: WorldSpec): World {
     deploy,
     amiRetention: spec.amiRetention ?? 3,
   };
+
+  for (const [n, role] of (spec.leftovers ?? []).entries()) {
+    cloud.newInstance({
+      imageId: role === 'builder' ? baseImage : (images[spec.serving] ?? baseImage),
+      instanceType: 't3.small',
+      tags: { [TAGS.app]: app, [TAGS.environment]: envName, [TAGS.role]: role, [TAGS.deploy]: `dead-deploy-${n}`, [TAGS.release]: 'r0' },
+      userData: '',
+      shutdownBehavior: role === 'builder' ? 'stop' : 'terminate',
+      state: role === 'builder' ? 'stopped' : 'running',
+      reported: true,
+    });
+  }
 
   for (const release of spec.foreignInstances ?? []) {
     cloud.newInstance({ imageId: images[release] ?? '', instanceType: 't3.small', tags: { [TAGS.app]: app, [TAGS.environment]: 'production' }, userData: '', shutdownBehavior: 'stop', state: 'running' });
@@ -143,5 +189,5 @@ export function createWorld(spec: WorldSpec): World {
       tags: { [TAGS.deploy]: MANUAL_OWNER },
     });
   }
-  return { cloud, clock, env, images };
+  return { cloud, clock, env, images, baseImage };
 }

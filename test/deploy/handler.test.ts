@@ -34,10 +34,10 @@ describe('advance handler', () => {
     expect(ddb.calls()).toHaveLength(0);
   });
 
-  test('takes the lock with a conditional write, then moves to the bake', async () => {
+  test('takes the lock with a conditional write, then moves to the janitor', async () => {
     ddb.on(PutCommand).resolves({});
     const state = await handler(await firstState());
-    expect(state.step).toBe('bake.find');
+    expect(state.step).toBe('lock.janitor');
     expect(ddb).toHaveReceivedCommandWith(PutCommand, {
       TableName: 'herd-staging-deploys',
       ConditionExpression: 'attribute_not_exists(pk) OR deployId = :deployId',
@@ -82,13 +82,22 @@ describe('advance handler', () => {
   test('fails when DEPLOY_ENVIRONMENT is malformed, listing every problem', async () => {
     process.env.DEPLOY_ENVIRONMENT = JSON.stringify({
       ...env,
-      fleets: { web: { autoScalingGroupName: 'herd-staging-web', launchTemplateId: 'web' } },
+      fleets: {
+        web: { autoScalingGroupName: 'herd-staging-web', launchTemplateId: 'web', minCapacity: 5, maxCapacity: 3 },
+        worker: { autoScalingGroupName: 'herd-staging-worker', launchTemplateId: 'lt-0a', minCapacity: 1.5 },
+      },
       loadBalancer: { ...env.loadBalancer, maintenancePriority: 0 },
+      instances: { ...env.instances, builderVolumeGiB: 4, scripts: { bucket: 'assets', key: 'instance.tar.gz' } },
       amiRetention: 0,
     });
     await expect(firstState()).rejects.toThrow(
       'invalid deploy environment: environment.fleets.web.launchTemplateId must match /^lt-[0-9a-f]+$/ (received "web"); ' +
+        'environment.fleets.web.minCapacity (5) must be <= maxCapacity (3); ' +
+        'environment.fleets.worker.minCapacity must be an integer from 0 to 500 (received 1.5); ' +
+        'environment.fleets.worker.maxCapacity must be an integer from 1 to 500 (received undefined); ' +
         'environment.loadBalancer.maintenancePriority must be a number from 1 to 50000 (received 0); ' +
+        'environment.instances.builderVolumeGiB must be an integer from 8 to 16384 (received 4); ' +
+        'environment.instances.scripts.key must match /^[^/].*\\.zip$/ (received "instance.tar.gz"); ' +
         'environment.amiRetention must be a number from 1 to 100 (received 0)',
     );
   });

@@ -33,6 +33,14 @@ export interface ScenarioExpectations {
   readonly everyApiThrottled?: boolean;
   readonly launchTemplateVersionsPerRole?: number;
   readonly compensationErrors?: readonly string[];
+  /** Each group ends with MinSize/MaxSize at the configured floor/ceiling and desired within (checked for every successful deploy anyway). */
+  readonly groupsAtFloor?: boolean;
+  /** Each group ends as a fresh environment's: no instance, desired 0, min 0, launch-template version 1. */
+  readonly groupsEmpty?: boolean;
+  /** Migration runners launched. */
+  readonly runners?: number;
+  /** Builders/runners of a dead deploy the janitor terminated (history `leftoversTerminated`). */
+  readonly leftoversTerminated?: number;
 }
 
 export interface Scenario {

@@ -3,7 +3,7 @@
  * Prints one row per scenario: duration, time without a healthy target outside a
  * maintenance window, the window, AWS calls.
  */
-import { parameterNames, TAGS } from '../../lib/names';
+import { NO_RELEASE, parameterNames, TAGS } from '../../lib/names';
 import { loadScenarios, runScenario, tableRow, type ScenarioRun } from './scenario';
 
 const rows: Record<string, string | number>[] = [];
@@ -35,13 +35,16 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
 
   test(`release ${e.serving} serves on every instance`, () => {
     const { cloud, env } = run.world;
-    const image = imageOf(run, e.serving);
+    const none = e.serving === NO_RELEASE;
+    // Before the first release, the image parameter holds the builders' base image and nothing serves.
+    const image = none ? run.world.baseImage : imageOf(run, e.serving);
     expect(image).toBeDefined();
     for (const fleet of [env.fleets.web, env.fleets.worker]) {
       if (!fleet) continue;
       const group = cloud.groups.get(fleet.autoScalingGroupName);
       const serving = group?.instances.filter((i) => i.lifecycle === 'InService').map((i) => cloud.instances.get(i.id)?.imageId);
       expect(serving?.length).toBe(group?.desired);
+      if (none) expect(serving).toEqual([]);
       expect(new Set(serving)).toEqual(new Set(serving?.length ? [image] : []));
     }
     const names = parameterNames(env.app, env.env);
@@ -76,6 +79,16 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
     expect(item.actor).toBe(scenario.deploy.actor);
     expect(Array.isArray(item.phases) && item.phases.length > 0).toBe(true);
     if (e.cause !== undefined) expect(item.error).toBe(e.cause);
+  });
+
+  test('builders: stopped by their bake wrapper, imaged without a reboot, never left behind', () => {
+    const builders = [...run.world.cloud.instances.values()].filter((i) => i.tags[TAGS.role] === 'builder' && i.tags[TAGS.deploy] === (scenario.deploy.deployId ?? 'deploy-0001'));
+    for (const b of builders) {
+      expect(b.shutdownBehavior).toBe('stop');
+      expect(b.rootVolume).toEqual({ deviceName: '/dev/xvda', sizeGiB: 20, type: 'gp3', encrypted: true });
+      expect(b.reboots ?? 0).toBe(0);
+      expect(b.state === 'terminated' || b.state === 'shutting-down').toBe(true);
+    }
   });
 
   if (e.builders !== undefined) {
@@ -127,6 +140,50 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
       const remainingSnapshots = new Set([...cloud.images.values()].map((im) => im.snapshotId));
       expect([...cloud.snapshots.keys()].filter((s) => !remainingSnapshots.has(s))).toEqual([]);
       for (const release of e.kept ?? []) expect(cloud.images.has(run.world.images[release] ?? imageOf(run, release) ?? '')).toBe(true);
+    });
+  }
+
+  if (e.groupsAtFloor || e.outcome === 'succeeded') {
+    test('every group ends at its configured floor and ceiling', () => {
+      const { cloud, env } = run.world;
+      for (const fleet of [env.fleets.web, env.fleets.worker]) {
+        if (!fleet) continue;
+        const g = cloud.groups.get(fleet.autoScalingGroupName);
+        expect({ min: g?.min, max: g?.max }).toEqual({ min: fleet.minCapacity, max: fleet.maxCapacity });
+        expect(g?.desired).toBeGreaterThanOrEqual(fleet.minCapacity);
+        expect(g?.desired).toBeLessThanOrEqual(fleet.maxCapacity);
+      }
+    });
+  }
+
+  if (e.groupsEmpty) {
+    test('every group is back as the stack left it: no instance, desired 0, min 0, version 1', () => {
+      const { cloud, env } = run.world;
+      for (const fleet of [env.fleets.web, env.fleets.worker]) {
+        if (!fleet) continue;
+        const g = cloud.groups.get(fleet.autoScalingGroupName);
+        expect({ desired: g?.desired, min: g?.min, version: g?.ltVersion, instances: g?.instances.length }).toEqual({ desired: 0, min: 0, version: '1', instances: 0 });
+      }
+      const running = [...cloud.instances.values()].filter((i) => i.state !== 'terminated' && i.tags[TAGS.environment] === env.env);
+      expect(running.map((i) => `${i.id} ${i.tags[TAGS.role]} ${i.state}`)).toEqual([]);
+    });
+  }
+
+  if (e.runners !== undefined) {
+    test(`launches ${e.runners} migration runner(s)`, () => {
+      const runners = [...run.world.cloud.instances.values()].filter((i) => i.tags[TAGS.role] === 'release');
+      expect(runners).toHaveLength(e.runners ?? 0);
+    });
+  }
+
+  if (e.leftoversTerminated !== undefined) {
+    test(`terminates the ${e.leftoversTerminated} builder/runner instance(s) a dead deploy left, and records it`, () => {
+      const { cloud } = run.world;
+      const leftovers = [...cloud.instances.values()].filter((i) => (i.tags[TAGS.deploy] ?? '').startsWith('dead-deploy-'));
+      expect(leftovers).toHaveLength(e.leftoversTerminated ?? 0);
+      for (const i of leftovers) expect(i.state).toBe('terminated');
+      const item = [...cloud.table.values()].find((i) => i.pk === 'DEPLOY' && i.deployId === (scenario.deploy.deployId ?? 'deploy-0001'));
+      expect(item?.leftoversTerminated).toBe(e.leftoversTerminated);
     });
   }
 

@@ -21,9 +21,9 @@ function instanceScripts(): string[] {
 describeWith({ shellcheck: hasCommand('shellcheck') }, 'shell scripts', () => {
   const scripts = instanceScripts();
 
-  test('include bake.sh, boot.sh and the example hooks', () => {
+  test('include bake.sh, boot.sh, herd-bake.sh and the example hooks', () => {
     expect(scripts.map((file) => path.relative(REPO, file))).toEqual(expect.arrayContaining([
-      'instance/bake.sh', 'instance/boot.sh', 'examples/mootube/herd/build', 'examples/mootube/herd/provision',
+      'instance/bake.sh', 'instance/boot.sh', 'instance/herd-bake.sh', 'examples/mootube/herd/build', 'examples/mootube/herd/provision',
     ]));
   });
 

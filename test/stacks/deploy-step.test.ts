@@ -90,7 +90,8 @@ describe('the advance function\'s permissions', () => {
   test('launch, image and terminate instances only with this environment\'s tag', () => {
     const bySid = (sid: string) => advanceStatements.find((s) => s.Sid === sid)!;
     expect(bySid('LaunchTaggedInstances').Condition).toEqual({ StringEquals: { 'aws:RequestTag/herd:environment': 'staging' } });
-    expect(bySid('TerminateOwnInstances').Condition).toEqual({ StringEquals: { 'aws:ResourceTag/herd:environment': 'staging' } });
+    expect(bySid('TerminateOwnInstances').Condition).toEqual({ StringEquals: {
+      'aws:ResourceTag/herd:environment': 'staging', 'aws:ResourceTag/herd:app': 'mootube', 'aws:ResourceTag/herd:role': ['builder', 'release'] } });
     expect(bySid('ImageFromOwnBuilder').Condition).toEqual({ StringEquals: { 'aws:ResourceTag/herd:environment': 'staging', 'aws:ResourceTag/herd:role': 'builder' } });
     expect(bySid('RetireOwnImages').Condition).toEqual({ StringEquals: { 'aws:ResourceTag/herd:environment': 'staging' } });
     expect(bySid('PassInstanceRoles').Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });

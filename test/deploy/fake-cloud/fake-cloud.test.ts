@@ -1,8 +1,9 @@
 /** The fake cloud rejects what AWS rejects, and its processes follow the virtual clock. */
 import { StartInstanceRefreshCommand, UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
-import { CreateLaunchTemplateVersionCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { CreateImageCommand, CreateLaunchTemplateVersionCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { CreateRuleCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { TAGS } from '../../../lib/names';
 import { createWorld } from '../../../lib/simulation/world';
 
 function world() {
@@ -94,5 +95,62 @@ describe('fake cloud', () => {
     expect(cloud.targetGroups.get(cloud.groups.get('herd-staging-web')?.targetGroupArn ?? '')?.get(fresh)?.state).toBe('initial');
     cloud.advance(cloud.timings.appStartSeconds + cloud.timings.healthCheckIntervalSeconds);
     expect(cloud.healthyServing('herd-staging-web')).toContain(fresh);
+  });
+
+  describe('builders (shutdown behaviour stop)', () => {
+    const builderInput = (env: ReturnType<typeof world>['env'], userData: string, tags: Record<string, string> = {}) => ({
+      ImageId: env.instances.builderImageId,
+      InstanceType: 't3.small' as const,
+      MinCount: 1,
+      MaxCount: 1,
+      InstanceInitiatedShutdownBehavior: 'stop' as const,
+      BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeSize: 20, VolumeType: 'gp3' as const, Encrypted: true } }],
+      UserData: Buffer.from(userData).toString('base64'),
+      TagSpecifications: [{ ResourceType: 'instance' as const, Tags: Object.entries({ [TAGS.role]: 'builder', [TAGS.release]: 'r2', ...tags }).map(([Key, Value]) => ({ Key, Value })) }],
+    });
+
+    test('a builder reports, then goes stopping → stopped; CreateImage of it does not reboot it', async () => {
+      const { cloud, clients, env } = world();
+      const res = await clients.ec2.send(new RunInstancesCommand(builderInput(env, "exec herd-bake.sh --report '/herd/shop/staging/bake-runs/'\n")));
+      const id = res.Instances?.[0]?.InstanceId ?? '';
+      cloud.advance(cloud.timings.bakeSeconds);
+      expect(cloud.parameters.has(`/herd/shop/staging/bake-runs/${id}`)).toBe(true);
+      expect(cloud.instances.get(id)?.state).toBe('stopping');
+      cloud.advance(cloud.timings.shutdownSeconds);
+      expect(cloud.instances.get(id)?.state).toBe('stopped');
+      await clients.ec2.send(new CreateImageCommand({ InstanceId: id, Name: 'herd-shop-r2-deploy-1' }));
+      expect(cloud.instances.get(id)?.reboots ?? 0).toBe(0);
+      expect(cloud.violations).toEqual([]);
+    });
+
+    test('CreateImage of a running instance without NoReboot reboots it', async () => {
+      const { cloud, clients, env } = world();
+      const res = await clients.ec2.send(new RunInstancesCommand(builderInput(env, '')));
+      const id = res.Instances?.[0]?.InstanceId ?? '';
+      cloud.advance(cloud.timings.bootSeconds);
+      await clients.ec2.send(new CreateImageCommand({ InstanceId: id, Name: 'herd-shop-r2-deploy-1' }));
+      expect(cloud.instances.get(id)?.reboots).toBe(1);
+    });
+
+    test('the watchdog powers off a builder whose bake hangs', async () => {
+      const { cloud, env } = createWorld({ web: 1, serving: 'r1', timings: { bakeSeconds: 3600 } });
+      const clients = cloud.clients();
+      const res = await clients.ec2.send(new RunInstancesCommand(builderInput(env, "#!/bin/bash\nshutdown -h +2 'herd builder watchdog'\n")));
+      const id = res.Instances?.[0]?.InstanceId ?? '';
+      cloud.advance(119);
+      expect(cloud.instances.get(id)?.state).toBe('running');
+      cloud.advance(1 + cloud.timings.shutdownSeconds);
+      expect(cloud.instances.get(id)?.state).toBe('stopped');
+      expect([...cloud.parameters.keys()].filter((k) => k.includes('bake-runs'))).toEqual([]);
+    });
+
+    test('a builder launched with shutdown behaviour terminate, or an unencrypted root volume, is a violation', async () => {
+      const { cloud, clients, env } = world();
+      await clients.ec2.send(new RunInstancesCommand({ ...builderInput(env, ''), InstanceInitiatedShutdownBehavior: 'terminate', BlockDeviceMappings: [] }));
+      expect(cloud.violations).toEqual([
+        'builder launched with shutdown behaviour terminate: powering off after its bake would destroy it before it is imaged',
+        'builder launched without an encrypted root volume (/dev/xvda)',
+      ]);
+    });
   });
 });
