@@ -1,9 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'fs';
-import { IncomingMessage, Server, ServerResponse, createServer } from 'http';
-import { AddressInfo } from 'net';
 import * as path from 'path';
 import {
   BAKE, IS_ROOT, describeWith, hasCommand, run, runOrThrow, scratchRoot, tempDir, uidIn, writeApp,
+  startImds,
 } from './support';
 
 /**
@@ -67,31 +66,15 @@ describeWith({
   'root (bake creates users)': IS_ROOT, 'jq': hasCommand('jq'), 'curl': hasCommand('curl'),
   'setpriv': hasCommand('setpriv'), 'useradd': hasCommand('useradd'),
 }, 'herd-boot (boot.sh)', () => {
-  let imds: Server;
+  let imds: { url: string; close(): Promise<void> };
   let imdsUrl: string;
   let bakedRoot: string;
   let releaseId: string;
   let noWorkerRoot: string;
 
   beforeAll(async () => {
-    imds = createServer((req: IncomingMessage, res: ServerResponse) => {
-      if (req.method === 'PUT' && req.url === '/latest/api/token'
-        && req.headers['x-aws-ec2-metadata-token-ttl-seconds'] !== undefined) {
-        res.end(IMDS_TOKEN);
-      } else if (req.headers['x-aws-ec2-metadata-token'] !== IMDS_TOKEN) {
-        res.statusCode = 401;
-        res.end();
-      } else if (req.url === '/latest/meta-data/instance-id') {
-        res.end(INSTANCE_ID);
-      } else if (req.url === '/latest/meta-data/placement/region') {
-        res.end('eu-west-1');
-      } else {
-        res.statusCode = 404;
-        res.end();
-      }
-    });
-    await new Promise<void>((resolve) => imds.listen(0, '127.0.0.1', resolve));
-    imdsUrl = `http://127.0.0.1:${(imds.address() as AddressInfo).port}`;
+    imds = await startImds(INSTANCE_ID, IMDS_TOKEN);
+    imdsUrl = imds.url;
 
     bakedRoot = scratchRoot();
     const app = writeApp({ Procfile: FIXTURE_PROCFILE });
@@ -106,7 +89,7 @@ describeWith({
   });
 
   afterAll(async () => {
-    await new Promise<void>((resolve) => imds.close(() => resolve()));
+    await imds.close();
   });
 
   /** A fresh copy of a baked root, stubs, and the configuration of environment `staging`. */

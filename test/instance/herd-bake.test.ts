@@ -1,9 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'fs';
-import { IncomingMessage, Server, ServerResponse, createServer } from 'http';
-import { AddressInfo } from 'net';
 import * as path from 'path';
 import { releaseIdOfTree } from '../../lib/release-id';
-import { INSTANCE_DIR, IS_ROOT, describeWith, hasCommand, run, runOrThrow, scratchRoot, tempDir, writeApp } from './support';
+import { INSTANCE_DIR, IS_ROOT, describeWith, hasCommand, run, runOrThrow, scratchRoot, startImds, tempDir, writeApp } from './support';
 
 /**
  * herd-bake.sh (the builder's bake wrapper) against a scratch root. `aws` (S3 download,
@@ -62,32 +60,16 @@ interface Outcome {
 describeWith({
   'root (bake creates users)': IS_ROOT, 'jq': hasCommand('jq'), 'curl': hasCommand('curl'), 'useradd': hasCommand('useradd'),
 }, 'herd-bake.sh', () => {
-  let imds: Server;
+  let imds: { url: string; close(): Promise<void> };
   let imdsUrl: string;
 
   beforeAll(async () => {
-    imds = createServer((req: IncomingMessage, res: ServerResponse) => {
-      if (req.method === 'PUT' && req.url === '/latest/api/token'
-        && req.headers['x-aws-ec2-metadata-token-ttl-seconds'] !== undefined) {
-        res.end(IMDS_TOKEN);
-      } else if (req.headers['x-aws-ec2-metadata-token'] !== IMDS_TOKEN) {
-        res.statusCode = 401;
-        res.end();
-      } else if (req.url === '/latest/meta-data/instance-id') {
-        res.end(INSTANCE_ID);
-      } else if (req.url === '/latest/meta-data/placement/region') {
-        res.end('eu-west-1');
-      } else {
-        res.statusCode = 404;
-        res.end();
-      }
-    });
-    await new Promise<void>((resolve) => imds.listen(0, '127.0.0.1', resolve));
-    imdsUrl = `http://127.0.0.1:${(imds.address() as AddressInfo).port}`;
+    imds = await startImds(INSTANCE_ID, IMDS_TOKEN);
+    imdsUrl = imds.url;
   });
 
   afterAll(async () => {
-    await new Promise<void>((resolve) => imds.close(() => resolve()));
+    await imds.close();
   });
 
   /** A .tar.gz of `files` (relative to the app root), as `herd deploy` uploads it. */

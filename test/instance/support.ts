@@ -1,5 +1,7 @@
 import { spawn, spawnSync } from 'child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { IncomingMessage, ServerResponse, createServer } from 'http';
+import { AddressInfo } from 'net';
 import { tmpdir } from 'os';
 import * as path from 'path';
 
@@ -160,4 +162,33 @@ export function ensureVenv(): string {
     writeFileSync(stamp, requirements);
   }
   return python;
+}
+
+/**
+ * A local stand-in for the EC2 instance metadata service that insists on IMDSv2 (a token
+ * from PUT /latest/api/token on every request), answering the instance id and region.
+ * Scripts under test reach it through `HERD_IMDS_URL`.
+ */
+export async function startImds(instanceId: string, token: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.method === 'PUT' && req.url === '/latest/api/token'
+      && req.headers['x-aws-ec2-metadata-token-ttl-seconds'] !== undefined) {
+      res.end(token);
+    } else if (req.headers['x-aws-ec2-metadata-token'] !== token) {
+      res.statusCode = 401;
+      res.end();
+    } else if (req.url === '/latest/meta-data/instance-id') {
+      res.end(instanceId);
+    } else if (req.url === '/latest/meta-data/placement/region') {
+      res.end('eu-west-1');
+    } else {
+      res.statusCode = 404;
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
