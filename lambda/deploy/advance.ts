@@ -19,7 +19,7 @@ import { DeployLockedError, InvalidDeployInputError, describeError, isTransient 
 import { RECORD_STEPS } from './record';
 import { RELEASE_STEPS } from './release';
 import { ROLLOUT_STEPS } from './rollout';
-import { FIRST_STEP, STATE_KIND, phaseOf, planStages, type DeployInput, type DeployState, type Phase } from './state';
+import { BAKE_ONLY_STAGES, FIRST_STEP, STATE_KIND, phaseOf, planStages, type DeployInput, type DeployState, type Phase } from './state';
 import type { AdvanceContext, Step, StepResult } from './step';
 
 /** Consecutive transient errors tolerated on one step before it counts as a failure. */
@@ -54,7 +54,8 @@ export function startDeploy(input: DeployInput, env: DeployEnvironment, clock: C
   let migrationOrder = input.migrationOrder ?? env.deploy.migrationOrder;
   // A `maintenance` default only makes sense for `full`; a rolling deploy then migrates first.
   if (strategy === 'rolling' && migrationOrder === 'maintenance' && input.migrationOrder === undefined) migrationOrder = 'before';
-  const plan = planStages(strategy, migrationOrder);
+  const bakeOnly = input.mode === 'bake';
+  const plan = bakeOnly ? [...BAKE_ONLY_STAGES] : planStages(strategy, migrationOrder);
   return {
     kind: STATE_KIND,
     deployId: input.deployId ?? newDeployId(now),
@@ -65,6 +66,7 @@ export function startDeploy(input: DeployInput, env: DeployEnvironment, clock: C
     strategy,
     migrationOrder,
     actor: input.actor,
+    ...(bakeOnly ? { mode: 'bake' as const } : {}),
     startedAt: now,
     plan,
     stageIndex: 0,

@@ -133,6 +133,8 @@ export interface HistoryItem {
   readonly strategy: string;
   readonly migrationOrder: string;
   readonly actor: string;
+  /** `bake` for an image-only run (`herd bake`); absent for a deploy. */
+  readonly mode?: 'bake';
   readonly status: 'running' | 'succeeded' | 'failed';
   readonly startedAt: string;
   readonly endedAt?: string;
@@ -169,6 +171,7 @@ export function historyItem(state: DeployState, now: number, status: HistoryItem
     strategy: state.strategy,
     migrationOrder: state.migrationOrder,
     actor: state.actor,
+    ...(state.mode ? { mode: state.mode } : {}),
     status,
     startedAt: iso(state.startedAt),
     ...(status !== 'running' ? { endedAt: iso(now) } : {}),

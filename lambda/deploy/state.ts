@@ -18,7 +18,13 @@ export interface DeployInput {
   readonly actor: string;
   /** Deploy id; the CLI passes the execution name. Generated when absent. */
   readonly deployId?: string;
+  /** `bake`: prepare the release's image only (lock → bake → record); no server changes. Default `deploy`. */
+  readonly mode?: DeployMode;
 }
+
+/** What a run of the deploy step does: a whole deploy, or only the image (`herd bake`). */
+export type DeployMode = 'deploy' | 'bake';
+export const DEPLOY_MODES: readonly DeployMode[] = ['deploy', 'bake'];
 
 /** Outcome of a finished deploy. */
 export type DeployOutcome = 'succeeded' | 'failed';
@@ -75,6 +81,8 @@ export interface DeployState {
   strategy: DeployStrategy;
   migrationOrder: MigrationOrder;
   actor: string;
+  /** `bake` for an image-only run; absent for a deploy. */
+  mode?: 'bake';
   /** Epoch milliseconds. */
   startedAt: number;
   plan: Stage[];
@@ -141,7 +149,7 @@ function isObj(value: unknown): value is Record<string, unknown> {
 export function parseDeployInput(value: unknown): DeployInput {
   if (!isObj(value)) throw new InvalidDeployInputError(`deploy input must be an object (received ${JSON.stringify(value)})`);
   const problems: string[] = [];
-  const { release, artifactKey, strategy, migrationOrder, actor, deployId } = value;
+  const { release, artifactKey, strategy, migrationOrder, actor, deployId, mode } = value;
   if (typeof release !== 'string' || !RELEASE_PATTERN.test(release)) {
     problems.push(`release must match ${RELEASE_PATTERN} (received ${JSON.stringify(release)})`);
   }
@@ -159,6 +167,9 @@ export function parseDeployInput(value: unknown): DeployInput {
   }
   if (deployId !== undefined && (typeof deployId !== 'string' || !DEPLOY_ID_PATTERN.test(deployId))) {
     problems.push(`deployId must match ${DEPLOY_ID_PATTERN} (received ${JSON.stringify(deployId)})`);
+  }
+  if (mode !== undefined && !(DEPLOY_MODES as readonly unknown[]).includes(mode)) {
+    problems.push(`mode must be one of ${DEPLOY_MODES.join(', ')} (received ${JSON.stringify(mode)})`);
   }
   if (problems.length > 0) throw new InvalidDeployInputError(`invalid deploy input: ${problems.join('; ')}`);
   return value as unknown as DeployInput;
@@ -192,6 +203,9 @@ export function planStages(strategy: DeployStrategy, order: MigrationOrder): Sta
   const before: Stage[] = order === 'before' ? ['migrate'] : [];
   return ['lock', 'bake', 'launchTemplate', ...before, ...window, 'hold', 'maintenanceOff', 'verify', 'record'];
 }
+
+/** Stages of a bake-only run: the image, recorded; nothing serves it yet. */
+export const BAKE_ONLY_STAGES: readonly Stage[] = ['lock', 'bake', 'record'];
 
 /** Phase a stage's time counts towards. */
 export function phaseOf(stage: Stage): Phase {

@@ -3,9 +3,9 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { handle } from '../../lambda/deploy/handler';
 import type { DeployState } from '../../lambda/deploy/state';
-import type { AdvanceContext } from '../../lambda/deploy/step';
 import { runExecution, type ExecutionResult } from '../../lib/simulation/driver';
-import { ServiceMetrics } from '../../lib/simulation/metrics';
+import type { ServiceMetrics } from '../../lib/simulation/metrics';
+import { runSimulatedDeploy } from '../../lib/simulation/run';
 import { createWorld, type World, type WorldSpec } from '../../lib/simulation/world';
 
 export interface ScenarioFaults {
@@ -76,8 +76,7 @@ export function loadScenarios(dir = SCENARIO_DIR): { file: string; scenario: Sce
 
 export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
   const world = createWorld(scenario.world);
-  const { cloud, env } = world;
-  const ctx: AdvanceContext = { clients: cloud.clients(), env, clock: world.clock };
+  const { cloud } = world;
   const faults = scenario.faults ?? {};
   if (faults.throttleEvery) {
     const n = faults.throttleEvery;
@@ -92,25 +91,13 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
       }
     });
   }
-  const metrics = new ServiceMetrics(cloud, env);
-  const webAtStart = cloud.groups.get(env.fleets.web.autoScalingGroupName)?.instances.map((i) => i.id) ?? [];
-  let imageAvailableAt: number | undefined;
-  cloud.onTick((c) => {
-    if (imageAvailableAt !== undefined) return;
-    const image = [...c.images.values()].find((im) => im.release === scenario.deploy.release && im.state === 'available');
-    if (image) imageAvailableAt = c.now();
-  });
-  const states: DeployState[] = [];
   let secondDeploy: ExecutionResult | undefined;
-  const startedAt = world.clock.now();
-  const result = await runExecution(
+  const run = await runSimulatedDeploy(
+    world,
     { ...scenario.deploy, deployId: scenario.deploy.deployId ?? 'deploy-0001' },
     {
-      cloud,
-      handle: (event) => handle(event, ctx),
       faults: { ...(faults.retryAfterSideEffect ? { retryAfterSideEffect: faults.retryAfterSideEffect } : {}) },
-      onState: async (state) => {
-        states.push(state);
+      onState: async (state, ctx) => {
         const second = faults.secondDeploy;
         if (second && !secondDeploy && state.step === second.atStep) {
           secondDeploy = await runExecution(
@@ -121,7 +108,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
       },
     },
   );
-  return { scenario, world, result, metrics, startedAt, endedAt: world.clock.now(), webAtStart, states, ...(secondDeploy ? { secondDeploy } : {}), ...(imageAvailableAt !== undefined ? { imageAvailableAt } : {}) };
+  return { scenario, world, ...run, ...(secondDeploy ? { secondDeploy } : {}) };
 }
 
 /** One row of the runner's table. */
