@@ -1,0 +1,39 @@
+/** `herd bake <env> <release|path>`: prepare a release's image ahead of a deploy (no server changes). */
+import type { Command } from 'commander';
+import { ensureArtifact, prepareRelease } from '../artifact';
+import type { CliDeps } from '../deps';
+import { resolveEnvironment } from '../environment';
+import { exitWith } from '../errors';
+import { releaseImages } from '../images';
+import { refuseWhenLocked, startDeploy } from '../start';
+
+export function register(program: Command, deps: CliDeps): void {
+  program
+    .command('bake')
+    .description('bake a release\'s image ahead of a deploy (lock, bake, record; no server changes), with live progress')
+    .argument('<env>', 'environment whose deploy step bakes (and whose artifacts bucket receives the upload)')
+    .argument('<release|path>', 'app directory or .tar.gz (uploaded), or a release id already uploaded')
+    .option('--label <label>', 'prefix of the release id computed from a path (e.g. v42)')
+    .option('--detach', 'return once the bake has started (exit code 3)')
+    .addHelpText(
+      'after',
+      ['', 'Examples:', '  $ herd bake production ./examples/mootube --label v42', '  $ herd deploy production v42-3f9c0a1b2c3d    # later: no bake, straight to the rollout'].join('\n'),
+    )
+    .action(async (env: string, target: string, opts: { label?: string; detach?: boolean }) => {
+      const handle = await resolveEnvironment(deps, env);
+      const prepared = await prepareRelease(target, opts.label);
+      try {
+        const [image] = await releaseImages(handle.clients, handle.app, prepared.release);
+        if (image) {
+          deps.out.write(`release ${prepared.release} already has image ${image.ImageId ?? '?'}; nothing to bake (deploy it with \`herd deploy ${env} ${prepared.release}\`)\n`);
+          return;
+        }
+        await refuseWhenLocked(handle);
+        const uploaded = await ensureArtifact(handle.clients, handle.outputs.artifactsBucket, prepared);
+        if (uploaded) deps.out.write(`uploaded s3://${handle.outputs.artifactsBucket}/${prepared.key}\n`);
+      } finally {
+        prepared.cleanup();
+      }
+      exitWith(await startDeploy(deps, handle, { release: prepared.release, mode: 'bake', detach: opts.detach === true }));
+    });
+}

@@ -1,0 +1,64 @@
+/** `herd deploy <env> <release|path>`: upload when given a path, start the deploy step, watch it. */
+import { Option, type Command } from 'commander';
+import type { DeployStrategy, MigrationOrder } from '../../config/types';
+import { ensureArtifact, prepareRelease } from '../artifact';
+import type { CliDeps } from '../deps';
+import { resolveEnvironment } from '../environment';
+import { exitWith } from '../errors';
+import { MIGRATE_CHOICES, refuseWhenLocked, startDeploy } from '../start';
+
+export function strategyOption(): Option {
+  return new Option('--strategy <strategy>', 'rolling (instance refresh, no downtime) or full (maintenance page, new fleet); default: the environment\'s').choices(['rolling', 'full']);
+}
+
+export function migrateOption(): Option {
+  return new Option('--migrate <when>', 'when the Procfile\'s release: command runs; default: the environment\'s').choices([...MIGRATE_CHOICES]);
+}
+
+export function register(program: Command, deps: CliDeps): void {
+  program
+    .command('deploy')
+    .description('deploy a release (an app directory, a .tar.gz or a release id) and show live progress until it serves')
+    .argument('<env>', 'environment (herd.config.ts)')
+    .argument('<release|path>', 'app directory or .tar.gz (packed, uploaded to the artifacts bucket) or a release id already uploaded')
+    .addOption(strategyOption())
+    .addOption(migrateOption())
+    .option('--label <label>', 'prefix of the release id computed from a path (e.g. v42)')
+    .option('--detach', 'return once the deploy has started (exit code 3)')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  $ herd deploy staging ./examples/mootube --label v42',
+        '  $ herd deploy production v42-3f9c0a1b2c3d --strategy full --migrate before',
+        '',
+        'Ctrl-C detaches (the deploy keeps running). Exit code: 0 the release serves, 1 the deploy',
+        'failed and rolled back, 2 refused or bad input (nothing changed), 3 detached.',
+      ].join('\n'),
+    )
+    .action(async (env: string, target: string, opts: { strategy?: DeployStrategy; migrate?: MigrationOrder; label?: string; detach?: boolean }) => {
+      const handle = await resolveEnvironment(deps, env);
+      const prepared = await prepareRelease(target, opts.label);
+      try {
+        // Refuse before uploading anything when another deploy runs.
+        await refuseWhenLocked(handle);
+        const uploaded = await ensureArtifact(handle.clients, handle.outputs.artifactsBucket, prepared);
+        deps.out.write(
+          uploaded
+            ? `uploaded s3://${handle.outputs.artifactsBucket}/${prepared.key}\n`
+            : `release ${prepared.release}: artifact s3://${handle.outputs.artifactsBucket}/${prepared.key} already uploaded\n`,
+        );
+      } finally {
+        prepared.cleanup();
+      }
+      exitWith(
+        await startDeploy(deps, handle, {
+          release: prepared.release,
+          ...(opts.strategy ? { strategy: opts.strategy } : {}),
+          ...(opts.migrate ? { migrationOrder: opts.migrate } : {}),
+          detach: opts.detach === true,
+        }),
+      );
+    });
+}

@@ -1,0 +1,60 @@
+/** `herd maintenance on|off <env>`: the maintenance page, with the bypass shown. */
+import type { Command } from 'commander';
+import { MaintenanceOwnedError } from '../../../lambda/deploy/errors';
+import { MANUAL_OWNER, maintenanceOff, maintenanceOn } from '../../../lambda/deploy/maintenance';
+import { BYPASS_HEADER } from '../../names';
+import type { CliDeps } from '../deps';
+import { resolveEnvironment, type EnvironmentHandle } from '../environment';
+import { CliError } from '../errors';
+
+/** How to reach the app behind the page. */
+export function bypassHelp(handle: EnvironmentHandle): string {
+  const lines: string[] = [];
+  const secret = handle.outputs.maintenanceBypassSecretArn;
+  if (secret) {
+    lines.push(`bypass: send the header ${BYPASS_HEADER} with the secret's value:`);
+    lines.push(`  curl -H "${BYPASS_HEADER}: $(aws secretsmanager get-secret-value --secret-id ${secret} --query SecretString --output text)" ${handle.outputs.url}`);
+  }
+  const cidrs = handle.config.maintenance.bypassCidrs;
+  if (cidrs.length > 0) lines.push(`bypass: requests from ${cidrs.join(', ')} skip the page`);
+  if (lines.length === 0) lines.push('no bypass configured (maintenance.bypassHeader is false and bypassCidrs is empty): nobody reaches the app while the page is up');
+  return `${lines.join('\n')}\n`;
+}
+
+export function register(program: Command, deps: CliDeps): void {
+  const maintenance = program
+    .command('maintenance')
+    .description('put the maintenance page up or take it down (503 for everyone but the bypass)')
+    .addHelpText('after', ['', 'Examples:', '  $ herd maintenance on production', '  $ herd maintenance off production'].join('\n'));
+
+  maintenance
+    .command('on')
+    .description('put the maintenance page up (idempotent) and show how to bypass it')
+    .argument('<env>', 'environment (herd.config.ts)')
+    .addHelpText('after', ['', 'Example:', '  $ herd maintenance on production'].join('\n'))
+    .action(async (env: string) => {
+      const handle = await resolveEnvironment(deps, env);
+      const before = await maintenanceOn(handle.clients, handle.deploy, MANUAL_OWNER);
+      deps.out.write(before.on ? `maintenance page of ${env} was already up (owner ${before.owner ?? 'unknown'}); nothing changed\n` : `maintenance page up on ${env} (${handle.outputs.url} answers 503)\n`);
+      deps.out.write(bypassHelp(handle));
+      deps.out.write(`take it down with \`herd maintenance off ${env}\`\n`);
+    });
+
+  maintenance
+    .command('off')
+    .description('take the maintenance page down; refuses when a running deploy owns it unless --force')
+    .argument('<env>', 'environment (herd.config.ts)')
+    .option('--force', 'lift a page that a running deploy put up')
+    .addHelpText('after', ['', 'Examples:', '  $ herd maintenance off production', '  $ herd maintenance off production --force   # a running deploy\'s page'].join('\n'))
+    .action(async (env: string, opts: { force?: boolean }) => {
+      const handle = await resolveEnvironment(deps, env);
+      let before;
+      try {
+        before = await maintenanceOff(handle.clients, handle.deploy, { force: opts.force === true });
+      } catch (err) {
+        if (err instanceof MaintenanceOwnedError) throw new CliError(err.message);
+        throw err;
+      }
+      deps.out.write(before.on ? `maintenance page lifted on ${env} (it was put up by ${before.owner ?? 'unknown'})\n` : `maintenance page of ${env} was not up; nothing changed\n`);
+    });
+}

@@ -1,0 +1,183 @@
+/** `herd status <env>`: what serves, per instance and target; deploys, refreshes, maintenance, suspended processes, lock. */
+import { DescribeAutoScalingGroupsCommand, DescribeInstanceRefreshesCommand, type AutoScalingGroup } from '@aws-sdk/client-auto-scaling';
+import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeTargetHealthCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { Command } from 'commander';
+import { readLock } from '../../../lambda/deploy/lock';
+import { maintenanceStatus } from '../../../lambda/deploy/maintenance';
+import { parameterNames, TAGS } from '../../names';
+import type { CliDeps } from '../deps';
+import { fleetsOf, resolveEnvironment, type EnvironmentHandle } from '../environment';
+import { executionArnOf, readExecution } from '../execution';
+import { readParameter, releaseImages, tagOf } from '../images';
+import { JSON_OPTION, table, writeJson } from '../output';
+import { currentPhase } from '../progress';
+
+const ACTIVE_REFRESH = new Set(['Pending', 'InProgress', 'Cancelling', 'RollbackInProgress', 'Baking']);
+
+export interface InstanceStatus {
+  readonly id: string;
+  readonly role: string;
+  readonly imageId?: string;
+  readonly release?: string;
+  readonly lifecycle: string;
+  readonly health: string;
+  /** ALB target health (web only). */
+  readonly target?: string;
+}
+
+export interface EnvironmentStatus {
+  readonly environment: string;
+  readonly url: string;
+  readonly release?: string;
+  readonly image?: string;
+  readonly instances: InstanceStatus[];
+  readonly groups: { role: string; name: string; desired: number; min: number; max: number; suspended: string[] }[];
+  readonly lock?: { deployId: string; actor: string; release: string; since: string; phase?: string; step?: string; status?: string };
+  readonly refreshes: { role: string; id: string; status: string; percent?: number }[];
+  readonly refreshError?: string;
+  readonly maintenance: { on: boolean; owner?: string };
+}
+
+async function groupsOf(handle: EnvironmentHandle): Promise<Map<string, AutoScalingGroup>> {
+  const names = fleetsOf(handle).map((f) => f.group);
+  const res = await handle.clients.autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: names }));
+  return new Map((res.AutoScalingGroups ?? []).map((g) => [g.AutoScalingGroupName ?? '', g]));
+}
+
+export async function environmentStatus(handle: EnvironmentHandle): Promise<EnvironmentStatus> {
+  const { clients, outputs } = handle;
+  const names = parameterNames(handle.app, handle.name);
+  const [release, image, groups, lock, maintenance, images] = await Promise.all([
+    readParameter(clients, names.currentRelease),
+    readParameter(clients, names.currentImage),
+    groupsOf(handle),
+    readLock(clients, outputs.deployTableName),
+    maintenanceStatus(clients, handle.deploy),
+    releaseImages(clients, handle.app),
+  ]);
+  const releaseOfImage = new Map(images.map((i) => [i.ImageId ?? '', tagOf(i, TAGS.release) ?? '']));
+  const members = fleetsOf(handle).flatMap((f) => (groups.get(f.group)?.Instances ?? []).map((i) => ({ role: f.role, i })));
+  const ids = members.map((m) => m.i.InstanceId ?? '').filter(Boolean);
+  const imageOf = new Map<string, string>();
+  if (ids.length > 0) {
+    const res = await clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: ids }));
+    for (const r of res.Reservations ?? []) for (const i of r.Instances ?? []) if (i.InstanceId && i.ImageId) imageOf.set(i.InstanceId, i.ImageId);
+  }
+  const health = await clients.elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: outputs.targetGroupArn }));
+  const targetOf = new Map((health.TargetHealthDescriptions ?? []).map((t) => [t.Target?.Id ?? '', t.TargetHealth?.State ?? 'unknown']));
+
+  const instances: InstanceStatus[] = members.map(({ role, i }) => {
+    const id = i.InstanceId ?? '';
+    const imageId = imageOf.get(id);
+    const rel = imageId ? releaseOfImage.get(imageId) : undefined;
+    const target = targetOf.get(id);
+    return {
+      id,
+      role,
+      ...(imageId ? { imageId } : {}),
+      ...(rel ? { release: rel } : {}),
+      lifecycle: i.LifecycleState ?? 'unknown',
+      health: i.HealthStatus ?? 'unknown',
+      ...(target ? { target } : role === 'web' ? { target: 'not registered' } : {}),
+    };
+  });
+
+  const refreshes: EnvironmentStatus['refreshes'] = [];
+  let refreshError: string | undefined;
+  for (const f of fleetsOf(handle)) {
+    try {
+      const res = await clients.autoScaling.send(new DescribeInstanceRefreshesCommand({ AutoScalingGroupName: f.group, MaxRecords: 1 }));
+      const r = res.InstanceRefreshes?.[0];
+      if (r?.Status && ACTIVE_REFRESH.has(r.Status)) {
+        refreshes.push({ role: f.role, id: r.InstanceRefreshId ?? '', status: r.Status, ...(r.PercentageComplete !== undefined ? { percent: r.PercentageComplete } : {}) });
+      }
+    } catch (err) {
+      // Status stays useful when only this call fails (permissions, a partial AWS outage).
+      refreshError = `instance refreshes of ${f.group} unreadable: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`;
+    }
+  }
+
+  let lockView: EnvironmentStatus['lock'];
+  if (lock) {
+    let phase: Pick<NonNullable<EnvironmentStatus['lock']>, 'phase' | 'step' | 'status'> = {};
+    try {
+      const view = await readExecution(clients, executionArnOf(outputs.deployStateMachineArn, lock.deployId));
+      phase = { status: view.status, ...(view.state ? { phase: currentPhase(view.state), step: view.state.step } : {}) };
+    } catch (err) {
+      if (!(err instanceof Error && err.name === 'ExecutionDoesNotExist')) throw err;
+      phase = { status: 'no such execution (stale lock?)' };
+    }
+    lockView = { ...lock, ...phase };
+  }
+
+  return {
+    environment: handle.name,
+    url: outputs.url,
+    ...(release ? { release } : {}),
+    ...(image ? { image } : {}),
+    instances,
+    groups: fleetsOf(handle).map((f) => {
+      const g = groups.get(f.group);
+      return {
+        role: f.role,
+        name: f.group,
+        desired: g?.DesiredCapacity ?? 0,
+        min: g?.MinSize ?? 0,
+        max: g?.MaxSize ?? 0,
+        suspended: (g?.SuspendedProcesses ?? []).map((p) => p.ProcessName ?? '').filter(Boolean).sort(),
+      };
+    }),
+    ...(lockView ? { lock: lockView } : {}),
+    refreshes,
+    ...(refreshError ? { refreshError } : {}),
+    maintenance: { on: maintenance.on, ...(maintenance.owner ? { owner: maintenance.owner } : {}) },
+  };
+}
+
+export function renderStatus(s: EnvironmentStatus): string {
+  const lines: string[] = [];
+  const suspended = s.groups.filter((g) => g.suspended.length > 0);
+  for (const g of suspended) {
+    lines.push(`!! WARNING: ${g.role} group ${g.name} has suspended processes: ${g.suspended.join(', ')} — resume with \`herd autoscaling resume ${s.environment}\``);
+  }
+  lines.push(`environment ${s.environment}  ${s.url}`);
+  lines.push(`release     ${s.release ?? 'unknown'}${s.image ? ` (image ${s.image})` : ''}`);
+  lines.push(`maintenance ${s.maintenance.on ? `ON (owner ${s.maintenance.owner ?? 'unknown'})` : 'off'}`);
+  lines.push(
+    `deploy      ${s.lock ? `${s.lock.deployId} running: ${s.lock.phase ? `${s.lock.phase} (${s.lock.step ?? ''})` : (s.lock.status ?? '')}, release ${s.lock.release}, by ${s.lock.actor} since ${s.lock.since}` : 'none running'}`,
+  );
+  lines.push(`lock        ${s.lock ? `held by deploy ${s.lock.deployId} (${s.lock.actor})` : 'free'}`);
+  lines.push(`refresh     ${s.refreshes.length > 0 ? s.refreshes.map((r) => `${r.role} ${r.status} ${r.percent ?? 0}%`).join(', ') : s.refreshError ? `unknown (${s.refreshError})` : 'none in progress'}`);
+  lines.push(
+    `groups      ${s.groups.map((g) => `${g.role} ${g.desired} (min ${g.min}, max ${g.max})${g.suspended.length > 0 ? ` SUSPENDED: ${g.suspended.join(' ')}` : ''}`).join('; ')}`,
+  );
+  lines.push(
+    s.instances.length === 0
+      ? 'instances   none'
+      : table(
+          ['instance', 'role', 'release', 'image', 'lifecycle', 'health', 'target'],
+          s.instances.map((i) => [i.id, i.role, i.release ?? '?', i.imageId ?? '?', i.lifecycle, i.health, i.target ?? '-']),
+        ),
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+export function register(program: Command, deps: CliDeps): void {
+  program
+    .command('status')
+    .description('release per instance, target health, deploy or refresh in progress, maintenance, suspended processes, lock')
+    .argument('<env>', 'environment (herd.config.ts)')
+    .option(...JSON_OPTION)
+    .addHelpText('after', ['', 'Examples:', '  $ herd status production', '  $ herd status staging --json | jq .release'].join('\n'))
+    .action(async (env: string, opts: { json?: boolean }) => {
+      const handle = await resolveEnvironment(deps, env);
+      const status = await environmentStatus(handle);
+      if (opts.json) writeJson(deps.out, status);
+      else deps.out.write(renderStatus(status));
+      const suspended = status.groups.filter((g) => g.suspended.length > 0);
+      if (suspended.length > 0 && !opts.json) {
+        deps.err.write(`herd: warning: Auto Scaling processes are suspended on ${env} (${suspended.map((g) => g.role).join(', ')}); deploys and scaling misbehave until \`herd autoscaling resume ${env}\`\n`);
+      }
+    });
+}

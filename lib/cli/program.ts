@@ -1,0 +1,75 @@
+/**
+ * The `herd` command line: one Commander program, one file per verb under `commands/`,
+ * each exporting `register(program, deps)`. `main` runs it and returns the exit code;
+ * every error is printed once as `herd: <message>`.
+ */
+import { Command, CommanderError } from 'commander';
+import type { CliDeps } from './deps';
+import { CliExit, EXIT, explain } from './errors';
+import * as autoscaling from './commands/autoscaling';
+import * as bake from './commands/bake';
+import * as deploy from './commands/deploy';
+import * as history from './commands/history';
+import * as maintenance from './commands/maintenance';
+import * as plan from './commands/plan';
+import * as releases from './commands/releases';
+import * as rollback from './commands/rollback';
+import * as status from './commands/status';
+import * as unlock from './commands/unlock';
+import * as watch from './commands/watch';
+
+/** A verb of the CLI. */
+export interface CliCommand {
+  register(program: Command, deps: CliDeps): void;
+}
+
+/** Every verb, in the order `herd --help` lists them. Add a new verb here. */
+export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, history, rollback, bake, releases, maintenance, autoscaling, unlock, plan];
+
+export function buildProgram(deps: CliDeps): Command {
+  const program = new Command('herd');
+  program
+    .description('Operate herd environments: deploy releases with live progress, inspect, roll back, maintenance, autoscaling.')
+    .usage('<command> [options]')
+    .exitOverride()
+    .showHelpAfterError('(run herd <command> --help for its usage and an example)')
+    .configureOutput({
+      writeOut: (text) => void deps.out.write(text),
+      writeErr: (text) => void deps.err.write(text),
+      outputError: (text, write) => write(text.replace(/^error: /, 'herd: ')),
+    })
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  $ herd deploy staging ./examples/mootube     # pack, upload, deploy, watch',
+        '  $ herd status production',
+        '  $ herd rollback production',
+        '',
+        'Exit codes: 0 done (the release serves), 1 failed (deploy rolled back, AWS error),',
+        '2 usage or input error (nothing changed), 3 detached (the deploy still runs).',
+        'AWS credentials and region come from the usual chain (AWS_PROFILE, aws sso login, AWS_REGION).',
+      ].join('\n'),
+    );
+  for (const command of COMMANDS) command.register(program, deps);
+  return program;
+}
+
+/** Runs `argv` (the arguments after `herd`) and returns the exit code. */
+export async function main(argv: readonly string[], deps: CliDeps): Promise<number> {
+  const program = buildProgram(deps);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.ok;
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (err instanceof CliExit) return err.exitCode;
+    const { message, exitCode } = explain(err);
+    deps.err.write(`herd: ${message}\n`);
+    return exitCode;
+  }
+}

@@ -1,0 +1,122 @@
+/** A plan for people: the summary, the timeline as a terminal Gantt chart, and as an SVG. */
+import type { DeployPlan, TimelineEntry } from './model';
+import { TIMING_NAMES } from './timings';
+
+export function formatDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  return `${m} min ${String(s % 60).padStart(2, '0')} s`;
+}
+
+function clock(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+}
+
+const BAR: Record<TimelineEntry['kind'], string> = { stage: '█', batch: '▓', checkpoint: '░', maintenance: '▒' };
+
+/**
+ * The timeline as a Gantt chart of `width` columns: one row per entry, its bar placed on a
+ * common time axis (stages █, launch batches ▓, checkpoints ░, maintenance page ▒).
+ */
+export function ganttChart(plan: Pick<DeployPlan, 'timeline' | 'totalSeconds'>, width = 60): string {
+  const total = Math.max(1, plan.totalSeconds);
+  const labelWidth = Math.min(40, Math.max(...plan.timeline.map((e) => e.label.length), 8));
+  const col = (t: number) => Math.min(width, Math.max(0, Math.round((t / total) * width)));
+  const lines = plan.timeline.map((e) => {
+    // Every entry shows at least one column, short ones at the end included.
+    const a = Math.min(width - 1, col(e.start));
+    const b = Math.min(width, Math.max(a + 1, col(e.end)));
+    const bar = ' '.repeat(a) + BAR[e.kind].repeat(b - a);
+    const label = e.label.length > labelWidth ? `${e.label.slice(0, labelWidth - 1)}…` : e.label.padEnd(labelWidth);
+    return `${label} │${bar.padEnd(width)}│ ${clock(e.start)}–${clock(e.end)}`;
+  });
+  const axis = `${' '.repeat(labelWidth)} └${'─'.repeat(width)}┘`;
+  const ticks = `${' '.repeat(labelWidth)}  ${clock(0)}${' '.repeat(Math.max(1, width - 10))}${clock(total)}`;
+  return [...lines, axis, ticks].join('\n');
+}
+
+/** The text `herd plan` prints (without the Gantt chart). */
+export function planSummary(plan: DeployPlan, title: string): string {
+  const lines: string[] = [];
+  lines.push(title);
+  lines.push(
+    `strategy ${plan.strategy}, migrations ${plan.migrates ? plan.migrationOrder : 'none'}, ${plan.bakes ? 'bakes a new image' : 'image exists (no bake)'}; ` +
+      `web ${plan.fleets.web}${plan.fleets.worker !== undefined ? `, worker ${plan.fleets.worker}` : ''}`,
+  );
+  lines.push('');
+  lines.push(`predicted total          ${formatDuration(plan.totalSeconds)}${plan.outcome === 'failed' ? ` — the modelled deploy FAILS: ${plan.failure ?? 'unknown cause'}` : ''}`);
+  lines.push(
+    `maintenance window       ${plan.maintenance ? `${formatDuration(plan.maintenanceWindowSeconds)} (${clock(plan.maintenance.on)}–${clock(plan.maintenance.off)})` : 'none'}`,
+  );
+  lines.push(`no healthy target        ${formatDuration(plan.downtimeSeconds)} outside a maintenance window`);
+  lines.push(`minimum healthy capacity ${plan.minHealthyPercent} % of the web fleet`);
+  lines.push(`code/schema skew         ${formatDuration(plan.skewSeconds)} (old code on the migrated schema, or new code before it)`);
+  const calls = Object.entries(plan.awsCalls).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  lines.push(`AWS calls                ${plan.awsCallsTotal} (${calls.map(([api, n]) => `${api.replace(/^[a-zA-Z0-9]+:/, '')} ${n}`).join(', ')})`);
+  lines.push('');
+  lines.push('timeline');
+  for (const e of plan.timeline) {
+    const indent = e.kind === 'stage' ? '  ' : '    ';
+    lines.push(`${indent}${clock(e.start)}–${clock(e.end)}  ${e.label}${e.detail ? ` (${e.detail})` : ''}`);
+  }
+  lines.push('');
+  lines.push(`timing parameters ${plan.timingSource === 'history' ? 'from history' : 'from documented defaults'} (and the environment's configuration)`);
+  for (const name of TIMING_NAMES) {
+    const p = plan.timings[name];
+    lines.push(`  ${name.padEnd(30)} ${String(p.value).padStart(5)}  ${p.origin}: ${p.source}`);
+  }
+  return lines.join('\n');
+}
+
+function esc(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+const COLOURS: Record<TimelineEntry['kind'], string> = { stage: '#4a78c2', batch: '#3a9d5d', checkpoint: '#c9a227', maintenance: '#c0392b' };
+
+/** The timeline as a standalone SVG document. */
+export function planSvg(plan: DeployPlan, title: string): string {
+  const rowH = 22;
+  const labelW = 300;
+  const chartW = 640;
+  const top = 48;
+  const total = Math.max(1, plan.totalSeconds);
+  const x = (t: number) => labelW + (t / total) * chartW;
+  const height = top + plan.timeline.length * rowH + 40;
+  const width = labelW + chartW + 90;
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
+  parts.push(`<title>${esc(title)}</title>`);
+  parts.push(`<rect width="100%" height="100%" fill="#ffffff"/>`);
+  parts.push(`<text x="10" y="20" font-size="14" font-weight="bold">${esc(title)}</text>`);
+  parts.push(
+    `<text x="10" y="38">total ${esc(formatDuration(plan.totalSeconds))}; maintenance ${esc(formatDuration(plan.maintenanceWindowSeconds))}; no healthy target ${esc(formatDuration(plan.downtimeSeconds))}; min healthy ${plan.minHealthyPercent} %; ${plan.awsCallsTotal} AWS calls; timings ${plan.timingSource === 'history' ? 'from history' : 'from defaults'}</text>`,
+  );
+  plan.timeline.forEach((e, i) => {
+    const y = top + i * rowH;
+    const x0 = x(e.start);
+    const w = Math.max(2, x(e.end) - x0);
+    const indent = e.kind === 'stage' ? 10 : 24;
+    parts.push(`<text x="${indent}" y="${y + 15}">${esc(e.label)}</text>`);
+    parts.push(
+      `<rect x="${x0.toFixed(1)}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="${COLOURS[e.kind]}" opacity="${e.kind === 'maintenance' ? 0.6 : 0.9}"><title>${esc(`${e.label}: ${e.start}–${e.end} s${e.detail ? ` (${e.detail})` : ''}`)}</title></rect>`,
+    );
+    parts.push(`<text x="${(x0 + w + 4).toFixed(1)}" y="${y + 15}" fill="#555">${e.end - e.start} s</text>`);
+  });
+  const axisY = top + plan.timeline.length * rowH + 8;
+  parts.push(`<line x1="${labelW}" y1="${axisY}" x2="${labelW + chartW}" y2="${axisY}" stroke="#333"/>`);
+  const step = niceStep(total);
+  for (let t = 0; t <= total; t += step) {
+    parts.push(`<line x1="${x(t).toFixed(1)}" y1="${axisY}" x2="${x(t).toFixed(1)}" y2="${axisY + 5}" stroke="#333"/>`);
+    parts.push(`<text x="${x(t).toFixed(1)}" y="${axisY + 18}" text-anchor="middle">${clock(t)}</text>`);
+  }
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}
+
+function niceStep(total: number): number {
+  for (const s of [10, 30, 60, 120, 300, 600, 900, 1800, 3600]) if (total / s <= 12) return s;
+  return 7200;
+}

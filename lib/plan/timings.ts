@@ -1,0 +1,134 @@
+/**
+ * Timing parameters of a modelled deploy: how long the processes the deploy step waits on
+ * take (boot, bake, image, migration, health checks…). Each value carries where it came
+ * from: a documented default (`DEFAULT_TIMINGS`, with its source), the environment's
+ * configuration (health check, grace, deregistration delay), an override, or the
+ * environment's deploy history (`deriveFromHistory`).
+ */
+import type { FakeTimings } from '../simulation/fake-cloud';
+import type { EnvironmentConfig } from '../config/types';
+import type { HistoryItem } from '../../lambda/deploy/lock';
+
+export type TimingName = keyof FakeTimings;
+
+/** Where a timing parameter's value comes from. */
+export type TimingOrigin = 'default' | 'config' | 'history' | 'override';
+
+export interface TimingParameter {
+  readonly value: number;
+  readonly origin: TimingOrigin;
+  /** Human-readable source: the measurement, the config key, the history median. */
+  readonly source: string;
+}
+
+export type TimingTable = Readonly<Record<TimingName, TimingParameter>>;
+
+const def = (value: number, source: string): TimingParameter => ({ value, origin: 'default', source });
+
+/**
+ * Documented defaults, used when neither the configuration nor the history says better.
+ * Sources: `../shared/ECOSYSTEM.md` (measured timings), `../shared/SEED-SYSTEM.md` (the
+ * seed's Fabric step times), `lib/config/defaults.ts` (herd's deploy-tuned health check).
+ */
+export const DEFAULT_TIMINGS: TimingTable = {
+  bootSeconds: def(26, 'ECOSYSTEM.md: AL2023 launch to SSH ≈ 26 s'),
+  appStartSeconds: def(8, 'assumption: herd-boot reads parameters and secrets, the web process binds $PORT'),
+  bakeSeconds: def(270, 'ECOSYSTEM.md: a Packer-style Linux bake is 4–5 min end to end (4.5 min, builder launch to report)'),
+  imageSeconds: def(150, 'ECOSYSTEM.md: an AMI of a small root volume is available "in minutes" (2.5 min)'),
+  migrationSeconds: def(20, 'SEED-SYSTEM.md: migrate 12 s, plus herd-boot on the runner ≈ app start 8 s'),
+  dbSnapshotSeconds: def(90, 'assumption: RDS snapshot of a small database (the seed\'s pg_dump took 15 s)'),
+  shutdownSeconds: def(10, 'assumption: shutting-down to terminated'),
+  healthCheckIntervalSeconds: def(10, 'herd default healthCheck.intervalSeconds (ECOSYSTEM.md: ALB default 30 s is too slow)'),
+  initialHealthyChecks: def(1, 'ECOSYSTEM.md: a new target needs one passing health check'),
+  healthyThreshold: def(2, 'herd default healthCheck.healthyThreshold'),
+  unhealthyThreshold: def(3, 'herd default healthCheck.unhealthyThreshold'),
+  healthCheckGracePeriodSeconds: def(180, 'herd default healthCheck.gracePeriodSeconds'),
+  deregistrationDelaySeconds: def(30, 'herd default loadBalancer.deregistrationDelaySeconds (ALB default 300 s)'),
+};
+
+export const TIMING_NAMES = Object.keys(DEFAULT_TIMINGS) as TimingName[];
+
+/** Plain values of a table, as the fake cloud takes them. */
+export function timingValues(table: TimingTable): FakeTimings {
+  const out = {} as Record<TimingName, number>;
+  for (const name of TIMING_NAMES) out[name] = table[name].value;
+  return out;
+}
+
+/** `base` with `values` replacing some parameters, each marked with `origin`/`source`. */
+export function withTimings(base: TimingTable, values: Partial<FakeTimings>, origin: TimingOrigin, source: (name: TimingName) => string): TimingTable {
+  const out: Record<TimingName, TimingParameter> = { ...base };
+  for (const name of TIMING_NAMES) {
+    const v = values[name];
+    if (v !== undefined) out[name] = { value: v, origin, source: source(name) };
+  }
+  return out;
+}
+
+/** The defaults with the environment's own health-check and load-balancer settings. */
+export function timingsFromConfig(config: Pick<EnvironmentConfig, 'healthCheck' | 'loadBalancer'>, base: TimingTable = DEFAULT_TIMINGS): TimingTable {
+  const keys: Partial<Record<TimingName, string>> = {
+    healthCheckIntervalSeconds: 'healthCheck.intervalSeconds',
+    healthyThreshold: 'healthCheck.healthyThreshold',
+    unhealthyThreshold: 'healthCheck.unhealthyThreshold',
+    healthCheckGracePeriodSeconds: 'healthCheck.gracePeriodSeconds',
+    deregistrationDelaySeconds: 'loadBalancer.deregistrationDelaySeconds',
+  };
+  return withTimings(
+    base,
+    {
+      healthCheckIntervalSeconds: config.healthCheck.intervalSeconds,
+      healthyThreshold: config.healthCheck.healthyThreshold,
+      unhealthyThreshold: config.healthCheck.unhealthyThreshold,
+      healthCheckGracePeriodSeconds: config.healthCheck.gracePeriodSeconds,
+      deregistrationDelaySeconds: config.loadBalancer.deregistrationDelaySeconds,
+    },
+    'config',
+    (name) => `config ${keys[name] ?? name}`,
+  );
+}
+
+export function median(values: readonly number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+/** Phases whose history medians set a parameter. */
+export type CalibratedPhase = 'bake' | 'migrate' | 'rollout';
+
+export interface PhaseMedian {
+  readonly phase: CalibratedPhase;
+  readonly seconds: number;
+  /** Deploys the median is taken over. */
+  readonly deploys: number;
+}
+
+/** Seconds of `phase` in one history item (a phase may appear more than once: rolling with migrations after, full). */
+export function phaseSeconds(item: Pick<HistoryItem, 'phases'>, phase: string): number | undefined {
+  const parts = item.phases.filter((p) => p.phase === phase);
+  return parts.length === 0 ? undefined : parts.reduce((sum, p) => sum + p.seconds, 0);
+}
+
+/**
+ * Median seconds per calibrated phase over the successful deploys of the history:
+ * - `bake`: deploys (and bake-only runs) that baked their image (`reusedImage` false);
+ * - `migrate`: deploys with a migrate phase (a Procfile `release:`, order not `none`);
+ * - `rollout`: deploys of the same strategy as the one planned.
+ */
+export function historyMedians(history: readonly HistoryItem[], strategy: string): PhaseMedian[] {
+  const baked = history.filter((h) => h.status === 'succeeded');
+  // Bake-only runs (`herd bake`, `mode: bake`) teach the bake time, nothing else.
+  const ok = baked.filter((h) => (h as { readonly mode?: string }).mode !== 'bake');
+  const pick = (phase: CalibratedPhase, items: readonly HistoryItem[]): PhaseMedian | undefined => {
+    const seconds = items.map((h) => phaseSeconds(h, phase)).filter((s): s is number => s !== undefined && s > 0);
+    const m = median(seconds);
+    return m === undefined ? undefined : { phase, seconds: m, deploys: seconds.length };
+  };
+  return [
+    pick('bake', baked.filter((h) => h.reusedImage === false)),
+    pick('migrate', ok),
+    pick('rollout', ok.filter((h) => h.strategy === strategy)),
+  ].filter((m): m is PhaseMedian => m !== undefined);
+}

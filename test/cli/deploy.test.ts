@@ -1,0 +1,242 @@
+/**
+ * `herd deploy`, `rollback`, `bake`, `watch` and `status` against the deploy step's fake
+ * cloud: the real deploy step runs one poll at a time, so instance refresh progress,
+ * failures and the lock behave as in AWS.
+ */
+import { lockedMessage } from '../../lambda/deploy/lock';
+import { ARTIFACT_PREFIX } from '../../lib/deploy-step';
+import { RELEASES_PREFIX } from '../../lib/cli/environment';
+import { parameterNames, TAGS } from '../../lib/names';
+import { releaseIdOfTree } from '../../lib/release-id';
+import { appDirectory } from './support/app';
+import { runHerd, testDeps } from './support/harness';
+import { SimulatedEnvironment } from './support/simulated';
+
+function setup(spec: ConstructorParameters<typeof SimulatedEnvironment>[0] = { web: 2, worker: 1, serving: 'r1' }) {
+  const sim = new SimulatedEnvironment(spec);
+  const deps = testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now(), sleep: () => sim.sleep() });
+  return { sim, deps };
+}
+
+const currentRelease = (sim: SimulatedEnvironment) => sim.world.cloud.parameters.get(parameterNames('shop', 'staging').currentRelease);
+
+test('the CLI looks for artifacts where the deploy step does', () => {
+  expect(RELEASES_PREFIX).toBe(ARTIFACT_PREFIX);
+});
+
+describe('herd deploy <env> <path>', () => {
+  test('packs and uploads the app, runs the deploy to the end with progress, exits 0 once the release serves', async () => {
+    const { sim, deps } = setup();
+    const dir = appDirectory();
+    const release = releaseIdOfTree(dir, 'v2');
+    const run = await runHerd(['deploy', 'staging', dir, '--label', 'v2'], deps);
+    expect(run.err).toBe('');
+    expect(run.code).toBe(0);
+    expect(sim.objects.has(`${sim.bucket}/releases/${release}.tar.gz`)).toBe(true);
+    expect(currentRelease(sim)).toBe(release);
+    const lines = run.out.trim().split('\n');
+    expect(lines[0]).toBe(`uploaded s3://${sim.bucket}/releases/${release}.tar.gz`);
+    expect(lines[1]).toMatch(new RegExp(`^deploy \\S+ started on staging: release ${release} \\(rolling\\), by alice$`));
+    expect(lines.some((l) => /^rollout: refresh\.\w+ · refresh web \d+% · \d\/\d instances replaced · elapsed \S+ · left unknown$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^bake: bake\.\w+ · elapsed/.test(l))).toBe(true);
+    expect(lines.filter((l) => /^done lock \d+s$/.test(l))).toHaveLength(1);
+    expect(lines[lines.length - 1]).toMatch(new RegExp(`^release ${release} serves on staging \\(deploy \\S+ in \\d+m\\d+s\\)$`));
+    // Piped output: one line per change, never the same progress line twice in a row.
+    const progress = lines.filter((l) => / · elapsed /.test(l)).map((l) => l.replace(/ · elapsed.*/, ''));
+    for (let i = 1; i < progress.length; i++) expect(progress[i]).not.toBe(progress[i - 1]);
+  });
+
+  test('estimates the time left from the environment\'s history once there is one', async () => {
+    const { sim, deps } = setup();
+    expect((await runHerd(['deploy', 'staging', appDirectory('a')], deps)).code).toBe(0);
+    const second = testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now(), sleep: () => sim.sleep() });
+    const run = await runHerd(['deploy', 'staging', appDirectory('b')], second);
+    expect(run.code).toBe(0);
+    expect(run.out).toMatch(/bake: \S+ · bake ~\d+% · elapsed \S+ · left ~\d+m\d+s/);
+    expect(run.out).not.toMatch(/left unknown/);
+  });
+
+  test('a release already uploaded is not uploaded again', async () => {
+    const { sim, deps } = setup();
+    const dir = appDirectory();
+    const release = releaseIdOfTree(dir);
+    sim.objects.set(`${sim.bucket}/releases/${release}.tar.gz`, Buffer.from('x'));
+    const run = await runHerd(['deploy', 'staging', dir, '--detach'], deps);
+    expect(run.out.split('\n')[0]).toBe(`release ${release}: artifact s3://${sim.bucket}/releases/${release}.tar.gz already uploaded`);
+    expect(sim.objects.get(`${sim.bucket}/releases/${release}.tar.gz`)?.toString()).toBe('x');
+  });
+
+  test('--detach returns 3 after starting, saying how to follow the deploy', async () => {
+    const { sim, deps } = setup();
+    const run = await runHerd(['deploy', 'staging', appDirectory(), '--detach', '--strategy', 'full', '--migrate', 'after'], deps);
+    expect(run.code).toBe(3);
+    const [x] = [...sim.executions.values()];
+    expect(x?.input).toMatchObject({ strategy: 'full', migrationOrder: 'after', actor: 'alice', deployId: x?.name });
+    expect(run.out).toMatch(/detached: deploy (\S+) keeps running; follow it with `herd watch staging`, check it with `herd status staging`\n$/);
+    expect(sim.polls).toBe(0);
+  });
+
+  test('Ctrl-C detaches without stopping the deploy (exit 3), and herd watch follows it to the end', async () => {
+    const { sim, deps } = setup();
+    sim.onPoll = (n) => {
+      if (n === 3) deps.interrupt();
+    };
+    const run = await runHerd(['deploy', 'staging', appDirectory()], deps);
+    expect(run.code).toBe(3);
+    expect(run.out).toMatch(/detached: deploy \S+ keeps running; follow it with `herd watch staging`/);
+    const [x] = [...sim.executions.values()];
+    expect(x?.status).toBe('RUNNING');
+    sim.onPoll = undefined;
+    const watch = await runHerd(['watch', 'staging'], testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now(), sleep: () => sim.sleep() }));
+    expect(watch.code).toBe(0);
+    expect(watch.out).toMatch(/serves on staging/);
+    expect(x?.status).toBe('SUCCEEDED');
+  });
+
+  test('fails when the deploy fails: exit 1 with the cause, the previous release keeps serving', async () => {
+    const dir = appDirectory('broken');
+    const release = releaseIdOfTree(dir);
+    const { sim, deps } = setup({ web: 2, worker: 1, serving: 'r1', releases: { [release]: { migrationExitCode: 1 } } });
+    const run = await runHerd(['deploy', 'staging', dir], deps);
+    expect(run.code).toBe(1);
+    expect(run.err).toMatch(
+      /^herd: deploy \S+ failed in migrate: migrate\.waitRunner: migration failed on runner i-\w+ \(exit 1\): django\.db\.utils\.ProgrammingError: column "sku" does not exist; rolled back; release r1 keeps serving\n$/,
+    );
+    expect(currentRelease(sim)).toBe('r1');
+  });
+
+  test('fails when another deploy holds the lock: the lock message, nothing uploaded or started', async () => {
+    const { sim, deps } = setup();
+    const lock = { deployId: '20261105T090000Z-abcdef', actor: 'bob', release: 'r0', since: '2026-11-05T09:00:00.000Z' };
+    sim.world.cloud.table.set('LOCK\u0000LOCK', { pk: 'LOCK', sk: 'LOCK', ...lock });
+    const run = await runHerd(['deploy', 'staging', appDirectory()], deps);
+    expect(run).toEqual({ code: 2, out: '', err: `herd: ${lockedMessage('staging', lock)}\n` });
+    expect(sim.objects.size).toBe(0);
+    expect(sim.executions.size).toBe(0);
+  });
+
+  test('fails when the release id is not uploaded: names the key and what to do', async () => {
+    const { sim, deps } = setup();
+    const run = await runHerd(['deploy', 'staging', 'v9-0123456789ab'], deps);
+    expect(run).toEqual({
+      code: 2,
+      out: '',
+      err: `herd: unknown release v9-0123456789ab: s3://${sim.bucket}/releases/v9-0123456789ab.tar.gz does not exist; give the app's directory or .tar.gz to upload it, or list releases with \`herd releases <env>\`\n`,
+    });
+    expect(sim.executions.size).toBe(0);
+  });
+
+  test('fails when the path does not exist, the label or the strategy is invalid', async () => {
+    const { sim, deps } = setup();
+    expect(await runHerd(['deploy', 'staging', './nowhere'], deps)).toMatchObject({ code: 2, err: 'herd: ./nowhere: no such file or directory (give an app directory, a .tar.gz or a release id)\n' });
+    const d2 = setup().deps;
+    expect(await runHerd(['deploy', 'staging', appDirectory(), '--label', 'V 2'], d2)).toMatchObject({
+      code: 2,
+      err: 'herd: invalid --label "V 2": must match /^[a-z0-9][a-z0-9.-]{0,31}$/ (lower-case letters, digits, dots and hyphens, at most 32)\n',
+    });
+    const d3 = setup().deps;
+    const bad = await runHerd(['deploy', 'staging', 'r2', '--strategy', 'blue-green'], d3);
+    expect(bad.code).toBe(2);
+    expect(bad.err.split('\n')[0]).toBe("herd: option '--strategy <strategy>' argument 'blue-green' is invalid. Allowed choices are rolling, full.");
+    expect(sim.executions.size).toBe(0);
+  });
+});
+
+describe('herd bake', () => {
+  test('bakes and tags the image without touching the fleets', async () => {
+    const { sim, deps } = setup();
+    const dir = appDirectory('bake');
+    const release = releaseIdOfTree(dir);
+    const before = sim.world.cloud.groups.get('herd-staging-web')?.instances.map((i) => i.id);
+    const run = await runHerd(['bake', 'staging', dir], deps);
+    expect(run.err).toBe('');
+    expect(run.code).toBe(0);
+    const image = [...sim.world.cloud.images.values()].find((i) => i.tags[TAGS.release] === release);
+    expect(image?.state).toBe('available');
+    expect(run.out).toMatch(new RegExp(`image ${image?.id} of release ${release} is ready in \\S+; deploy it with \`herd deploy staging ${release}\`\\n$`));
+    expect(sim.world.cloud.groups.get('herd-staging-web')?.instances.map((i) => i.id)).toEqual(before);
+    expect(currentRelease(sim)).toBe('r1');
+    // Then the deploy reuses the image: no second builder.
+    const deploy = await runHerd(['deploy', 'staging', release], testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now(), sleep: () => sim.sleep() }));
+    expect(deploy.code).toBe(0);
+    expect([...sim.world.cloud.instances.values()].filter((i) => i.tags[TAGS.role] === 'builder')).toHaveLength(1);
+  });
+
+  test('a release that already has an image is not baked again', async () => {
+    const { sim, deps } = setup({ web: 1, serving: 'r1', baked: ['r0'] });
+    sim.objects.set(`${sim.bucket}/releases/r0.tar.gz`, Buffer.from('x'));
+    const run = await runHerd(['bake', 'staging', 'r0'], deps);
+    expect(run).toEqual({ code: 0, err: '', out: `release r0 already has image ${sim.world.images.r0} nothing to bake (deploy it with \`herd deploy staging r0\`)\n`.replace(' nothing', '; nothing') });
+    expect(sim.executions.size).toBe(0);
+  });
+});
+
+describe('herd rollback', () => {
+  test('deploys the previous successful release from its image, without a bake', async () => {
+    const { sim, deps } = setup({ web: 2, worker: 1, serving: 'r2', baked: ['r1'] });
+    sim.world.cloud.table.set('DEPLOY\u00002026-11-04T10:00:00.000Z#d1', {
+      pk: 'DEPLOY', sk: '2026-11-04T10:00:00.000Z#d1', deployId: 'd1', release: 'r1', strategy: 'rolling', migrationOrder: 'before', actor: 'bob', status: 'succeeded',
+      startedAt: '2026-11-04T10:00:00.000Z', endedAt: '2026-11-04T10:10:00.000Z', phases: [],
+    });
+    sim.world.cloud.table.set('DEPLOY\u00002026-11-05T09:00:00.000Z#d2', {
+      pk: 'DEPLOY', sk: '2026-11-05T09:00:00.000Z#d2', deployId: 'd2', release: 'r2', strategy: 'rolling', migrationOrder: 'before', actor: 'bob', status: 'succeeded',
+      startedAt: '2026-11-05T09:00:00.000Z', endedAt: '2026-11-05T09:10:00.000Z', phases: [],
+    });
+    const run = await runHerd(['rollback', 'staging', '--migrate', 'none'], deps);
+    expect(run.err).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.out.split('\n')[0]).toBe(`rolling staging back from r2 to r1 (image ${sim.world.images.r1}, no rebake)`);
+    expect(currentRelease(sim)).toBe('r1');
+    expect([...sim.world.cloud.instances.values()].filter((i) => i.tags[TAGS.role] === 'builder')).toHaveLength(0);
+  });
+
+  test('fails when the named release has no image', async () => {
+    const { sim, deps } = setup();
+    const run = await runHerd(['rollback', 'staging', 'r0'], deps);
+    expect(run).toEqual({ code: 2, out: '', err: 'herd: no image for release r0; deploy it with herd deploy staging <path to its app directory or .tar.gz>\n' });
+    expect(sim.executions.size).toBe(0);
+  });
+
+  test('fails when there is no earlier release to go back to', async () => {
+    const { deps } = setup();
+    const run = await runHerd(['rollback', 'staging'], deps);
+    expect(run).toEqual({ code: 2, out: '', err: 'herd: no earlier successful release of staging to roll back to (serving: r1); name one: herd rollback staging <release>\n' });
+  });
+});
+
+describe('herd status during a deploy', () => {
+  test('shows the lock holder, the phase and the instance refresh percentage', async () => {
+    const { sim, deps } = setup();
+    await runHerd(['deploy', 'staging', appDirectory(), '--detach'], deps);
+    // Run until the web refresh is under way.
+    for (let i = 0; i < 200 && !sim.world.cloud.groups.get('herd-staging-web')?.refreshes.some((r) => r.status === 'InProgress' && r.percentage > 0); i++) await sim.run(10);
+    const run = await runHerd(['status', 'staging', '--json'], testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now() }));
+    expect(run.code).toBe(0);
+    const status = JSON.parse(run.out) as { lock: { actor: string; phase: string; status: string }; refreshes: { role: string; percent: number }[]; release: string };
+    expect(status.lock).toMatchObject({ actor: 'alice', phase: 'rollout', status: 'RUNNING' });
+    expect(status.refreshes[0]).toMatchObject({ role: 'web', status: 'InProgress' });
+    expect(status.refreshes[0]?.percent).toBeGreaterThan(0);
+    const text = await runHerd(['status', 'staging'], testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now() }));
+    expect(text.out).toMatch(/^deploy {6}\S+ running: rollout \(refresh\.wait\), release \S+, by alice since /m);
+    expect(text.out).toMatch(/^refresh {5}web InProgress \d+%$/m);
+  });
+});
+
+describe('artifacts', () => {
+  test('a directory packs to the same bytes every time, and its .tar.gz has the same release id', async () => {
+    const { packDirectory } = await import('../../lib/cli/artifact');
+    const { readFileSync, mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = appDirectory('tar');
+    const out = mkdtempSync(`${tmpdir()}/herd-pack-`);
+    await packDirectory(dir, `${out}/a.tar.gz`);
+    await packDirectory(dir, `${out}/b.tar.gz`);
+    expect(readFileSync(`${out}/a.tar.gz`).equals(readFileSync(`${out}/b.tar.gz`))).toBe(true);
+    const { sim, deps } = setup();
+    const run = await runHerd(['deploy', 'staging', `${out}/a.tar.gz`, '--detach'], deps);
+    const release = releaseIdOfTree(dir);
+    expect(run.code).toBe(3);
+    expect(run.out.split('\n')[0]).toBe(`uploaded s3://${sim.bucket}/releases/${release}.tar.gz`);
+    expect(sim.objects.get(`${sim.bucket}/releases/${release}.tar.gz`)?.equals(readFileSync(`${out}/a.tar.gz`))).toBe(true);
+  });
+});

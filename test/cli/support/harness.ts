@@ -1,0 +1,67 @@
+/** Runs `herd` in-process with injected dependencies and collects what it prints. */
+import type { HerdConfig } from '../../../lib/config/types';
+import { resolveConfig } from '../../../lib/config/validate';
+import type { AwsClients, CliDeps, Writer } from '../../../lib/cli/deps';
+import { main } from '../../../lib/cli/program';
+
+export class Collector implements Writer {
+  text = '';
+  constructor(readonly isTTY = false) {}
+  write(chunk: string): boolean {
+    this.text += chunk;
+    return true;
+  }
+}
+
+/** The configuration of the CLI tests: app `shop`, environments staging and production. */
+export function testConfig(): HerdConfig {
+  return resolveConfig({
+    app: 'shop',
+    environments: [
+      { name: 'staging', profile: 'small', network: { cidr: '10.20.0.0/16' }, maintenance: { bypassCidrs: ['203.0.113.0/24'] } },
+      { name: 'production', profile: 'production', network: { cidr: '10.30.0.0/16' } },
+    ],
+  });
+}
+
+export interface TestDepsOptions {
+  readonly clients: (region: string | undefined) => AwsClients;
+  readonly config?: HerdConfig;
+  readonly now?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly actor?: string;
+}
+
+export interface TestRun {
+  readonly code: number;
+  readonly out: string;
+  readonly err: string;
+}
+
+/** Dependencies for one run; `interrupt()` simulates Ctrl-C. */
+export function testDeps(options: TestDepsOptions): CliDeps & { out: Collector; err: Collector; interrupt(): void } {
+  const handlers = new Set<() => void>();
+  const config = options.config ?? testConfig();
+  return {
+    clients: options.clients,
+    out: new Collector(),
+    err: new Collector(),
+    isTTY: false,
+    now: options.now ?? (() => Date.parse('2026-11-05T10:00:00Z')),
+    sleep: options.sleep ?? (async () => undefined),
+    config: () => config,
+    actor: () => options.actor ?? 'alice',
+    onInterrupt(handler) {
+      handlers.add(handler);
+      return () => handlers.delete(handler);
+    },
+    interrupt() {
+      for (const h of [...handlers]) h();
+    },
+  };
+}
+
+export async function runHerd(argv: string[], deps: CliDeps & { out: Collector; err: Collector }): Promise<TestRun> {
+  const code = await main(argv, deps);
+  return { code, out: deps.out.text, err: deps.err.text };
+}

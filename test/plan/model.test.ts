@@ -1,0 +1,214 @@
+/**
+ * `planDeploy`: its prediction is the simulated deploy it describes (same inputs → same
+ * duration, window, minimum healthy capacity, calls as the deploy scenario), history medians
+ * move it, bad input is refused with exact messages; the timeline renders as a Gantt chart and an SVG.
+ */
+import type { HistoryItem } from '../../lambda/deploy/lock';
+import { profileDefaults } from '../../lib/config/defaults';
+import type { DeployConfig } from '../../lib/config/types';
+import { DEFAULT_TIMINGS as FAKE_TIMINGS } from '../../lib/simulation/fake-cloud';
+import { DEFAULT_SIMULATED_DEPLOY } from '../../lib/simulation/world';
+import { planDeploy, type DeployPlan, type PlanInput } from '../../lib/plan/model';
+import { ganttChart, planSummary, planSvg } from '../../lib/plan/render';
+import { DEFAULT_TIMINGS, historyMedians, withTimings } from '../../lib/plan/timings';
+import { loadScenarios, runScenario, type Scenario } from '../deploy/scenario';
+
+/** The plan input that describes a scenario's world (its groups as `createWorld` seeds them). */
+function inputOf(scenario: Scenario): PlanInput {
+  const w = scenario.world;
+  const d = w.deploy ?? {};
+  const deploy: DeployConfig = {
+    ...DEFAULT_SIMULATED_DEPLOY,
+    ...d,
+    rolling: { ...DEFAULT_SIMULATED_DEPLOY.rolling, ...d.rolling },
+    timeouts: { ...DEFAULT_SIMULATED_DEPLOY.timeouts, ...d.timeouts },
+  };
+  return {
+    release: scenario.deploy.release,
+    serving: w.serving,
+    fleets: {
+      web: { desired: w.web, min: Math.min(1, w.web), max: Math.max(w.web * 2, 4) },
+      ...(w.worker !== undefined ? { worker: { desired: w.worker, min: Math.min(1, w.worker), max: Math.max(w.worker * 2, 2) } } : {}),
+    },
+    deploy,
+    imageExists: false,
+    releaseCommand: true,
+    database: w.database ?? false,
+    timings: withTimings(DEFAULT_TIMINGS, FAKE_TIMINGS, 'override', () => 'the fake cloud\'s defaults'),
+  };
+}
+
+const byName = (prefix: string): Scenario => {
+  const found = loadScenarios().find((s) => s.file.startsWith(prefix));
+  if (!found) throw new Error(`no scenario ${prefix}`);
+  return found.scenario;
+};
+
+describe.each(['01-', '02-', '03-'])('the plan of scenario %s is the simulated deploy', (prefix) => {
+  test('same duration, maintenance window, minimum healthy capacity, downtime and AWS calls', async () => {
+    const scenario = byName(prefix);
+    const run = await runScenario(scenario);
+    const plan = await planDeploy(inputOf(scenario));
+    expect(plan.outcome).toBe('succeeded');
+    expect({
+      duration: plan.totalSeconds,
+      window: plan.maintenanceWindowSeconds,
+      minHealthy: plan.minHealthyPercent,
+      downtime: plan.downtimeSeconds,
+      calls: plan.awsCallsTotal,
+    }).toEqual({
+      duration: Math.round((run.endedAt - run.startedAt) / 1000),
+      window: run.metrics.maintenanceSeconds,
+      minHealthy: run.metrics.minHealthyPercent(),
+      downtime: run.metrics.unservedSeconds,
+      calls: run.world.cloud.calls.length,
+    });
+    expect(plan.timingSource).toBe('defaults');
+  });
+});
+
+const production = profileDefaults('production', 'shop').deploy;
+const base: PlanInput = {
+  fleets: { web: { desired: 4, min: 2, max: 8 }, worker: { desired: 1, min: 1, max: 3 } },
+  deploy: { ...production, rolling: { ...production.rolling, checkpointPercentages: [50, 100], checkpointDelaySeconds: 60 } },
+  imageExists: false,
+  releaseCommand: true,
+};
+
+describe('the timeline', () => {
+  let plan: DeployPlan;
+  beforeAll(async () => {
+    plan = await planDeploy(base);
+  });
+
+  test('has the stages in order, the refresh batches and the checkpoints', () => {
+    const stages = plan.timeline.filter((e) => e.kind === 'stage').map((e) => e.label);
+    expect(stages).toEqual([
+      'lock + janitor',
+      'bake (builder, image)',
+      'launch template + release parameters',
+      'migrate (runner)',
+      'instance refresh web',
+      'instance refresh worker',
+      'verify',
+      'record (retention, history, unlock)',
+    ]);
+    expect(plan.timeline.filter((e) => e.kind === 'batch' && e.role === 'web').map((e) => e.label)).toEqual(['batch 1: 2 web up', 'batch 2: 2 web up']);
+    // The refresh ends as soon as nothing is left to replace: only the 50 % checkpoint waits.
+    expect(plan.timeline.filter((e) => e.kind === 'checkpoint').map((e) => [e.label, e.end - e.start])).toEqual([['checkpoint 50% (web)', 60]]);
+    expect(plan.minHealthyPercent).toBe(100);
+    expect(plan.downtimeSeconds).toBe(0);
+    expect(plan.maintenance).toBeUndefined();
+  });
+
+  test('a full deploy has a maintenance window, shorter than the bake', async () => {
+    const full = await planDeploy({ ...base, strategy: 'full', migrationOrder: 'maintenance' });
+    expect(full.maintenance).toBeDefined();
+    expect(full.maintenanceWindowSeconds).toBeGreaterThan(0);
+    expect(full.maintenanceWindowSeconds).toBeLessThan(DEFAULT_TIMINGS.bakeSeconds.value);
+    expect(full.skewSeconds).toBe(0);
+    expect(full.timeline.some((e) => e.kind === 'maintenance')).toBe(true);
+  });
+
+  test('an existing image skips the bake; no release command skips the migration', async () => {
+    const quick = await planDeploy({ ...base, imageExists: true, releaseCommand: false });
+    expect(quick.bakes).toBe(false);
+    expect(quick.migrates).toBe(false);
+    expect(quick.skewSeconds).toBe(0);
+    expect(quick.totalSeconds).toBeLessThan(plan.totalSeconds - DEFAULT_TIMINGS.bakeSeconds.value);
+    expect(quick.awsCalls['ec2:RunInstances'] ?? 0).toBe(0);
+  });
+
+  test('renders as a terminal Gantt chart and an SVG', () => {
+    const chart = ganttChart(plan, 40);
+    const lines = chart.split('\n');
+    expect(lines).toHaveLength(plan.timeline.length + 2);
+    expect(lines[0]).toMatch(/^lock \+ janitor\s+│█/);
+    expect(chart).toContain('▓');
+    expect(chart).toContain('░');
+    const svg = planSvg(plan, 'herd plan staging');
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.match(/<rect /g)).toHaveLength(plan.timeline.length + 1);
+    expect(planSummary(plan, 'herd plan staging')).toContain('timing parameters from documented defaults');
+  });
+});
+
+function historyItem(n: number, phases: Record<string, number>, extra: Partial<HistoryItem> = {}): HistoryItem {
+  let t = Date.UTC(2026, 9, n, 10, 0, 0);
+  const records = Object.entries(phases).map(([phase, seconds]) => {
+    const start = new Date(t).toISOString();
+    t += seconds * 1000;
+    return { phase: phase as HistoryItem['phases'][number]['phase'], startedAt: start, endedAt: new Date(t).toISOString(), seconds };
+  });
+  return {
+    pk: 'DEPLOY',
+    sk: `${records[0]?.startedAt ?? ''}#d${n}`,
+    deployId: `d${n}`,
+    release: `r${n}`,
+    strategy: 'rolling',
+    migrationOrder: 'before',
+    actor: 'alice',
+    status: 'succeeded',
+    startedAt: records[0]?.startedAt ?? '',
+    endedAt: new Date(t).toISOString(),
+    reusedImage: false,
+    phases: records,
+    ...extra,
+  };
+}
+
+describe('timings from history', () => {
+  const history = [
+    historyItem(1, { lock: 2, bake: 900, launchTemplate: 2, migrate: 300, rollout: 600, verify: 1, record: 4 }),
+    historyItem(2, { lock: 2, bake: 1000, launchTemplate: 2, migrate: 320, rollout: 640, verify: 1, record: 4 }),
+    historyItem(3, { lock: 2, bake: 1100, launchTemplate: 2, migrate: 340, rollout: 700, verify: 1, record: 4 }),
+    historyItem(4, { lock: 2, launchTemplate: 2, migrate: 10, rollout: 10, verify: 1, record: 4 }, { status: 'failed' }),
+    historyItem(5, { lock: 2, launchTemplate: 2, migrate: 330, rollout: 650, verify: 1, record: 4 }, { reusedImage: true }),
+  ];
+
+  test('median per phase over succeeded deploys (bake: only deploys that baked)', () => {
+    expect(historyMedians(history, 'rolling')).toEqual([
+      { phase: 'bake', seconds: 1000, deploys: 3 },
+      { phase: 'migrate', seconds: 325, deploys: 4 },
+      { phase: 'rollout', seconds: 645, deploys: 4 },
+    ]);
+    expect(historyMedians(history, 'full').map((m) => m.phase)).toEqual(['bake', 'migrate']);
+  });
+
+  test('medians move the prediction to match the history, and the output says "from history"', async () => {
+    const defaults = await planDeploy(base);
+    const plan = await planDeploy({ ...base, history });
+    expect(plan.timingSource).toBe('history');
+    expect(plan.calibrations.map((c) => c.parameter)).toEqual(['bakeSeconds', 'migrationSeconds', 'bootSeconds']);
+    expect(plan.timings.bakeSeconds.origin).toBe('history');
+    expect(plan.timings.bakeSeconds.value).toBeGreaterThan(DEFAULT_TIMINGS.bakeSeconds.value);
+    expect(plan.totalSeconds).toBeGreaterThan(defaults.totalSeconds + 500);
+    const phase = (p: DeployPlan, name: string) => p.phases.filter((x) => x.phase === name).reduce((s, x) => s + x.end - x.start, 0);
+    // One linear correction lands within a poll interval (15–30 s) of each median.
+    expect(Math.abs(phase(plan, 'bake') - 1000)).toBeLessThanOrEqual(30);
+    expect(Math.abs(phase(plan, 'migrate') - 325)).toBeLessThanOrEqual(30);
+    expect(Math.abs(phase(plan, 'rollout') - 645)).toBeLessThanOrEqual(45);
+    expect(planSummary(plan, 'herd plan staging')).toContain('timing parameters from history');
+    expect(plan.timings.bakeSeconds.source).toMatch(/^history: median bake phase 1000 s over 3 deploy\(s\)/);
+  });
+});
+
+describe('bad input', () => {
+  test('fails when a fleet\'s desired count is outside its min and max', async () => {
+    await expect(planDeploy({ ...base, fleets: { web: { desired: 9, min: 2, max: 8 } } })).rejects.toThrow(
+      'invalid plan input: web.desired (9) must be between min (2) and max (8)',
+    );
+  });
+
+  test('fails when min > max and a count is negative, naming every problem', async () => {
+    await expect(planDeploy({ ...base, fleets: { web: { desired: 2, min: 3, max: 2 }, worker: { desired: -1, min: 0, max: 1 } } })).rejects.toThrow(
+      'invalid plan input: web.min (3) must be <= web.max (2); web.desired (2) must be between min (3) and max (2); worker.desired must be an integer from 0 to 500 (received -1); worker.desired (-1) must be between min (0) and max (1)',
+    );
+  });
+
+  test('fails when a rolling deploy is asked to migrate inside a maintenance window', async () => {
+    await expect(planDeploy({ ...base, strategy: 'rolling', migrationOrder: 'maintenance' })).rejects.toThrow(
+      'invalid plan input: migrationOrder "maintenance" needs strategy "full" (a rolling deploy has no maintenance window)',
+    );
+  });
+});
