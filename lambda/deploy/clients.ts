@@ -2,12 +2,13 @@
  * The AWS clients the deploy step uses, as `{ send }` objects: real SDK v3 clients in the
  * Lambda, the simulation's fake cloud in tests and in `herd plan`.
  */
-import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
-import type { EC2Client } from '@aws-sdk/client-ec2';
-import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
-import type { RDSClient } from '@aws-sdk/client-rds';
-import type { SSMClient } from '@aws-sdk/client-ssm';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { RDSClient } from '@aws-sdk/client-rds';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 export interface DeployClients {
   readonly ec2: Pick<EC2Client, 'send'>;
@@ -16,6 +17,25 @@ export interface DeployClients {
   readonly ssm: Pick<SSMClient, 'send'>;
   readonly dynamodb: Pick<DynamoDBDocumentClient, 'send'>;
   readonly rds: Pick<RDSClient, 'send'>;
+}
+
+/** Client settings every herd caller uses: throttling is normal, so adaptive retries. */
+export interface ClientSettings {
+  readonly retryMode: 'adaptive';
+  readonly maxAttempts: number;
+  readonly region?: string;
+}
+
+/** Real SDK clients for the deploy step's calls (the Lambda's, and the CLI's reuse of its helpers). */
+export function createDeployClients(settings: ClientSettings): DeployClients {
+  return {
+    ec2: new EC2Client(settings),
+    autoScaling: new AutoScalingClient(settings),
+    elbv2: new ElasticLoadBalancingV2Client(settings),
+    ssm: new SSMClient(settings),
+    dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient(settings), { marshallOptions: { removeUndefinedValues: true } }),
+    rds: new RDSClient(settings),
+  };
 }
 
 /** Wall clock of the deploy step (virtual in the simulation). */

@@ -4,29 +4,13 @@
  * Clients live at module scope with adaptive retries; the environment comes from the
  * `DEPLOY_ENVIRONMENT` variable, validated once.
  */
-import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EC2Client } from '@aws-sdk/client-ec2';
-import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { RDSClient } from '@aws-sdk/client-rds';
-import { SSMClient } from '@aws-sdk/client-ssm';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { advance, startDeploy } from './advance';
-import { systemClock, type DeployClients } from './clients';
+import { createDeployClients, systemClock } from './clients';
 import { parseDeployEnvironment, type DeployEnvironment } from './environment';
 import { isDeployState, parseDeployInput, type DeployState } from './state';
 import type { AdvanceContext } from './step';
 
-const config = { retryMode: 'adaptive', maxAttempts: 6 } as const;
-
-const clients: DeployClients = {
-  ec2: new EC2Client(config),
-  autoScaling: new AutoScalingClient(config),
-  elbv2: new ElasticLoadBalancingV2Client(config),
-  ssm: new SSMClient(config),
-  dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient(config), { marshallOptions: { removeUndefinedValues: true } }),
-  rds: new RDSClient(config),
-};
+const clients = createDeployClients({ retryMode: 'adaptive', maxAttempts: 6 });
 
 let environment: DeployEnvironment | undefined;
 

@@ -4,19 +4,12 @@
  * name. `defaultDeps()` wires the real ones; tests inject moto-backed or simulated ones,
  * a collecting writer and a sleep that does not wait.
  */
-import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EC2Client } from '@aws-sdk/client-ec2';
-import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { RDSClient } from '@aws-sdk/client-rds';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { SSMClient } from '@aws-sdk/client-ssm';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { userInfo } from 'node:os';
-import type { DeployClients } from '../../lambda/deploy/clients';
+import { createDeployClients, type DeployClients } from '../../lambda/deploy/clients';
 import { loadConfig } from '../config/load';
 import type { HerdConfig } from '../config/types';
 
@@ -72,12 +65,7 @@ export function realClients(region: string | undefined): AwsClients {
     sfn: new SFNClient(config),
     s3: new S3Client(config),
     secretsManager: new SecretsManagerClient(config),
-    ec2: new EC2Client(config),
-    autoScaling: new AutoScalingClient(config),
-    elbv2: new ElasticLoadBalancingV2Client(config),
-    ssm: new SSMClient(config),
-    dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient(config), { marshallOptions: { removeUndefinedValues: true } }),
-    rds: new RDSClient(config),
+    ...createDeployClients(config),
   };
 }
 
