@@ -11,7 +11,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { ConfigError } from '../lib/config/validate';
 import { loadConfig } from '../lib/config/load';
 import { EnvironmentStack } from '../lib/environment-stack';
-import { stackName } from '../lib/names';
+import { peerEnvironments, stackName } from '../lib/names';
 
 const app = new App();
 const configPath: unknown = app.node.tryGetContext('herd:config');
@@ -31,6 +31,7 @@ for (const environment of config.environments) {
   new EnvironmentStack(app, stackName(environment.name), {
     app: config.app,
     config: environment,
+    peerEnvironments: peerEnvironments(config.environments.map((e) => e.name), environment.name),
     description: `herd: the ${environment.name} environment of ${config.app}`,
     env: environment.account ? { account: environment.account, region: environment.region } : undefined,
   });

@@ -17,7 +17,7 @@ import type { Database } from './database';
 import type { Fleet } from './fleet';
 import type { LoadBalancer } from './load-balancer';
 import { MAINTENANCE_PRIORITY } from './load-balancer';
-import { parameterRoot, TAGS } from './names';
+import { parameterNames, parameterRoot, peerEnvironments, TAGS } from './names';
 import { acknowledge } from './nag';
 
 /** Base image of the bake builder, resolved by EC2 at launch (no lookup at synth). */
@@ -28,6 +28,12 @@ export const ARTIFACT_PREFIX = 'releases/';
 export interface DeployStepProps {
   readonly app: string;
   readonly config: EnvironmentConfig;
+  /**
+   * The other environments of the app (names; this one, if listed, is dropped). Retention
+   * keeps the images their current-image parameters name; the function may read those
+   * parameters, and nothing else of theirs.
+   */
+  readonly peerEnvironments: readonly string[];
   readonly vpc: ec2.IVpc;
   readonly web: Fleet;
   readonly worker: Fleet;
@@ -152,6 +158,7 @@ export class DeployStep extends Construct {
       alarmNames: props.loadBalancer.alarms.map((a) => a.alarmName),
       deploy: config.deploy,
       amiRetention: config.amiRetention,
+      peerEnvironments: peerEnvironments(props.peerEnvironments, env),
     };
 
     this.function = new BundledFunction(this, 'Advance', {
@@ -216,7 +223,7 @@ export class DeployStep extends Construct {
       stack.formatArn({ service: 'ec2', resource: 'launch-template', resourceName: props.worker.launchTemplate.launchTemplateId! }),
     ]);
     allow('Describe', [
-      'ec2:DescribeInstances', 'ec2:DescribeImages', 'ec2:DescribeLaunchTemplateVersions', 'ec2:DescribeSnapshots',
+      'ec2:DescribeInstances', 'ec2:DescribeImages', 'ec2:DescribeLaunchTemplates', 'ec2:DescribeLaunchTemplateVersions', 'ec2:DescribeSnapshots',
       'autoscaling:DescribeAutoScalingGroups', 'autoscaling:DescribeInstanceRefreshes',
       'elasticloadbalancing:DescribeRules', 'elasticloadbalancing:DescribeTags', 'elasticloadbalancing:DescribeTargetHealth',
     ], ['*']);
@@ -239,6 +246,12 @@ export class DeployStep extends Construct {
     allow('ReleaseParameters', ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:PutParameter', 'ssm:DeleteParameter'], [
       stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: `${root.slice(1)}/*` }),
     ]);
+    // Retention keeps the images the app's other environments serve (promoted from here): read-only, one parameter each.
+    const peers = peerEnvironments(props.peerEnvironments, env);
+    if (peers.length > 0) {
+      allow('ReadPeerCurrentImages', ['ssm:GetParameter'], peers.map((peer) =>
+        stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: parameterNames(app, peer).currentImage.slice(1) })));
+    }
     allow('LockAndHistory', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem', 'dynamodb:Query'], [this.table.tableArn]);
     const dbId = props.database.instance.instanceIdentifier;
     allow('SnapshotBeforeMigrate', ['rds:CreateDBSnapshot', 'rds:AddTagsToResource', 'rds:DescribeDBSnapshots'], [

@@ -23,6 +23,11 @@ export interface EnvironmentStackProps extends StackProps {
   readonly app: string;
   /** This environment, validated and with defaults applied. */
   readonly config: EnvironmentConfig;
+  /**
+   * The other environments of the app (names, from the configuration; may be empty): a
+   * release baked here may be promoted to them, so image retention keeps their current images.
+   */
+  readonly peerEnvironments: readonly string[];
 }
 
 /** Closest CloudWatch Logs retention at or above `days`. */
@@ -174,6 +179,7 @@ export class EnvironmentStack extends Stack {
     this.deployStep = new DeployStep(this, 'DeployStep', {
       app,
       config,
+      peerEnvironments: props.peerEnvironments,
       vpc,
       web: this.web,
       worker: this.worker,

@@ -40,6 +40,11 @@ export function logGroupName(app: string, env: string, process: string): string 
   return `/herd/${app}/${env}/${process}`;
 }
 
+/** The other environments of the app, in configuration order (`DeployEnvironment.peerEnvironments`). */
+export function peerEnvironments(environments: readonly string[], env: string): string[] {
+  return [...new Set(environments)].filter((e) => e !== env);
+}
+
 /** The stack of one environment. */
 export function stackName(env: string): string {
   return `herd-${env}`;

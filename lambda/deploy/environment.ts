@@ -90,6 +90,13 @@ export interface DeployEnvironment {
   readonly deploy: DeployConfig;
   /** Baked images kept besides those in use. */
   readonly amiRetention: number;
+  /**
+   * The other environments of the same app (from the configuration; may be empty).
+   * A release baked here may be promoted to one of them (bake reuses an image of the
+   * same app and release from any environment): retention keeps every image a peer's
+   * current-image parameter names, besides those of any launch template tagged with the app.
+   */
+  readonly peerEnvironments: readonly string[];
 }
 
 /** Thrown when the environment description is unusable; lists every problem. */
@@ -190,12 +197,25 @@ function checkDeployConfig(c: Checker, value: unknown, path: string): void {
   for (const key of ['bakeMinutes', 'imageMinutes', 'migrateMinutes', 'rolloutMinutes']) c.num(t, key, `${path}.timeouts`, 1, 24 * 60);
 }
 
+const ENV_NAME = /^[a-z0-9-]+$/;
+
+/** `peerEnvironments`: distinct environment names, this one excluded. */
+function checkPeers(c: Checker, e: Obj): void {
+  const peers = e.peerEnvironments;
+  if (!Array.isArray(peers) || !peers.every((p) => typeof p === 'string' && ENV_NAME.test(p))) {
+    c.problems.push(`environment.peerEnvironments must be a list of environment names matching ${ENV_NAME} (received ${JSON.stringify(peers)})`);
+    return;
+  }
+  if (new Set(peers).size !== peers.length) c.problems.push(`environment.peerEnvironments must not repeat a name (received ${JSON.stringify(peers)})`);
+  if (typeof e.env === 'string' && peers.includes(e.env)) c.problems.push(`environment.peerEnvironments must not name the environment itself (${JSON.stringify(e.env)})`);
+}
+
 /** Type guard for `DeployEnvironment`; `problems` receives what is wrong. */
 export function isDeployEnvironment(value: unknown, problems: string[] = []): value is DeployEnvironment {
   const c = new Checker();
   const e = c.obj(value, 'environment');
-  c.str(e, 'app', 'environment', /^[a-z0-9-]+$/);
-  c.str(e, 'env', 'environment', /^[a-z0-9-]+$/);
+  c.str(e, 'app', 'environment', ENV_NAME);
+  c.str(e, 'env', 'environment', ENV_NAME);
   c.str(e, 'tableName', 'environment');
   const fleets = c.obj(e.fleets, 'environment.fleets');
   checkFleet(c, fleets.web, 'environment.fleets.web');
@@ -220,6 +240,7 @@ export function isDeployEnvironment(value: unknown, problems: string[] = []): va
   c.strList(e, 'alarmNames', 'environment', 0);
   checkDeployConfig(c, e.deploy, 'environment.deploy');
   c.num(e, 'amiRetention', 'environment', 1, 100);
+  checkPeers(c, e);
   problems.push(...c.problems);
   return c.problems.length === 0;
 }

@@ -2,25 +2,101 @@
  * Record: image retention, the history item, the lock released.
  *
  * Retention keeps, among the images this environment baked (`herd:app` + `herd:environment`):
- * the `amiRetention` newest, the one this deploy serves and the one it replaced, the
- * current-image parameter's, every image a launch template's group/default/latest version
- * names, and every image an instance still runs (which protects images promoted to another
- * environment). The rest are deregistered with their snapshots.
+ * the `amiRetention` newest, the one this deploy serves and the one it replaced, and every
+ * image something of the app may still launch, in this environment or in a peer it was
+ * promoted to (bake reuses an image of the same app and release from any environment):
+ * - this environment's and every peer's current-image parameter (`peerEnvironments`);
+ * - the `$Latest`, `$Default` and in-use version of every launch template of the app: this
+ *   environment's fleets', every launch template tagged `herd:app=<app>`, and the one of
+ *   every Auto Scaling group tagged so (in use = the group's version);
+ * - every image an instance still runs.
+ * The rest are deregistered with their snapshots. Every lookup is filtered (tags, ids,
+ * names) and bounded; an error fails the selection (a transient one is retried).
  */
+import { DescribeAutoScalingGroupsCommand, type AutoScalingGroup } from '@aws-sdk/client-auto-scaling';
 import {
   DeleteSnapshotCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeLaunchTemplateVersionsCommand,
+  DescribeLaunchTemplatesCommand,
 } from '@aws-sdk/client-ec2';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import { TAGS, parameterNames } from '../../lib/names';
-import type { Role } from '../../lib/config/types';
 import { describeError, isTransient } from './errors';
 import { historyItem, releaseLock, writeHistory } from './lock';
 import { describeGroups } from './rollout';
 import { STAGE_DONE, fleetOf, rolesOf, type AdvanceContext, type Step } from './step';
+
+/** Pages read of one tag-filtered listing (launch templates, groups of the app) before retention gives up. */
+export const RETENTION_MAX_PAGES = 10;
+
+/** Reads a paginated listing, at most `RETENTION_MAX_PAGES` pages. */
+async function allPages<T>(what: string, page: (token: string | undefined) => Promise<{ items: T[]; next: string | undefined }>): Promise<T[]> {
+  const items: T[] = [];
+  let token: string | undefined;
+  for (let n = 0; n < RETENTION_MAX_PAGES; n++) {
+    const res = await page(token);
+    items.push(...res.items);
+    token = res.next;
+    if (!token) return items;
+  }
+  throw new Error(`more than ${RETENTION_MAX_PAGES} pages of ${what}: retention cannot tell which images are in use`);
+}
+
+/** The current-image parameter's value, or undefined when it does not exist. */
+async function currentImageOf(ctx: AdvanceContext, app: string, env: string): Promise<string | undefined> {
+  try {
+    const p = await ctx.clients.ssm.send(new GetParameterCommand({ Name: parameterNames(app, env).currentImage }));
+    return p.Parameter?.Value;
+  } catch (err) {
+    if (err instanceof Error && err.name === 'ParameterNotFound') return undefined;
+    throw err;
+  }
+}
+
+/** Launch template and version of a group (plain, or in a mixed instances policy). */
+function launchTemplateOf(group: AutoScalingGroup): { id?: string; version?: string } {
+  const lt = group.LaunchTemplate ?? group.MixedInstancesPolicy?.LaunchTemplate?.LaunchTemplateSpecification;
+  return { ...(lt?.LaunchTemplateId ? { id: lt.LaunchTemplateId } : {}), ...(lt?.Version ? { version: lt.Version } : {}) };
+}
+
+/**
+ * Every launch-template version of the app that may launch an instance: by launch template
+ * id, `$Latest`, `$Default` and the versions groups use.
+ */
+async function launchTemplateVersionsInUse(ctx: AdvanceContext, app: string): Promise<Map<string, Set<string>>> {
+  const versions = new Map<string, Set<string>>();
+  const use = (id: string | undefined, version?: string) => {
+    if (!id) return;
+    let set = versions.get(id);
+    if (!set) versions.set(id, (set = new Set(['$Latest', '$Default'])));
+    if (version) set.add(version);
+  };
+
+  // This environment's fleets, by name and id: they count even if a tag is missing.
+  const roles = rolesOf(ctx.env);
+  const own = await describeGroups(ctx, roles);
+  for (const role of roles) use(fleetOf(ctx.env, role).launchTemplateId, own.get(role)?.LaunchTemplate?.Version);
+
+  // Every environment of the app: its groups (the version each uses) and its launch templates.
+  const appTag = { Name: `tag:${TAGS.app}`, Values: [app] };
+  const groups = await allPages('Auto Scaling groups', async (NextToken) => {
+    const res = await ctx.clients.autoScaling.send(new DescribeAutoScalingGroupsCommand({ Filters: [appTag], MaxRecords: 100, ...(NextToken ? { NextToken } : {}) }));
+    return { items: res.AutoScalingGroups ?? [], next: res.NextToken };
+  });
+  for (const g of groups) {
+    const lt = launchTemplateOf(g);
+    use(lt.id, lt.version);
+  }
+  const templates = await allPages('launch templates', async (NextToken) => {
+    const res = await ctx.clients.ec2.send(new DescribeLaunchTemplatesCommand({ Filters: [appTag], MaxResults: 200, ...(NextToken ? { NextToken } : {}) }));
+    return { items: res.LaunchTemplates ?? [], next: res.NextToken };
+  });
+  for (const t of templates) use(t.LaunchTemplateId);
+  return versions;
+}
 
 /** Images (with their snapshots) retention would deregister now. */
 export async function imagesToDeregister(
@@ -43,20 +119,14 @@ export async function imagesToDeregister(
   const keep = new Set<string>(protect.filter(Boolean));
   for (const image of images.slice(0, ctx.env.amiRetention)) if (image.ImageId) keep.add(image.ImageId);
 
-  try {
-    const p = await ctx.clients.ssm.send(new GetParameterCommand({ Name: parameterNames(app, env).currentImage }));
-    if (p.Parameter?.Value) keep.add(p.Parameter.Value);
-  } catch (err) {
-    if (!(err instanceof Error && err.name === 'ParameterNotFound')) throw err;
+  // This environment's current image, and every peer's: a release baked here may serve there.
+  for (const e of [env, ...ctx.env.peerEnvironments.filter((p) => p !== env)]) {
+    const image = await currentImageOf(ctx, app, e);
+    if (image) keep.add(image);
   }
 
-  const roles = rolesOf(ctx.env);
-  const groups = await describeGroups(ctx, roles);
-  for (const role of roles) {
-    const fleet = fleetOf(ctx.env, role);
-    const inUse = groups.get(role as Role)?.LaunchTemplate?.Version;
-    const versions = [...new Set(['$Latest', '$Default', ...(inUse ? [inUse] : [])])];
-    const lt = await ctx.clients.ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: fleet.launchTemplateId, Versions: versions }));
+  for (const [launchTemplateId, versions] of await launchTemplateVersionsInUse(ctx, app)) {
+    const lt = await ctx.clients.ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: launchTemplateId, Versions: [...versions] }));
     for (const v of lt.LaunchTemplateVersions ?? []) if (v.LaunchTemplateData?.ImageId) keep.add(v.LaunchTemplateData.ImageId);
   }
 

@@ -8,7 +8,7 @@ import { DescribeStacksCommand, type Output } from '@aws-sdk/client-cloudformati
 import type { DeployEnvironment } from '../../lambda/deploy/environment';
 import type { AdvanceContext } from '../../lambda/deploy/step';
 import type { EnvironmentConfig, HerdConfig } from '../config/types';
-import { stackName } from '../names';
+import { peerEnvironments, stackName } from '../names';
 import type { AwsClients, CliDeps } from './deps';
 import { CliError } from './errors';
 
@@ -135,8 +135,12 @@ export async function readStackOutputs(clients: AwsClients, env: string): Promis
   };
 }
 
-/** The deploy step's view of the environment, from outputs and configuration. */
-export function deployEnvironmentOf(app: string, config: EnvironmentConfig, outputs: StackOutputs): DeployEnvironment {
+/**
+ * The deploy step's view of the environment, from outputs and configuration.
+ * `peers`: the other environments of the app (`peerEnvironments` of the configuration), whose
+ * current images retention keeps.
+ */
+export function deployEnvironmentOf(app: string, config: EnvironmentConfig, outputs: StackOutputs, peers: readonly string[]): DeployEnvironment {
   return {
     app,
     env: config.name,
@@ -162,6 +166,7 @@ export function deployEnvironmentOf(app: string, config: EnvironmentConfig, outp
     alarmNames: [],
     deploy: config.deploy,
     amiRetention: config.amiRetention,
+    peerEnvironments: peerEnvironments(peers, config.name),
   };
 }
 
@@ -171,7 +176,7 @@ export async function resolveEnvironment(deps: CliDeps, name: string): Promise<E
   const config = configuredEnvironment(herdConfig, name);
   const clients = deps.clients(config.region);
   const outputs = await readStackOutputs(clients, name);
-  const deploy = deployEnvironmentOf(herdConfig.app, config, outputs);
+  const deploy = deployEnvironmentOf(herdConfig.app, config, outputs, herdConfig.environments.map((e) => e.name));
   return {
     app: herdConfig.app,
     name,

@@ -123,8 +123,11 @@ interface LtVersion {
 
 interface LaunchTemplate {
   id: string;
+  name: string;
   versions: LtVersion[];
   defaultVersion: number;
+  tags: Tags;
+  createdAt: number;
 }
 
 interface GroupInstance {
@@ -158,6 +161,8 @@ interface Refresh {
 interface Group {
   name: string;
   role: string;
+  /** The group's tags (`herd:app`, `herd:environment`), propagated to the instances it launches. */
+  tags: Tags;
   ltId: string;
   ltVersion: string;
   min: number;
@@ -266,6 +271,8 @@ export class FakeCloud {
   throttle: ThrottlePolicy | undefined;
   private readonly attempts = new Map<string, number>();
   private readonly tickHooks: ((cloud: FakeCloud) => void)[] = [];
+  /** Launch failures already reported as violations (`group image`), so a retrying group reports once. */
+  private readonly failedLaunches = new Set<string>();
   private seq = 0;
 
   constructor(options: FakeCloudOptions) {
@@ -406,14 +413,33 @@ export class FakeCloud {
     return now - (gi.inServiceAt ?? now) >= warmupSeconds * 1000;
   }
 
+  /**
+   * The AMI a launch would boot (a `resolve:ssm:` image resolved), and whether it can: EC2
+   * refuses to launch a deregistered or unavailable image.
+   */
+  launchableImage(imageId: string): { imageId: string; ok: boolean } {
+    const resolved = imageId.startsWith('resolve:ssm:') ? (this.parameters.get(imageId.slice('resolve:ssm:'.length)) ?? '') : imageId;
+    return { imageId: resolved, ok: this.images.get(resolved)?.state === 'available' };
+  }
+
   private launchInto(g: Group, version: string): void {
     const lt = this.launchTemplates.get(g.ltId);
     const v = this.resolveVersion(lt, version);
     const image = v.imageId ?? '';
+    const launchable = this.launchableImage(image);
+    if (!launchable.ok) {
+      // AWS records a failed scaling activity and retries; nothing launches while the image is gone.
+      const key = `${g.name} ${launchable.imageId}`;
+      if (!this.failedLaunches.has(key)) {
+        this.failedLaunches.add(key);
+        this.violations.push(`${g.name} cannot launch: image ${launchable.imageId || image} of its launch template version ${v.number} is not available`);
+      }
+      return;
+    }
     const id = this.newInstance({
       imageId: image,
       instanceType: v.instanceType ?? 't3.small',
-      tags: { [TAGS.app]: this.app, [TAGS.environment]: this.env, [TAGS.role]: g.role, 'aws:autoscaling:groupName': g.name },
+      tags: { [TAGS.app]: g.tags[TAGS.app] ?? this.app, [TAGS.environment]: g.tags[TAGS.environment] ?? this.env, [TAGS.role]: g.role, 'aws:autoscaling:groupName': g.name },
       userData: v.userData ?? '',
       shutdownBehavior: 'terminate',
       ltId: g.ltId,
@@ -617,22 +643,39 @@ export class FakeCloud {
     return id;
   }
 
-  addLaunchTemplate(imageId: string, userData: string, instanceType = 't3.small'): string {
+  /**
+   * A launch template with version 1 (image, user data). Tagged as the stack tags it
+   * (`herd:app`, `herd:environment`: this cloud's environment unless `options.env`).
+   */
+  addLaunchTemplate(imageId: string, userData: string, instanceType = 't3.small', options: { env?: string; name?: string } = {}): string {
     const id = this.nextId('lt');
-    this.launchTemplates.set(id, { id, versions: [{ number: 1, imageId, userData, instanceType }], defaultVersion: 1 });
+    const env = options.env ?? this.env;
+    this.launchTemplates.set(id, {
+      id,
+      name: options.name ?? `herd-${env}-${id}`,
+      versions: [{ number: 1, imageId, userData, instanceType }],
+      defaultVersion: 1,
+      tags: { [TAGS.app]: this.app, [TAGS.environment]: env },
+      createdAt: this.now(),
+    });
     return id;
   }
 
-  /** A group already serving: `desired` instances in service, healthy in the target group. */
-  addGroup(spec: { name: string; role: string; ltId: string; desired: number; min: number; max: number; targetGroupArn?: string }): void {
-    const g: Group = { ...spec, ltVersion: '1', instances: [], suspended: new Set(), refreshes: [] };
+  /**
+   * A group already serving: `desired` instances in service, healthy in the target group.
+   * Tagged `herd:app` and `herd:environment` (this cloud's environment unless `spec.env`).
+   */
+  addGroup(spec: { name: string; role: string; ltId: string; desired: number; min: number; max: number; targetGroupArn?: string; env?: string }): void {
+    const { env = this.env, ...rest } = spec;
+    const tags: Tags = { [TAGS.app]: this.app, [TAGS.environment]: env };
+    const g: Group = { ...rest, tags, ltVersion: '1', instances: [], suspended: new Set(), refreshes: [] };
     this.groups.set(g.name, g);
     const v = this.resolveVersion(this.launchTemplates.get(spec.ltId), '1');
     for (let n = 0; n < spec.desired; n++) {
       const id = this.newInstance({
         imageId: v.imageId ?? '',
         instanceType: 't3.small',
-        tags: { [TAGS.app]: this.app, [TAGS.environment]: this.env, [TAGS.role]: spec.role, 'aws:autoscaling:groupName': spec.name },
+        tags: { ...tags, [TAGS.role]: spec.role, 'aws:autoscaling:groupName': spec.name },
         userData: v.userData ?? '',
         shutdownBehavior: 'terminate',
         ltId: spec.ltId,
@@ -900,10 +943,18 @@ export class FakeCloud {
       if (users.length > 0) this.violations.push(`deregistered ${image.id} while ${users.map((u) => u.id).join(', ')} run it`);
       for (const g of this.groups.values()) {
         const lt = this.launchTemplates.get(g.ltId);
-        const v = lt?.versions.find((x) => String(x.number) === g.ltVersion);
+        const n = g.ltVersion === '$Latest' ? lt?.versions.length : g.ltVersion === '$Default' ? lt?.defaultVersion : Number(g.ltVersion);
+        const v = lt?.versions.find((x) => x.number === n);
         if (v?.imageId === image.id) this.violations.push(`deregistered ${image.id} used by ${g.name}'s launch template version ${g.ltVersion}`);
       }
-      if (this.parameters.get(parameterNames(this.app, this.env).currentImage) === image.id) this.violations.push(`deregistered current image ${image.id}`);
+      // Any environment's current image: a release baked in one environment may be promoted to another.
+      const currentImage = /^\/herd\/[^/]+\/([^/]+)\/current-image$/;
+      for (const [name, value] of this.parameters) {
+        const env = currentImage.exec(name)?.[1];
+        if (env !== undefined && value === image.id) {
+          this.violations.push(env === this.env ? `deregistered current image ${image.id}` : `deregistered ${image.id}, the current image of ${env}`);
+        }
+      }
       this.images.delete(image.id);
       return {};
     });
@@ -939,6 +990,50 @@ export class FakeCloud {
       return { LaunchTemplateVersion: { LaunchTemplateId: lt.id, VersionNumber: v.number } };
     });
 
+    this.on('ec2', ec2.DescribeLaunchTemplatesCommand, (input) => {
+      const ids = input.LaunchTemplateIds;
+      const names = input.LaunchTemplateNames;
+      if (input.MaxResults !== undefined) {
+        if (ids || names) fail('InvalidParameterCombination', 'The parameter MaxResults cannot be used with the parameter LaunchTemplateIds or LaunchTemplateNames');
+        if (input.MaxResults < 1 || input.MaxResults > 200) fail('InvalidParameterValue', `MaxResults must be between 1 and 200 (received ${input.MaxResults})`);
+      }
+      let list = [...this.launchTemplates.values()].sort((a, b) => a.id.localeCompare(b.id));
+      if (ids) {
+        for (const id of ids) {
+          if (!/^lt-[0-9a-f]{17}$/.test(id)) fail('InvalidLaunchTemplateId.Malformed', `The specified ID for the launch template (${id}) is not valid.`);
+          if (!this.launchTemplates.has(id)) fail('InvalidLaunchTemplateId.NotFound', `At least one of the launch templates specified in the request does not exist.`);
+        }
+        list = list.filter((lt) => ids.includes(lt.id));
+      }
+      if (names) {
+        for (const name of names) if (!list.some((lt) => lt.name === name)) fail('InvalidLaunchTemplateName.NotFoundException', 'At least one of the launch templates specified in the request does not exist.');
+        list = list.filter((lt) => names.includes(lt.name));
+      }
+      list = list.filter((lt) =>
+        this.filterMatches(input.Filters, (name) => {
+          if (name.startsWith('tag:')) return lt.tags[name.slice(4)];
+          if (name === 'launch-template-name') return lt.name;
+          fail('InvalidParameterValue', `The filter '${name}' is invalid`);
+        }),
+      );
+      const start = input.NextToken ? Number(input.NextToken) : 0;
+      if (!Number.isInteger(start) || start < 0 || start > list.length) fail('InvalidPaginationToken', `The pagination token ${input.NextToken} is invalid`);
+      const size = input.MaxResults ?? list.length;
+      const page = list.slice(start, start + size);
+      const next = start + size < list.length ? String(start + size) : undefined;
+      return {
+        LaunchTemplates: page.map((lt) => ({
+          LaunchTemplateId: lt.id,
+          LaunchTemplateName: lt.name,
+          CreateTime: new Date(lt.createdAt),
+          DefaultVersionNumber: lt.defaultVersion,
+          LatestVersionNumber: lt.versions.length,
+          Tags: tagList(lt.tags),
+        })),
+        ...(next ? { NextToken: next } : {}),
+      };
+    });
+
     this.on('ec2', ec2.DescribeLaunchTemplateVersionsCommand, (input) => {
       const lt = this.launchTemplates.get(input.LaunchTemplateId ?? '');
       if (!lt) fail('InvalidLaunchTemplateId.NotFound', `The specified launch template, with template ID ${input.LaunchTemplateId}, does not exist.`);
@@ -955,11 +1050,28 @@ export class FakeCloud {
 
     // ------------------------------------------------------------ Auto Scaling
     this.on('autoScaling', asg.DescribeAutoScalingGroupsCommand, (input) => {
+      if (input.MaxRecords !== undefined && (input.MaxRecords < 1 || input.MaxRecords > 100)) fail('ValidationError', `MaxRecords must be between 1 and 100 (received ${input.MaxRecords})`);
       const names = input.AutoScalingGroupNames ?? [...this.groups.keys()];
+      const found = names
+        .map((n) => this.groups.get(n))
+        .filter((g): g is Group => g !== undefined)
+        .filter((g) =>
+          (input.Filters ?? []).every((f) => {
+            if (!f.Name || !f.Values) fail('ValidationError', 'A filter needs a Name and Values');
+            if (f.Name.startsWith('tag:')) return f.Values.includes(g.tags[f.Name.slice(4)] ?? '\u0000');
+            if (f.Name === 'tag-key') return Object.keys(g.tags).some((k) => f.Values?.includes(k));
+            if (f.Name === 'tag-value') return Object.values(g.tags).some((v) => f.Values?.includes(v));
+            fail('ValidationError', `Filter name ${f.Name} is not supported`);
+          }),
+        );
+      const start = input.NextToken ? Number(input.NextToken) : 0;
+      if (!Number.isInteger(start) || start < 0 || start > found.length) fail('InvalidNextToken', `The token ${input.NextToken} is invalid`);
+      const size = input.MaxRecords ?? 50;
+      const next = start + size < found.length ? String(start + size) : undefined;
       return {
-        AutoScalingGroups: names
-          .map((n) => this.groups.get(n))
-          .filter((g): g is Group => g !== undefined)
+        ...(next ? { NextToken: next } : {}),
+        AutoScalingGroups: found
+          .slice(start, start + size)
           .map((g) => ({
             AutoScalingGroupName: g.name,
             LaunchTemplate: { LaunchTemplateId: g.ltId, Version: g.ltVersion },
@@ -972,6 +1084,7 @@ export class FakeCloud {
             CreatedTime: new Date(0),
             TargetGroupARNs: g.targetGroupArn ? [g.targetGroupArn] : [],
             SuspendedProcesses: [...g.suspended].map((p) => ({ ProcessName: p })),
+            Tags: Object.entries(g.tags).map(([Key, Value]) => ({ Key, Value, ResourceId: g.name, ResourceType: 'auto-scaling-group', PropagateAtLaunch: true })),
             Instances: g.instances.map((i) => ({
               InstanceId: i.id,
               LifecycleState: (i.lifecycle === 'Terminating' ? 'Terminating' : i.lifecycle) as asg.LifecycleState,

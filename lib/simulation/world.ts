@@ -46,6 +46,24 @@ export interface WorldSpec {
   readonly alarms?: readonly string[];
   /** Releases run by instances outside the environment's groups (e.g. another environment it was promoted to). */
   readonly foreignInstances?: readonly string[];
+  /**
+   * Other environments of the app (`DeployEnvironment.peerEnvironments`), each with a web
+   * group and launch template tagged with it, and its release parameters.
+   */
+  readonly peers?: readonly PeerSpec[];
+}
+
+/** Another environment of the same app, in the same account and region. */
+export interface PeerSpec {
+  readonly env: string;
+  /**
+   * Release it serves: its launch template's version 1 and its current-image parameter
+   * name that release's image (one of `baked`, or the serving one: promoted from this
+   * environment); `none`: the image parameter holds the base image.
+   */
+  readonly serving: string;
+  /** Web instances running it (default 0: scaled to zero). */
+  readonly web?: number;
 }
 
 export interface FleetCapacity {
@@ -161,6 +179,7 @@ export function createWorld(spec: WorldSpec): World {
     alarmNames: [...(spec.alarms ?? [])],
     deploy,
     amiRetention: spec.amiRetention ?? 3,
+    peerEnvironments: (spec.peers ?? []).map((p) => p.env),
   };
 
   for (const [n, role] of (spec.leftovers ?? []).entries()) {
@@ -173,6 +192,19 @@ export function createWorld(spec: WorldSpec): World {
       state: role === 'builder' ? 'stopped' : 'running',
       reported: true,
     });
+  }
+
+  for (const peer of spec.peers ?? []) {
+    if (peer.env === envName) throw new Error(`world: peer ${peer.env} is the environment itself`);
+    const peerNames = parameterNames(app, peer.env);
+    const none = peer.serving === NO_RELEASE;
+    const image = none ? baseImage : images[peer.serving];
+    if (!image) throw new Error(`world: peer ${peer.env} serves ${peer.serving}, which is not baked`);
+    const lt = cloud.addLaunchTemplate(image, `#!/bin/bash\nexec /opt/herd/bin/herd-boot --app ${app} --env ${peer.env} --role web\n`, 't3.small', { env: peer.env });
+    const web = peer.web ?? 0;
+    cloud.addGroup({ name: `herd-${peer.env}-web`, role: 'web', ltId: lt, desired: web, min: 0, max: Math.max(web * 2, 4), env: peer.env });
+    cloud.parameters.set(peerNames.currentImage, image);
+    cloud.parameters.set(peerNames.currentRelease, peer.serving);
   }
 
   for (const release of spec.foreignInstances ?? []) {

@@ -8,6 +8,7 @@ import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { DescribeRulesCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, ListExecutionsCommand } from '@aws-sdk/client-sfn';
+import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { lockedMessage } from '../../lambda/deploy/lock';
 import { maintenanceOn } from '../../lambda/deploy/maintenance';
@@ -15,6 +16,7 @@ import { realClients } from '../../lib/cli/deps';
 import { deployEnvironmentOf, readStackOutputs } from '../../lib/cli/environment';
 import { NO_CREDENTIALS } from '../../lib/cli/errors';
 import { resolveConfig } from '../../lib/config/validate';
+import { parameterNames } from '../../lib/names';
 import { releaseIdOfTree } from '../../lib/release-id';
 import { startMoto } from '../support/moto';
 import { appDirectory } from './support/app';
@@ -48,7 +50,8 @@ describe('finding an environment', () => {
     const outputs = await readStackOutputs(clients, 'staging');
     expect(outputs).toMatchObject({ listenerArn: m.outputs.ListenerArn, deployTableName: 'herd-staging-deploys', maintenancePriority: 10, maintenanceBypassSecretArn: m.outputs.MaintenanceBypassSecretArn });
     expect(outputs.notificationTopic).toMatch(/^arn:aws:sns:us-east-1:123456789012:herd-staging$/);
-    const env = deployEnvironmentOf('shop', testConfig().environments[0]!, outputs);
+    const env = deployEnvironmentOf('shop', testConfig().environments[0]!, outputs, testConfig().environments.map((e) => e.name));
+    expect(env.peerEnvironments).toEqual(['production']);
     expect(env.fleets.web).toEqual({ autoScalingGroupName: 'herd-staging-web', launchTemplateId: m.outputs.WebLaunchTemplateId, minCapacity: 1, maxCapacity: 2 });
   });
 
@@ -119,7 +122,7 @@ describe('herd maintenance', () => {
   });
 
   test('fails when a running deploy owns the page, unless --force', async () => {
-    const handle = deployEnvironmentOf('shop', testConfig().environments[0]!, await readStackOutputs(clients, 'staging'));
+    const handle = deployEnvironmentOf('shop', testConfig().environments[0]!, await readStackOutputs(clients, 'staging'), ['staging', 'production']);
     await maintenanceOn(clients, handle, LOCK.deployId);
     await putLock();
     const refused = await runHerd(['maintenance', 'off', 'staging'], deps());
@@ -254,6 +257,29 @@ describe('herd releases', () => {
     const done = await runHerd(['releases', 'prune', 'staging', '--yes'], deps(config));
     expect(done.out).toMatch(/pruned 2 image\(s\) of staging\n$/);
     expect(await count()).toBe(1);
+  });
+
+  test('prune keeps an image promoted to another configured environment (its current image), with no instance running it', async () => {
+    const promoted = await createReleaseImage(clients, m, 'ra');
+    // Images are dated to the second: the newer ones come a second later, so amiRetention 1 cannot be what keeps the promoted one.
+    await new Promise((resolve) => setTimeout(resolve, 1050 - (Date.now() % 1000)));
+    await createReleaseImage(clients, m, 'rb');
+    await createReleaseImage(clients, m, 'r1');
+    await clients.ssm.send(new PutParameterCommand({ Name: parameterNames('shop', 'production').currentImage, Value: promoted, Type: 'String', DataType: 'aws:ec2:image' }));
+    const config = resolveConfig({
+      app: 'shop',
+      environments: [
+        { name: 'staging', amiRetention: 1, network: { cidr: '10.20.0.0/16' } },
+        { name: 'production', network: { cidr: '10.30.0.0/16' } },
+      ],
+    });
+    const dry = await runHerd(['releases', 'prune', 'staging'], deps(config));
+    expect(dry.out).toMatch(/^would deregister 1 image\(s\) of staging:\n/);
+    expect(dry.out).not.toContain(promoted);
+    const done = await runHerd(['releases', 'prune', 'staging', '--yes'], deps(config));
+    expect(done.out).toMatch(/pruned 1 image\(s\) of staging\n$/);
+    const left = await clients.ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'tag:herd:app', Values: ['shop'] }] }));
+    expect((left.Images ?? []).map((i) => i.ImageId)).toContain(promoted);
   });
 
   test('fails to prune while a deploy holds the lock', async () => {

@@ -102,6 +102,29 @@ describe('advance handler', () => {
     );
   });
 
+  test('fails when DEPLOY_ENVIRONMENT has no peerEnvironments (a stack older than the function)', async () => {
+    const { peerEnvironments: _peers, ...older } = env;
+    process.env.DEPLOY_ENVIRONMENT = JSON.stringify(older);
+    await expect(firstState()).rejects.toThrow(
+      'invalid deploy environment: environment.peerEnvironments must be a list of environment names matching /^[a-z0-9-]+$/ (received undefined)',
+    );
+  });
+
+  test('fails when peerEnvironments repeats a name or names the environment itself', async () => {
+    process.env.DEPLOY_ENVIRONMENT = JSON.stringify({ ...env, peerEnvironments: ['production', env.env, 'production'] });
+    await expect(firstState()).rejects.toThrow(
+      'invalid deploy environment: environment.peerEnvironments must not repeat a name (received ["production","staging","production"]); ' +
+        'environment.peerEnvironments must not name the environment itself ("staging")',
+    );
+  });
+
+  test('fails when a peer is not an environment name', async () => {
+    process.env.DEPLOY_ENVIRONMENT = JSON.stringify({ ...env, peerEnvironments: ['Production'] });
+    await expect(firstState()).rejects.toThrow(
+      'invalid deploy environment: environment.peerEnvironments must be a list of environment names matching /^[a-z0-9-]+$/ (received ["Production"])',
+    );
+  });
+
   test('fails when DEPLOY_ENVIRONMENT is not JSON', async () => {
     process.env.DEPLOY_ENVIRONMENT = '{app:';
     await expect(firstState()).rejects.toThrow(/^invalid deploy environment: DEPLOY_ENVIRONMENT is not JSON \(/);

@@ -41,6 +41,12 @@ export interface ScenarioExpectations {
   readonly runners?: number;
   /** Builders/runners of a dead deploy the janitor terminated (history `leftoversTerminated`). */
   readonly leftoversTerminated?: number;
+  /**
+   * After the deploy, every peer environment (`world.peers`) can still launch: each peer's
+   * current-image exists, and its web group, scaled to one, brings an instance of that image
+   * in service.
+   */
+  readonly peersLaunch?: boolean;
 }
 
 export interface Scenario {

@@ -3,6 +3,7 @@
  * Prints one row per scenario: duration, time without a healthy target outside a
  * maintenance window, the window, AWS calls.
  */
+import { UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
 import { NO_RELEASE, parameterNames, TAGS } from '../../lib/names';
 import { loadScenarios, runScenario, tableRow, type ScenarioRun } from './scenario';
 
@@ -184,6 +185,29 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
       for (const i of leftovers) expect(i.state).toBe('terminated');
       const item = [...cloud.table.values()].find((i) => i.pk === 'DEPLOY' && i.deployId === (scenario.deploy.deployId ?? 'deploy-0001'));
       expect(item?.leftoversTerminated).toBe(e.leftoversTerminated);
+    });
+  }
+
+  if (e.peersLaunch) {
+    // Last: it scales the peers' groups out after every other check has seen the end state.
+    test('every peer environment can still launch its current image', async () => {
+      const { cloud, env } = run.world;
+      expect(env.peerEnvironments.length).toBeGreaterThan(0);
+      for (const peer of env.peerEnvironments) {
+        const image = cloud.parameters.get(parameterNames(env.app, peer).currentImage) ?? '';
+        expect([peer, cloud.images.get(image)?.state]).toEqual([peer, 'available']);
+        const groups = [...cloud.groups.values()].filter((g) => g.tags[TAGS.environment] === peer);
+        expect(groups.length).toBeGreaterThan(0);
+        for (const g of groups) {
+          await cloud.clients().autoScaling.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: g.name, MinSize: 1, DesiredCapacity: 1 }));
+        }
+        cloud.advance(120);
+        for (const g of groups) {
+          const serving = g.instances.filter((i) => i.lifecycle === 'InService').map((i) => cloud.launchableImage(cloud.instances.get(i.id)?.imageId ?? '').imageId);
+          expect([g.name, serving]).toEqual([g.name, [image]]);
+        }
+      }
+      expect(cloud.violations).toEqual([]);
     });
   }
 

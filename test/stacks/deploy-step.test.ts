@@ -98,13 +98,54 @@ describe('the advance function\'s permissions', () => {
   });
 
   test('write only this environment\'s parameters, table and listener rules', () => {
-    const text = JSON.stringify(advanceStatements);
+    const text = JSON.stringify(advanceStatements.filter((s) => s.Sid !== 'ReadPeerCurrentImages'));
     expect(text).toContain('parameter/herd/mootube/staging/*');
     expect(text).not.toContain('parameter/herd/mootube/production');
+    expect(text).not.toContain('parameter/herd/mootube/testing');
     const ddb = advanceStatements.find((s) => s.Sid === 'LockAndHistory')!;
     expect(JSON.stringify(ddb.Resource)).toContain('DeployStepTable');
     expect(actionsOf(ddb)).not.toContain('dynamodb:*');
     for (const s of advanceStatements) expect(actionsOf(s).some((a) => a.endsWith(':*'))).toBe(false);
+  });
+});
+
+describe('retention across the app\'s environments', () => {
+  const deployEnvironmentOf = (t: Template) => {
+    const fn = Object.values(t.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('advances a deploy by one step') } }))[0];
+    const value = (fn?.Properties as { Environment: { Variables: { DEPLOY_ENVIRONMENT: unknown } } }).Environment.Variables.DEPLOY_ENVIRONMENT;
+    return JSON.stringify(value);
+  };
+
+  test('the advance function is told the other environments of the app, in configuration order', () => {
+    expect(deployEnvironmentOf(template)).toContain('\\"peerEnvironments\\":[\\"testing\\",\\"production\\"]');
+    expect(deployEnvironmentOf(buildApp().template('production'))).toContain('\\"peerEnvironments\\":[\\"testing\\",\\"staging\\"]');
+  });
+
+  test('reads each peer\'s current-image parameter, by exact ARN, and nothing else of theirs', () => {
+    const peers = advanceStatements.filter((s) => s.Sid === 'ReadPeerCurrentImages');
+    expect(peers).toHaveLength(1);
+    const statement = peers[0]!;
+    expect(actionsOf(statement)).toEqual(['ssm:GetParameter']);
+    expect(statement.Condition).toBeUndefined();
+    const arns = resourcesOf(statement).map((r) => JSON.stringify(r));
+    expect(arns).toHaveLength(2);
+    expect(arns[0]).toMatch(/:parameter\/herd\/mootube\/testing\/current-image"/);
+    expect(arns[1]).toMatch(/:parameter\/herd\/mootube\/production\/current-image"/);
+    for (const arn of arns) expect(arn).not.toContain('*');
+  });
+
+  test('may list the app\'s launch templates and groups (Describe, no resource scoping)', () => {
+    const describe = advanceStatements.find((s) => s.Sid === 'Describe')!;
+    expect(actionsOf(describe)).toEqual(expect.arrayContaining(['ec2:DescribeLaunchTemplates', 'ec2:DescribeLaunchTemplateVersions', 'autoscaling:DescribeAutoScalingGroups']));
+    expect(resourcesOf(describe)).toEqual(['*']);
+  });
+
+  test('an environment without peers gets no peer statement and an empty list', () => {
+    const single = buildApp({ app: 'solo', environments: [{ name: 'staging' }] }).template('staging');
+    const policy = Object.entries(single.findResources('AWS::IAM::Policy')).find(([id]) => id.startsWith('DeployStepAdvanceServiceRoleDefaultPolicy'))!;
+    const statements = (policy[1].Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement;
+    expect(statements.map((s) => s.Sid)).not.toContain('ReadPeerCurrentImages');
+    expect(deployEnvironmentOf(single)).toContain('\\"peerEnvironments\\":[]');
   });
 });
 

@@ -4,7 +4,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { resolveConfig } from '../../lib/config/validate';
 import type { HerdConfig, HerdSettings } from '../../lib/config/types';
 import { EnvironmentStack } from '../../lib/environment-stack';
-import { stackName } from '../../lib/names';
+import { peerEnvironments, stackName } from '../../lib/names';
 import defaultSettings from '../../herd.config';
 
 export interface SynthesizedApp {
@@ -27,6 +27,7 @@ export function buildApp(settings: HerdSettings = defaultSettings, options: { ou
     stacks[environment.name] = new EnvironmentStack(app, stackName(environment.name), {
       app: config.app,
       config: environment,
+      peerEnvironments: peerEnvironments(config.environments.map((e) => e.name), environment.name),
       env: environment.account ? { account: environment.account, region: environment.region } : undefined,
     });
   }

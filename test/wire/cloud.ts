@@ -167,10 +167,18 @@ export async function createInstanceProfile(server: MotoServer, name: string): P
 }
 
 /** A role's launch template (version 1) as the stack creates it: the serving image, instance type, IMDSv2, root volume. */
-export async function createLaunchTemplate(clients: WireClients, name: string, imageId: string, securityGroupId: string): Promise<string> {
+export async function createLaunchTemplate(
+  clients: WireClients,
+  name: string,
+  imageId: string,
+  securityGroupId: string,
+  tags: Record<string, string> = {},
+): Promise<string> {
+  const tagList = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
   const res = await clients.ec2.send(
     new CreateLaunchTemplateCommand({
       LaunchTemplateName: name,
+      ...(tagList.length > 0 ? { TagSpecifications: [{ ResourceType: 'launch-template' as const, Tags: tagList }] } : {}),
       LaunchTemplateData: {
         ImageId: imageId,
         InstanceType: 't3.small',
@@ -193,10 +201,13 @@ export async function createGroup(
   capacity: { min: number; max: number; desired: number },
   version = '1',
   targetGroupArns: string[] = [],
+  tags: Record<string, string> = {},
 ): Promise<void> {
+  const tagList = Object.entries(tags).map(([Key, Value]) => ({ Key, Value, PropagateAtLaunch: true }));
   await clients.autoScaling.send(
     new CreateAutoScalingGroupCommand({
       AutoScalingGroupName: name,
+      ...(tagList.length > 0 ? { Tags: tagList } : {}),
       LaunchTemplate: { LaunchTemplateId: launchTemplateId, Version: version },
       MinSize: capacity.min,
       MaxSize: capacity.max,

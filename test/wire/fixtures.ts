@@ -48,6 +48,8 @@ export interface WireResources {
   readonly alarmNames?: readonly string[];
   readonly amiRetention?: number;
   readonly deploy?: Partial<DeployConfig>;
+  /** Other environments of the app (default none). */
+  readonly peerEnvironments?: readonly string[];
 }
 
 const elbArn = (kind: string) => `arn:aws:elasticloadbalancing:${MOTO_REGION}:${MOTO_ACCOUNT}:${kind}`;
@@ -98,6 +100,7 @@ export function deployEnvironment(r: WireResources = {}): DeployEnvironment {
       timeouts: { ...WIRE_DEPLOY.timeouts, ...r.deploy?.timeouts },
     },
     amiRetention: r.amiRetention ?? 3,
+    peerEnvironments: [...(r.peerEnvironments ?? [])],
   };
   const problems: string[] = [];
   if (!isDeployEnvironment(env, problems)) throw new Error(`wire fixture is not a valid DeployEnvironment: ${problems.join('; ')}`);

@@ -1,14 +1,23 @@
 /**
  * Wire level: the record stage (`lambda/deploy/record.ts`): image retention, the history
  * item and the lock release, against EC2, Auto Scaling, SSM and DynamoDB as moto implements
- * them: DescribeImages (Owners self, tag and state filters), GetParameter (current image),
- * DescribeAutoScalingGroups, DescribeLaunchTemplateVersions ($Latest, $Default, the group's
- * number), DescribeInstances (image-id and state filters), DeregisterImage and DeleteSnapshot
- * (moto refuses to delete a snapshot an image still uses, so the order is checked too).
+ * them: DescribeImages (Owners self, tag and state filters), GetParameter (this environment's
+ * and each peer's current image), DescribeAutoScalingGroups (by name, and by the `herd:app`
+ * tag filter), DescribeLaunchTemplates (`herd:app` tag filter), DescribeLaunchTemplateVersions
+ * ($Latest, $Default, the groups' numbers), DescribeInstances (image-id and state filters),
+ * DeregisterImage and DeleteSnapshot (moto refuses to delete a snapshot an image still uses,
+ * so the order is checked too).
+ *
+ * The promoted case: images staging baked that production serves (its group's launch-template
+ * version, its `$Latest`, its current-image parameter) while production runs no instance
+ * of them are kept.
  *
  * moto gaps: CreationDate has a one-second resolution (as in EC2), so the test creates the
  * older images, waits for the next second, then creates the newer ones, and asserts that
- * precondition. Nothing herd calls in this stage is unsupported.
+ * precondition. moto filters DescribeLaunchTemplates and DescribeAutoScalingGroups by tag as
+ * EC2 does, but DescribeLaunchTemplates truncates at MaxResults without a NextToken (EC2
+ * pages): herd's paging of that call is covered by the fake cloud only. Nothing herd calls
+ * in this stage is unsupported.
  */
 import { CreateImageCommand, CreateLaunchTemplateVersionCommand, DescribeImagesCommand, DescribeSnapshotsCommand, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
@@ -27,6 +36,8 @@ import {
   createLaunchTemplate,
   createNetwork,
   destroyClients,
+  recordCalls,
+  type RecordedCall,
   wireClients,
   type Network,
   type WireClients,
@@ -42,6 +53,9 @@ describe('wire: image retention and the record stage (moto)', () => {
   let ctx: AdvanceContext;
   /** Images by role in the scenario. */
   let img: Record<string, string>;
+  /** Every EC2 and Auto Scaling request sent once the world is built. */
+  let ec2Calls: RecordedCall[];
+  let autoScalingCalls: RecordedCall[];
 
   beforeAll(async () => {
     clients = wireClients(await moto.ready);
@@ -84,6 +98,10 @@ describe('wire: image retention and the record stage (moto)', () => {
       previous: await bake('herd-shop-e'),
       stale1: await bake('herd-shop-f1'),
       stale2: await bake('herd-shop-f2'),
+      // Baked by staging, promoted to production, which runs no instance of them (scaled to zero).
+      promotedGroupVersion: await bake('herd-shop-p1'),
+      promotedLatest: await bake('herd-shop-p2'),
+      promotedParameter: await bake('herd-shop-p3'),
       otherEnvironment: await bake('herd-shop-x', { [TAGS.app]: 'shop', [TAGS.environment]: 'production' }),
       otherApp: await bake('herd-blog-y', { [TAGS.app]: 'blog', [TAGS.environment]: 'staging' }),
     };
@@ -95,6 +113,16 @@ describe('wire: image retention and the record stage (moto)', () => {
     const lt = await createLaunchTemplate(clients, 'herd-staging-web', img.groupVersion ?? '', network.securityGroupId);
     await clients.ec2.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateId: lt, SourceVersion: '1', LaunchTemplateData: { ImageId: img.latestVersion } }));
     await createGroup(clients, network, 'herd-staging-web', lt, { min: 0, max: 2, desired: 0 }, '1');
+    // Production, tagged as its stack tags it: its group uses version 1, $Latest is version 2.
+    const production = { [TAGS.app]: 'shop', [TAGS.environment]: 'production' };
+    const productionLt = await createLaunchTemplate(clients, 'herd-production-web', img.promotedGroupVersion ?? '', network.securityGroupId, production);
+    await clients.ec2.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateId: productionLt, SourceVersion: '1', LaunchTemplateData: { ImageId: img.promotedLatest } }));
+    await createGroup(clients, network, 'herd-production-web', productionLt, { min: 0, max: 2, desired: 0 }, '1', [], production);
+    await clients.ssm.send(
+      new PutParameterCommand({ Name: parameterNames('shop', 'production').currentImage, Value: img.promotedParameter, Type: 'String', DataType: 'aws:ec2:image' }),
+    );
+    // Another app's launch template is not looked at (the tag filter leaves it out).
+    await createLaunchTemplate(clients, 'herd-blog-web', img.otherApp ?? '', network.securityGroupId, { [TAGS.app]: 'blog', [TAGS.environment]: 'staging' });
     await clients.ssm.send(
       new PutParameterCommand({ Name: parameterNames('shop', 'staging').currentImage, Value: img.currentParameter, Type: 'String', DataType: 'aws:ec2:image' }),
     );
@@ -103,9 +131,11 @@ describe('wire: image retention and the record stage (moto)', () => {
     const gone = await clients.ec2.send(new RunInstancesCommand({ ImageId: img.stale2, MinCount: 1, MaxCount: 1, SubnetId: network.subnetIds[0] }));
     await clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: [gone.Instances?.[0]?.InstanceId ?? ''] }));
 
-    env = deployEnvironment({ webGroupName: 'herd-staging-web', webLaunchTemplateId: lt, amiRetention: 2, subnetIds: network.subnetIds });
+    env = deployEnvironment({ webGroupName: 'herd-staging-web', webLaunchTemplateId: lt, amiRetention: 2, subnetIds: network.subnetIds, peerEnvironments: ['production', 'testing'] });
     await createDeployTable(clients, env.tableName);
     ctx = advanceContext(clients, env, new ManualClock());
+    ec2Calls = recordCalls(clients.ec2);
+    autoScalingCalls = recordCalls(clients.autoScaling);
   });
 
   function deploy(): DeployState {
@@ -122,13 +152,36 @@ describe('wire: image retention and the record stage (moto)', () => {
     expect(date(img.newest1) > date(img.stale1)).toBe(true);
   });
 
-  test('selects only the images nothing refers to, with their snapshots', async () => {
+  test('selects only the images nothing refers to, with their snapshots; keeps those promoted to production', async () => {
     const state = deploy();
+    ec2Calls.length = 0;
+    autoScalingCalls.length = 0;
     const pending = await imagesToDeregister(ctx, 'shop', 'staging', [state.image?.imageId ?? '', state.previous?.imageId ?? '']);
     const snapshots = await snapshotsOf([img.stale1 ?? '', img.stale2 ?? '']);
     expect(pending.sort((a, b) => a.imageId.localeCompare(b.imageId))).toEqual(
       [img.stale1 ?? '', img.stale2 ?? ''].sort().map((imageId) => ({ imageId, snapshotIds: [snapshots[imageId]] })),
     );
+
+    // Every describe is filtered: by tag, id or name.
+    const describes = [...ec2Calls, ...autoScalingCalls].filter((c) => c.command.startsWith('Describe'));
+    for (const c of describes) {
+      const scoped = ['Filters', 'LaunchTemplateId', 'AutoScalingGroupNames', 'ImageIds', 'InstanceIds'].some((k) => k in c.input);
+      expect([c.command, scoped]).toEqual([c.command, true]);
+    }
+    expect(describes.filter((c) => c.command === 'DescribeLaunchTemplatesCommand').map((c) => c.input.Filters)).toEqual([[{ Name: 'tag:herd:app', Values: ['shop'] }]]);
+    expect(describes.filter((c) => c.command === 'DescribeAutoScalingGroupsCommand').map((c) => c.input.Filters ?? c.input.AutoScalingGroupNames)).toEqual([
+      ['herd-staging-web'],
+      [{ Name: 'tag:herd:app', Values: ['shop'] }],
+    ]);
+    // Two launch templates: staging's (untagged here, found by id) and production's (by tag); blog's is not read.
+    expect(new Set(describes.filter((c) => c.command === 'DescribeLaunchTemplateVersionsCommand').map((c) => c.input.LaunchTemplateId)).size).toBe(2);
+  });
+
+  test('a peer\'s current image is kept because the peer is configured; its launch template\'s images because they carry the app tag', async () => {
+    const state = deploy();
+    const alone = { ...ctx, env: { ...env, peerEnvironments: [] } };
+    const pending = await imagesToDeregister(alone, 'shop', 'staging', [state.image?.imageId ?? '', state.previous?.imageId ?? '']);
+    expect(pending.map((p) => p.imageId).sort()).toEqual([img.promotedParameter, img.stale1, img.stale2].sort());
   });
 
   test('the record stage deregisters them, deletes their snapshots, writes the history and frees the lock', async () => {

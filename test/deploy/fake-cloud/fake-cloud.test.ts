@@ -1,6 +1,6 @@
 /** The fake cloud rejects what AWS rejects, and its processes follow the virtual clock. */
-import { StartInstanceRefreshCommand, UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
-import { CreateImageCommand, CreateLaunchTemplateVersionCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeAutoScalingGroupsCommand, StartInstanceRefreshCommand, UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
+import { CreateImageCommand, CreateLaunchTemplateVersionCommand, DeregisterImageCommand, DescribeLaunchTemplatesCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { CreateRuleCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { TAGS } from '../../../lib/names';
@@ -151,6 +151,64 @@ describe('fake cloud', () => {
         'builder launched with shutdown behaviour terminate: powering off after its bake would destroy it before it is imaged',
         'builder launched without an encrypted root volume (/dev/xvda)',
       ]);
+    });
+  });
+
+  describe('launch templates and groups of the app, across environments', () => {
+    const promoted = () => {
+      const w = createWorld({ web: 1, serving: 'r2', baked: ['r1'], peers: [{ env: 'production', serving: 'r1' }] });
+      return { ...w, clients: w.cloud.clients() };
+    };
+
+    test('DescribeLaunchTemplates filters by tag and id, and pages', async () => {
+      const { clients, env } = promoted();
+      const all = await clients.ec2.send(new DescribeLaunchTemplatesCommand({ Filters: [{ Name: `tag:${TAGS.app}`, Values: ['shop'] }] }));
+      expect(all.LaunchTemplates).toHaveLength(2);
+      const production = await clients.ec2.send(new DescribeLaunchTemplatesCommand({ Filters: [{ Name: `tag:${TAGS.environment}`, Values: ['production'] }] }));
+      expect(production.LaunchTemplates?.map((t) => t.Tags?.find((x) => x.Key === TAGS.environment)?.Value)).toEqual(['production']);
+      const byId = await clients.ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateIds: [env.fleets.web.launchTemplateId] }));
+      expect(byId.LaunchTemplates?.map((t) => t.LaunchTemplateId)).toEqual([env.fleets.web.launchTemplateId]);
+      const first = await clients.ec2.send(new DescribeLaunchTemplatesCommand({ Filters: [{ Name: `tag:${TAGS.app}`, Values: ['shop'] }], MaxResults: 1 }));
+      expect(first.LaunchTemplates).toHaveLength(1);
+      const second = await clients.ec2.send(new DescribeLaunchTemplatesCommand({ Filters: [{ Name: `tag:${TAGS.app}`, Values: ['shop'] }], MaxResults: 1, NextToken: first.NextToken }));
+      expect(second.LaunchTemplates).toHaveLength(1);
+      expect(second.NextToken).toBeUndefined();
+      expect(second.LaunchTemplates?.[0]?.LaunchTemplateId).not.toBe(first.LaunchTemplates?.[0]?.LaunchTemplateId);
+    });
+
+    test('fails when DescribeLaunchTemplates gets an unknown id, an unknown filter, or MaxResults with ids', async () => {
+      const { clients, env } = promoted();
+      await expect(clients.ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateIds: ['lt-0123456789abcdef0'] }))).rejects.toThrow(
+        'At least one of the launch templates specified in the request does not exist.',
+      );
+      await expect(clients.ec2.send(new DescribeLaunchTemplatesCommand({ Filters: [{ Name: 'image-id', Values: ['ami-1'] }] }))).rejects.toThrow("The filter 'image-id' is invalid");
+      await expect(clients.ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateIds: [env.fleets.web.launchTemplateId], MaxResults: 5 }))).rejects.toThrow(
+        'The parameter MaxResults cannot be used with the parameter LaunchTemplateIds or LaunchTemplateNames',
+      );
+    });
+
+    test('DescribeAutoScalingGroups filters by tag; fails when a filter is not supported', async () => {
+      const { clients } = promoted();
+      const res = await clients.autoScaling.send(new DescribeAutoScalingGroupsCommand({ Filters: [{ Name: `tag:${TAGS.app}`, Values: ['shop'] }] }));
+      expect(res.AutoScalingGroups?.map((g) => g.AutoScalingGroupName).sort()).toEqual(['herd-production-web', 'herd-staging-web']);
+      const production = await clients.autoScaling.send(new DescribeAutoScalingGroupsCommand({ Filters: [{ Name: `tag:${TAGS.environment}`, Values: ['production'] }] }));
+      expect(production.AutoScalingGroups?.map((g) => [g.AutoScalingGroupName, g.DesiredCapacity])).toEqual([['herd-production-web', 0]]);
+      await expect(clients.autoScaling.send(new DescribeAutoScalingGroupsCommand({ Filters: [{ Name: 'instance-id', Values: ['i-1'] }] }))).rejects.toThrow(
+        'Filter name instance-id is not supported',
+      );
+    });
+
+    test('fails to launch from a deregistered image: the peer group records a violation and launches nothing', async () => {
+      const { cloud, clients, images } = promoted();
+      await clients.ec2.send(new DeregisterImageCommand({ ImageId: images.r1 }));
+      expect(cloud.violations).toEqual([
+        `deregistered ${images.r1} used by herd-production-web's launch template version 1`,
+        `deregistered ${images.r1}, the current image of production`,
+      ]);
+      await clients.autoScaling.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: 'herd-production-web', MinSize: 1, DesiredCapacity: 1 }));
+      cloud.advance(60);
+      expect(cloud.groups.get('herd-production-web')?.instances).toEqual([]);
+      expect(cloud.violations.slice(2)).toEqual([`herd-production-web cannot launch: image ${images.r1} of its launch template version 1 is not available`]);
     });
   });
 });
