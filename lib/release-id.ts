@@ -2,6 +2,13 @@ import { createHash } from 'crypto';
 import { readdirSync, readFileSync } from 'fs';
 import * as path from 'path';
 
+/**
+ * What the deploy step and the CLI accept as a release name. Releases herd makes are
+ * `<label>-<hash12>` or `<hash12>` (below); the image builder checks the artifact's content
+ * against that form, so any other name can only be deployed when its image already exists.
+ */
+export const RELEASE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
 /** What a release label may look like (same rule as `instance/bake.sh`). */
 export const RELEASE_LABEL_PATTERN = /^[a-z0-9][a-z0-9.-]{0,31}$/;
 

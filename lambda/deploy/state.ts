@@ -3,6 +3,7 @@
  * Keep it small (Step Functions caps a payload at 256 KB): ids, numbers and short text only.
  */
 import type { DeployStrategy, MigrationOrder, Role } from '../../lib/config/types';
+import { RELEASE_ID_PATTERN } from '../../lib/release-id';
 import { DEPLOY_STRATEGIES, MIGRATION_ORDERS } from '../../lib/config/types';
 import { InvalidDeployInputError } from './errors';
 
@@ -138,7 +139,6 @@ export interface DeployState {
   lambdaError?: { Error?: string; Cause?: string };
 }
 
-const RELEASE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const DEPLOY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,39}$/;
 
 function isObj(value: unknown): value is Record<string, unknown> {
@@ -150,8 +150,8 @@ export function parseDeployInput(value: unknown): DeployInput {
   if (!isObj(value)) throw new InvalidDeployInputError(`deploy input must be an object (received ${JSON.stringify(value)})`);
   const problems: string[] = [];
   const { release, artifactKey, strategy, migrationOrder, actor, deployId, mode } = value;
-  if (typeof release !== 'string' || !RELEASE_PATTERN.test(release)) {
-    problems.push(`release must match ${RELEASE_PATTERN} (received ${JSON.stringify(release)})`);
+  if (typeof release !== 'string' || !RELEASE_ID_PATTERN.test(release)) {
+    problems.push(`release must match ${RELEASE_ID_PATTERN} (received ${JSON.stringify(release)})`);
   }
   if (artifactKey !== undefined && (typeof artifactKey !== 'string' || artifactKey.length === 0 || artifactKey.startsWith('/'))) {
     problems.push(`artifactKey must be an S3 key without a leading slash (received ${JSON.stringify(artifactKey)})`);

@@ -7,13 +7,13 @@ import { createReadStream, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSyn
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as tar from 'tar';
-import { RELEASE_LABEL_PATTERN, releaseIdOfTree } from '../release-id';
+import { RELEASE_ID_PATTERN, RELEASE_LABEL_PATTERN, releaseIdOfTree } from '../release-id';
 import type { AwsClients } from './deps';
 import { artifactKey } from './environment';
 import { CliError } from './errors';
 
 /** A release id as the deploy step accepts it. */
-export const RELEASE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export { RELEASE_ID_PATTERN };
 
 export interface PreparedRelease {
   readonly release: string;

@@ -6,6 +6,7 @@
  * against the fake cloud (`lib/plan/`) and prints the predicted timeline with a Gantt chart.
  */
 import { DescribeAutoScalingGroupsCommand, type AutoScalingGroup } from '@aws-sdk/client-auto-scaling';
+import { RELEASE_ID_PATTERN } from '../../release-id';
 import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import type { DeployStrategy } from '../../config/types';
@@ -27,7 +28,6 @@ export interface PlanOptions {
   readonly svg?: string;
 }
 
-const RELEASE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 function parseStrategy(value: string | undefined): DeployStrategy | undefined {
   if (value === undefined) return undefined;
@@ -45,8 +45,8 @@ function sizeOf(group: AutoScalingGroup | undefined, name: string, role: string,
 /** Everything `planDeploy` needs, read from the environment. */
 export async function planInputOf(handle: EnvironmentHandle, release: string | undefined, strategy: DeployStrategy | undefined): Promise<PlanInput> {
   const { clients, outputs, config } = handle;
-  if (release !== undefined && !RELEASE_PATTERN.test(release)) {
-    throw new CliError(`release must match ${RELEASE_PATTERN} (received "${release}")`);
+  if (release !== undefined && !RELEASE_ID_PATTERN.test(release)) {
+    throw new CliError(`release must match ${RELEASE_ID_PATTERN} (received "${release}")`);
   }
   const names = [outputs.webAutoScalingGroup, outputs.workerAutoScalingGroup];
   const [groupsRes, history, serving, images] = await Promise.all([
