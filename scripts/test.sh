@@ -12,4 +12,11 @@ npx tsc -p tsconfig.json --noEmit
 
 printf '\033[1m==> %s\033[0m\n' "jest"
 # Two workers: the machine has 2 cores, and several suites start local servers.
-npx jest --ci --maxWorkers=2 "$@"
+results="$(mktemp)"
+trap 'rm -f "$results"' EXIT
+status=0
+npx jest --ci --maxWorkers=2 --json --outputFile="$results" "$@" || status=$?
+# One plain closing line for any reader of the log: "jest: N passed, N failed".
+# shellcheck disable=SC2016  # JavaScript template literal, not shell expansion
+node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(`jest: ${r.numPassedTests} passed, ${r.numFailedTests} failed`)' "$results" 2>/dev/null || true
+exit "$status"

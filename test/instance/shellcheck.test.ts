@@ -2,9 +2,10 @@ import { readFileSync, readdirSync, statSync } from 'fs';
 import * as path from 'path';
 import { INSTANCE_DIR, REPO, describeWith, hasCommand, run } from './support';
 
-/** Every shell script that runs on instances: instance/* and examples/<app>/herd/*. */
+/** Every shell script of the project: instance/*, examples/<app>/herd/*, and the setup, test and CI scripts. */
 function instanceScripts(): string[] {
   const scripts = readdirSync(INSTANCE_DIR).map((name) => path.join(INSTANCE_DIR, name));
+  scripts.push(...['scripts/setup.sh', 'scripts/test.sh', '.ci/run'].map((name) => path.join(REPO, name)));
   const examples = path.join(REPO, 'examples');
   for (const app of readdirSync(examples)) {
     const hooks = path.join(examples, app, 'herd');
@@ -21,9 +22,10 @@ function instanceScripts(): string[] {
 describeWith({ shellcheck: hasCommand('shellcheck') }, 'shell scripts', () => {
   const scripts = instanceScripts();
 
-  test('include bake.sh, boot.sh, herd-bake.sh and the example hooks', () => {
+  test('include bake.sh, boot.sh, herd-bake.sh, the example hooks and the project scripts', () => {
     expect(scripts.map((file) => path.relative(REPO, file))).toEqual(expect.arrayContaining([
       'instance/bake.sh', 'instance/boot.sh', 'instance/herd-bake.sh', 'examples/mootube/herd/build', 'examples/mootube/herd/provision',
+      'scripts/setup.sh', 'scripts/test.sh', '.ci/run',
     ]));
   });
 
