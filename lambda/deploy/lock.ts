@@ -70,8 +70,8 @@ export async function acquireLock(clients: Pick<DeployClients, 'dynamodb'>, tabl
   }
 }
 
-/** Releases the lock if `deployId` holds it; a no-op otherwise (idempotent). */
-export async function releaseLock(clients: Pick<DeployClients, 'dynamodb'>, tableName: string, deployId: string): Promise<void> {
+/** Deletes the lock if `deployId` holds it; false when it does not (nothing changed). */
+async function deleteLockHeldBy(clients: Pick<DeployClients, 'dynamodb'>, tableName: string, deployId: string): Promise<boolean> {
   try {
     await clients.dynamodb.send(
       new DeleteCommand({
@@ -81,9 +81,16 @@ export async function releaseLock(clients: Pick<DeployClients, 'dynamodb'>, tabl
         ExpressionAttributeValues: { ':deployId': deployId },
       }),
     );
+    return true;
   } catch (err) {
-    if (!isConditionFailed(err)) throw err;
+    if (isConditionFailed(err)) return false;
+    throw err;
   }
+}
+
+/** Releases the lock if `deployId` holds it; a no-op otherwise (idempotent). */
+export async function releaseLock(clients: Pick<DeployClients, 'dynamodb'>, tableName: string, deployId: string): Promise<void> {
+  await deleteLockHeldBy(clients, tableName, deployId);
 }
 
 /**
@@ -101,18 +108,8 @@ export async function breakLock(
   if (holder.deployId !== deployId) {
     throw new LockNotHeldError(`environment ${env} is locked by deploy ${holder.deployId}, not ${deployId}; nothing was changed`);
   }
-  try {
-    await clients.dynamodb.send(
-      new DeleteCommand({
-        TableName: tableName,
-        Key: LOCK_KEY,
-        ConditionExpression: 'deployId = :deployId',
-        ExpressionAttributeValues: { ':deployId': deployId },
-      }),
-    );
-  } catch (err) {
-    if (isConditionFailed(err)) throw new LockNotHeldError(`environment ${env}'s lock changed while breaking it; nothing was changed`);
-    throw err;
+  if (!(await deleteLockHeldBy(clients, tableName, deployId))) {
+    throw new LockNotHeldError(`environment ${env}'s lock changed while breaking it; nothing was changed`);
   }
   return holder;
 }
