@@ -6,6 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -14,7 +15,7 @@ import type { DeployEnvironment } from '../lambda/deploy/environment';
 import { BundledFunction } from './bundled-function';
 import type { EnvironmentConfig } from './config/types';
 import type { Database } from './database';
-import type { Fleet } from './fleet';
+import { grantBoot, type Fleet } from './fleet';
 import type { LoadBalancer } from './load-balancer';
 import { MAINTENANCE_PRIORITY } from './load-balancer';
 import { parameterNames, parameterRoot, peerEnvironments, TAGS } from './names';
@@ -39,6 +40,8 @@ export interface DeployStepProps {
   readonly worker: Fleet;
   readonly loadBalancer: LoadBalancer;
   readonly database: Database;
+  /** Secrets a `release` boot reads to render the app's environment (the fleets' list). */
+  readonly secrets: readonly secretsmanager.ISecret[];
   readonly artifacts: s3.IBucket;
   readonly logRetention: logs.RetentionDays;
 }
@@ -47,7 +50,8 @@ export interface DeployStepProps {
  * The deploy machinery of one environment: the deploy table (lock and history), the
  * advance Lambda holding the deploy logic, and a Step Functions state machine that loops
  * advance → wait for as long as a deploy takes (a bake can outlast any Lambda or custom
- * resource limit), plus the image builder's role and security group.
+ * resource limit), plus the image builder's role and security group and the migration
+ * runner's role.
  *
  * The Lambda may only change resources of its own environment: tag conditions
  * (`herd:environment`, `herd:role`, `herd:deploy`) or ARNs scope every mutating action;
@@ -59,6 +63,8 @@ export class DeployStep extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   public readonly builderRole: iam.Role;
   public readonly builderSecurityGroup: ec2.SecurityGroup;
+  /** The migration runner's role: boots in the `release` role, writes only its report. */
+  public readonly runnerRole: iam.Role;
 
   constructor(scope: Construct, id: string, props: DeployStepProps) {
     super(scope, id);
@@ -111,14 +117,25 @@ export class DeployStep extends Construct {
       description: `herd ${app} ${env} image builder: egress only`,
       allowAllOutbound: true,
     });
-    // The migration runner boots from the web launch template in the `release` role.
-    props.web.instanceRole.addToPrincipalPolicy(new iam.PolicyStatement({
+    // The migration runner boots from the web launch template in the `release` role, with
+    // this profile instead of the web one: what a `release` boot needs, and the only role
+    // that may write a runner's report (a web server cannot forge a migration's outcome).
+    this.runnerRole = new iam.Role(this, 'RunnerRole', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: `herd ${app} ${env} migration runner`,
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
+    });
+    acknowledge(this.runnerRole, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
+      'Session Manager lets an operator inspect a runner; this AWS policy is the documented minimum for the SSM agent.');
+    grantBoot(this.runnerRole, app, env, props.secrets);
+    this.runnerRole.addToPrincipalPolicy(new iam.PolicyStatement({
       sid: 'ReportReleaseRun',
       actions: ['ssm:PutParameter'],
       resources: [parameterArn(`${root.slice(1)}/release-runs/*`)],
     }));
-    acknowledge(props.web.instanceRole, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${root}/release-runs/*]`,
+    acknowledge(this.runnerRole, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${root}/release-runs/*]`,
       'A migration runner reports under its own instance id, unknown before launch, in its environment\'s release-runs path.');
+    const runnerProfile = new iam.InstanceProfile(this, 'RunnerProfile', { role: this.runnerRole });
 
     const privateSubnets = props.vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds;
     const deployEnvironment: DeployEnvironment = {
@@ -147,6 +164,7 @@ export class DeployStep extends Construct {
       instances: {
         builderImageId: BUILDER_BASE_IMAGE,
         builderInstanceProfileArn: builderProfile.instanceProfileArn,
+        runnerInstanceProfileArn: runnerProfile.instanceProfileArn,
         subnetIds: privateSubnets,
         builderSecurityGroupIds: [this.builderSecurityGroup.securityGroupId],
         // The image's root snapshot: no larger than the fleets' root volumes, or launches fail.
@@ -200,7 +218,7 @@ export class DeployStep extends Construct {
     allow('ResolveBaseImage', ['ssm:GetParameters', 'ssm:GetParameter'], [
       stack.formatArn({ service: 'ssm', resource: 'parameter', account: '', resourceName: 'aws/service/ami-amazon-linux-latest/*' }),
     ]);
-    allow('PassInstanceRoles', ['iam:PassRole'], [this.builderRole.roleArn, props.web.instanceRole.roleArn, props.worker.instanceRole.roleArn],
+    allow('PassInstanceRoles', ['iam:PassRole'], [this.builderRole.roleArn, this.runnerRole.roleArn, props.web.instanceRole.roleArn, props.worker.instanceRole.roleArn],
       { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
     allow('TagOnCreate', ['ec2:CreateTags'], [ec2Arn('instance'), ec2Arn('volume'), stack.formatArn({ service: 'ec2', resource: 'image', account: '', resourceName: '*' }), stack.formatArn({ service: 'ec2', resource: 'snapshot', account: '', resourceName: '*' })],
       { StringEquals: { 'ec2:CreateAction': ['RunInstances', 'CreateImage'] } });

@@ -108,6 +108,8 @@ export class EnvironmentStack extends Stack {
       snapshotRetentionDays: config.profile === 'production' ? 7 : 0,
     });
 
+    // What every instance of the environment reads at boot: fleets and the migration runner.
+    const instanceSecrets = [this.database.secret, this.cache.authToken, secretKey];
     const fleetDefaults = {
       vpc,
       app,
@@ -115,7 +117,7 @@ export class EnvironmentStack extends Stack {
       imageParameterName: this.parameters.currentImage,
       gracePeriodSeconds: config.healthCheck.gracePeriodSeconds,
       instanceWarmupSeconds: config.deploy.rolling.instanceWarmupSeconds,
-      secrets: [this.database.secret, this.cache.authToken, secretKey],
+      secrets: instanceSecrets,
       topic: this.notifications.topic,
       logRetention,
     };
@@ -185,6 +187,7 @@ export class EnvironmentStack extends Stack {
       worker: this.worker,
       loadBalancer: this.loadBalancer,
       database: this.database,
+      secrets: instanceSecrets,
       artifacts: this.artifacts.bucket,
       logRetention,
     });

@@ -32,6 +32,38 @@ export interface FleetProps {
 }
 
 /**
+ * What `herd-boot` needs on any instance of an environment (fleets and the migration
+ * runner): read the environment's parameters and secrets, ship logs to its log groups.
+ * Adds the statements (Sids `ReadOwnEnvironmentParameters`, `ShipOwnEnvironmentLogs`; the
+ * secrets' read grant) and the cdk-nag acknowledgments of their scoped wildcards.
+ */
+export function grantBoot(role: iam.Role, app: string, environment: string, secrets: readonly secretsmanager.ISecret[]): void {
+  const stack = Stack.of(role);
+  const root = parameterRoot(app, environment);
+  role.addToPrincipalPolicy(new iam.PolicyStatement({
+    sid: 'ReadOwnEnvironmentParameters',
+    actions: ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath'],
+    resources: [
+      stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: root.slice(1) }),
+      stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: `${root.slice(1)}/*` }),
+    ],
+  }));
+  for (const secret of secrets) secret.grantRead(role);
+  role.addToPrincipalPolicy(new iam.PolicyStatement({
+    sid: 'ShipOwnEnvironmentLogs',
+    actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+    resources: [stack.formatArn({
+      service: 'logs', resource: 'log-group', arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      resourceName: `${logGroupName(app, environment, '*')}:*`,
+    })],
+  }));
+  acknowledge(role, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${root}/*]`,
+    'Boot reads every parameter of its own environment (one per app setting); the path is scoped to the environment.');
+  acknowledge(role, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:${logGroupName(app, environment, '*')}:*]`,
+    'The log agent writes streams named after each instance into its own environment\'s log groups only.');
+}
+
+/**
  * One role's fleet: a launch template (IMDSv2 only, encrypted gp3 root volume, no key
  * pair, Session Manager instead of SSH, image from the current-release parameter), an
  * instance role limited to what boot needs, a log group, and an Auto Scaling group in the
@@ -69,28 +101,7 @@ export class Fleet extends Construct implements ec2.IConnectable {
     });
     acknowledge(this.instanceRole, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
       'Session Manager replaces SSH; this AWS policy is the documented minimum for the SSM agent.');
-    const root = parameterRoot(props.app, props.environment);
-    this.instanceRole.addToPrincipalPolicy(new iam.PolicyStatement({
-      sid: 'ReadOwnEnvironmentParameters',
-      actions: ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath'],
-      resources: [
-        stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: root.slice(1) }),
-        stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: `${root.slice(1)}/*` }),
-      ],
-    }));
-    for (const secret of props.secrets) secret.grantRead(this.instanceRole);
-    this.instanceRole.addToPrincipalPolicy(new iam.PolicyStatement({
-      sid: 'ShipOwnEnvironmentLogs',
-      actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
-      resources: [stack.formatArn({
-        service: 'logs', resource: 'log-group', arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-        resourceName: `${logGroupName(props.app, props.environment, '*')}:*`,
-      })],
-    }));
-    acknowledge(this.instanceRole, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${root}/*]`,
-      'Boot reads every parameter of its own environment (one per app setting); the path is scoped to the environment.');
-    acknowledge(this.instanceRole, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:${logGroupName(props.app, props.environment, '*')}:*]`,
-      'The log agent writes streams named after each instance into its own environment\'s log groups only.');
+    grantBoot(this.instanceRole, props.app, props.environment, props.secrets);
 
     const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,

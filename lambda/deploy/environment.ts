@@ -56,6 +56,12 @@ export interface DeployEnvironment {
     readonly builderImageId: string;
     /** Instance profile ARN of the builder (reads the artifact, writes its report). */
     readonly builderInstanceProfileArn: string;
+    /**
+     * Instance profile ARN of the migration runner (reads the environment, writes its report
+     * under `release-runs/`). It replaces the web launch template's profile at launch: web
+     * servers may not write a runner's report.
+     */
+    readonly runnerInstanceProfileArn: string;
     /** Private subnets builders and runners are launched into. */
     readonly subnetIds: readonly string[];
     /** Security groups of the builder (egress only). Runners use the web launch template's. */
@@ -227,6 +233,7 @@ export function isDeployEnvironment(value: unknown, problems: string[] = []): va
   const i = c.obj(e.instances, 'environment.instances');
   c.str(i, 'builderImageId', 'environment.instances', /^(ami-[0-9a-f]+|resolve:ssm:.+)$/);
   c.str(i, 'builderInstanceProfileArn', 'environment.instances', /^arn:aws[a-z-]*:iam::/);
+  c.str(i, 'runnerInstanceProfileArn', 'environment.instances', /^arn:aws[a-z-]*:iam::/);
   c.strList(i, 'subnetIds', 'environment.instances', 1);
   c.strList(i, 'builderSecurityGroupIds', 'environment.instances', 1);
   if (i.builderVolumeGiB !== undefined) c.int(i, 'builderVolumeGiB', 'environment.instances', 8, 16384);

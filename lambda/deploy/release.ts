@@ -165,6 +165,8 @@ const launchRunner: Step = async (state, ctx) => {
   const res = await ctx.clients.ec2.send(
     new RunInstancesCommand({
       LaunchTemplate: { LaunchTemplateId: ctx.env.fleets.web.launchTemplateId, Version: version },
+      // The runner's own profile, not the web one: only it may write the runner's report.
+      IamInstanceProfile: { Arn: ctx.env.instances.runnerInstanceProfileArn },
       InstanceType: instanceType(ctx.env.deploy.builderInstanceType),
       MinCount: 1,
       MaxCount: 1,

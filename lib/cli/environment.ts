@@ -70,7 +70,7 @@ export interface EnvironmentHandle {
   readonly herdConfig: HerdConfig;
   readonly outputs: StackOutputs;
   readonly clients: AwsClients;
-  /** What the deploy step knows, rebuilt from outputs and configuration (its `instances` part is not known to the CLI, which never launches builders). */
+  /** What the deploy step knows, rebuilt from outputs and configuration (its `instances` part is not known to the CLI, which never launches builders or runners). */
   readonly deploy: DeployEnvironment;
   /** Context for the deploy step's helpers (`imagesToDeregister`, …). */
   readonly context: AdvanceContext;
@@ -161,7 +161,7 @@ export function deployEnvironmentOf(app: string, config: EnvironmentConfig, outp
     },
     loadBalancer: { listenerArn: outputs.listenerArn, targetGroupArn: outputs.targetGroupArn, maintenancePriority: outputs.maintenancePriority },
     // Builders and runners are launched by the deploy step only; the CLI never reads these.
-    instances: { builderImageId: 'resolve:ssm:unknown-to-the-cli', builderInstanceProfileArn: 'arn:aws:iam::unknown-to-the-cli', subnetIds: [], builderSecurityGroupIds: [], scripts: { bucket: '', key: '' } },
+    instances: { builderImageId: 'resolve:ssm:unknown-to-the-cli', builderInstanceProfileArn: 'arn:aws:iam::unknown-to-the-cli', runnerInstanceProfileArn: 'arn:aws:iam::unknown-to-the-cli', subnetIds: [], builderSecurityGroupIds: [], scripts: { bucket: '', key: '' } },
     artifacts: { bucket: outputs.artifactsBucket, artifactPrefix: RELEASES_PREFIX },
     alarmNames: [],
     deploy: config.deploy,

@@ -96,6 +96,12 @@ interface Instance {
   ltVersion?: string;
   group?: string;
   reported?: boolean;
+  /**
+   * Instance profile the instance runs with (its ARN, or its name if the request gave only that):
+   * RunInstances' IamInstanceProfile, which overrides the launch template's, else the launch
+   * template version's (absent: none).
+   */
+  instanceProfileArn?: string;
   /** Root volume from RunInstances' BlockDeviceMappings (absent: the image's default). */
   rootVolume?: { deviceName: string; sizeGiB?: number; type?: string; encrypted: boolean };
   /** Reboots CreateImage caused (an image of a running instance without NoReboot). */
@@ -117,6 +123,8 @@ interface LtVersion {
   imageId?: string;
   instanceType?: string;
   userData?: string;
+  /** The launch template's IamInstanceProfile (ARN). */
+  instanceProfileArn?: string;
   description?: string;
   clientToken?: string;
 }
@@ -445,6 +453,7 @@ export class FakeCloud {
       ltId: g.ltId,
       ltVersion: String(v.number),
       group: g.name,
+      ...(v.instanceProfileArn ? { instanceProfileArn: v.instanceProfileArn } : {}),
     });
     g.instances.push({ id, lifecycle: 'Pending', health: 'Healthy', ltVersion: String(v.number), launchedAt: this.now() });
   }
@@ -644,16 +653,16 @@ export class FakeCloud {
   }
 
   /**
-   * A launch template with version 1 (image, user data). Tagged as the stack tags it
-   * (`herd:app`, `herd:environment`: this cloud's environment unless `options.env`).
+   * A launch template with version 1 (image, user data, instance profile if given). Tagged as
+   * the stack tags it (`herd:app`, `herd:environment`: this cloud's environment unless `options.env`).
    */
-  addLaunchTemplate(imageId: string, userData: string, instanceType = 't3.small', options: { env?: string; name?: string } = {}): string {
+  addLaunchTemplate(imageId: string, userData: string, instanceType = 't3.small', options: { env?: string; name?: string; instanceProfileArn?: string } = {}): string {
     const id = this.nextId('lt');
     const env = options.env ?? this.env;
     this.launchTemplates.set(id, {
       id,
       name: options.name ?? `herd-${env}-${id}`,
-      versions: [{ number: 1, imageId, userData, instanceType }],
+      versions: [{ number: 1, imageId, userData, instanceType, ...(options.instanceProfileArn ? { instanceProfileArn: options.instanceProfileArn } : {}) }],
       defaultVersion: 1,
       tags: { [TAGS.app]: this.app, [TAGS.environment]: env },
       createdAt: this.now(),
@@ -681,6 +690,7 @@ export class FakeCloud {
         ltId: spec.ltId,
         ltVersion: '1',
         group: spec.name,
+        ...(v.instanceProfileArn ? { instanceProfileArn: v.instanceProfileArn } : {}),
         state: 'running',
       });
       const inst = this.instances.get(id);
@@ -775,6 +785,7 @@ export class FakeCloud {
       State: { Name: i.state as ec2.InstanceStateName },
       LaunchTime: new Date(i.launchedAt),
       Tags: tagList(i.tags),
+      ...(i.instanceProfileArn ? { IamInstanceProfile: { Arn: i.instanceProfileArn } } : {}),
     };
   }
 
@@ -799,12 +810,17 @@ export class FakeCloud {
       let instanceType = input.InstanceType as string | undefined;
       let ltId: string | undefined;
       let ltVersion: string | undefined;
+      const profile = input.IamInstanceProfile;
+      if (profile && !profile.Arn && !profile.Name) fail('InvalidParameterValue', 'IamInstanceProfile needs an Arn or a Name');
+      // The request's profile overrides the launch template's (EC2 allows it alongside LaunchTemplate).
+      let instanceProfileArn = profile?.Arn ?? profile?.Name;
       if (input.LaunchTemplate) {
         const lt = this.launchTemplates.get(input.LaunchTemplate.LaunchTemplateId ?? '');
         const v = this.resolveVersion(lt, input.LaunchTemplate.Version);
         imageId ??= v.imageId;
         userData ||= v.userData ?? '';
         instanceType ??= v.instanceType;
+        instanceProfileArn ??= v.instanceProfileArn;
         ltId = lt?.id;
         ltVersion = String(v.number);
       }
@@ -843,6 +859,7 @@ export class FakeCloud {
         shutdownBehavior,
         ...(input.ClientToken ? { clientToken: input.ClientToken } : {}),
         ...(ltId ? { ltId, ltVersion } : {}),
+        ...(instanceProfileArn ? { instanceProfileArn } : {}),
         ...(rootVolume ? { rootVolume } : {}),
       });
       const inst = this.instances.get(id);
@@ -977,11 +994,13 @@ export class FakeCloud {
       }
       const source = input.SourceVersion !== undefined ? this.resolveVersion(lt, input.SourceVersion) : undefined;
       const imageId = input.LaunchTemplateData?.ImageId ?? source?.imageId;
+      const instanceProfileArn = input.LaunchTemplateData?.IamInstanceProfile?.Arn ?? source?.instanceProfileArn;
       if (imageId && !/^(ami-[0-9a-f]+|resolve:ssm:.+)$/.test(imageId)) fail('InvalidAMIID.Malformed', `Invalid id: "${imageId}"`);
       const v: LtVersion = {
         number: lt.versions.length + 1,
         ...(imageId ? { imageId } : {}),
         ...(source?.userData ? { userData: source.userData } : {}),
+        ...(instanceProfileArn ? { instanceProfileArn } : {}),
         instanceType: input.LaunchTemplateData?.InstanceType ?? source?.instanceType ?? 't3.small',
         ...(input.VersionDescription ? { description: input.VersionDescription } : {}),
         ...(input.ClientToken ? { clientToken: input.ClientToken } : {}),
@@ -1043,7 +1062,7 @@ export class FakeCloud {
           LaunchTemplateId: lt.id,
           VersionNumber: v.number,
           DefaultVersion: v.number === lt.defaultVersion,
-          LaunchTemplateData: { ...(v.imageId ? { ImageId: v.imageId } : {}) },
+          LaunchTemplateData: { ...(v.imageId ? { ImageId: v.imageId } : {}), ...(v.instanceProfileArn ? { IamInstanceProfile: { Arn: v.instanceProfileArn } } : {}) },
         })),
       };
     });

@@ -124,6 +124,8 @@ export function createWorld(spec: WorldSpec): World {
   cloud.addListener(listenerArn);
   cloud.addTargetGroup(targetGroupArn);
 
+  /** Instance profile ARN of one role of an environment (placeholders: the stack's names are generated). */
+  const profileOf = (env: string, role: string) => `arn:aws:iam::${ACCOUNT}:instance-profile/herd-${env}-${role}`;
   const bootData = (role: string) => `#!/bin/bash\nexec /opt/herd/bin/herd-boot --app ${app} --env ${envName} --role ${role}\n`;
   /** The group as found, and the capacity the configuration asks for. */
   const sizes = (desired: number, defaultMax: number, configured: FleetCapacity | undefined) => {
@@ -133,12 +135,12 @@ export function createWorld(spec: WorldSpec): World {
     return { group, configured: configured ?? { min: fresh ? 1 : group.min, max: group.max } };
   };
   const web = sizes(fresh ? 0 : spec.web, Math.max(spec.web * 2, 4), spec.capacity?.web);
-  const webLt = cloud.addLaunchTemplate(servingImage, bootData('web'));
+  const webLt = cloud.addLaunchTemplate(servingImage, bootData('web'), 't3.small', { instanceProfileArn: profileOf(envName, 'web') });
   cloud.addGroup({ name: `herd-${envName}-web`, role: 'web', ltId: webLt, ...web.group, targetGroupArn });
   let workerLt: string | undefined;
   const worker = spec.worker !== undefined ? sizes(fresh ? 0 : spec.worker, Math.max(spec.worker * 2, 2), spec.capacity?.worker) : undefined;
   if (worker) {
-    workerLt = cloud.addLaunchTemplate(servingImage, bootData('worker'));
+    workerLt = cloud.addLaunchTemplate(servingImage, bootData('worker'), 't3.small', { instanceProfileArn: profileOf(envName, 'worker') });
     cloud.addGroup({ name: `herd-${envName}-worker`, role: 'worker', ltId: workerLt, ...worker.group });
   }
 
@@ -168,7 +170,8 @@ export function createWorld(spec: WorldSpec): World {
     loadBalancer: { listenerArn, targetGroupArn, maintenancePriority: 10 },
     instances: {
       builderImageId: baseImage,
-      builderInstanceProfileArn: `arn:aws:iam::${ACCOUNT}:instance-profile/herd-${envName}-builder`,
+      builderInstanceProfileArn: profileOf(envName, 'builder'),
+      runnerInstanceProfileArn: profileOf(envName, 'runner'),
       subnetIds: ['subnet-0a1b2c3d4e5f60001', 'subnet-0a1b2c3d4e5f60002'],
       builderSecurityGroupIds: ['sg-0a1b2c3d4e5f60001'],
       builderVolumeGiB: 20,
@@ -189,6 +192,7 @@ export function createWorld(spec: WorldSpec): World {
       tags: { [TAGS.app]: app, [TAGS.environment]: envName, [TAGS.role]: role, [TAGS.deploy]: `dead-deploy-${n}`, [TAGS.release]: 'r0' },
       userData: '',
       shutdownBehavior: role === 'builder' ? 'stop' : 'terminate',
+      instanceProfileArn: role === 'builder' ? profileOf(envName, 'builder') : profileOf(envName, 'runner'),
       state: role === 'builder' ? 'stopped' : 'running',
       reported: true,
     });
@@ -200,7 +204,7 @@ export function createWorld(spec: WorldSpec): World {
     const none = peer.serving === NO_RELEASE;
     const image = none ? baseImage : images[peer.serving];
     if (!image) throw new Error(`world: peer ${peer.env} serves ${peer.serving}, which is not baked`);
-    const lt = cloud.addLaunchTemplate(image, `#!/bin/bash\nexec /opt/herd/bin/herd-boot --app ${app} --env ${peer.env} --role web\n`, 't3.small', { env: peer.env });
+    const lt = cloud.addLaunchTemplate(image, `#!/bin/bash\nexec /opt/herd/bin/herd-boot --app ${app} --env ${peer.env} --role web\n`, 't3.small', { env: peer.env, instanceProfileArn: profileOf(peer.env, 'web') });
     const web = peer.web ?? 0;
     cloud.addGroup({ name: `herd-${peer.env}-web`, role: 'web', ltId: lt, desired: web, min: 0, max: Math.max(web * 2, 4), env: peer.env });
     cloud.parameters.set(peerNames.currentImage, image);

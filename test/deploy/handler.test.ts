@@ -110,6 +110,19 @@ describe('advance handler', () => {
     );
   });
 
+  test('fails when DEPLOY_ENVIRONMENT has no runner instance profile (a stack older than the function), or not an IAM ARN', async () => {
+    const { runnerInstanceProfileArn: _runner, ...older } = env.instances;
+    process.env.DEPLOY_ENVIRONMENT = JSON.stringify({ ...env, instances: older });
+    await expect(firstState()).rejects.toThrow(
+      'invalid deploy environment: environment.instances.runnerInstanceProfileArn must be a non-empty string (received undefined)',
+    );
+    resetEnvironmentForTests();
+    process.env.DEPLOY_ENVIRONMENT = JSON.stringify({ ...env, instances: { ...env.instances, runnerInstanceProfileArn: 'herd-staging-runner' } });
+    await expect(firstState()).rejects.toThrow(
+      'invalid deploy environment: environment.instances.runnerInstanceProfileArn must match /^arn:aws[a-z-]*:iam::/ (received "herd-staging-runner")',
+    );
+  });
+
   test('fails when peerEnvironments repeats a name or names the environment itself', async () => {
     process.env.DEPLOY_ENVIRONMENT = JSON.stringify({ ...env, peerEnvironments: ['production', env.env, 'production'] });
     await expect(firstState()).rejects.toThrow(

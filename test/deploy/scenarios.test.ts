@@ -92,6 +92,17 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
     }
   });
 
+  test('migration runners run with the runner\'s instance profile, never the web one', () => {
+    const { cloud, env } = run.world;
+    const webProfile = cloud.launchTemplates.get(env.fleets.web.launchTemplateId)?.versions[0]?.instanceProfileArn;
+    expect(webProfile).toBeDefined();
+    expect(env.instances.runnerInstanceProfileArn).not.toBe(webProfile);
+    const runners = [...cloud.instances.values()].filter((i) => i.tags[TAGS.role] === 'release');
+    for (const r of runners) {
+      expect({ runner: r.id, profile: r.instanceProfileArn }).toEqual({ runner: r.id, profile: env.instances.runnerInstanceProfileArn });
+    }
+  });
+
   if (e.builders !== undefined) {
     test(`launches ${e.builders} builder(s)`, () => {
       const builders = [...run.world.cloud.instances.values()].filter((i) => i.tags[TAGS.role] === 'builder');

@@ -169,6 +169,79 @@ describe('the image builder', () => {
   });
 });
 
+describe('the migration runner', () => {
+  const statementsOf = (prefix: string): Statement[] => {
+    const policy = Object.entries(template.findResources('AWS::IAM::Policy')).find(([id]) => id.startsWith(prefix));
+    if (!policy) throw new Error(`policy ${prefix}* not found`);
+    return (policy[1].Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement;
+  };
+  const runnerRoleId = () => Object.keys(template.findResources('AWS::IAM::Role', { Properties: { Description: 'herd mootube staging migration runner' } }))[0];
+
+  test('has its own role: what a release boot reads, its logs, and its report', () => {
+    const statements = statementsOf('DeployStepRunnerRoleDefaultPolicy');
+    const named = statements.filter((s) => s.Sid !== undefined);
+    expect(named.map((s) => [s.Sid, [...actionsOf(s)].sort()])).toEqual([
+      ['ReadOwnEnvironmentParameters', ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath']],
+      ['ShipOwnEnvironmentLogs', ['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents']],
+      ['ReportReleaseRun', ['ssm:PutParameter']],
+    ]);
+    const [parameters, logs, report] = named.map((s) => JSON.stringify(s.Resource));
+    expect(parameters).toContain(':parameter/herd/mootube/staging"');
+    expect(parameters).toContain(':parameter/herd/mootube/staging/*"');
+    expect(logs).toContain(':log-group:/herd/mootube/staging/*:*');
+    expect(report).toContain(':parameter/herd/mootube/staging/release-runs/*"');
+
+    // The rest is the secrets' read grant (CDK adds it without a Sid): the same secrets the fleets read.
+    const secretsOf = (list: Statement[]) => {
+      const grants = list.filter((s) => s.Sid === undefined);
+      for (const s of grants) expect([...actionsOf(s)].sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+      return grants.flatMap(resourcesOf).map((r) => JSON.stringify(r)).sort();
+    };
+    const secrets = secretsOf(statements);
+    expect(secrets).toEqual(secretsOf(statementsOf('WebInstanceRoleDefaultPolicy')));
+    expect(secrets).toEqual([
+      expect.stringContaining('CacheAuthToken'),
+      expect.stringContaining('DatabaseInstanceSecretAttachment'),
+      expect.stringContaining('SecretKey'),
+    ]);
+  });
+
+  test('is an EC2 role with Session Manager, in an instance profile the advance function is told of', () => {
+    const id = runnerRoleId();
+    expect(id).toMatch(/^DeployStepRunnerRole/);
+    template.hasResourceProperties('AWS::IAM::Role', {
+      Description: 'herd mootube staging migration runner',
+      AssumeRolePolicyDocument: Match.objectLike({ Statement: [Match.objectLike({ Principal: { Service: 'ec2.amazonaws.com' } })] }),
+      ManagedPolicyArns: [Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([':iam::aws:policy/AmazonSSMManagedInstanceCore'])] })],
+    });
+    const profiles = template.findResources('AWS::IAM::InstanceProfile', { Properties: { Roles: [{ Ref: id }] } });
+    const [profileId] = Object.keys(profiles);
+    expect(profileId).toMatch(/^DeployStepRunnerProfile/);
+    const fn = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Description: 'herd staging: advances a deploy by one step' } }))[0];
+    const json = (fn?.Properties as { Environment: { Variables: { DEPLOY_ENVIRONMENT: { 'Fn::Join': [string, unknown[]] } } } }).Environment.Variables.DEPLOY_ENVIRONMENT;
+    const parts = json['Fn::Join'][1];
+    const at = parts.findIndex((p) => typeof p === 'string' && p.endsWith('"runnerInstanceProfileArn":"'));
+    expect(at).toBeGreaterThanOrEqual(0);
+    expect(parts[at + 1]).toEqual({ 'Fn::GetAtt': [profileId, 'Arn'] });
+  });
+
+  test('web servers may no longer write parameters (a runner\'s report among them)', () => {
+    for (const prefix of ['WebInstanceRoleDefaultPolicy', 'WorkerInstanceRoleDefaultPolicy']) {
+      const statements = statementsOf(prefix);
+      expect(statements.map((s) => s.Sid)).not.toContain('ReportReleaseRun');
+      expect(statements.flatMap(actionsOf)).not.toContain('ssm:PutParameter');
+      expect(JSON.stringify(statements)).not.toContain('release-runs');
+    }
+  });
+
+  test('the advance function may pass the runner role to EC2', () => {
+    const pass = advanceStatements.find((s) => s.Sid === 'PassInstanceRoles')!;
+    expect(actionsOf(pass)).toEqual(['iam:PassRole']);
+    expect(resourcesOf(pass)).toContainEqual({ 'Fn::GetAtt': [runnerRoleId(), 'Arn'] });
+    expect(pass.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
+  });
+});
+
 describe('the state machine', () => {
   let definition: string;
   beforeAll(() => {

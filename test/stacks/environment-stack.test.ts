@@ -178,10 +178,10 @@ describe.each(ENVIRONMENTS)('the %s environment', (env) => {
     expect(byPort(6379).sort()).toEqual([webSg, workerSg].sort());
   });
 
-  test('limits the instance role to its own environment\'s parameters and logs', () => {
-    const policies = Object.values(resourcesOf(template, 'AWS::IAM::Policy')).filter((p) => JSON.stringify(p.Properties).includes('ReadOwnEnvironmentParameters'));
-    expect(policies).toHaveLength(2);
-    for (const policy of policies) {
+  test('limits the instance roles (web, worker, migration runner) to their own environment\'s parameters and logs', () => {
+    const policies = Object.entries(resourcesOf(template, 'AWS::IAM::Policy')).filter(([, p]) => JSON.stringify(p.Properties).includes('ReadOwnEnvironmentParameters'));
+    expect(policies.map(([id]) => id.replace(/DefaultPolicy.*$/, '')).sort()).toEqual(['DeployStepRunnerRole', 'WebInstanceRole', 'WorkerInstanceRole']);
+    for (const [, policy] of policies) {
       const text = JSON.stringify(policy.Properties);
       expect(text).toContain(`parameter/herd/mootube/${env}/*`);
       expect(text).toContain(`log-group:/herd/mootube/${env}/*:*`);

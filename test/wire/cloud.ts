@@ -166,13 +166,14 @@ export async function createInstanceProfile(server: MotoServer, name: string): P
   return arn;
 }
 
-/** A role's launch template (version 1) as the stack creates it: the serving image, instance type, IMDSv2, root volume. */
+/** A role's launch template (version 1) as the stack creates it: the serving image, instance type, IMDSv2, root volume, the role's instance profile if given. */
 export async function createLaunchTemplate(
   clients: WireClients,
   name: string,
   imageId: string,
   securityGroupId: string,
   tags: Record<string, string> = {},
+  instanceProfileArn?: string,
 ): Promise<string> {
   const tagList = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
   const res = await clients.ec2.send(
@@ -186,6 +187,7 @@ export async function createLaunchTemplate(
         MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
         BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeSize: 20, VolumeType: 'gp3', Encrypted: true, DeleteOnTermination: true } }],
         UserData: Buffer.from('#!/bin/bash\nexec /opt/herd/bin/herd-boot --role web\n').toString('base64'),
+        ...(instanceProfileArn ? { IamInstanceProfile: { Arn: instanceProfileArn } } : {}),
       },
     }),
   );

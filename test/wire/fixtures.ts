@@ -42,6 +42,7 @@ export interface WireResources {
   readonly maintenancePriority?: number;
   readonly builderImageId?: string;
   readonly builderInstanceProfileArn?: string;
+  readonly runnerInstanceProfileArn?: string;
   readonly subnetIds?: readonly string[];
   readonly builderSecurityGroupIds?: readonly string[];
   readonly databaseIdentifier?: string;
@@ -85,6 +86,7 @@ export function deployEnvironment(r: WireResources = {}): DeployEnvironment {
     instances: {
       builderImageId: r.builderImageId ?? 'ami-0000000000000000a',
       builderInstanceProfileArn: r.builderInstanceProfileArn ?? `arn:aws:iam::${MOTO_ACCOUNT}:instance-profile/herd-${WIRE_ENV}-builder`,
+      runnerInstanceProfileArn: r.runnerInstanceProfileArn ?? `arn:aws:iam::${MOTO_ACCOUNT}:instance-profile/herd-${WIRE_ENV}-runner`,
       subnetIds: [...(r.subnetIds ?? ['subnet-0000000000000000a'])],
       builderSecurityGroupIds: [...(r.builderSecurityGroupIds ?? ['sg-0000000000000000a'])],
       ...(r.builderVolumeGiB !== undefined ? { builderVolumeGiB: r.builderVolumeGiB } : {}),

@@ -15,6 +15,9 @@
  * - CreateLaunchTemplateVersion's and RunInstances' ClientToken idempotency (herd guards both
  *   with its state and a tag lookup, tested in bake.test.ts).
  * - DB snapshots are `available` at once in moto (the `creating` wait is the simulation's job).
+ * - A launch template's IamInstanceProfile: moto applies only the request's, so the runner's
+ *   profile read back from DescribeInstances shows herd's override reached EC2, not that it
+ *   wins over the web template's (the simulation's fake cloud models that).
  */
 import { DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
 import {
@@ -37,6 +40,7 @@ import {
   baseImageId,
   createDatabase,
   createGroup,
+  createInstanceProfile,
   createLaunchTemplate,
   createNetwork,
   destroyClients,
@@ -60,6 +64,7 @@ describe('wire: launch-template swap and migration on EC2, Auto Scaling, SSM and
   let ctx: AdvanceContext;
   let servingImage: string;
   let newImage: string;
+  let webProfile: string;
 
   beforeAll(async () => {
     clients = wireClients(await moto.ready);
@@ -75,7 +80,9 @@ describe('wire: launch-template swap and migration on EC2, Auto Scaling, SSM and
     const source = await clients.ec2.send(new RunInstancesCommand({ ImageId: servingImage, MinCount: 1, MaxCount: 1, SubnetId: network.subnetIds[0] }));
     const created = await clients.ec2.send(new CreateImageCommand({ InstanceId: source.Instances?.[0]?.InstanceId ?? '', Name: 'herd-shop-r2-deploy-0001' }));
     newImage = created.ImageId ?? '';
-    const webLt = await createLaunchTemplate(clients, 'herd-staging-web', servingImage, network.securityGroupId);
+    webProfile = await createInstanceProfile(moto.server(), 'herd-staging-web');
+    const runnerProfile = await createInstanceProfile(moto.server(), 'herd-staging-runner');
+    const webLt = await createLaunchTemplate(clients, 'herd-staging-web', servingImage, network.securityGroupId, {}, webProfile);
     const workerLt = await createLaunchTemplate(clients, 'herd-staging-worker', servingImage, network.securityGroupId);
     await createGroup(clients, network, 'herd-staging-web', webLt, { min: 1, max: 2, desired: 1 });
     await createGroup(clients, network, 'herd-staging-worker', workerLt, { min: 1, max: 1, desired: 1 });
@@ -88,6 +95,7 @@ describe('wire: launch-template swap and migration on EC2, Auto Scaling, SSM and
       subnetIds: network.subnetIds,
       builderSecurityGroupIds: [network.securityGroupId],
       databaseIdentifier: 'herd-staging-db',
+      runnerInstanceProfileArn: runnerProfile,
     });
     ctx = advanceContext(clients, env, new ManualClock());
   });
@@ -232,7 +240,7 @@ describe('wire: launch-template swap and migration on EC2, Auto Scaling, SSM and
     expect(all.DBSnapshots ?? []).toHaveLength(0);
   });
 
-  test('runs the migration on a runner launched from the new web version, then terminates it', async () => {
+  test('runs the migration on a runner launched from the new web version with its own profile, then terminates it', async () => {
     const state = await swapped();
     expect(await step('migrate.launchRunner')(state, ctx)).toEqual({ goto: 'migrate.waitRunner' });
     const id = state.migration?.runnerId ?? '';
@@ -240,6 +248,9 @@ describe('wire: launch-template swap and migration on EC2, Auto Scaling, SSM and
     expect(runner.ImageId).toBe(newImage);
     expect(runner.InstanceType).toBe('t3.small');
     expect(runner.SubnetId).toBe(network.subnetIds[0]);
+    // The runner's profile, not the web template's: only the runner may write its report.
+    expect(runner.IamInstanceProfile?.Arn).toBe(env.instances.runnerInstanceProfileArn);
+    expect(runner.IamInstanceProfile?.Arn).not.toBe(webProfile);
     const tags = Object.fromEntries((runner.Tags ?? []).map((t) => [t.Key, t.Value]));
     expect(tags).toMatchObject({
       [TAGS.role]: 'release',
@@ -250,6 +261,7 @@ describe('wire: launch-template swap and migration on EC2, Auto Scaling, SSM and
     const run = calls.find((c) => c.command === 'RunInstancesCommand' && c.input.ClientToken === 'deploy-0001-runner');
     expect(run?.input).toMatchObject({
       LaunchTemplate: { LaunchTemplateId: env.fleets.web.launchTemplateId, Version: '2' },
+      IamInstanceProfile: { Arn: env.instances.runnerInstanceProfileArn },
       UserData: Buffer.from(runnerUserData('shop', 'staging')).toString('base64'),
     });
 

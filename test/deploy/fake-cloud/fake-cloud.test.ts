@@ -82,6 +82,27 @@ describe('fake cloud', () => {
     expect(b.Instances?.[0]?.InstanceId).toBe(a.Instances?.[0]?.InstanceId);
   });
 
+  test('RunInstances from a launch template keeps its instance profile unless the request overrides it', async () => {
+    const { clients, cloud, env } = world();
+    const lt = { LaunchTemplateId: env.fleets.web.launchTemplateId, Version: '1' };
+    const webProfile = cloud.launchTemplates.get(lt.LaunchTemplateId)?.versions[0]?.instanceProfileArn;
+    expect(webProfile).toBe('arn:aws:iam::123456789012:instance-profile/herd-staging-web');
+    const plain = await clients.ec2.send(new RunInstancesCommand({ LaunchTemplate: lt, MinCount: 1, MaxCount: 1 }));
+    expect(plain.Instances?.[0]?.IamInstanceProfile).toEqual({ Arn: webProfile });
+    const runner = await clients.ec2.send(
+      new RunInstancesCommand({ LaunchTemplate: lt, IamInstanceProfile: { Arn: env.instances.runnerInstanceProfileArn }, MinCount: 1, MaxCount: 1 }),
+    );
+    const id = runner.Instances?.[0]?.InstanceId ?? '';
+    expect(runner.Instances?.[0]?.IamInstanceProfile).toEqual({ Arn: env.instances.runnerInstanceProfileArn });
+    expect(cloud.instances.get(id)?.instanceProfileArn).toBe(env.instances.runnerInstanceProfileArn);
+    // A new version from the source keeps the profile.
+    const v2 = await clients.ec2.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateId: lt.LaunchTemplateId, SourceVersion: '1', LaunchTemplateData: { ImageId: 'ami-0123456789abcdef0' } }));
+    expect(cloud.launchTemplates.get(lt.LaunchTemplateId)?.versions[(v2.LaunchTemplateVersion?.VersionNumber ?? 0) - 1]?.instanceProfileArn).toBe(webProfile);
+    await expect(clients.ec2.send(new RunInstancesCommand({ LaunchTemplate: lt, IamInstanceProfile: {}, MinCount: 1, MaxCount: 1 }))).rejects.toThrow(
+      'IamInstanceProfile needs an Arn or a Name',
+    );
+  });
+
   test('a group replaces an instance that dies, and the target turns healthy after boot + one health check', () => {
     const { cloud } = world();
     const group = cloud.groups.get('herd-staging-web');
