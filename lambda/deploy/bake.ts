@@ -17,7 +17,6 @@ import {
   CreateImageCommand,
   DescribeImagesCommand,
   RunInstancesCommand,
-  TerminateInstancesCommand,
   type Image,
 } from '@aws-sdk/client-ec2';
 import { TAGS, parameterNames } from '../../lib/names';
@@ -28,12 +27,12 @@ import {
   STAGE_DONE,
   base64,
   checkDeadline,
-  deleteReport,
   deployTags,
   findDeployInstances,
   instanceState,
   instanceType,
   readReport,
+  retireDeployInstances,
   tail,
   type AdvanceContext,
   type Step,
@@ -236,9 +235,8 @@ const waitImage: Step = async (state, ctx) => {
 };
 
 const terminateBuilder: Step = async (state, ctx) => {
-  const ids = await findDeployInstances(state, ctx, 'builder');
-  if (ids.length > 0) await ctx.clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: ids }));
-  if (state.builderId) await deleteReport(ctx, `${parameterNames(state.app, state.env).bakeRunsPrefix}${state.builderId}`);
+  const reports = state.builderId ? [`${parameterNames(state.app, state.env).bakeRunsPrefix}${state.builderId}`] : [];
+  await retireDeployInstances(state, ctx, 'builder', reports);
   return STAGE_DONE;
 };
 

@@ -9,7 +9,6 @@ import {
   TerminateInstanceInAutoScalingGroupCommand,
   UpdateAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
-import { TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import type { Role } from '../../lib/config/types';
 import { parameterNames } from '../../lib/names';
 import { historyItem, releaseLock, writeHistory } from './lock';
@@ -17,7 +16,7 @@ import { maintenanceOff, maintenanceStatus } from './maintenance';
 import { writeCurrent } from './release';
 import { describeGroups, describeRefresh, restoreGroup, startRefresh } from './rollout';
 import type { DeployState, GroupCapacity } from './state';
-import { STAGE_DONE, checkDeadline, deleteReport, findDeployInstances, fleetOf, rolesOf, type Step } from './step';
+import { STAGE_DONE, checkDeadline, fleetOf, retireDeployInstances, rolesOf, type Step } from './step';
 
 /** Compensation steps for what `state` did, in order. */
 export function compensationSteps(state: DeployState): string[] {
@@ -160,11 +159,12 @@ const parameters: Step = async (state, ctx) => {
 
 /** Builders and runners of this deploy, found by tag so a retried launch never leaves one behind. */
 const instances: Step = async (state, ctx) => {
-  const ids = await findDeployInstances(state, ctx);
-  if (ids.length > 0) await ctx.clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: ids }));
   const names = parameterNames(state.app, state.env);
-  if (state.builderId) await deleteReport(ctx, `${names.bakeRunsPrefix}${state.builderId}`);
-  if (state.migration?.runnerId) await deleteReport(ctx, `${names.releaseRunsPrefix}${state.migration.runnerId}`);
+  const reports = [
+    ...(state.builderId ? [`${names.bakeRunsPrefix}${state.builderId}`] : []),
+    ...(state.migration?.runnerId ? [`${names.releaseRunsPrefix}${state.migration.runnerId}`] : []),
+  ];
+  await retireDeployInstances(state, ctx, undefined, reports);
   return STAGE_DONE;
 };
 

@@ -4,7 +4,7 @@
  * short-lived runner launched from the new web launch-template version).
  */
 import { DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
-import { CreateLaunchTemplateVersionCommand, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { CreateLaunchTemplateVersionCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { CreateDBSnapshotCommand, DescribeDBSnapshotsCommand } from '@aws-sdk/client-rds';
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import type { Role } from '../../lib/config/types';
@@ -15,13 +15,13 @@ import {
   STAGE_DONE,
   base64,
   checkDeadline,
-  deleteReport,
   deployTags,
   findDeployInstances,
   fleetOf,
   instanceState,
   instanceType,
   readReport,
+  retireDeployInstances,
   rolesOf,
   tail,
   type AdvanceContext,
@@ -204,9 +204,8 @@ const waitRunner: Step = async (state, ctx) => {
 };
 
 const terminateRunner: Step = async (state, ctx) => {
-  const ids = await findDeployInstances(state, ctx, 'release');
-  if (ids.length > 0) await ctx.clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: ids }));
-  if (state.migration?.runnerId) await deleteReport(ctx, `${parameterNames(state.app, state.env).releaseRunsPrefix}${state.migration.runnerId}`);
+  const runnerId = state.migration?.runnerId;
+  await retireDeployInstances(state, ctx, 'release', runnerId ? [`${parameterNames(state.app, state.env).releaseRunsPrefix}${runnerId}`] : []);
   state.migration = { ...state.migration, done: true };
   return STAGE_DONE;
 };

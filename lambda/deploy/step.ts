@@ -1,5 +1,5 @@
 /** What every step of the deploy state machine receives and returns, and helpers they share. */
-import { DescribeInstancesCommand, type Tag, type _InstanceType } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, TerminateInstancesCommand, type Tag, type _InstanceType } from '@aws-sdk/client-ec2';
 import { DeleteParameterCommand, GetParameterCommand } from '@aws-sdk/client-ssm';
 import type { Role } from '../../lib/config/types';
 import { TAGS } from '../../lib/names';
@@ -138,6 +138,16 @@ export async function deleteReport(ctx: AdvanceContext, name: string): Promise<v
   } catch (err) {
     if (!(err instanceof Error && err.name === 'ParameterNotFound')) throw err;
   }
+}
+
+/**
+ * Terminates this deploy's instances (of `role`, or all of them) and deletes the reports
+ * named in `reports`; both idempotent, so a retried step converges.
+ */
+export async function retireDeployInstances(state: DeployState, ctx: AdvanceContext, role: string | undefined, reports: readonly string[]): Promise<void> {
+  const ids = await findDeployInstances(state, ctx, role);
+  if (ids.length > 0) await ctx.clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: ids }));
+  for (const name of reports) await deleteReport(ctx, name);
 }
 
 /** Last `max` characters of a log, for error messages. */
