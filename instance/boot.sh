@@ -2,15 +2,19 @@
 # herd-boot: configure a baked instance for one environment and role, then start it.
 # Installed by bake.sh as /opt/herd/bin/herd-boot; the launch template's user data runs
 #
-#   herd-boot --app <app> --env <env> --role web|worker|release [--region <r>] [--root <dir>]
+#   herd-boot --app <app> --env <env> --role web|worker|release [--region <r>]
+#             [--log-retention-days <n>] [--root <dir>]
 #
 # 1. reads every parameter under /herd/<app>/<env>/env/ (the last path segment is the
 #    variable name) and every secret reference under /herd/<app>/<env>/secret-env/
 #    (value "<secret-arn>" or "<secret-arn>#<json-key>") and renders /etc/herd/<app>.env
 #    (root, 0600, atomically), adding HERD_APP, HERD_ENV, HERD_ROLE, HERD_RELEASE,
 #    HERD_INSTANCE_ID and PORT (8000 unless set);
-# 2. renders the CloudWatch agent config for the environment and (re)loads the agent
-#    when it is installed;
+# 2. renders the CloudWatch agent config /etc/herd/<app>.cloudwatch-agent.json from the
+#    template bake.sh wrote (@HERD_ENV@ -> <env>; "@HERD_LOG_RETENTION_DAYS@" -> the
+#    retention in days as a JSON number, which the agent sets on every log group of the
+#    config) and (re)loads the agent, which bake.sh installs (when it is absent: a
+#    warning, and the logs stay in /var/log/herd/<app>);
 # 3. web/worker: `systemctl enable --now <app>-<role>.service`;
 #    release: runs the Procfile `release:` command once as the app user in
 #    /srv/<app>/current, reports {"exitCode":N,"logTail":"<last ~3000 chars>"} to
@@ -19,6 +23,14 @@
 # If the configuration cannot be read (an aws call fails, no parameter under env/, a
 # secret or key is missing), it fails loudly (console, stderr, syslog), exits non-zero,
 # leaves no env file behind and starts nothing.
+# Every message it prints (stderr, console, syslog) is also appended to
+# /var/log/herd/<app>/boot.log (the directory is created when missing), which the agent
+# ships to /herd/<app>/<env>/boot. Those messages never hold a secret value.
+#
+# --log-retention-days: an integer from 1 to 3653 (default 14), rounded up to the next
+# value CloudWatch Logs accepts (1 3 5 7 14 30 60 90 120 150 180 365 400 545 731 1096 1827
+# 2192 2557 2922 3288 3653), as `retentionOf` in lib/retention.ts rounds the
+# retention of the log groups the stack creates; anything else fails the boot.
 #
 # Test hooks: HERD_IMDS_URL (default http://169.254.169.254), HERD_CONSOLE (default
 # /dev/console). aws, jq, curl, systemctl, shutdown and logger are taken from PATH.
@@ -36,6 +48,9 @@ ENV_NAME=''
 ROLE=''
 REGION=''
 ROOT=''
+LOG_RETENTION_GIVEN=14
+LOG_RETENTION_DAYS=''
+BOOT_LOG=''
 INSTANCE_ID=''
 RELEASE_ID=''
 WORK=''
@@ -50,10 +65,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# say <priority> <message>: stderr, the console when writable, syslog.
+# Retention periods CloudWatch Logs (and the agent's retention_in_days) accept.
+readonly CLOUDWATCH_RETENTION_DAYS=(1 3 5 7 14 30 60 90 120 150 180 365 400 545 731 1096 1827 2192 2557 2922 3288 3653)
+
+# say <priority> <message>: stderr, the console when writable, syslog, and boot.log once
+# open_boot_log has run.
 say() {
   local priority="$1" message="$PROG: $2"
   printf '%s\n' "$message" >&2
+  if [[ -n $BOOT_LOG ]]; then
+    { printf '%s\n' "$message" >>"$BOOT_LOG"; } 2>/dev/null || true
+  fi
   if [[ -w $CONSOLE ]]; then
     { printf '%s\n' "$message" >>"$CONSOLE"; } 2>/dev/null || true
   fi
@@ -61,8 +83,25 @@ say() {
 }
 
 usage() {
-  echo "usage: herd-boot --app <app> --env <env> --role web|worker|release [--region <r>] [--root <dir>]" >&2
+  echo "usage: herd-boot --app <app> --env <env> --role web|worker|release [--region <r>] [--log-retention-days <n>] [--root <dir>]" >&2
   exit 2
+}
+
+# open_boot_log: from now on `say` also appends to $ROOT/var/log/herd/<app>/boot.log
+# (root, 0640), creating the directory (root, 0750) when it is missing. A boot log that
+# cannot be written is a warning, never a reason to stop the boot.
+open_boot_log() {
+  local dir="$ROOT/var/log/herd/$APP" file
+  file="$dir/boot.log"
+  if [[ ! -d $dir ]] && ! { mkdir -p -- "$ROOT/var/log/herd" && install -d -m 0750 -- "$dir"; } 2>/dev/null; then
+    say warning "cannot create $dir: messages are not kept in $file"
+    return 0
+  fi
+  if [[ ! -e $file ]] && ! { (umask 0027 && : >>"$file"); } 2>/dev/null; then
+    say warning "cannot write $file: messages are not kept there"
+    return 0
+  fi
+  BOOT_LOG="$file"
 }
 
 # fail <message>: the boot cannot go on. A release runner still reports (exit code 125,
@@ -110,6 +149,7 @@ while [[ $# -gt 0 ]]; do
     --env) [[ $# -ge 2 ]] || usage; ENV_NAME="$2"; shift 2 ;;
     --role) [[ $# -ge 2 ]] || usage; ROLE="$2"; shift 2 ;;
     --region) [[ $# -ge 2 ]] || usage; REGION="$2"; shift 2 ;;
+    --log-retention-days) [[ $# -ge 2 ]] || usage; LOG_RETENTION_GIVEN="$2"; shift 2 ;;
     --root) [[ $# -ge 2 ]] || usage; ROOT="$2"; shift 2 ;;
     -h | --help) usage ;;
     *) echo "$PROG: unknown argument '$1'" >&2; usage ;;
@@ -117,6 +157,12 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n $APP && -n $ENV_NAME && -n $ROLE ]] || usage
 [[ $APP =~ ^[a-z][a-z0-9-]{0,31}$ ]] || fail "--app '$APP' is invalid (must match ^[a-z][a-z0-9-]{0,31}\$)"
+if [[ -n $ROOT ]]; then
+  [[ -d $ROOT ]] || fail "--root '$ROOT' is not a directory"
+  ROOT="$(cd "$ROOT" && pwd)"
+  [[ $ROOT == / ]] && ROOT=''
+fi
+open_boot_log
 [[ $ENV_NAME =~ ^[a-z][a-z0-9-]{0,31}$ ]] || fail "--env '$ENV_NAME' is invalid (must match ^[a-z][a-z0-9-]{0,31}\$)"
 case "$ROLE" in
   web | worker | release) ;;
@@ -125,10 +171,17 @@ esac
 if [[ -n $REGION && ! $REGION =~ ^[a-z0-9-]+$ ]]; then
   fail "--region '$REGION' is invalid"
 fi
-if [[ -n $ROOT ]]; then
-  [[ -d $ROOT ]] || fail "--root '$ROOT' is not a directory"
-  ROOT="$(cd "$ROOT" && pwd)"
-  [[ $ROOT == / ]] && ROOT=''
+if [[ ! $LOG_RETENTION_GIVEN =~ ^[1-9][0-9]{0,3}$ ]] || ((LOG_RETENTION_GIVEN > 3653)); then
+  fail "--log-retention-days '$LOG_RETENTION_GIVEN' is invalid (must be an integer from 1 to 3653)"
+fi
+for days in "${CLOUDWATCH_RETENTION_DAYS[@]}"; do
+  if ((days >= LOG_RETENTION_GIVEN)); then
+    LOG_RETENTION_DAYS="$days"
+    break
+  fi
+done
+if [[ $LOG_RETENTION_DAYS != "$LOG_RETENTION_GIVEN" ]]; then
+  say info "--log-retention-days $LOG_RETENTION_GIVEN: logs are kept $LOG_RETENTION_DAYS days (the next retention CloudWatch Logs accepts)"
 fi
 for tool in aws jq curl setpriv; do
   command -v "$tool" >/dev/null 2>&1 || fail "required command '$tool' not found on PATH"
@@ -292,7 +345,11 @@ template="$ROOT/opt/herd/share/$APP/cloudwatch-agent.json.tmpl"
 agent_config="$ROOT/etc/herd/$APP.cloudwatch-agent.json"
 if [[ -f $template ]]; then
   PENDING_FILE="$(mktemp "$ROOT/etc/herd/.$APP.cloudwatch-agent.XXXXXX")"
-  sed "s/@HERD_ENV@/$ENV_NAME/g" "$template" >"$PENDING_FILE"
+  # The retention placeholder is a JSON string in the template: replaced quotes included
+  # (a bare placeholder too), so the agent reads a number.
+  sed -e "s/@HERD_ENV@/$ENV_NAME/g" \
+    -e "s/\"@HERD_LOG_RETENTION_DAYS@\"/$LOG_RETENTION_DAYS/g" \
+    -e "s/@HERD_LOG_RETENTION_DAYS@/$LOG_RETENTION_DAYS/g" "$template" >"$PENDING_FILE"
   chmod 0644 "$PENDING_FILE"
   mv -f -- "$PENDING_FILE" "$agent_config"
   PENDING_FILE=''
@@ -301,7 +358,7 @@ if [[ -f $template ]]; then
     agent_ctl=/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl
   fi
   if [[ -z $agent_ctl ]]; then
-    say warning "amazon-cloudwatch-agent is not installed: logs stay in /var/log/herd/$APP"
+    say warning "amazon-cloudwatch-agent is not installed (bake.sh installs it): logs stay in /var/log/herd/$APP"
   elif ! "$agent_ctl" -a fetch-config -m ec2 -s -c "file:${agent_config#"$ROOT"}" >"$WORK/agent.log" 2>&1; then
     say warning "amazon-cloudwatch-agent did not load $agent_config: $(tail -c 300 "$WORK/agent.log")"
   fi

@@ -9,7 +9,9 @@
 # 2. runs bake.sh (next to this script) on it, with `--label <label>` when the release id
 #    is `<label>-<hash12>` (none when it is a bare `<hash12>`), and checks that the release
 #    id bake.sh printed is `--release`: a release id names the artifact's content, so any
-#    other artifact is refused;
+#    other artifact is refused. bake.sh also installs the CloudWatch agent with dnf when
+#    the image lacks it (Amazon Linux 2023 does not ship it) and writes its log template
+#    (every process, herd-boot's boot.log, cloud-init's output);
 # 3. reports JSON {"exitCode":N,"logTail":"<last <= 3000 chars>","processes":[...]} to the
 #    SSM parameter <report><instance-id> (the Procfile's process names on success; none on
 #    failure), the instance id read from the metadata service with IMDSv2;
@@ -25,7 +27,8 @@
 # failure (also the report's exitCode).
 #
 # Test hooks: HERD_IMDS_URL (default http://169.254.169.254); --root is passed to bake.sh
-# (a scratch root). aws, jq, curl, shutdown and cloud-init are taken from PATH.
+# (a scratch root). aws, jq, curl, shutdown, cloud-init and bake.sh's dnf are taken from
+# PATH.
 set -euo pipefail
 
 readonly PROG='herd-bake'

@@ -1,20 +1,23 @@
-import { existsSync, readFileSync, readlinkSync, statSync } from 'fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import { releaseIdOfTree } from '../../lib/release-id';
 import {
-  BAKE, CACHE_DIR, EXAMPLE_APP, IS_ROOT, describeWith, hasCommand, run, runOrThrow, scratchRoot,
-  tempDir, treeListing, uidIn, writeApp,
+  AGENT_CTL, BAKE, BakeStubs, CACHE_DIR, EXAMPLE_APP, IS_ROOT, bakeStubs, describeWith, hasCommand, run, runOrThrow,
+  scratchRoot, tempDir, treeListing, uidIn, writeApp,
 } from './support';
 
 /** Values a boot would render; none may appear anywhere in a baked image. */
 const CANARY_SECRET = 'canary-s3cret-7f3a9c';
 const CANARY_SETTING = 'db.canary-setting.internal';
 
-/** bake.sh with secrets in its own environment, to prove none leaks into the image. */
-function bake(args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}) {
+/**
+ * bake.sh with secrets in its own environment, to prove none leaks into the image, and
+ * the dnf stub (`stubs`, fresh unless given) first on PATH.
+ */
+function bake(args: readonly string[], stubs: BakeStubs = bakeStubs(), extraEnv: NodeJS.ProcessEnv = {}) {
   return run(BAKE, args, {
     env: {
-      ...process.env,
+      ...stubs.env,
       DATABASE_PASSWORD: CANARY_SECRET,
       DATABASE_HOST: CANARY_SETTING,
       AWS_SECRET_ACCESS_KEY: CANARY_SECRET,
@@ -40,6 +43,26 @@ const FIXTURE_PROCFILE = [
   '',
 ].join('\n');
 
+/** What the agent's config template holds for app `fixture` with `processes`. */
+function expectedCollectList(processes: readonly string[]) {
+  const entry = (file: string, group: string, stream: string) => ({
+    file_path: file,
+    log_group_name: `/herd/fixture/@HERD_ENV@/${group}`,
+    log_stream_name: stream,
+    timezone: 'UTC',
+    retention_in_days: '@HERD_LOG_RETENTION_DAYS@',
+  });
+  return [
+    ...processes.map((p) => entry(`/var/log/herd/fixture/${p}.log`, p, '{instance_id}')),
+    entry('/var/log/herd/fixture/boot.log', 'boot', '{instance_id}'),
+    entry('/var/log/cloud-init-output.log', 'boot', '{instance_id}-cloud-init'),
+  ];
+}
+
+function templateOf(root: string, app = 'fixture') {
+  return JSON.parse(readFileSync(path.join(root, 'opt', 'herd', 'share', app, 'cloudwatch-agent.json.tmpl'), 'utf8'));
+}
+
 function fixtureApp(): string {
   return writeApp({
     'Procfile': FIXTURE_PROCFILE,
@@ -55,11 +78,13 @@ describeWith({ 'root (bake creates users)': IS_ROOT, 'jq': hasCommand('jq'), 'us
       let app: string;
       let releaseId: string;
       let releaseDir: string;
+      let stubs: BakeStubs;
 
       beforeAll(async () => {
         root = scratchRoot();
         app = fixtureApp();
-        const result = await bake(['--app', 'fixture', '--artifact', app, '--label', 'v1', '--root', root]);
+        stubs = bakeStubs();
+        const result = await bake(['--app', 'fixture', '--artifact', app, '--label', 'v1', '--root', root], stubs);
         expect(result.stderr).toContain('herd bake: installed fixture release');
         expect(result.code).toBe(0);
         releaseId = result.stdout.trim().split('\n').pop() ?? '';
@@ -120,18 +145,19 @@ describeWith({ 'root (bake creates users)': IS_ROOT, 'jq': hasCommand('jq'), 'us
         expect(result.code).toBe(0);
       });
 
-      test('installs the boot script, the log template with an environment placeholder, log rotation', () => {
+      test('installs the CloudWatch agent into the root with dnf', () => {
+        expect(stubs.dnfCalls()).toEqual([`--installroot ${root} install -y amazon-cloudwatch-agent`]);
+        expect(statSync(path.join(root, AGENT_CTL)).mode & 0o111).toBe(0o111);
+      });
+
+      test('installs the boot script, the log template with environment and retention placeholders, log rotation', () => {
         const boot = path.join(root, 'opt', 'herd', 'bin', 'herd-boot');
         expect(statSync(boot).mode & 0o777).toBe(0o755);
         expect(readFileSync(boot, 'utf8')).toBe(readFileSync(path.join(path.dirname(BAKE), 'boot.sh'), 'utf8'));
-        const template = JSON.parse(readFileSync(
-          path.join(root, 'opt', 'herd', 'share', 'fixture', 'cloudwatch-agent.json.tmpl'), 'utf8'));
-        expect(template.logs.logs_collected.files.collect_list).toEqual(['web', 'worker', 'release'].map((p) => ({
-          file_path: `/var/log/herd/fixture/${p}.log`,
-          log_group_name: `/herd/fixture/@HERD_ENV@/${p}`,
-          log_stream_name: '{instance_id}',
-          timezone: 'UTC',
-        })));
+        // Every Procfile process (release has its line), then herd-boot's log and cloud-init's.
+        expect(templateOf(root)).toEqual({
+          logs: { logs_collected: { files: { collect_list: expectedCollectList(['web', 'worker', 'release']) } } },
+        });
         expect(readFileSync(path.join(root, 'etc', 'logrotate.d', 'herd-fixture'), 'utf8'))
           .toContain('/var/log/herd/fixture/*.log {');
         expect(statSync(path.join(root, 'var', 'log', 'herd', 'fixture')).mode & 0o777).toBe(0o750);
@@ -141,11 +167,13 @@ describeWith({ 'root (bake creates users)': IS_ROOT, 'jq': hasCommand('jq'), 'us
         expectNoEnvironmentData(root);
       });
 
-      test('is idempotent: a second run changes nothing and prints the same id', async () => {
+      test('is idempotent: a second run changes nothing, installs nothing more and prints the same id', async () => {
         const before = treeListing(root);
         const mtimeBefore = statSync(path.join(root, 'etc', 'passwd')).mtimeMs;
-        const again = await bake(['--app', 'fixture', '--artifact', app, '--label', 'v1', '--root', root]);
+        const again = await bake(['--app', 'fixture', '--artifact', app, '--label', 'v1', '--root', root], stubs);
         expect(again.code).toBe(0);
+        expect(again.stderr).toContain('herd bake: amazon-cloudwatch-agent is installed\n');
+        expect(stubs.dnfCalls()).toEqual([`--installroot ${root} install -y amazon-cloudwatch-agent`]);
         expect(again.stdout.trim().split('\n').pop()).toBe(releaseId);
         expect(treeListing(root)).toBe(before);
         expect(statSync(path.join(root, 'etc', 'passwd')).mtimeMs).toBe(mtimeBefore);
@@ -175,6 +203,8 @@ describeWith({ 'root (bake creates users)': IS_ROOT, 'jq': hasCommand('jq'), 'us
           "Procfile line 1: process 'web' has an empty command"],
         ['fails when a process is defined twice', { Procfile: 'web: a\nweb: b\n' }, [],
           "Procfile line 2: process 'web' is defined twice"],
+        ['fails when a process is named boot (herd-boot\'s log)', { Procfile: 'web: a\nboot: b\n' }, [],
+          "Procfile line 2: process name 'boot' is reserved (herd-boot logs to /var/log/herd/<app>/boot.log)"],
         ['fails when herd/build is not executable', { 'Procfile': 'web: serve\n', 'herd/build': '#!/bin/sh\n' }, [],
           'herd/build: present but not executable (chmod +x herd/build)'],
         ['fails when herd/provision is not executable', { 'Procfile': 'web: serve\n', 'herd/provision': '#!/bin/sh\n' }, [],
@@ -183,11 +213,13 @@ describeWith({ 'root (bake creates users)': IS_ROOT, 'jq': hasCommand('jq'), 'us
       test.each(cases)('%s', async (_name, files, executables, message) => {
         const root = scratchRoot();
         const before = treeListing(root);
-        const result = await bake(['--app', 'fixture', '--artifact', writeApp(files, executables), '--root', root]);
+        const stubs = bakeStubs();
+        const result = await bake(['--app', 'fixture', '--artifact', writeApp(files, executables), '--root', root], stubs);
         expect(result.stderr).toBe(`herd bake: artifact refused: ${message}\n`);
         expect(result.stdout).toBe('');
         expect(result.code).toBe(3);
         expect(treeListing(root)).toBe(before);
+        expect(stubs.dnfCalls()).toEqual([]);
       });
 
       test('fails when the label is invalid', async () => {
@@ -207,6 +239,57 @@ describeWith({ 'root (bake creates users)': IS_ROOT, 'jq': hasCommand('jq'), 'us
         expect(result.stderr).toMatch(/herd bake: herd\/build failed; release [0-9a-f]{12} not installed\n$/);
         expect(runOrThrow('find', [path.join(root, 'srv', 'fixture', 'releases'), '-mindepth', '1'])).toBe('');
         expect(existsSync(path.join(root, 'srv', 'fixture', 'current'))).toBe(false);
+      });
+    });
+
+    describe('the CloudWatch agent', () => {
+      test('is not installed again when the image already has it', async () => {
+        const root = scratchRoot();
+        mkdirSync(path.dirname(path.join(root, AGENT_CTL)), { recursive: true });
+        writeFileSync(path.join(root, AGENT_CTL), '#!/bin/sh\n');
+        chmodSync(path.join(root, AGENT_CTL), 0o755);
+        const stubs = bakeStubs();
+        const result = await bake(['--app', 'fixture', '--artifact', fixtureApp(), '--root', root], stubs);
+        expect(result.code).toBe(0);
+        expect(result.stderr).toContain('herd bake: amazon-cloudwatch-agent is installed\n');
+        expect(stubs.dnfCalls()).toEqual([]);
+      });
+
+      test('fails when dnf cannot install it, leaving nothing behind', async () => {
+        const root = scratchRoot();
+        const before = treeListing(root);
+        const stubs = bakeStubs();
+        writeFileSync(path.join(stubs.stubDir, 'dnf-error'), 'Error: Unable to find a match: amazon-cloudwatch-agent\n');
+        const app = fixtureApp();
+        const result = await bake(['--app', 'fixture', '--artifact', app, '--root', root], stubs);
+        expect(result.code).toBe(1);
+        expect(result.stdout).toBe('');
+        expect(result.stderr).toContain('Error: Unable to find a match: amazon-cloudwatch-agent\n');
+        expect(result.stderr.endsWith(`herd bake: cannot install amazon-cloudwatch-agent: dnf --installroot ${root} ` +
+          `install -y amazon-cloudwatch-agent failed (exit 1); release ${releaseIdOfTree(app)} not installed\n`)).toBe(true);
+        expect(stubs.dnfCalls()).toEqual([`--installroot ${root} install -y amazon-cloudwatch-agent`]);
+        expect(treeListing(root)).toBe(before);
+      });
+
+      test('fails when dnf succeeds without installing its control script, leaving nothing behind', async () => {
+        const root = scratchRoot();
+        const before = treeListing(root);
+        const stubs = bakeStubs();
+        writeFileSync(path.join(stubs.stubDir, 'dnf-installs-nothing'), '');
+        const app = fixtureApp();
+        const result = await bake(['--app', 'fixture', '--artifact', app, '--root', root], stubs);
+        expect(result.code).toBe(1);
+        expect(result.stderr.endsWith(`herd bake: cannot install amazon-cloudwatch-agent: dnf succeeded but ${root}${AGENT_CTL} ` +
+          `is missing; release ${releaseIdOfTree(app)} not installed\n`)).toBe(true);
+        expect(treeListing(root)).toBe(before);
+      });
+
+      test('the template lists a release log even without a release: line, and any other process', async () => {
+        const root = scratchRoot();
+        const app = writeApp({ Procfile: 'web: serve\nclock: tick\n' });
+        const result = await bake(['--app', 'fixture', '--artifact', app, '--root', root]);
+        expect(result.code).toBe(0);
+        expect(templateOf(root).logs.logs_collected.files.collect_list).toEqual(expectedCollectList(['web', 'clock', 'release']));
       });
     });
 
@@ -235,7 +318,7 @@ describeWith({ 'root (bake creates users)': IS_ROOT, 'jq': hasCommand('jq'), 'us
         runOrThrow('chmod', ['-R', 'a+rX', readableWheels]);
         root = scratchRoot();
         const result = await bake(['--app', 'mootube', '--artifact', EXAMPLE_APP, '--label', 'v1', '--root', root],
-          { PIP_NO_INDEX: '1', PIP_FIND_LINKS: readableWheels });
+          bakeStubs(), { PIP_NO_INDEX: '1', PIP_FIND_LINKS: readableWheels });
         if (result.code !== 0) throw new Error(`bake failed: ${result.stderr}`);
         releaseId = result.stdout.trim().split('\n').pop() ?? '';
       }, 300_000);

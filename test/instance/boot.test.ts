@@ -1,15 +1,15 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import {
-  BAKE, IS_ROOT, describeWith, hasCommand, run, runOrThrow, scratchRoot, tempDir, uidIn, writeApp,
+  BAKE, IS_ROOT, bakeStubs, describeWith, hasCommand, run, runOrThrow, scratchRoot, tempDir, uidIn, writeApp,
   startImds,
 } from './support';
 
 /**
- * herd-boot runs against a baked scratch root. Its environment is faked: `aws`,
- * `systemctl`, `shutdown`, `logger` and the CloudWatch agent's ctl are stubs first on
- * PATH that log their calls; the instance metadata service is an HTTP server in this
- * process that insists on IMDSv2 tokens; curl and jq are real.
+ * herd-boot runs against a baked scratch root (bake.sh ran with its dnf stub). Its
+ * environment is faked: `aws`, `systemctl`, `shutdown`, `logger` and the CloudWatch
+ * agent's ctl are stubs first on PATH that log their calls; the instance metadata service
+ * is an HTTP server in this process that insists on IMDSv2 tokens; curl and jq are real.
  */
 
 const INSTANCE_ID = 'i-0123456789abcdef0';
@@ -78,13 +78,15 @@ describeWith({
 
     bakedRoot = scratchRoot();
     const app = writeApp({ Procfile: FIXTURE_PROCFILE });
-    const baked = await run(BAKE, ['--app', 'fixture', '--artifact', app, '--label', 'v7', '--root', bakedRoot]);
+    const baked = await run(BAKE, ['--app', 'fixture', '--artifact', app, '--label', 'v7', '--root', bakedRoot],
+      { env: bakeStubs().env });
     if (baked.code !== 0) throw new Error(baked.stderr);
     releaseId = baked.stdout.trim();
 
     noWorkerRoot = scratchRoot();
     const webOnly = writeApp({ Procfile: 'web: python3 -m http.server $PORT\n' });
-    const bakedWebOnly = await run(BAKE, ['--app', 'fixture', '--artifact', webOnly, '--root', noWorkerRoot]);
+    const bakedWebOnly = await run(BAKE, ['--app', 'fixture', '--artifact', webOnly, '--root', noWorkerRoot],
+      { env: bakeStubs().env });
     if (bakedWebOnly.code !== 0) throw new Error(bakedWebOnly.stderr);
   });
 
@@ -98,6 +100,7 @@ describeWith({
     secrets?: Record<string, string>;
     awsError?: string;
     from?: string;
+    withoutAgent?: boolean;
   } = {}): Fakes {
     const root = path.join(tempDir('boot'), 'root');
     runOrThrow('cp', ['-a', options.from ?? bakedRoot, root]);
@@ -106,6 +109,7 @@ describeWith({
     mkdirSync(bin);
     writeFileSync(path.join(bin, 'aws'), AWS_STUB, { mode: 0o755 });
     for (const name of ['systemctl', 'shutdown', 'logger', 'amazon-cloudwatch-agent-ctl']) {
+      if (name === 'amazon-cloudwatch-agent-ctl' && options.withoutAgent === true) continue;
       writeFileSync(path.join(bin, name), logStub(name), { mode: 0o755 });
     }
     writeFileSync(path.join(stubDir, 'parameters.json'), JSON.stringify(options.parameters ?? {
@@ -145,6 +149,30 @@ describeWith({
     return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : [];
   }
 
+  function bootLogOf(fakes: Fakes): string {
+    return path.join(fakes.root, 'var', 'log', 'herd', 'fixture', 'boot.log');
+  }
+
+  function agentConfigOf(fakes: Fakes) {
+    return JSON.parse(readFileSync(path.join(fakes.root, 'etc', 'herd', 'fixture.cloudwatch-agent.json'), 'utf8'));
+  }
+
+  /** The rendered collect_list for environment `staging` of the fixture app (web, worker, release). */
+  function renderedCollectList(retention: number) {
+    const entry = (file: string, group: string, stream: string) => ({
+      file_path: file,
+      log_group_name: `/herd/fixture/staging/${group}`,
+      log_stream_name: stream,
+      timezone: 'UTC',
+      retention_in_days: retention,
+    });
+    return [
+      ...['web', 'worker', 'release'].map((p) => entry(`/var/log/herd/fixture/${p}.log`, p, '{instance_id}')),
+      entry('/var/log/herd/fixture/boot.log', 'boot', '{instance_id}'),
+      entry('/var/log/cloud-init-output.log', 'boot', '{instance_id}-cloud-init'),
+    ];
+  }
+
   function puts(fakes: Fakes): Array<{ name: string; type: string; value: string }> {
     const file = path.join(fakes.stubDir, 'puts.jsonl');
     return existsSync(file)
@@ -165,6 +193,7 @@ describeWith({
     expect(calls(fakes, 'logger')).toContain(`-t herd-boot -p user.err -- ${line}`);
     expect(calls(fakes, 'systemctl')).toEqual([]);
     expect(readdirSync(path.join(fakes.root, 'etc', 'herd')).sort()).toEqual(['release']);
+    expect(readFileSync(bootLogOf(fakes), 'utf8')).toContain(`${line}\n`);
   }
 
   describe('role web', () => {
@@ -221,20 +250,36 @@ describeWith({
       expect(sourced(envFile, 'DJANGO_SECRET_KEY')).toBe('django-key-$ecret');
     });
 
-    test('renders the log shipping config for the environment and loads it', () => {
-      const config = JSON.parse(readFileSync(path.join(fakes.root, 'etc', 'herd', 'fixture.cloudwatch-agent.json'), 'utf8'));
-      expect(config.logs.logs_collected.files.collect_list.map((c: { log_group_name: string }) => c.log_group_name))
-        .toEqual(['/herd/fixture/staging/web', '/herd/fixture/staging/worker', '/herd/fixture/staging/release']);
+    test('renders the log shipping config for the environment, retention 14 days by default, and loads it', () => {
+      const file = path.join(fakes.root, 'etc', 'herd', 'fixture.cloudwatch-agent.json');
+      expect(readFileSync(file, 'utf8')).not.toContain('@HERD_');
+      expect(statSync(file).mode & 0o777).toBe(0o644);
+      expect(agentConfigOf(fakes)).toEqual({
+        logs: { logs_collected: { files: { collect_list: renderedCollectList(14) } } },
+      });
       expect(calls(fakes, 'amazon-cloudwatch-agent-ctl'))
         .toEqual(['-a fetch-config -m ec2 -s -c file:/etc/herd/fixture.cloudwatch-agent.json']);
     });
 
-    test('a second boot renders the same file and starts the same unit', async () => {
+    test('appends every message it printed to boot.log (root, 0640), and no secret', () => {
+      const bootLog = readFileSync(bootLogOf(fakes), 'utf8');
+      expect(bootLog).toBe(result.stderr);
+      expect(bootLog).toContain(`herd-boot: rendered ${envFile} for fixture/staging (release ${releaseId}, role web)\n`);
+      expect(bootLog.endsWith('herd-boot: started fixture-web.service\n')).toBe(true);
+      expect(bootLog).not.toContain(CANARY_SECRET);
+      expect(bootLog).not.toContain('django-key');
+      const stat = statSync(bootLogOf(fakes));
+      expect(stat.mode & 0o777).toBe(0o640);
+      expect(stat.uid).toBe(0);
+    });
+
+    test('a second boot renders the same file, starts the same unit, appends to boot.log', async () => {
       const before = readFileSync(envFile, 'utf8');
       const again = await boot(fakes, 'web');
       expect(again.code).toBe(0);
       expect(readFileSync(envFile, 'utf8')).toBe(before);
       expect(calls(fakes, 'systemctl')).toEqual(['enable --now fixture-web.service', 'enable --now fixture-web.service']);
+      expect(readFileSync(bootLogOf(fakes), 'utf8')).toBe(result.stderr + again.stderr);
     });
   });
 
@@ -260,6 +305,56 @@ describeWith({
     });
   });
 
+  describe('log shipping', () => {
+    test('--log-retention-days sets the retention of every log group of the config', async () => {
+      const fakes = given();
+      const result = await boot(fakes, 'web', ['--region', 'eu-west-1', '--log-retention-days', '90']);
+      expect(result.code).toBe(0);
+      expect(agentConfigOf(fakes).logs.logs_collected.files.collect_list).toEqual(renderedCollectList(90));
+    });
+
+    test('--log-retention-days is rounded up to a retention CloudWatch Logs accepts', async () => {
+      const fakes = given();
+      const result = await boot(fakes, 'web', ['--region', 'eu-west-1', '--log-retention-days', '10']);
+      expect(result.code).toBe(0);
+      const message = 'herd-boot: --log-retention-days 10: logs are kept 14 days (the next retention CloudWatch Logs accepts)\n';
+      expect(result.stderr).toContain(message);
+      expect(readFileSync(bootLogOf(fakes), 'utf8')).toContain(message);
+      expect(agentConfigOf(fakes).logs.logs_collected.files.collect_list).toEqual(renderedCollectList(14));
+    });
+
+    test.each(['abc', '0', '3654', '014', '7.5', ''])('--log-retention-days rejects %p, starting nothing', async (value) => {
+      const fakes = given();
+      const result = await boot(fakes, 'web', ['--region', 'eu-west-1', '--log-retention-days', value]);
+      expectFailedLoudly(fakes, result, `--log-retention-days '${value}' is invalid (must be an integer from 1 to 3653)`);
+      expect(calls(fakes, 'aws')).toEqual([]);
+      expect(calls(fakes, 'amazon-cloudwatch-agent-ctl')).toEqual([]);
+    });
+
+    test('creates the log directory when it is missing and writes boot.log there', async () => {
+      const fakes = given();
+      const logDir = path.join(fakes.root, 'var', 'log', 'herd', 'fixture');
+      rmSync(logDir, { recursive: true });
+      const result = await boot(fakes, 'web');
+      expect(result.code).toBe(0);
+      expect(statSync(logDir).mode & 0o777).toBe(0o750);
+      expect(readFileSync(bootLogOf(fakes), 'utf8')).toBe(result.stderr);
+      expect(result.stderr).toContain('herd-boot: started fixture-web.service\n');
+    });
+
+    test('without the CloudWatch agent: a warning, the config is rendered, the role still starts', async () => {
+      const fakes = given({ withoutAgent: true });
+      const result = await boot(fakes, 'web');
+      expect(result.code).toBe(0);
+      const warning = 'herd-boot: amazon-cloudwatch-agent is not installed (bake.sh installs it): logs stay in /var/log/herd/fixture\n';
+      expect(result.stderr).toContain(warning);
+      expect(readFileSync(bootLogOf(fakes), 'utf8')).toContain(warning);
+      expect(calls(fakes, 'logger')).toContain(`-t herd-boot -p user.warning -- ${warning.trim()}`);
+      expect(agentConfigOf(fakes).logs.logs_collected.files.collect_list).toEqual(renderedCollectList(14));
+      expect(calls(fakes, 'systemctl')).toEqual(['enable --now fixture-web.service']);
+    });
+  });
+
   describe('role release', () => {
     test('runs the release command once as the app user, reports exit code 0, powers off', async () => {
       const fakes = given();
@@ -278,6 +373,11 @@ describeWith({
       });
       const marker = `herd-boot: HERD-RELEASE-RUN app=fixture env=staging release=${releaseId} instance=${INSTANCE_ID} exitCode=0\n`;
       expect(readFileSync(fakes.console, 'utf8')).toContain(marker);
+      const bootLog = readFileSync(bootLogOf(fakes), 'utf8');
+      expect(bootLog).toBe(result.stderr);
+      expect(bootLog).toContain('herd-boot: running release: echo "migrating $HERD_RELEASE');
+      expect(bootLog).toContain(marker);
+      expect(bootLog).not.toContain(CANARY_SECRET);
       expect(calls(fakes, 'aws').filter((c) => c.startsWith('ssm put-parameter'))).toEqual([
         `ssm put-parameter --name /herd/fixture/staging/release-runs/${INSTANCE_ID} --type String --overwrite --value ${reports[0].value} --region eu-west-1`,
       ]);

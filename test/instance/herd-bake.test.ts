@@ -1,11 +1,14 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import { releaseIdOfTree } from '../../lib/release-id';
-import { INSTANCE_DIR, IS_ROOT, describeWith, hasCommand, run, runOrThrow, scratchRoot, startImds, tempDir, writeApp } from './support';
+import {
+  AGENT_CTL, INSTANCE_DIR, IS_ROOT, describeWith, hasCommand, run, runOrThrow, scratchRoot, startImds, tempDir, writeApp, writeDnfStub,
+} from './support';
 
 /**
  * herd-bake.sh (the builder's bake wrapper) against a scratch root. `aws` (S3 download,
- * SSM report), `shutdown` and `cloud-init` are stubs first on PATH that log their calls;
+ * SSM report), `shutdown`, `cloud-init` and `dnf` (bake.sh installs the CloudWatch agent
+ * with it) are stubs first on PATH that log their calls;
  * the instance metadata service is an HTTP server in this process that insists on IMDSv2
  * tokens; bake.sh, curl and jq are real.
  */
@@ -87,6 +90,7 @@ describeWith({
     mkdirSync(bin);
     writeFileSync(path.join(bin, 'aws'), AWS_STUB, { mode: 0o755 });
     for (const name of ['shutdown', 'cloud-init']) writeFileSync(path.join(bin, name), logStub(name), { mode: 0o755 });
+    writeDnfStub(bin);
     for (const [objectKey, file] of Object.entries(objects)) {
       const target = path.join(stubDir, 's3', 'artifacts', objectKey);
       mkdirSync(path.dirname(target), { recursive: true });
@@ -127,6 +131,8 @@ describeWith({
       expect(outcome.stderr).toContain(`herd-bake: baked fixture release ${releaseId} (processes: web worker release)\n`);
       expect(outcome.code).toBe(0);
       expect(readlinkSync(path.join(outcome.root, 'srv', 'fixture', 'current'))).toBe(`releases/${releaseId}`);
+      expect(outcome.calls('dnf')).toEqual([`--installroot ${outcome.root} install -y amazon-cloudwatch-agent`]);
+      expect(existsSync(path.join(outcome.root, AGENT_CTL))).toBe(true);
       expect(outcome.calls('aws')[0]).toMatch(
         new RegExp(`^s3 cp s3://artifacts/releases/${releaseId}\\.tar\\.gz ${outcome.tmp}/herd-bake\\.[A-Za-z0-9]+/artifact\\.tar\\.gz --region eu-west-1 --only-show-errors$`));
     });

@@ -12,7 +12,8 @@ import { prepareRelease, type PreparedRelease } from '../../lib/cli/artifact';
 import { parameterNames } from '../../lib/names';
 import { ManualClock, WIRE_APP, WIRE_ENV, advanceContext, deployEnvironment, deployState, stepOf } from '../wire/fixtures';
 import {
-  BAKE, BOOT, INSTANCE_DIR, IS_ROOT, describeWith, hasCommand, run, runOrThrow, scratchRoot, startImds, tempDir, uidIn, writeApp,
+  AGENT_CTL, BAKE, BOOT, INSTANCE_DIR, IS_ROOT, bakeStubs, describeWith, hasCommand, run, runOrThrow, scratchRoot, startImds,
+  tempDir, uidIn, writeApp, writeDnfStub,
 } from './support';
 
 /**
@@ -28,7 +29,8 @@ import {
  *   migrate.waitRunner           ◄──    ssm put-parameter …/release-runs/<id> {exitCode, logTail}
  *
  * The fake machine: `aws`, `shutdown`, `dnf`, `cloud-init`, `systemctl`, `logger` and the
- * CloudWatch agent's ctl are stubs first on PATH that log their calls. The `aws` stub
+ * CloudWatch agent's ctl are stubs first on PATH that log their calls (`dnf` also puts
+ * the agent's ctl under its --installroot, as the package would). The `aws` stub
  * serves `s3 cp` from files under $STUB_DIR/s3/<bucket>/<key> (the scripts bucket holds a
  * zip of the real `instance/` directory, laid out like the CDK directory asset: the
  * scripts at the zip's root; the artifacts bucket holds the tarball `herd deploy` packs
@@ -84,7 +86,7 @@ function logStub(name: string): string {
   return `#!/usr/bin/env bash\nprintf '%s\\n' "$*" >>"$STUB_DIR/${name}.log"\n`;
 }
 
-const STUBS = ['shutdown', 'dnf', 'cloud-init', 'systemctl', 'logger', 'amazon-cloudwatch-agent-ctl'];
+const STUBS = ['shutdown', 'cloud-init', 'systemctl', 'logger', 'amazon-cloudwatch-agent-ctl'];
 
 /** The app: three processes; `release:` fails with exit 3 and a message when RELEASE_FAIL is set. */
 const PROCFILE = [
@@ -154,6 +156,7 @@ class Machine {
     mkdirSync(bin);
     writeFileSync(path.join(bin, 'aws'), AWS_STUB, { mode: 0o755 });
     for (const name of STUBS) writeFileSync(path.join(bin, name), logStub(name), { mode: 0o755 });
+    writeDnfStub(bin);
     writeFileSync(path.join(this.stubDir, 'parameters.json'), JSON.stringify(PARAMETERS));
     writeFileSync(path.join(this.stubDir, 'secrets.json'), JSON.stringify(SECRETS));
     writeFileSync(this.console, '');
@@ -346,7 +349,9 @@ describeWith({
         expect(readFileSync(path.join(unzipped, file), 'utf8')).toBe(readFileSync(path.join(INSTANCE_DIR, file), 'utf8'));
       }
       expect(readdirSync(path.join(b.machine.root, 'tmp'))).toEqual([]);
-      expect(b.machine.calls('dnf')).toEqual([]); // unzip and jq are present
+      // unzip and jq are present: the only dnf call is bake.sh's, the agent into the image.
+      expect(b.machine.calls('dnf')).toEqual([`--installroot ${b.machine.root} install -y amazon-cloudwatch-agent`]);
+      expect(existsSync(path.join(b.machine.root, AGENT_CTL))).toBe(true);
     });
 
     test('herd-bake.sh got the app, release, artifact and report prefix, and baked into the root', () => {
@@ -430,7 +435,8 @@ describeWith({
 
     beforeAll(async () => {
       imageRoot = scratchRoot();
-      const baked = await run(BAKE, ['--app', WIRE_APP, '--artifact', appDir, '--label', 'v1', '--root', imageRoot]);
+      const baked = await run(BAKE, ['--app', WIRE_APP, '--artifact', appDir, '--label', 'v1', '--root', imageRoot],
+        { env: bakeStubs().env });
       if (baked.code !== 0) throw new Error(baked.stderr);
       release = baked.stdout.trim();
     });

@@ -107,6 +107,65 @@ afterAll(() => {
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
+/** Where the amazon-cloudwatch-agent package puts its control script (bake.sh checks it). */
+export const AGENT_CTL = '/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl';
+
+/**
+ * A stand-in for dnf: records its arguments as one line in `$STUB_DIR/dnf.log`. `dnf
+ * --installroot <root> install … amazon-cloudwatch-agent …` creates the package's control
+ * script under <root>, as the package would; without --installroot it writes nothing
+ * (never the host). `$STUB_DIR/dnf-error` makes it print that file to stderr and exit 1;
+ * `$STUB_DIR/dnf-installs-nothing` makes it succeed without writing anything.
+ */
+export const DNF_STUB = `#!/usr/bin/env bash
+set -euo pipefail
+printf '%s\\n' "$*" >>"$STUB_DIR/dnf.log"
+if [[ -f $STUB_DIR/dnf-error ]]; then cat "$STUB_DIR/dnf-error" >&2; exit 1; fi
+[[ -f $STUB_DIR/dnf-installs-nothing ]] && exit 0
+[[ \${1:-} == --installroot ]] || exit 0
+root="$2"
+shift 2
+[[ \${1:-} == install ]] || exit 0
+for package in "$@"; do
+  if [[ $package == amazon-cloudwatch-agent ]]; then
+    ctl="$root${AGENT_CTL}"
+    mkdir -p "$(dirname "$ctl")"
+    printf '#!/bin/sh\\n# amazon-cloudwatch-agent-ctl, installed by the dnf stub\\n' >"$ctl"
+    chmod 0755 "$ctl"
+  fi
+done
+`;
+
+/** Writes the dnf stub into the directory `bin`. */
+export function writeDnfStub(bin: string): void {
+  writeFileSync(path.join(bin, 'dnf'), DNF_STUB, { mode: 0o755 });
+}
+
+export interface BakeStubs {
+  /** $STUB_DIR: the stubs' records (dnf.log) and switches (dnf-error, dnf-installs-nothing). */
+  readonly stubDir: string;
+  /** The environment to run bake.sh in: the dnf stub first on PATH, STUB_DIR. */
+  readonly env: NodeJS.ProcessEnv;
+  /** The argument lines dnf was called with, in order. */
+  dnfCalls(): string[];
+}
+
+/** A stub directory for bake.sh (which installs the CloudWatch agent with dnf). */
+export function bakeStubs(): BakeStubs {
+  const stubDir = tempDir('bake-stubs');
+  const bin = path.join(stubDir, 'bin');
+  mkdirSync(bin);
+  writeDnfStub(bin);
+  return {
+    stubDir,
+    env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`, STUB_DIR: stubDir },
+    dnfCalls: () => {
+      const log = path.join(stubDir, 'dnf.log');
+      return existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l !== '') : [];
+    },
+  };
+}
+
 /** An empty root with the account files useradd --prefix needs, like a fresh image. */
 export function scratchRoot(): string {
   const root = tempDir('root');
