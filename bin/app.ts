@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The herd CDK app: one `herd-<env>` stack per configured environment.
+ * The herd CDK app: per configured environment, the `herd-<env>` stack and the
+ * `herd-<env>-release-state` stack it depends on.
  *
  * Configuration: `herd.config.ts` at the project root, or another file given with
  * `cdk synth -c herd:config=path/to/config.{ts,json}`. An invalid configuration stops
@@ -10,8 +11,7 @@ import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ConfigError } from '../lib/config/validate';
 import { loadConfig } from '../lib/config/load';
-import { EnvironmentStack } from '../lib/environment-stack';
-import { peerEnvironments, stackName } from '../lib/names';
+import { addEnvironments } from '../lib/herd-app';
 
 const app = new App();
 const configPath: unknown = app.node.tryGetContext('herd:config');
@@ -27,14 +27,6 @@ try {
   throw e;
 }
 
-for (const environment of config.environments) {
-  new EnvironmentStack(app, stackName(environment.name), {
-    app: config.app,
-    config: environment,
-    peerEnvironments: peerEnvironments(config.environments.map((e) => e.name), environment.name),
-    description: `herd: the ${environment.name} environment of ${config.app}`,
-    env: environment.account ? { account: environment.account, region: environment.region } : undefined,
-  });
-}
+addEnvironments(app, config);
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 app.synth();

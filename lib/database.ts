@@ -1,5 +1,6 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -11,8 +12,21 @@ export const DATABASE_PORT = 5432;
 
 export interface DatabaseProps {
   readonly vpc: ec2.IVpc;
+  readonly app: string;
+  readonly environment: string;
   readonly settings: DatabaseConfig;
-  readonly logRetentionDays: number;
+  /** How long the PostgreSQL log exported to CloudWatch Logs is kept. */
+  readonly logRetention: logs.RetentionDays;
+}
+
+/**
+ * The instance identifier: named after app and environment so that its log group can be
+ * created, with its retention, before RDS starts exporting to it (a log group RDS creates
+ * itself keeps logs forever, and a later one of the same name would collide with it).
+ * RDS frees the name when the instance is deleted, so the environment can be created again.
+ */
+export function databaseIdentifier(app: string, env: string): string {
+  return `herd-${app}-${env}`.replace(/-+/g, '-').slice(0, 63).replace(/-$/, '');
 }
 
 /**
@@ -30,7 +44,14 @@ export class Database extends Construct implements ec2.IConnectable {
   constructor(scope: Construct, id: string, props: DatabaseProps) {
     super(scope, id);
     const s = props.settings;
+    const identifier = databaseIdentifier(props.app, props.environment);
+    const logGroup = new logs.LogGroup(this, 'PostgresqlLogs', {
+      logGroupName: `/aws/rds/instance/${identifier}/postgresql`,
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     this.instance = new rds.DatabaseInstance(this, 'Instance', {
+      instanceIdentifier: identifier,
       engine: rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.of(s.postgresVersion, s.postgresVersion.split('.')[0]) }),
       instanceType: new ec2.InstanceType(s.instanceType),
       vpc: props.vpc,
@@ -49,20 +70,14 @@ export class Database extends Construct implements ec2.IConnectable {
       autoMinorVersionUpgrade: false, // upgrades follow the configuration, rehearsed on staging first
       copyTagsToSnapshot: true,
       cloudwatchLogsExports: ['postgresql'],
-      cloudwatchLogsRetention: props.logRetentionDays,
       enablePerformanceInsights: false,
       parameters: { 'rds.force_ssl': '1' },
     });
+    this.instance.node.addDependency(logGroup);
     this.secret = this.instance.secret!;
     this.connections = this.instance.connections;
 
     acknowledge(this.instance, 'AwsSolutions-RDS11', 'The default PostgreSQL port is kept: the database is reachable only from the fleets\' security groups, and a different port adds no protection.');
-    // The CDK singleton that sets the log group's retention lives at stack level.
-    const logRetention = Stack.of(this).node.children.find((c) => c.node.id.startsWith('LogRetention'));
-    if (logRetention) {
-      acknowledge(logRetention, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'CDK\'s log-retention helper only writes its own logs.');
-      acknowledge(logRetention, 'AwsSolutions-IAM5[Resource::*]', 'CDK\'s log-retention helper sets retention on log groups named at deploy time (the database\'s).');
-    }
     acknowledge(this.instance, 'AwsSolutions-SMG4', 'Instances render the password at boot; rotating it in place would cut running servers off. Rotate by updating the secret and rolling the fleet with a deploy.');
     if (!s.multiAz) acknowledge(this.instance, 'AwsSolutions-RDS3', 'Single-AZ by configuration (database.multiAz: false) to keep a non-production environment cheap.');
     if (!s.deletionProtection) acknowledge(this.instance, 'AwsSolutions-RDS10', 'Deletion protection off by configuration (database.deletionProtection: false) so a test environment can be torn down.');

@@ -3,6 +3,7 @@ import { ArnFormat, CfnElement, Duration, Fn, RemovalPolicy, Stack } from 'aws-c
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
@@ -12,6 +13,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { ADVANCE_FATAL_ERRORS, ADVANCE_RETRY, LAMBDA_ERROR_PATH } from '../lambda/deploy/contract';
 import type { DeployEnvironment } from '../lambda/deploy/environment';
+import { amazonLinuxImageParameter, architectureOf } from './architecture';
 import { BundledFunction } from './bundled-function';
 import type { EnvironmentConfig } from './config/types';
 import type { Database } from './database';
@@ -21,8 +23,14 @@ import { MAINTENANCE_PRIORITY } from './load-balancer';
 import { parameterNames, parameterRoot, peerEnvironments, TAGS } from './names';
 import { acknowledge } from './nag';
 
-/** Base image of the bake builder, resolved by EC2 at launch (no lookup at synth). */
-export const BUILDER_BASE_IMAGE = 'resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
+/**
+ * Base image of the bake builder for the fleets' architecture: the latest Amazon Linux 2023
+ * AMI, resolved by EC2 when the builder launches (no lookup at synth). The builder itself
+ * never launches from a launch template, so no instance refresh depends on this alias.
+ */
+export function builderBaseImage(instanceType: string): string {
+  return `resolve:ssm:${amazonLinuxImageParameter(architectureOf(instanceType))}`;
+}
 /** Where `herd deploy` uploads release artifacts in the artifacts bucket. */
 export const ARTIFACT_PREFIX = 'releases/';
 
@@ -43,6 +51,8 @@ export interface DeployStepProps {
   /** Secrets a `release` boot reads to render the app's environment (the fleets' list). */
   readonly secrets: readonly secretsmanager.ISecret[];
   readonly artifacts: s3.IBucket;
+  /** Customer-managed key of every EBS volume herd launches; the advance function may create grants for EC2 on it. */
+  readonly ebsKmsKey?: kms.IKey;
   readonly logRetention: logs.RetentionDays;
 }
 
@@ -141,6 +151,7 @@ export class DeployStep extends Construct {
     const deployEnvironment: DeployEnvironment = {
       app,
       env,
+      stackName: stack.stackName,
       tableName: this.table.tableName,
       fleets: {
         web: {
@@ -162,7 +173,7 @@ export class DeployStep extends Construct {
         maintenancePriority: MAINTENANCE_PRIORITY,
       },
       instances: {
-        builderImageId: BUILDER_BASE_IMAGE,
+        builderImageId: builderBaseImage(config.deploy.builderInstanceType),
         builderInstanceProfileArn: builderProfile.instanceProfileArn,
         runnerInstanceProfileArn: runnerProfile.instanceProfileArn,
         subnetIds: privateSubnets,
@@ -170,12 +181,14 @@ export class DeployStep extends Construct {
         // The image's root snapshot: no larger than the fleets' root volumes, or launches fail.
         builderVolumeGiB: Math.min(config.web.rootVolumeGiB, config.worker.rootVolumeGiB),
         scripts: { bucket: instanceScripts.s3BucketName, key: instanceScripts.s3ObjectKey },
+        ...(props.ebsKmsKey ? { ebsKmsKeyArn: props.ebsKmsKey.keyArn } : {}),
       },
       artifacts: { bucket: props.artifacts.bucketName, artifactPrefix: ARTIFACT_PREFIX },
       database: { instanceIdentifier: props.database.instance.instanceIdentifier },
       alarmNames: props.loadBalancer.alarms.map((a) => a.alarmName),
       deploy: config.deploy,
       amiRetention: config.amiRetention,
+      logRetentionDays: props.logRetention,
       peerEnvironments: peerEnvironments(props.peerEnvironments, env),
     };
 
@@ -277,6 +290,21 @@ export class DeployStep extends Construct {
       stack.formatArn({ service: 'rds', resource: 'snapshot', resourceName: `herd-${env}-*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
     ]);
 
+    // The deploy step refuses to start while CloudFormation updates this stack (it could
+    // change the launch templates and groups under the deploy).
+    allow('ReadOwnStackStatus', ['cloudformation:DescribeStacks'], [stack.formatArn({ service: 'cloudformation', resource: 'stack', resourceName: `${stack.stackName}/*` })]);
+
+    // A customer-managed EBS key: launching builders and runners with encrypted volumes (and
+    // imaging them) needs the key, through EC2 only (kms:ViaService).
+    if (props.ebsKmsKey) {
+      const viaEc2 = { StringEquals: { 'kms:ViaService': `ec2.${stack.region}.amazonaws.com` } };
+      allow('UseEbsKeyThroughEc2', ['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'], [props.ebsKmsKey.keyArn], viaEc2);
+      allow('GrantEbsKeyToEc2', ['kms:CreateGrant'], [props.ebsKmsKey.keyArn], {
+        ...viaEc2,
+        Bool: { 'kms:GrantIsForAWSResource': 'true' },
+      });
+    }
+
     this.acknowledgeScopedWildcards(env, app, root);
   }
 
@@ -296,6 +324,7 @@ export class DeployStep extends Construct {
       [`Resource::arn:${p}:ssm:${r}::parameter/aws/service/ami-amazon-linux-latest/*`, 'The public Amazon Linux parameters resolve the builder\'s base image.'],
       [`Resource::arn:${p}:ssm:${r}:${a}:parameter${root}/*`, `Release parameters of ${app} ${env} only.`],
       [`Resource::arn:${p}:rds:${r}:${a}:snapshot:herd-${env}-*`, `Pre-migration snapshots are named herd-${env}-<deploy>.`],
+      [`Resource::arn:${p}:cloudformation:${r}:${a}:stack/${Stack.of(this).stackName}/*`, 'A stack ARN ends with its id, unknown before creation; this names the environment\'s own stack.'],
     ];
     for (const [finding, reason] of findings) acknowledge(role, `AwsSolutions-IAM5[${finding}]`, reason);
     acknowledge(role, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'The advance function writes only its own logs with the basic execution policy.');
@@ -344,7 +373,13 @@ export class DeployStep extends Construct {
     advance.next(next);
 
     const t = props.config.deploy.timeouts;
-    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    // Under /aws/vendedlogs/: Step Functions log delivery then needs no entry in the account's
+    // CloudWatch Logs resource policy, whose 5,120 characters every other group would share.
+    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', {
+      logGroupName: `/aws/vendedlogs/states/herd-${props.app}-${env}-deploy`,
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     const machine = new sfn.StateMachine(this, 'StateMachine', {
       comment: `herd ${env}: rolls a release out (lock, bake, launch template, migrate, rollout, verify, record)`,
       definitionBody: sfn.DefinitionBody.fromChainable(advance),

@@ -1,5 +1,6 @@
-import { CfnOutput, Stack, StackProps, Tags } from 'aws-cdk-lib';
+import { CfnCondition, CfnOutput, Fn, RemovalPolicy, Stack, StackProps, Tags } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
@@ -9,14 +10,15 @@ import { Artifacts } from './artifacts';
 import { Cache, CACHE_PORT } from './cache';
 import type { EnvironmentConfig } from './config/types';
 import { Database, DATABASE_PORT } from './database';
+import { DeployGuard } from './deploy-guard';
 import { DeployStep } from './deploy-step';
 import { Fleet } from './fleet';
 import { LoadBalancer, MAINTENANCE_PRIORITY } from './load-balancer';
-import { logGroupName, parameterNames, TAGS } from './names';
+import { logGroupName, NO_RELEASE, parameterNames, TAGS } from './names';
 import { acknowledge } from './nag';
 import { Network } from './network';
 import { Notifications } from './notifications';
-import { ReleaseState } from './release-state';
+import { retentionOf } from './retention';
 
 export interface EnvironmentStackProps extends StackProps {
   /** The app every environment of this configuration runs. */
@@ -30,16 +32,12 @@ export interface EnvironmentStackProps extends StackProps {
   readonly peerEnvironments: readonly string[];
 }
 
-/** Closest CloudWatch Logs retention at or above `days`. */
-export function retentionOf(days: number): logs.RetentionDays {
-  const allowed = Object.values(logs.RetentionDays).filter((v): v is logs.RetentionDays => typeof v === 'number' && v > 0).sort((a, b) => a - b);
-  return allowed.find((d) => d >= days) ?? logs.RetentionDays.INFINITE;
-}
-
 /**
  * Everything one environment needs, from nothing: network, load balancer with its
  * maintenance-page plumbing, web and worker fleets, PostgreSQL, Valkey, secrets, the
- * parameters the instances boot from, artifact storage, notifications and alarms.
+ * parameters the instances boot from, artifact storage, notifications and alarms, and the
+ * deploy step. The release parameters it resolves at deploy time live in the
+ * `herd-<env>-release-state` stack, which it depends on (`ReleaseStateStack`).
  */
 export class EnvironmentStack extends Stack {
   public readonly network: Network;
@@ -50,8 +48,8 @@ export class EnvironmentStack extends Stack {
   public readonly cache: Cache;
   public readonly artifacts: Artifacts;
   public readonly notifications: Notifications;
-  public readonly releaseState: ReleaseState;
   public readonly deployStep: DeployStep;
+  public readonly deployGuard: DeployGuard;
   public readonly parameters: ReturnType<typeof parameterNames>;
 
   constructor(scope: Construct, id: string, props: EnvironmentStackProps) {
@@ -76,7 +74,8 @@ export class EnvironmentStack extends Stack {
 
     const bypassSecret = config.maintenance.bypassHeader
       ? new secretsmanager.Secret(this, 'MaintenanceBypass', {
-        secretName: `herd/${app}/${env}/maintenance-bypass`,
+        // No fixed name: a deleted secret keeps its name for its recovery window, which would
+        // stop the environment from being created again (its ARN is a stack output).
         description: `herd ${env}: send this value in the X-Herd-Bypass header to see the site behind the maintenance page`,
         generateSecretString: { passwordLength: 32, excludePunctuation: true, includeSpace: false },
       })
@@ -101,20 +100,31 @@ export class EnvironmentStack extends Stack {
       topic: this.notifications.topic,
     });
 
-    this.database = new Database(this, 'Database', { vpc, settings: config.database, logRetentionDays: logRetention });
+    this.database = new Database(this, 'Database', { vpc, app, environment: env, settings: config.database, logRetention });
     this.cache = new Cache(this, 'Cache', {
       vpc,
       settings: config.cache,
       snapshotRetentionDays: config.profile === 'production' ? 7 : 0,
     });
 
+    // The release seam, resolved by CloudFormation when an operation starts (the parameters
+    // exist already: the release-state stack is deployed first). The launch templates take
+    // the image as a literal AMI id; the groups' floor follows the release.
+    const currentImage = ssm.StringParameter.valueForTypedStringParameterV2(this, this.parameters.currentImage, ssm.ParameterValueType.AWS_EC2_IMAGE_ID);
+    const currentRelease = ssm.StringParameter.valueForStringParameter(this, this.parameters.currentRelease);
+    const released = new CfnCondition(this, 'Released', { expression: Fn.conditionNot(Fn.conditionEquals(currentRelease, NO_RELEASE)) });
+
     // What every instance of the environment reads at boot: fleets and the migration runner.
     const instanceSecrets = [this.database.secret, this.cache.authToken, secretKey];
+    const ebsKmsKey = config.ebsKmsKeyArn ? kms.Key.fromKeyArn(this, 'EbsKey', config.ebsKmsKeyArn) : undefined;
     const fleetDefaults = {
       vpc,
       app,
       environment: env,
       imageParameterName: this.parameters.currentImage,
+      released,
+      ...(ebsKmsKey ? { ebsKmsKey } : {}),
+      logRetentionDays: logRetention,
       gracePeriodSeconds: config.healthCheck.gracePeriodSeconds,
       instanceWarmupSeconds: config.deploy.rolling.instanceWarmupSeconds,
       secrets: instanceSecrets,
@@ -131,10 +141,11 @@ export class EnvironmentStack extends Stack {
       this.cache.connections.allowFrom(fleet, ec2.Port.tcp(CACHE_PORT), `${fleet.role} to cache`);
     }
 
-    new logs.LogGroup(this, 'ReleaseLogs', {
-      logGroupName: logGroupName(app, env, 'release'),
-      retention: logRetention,
-    });
+    // Migration runs and every instance's boot (herd-boot and cloud-init); web and worker
+    // have theirs in their fleets. They go with the stack: a re-created environment makes them anew.
+    for (const [id, process] of [['ReleaseLogs', 'release'], ['BootLogs', 'boot']] as const) {
+      new logs.LogGroup(this, id, { logGroupName: logGroupName(app, env, process), retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    }
 
     // What the boot script renders into the app's environment (it adds HERD_APP, HERD_ENV,
     // HERD_ROLE, HERD_RELEASE and HERD_INSTANCE_ID itself).
@@ -170,14 +181,6 @@ export class EnvironmentStack extends Stack {
       });
     }
 
-    this.releaseState = new ReleaseState(this, 'ReleaseState', {
-      environment: env,
-      currentImageParameter: this.parameters.currentImage,
-      currentReleaseParameter: this.parameters.currentRelease,
-      fleets: [this.web, this.worker],
-      logRetention,
-    });
-
     this.deployStep = new DeployStep(this, 'DeployStep', {
       app,
       config,
@@ -189,8 +192,20 @@ export class EnvironmentStack extends Stack {
       database: this.database,
       secrets: instanceSecrets,
       artifacts: this.artifacts.bucket,
+      ...(ebsKmsKey ? { ebsKmsKey } : {}),
       logRetention,
     });
+
+    this.deployGuard = new DeployGuard(this, 'DeployGuard', {
+      environment: env,
+      table: this.deployStep.table,
+      currentReleaseParameter: this.parameters.currentRelease,
+      currentImage,
+      currentRelease,
+      logRetention,
+    });
+    this.deployGuard.protect(this.web);
+    this.deployGuard.protect(this.worker);
 
     const outputs: Record<string, string> = {
       Url: `${config.certificateArn ? 'https' : 'http'}://${config.domainNames[0] ?? this.loadBalancer.alb.loadBalancerDnsName}`,

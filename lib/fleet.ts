@@ -1,7 +1,8 @@
-import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, CfnCondition, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -16,8 +17,23 @@ export interface FleetProps {
   readonly environment: string;
   readonly role: Role;
   readonly settings: FleetConfig;
-  /** SSM parameter holding the AMI id of the release serving now (resolved by EC2 at each launch). */
+  /**
+   * SSM parameter holding the AMI id of the release serving now. CloudFormation resolves it
+   * when a stack operation starts (a parameter of type
+   * `AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>`): the launch template holds a literal
+   * AMI id, never a `resolve:ssm:` reference that EC2 would resolve at each launch.
+   */
   readonly imageParameterName: string;
+  /**
+   * True once a release exists (`current-release` is not `none`, resolved at deploy time):
+   * the group's MinSize is then the configured minimum, before that 0, so nothing launches
+   * an image that holds no app.
+   */
+  readonly released: CfnCondition;
+  /** Encrypts the root volume; `undefined`: the account's default EBS key. */
+  readonly ebsKmsKey?: kms.IKey;
+  /** Days the log groups the CloudWatch agent creates keep their logs (passed to herd-boot). */
+  readonly logRetentionDays: number;
   /** Seconds before health checks count against a new instance. */
   readonly gracePeriodSeconds: number;
   /** Seconds a new instance is given before it counts as in service (also the instance refresh warmup). */
@@ -57,6 +73,18 @@ export function grantBoot(role: iam.Role, app: string, environment: string, secr
       resourceName: `${logGroupName(app, environment, '*')}:*`,
     })],
   }));
+  // A Procfile process without a group of its own in the stack (clock:, beat:…): the agent
+  // creates its group and sets its retention (herd-boot --log-retention-days); it lists the
+  // groups to find which exist.
+  role.addToPrincipalPolicy(new iam.PolicyStatement({
+    sid: 'CreateOwnEnvironmentLogGroups',
+    actions: ['logs:CreateLogGroup', 'logs:PutRetentionPolicy', 'logs:DescribeLogGroups'],
+    resources: [logGroupName(app, environment, '*'), `${logGroupName(app, environment, '*')}:*`].map((name) => stack.formatArn({
+      service: 'logs', resource: 'log-group', arnFormat: ArnFormat.COLON_RESOURCE_NAME, resourceName: name,
+    })),
+  }));
+  acknowledge(role, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:${logGroupName(app, environment, '*')}]`,
+    'The log agent creates a group for a Procfile process the stack has none for, in its own environment\'s path only.');
   acknowledge(role, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${root}/*]`,
     'Boot reads every parameter of its own environment (one per app setting); the path is scoped to the environment.');
   acknowledge(role, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:${logGroupName(app, environment, '*')}:*]`,
@@ -65,13 +93,13 @@ export function grantBoot(role: iam.Role, app: string, environment: string, secr
 
 /**
  * One role's fleet: a launch template (IMDSv2 only, encrypted gp3 root volume, no key
- * pair, Session Manager instead of SSH, image from the current-release parameter), an
- * instance role limited to what boot needs, a log group, and an Auto Scaling group in the
- * private subnets.
+ * pair, Session Manager instead of SSH, the serving release's image as a literal AMI id),
+ * an instance role limited to what boot needs, a log group, and an Auto Scaling group in
+ * the private subnets.
  *
- * The group is created with a minimum of 0 and no desired capacity: it runs nothing until
- * the first release exists. `ReleaseState` raises the minimum to `settings.minCapacity`
- * once a release has been deployed (see docs/architecture.md, "From nothing to serving").
+ * The group's minimum is 0 until a release exists, then `settings.minCapacity` (a
+ * condition on `current-release`, resolved by CloudFormation); desired capacity is never in
+ * the template (see docs/architecture.md, "The release seam").
  */
 export class Fleet extends Construct implements ec2.IConnectable {
   public readonly role: Role;
@@ -113,11 +141,12 @@ export class Fleet extends Construct implements ec2.IConnectable {
     const userData = ec2.UserData.forLinux();
     userData.addCommands(
       // The image holds no environment data: boot renders it from Parameter Store and Secrets Manager.
-      `exec /opt/herd/bin/herd-boot --app ${props.app} --env ${props.environment} --role ${props.role} --region ${stack.region}`,
+      `exec /opt/herd/bin/herd-boot --app ${props.app} --env ${props.environment} --role ${props.role} --region ${stack.region} --log-retention-days ${props.logRetentionDays}`,
     );
 
     this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
-      machineImage: ec2.MachineImage.resolveSsmParameterAtLaunch(props.imageParameterName, { os: ec2.OperatingSystemType.LINUX }),
+      // Resolved by CloudFormation when a stack operation starts: a literal AMI id (see imageParameterName).
+      machineImage: ec2.MachineImage.fromSsmParameter(props.imageParameterName, { os: ec2.OperatingSystemType.LINUX }),
       instanceType: new ec2.InstanceType(props.settings.instanceType),
       role: this.instanceRole,
       securityGroup,
@@ -130,6 +159,7 @@ export class Fleet extends Construct implements ec2.IConnectable {
         deviceName: '/dev/xvda',
         volume: ec2.BlockDeviceVolume.ebs(props.settings.rootVolumeGiB, {
           encrypted: true,
+          ...(props.ebsKmsKey ? { kmsKey: props.ebsKmsKey } : {}),
           volumeType: ec2.EbsDeviceVolumeType.GP3,
           deleteOnTermination: true,
         }),
@@ -151,6 +181,14 @@ export class Fleet extends Construct implements ec2.IConnectable {
       groupMetrics: [autoscaling.GroupMetrics.all()],
       cooldown: Duration.seconds(120),
     });
-    this.autoScalingGroup.scaleOnCpuUtilization('CpuTarget', { targetUtilizationPercent: 60 });
+    // Target tracking needs room to move (a group whose MinSize equals its MaxSize is refused one).
+    if (props.settings.maxCapacity > props.settings.minCapacity) {
+      this.autoScalingGroup.scaleOnCpuUtilization('CpuTarget', { targetUtilizationPercent: 60 });
+    }
+    // The floor follows the release CloudFormation resolves: 0 before the first release (the
+    // image holds no app yet), the configured minimum after. Desired capacity is never in the
+    // template: raising MinSize above it raises it, and nothing else here resizes a fleet.
+    const group = this.autoScalingGroup.node.defaultChild as autoscaling.CfnAutoScalingGroup;
+    group.minSize = Fn.conditionIf(props.released.logicalId, String(props.settings.minCapacity), '0').toString();
   }
 }

@@ -50,6 +50,11 @@ export function stackName(env: string): string {
   return `herd-${env}`;
 }
 
+/** The stack holding one environment's release parameters, deployed before `stackName(env)`. */
+export function releaseStateStackName(env: string): string {
+  return `herd-${env}-release-state`;
+}
+
 /** Tags herd writes on everything it creates; IAM conditions scope the deploy step with them. */
 export const TAGS = {
   app: 'herd:app',

@@ -17,7 +17,7 @@ export interface NetworkProps {
 /**
  * The environment's VPC: public subnets for the load balancer and NAT gateways, private
  * subnets (egress through NAT) for the fleets, isolated subnets for the database and
- * cache, and flow logs of all traffic.
+ * cache, an S3 gateway endpoint, and flow logs of all traffic.
  */
 export class Network extends Construct {
   public readonly vpc: ec2.Vpc;
@@ -34,6 +34,12 @@ export class Network extends Construct {
         { name: 'Isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 26 },
       ],
       restrictDefaultSecurityGroup: true,
+    });
+    // Builder downloads, the AL2023 package repositories (hosted in S3) and artifact reads
+    // reach S3 without the NAT gateway (no per-GB processing charge, no NAT dependency).
+    this.vpc.addGatewayEndpoint('S3', {
+      service: ec2.GatewayVpcEndpointAwsService.S3,
+      subnets: [{ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }, { subnetType: ec2.SubnetType.PRIVATE_ISOLATED }],
     });
     const flowLogGroup = new logs.LogGroup(this, 'FlowLogGroup', {
       retention: props.flowLogRetention,

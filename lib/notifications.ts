@@ -1,9 +1,14 @@
-import { Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+
+/** The account's Auto Scaling service-linked role (created with the account's first group). */
+export function autoScalingServiceLinkedRoleArn(stack: Stack): string {
+  return `arn:${stack.partition}:iam::${stack.account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`;
+}
 
 export interface NotificationsProps {
   /** Addresses subscribed by email; each recipient confirms once. @default - no subscription */
@@ -24,19 +29,32 @@ export class Notifications extends Construct {
     this.key = new kms.Key(this, 'Key', {
       description: 'Encrypts the herd notifications topic',
       enableKeyRotation: true,
+      // It encrypts nothing but the topic's messages in flight: it goes with the stack.
+      removalPolicy: RemovalPolicy.DESTROY,
+      pendingWindow: Duration.days(7),
     });
     const stack = Stack.of(this);
-    // CloudWatch alarms and Auto Scaling notifications publish through these principals.
-    for (const principal of [
-      new iam.ServicePrincipal('cloudwatch.amazonaws.com'),
-      new iam.ArnPrincipal(`arn:${stack.partition}:iam::${stack.account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`),
-    ]) {
-      this.key.addToResourcePolicy(new iam.PolicyStatement({
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        principals: [principal],
-        resources: ['*'], // a key policy's resource is always the key itself
-      }));
-    }
+    // CloudWatch alarms publish as the CloudWatch service principal.
+    this.key.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'CloudWatchAlarmsPublish',
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+      resources: ['*'], // a key policy's resource is always the key itself
+    }));
+    // Auto Scaling publishes as its service-linked role, which exists only once the account's
+    // first group is created: a key policy naming it as a principal is rejected before that
+    // (MalformedPolicyDocumentException), and this key is created before the groups. A
+    // condition on the caller's ARN needs no principal to exist.
+    this.key.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'AutoScalingNotificationsPublish',
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+      principals: [new iam.AnyPrincipal()],
+      resources: ['*'],
+      conditions: {
+        ArnEquals: { 'aws:PrincipalArn': autoScalingServiceLinkedRoleArn(stack) },
+        StringEquals: { 'kms:CallerAccount': stack.account },
+      },
+    }));
     this.topic = new sns.Topic(this, 'Topic', { masterKey: this.key, enforceSSL: true });
     for (const email of props.emails ?? []) {
       this.topic.addSubscription(new subscriptions.EmailSubscription(email));

@@ -23,13 +23,17 @@ describe('bin/app.ts', () => {
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  test('synthesizes one herd-<env> stack per environment offline', () => {
+  test('synthesizes a herd-<env> and a herd-<env>-release-state stack per environment offline', () => {
     const outdir = path.join(dir, 'out');
     const run = runApp(outdir);
     expect(run.stderr).not.toContain('ERROR');
     expect(run.status).toBe(0);
     const templates = fs.readdirSync(outdir).filter((f) => f.endsWith('.template.json')).sort();
-    expect(templates).toEqual(['herd-production.template.json', 'herd-staging.template.json', 'herd-testing.template.json']);
+    expect(templates).toEqual([
+      'herd-production-release-state.template.json', 'herd-production.template.json',
+      'herd-staging-release-state.template.json', 'herd-staging.template.json',
+      'herd-testing-release-state.template.json', 'herd-testing.template.json',
+    ]);
   });
 
   test('fails when the configuration is invalid, listing every problem and writing no template', () => {

@@ -9,16 +9,17 @@
  * side effect) converges.
  */
 import { randomBytes } from 'node:crypto';
-import { acquireLock, historyItem, writeHistory } from './lock';
+import { acquireLock, historyItem, releaseLock, writeHistory } from './lock';
 import { BAKE_STEPS } from './bake';
 import { janitor } from './janitor';
 import type { Clock } from './clients';
 import { COMPENSATION_STEPS, compensationSteps } from './compensate';
 import type { DeployEnvironment } from './environment';
-import { DeployLockedError, InvalidDeployInputError, describeError, isTransient } from './errors';
+import { DeployLockedError, EnvironmentBusyError, InvalidDeployInputError, describeError, isTransient } from './errors';
 import { RECORD_STEPS } from './record';
 import { RELEASE_STEPS } from './release';
 import { ROLLOUT_STEPS } from './rollout';
+import { checkStackSettled } from './stack';
 import { BAKE_ONLY_STAGES, FIRST_STEP, STATE_KIND, phaseOf, planStages, type DeployInput, type DeployState, type Phase } from './state';
 import type { AdvanceContext, Step, StepResult } from './step';
 
@@ -27,6 +28,13 @@ export const MAX_TRANSIENT_ERRORS = 12;
 
 const lockStep: Step = async (state, ctx) => {
   await acquireLock(ctx.clients, ctx.env.tableName, state);
+  try {
+    // After the lock: a stack update that starts later sees the lock (its deploy guard).
+    await checkStackSettled(ctx);
+  } catch (err) {
+    if (err instanceof EnvironmentBusyError) await releaseLock(ctx.clients, ctx.env.tableName, state.deployId);
+    throw err;
+  }
   await writeHistory(ctx.clients, ctx.env.tableName, historyItem(state, ctx.clock.now(), 'running'));
   return { goto: 'lock.janitor' };
 };
@@ -166,7 +174,8 @@ function backoffSeconds(attempt: number): number {
 
 /**
  * Runs one step of `state`. Never throws for a deploy failure (it compensates instead);
- * throws `DeployLockedError` when another deploy holds the lock and
+ * throws `DeployLockedError` when another deploy holds the lock, `EnvironmentBusyError`
+ * when the environment's stack is being changed, and
  * `InvalidDeployInputError` for a state it cannot run.
  */
 export async function advance(input: DeployState, ctx: AdvanceContext): Promise<DeployState> {
@@ -198,7 +207,7 @@ export async function advance(input: DeployState, ctx: AdvanceContext): Promise<
     apply(state, result, now);
     return state;
   } catch (err) {
-    if (err instanceof DeployLockedError || err instanceof InvalidDeployInputError) throw err;
+    if (err instanceof DeployLockedError || err instanceof EnvironmentBusyError || err instanceof InvalidDeployInputError) throw err;
     if (isTransient(err) && input.transientErrors < MAX_TRANSIENT_ERRORS) {
       // State unchanged (the draft is dropped); try the same step again after a backoff.
       return { ...input, transientErrors: input.transientErrors + 1, waitSeconds: backoffSeconds(input.transientErrors + 1) };

@@ -142,6 +142,7 @@ const launch: Step = async (state, ctx) => {
             VolumeSize: instances.builderVolumeGiB ?? DEFAULT_BUILDER_VOLUME_GIB,
             VolumeType: 'gp3',
             Encrypted: true,
+            ...(instances.ebsKmsKeyArn ? { KmsKeyId: instances.ebsKmsKeyArn } : {}),
             DeleteOnTermination: true,
           },
         },

@@ -3,6 +3,7 @@
  * Lambda, the simulation's fake cloud in tests and in `herd plan`.
  */
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
@@ -17,6 +18,8 @@ export interface DeployClients {
   readonly ssm: Pick<SSMClient, 'send'>;
   readonly dynamodb: Pick<DynamoDBDocumentClient, 'send'>;
   readonly rds: Pick<RDSClient, 'send'>;
+  /** The environment's own stack: a deploy does not start while CloudFormation updates it. */
+  readonly cloudFormation: Pick<CloudFormationClient, 'send'>;
 }
 
 /** Client settings every herd caller uses: throttling is normal, so adaptive retries. */
@@ -35,6 +38,7 @@ export function createDeployClients(settings: ClientSettings): DeployClients {
     ssm: new SSMClient(settings),
     dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient(settings), { marshallOptions: { removeUndefinedValues: true } }),
     rds: new RDSClient(settings),
+    cloudFormation: new CloudFormationClient(settings),
   };
 }
 

@@ -13,7 +13,7 @@ import type { Role } from '../../lib/config/types';
 import { parameterNames } from '../../lib/names';
 import { historyItem, releaseLock, writeHistory } from './lock';
 import { maintenanceOff, maintenanceStatus } from './maintenance';
-import { writeCurrent } from './release';
+import { PARAMETER_WAIT_MINUTES, releaseParametersVisible, writeCurrent } from './release';
 import { describeGroups, describeRefresh, restoreGroup, startRefresh } from './rollout';
 import type { DeployState, GroupCapacity } from './state';
 import { STAGE_DONE, checkDeadline, fleetOf, retireDeployInstances, rolesOf, type Step } from './step';
@@ -24,7 +24,8 @@ export function compensationSteps(state: DeployState): string[] {
   if (state.full?.scaledOut) steps.push('compensate.fleet');
   if (state.floors && Object.keys(state.floors).length > 0) steps.push('compensate.floor', 'compensate.waitFloor');
   if (Object.keys(state.refreshes).length > 0 || state.full?.oldTerminated) steps.push('compensate.refresh', 'compensate.waitRefresh');
-  if (state.parametersWritten) steps.push('compensate.parameters');
+  // Whenever the previous values are known: restoring them is harmless if nothing was written.
+  if (state.previous) steps.push('compensate.parameters', 'compensate.waitParameters');
   steps.push('compensate.instances');
   if (state.strategy === 'full') steps.push('compensate.maintenance');
   steps.push('compensate.record');
@@ -157,6 +158,14 @@ const parameters: Step = async (state, ctx) => {
   return STAGE_DONE;
 };
 
+/** Waits until SSM shows the restored parameters (an `aws:ec2:image` write is validated asynchronously). */
+const waitParameters: Step = async (state, ctx) => {
+  const previous = state.previous;
+  if (!previous || (await releaseParametersVisible(ctx, state, previous.imageId, previous.release))) return STAGE_DONE;
+  checkDeadline(state, ctx, PARAMETER_WAIT_MINUTES, `current-image to read ${previous.imageId} again`);
+  return { poll: 5 };
+};
+
 /** Builders and runners of this deploy, found by tag so a retried launch never leaves one behind. */
 const instances: Step = async (state, ctx) => {
   const names = parameterNames(state.app, state.env);
@@ -191,6 +200,7 @@ export const COMPENSATION_STEPS: Record<string, Step> = {
   'compensate.refresh': refresh,
   'compensate.waitRefresh': waitRefresh,
   'compensate.parameters': parameters,
+  'compensate.waitParameters': waitParameters,
   'compensate.instances': instances,
   'compensate.maintenance': maintenance,
   'compensate.record': record,

@@ -12,7 +12,7 @@
  */
 
 /** Errors that end the execution at once: nothing was done, nothing to undo. */
-export const ADVANCE_FATAL_ERRORS = ['DeployLockedError', 'InvalidDeployInputError', 'InvalidDeployEnvironmentError'] as const;
+export const ADVANCE_FATAL_ERRORS = ['DeployLockedError', 'EnvironmentBusyError', 'InvalidDeployInputError', 'InvalidDeployEnvironmentError'] as const;
 
 /** Retry policy of the Advance task (every step is idempotent, so retrying is safe). */
 export const ADVANCE_RETRY = {

@@ -31,6 +31,11 @@ export interface DeployEnvironment {
   readonly app: string;
   /** Environment name. */
   readonly env: string;
+  /**
+   * The environment's CloudFormation stack: a deploy refuses to start while it is being
+   * updated (an update may change launch templates and groups). Absent: not checked.
+   */
+  readonly stackName?: string;
   /** Deploy table: partition key `pk` (S), sort key `sk` (S). */
   readonly tableName: string;
   readonly fleets: {
@@ -80,6 +85,8 @@ export interface DeployEnvironment {
       readonly bucket: string;
       readonly key: string;
     };
+    /** Customer-managed KMS key of the builder's root volume (and so of the baked image). Absent: the account's default EBS key. */
+    readonly ebsKmsKeyArn?: string;
   };
   /** Where release artifacts live: `s3://<bucket>/<artifactPrefix><release>.tar.gz` unless the deploy names a key. */
   readonly artifacts: {
@@ -96,6 +103,8 @@ export interface DeployEnvironment {
   readonly deploy: DeployConfig;
   /** Baked images kept besides those in use. */
   readonly amiRetention: number;
+  /** Days the log groups a migration runner's log agent creates keep their logs (herd-boot --log-retention-days). Absent: herd-boot's default. */
+  readonly logRetentionDays?: number;
   /**
    * The other environments of the same app (from the configuration; may be empty).
    * A release baked here may be promoted to one of them (bake reuses an image of the
@@ -223,6 +232,7 @@ export function isDeployEnvironment(value: unknown, problems: string[] = []): va
   c.str(e, 'app', 'environment', ENV_NAME);
   c.str(e, 'env', 'environment', ENV_NAME);
   c.str(e, 'tableName', 'environment');
+  if (e.stackName !== undefined) c.str(e, 'stackName', 'environment', /^[A-Za-z][A-Za-z0-9-]{0,127}$/);
   const fleets = c.obj(e.fleets, 'environment.fleets');
   checkFleet(c, fleets.web, 'environment.fleets.web');
   if (fleets.worker !== undefined) checkFleet(c, fleets.worker, 'environment.fleets.worker');
@@ -237,6 +247,7 @@ export function isDeployEnvironment(value: unknown, problems: string[] = []): va
   c.strList(i, 'subnetIds', 'environment.instances', 1);
   c.strList(i, 'builderSecurityGroupIds', 'environment.instances', 1);
   if (i.builderVolumeGiB !== undefined) c.int(i, 'builderVolumeGiB', 'environment.instances', 8, 16384);
+  if (i.ebsKmsKeyArn !== undefined) c.str(i, 'ebsKmsKeyArn', 'environment.instances', /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/.+$/);
   const scripts = c.obj(i.scripts, 'environment.instances.scripts');
   c.str(scripts, 'bucket', 'environment.instances.scripts');
   c.str(scripts, 'key', 'environment.instances.scripts', /^[^/].*\.zip$/);
@@ -247,6 +258,7 @@ export function isDeployEnvironment(value: unknown, problems: string[] = []): va
   c.strList(e, 'alarmNames', 'environment', 0);
   checkDeployConfig(c, e.deploy, 'environment.deploy');
   c.num(e, 'amiRetention', 'environment', 1, 100);
+  if (e.logRetentionDays !== undefined) c.int(e, 'logRetentionDays', 'environment', 1, 3653);
   checkPeers(c, e);
   problems.push(...c.problems);
   return c.problems.length === 0;

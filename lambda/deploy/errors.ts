@@ -5,6 +5,14 @@ export class DeployLockedError extends Error {
   override readonly name = 'DeployLockedError';
 }
 
+/**
+ * The environment cannot take a deploy now (its stack is being updated, or is in a failed
+ * state); nothing was changed and the lock is free again. Not retried by the state machine.
+ */
+export class EnvironmentBusyError extends Error {
+  override readonly name = 'EnvironmentBusyError';
+}
+
 /** The Step Functions input (or a state) is malformed. Not retried by the state machine. */
 export class InvalidDeployInputError extends Error {
   override readonly name = 'InvalidDeployInputError';

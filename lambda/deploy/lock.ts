@@ -20,6 +20,8 @@ export interface LockItem {
   readonly release: string;
   /** ISO time the lock was taken. */
   readonly since: string;
+  /** `bake` for an image-only run (`herd bake`), which changes no fleet; absent for a deploy. */
+  readonly mode?: 'bake';
 }
 
 function isConditionFailed(err: unknown): boolean {
@@ -29,7 +31,13 @@ function isConditionFailed(err: unknown): boolean {
 function isLockItem(value: unknown): value is LockItem {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v.deployId === 'string' && typeof v.actor === 'string' && typeof v.since === 'string' && typeof v.release === 'string';
+  return (
+    typeof v.deployId === 'string' &&
+    typeof v.actor === 'string' &&
+    typeof v.since === 'string' &&
+    typeof v.release === 'string' &&
+    (v.mode === undefined || v.mode === 'bake')
+  );
 }
 
 /** The message a refused deploy shows. */
@@ -51,7 +59,13 @@ export async function readLock(clients: Pick<DeployClients, 'dynamodb'>, tableNa
  * Throws `DeployLockedError` naming the holder when another deploy holds it.
  */
 export async function acquireLock(clients: Pick<DeployClients, 'dynamodb'>, tableName: string, state: DeployState): Promise<void> {
-  const item: LockItem = { deployId: state.deployId, actor: state.actor, release: state.release, since: new Date(state.startedAt).toISOString() };
+  const item: LockItem = {
+    deployId: state.deployId,
+    actor: state.actor,
+    release: state.release,
+    since: new Date(state.startedAt).toISOString(),
+    ...(state.mode ? { mode: state.mode } : {}),
+  };
   try {
     await clients.dynamodb.send(
       new PutCommand({

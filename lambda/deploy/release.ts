@@ -3,8 +3,8 @@
  * current-image/current-release parameters) and the migration run (`release:` once, on a
  * short-lived runner launched from the new web launch-template version).
  */
-import { DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
-import { CreateLaunchTemplateVersionCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeAutoScalingGroupsCommand, UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
+import { CreateLaunchTemplateVersionCommand, DescribeLaunchTemplateVersionsCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { CreateDBSnapshotCommand, DescribeDBSnapshotsCommand } from '@aws-sdk/client-rds';
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import type { Role } from '../../lib/config/types';
@@ -38,7 +38,10 @@ async function readParameter(ctx: AdvanceContext, name: string): Promise<string 
   }
 }
 
-/** Writes current-image and current-release. */
+/**
+ * Writes current-image and current-release. SSM validates the `aws:ec2:image` value
+ * asynchronously: callers wait with `releaseParametersVisible` before relying on it.
+ */
 export async function writeCurrent(ctx: AdvanceContext, state: DeployState, imageId: string, release: string): Promise<void> {
   const names = parameterNames(state.app, state.env);
   if (imageId) {
@@ -73,15 +76,70 @@ export async function groupVersions(ctx: AdvanceContext): Promise<Partial<Record
   return versions;
 }
 
+/** Minutes the deploy waits for SSM to show the release parameters it wrote. */
+export const PARAMETER_WAIT_MINUTES = 5;
+
+/**
+ * True once current-image and current-release read back as `imageId` and `release`
+ * (SSM validates an `aws:ec2:image` write asynchronously and drops it if the image is
+ * unusable, leaving the old value).
+ */
+export async function releaseParametersVisible(ctx: AdvanceContext, state: DeployState, imageId: string, release: string): Promise<boolean> {
+  const names = parameterNames(state.app, state.env);
+  if (imageId && (await readParameter(ctx, names.currentImage)) !== imageId) return false;
+  return (await readParameter(ctx, names.currentRelease)) === release;
+}
+
+/** The AMI a launch-template version launches (undefined: none, or the version does not exist). */
+async function versionImage(ctx: AdvanceContext, launchTemplateId: string, version: string): Promise<string | undefined> {
+  const res = await ctx.clients.ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: launchTemplateId, Versions: [version] }));
+  return res.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId;
+}
+
+/**
+ * Records what serves before this deploy: release, image, and each group's version. A
+ * group whose version does not launch the serving image (a CloudFormation rollback put
+ * back a version it created before an earlier herd deploy, or someone changed the group)
+ * is first pointed at a version of the same settings with the serving image: otherwise an
+ * instance-refresh rollback, or compensation, would return it to an older release.
+ */
 const readCurrent: Step = async (state, ctx) => {
   if (!state.previous) {
     const names = parameterNames(state.app, state.env);
     const versions = await groupVersions(ctx);
-    state.previous = {
-      imageId: (await readParameter(ctx, names.currentImage)) ?? '',
-      release: (await readParameter(ctx, names.currentRelease)) ?? NO_RELEASE,
-      versions,
-    };
+    const imageId = (await readParameter(ctx, names.currentImage)) ?? '';
+    if (/^ami-/.test(imageId)) {
+      for (const role of rolesOf(ctx.env)) {
+        const fleet = fleetOf(ctx.env, role);
+        const version = versions[role];
+        if (!version) continue;
+        const launches = await versionImage(ctx, fleet.launchTemplateId, version);
+        if (launches === imageId) continue;
+        const res = await ctx.clients.ec2.send(
+          new CreateLaunchTemplateVersionCommand({
+            LaunchTemplateId: fleet.launchTemplateId,
+            SourceVersion: version,
+            VersionDescription: `herd: version ${version} with the serving image ${imageId} (deploy ${state.deployId})`.slice(0, 255),
+            ClientToken: `${state.deployId}-${role}-serving`,
+            LaunchTemplateData: { ImageId: imageId },
+          }),
+        );
+        const repaired = res.LaunchTemplateVersion?.VersionNumber;
+        if (repaired === undefined) throw new DeployFailure(`CreateLaunchTemplateVersion returned no version for ${fleet.launchTemplateId}`);
+        await ctx.clients.autoScaling.send(
+          new UpdateAutoScalingGroupCommand({
+            AutoScalingGroupName: fleet.autoScalingGroupName,
+            LaunchTemplate: { LaunchTemplateId: fleet.launchTemplateId, Version: String(repaired) },
+          }),
+        );
+        versions[role] = String(repaired);
+        state.warnings.push(
+          `${fleet.autoScalingGroupName} was on launch-template version ${version}, which launches ${launches ?? 'no image'}, not the serving image ${imageId}; ` +
+            `it now uses version ${repaired} (the same settings with the serving image)`,
+        );
+      }
+    }
+    state.previous = { imageId, release: (await readParameter(ctx, names.currentRelease)) ?? NO_RELEASE, versions };
   }
   return { goto: 'launchTemplate.create' };
 };
@@ -106,10 +164,17 @@ const createVersions: Step = async (state, ctx) => {
     if (version === undefined) throw new DeployFailure(`CreateLaunchTemplateVersion returned no version for ${fleet.launchTemplateId}`);
     next[role] = String(version);
   }
-  await writeCurrent(ctx, state, imageId, state.release);
   state.next = { versions: next };
   state.parametersWritten = true;
-  return STAGE_DONE;
+  await writeCurrent(ctx, state, imageId, state.release);
+  return { goto: 'launchTemplate.waitParameters' };
+};
+
+const waitParameters: Step = async (state, ctx) => {
+  const imageId = state.image?.imageId ?? '';
+  if (await releaseParametersVisible(ctx, state, imageId, state.release)) return STAGE_DONE;
+  checkDeadline(state, ctx, PARAMETER_WAIT_MINUTES, `current-image to read ${imageId} (SSM validates aws:ec2:image parameters asynchronously)`);
+  return { poll: 5 };
 };
 
 /** True unless the image says its Procfile has no `release:` (unknown: the runner decides). */
@@ -150,8 +215,9 @@ const waitSnapshot: Step = async (state, ctx) => {
 };
 
 /** The runner's user data: herd-boot (installed in the image by bake.sh) in the `release` role; the region comes from the metadata service. */
-export function runnerUserData(app: string, env: string): string {
-  return ['#!/bin/bash', 'set -euo pipefail', `exec /opt/herd/bin/herd-boot --app ${app} --env ${env} --role release`, ''].join('\n');
+export function runnerUserData(app: string, env: string, logRetentionDays?: number): string {
+  const retention = logRetentionDays !== undefined ? ` --log-retention-days ${logRetentionDays}` : '';
+  return ['#!/bin/bash', 'set -euo pipefail', `exec /opt/herd/bin/herd-boot --app ${app} --env ${env} --role release${retention}`, ''].join('\n');
 }
 
 const launchRunner: Step = async (state, ctx) => {
@@ -173,7 +239,7 @@ const launchRunner: Step = async (state, ctx) => {
       ClientToken: `${state.deployId}-runner`,
       SubnetId: ctx.env.instances.subnetIds[0],
       InstanceInitiatedShutdownBehavior: 'terminate',
-      UserData: base64(runnerUserData(state.app, state.env)),
+      UserData: base64(runnerUserData(state.app, state.env, ctx.env.logRetentionDays)),
       TagSpecifications: [
         { ResourceType: 'instance', Tags: deployTags(state, 'release') },
         { ResourceType: 'volume', Tags: deployTags(state, 'release') },
@@ -213,6 +279,7 @@ const terminateRunner: Step = async (state, ctx) => {
 export const RELEASE_STEPS: Record<string, Step> = {
   'launchTemplate.read': readCurrent,
   'launchTemplate.create': createVersions,
+  'launchTemplate.waitParameters': waitParameters,
   'migrate.snapshot': snapshot,
   'migrate.waitSnapshot': waitSnapshot,
   'migrate.launchRunner': launchRunner,

@@ -1,9 +1,4 @@
 import {
-  AutoScalingClient,
-  DescribeAutoScalingGroupsCommand,
-  UpdateAutoScalingGroupCommand,
-} from '@aws-sdk/client-auto-scaling';
-import {
   DeleteParameterCommand,
   GetParameterCommand,
   ParameterAlreadyExists,
@@ -11,140 +6,142 @@ import {
   PutParameterCommand,
   SSMClient,
 } from '@aws-sdk/client-ssm';
+import { stringProperties, type RequestType } from '../custom-resource';
 
 /**
- * The environment's release state, kept by a CloudFormation custom resource:
- * - creates the current-image and current-release parameters *if absent* and never
- *   overwrites them afterwards (they belong to the deploy step once it has run), so a
- *   later `cdk deploy` never rolls a release back;
- * - applies each fleet's configured capacity floor, but only once a release exists: a
- *   new environment runs no instance until its first deploy, so nothing churns trying to
- *   boot an image with no app.
+ * The environment's release parameters, kept by a CloudFormation custom resource of the
+ * `herd-<env>-release-state` stack, which `cdk deploy herd-<env>` deploys first:
+ * - `current-release` and `current-image` are created *if absent* and never overwritten
+ *   afterwards (they belong to the deploy step once it has run), so a later `cdk deploy`
+ *   never rolls a release back;
+ * - `current-image` starts as the latest Amazon Linux 2023 AMI of the fleets' architecture,
+ *   read here from its public parameter (the resource's properties name the parameter, not
+ *   its value, so a new AL2023 release does not make the resource run again);
+ * - SSM validates an `aws:ec2:image` parameter asynchronously (a 200 from PutParameter does
+ *   not mean the parameter exists): the resource reports success only once `current-image`
+ *   is readable, because the environment stack resolves it when its update starts.
  */
 
-export interface FleetCapacity {
-  readonly autoScalingGroupName: string;
-  readonly minCapacity: number;
-  readonly maxCapacity: number;
-}
-
-export interface ReleaseStateProperties {
+export interface ReleaseParametersProperties {
   readonly currentImageParameter: string;
   readonly currentReleaseParameter: string;
-  /** Image the current-image parameter starts with; no instance launches from it (capacity is 0). */
-  readonly initialImageId: string;
+  /** Public parameter naming the AMI `current-image` starts with (no instance launches from it: capacity is 0). */
+  readonly baseImageParameter: string;
   /** Release value meaning "nothing deployed yet". */
   readonly noRelease: string;
-  /**
-   * Create the parameters if absent and delete them with the stack. One resource does
-   * this, before the launch templates (which resolve the image parameter); another one,
-   * after the Auto Scaling groups, applies the floors.
-   */
-  readonly manageParameters: boolean;
-  readonly fleets: readonly FleetCapacity[];
 }
 
 export interface ReleaseStateClients {
   readonly ssm: Pick<SSMClient, 'send'>;
-  readonly autoScaling: Pick<AutoScalingClient, 'send'>;
 }
 
-export type RequestType = 'Create' | 'Update' | 'Delete';
+export interface WaitOptions {
+  /** Longest wait for `current-image` to become readable. */
+  readonly timeoutSeconds: number;
+  readonly sleep: (ms: number) => Promise<void>;
+}
 
-export interface ReleaseStateResult {
+export const DEFAULT_WAIT: WaitOptions = {
+  timeoutSeconds: 90,
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+export type { RequestType } from '../custom-resource';
+
+export interface ReleaseParametersResult {
   readonly PhysicalResourceId: string;
-  readonly Data: { readonly Release: string; readonly FloorsApplied: string };
+  readonly Data: { readonly Release: string; readonly Image: string };
+}
+
+function isNamed(err: unknown, name: string): boolean {
+  return err instanceof Error && err.name === name;
+}
+
+/** A parameter's value, or undefined when it does not exist (yet). */
+export async function readParameter(ssm: ReleaseStateClients['ssm'], name: string): Promise<string | undefined> {
+  try {
+    const res = await ssm.send(new GetParameterCommand({ Name: name }));
+    return res.Parameter?.Value;
+  } catch (err) {
+    if (err instanceof ParameterNotFound || isNamed(err, 'ParameterNotFound')) return undefined;
+    throw err;
+  }
 }
 
 async function putIfAbsent(ssm: ReleaseStateClients['ssm'], name: string, value: string, dataType: string): Promise<void> {
   try {
     await ssm.send(new PutParameterCommand({ Name: name, Value: value, Type: 'String', DataType: dataType, Overwrite: false }));
-  } catch (e) {
-    if (!(e instanceof ParameterAlreadyExists) && (e as { name?: string }).name !== 'ParameterAlreadyExists') throw e;
+  } catch (err) {
+    if (!(err instanceof ParameterAlreadyExists || isNamed(err, 'ParameterAlreadyExists'))) throw err;
   }
 }
 
 async function deleteIfPresent(ssm: ReleaseStateClients['ssm'], name: string): Promise<void> {
   try {
     await ssm.send(new DeleteParameterCommand({ Name: name }));
-  } catch (e) {
-    if (!(e instanceof ParameterNotFound) && (e as { name?: string }).name !== 'ParameterNotFound') throw e;
+  } catch (err) {
+    if (!(err instanceof ParameterNotFound || isNamed(err, 'ParameterNotFound'))) throw err;
   }
-}
-
-/** Raises each fleet to its floor (and lowers it to its ceiling) without touching instances already within range. */
-async function applyFloors(autoScaling: ReleaseStateClients['autoScaling'], fleets: readonly FleetCapacity[]): Promise<void> {
-  if (fleets.length === 0) return;
-  const described = await autoScaling.send(new DescribeAutoScalingGroupsCommand({
-    AutoScalingGroupNames: fleets.map((f) => f.autoScalingGroupName),
-  }));
-  for (const fleet of fleets) {
-    const group = (described.AutoScalingGroups ?? []).find((g) => g.AutoScalingGroupName === fleet.autoScalingGroupName);
-    if (!group) throw new Error(`Auto Scaling group ${fleet.autoScalingGroupName} not found; was it deleted outside CloudFormation?`);
-    const desired = Math.min(Math.max(group.DesiredCapacity ?? 0, fleet.minCapacity), fleet.maxCapacity);
-    await autoScaling.send(new UpdateAutoScalingGroupCommand({
-      AutoScalingGroupName: fleet.autoScalingGroupName,
-      MinSize: fleet.minCapacity,
-      MaxSize: fleet.maxCapacity,
-      DesiredCapacity: desired,
-    }));
-  }
-}
-
-export async function applyReleaseState(
-  requestType: RequestType,
-  props: ReleaseStateProperties,
-  clients: ReleaseStateClients,
-): Promise<ReleaseStateResult> {
-  const physicalId = `${props.currentReleaseParameter}#${props.manageParameters ? 'parameters' : 'capacity-floors'}`;
-  if (requestType === 'Delete') {
-    // Only the stack's deletion gets here (the physical id never changes): the parameters go with it.
-    if (props.manageParameters) {
-      await deleteIfPresent(clients.ssm, props.currentImageParameter);
-      await deleteIfPresent(clients.ssm, props.currentReleaseParameter);
-    }
-    return { PhysicalResourceId: physicalId, Data: { Release: props.noRelease, FloorsApplied: 'false' } };
-  }
-  if (props.manageParameters) {
-    await putIfAbsent(clients.ssm, props.currentReleaseParameter, props.noRelease, 'text');
-    await putIfAbsent(clients.ssm, props.currentImageParameter, props.initialImageId, 'aws:ec2:image');
-  }
-  const current = await clients.ssm.send(new GetParameterCommand({ Name: props.currentReleaseParameter }));
-  const release = current.Parameter?.Value ?? props.noRelease;
-  const released = release !== props.noRelease;
-  if (released) await applyFloors(clients.autoScaling, props.fleets);
-  return { PhysicalResourceId: physicalId, Data: { Release: release, FloorsApplied: String(released) } };
-}
-
-function isFleet(v: unknown): v is FleetCapacity {
-  if (typeof v !== 'object' || v === null) return false;
-  const f = v as Record<string, unknown>;
-  return typeof f.autoScalingGroupName === 'string' && Number.isInteger(f.minCapacity) && Number.isInteger(f.maxCapacity);
 }
 
 /**
- * Narrows custom-resource properties. CloudFormation sends every scalar as a string, so
- * numbers are accepted in either form.
+ * Waits until `name` reads back (an `aws:ec2:image` write is validated asynchronously) and
+ * returns its value; throws after `timeoutSeconds`.
  */
-export function parseProperties(raw: unknown): ReleaseStateProperties {
-  if (typeof raw !== 'object' || raw === null) throw new Error('ResourceProperties missing');
-  const p = raw as Record<string, unknown>;
-  for (const key of ['CurrentImageParameter', 'CurrentReleaseParameter', 'InitialImageId', 'NoRelease']) {
-    if (typeof p[key] !== 'string' || p[key] === '') throw new Error(`ResourceProperties.${key} must be a non-empty string, got ${JSON.stringify(p[key])}`);
+export async function waitReadable(ssm: ReleaseStateClients['ssm'], name: string, wait: WaitOptions, what: string): Promise<string> {
+  let waited = 0;
+  let delay = 1000;
+  for (;;) {
+    const value = await readParameter(ssm, name);
+    if (value !== undefined) return value;
+    if (waited + delay > wait.timeoutSeconds * 1000) {
+      throw new Error(
+        `${name} is still not readable ${wait.timeoutSeconds} s after writing ${what}: SSM validates aws:ec2:image parameters asynchronously and drops the write ` +
+          'when the AMI does not exist in this region or the writer lacks ec2:DescribeImages',
+      );
+    }
+    await wait.sleep(delay);
+    waited += delay;
+    delay = Math.min(delay * 2, 10_000);
   }
-  const fleetsRaw = Array.isArray(p.Fleets) ? p.Fleets : [];
-  const fleets = fleetsRaw.map((f: unknown) => {
-    const o = (typeof f === 'object' && f !== null ? f : {}) as Record<string, unknown>;
-    const fleet = { autoScalingGroupName: o.AutoScalingGroupName, minCapacity: Number(o.MinCapacity), maxCapacity: Number(o.MaxCapacity) };
-    if (!isFleet(fleet)) throw new Error(`ResourceProperties.Fleets entry is malformed: ${JSON.stringify(f)}`);
-    return fleet;
-  });
+}
+
+export async function applyReleaseParameters(
+  requestType: RequestType,
+  props: ReleaseParametersProperties,
+  clients: ReleaseStateClients,
+  wait: WaitOptions = DEFAULT_WAIT,
+): Promise<ReleaseParametersResult> {
+  const physicalId = `${props.currentReleaseParameter}#parameters`;
+  if (requestType === 'Delete') {
+    // Only the stack's deletion gets here (the physical id never changes): the parameters go with it.
+    await deleteIfPresent(clients.ssm, props.currentImageParameter);
+    await deleteIfPresent(clients.ssm, props.currentReleaseParameter);
+    return { PhysicalResourceId: physicalId, Data: { Release: props.noRelease, Image: '' } };
+  }
+  await putIfAbsent(clients.ssm, props.currentReleaseParameter, props.noRelease, 'text');
+  let image = await readParameter(clients.ssm, props.currentImageParameter);
+  if (image === undefined) {
+    const base = await readParameter(clients.ssm, props.baseImageParameter);
+    if (!base) throw new Error(`${props.baseImageParameter} not found: this region publishes no Amazon Linux 2023 image for the fleets' architecture`);
+    await putIfAbsent(clients.ssm, props.currentImageParameter, base, 'aws:ec2:image');
+    image = await waitReadable(clients.ssm, props.currentImageParameter, wait, base);
+  }
+  const release = (await readParameter(clients.ssm, props.currentReleaseParameter)) ?? props.noRelease;
+  return { PhysicalResourceId: physicalId, Data: { Release: release, Image: image } };
+}
+
+/**
+ * Narrows custom-resource properties (CloudFormation sends every scalar as a string).
+ * Properties of the resource as an older herd deployed it (`InitialImageId`, `Fleets`,
+ * `ManageParameters`) are ignored.
+ */
+export function parseProperties(raw: unknown): ReleaseParametersProperties {
+  const p = stringProperties(raw, ['CurrentImageParameter', 'CurrentReleaseParameter', 'BaseImageParameter', 'NoRelease']);
   return {
-    currentImageParameter: p.CurrentImageParameter as string,
-    currentReleaseParameter: p.CurrentReleaseParameter as string,
-    initialImageId: p.InitialImageId as string,
-    noRelease: p.NoRelease as string,
-    manageParameters: p.ManageParameters === true || p.ManageParameters === 'true',
-    fleets,
+    currentImageParameter: p.CurrentImageParameter,
+    currentReleaseParameter: p.CurrentReleaseParameter,
+    baseImageParameter: p.BaseImageParameter,
+    noRelease: p.NoRelease,
   };
 }

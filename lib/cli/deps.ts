@@ -4,7 +4,6 @@
  * name. `defaultDeps()` wires the real ones; tests inject moto-backed or simulated ones,
  * a collecting writer and a sleep that does not wait.
  */
-import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -13,9 +12,8 @@ import { createDeployClients, type DeployClients } from '../../lambda/deploy/cli
 import { loadConfig } from '../config/load';
 import type { HerdConfig } from '../config/types';
 
-/** The clients the CLI uses: the deploy step's, plus CloudFormation, Step Functions, S3, Secrets Manager. */
+/** The clients the CLI uses: the deploy step's (CloudFormation among them), plus Step Functions, S3, Secrets Manager. */
 export interface AwsClients extends DeployClients {
-  readonly cloudFormation: Pick<CloudFormationClient, 'send'>;
   readonly sfn: Pick<SFNClient, 'send'>;
   readonly s3: Pick<S3Client, 'send'>;
   readonly secretsManager: Pick<SecretsManagerClient, 'send'>;
@@ -61,7 +59,6 @@ export const CLIENT_RETRY = { retryMode: 'adaptive', maxAttempts: 6 } as const;
 export function realClients(region: string | undefined): AwsClients {
   const config = { ...CLIENT_RETRY, ...(region ? { region } : {}) };
   return {
-    cloudFormation: new CloudFormationClient(config),
     sfn: new SFNClient(config),
     s3: new S3Client(config),
     secretsManager: new SecretsManagerClient(config),

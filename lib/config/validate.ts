@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { architectureOf } from '../architecture';
 import { profileDefaults } from './defaults';
 import {
   DEPLOY_STRATEGIES,
@@ -32,6 +33,7 @@ const DNS_NAME = /^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$/;
 const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
 const HOSTNAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const CERTIFICATE_ARN = /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/;
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/(mrk-)?[0-9a-f-]{32,36}$/;
 const ENV_VAR = /^[A-Z_][A-Z0-9_]*$/;
 const RESERVED_ENV_VARS = new Set([
   'PORT',
@@ -200,6 +202,7 @@ const environmentSchema = z.strictObject({
     .optional(),
   amiRetention: int(1, 100, ' releases (keep at least the previous release for rollback)').optional(),
   logRetentionDays: int(1, 3653, ' days').optional(),
+  ebsKmsKeyArn: z.string().regex(KMS_KEY_ARN, { message: 'must be the ARN of a KMS key (arn:aws:kms:<region>:<account>:key/<key-id>), not an alias: IAM grants and key policies name keys by ARN' }).optional(),
 });
 
 const settingsSchema = z.strictObject({
@@ -269,6 +272,23 @@ function withoutPaths(value: unknown, paths: readonly (readonly PropertyKey[])[]
   return copy;
 }
 
+/**
+ * The fleets and the bake builder share one CPU architecture: both fleets boot the image the
+ * builder bakes, and an instance boots only an image of its own architecture.
+ */
+function checkArchitectures(env: EnvironmentConfig, at: (key: string, value: unknown, rule: string) => void): void {
+  const web = architectureOf(env.web.instanceType);
+  const worker = architectureOf(env.worker.instanceType);
+  const builder = architectureOf(env.deploy.builderInstanceType);
+  if (worker !== web) {
+    at('worker.instanceType', env.worker.instanceType, `is ${worker} but web.instanceType (${show(env.web.instanceType)}) is ${web}; both fleets boot the same image, so they need one architecture`);
+  }
+  if (builder !== web) {
+    const example = web === 'arm64' ? 't4g.medium' : 't3.medium';
+    at('deploy.builderInstanceType', env.deploy.builderInstanceType, `is ${builder} but web.instanceType (${show(env.web.instanceType)}) is ${web}; the builder bakes images for its own architecture: use an ${web} type such as "${example}"`);
+  }
+}
+
 /** Rules that span fields of one environment. `problems` receives each one found. */
 function checkEnvironment(env: EnvironmentConfig, problems: string[]): void {
   const at = (key: string, value: unknown, rule: string) => problems.push(`${env.name}.${key} (${show(value)}) ${rule}`);
@@ -298,6 +318,11 @@ function checkEnvironment(env: EnvironmentConfig, problems: string[]): void {
       at('certificateArn', env.certificateArn, `must be in the environment's region (${env.region}), not ${certRegion}`);
     }
   }
+  if (env.ebsKmsKeyArn !== undefined && env.region !== undefined) {
+    const keyRegion = env.ebsKmsKeyArn.split(':')[3];
+    if (keyRegion !== env.region) at('ebsKmsKeyArn', env.ebsKmsKeyArn, `must be in the environment's region (${env.region}), not ${keyRegion}: EBS volumes use a key of their own region`);
+  }
+  checkArchitectures(env, at);
   if ((env.account === undefined) !== (env.region === undefined)) {
     at(env.account === undefined ? 'account' : 'region', env.account ?? env.region, 'must be set together with ' + (env.account === undefined ? 'region' : 'account') + ', or neither for an environment-agnostic stack');
   }

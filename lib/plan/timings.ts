@@ -44,6 +44,7 @@ export const DEFAULT_TIMINGS: TimingTable = {
   unhealthyThreshold: def(3, 'herd default healthCheck.unhealthyThreshold'),
   healthCheckGracePeriodSeconds: def(180, 'herd default healthCheck.gracePeriodSeconds'),
   deregistrationDelaySeconds: def(30, 'herd default loadBalancer.deregistrationDelaySeconds (ALB default 300 s)'),
+  imageParameterSeconds: def(3, 'assumption: SSM validates an aws:ec2:image parameter asynchronously (SSM user guide, "Native parameter support for AMI IDs"), in seconds'),
 };
 
 export const TIMING_NAMES = Object.keys(DEFAULT_TIMINGS) as TimingName[];

@@ -19,4 +19,5 @@ export const THROTTLE_CODES: Record<string, { code: string; status: number }> = 
   ssm: { code: 'ThrottlingException', status: 400 },
   dynamodb: { code: 'ThrottlingException', status: 400 },
   rds: { code: 'Throttling', status: 400 },
+  cloudFormation: { code: 'Throttling', status: 400 },
 };

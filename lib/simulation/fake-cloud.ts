@@ -12,6 +12,7 @@
  * throws, so a new call in the logic needs its fake here first.
  */
 import * as asg from '@aws-sdk/client-auto-scaling';
+import * as cfn from '@aws-sdk/client-cloudformation';
 import * as ec2 from '@aws-sdk/client-ec2';
 import * as elb from '@aws-sdk/client-elastic-load-balancing-v2';
 import * as rds from '@aws-sdk/client-rds';
@@ -19,6 +20,7 @@ import * as ssm from '@aws-sdk/client-ssm';
 import * as ddb from '@aws-sdk/lib-dynamodb';
 import type { MiddlewareStack } from '@smithy/types';
 import type { DeployClients } from '../../lambda/deploy/clients';
+import { architectureOf, type Architecture } from '../architecture';
 import { TAGS, parameterNames } from '../names';
 import type { VirtualClock } from './clock';
 import { FakeAwsError, THROTTLE_CODES } from './errors';
@@ -47,6 +49,8 @@ export interface FakeTimings {
   readonly unhealthyThreshold: number;
   readonly healthCheckGracePeriodSeconds: number;
   readonly deregistrationDelaySeconds: number;
+  /** PutParameter of an `aws:ec2:image` value to the value being readable (SSM validates it asynchronously). */
+  readonly imageParameterSeconds: number;
 }
 
 export const DEFAULT_TIMINGS: FakeTimings = {
@@ -63,6 +67,7 @@ export const DEFAULT_TIMINGS: FakeTimings = {
   unhealthyThreshold: 2,
   healthCheckGracePeriodSeconds: 60,
   deregistrationDelaySeconds: 30,
+  imageParameterSeconds: 3,
 };
 
 /** How a release behaves in the simulation (faults are per release). */
@@ -111,6 +116,7 @@ interface Instance {
 interface Image {
   id: string;
   name: string;
+  architecture: Architecture;
   state: 'pending' | 'available' | 'failed';
   createdAt: number;
   tags: Tags;
@@ -120,6 +126,7 @@ interface Image {
 
 interface LtVersion {
   number: number;
+  /** A literal AMI id, or `resolve:ssm:<parameter>` (resolved by EC2 at each launch). */
   imageId?: string;
   instanceType?: string;
   userData?: string;
@@ -199,6 +206,19 @@ interface Rule {
   tags: Tags;
 }
 
+/** An `aws:ec2:image` PutParameter that SSM has not validated yet. */
+interface PendingParameter {
+  name: string;
+  value: string;
+  at: number;
+}
+
+/** A CloudFormation stack, as DescribeStacks shows it. */
+export interface FakeStack {
+  status: string;
+  outputs?: Record<string, string>;
+}
+
 interface DbSnapshot {
   id: string;
   instance: string;
@@ -250,6 +270,8 @@ export interface FakeCloudOptions {
   readonly timings?: Partial<FakeTimings>;
   readonly releases?: Readonly<Record<string, ReleaseBehaviour>>;
   readonly tableName: string;
+  /** Architecture of the images the world seeds (default x86_64). */
+  readonly architecture?: Architecture;
 }
 
 export class FakeCloud {
@@ -259,6 +281,7 @@ export class FakeCloud {
   readonly env: string;
   readonly tableName: string;
   readonly releases: Record<string, ReleaseBehaviour>;
+  readonly architecture: Architecture;
 
   readonly instances = new Map<string, Instance>();
   readonly images = new Map<string, Image>();
@@ -268,6 +291,9 @@ export class FakeCloud {
   readonly targetGroups = new Map<string, Map<string, Target>>();
   readonly listeners = new Map<string, Rule[]>();
   readonly parameters = new Map<string, string>();
+  /** `aws:ec2:image` writes SSM is still validating (visible `imageParameterSeconds` later, if the image is usable). */
+  readonly pendingParameters: PendingParameter[] = [];
+  readonly stacks = new Map<string, FakeStack>();
   readonly table = new Map<string, Record<string, unknown>>();
   readonly dbInstances = new Set<string>();
   readonly dbSnapshots = new Map<string, DbSnapshot>();
@@ -290,6 +316,7 @@ export class FakeCloud {
     this.tableName = options.tableName;
     this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
     this.releases = { ...options.releases };
+    this.architecture = options.architecture ?? 'x86_64';
   }
 
   // ---------------------------------------------------------------- time
@@ -328,6 +355,13 @@ export class FakeCloud {
     }
     for (const s of this.dbSnapshots.values()) {
       if (s.status === 'creating' && now - s.createdAt >= t.dbSnapshotSeconds * 1000) s.status = 'available';
+    }
+    for (const p of [...this.pendingParameters]) {
+      if (now - p.at < t.imageParameterSeconds * 1000) continue;
+      this.pendingParameters.splice(this.pendingParameters.indexOf(p), 1);
+      // SSM drops a write whose AMI does not exist or is not available; the old value stays.
+      if (this.images.get(p.value)?.state === 'available') this.parameters.set(p.name, p.value);
+      else this.violations.push(`SSM dropped the aws:ec2:image write of ${p.value} to ${p.name}: the image is not available`);
     }
     for (const g of this.groups.values()) this.tickGroup(g, now);
     for (const targets of this.targetGroups.values()) this.tickTargets(targets, now);
@@ -425,28 +459,35 @@ export class FakeCloud {
    * The AMI a launch would boot (a `resolve:ssm:` image resolved), and whether it can: EC2
    * refuses to launch a deregistered or unavailable image.
    */
-  launchableImage(imageId: string): { imageId: string; ok: boolean } {
+  launchableImage(imageId: string, instanceType?: string): { imageId: string; ok: boolean; reason?: string } {
     const resolved = imageId.startsWith('resolve:ssm:') ? (this.parameters.get(imageId.slice('resolve:ssm:'.length)) ?? '') : imageId;
-    return { imageId: resolved, ok: this.images.get(resolved)?.state === 'available' };
+    const image = this.images.get(resolved);
+    if (image?.state !== 'available') return { imageId: resolved, ok: false, reason: 'is not available' };
+    if (instanceType && architectureOf(instanceType) !== image.architecture) {
+      return { imageId: resolved, ok: false, reason: `is ${image.architecture}, but ${instanceType} is ${architectureOf(instanceType)}` };
+    }
+    return { imageId: resolved, ok: true };
   }
 
   private launchInto(g: Group, version: string): void {
     const lt = this.launchTemplates.get(g.ltId);
     const v = this.resolveVersion(lt, version);
     const image = v.imageId ?? '';
-    const launchable = this.launchableImage(image);
+    const instanceType = v.instanceType ?? 't3.small';
+    const launchable = this.launchableImage(image, instanceType);
     if (!launchable.ok) {
-      // AWS records a failed scaling activity and retries; nothing launches while the image is gone.
+      // AWS records a failed scaling activity and retries; nothing launches while the image is unusable.
       const key = `${g.name} ${launchable.imageId}`;
       if (!this.failedLaunches.has(key)) {
         this.failedLaunches.add(key);
-        this.violations.push(`${g.name} cannot launch: image ${launchable.imageId || image} of its launch template version ${v.number} is not available`);
+        this.violations.push(`${g.name} cannot launch: image ${launchable.imageId || image} of its launch template version ${v.number} ${launchable.reason ?? 'is not available'}`);
       }
       return;
     }
     const id = this.newInstance({
-      imageId: image,
-      instanceType: v.instanceType ?? 't3.small',
+      // EC2 resolves a `resolve:ssm:` image at launch: the instance runs the AMI the parameter held then.
+      imageId: launchable.imageId,
+      instanceType,
       tags: { [TAGS.app]: g.tags[TAGS.app] ?? this.app, [TAGS.environment]: g.tags[TAGS.environment] ?? this.env, [TAGS.role]: g.role, 'aws:autoscaling:groupName': g.name },
       userData: v.userData ?? '',
       shutdownBehavior: 'terminate',
@@ -638,17 +679,19 @@ export class FakeCloud {
     return id;
   }
 
-  addImage(release: string, tags: Tags, state: Image['state'] = 'available', createdAt = this.now()): string {
+  addImage(release: string, tags: Tags, state: Image['state'] = 'available', createdAt = this.now(), architecture: Architecture = this.architecture): string {
     const id = this.nextId('ami');
     const snapshotId = this.nextId('snap');
-    this.images.set(id, { id, name: `herd-${this.app}-${release}-${id}`, state, createdAt, tags, snapshotId, release });
+    this.images.set(id, { id, name: `herd-${this.app}-${release}-${id}`, architecture, state, createdAt, tags, snapshotId, release });
     this.snapshots.set(snapshotId, { id: snapshotId, tags });
     return id;
   }
 
-  addBaseImage(): string {
+  /** The latest Amazon Linux 2023 image of `architecture`, published at its public parameter as AWS does. */
+  addBaseImage(architecture: Architecture = this.architecture): string {
     const id = this.nextId('ami');
-    this.images.set(id, { id, name: 'al2023-ami-base', state: 'available', createdAt: this.now(), tags: {}, snapshotId: this.nextId('snap') });
+    this.images.set(id, { id, name: `al2023-ami-base-${architecture}`, architecture, state: 'available', createdAt: this.now(), tags: {}, snapshotId: this.nextId('snap') });
+    this.parameters.set(`/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-${architecture}`, id);
     return id;
   }
 
@@ -683,7 +726,7 @@ export class FakeCloud {
     for (let n = 0; n < spec.desired; n++) {
       const id = this.newInstance({
         imageId: v.imageId ?? '',
-        instanceType: 't3.small',
+        instanceType: v.instanceType ?? 't3.small',
         tags: { ...tags, [TAGS.role]: spec.role, 'aws:autoscaling:groupName': spec.name },
         userData: v.userData ?? '',
         shutdownBehavior: 'terminate',
@@ -722,6 +765,7 @@ export class FakeCloud {
       ssm: client('ssm') as unknown as DeployClients['ssm'],
       dynamodb: client('dynamodb') as unknown as DeployClients['dynamodb'],
       rds: client('rds') as unknown as DeployClients['rds'],
+      cloudFormation: client('cloudFormation') as unknown as DeployClients['cloudFormation'],
     };
   }
 
@@ -825,11 +869,19 @@ export class FakeCloud {
         ltVersion = String(v.number);
       }
       if (!imageId) fail('MissingParameter', 'The request must contain the parameter ImageId');
-      if (!imageId.startsWith('resolve:ssm:')) {
-        const image = this.requireImage(imageId);
-        if (image.state !== 'available') fail('InvalidAMIID.Unavailable', `The image ${imageId} is not available`);
+      if (imageId.startsWith('resolve:ssm:')) {
+        // EC2 resolves the parameter now; the instance runs the AMI it holds.
+        const name = imageId.slice('resolve:ssm:'.length);
+        const value = this.parameters.get(name);
+        if (value === undefined) fail('InvalidParameterValue', `The SSM parameter ${name} does not exist`);
+        imageId = value;
       }
+      const image = this.requireImage(imageId);
+      if (image.state !== 'available') fail('InvalidAMIID.Unavailable', `The image ${imageId} is not available`);
       if (!instanceType) fail('MissingParameter', 'The request must contain the parameter InstanceType');
+      if (architectureOf(instanceType) !== image.architecture) {
+        fail('InvalidParameterValue', `The architecture '${architectureOf(instanceType)}' of the specified instance type does not match the architecture '${image.architecture}' of the specified AMI.`);
+      }
       const tags: Tags = {};
       for (const spec of input.TagSpecifications ?? []) {
         if (spec.ResourceType === 'instance') Object.assign(tags, tagsFrom(spec.Tags));
@@ -917,7 +969,8 @@ export class FakeCloud {
         else if (spec.ResourceType === 'snapshot') snapTags = tagsFrom(spec.Tags);
         else fail('InvalidParameterValue', `CreateImage cannot tag ${spec.ResourceType}`);
       }
-      const id = this.addImage(tags[TAGS.release] ?? '', tags, 'pending');
+      // An image has the architecture of the instance it was made from.
+      const id = this.addImage(tags[TAGS.release] ?? '', tags, 'pending', this.now(), architectureOf(i.instanceType));
       const image = this.images.get(id);
       if (image) {
         image.name = name;
@@ -947,6 +1000,7 @@ export class FakeCloud {
           Name: im.name,
           State: im.state as ec2.ImageState,
           CreationDate: new Date(im.createdAt).toISOString(),
+          Architecture: im.architecture as ec2.ArchitectureValues,
           Tags: tagList(im.tags),
           BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: im.snapshotId } }],
         })),
@@ -996,10 +1050,11 @@ export class FakeCloud {
       const imageId = input.LaunchTemplateData?.ImageId ?? source?.imageId;
       const instanceProfileArn = input.LaunchTemplateData?.IamInstanceProfile?.Arn ?? source?.instanceProfileArn;
       if (imageId && !/^(ami-[0-9a-f]+|resolve:ssm:.+)$/.test(imageId)) fail('InvalidAMIID.Malformed', `Invalid id: "${imageId}"`);
+      const userData = input.LaunchTemplateData?.UserData !== undefined ? Buffer.from(input.LaunchTemplateData.UserData, 'base64').toString('utf8') : source?.userData;
       const v: LtVersion = {
         number: lt.versions.length + 1,
         ...(imageId ? { imageId } : {}),
-        ...(source?.userData ? { userData: source.userData } : {}),
+        ...(userData ? { userData } : {}),
         ...(instanceProfileArn ? { instanceProfileArn } : {}),
         instanceType: input.LaunchTemplateData?.InstanceType ?? source?.instanceType ?? 't3.small',
         ...(input.VersionDescription ? { description: input.VersionDescription } : {}),
@@ -1121,6 +1176,11 @@ export class FakeCloud {
       if (input.LaunchTemplate) {
         if (input.LaunchTemplate.LaunchTemplateId !== g.ltId) fail('ValidationError', `Launch template ${input.LaunchTemplate.LaunchTemplateId} is not the group's`);
         const v = this.resolveVersion(this.launchTemplates.get(g.ltId), input.LaunchTemplate.Version);
+        // Instance refresh, limitations: the launch template of a group whose refresh has a desired configuration cannot change until it ends.
+        const refreshing = g.refreshes.find((r) => ACTIVE_REFRESH.has(r.status));
+        if (refreshing && String(v.number) !== g.ltVersion) {
+          fail('ValidationError', `An active instance refresh with a desired configuration exists. All configuration options derived from the desired configuration are not available for update while the instance refresh is active (${refreshing.id}).`);
+        }
         g.ltVersion = input.LaunchTemplate.Version === '$Latest' || input.LaunchTemplate.Version === '$Default' ? input.LaunchTemplate.Version : String(v.number);
       }
       const min = input.MinSize ?? g.min;
@@ -1188,7 +1248,13 @@ export class FakeCloud {
       if (p.AutoRollback) {
         if (!dc) fail('ValidationError', 'AutoRollback requires a desired configuration');
         if (!/^\d+$/.test(dc.Version ?? '') || !/^\d+$/.test(g.ltVersion)) fail('ValidationError', 'AutoRollback is not supported with $Latest or $Default launch template versions');
-        if (!desired?.imageId?.startsWith('ami-')) fail('ValidationError', 'AutoRollback is not supported when the launch template resolves its AMI from an SSM parameter');
+        // Rolling back returns the group to its current version: both ends must name a literal AMI.
+        const current = this.resolveVersion(lt, g.ltVersion);
+        for (const [which, v] of [['desired', desired], ['current', current]] as const) {
+          if (!v?.imageId?.startsWith('ami-')) {
+            fail('ValidationError', `AutoRollback is not supported when the launch template (${which} version ${v?.number}) uses an SSM parameter instead of an AMI ID for its image`);
+          }
+        }
       }
       const r: Refresh = {
         id: `${pad(this.seq++, 8)}-refresh-${g.name}`,
@@ -1324,7 +1390,13 @@ export class FakeCloud {
       if (!name.startsWith('/')) fail('ValidationException', `Parameter name ${name} must be fully qualified`);
       if (input.Value === undefined || input.Value.length === 0) fail('ValidationException', 'Value must not be empty');
       if (this.parameters.has(name) && !input.Overwrite) fail('ParameterAlreadyExists', `The parameter ${name} already exists.`);
-      if (input.DataType === 'aws:ec2:image' && !/^ami-[0-9a-f]+$/.test(input.Value)) fail('ValidationException', `${input.Value} is not an AMI id`);
+      if (input.DataType !== undefined && !['text', 'aws:ec2:image', 'aws:ssm:integration'].includes(input.DataType)) fail('ValidationException', `DataType ${input.DataType} is not supported`);
+      if (input.DataType === 'aws:ec2:image') {
+        if (!/^ami-[0-9a-f]+$/.test(input.Value)) fail('ValidationException', `Invalid format for DataType aws:ec2:image: ${input.Value}`);
+        // SSM validates the image asynchronously: 200 now, the value readable (or dropped) later.
+        this.pendingParameters.push({ name, value: input.Value, at: this.now() });
+        return { Version: 1 };
+      }
       this.parameters.set(name, input.Value);
       return { Version: 1 };
     });
@@ -1375,6 +1447,21 @@ export class FakeCloud {
       check(input.ConditionExpression, input.ExpressionAttributeValues, this.table.get(k));
       this.table.delete(k);
       return {};
+    });
+
+    // ------------------------------------------------------------ CloudFormation
+    this.on('cloudFormation', cfn.DescribeStacksCommand, (input) => {
+      const name = input.StackName ?? '';
+      const stack = this.stacks.get(name);
+      if (!stack) fail('ValidationError', `Stack with id ${name} does not exist`);
+      return {
+        Stacks: [{
+          StackName: name,
+          StackStatus: stack.status as cfn.StackStatus,
+          CreationTime: new Date(0),
+          ...(stack.outputs ? { Outputs: Object.entries(stack.outputs).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })) } : {}),
+        }],
+      };
     });
 
     // ------------------------------------------------------------ RDS

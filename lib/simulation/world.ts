@@ -6,7 +6,8 @@
 import type { DeployConfig, DeployTimeouts, RollingConfig } from '../config/types';
 import type { DeployEnvironment } from '../../lambda/deploy/environment';
 import { MANUAL_OWNER, maintenancePageHtml } from '../../lambda/deploy/maintenance';
-import { NO_RELEASE, TAGS, parameterNames } from '../names';
+import { amazonLinuxImageParameter, architectureOf } from '../architecture';
+import { NO_RELEASE, TAGS, parameterNames, stackName } from '../names';
 import { VirtualClock } from './clock';
 import { FakeCloud, type FakeTimings, type ReleaseBehaviour } from './fake-cloud';
 
@@ -17,6 +18,8 @@ export interface WorldSpec {
   readonly web: number;
   /** Desired worker instances; absent = no worker fleet. */
   readonly worker?: number;
+  /** Instance type of both fleets (default t3.small); its architecture is the images' (t4g… : arm64). */
+  readonly instanceType?: string;
   readonly deploy?: Partial<Omit<DeployConfig, 'rolling' | 'timeouts'>> & {
     readonly rolling?: Partial<RollingConfig>;
     readonly timeouts?: Partial<DeployTimeouts>;
@@ -99,7 +102,9 @@ export function createWorld(spec: WorldSpec): World {
   const envName = spec.env ?? 'staging';
   const clock = new VirtualClock();
   const tableName = `herd-${envName}-deploys`;
-  const cloud = new FakeCloud({ app, env: envName, clock, timings: spec.timings ?? {}, releases: spec.releases ?? {}, tableName });
+  const instanceType = spec.instanceType ?? 't3.small';
+  const architecture = architectureOf(instanceType);
+  const cloud = new FakeCloud({ app, env: envName, clock, timings: spec.timings ?? {}, releases: spec.releases ?? {}, tableName, architecture });
   const baseImage = cloud.addBaseImage();
 
   const fresh = spec.serving === NO_RELEASE;
@@ -115,8 +120,9 @@ export function createWorld(spec: WorldSpec): World {
     );
   });
   const names = parameterNames(app, envName);
-  // A fresh environment's launch templates resolve the image parameter at launch, as the stack writes them.
-  const servingImage = fresh ? `resolve:ssm:${names.currentImage}` : (images[spec.serving] ?? '');
+  // The stack's launch templates hold the image CloudFormation resolved from current-image:
+  // the base image before the first release.
+  const servingImage = fresh ? baseImage : (images[spec.serving] ?? '');
 
   const lbArn = `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}`;
   const listenerArn = `${lbArn}:listener/app/herd-${envName}/0123456789abcdef/fedcba9876543210`;
@@ -135,17 +141,18 @@ export function createWorld(spec: WorldSpec): World {
     return { group, configured: configured ?? { min: fresh ? 1 : group.min, max: group.max } };
   };
   const web = sizes(fresh ? 0 : spec.web, Math.max(spec.web * 2, 4), spec.capacity?.web);
-  const webLt = cloud.addLaunchTemplate(servingImage, bootData('web'), 't3.small', { instanceProfileArn: profileOf(envName, 'web') });
+  const webLt = cloud.addLaunchTemplate(servingImage, bootData('web'), instanceType, { instanceProfileArn: profileOf(envName, 'web') });
   cloud.addGroup({ name: `herd-${envName}-web`, role: 'web', ltId: webLt, ...web.group, targetGroupArn });
   let workerLt: string | undefined;
   const worker = spec.worker !== undefined ? sizes(fresh ? 0 : spec.worker, Math.max(spec.worker * 2, 2), spec.capacity?.worker) : undefined;
   if (worker) {
-    workerLt = cloud.addLaunchTemplate(servingImage, bootData('worker'), 't3.small', { instanceProfileArn: profileOf(envName, 'worker') });
+    workerLt = cloud.addLaunchTemplate(servingImage, bootData('worker'), instanceType, { instanceProfileArn: profileOf(envName, 'worker') });
     cloud.addGroup({ name: `herd-${envName}-worker`, role: 'worker', ltId: workerLt, ...worker.group });
   }
 
-  cloud.parameters.set(names.currentImage, fresh ? baseImage : servingImage);
+  cloud.parameters.set(names.currentImage, servingImage);
   cloud.parameters.set(names.currentRelease, spec.serving);
+  cloud.stacks.set(stackName(envName), { status: 'UPDATE_COMPLETE' });
   for (const alarm of spec.alarms ?? []) cloud.alarms.set(alarm, 'OK');
   const dbId = `herd-${envName}-db`;
   if (spec.database) cloud.dbInstances.add(dbId);
@@ -153,6 +160,7 @@ export function createWorld(spec: WorldSpec): World {
   const d = spec.deploy ?? {};
   const deploy: DeployConfig = {
     ...DEFAULT_SIMULATED_DEPLOY,
+    ...(architecture === 'arm64' ? { builderInstanceType: 't4g.small' } : {}),
     ...d,
     rolling: { ...DEFAULT_SIMULATED_DEPLOY.rolling, ...d.rolling },
     timeouts: { ...DEFAULT_SIMULATED_DEPLOY.timeouts, ...d.timeouts },
@@ -160,6 +168,7 @@ export function createWorld(spec: WorldSpec): World {
   const env: DeployEnvironment = {
     app,
     env: envName,
+    stackName: stackName(envName),
     tableName,
     fleets: {
       web: { autoScalingGroupName: `herd-${envName}-web`, launchTemplateId: webLt, minCapacity: web.configured.min, maxCapacity: web.configured.max },
@@ -169,7 +178,8 @@ export function createWorld(spec: WorldSpec): World {
     },
     loadBalancer: { listenerArn, targetGroupArn, maintenancePriority: 10 },
     instances: {
-      builderImageId: baseImage,
+      // As the stack says: EC2 resolves the public AL2023 parameter of the architecture at launch.
+      builderImageId: `resolve:ssm:${amazonLinuxImageParameter(architectureOf(deploy.builderInstanceType))}`,
       builderInstanceProfileArn: profileOf(envName, 'builder'),
       runnerInstanceProfileArn: profileOf(envName, 'runner'),
       subnetIds: ['subnet-0a1b2c3d4e5f60001', 'subnet-0a1b2c3d4e5f60002'],
@@ -188,7 +198,7 @@ export function createWorld(spec: WorldSpec): World {
   for (const [n, role] of (spec.leftovers ?? []).entries()) {
     cloud.newInstance({
       imageId: role === 'builder' ? baseImage : (images[spec.serving] ?? baseImage),
-      instanceType: 't3.small',
+      instanceType,
       tags: { [TAGS.app]: app, [TAGS.environment]: envName, [TAGS.role]: role, [TAGS.deploy]: `dead-deploy-${n}`, [TAGS.release]: 'r0' },
       userData: '',
       shutdownBehavior: role === 'builder' ? 'stop' : 'terminate',

@@ -57,6 +57,14 @@ describe('the default configuration', () => {
 
 describe('invalid configurations', () => {
   test.each<[string, HerdSettings | unknown, string]>([
+    ['Graviton web servers with an x86_64 worker fleet', one({ web: { instanceType: 't4g.medium' }, worker: { instanceType: 't3.medium' }, deploy: { builderInstanceType: 't4g.medium' } }),
+      'production.worker.instanceType ("t3.medium") is x86_64 but web.instanceType ("t4g.medium") is arm64; both fleets boot the same image, so they need one architecture'],
+    ['Graviton fleets with an x86_64 builder', one({ web: { instanceType: 'm7g.large' }, worker: { instanceType: 'c7g.large' } }),
+      'production.deploy.builderInstanceType ("t3.medium") is x86_64 but web.instanceType ("m7g.large") is arm64; the builder bakes images for its own architecture: use an arm64 type such as "t4g.medium"'],
+    ['an EBS key given by alias', one({ ebsKmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:alias/ebs' }),
+      'production.ebsKmsKeyArn ("arn:aws:kms:eu-west-1:123456789012:alias/ebs") must be the ARN of a KMS key (arn:aws:kms:<region>:<account>:key/<key-id>), not an alias: IAM grants and key policies name keys by ARN'],
+    ['an EBS key of another region', one({ account: '123456789012', region: 'eu-west-1', ebsKmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d' }),
+      'production.ebsKmsKeyArn ("arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d") must be in the environment\'s region (eu-west-1), not us-east-1: EBS volumes use a key of their own region'],
     ['min capacity above max', one({ web: { minCapacity: 5, maxCapacity: 3 } }),
       'production.web.minCapacity (5) must be <= maxCapacity (3)'],
     ['a malformed instance type', one({ worker: { instanceType: 'large' } }),

@@ -35,5 +35,7 @@ describe('builder user data', () => {
 
   test('the runner boots the release role of its app and environment', () => {
     expect(runnerUserData('shop', 'staging')).toBe('#!/bin/bash\nset -euo pipefail\nexec /opt/herd/bin/herd-boot --app shop --env staging --role release\n');
+    // With the environment's log retention, as the stack's launch templates pass it to web and worker.
+    expect(runnerUserData('shop', 'staging', 90)).toBe('#!/bin/bash\nset -euo pipefail\nexec /opt/herd/bin/herd-boot --app shop --env staging --role release --log-retention-days 90\n');
   });
 });

@@ -1,4 +1,5 @@
 /** The thin advance handler: environment parsing, input validation, one real step against mocked SDK clients. */
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -8,10 +9,13 @@ import { isDeployState, type DeployState } from '../../lambda/deploy/state';
 import { createWorld } from '../../lib/simulation/world';
 
 const ddb = mockClient(DynamoDBDocumentClient);
+const cloudFormation = mockClient(CloudFormationClient);
 const env = createWorld({ web: 2, worker: 1, serving: 'r1' }).env;
 
 beforeEach(() => {
   ddb.reset();
+  cloudFormation.reset();
+  cloudFormation.on(DescribeStacksCommand).resolves({ Stacks: [{ StackName: 'herd-staging', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(0) }] });
   resetEnvironmentForTests();
   process.env.DEPLOY_ENVIRONMENT = JSON.stringify(env);
 });
@@ -43,6 +47,25 @@ describe('advance handler', () => {
       ConditionExpression: 'attribute_not_exists(pk) OR deployId = :deployId',
       ExpressionAttributeValues: { ':deployId': 'deploy-0001' },
     });
+  });
+
+  test('fails while CloudFormation updates the environment stack, freeing the lock again and writing no history', async () => {
+    ddb.on(PutCommand).resolves({});
+    ddb.on(DeleteCommand).resolves({});
+    cloudFormation.on(DescribeStacksCommand).resolves({ Stacks: [{ StackName: 'herd-staging', StackStatus: 'UPDATE_IN_PROGRESS', CreationTime: new Date(0) }] });
+    await expect(handler(await firstState())).rejects.toThrow(
+      'stack herd-staging is UPDATE_IN_PROGRESS: CloudFormation is changing environment staging (launch templates and groups among it); nothing was changed. Deploy again once `cdk deploy` has finished.',
+    );
+    expect(ddb).toHaveReceivedCommandWith(DeleteCommand, { Key: { pk: 'LOCK', sk: 'LOCK' }, ConditionExpression: 'deployId = :deployId', ExpressionAttributeValues: { ':deployId': 'deploy-0001' } });
+    const history = ddb.commandCalls(PutCommand).filter((c) => c.args[0].input.Item?.pk === 'DEPLOY');
+    expect(history).toHaveLength(0);
+  });
+
+  test('fails when the environment stack is stuck after a failed update, naming its status', async () => {
+    ddb.on(PutCommand).resolves({});
+    ddb.on(DeleteCommand).resolves({});
+    cloudFormation.on(DescribeStacksCommand).resolves({ Stacks: [{ StackName: 'herd-staging', StackStatus: 'UPDATE_ROLLBACK_FAILED', CreationTime: new Date(0) }] });
+    await expect(handler(await firstState())).rejects.toThrow(/^stack herd-staging is UPDATE_ROLLBACK_FAILED: its last change did not complete/);
   });
 
   test('fails when another deploy holds the lock, naming it', async () => {

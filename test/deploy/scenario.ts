@@ -47,6 +47,8 @@ export interface ScenarioExpectations {
    * in service.
    */
   readonly peersLaunch?: boolean;
+  /** Architecture of the serving release's image and of every instance running it. */
+  readonly architecture?: 'x86_64' | 'arm64';
 }
 
 export interface Scenario {

@@ -4,6 +4,7 @@
  * maintenance window, the window, AWS calls.
  */
 import { UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
+import { architectureOf } from '../../lib/architecture';
 import { NO_RELEASE, parameterNames, TAGS } from '../../lib/names';
 import { loadScenarios, runScenario, tableRow, type ScenarioRun } from './scenario';
 
@@ -219,6 +220,17 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
         }
       }
       expect(cloud.violations).toEqual([]);
+    });
+  }
+
+  if (e.architecture !== undefined) {
+    test(`the release's image and every instance running it are ${e.architecture}`, () => {
+      const { cloud } = run.world;
+      const image = cloud.images.get(imageOf(run, e.serving) ?? '');
+      expect(image?.architecture).toBe(e.architecture);
+      const running = [...cloud.instances.values()].filter((i) => i.imageId === image?.id && i.state === 'running');
+      expect(running.length).toBeGreaterThan(0);
+      for (const i of running) expect([i.instanceType, architectureOf(i.instanceType)]).toEqual([i.instanceType, e.architecture]);
     });
   }
 

@@ -1,113 +1,100 @@
-import { AutoScalingClient, DescribeAutoScalingGroupsCommand, UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
-import { DeleteParameterCommand, GetParameterCommand, ParameterAlreadyExists, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { mockClient } from 'aws-sdk-client-mock';
-import 'aws-sdk-client-mock-jest';
-import { applyReleaseState, parseProperties, ReleaseStateProperties } from '../../lambda/release-state/release-state';
+/**
+ * The release-parameters custom resource (`lambda/release-state`), against the fake
+ * cloud's SSM, which validates `aws:ec2:image` writes asynchronously as SSM does: a 200 from
+ * PutParameter, the value readable seconds later, or never when the image is unusable.
+ */
+import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
+import { applyReleaseParameters, parseProperties, type ReleaseParametersProperties, type WaitOptions } from '../../lambda/release-state/release-state';
+import { amazonLinuxImageParameter } from '../../lib/architecture';
+import { NO_RELEASE, parameterNames } from '../../lib/names';
+import { createWorld } from '../../lib/simulation/world';
 
-const ssm = mockClient(SSMClient);
-const autoScaling = mockClient(AutoScalingClient);
-const clients = { ssm: new SSMClient({}), autoScaling: new AutoScalingClient({}) };
+const names = parameterNames('shop', 'fresh');
+const props: ReleaseParametersProperties = {
+  currentImageParameter: names.currentImage,
+  currentReleaseParameter: names.currentRelease,
+  baseImageParameter: amazonLinuxImageParameter('x86_64'),
+  noRelease: NO_RELEASE,
+};
 
-/** A tiny parameter store: PutParameter honours Overwrite=false as SSM does. */
-function parameterStore(initial: Record<string, string> = {}) {
-  const values = { ...initial };
-  ssm.on(PutParameterCommand).callsFake((input) => {
-    if (values[input.Name] !== undefined && !input.Overwrite) {
-      throw new ParameterAlreadyExists({ message: 'exists', $metadata: {} });
-    }
-    values[input.Name] = input.Value;
-    return { Version: 1 };
-  });
-  ssm.on(GetParameterCommand).callsFake((input) => ({ Parameter: { Name: input.Name, Value: values[input.Name] } }));
-  ssm.on(DeleteParameterCommand).callsFake((input) => {
-    delete values[input.Name];
-    return {};
-  });
-  return values;
+/** A world whose environment `fresh` has no release parameters yet, and a wait that moves virtual time. */
+function setup() {
+  const world = createWorld({ web: 0, serving: 'r1', env: 'staging' });
+  const clients = world.cloud.clients();
+  let waited = 0;
+  const wait: WaitOptions = {
+    timeoutSeconds: 90,
+    sleep: async (ms) => {
+      waited += ms;
+      world.cloud.advance(ms / 1000);
+    },
+  };
+  return { world, clients, wait, waited: () => waited };
 }
 
-const floors = (manageParameters: boolean): ReleaseStateProperties => ({
-  currentImageParameter: '/herd/mootube/staging/current-image',
-  currentReleaseParameter: '/herd/mootube/staging/current-release',
-  initialImageId: 'ami-0base',
-  noRelease: 'none',
-  manageParameters,
-  fleets: manageParameters ? [] : [
-    { autoScalingGroupName: 'web-asg', minCapacity: 2, maxCapacity: 4 },
-    { autoScalingGroupName: 'worker-asg', minCapacity: 1, maxCapacity: 1 },
-  ],
-});
-
-beforeEach(() => {
-  ssm.reset();
-  autoScaling.reset();
-  autoScaling.on(DescribeAutoScalingGroupsCommand).resolves({
-    AutoScalingGroups: [
-      { AutoScalingGroupName: 'web-asg', DesiredCapacity: 3, MinSize: 0, MaxSize: 4, AvailabilityZones: [], CreatedTime: new Date(), DefaultCooldown: 0, HealthCheckType: 'ELB', LaunchConfigurationName: undefined },
-      { AutoScalingGroupName: 'worker-asg', DesiredCapacity: 0, MinSize: 0, MaxSize: 1, AvailabilityZones: [], CreatedTime: new Date(), DefaultCooldown: 0, HealthCheckType: 'EC2' },
-    ],
-  });
-});
-
 describe('the release parameters', () => {
-  test('are created on a new environment: no release, the base image', async () => {
-    const store = parameterStore();
-    const result = await applyReleaseState('Create', floors(true), clients);
-    expect(store).toEqual({ '/herd/mootube/staging/current-release': 'none', '/herd/mootube/staging/current-image': 'ami-0base' });
-    expect(result.Data).toEqual({ Release: 'none', FloorsApplied: 'false' });
-    expect(ssm).toHaveReceivedCommandWith(PutParameterCommand, { Name: '/herd/mootube/staging/current-image', DataType: 'aws:ec2:image', Overwrite: false });
+  test('are created on a new environment, and reported only once current-image is readable', async () => {
+    const { world, clients, wait, waited } = setup();
+    const result = await applyReleaseParameters('Create', props, clients, wait);
+    // Readable at once when the resource reports: the environment stack resolves it next.
+    const image = await clients.ssm.send(new GetParameterCommand({ Name: names.currentImage }));
+    expect(image.Parameter?.Value).toBe(world.baseImage);
+    expect(result).toEqual({ PhysicalResourceId: `${names.currentRelease}#parameters`, Data: { Release: NO_RELEASE, Image: world.baseImage } });
+    expect(world.cloud.parameters.get(names.currentRelease)).toBe(NO_RELEASE);
+    // SSM took its time to validate the image: the resource waited for it.
+    expect(waited()).toBeGreaterThanOrEqual(world.cloud.timings.imageParameterSeconds * 1000);
   });
 
   test('are never overwritten once the deploy step owns them', async () => {
-    const store = parameterStore({ '/herd/mootube/staging/current-release': 'v2-abcdef123456', '/herd/mootube/staging/current-image': 'ami-0release2' });
-    await applyReleaseState('Update', floors(true), clients);
-    expect(store['/herd/mootube/staging/current-image']).toBe('ami-0release2');
-    expect(store['/herd/mootube/staging/current-release']).toBe('v2-abcdef123456');
+    const { world, clients, wait, waited } = setup();
+    world.cloud.parameters.set(names.currentImage, world.images.r1 ?? '');
+    world.cloud.parameters.set(names.currentRelease, 'r1');
+    const result = await applyReleaseParameters('Update', props, clients, wait);
+    expect(result.Data).toEqual({ Release: 'r1', Image: world.images.r1 });
+    expect(world.cloud.parameters.get(names.currentImage)).toBe(world.images.r1);
+    expect(world.cloud.parameters.get(names.currentRelease)).toBe('r1');
+    expect(world.cloud.pendingParameters).toEqual([]);
+    expect(waited()).toBe(0);
   });
 
-  test('are deleted with the stack', async () => {
-    const store = parameterStore({ '/herd/mootube/staging/current-release': 'v2', '/herd/mootube/staging/current-image': 'ami-0release2' });
-    await applyReleaseState('Delete', floors(true), clients);
-    expect(store).toEqual({});
+  test('fails, naming the likely causes, when SSM drops the image write', async () => {
+    const { world, clients, wait } = setup();
+    // The public parameter names an image this region does not have.
+    world.cloud.parameters.set(props.baseImageParameter, 'ami-00000000000000bad');
+    await expect(applyReleaseParameters('Create', props, clients, wait)).rejects.toThrow(
+      `${names.currentImage} is still not readable 90 s after writing ami-00000000000000bad: SSM validates aws:ec2:image parameters asynchronously and drops the write when the AMI does not exist in this region or the writer lacks ec2:DescribeImages`,
+    );
+  });
+
+  test('fails when the region publishes no base image for the architecture', async () => {
+    const { clients, wait } = setup();
+    await expect(applyReleaseParameters('Create', { ...props, baseImageParameter: amazonLinuxImageParameter('arm64') }, clients, wait)).rejects.toThrow(
+      '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64 not found: this region publishes no Amazon Linux 2023 image for the fleets\' architecture',
+    );
+  });
+
+  test('are deleted with their stack, idempotently', async () => {
+    const { world, clients, wait } = setup();
+    await applyReleaseParameters('Create', props, clients, wait);
+    await applyReleaseParameters('Delete', props, clients, wait);
+    expect(world.cloud.parameters.has(names.currentImage)).toBe(false);
+    expect(world.cloud.parameters.has(names.currentRelease)).toBe(false);
+    await applyReleaseParameters('Delete', props, clients, wait);
   });
 
   test('fails when another error than "already exists" happens, so CloudFormation reports it', async () => {
-    ssm.on(PutParameterCommand).rejects(new Error('AccessDeniedException: not allowed'));
-    await expect(applyReleaseState('Create', floors(true), clients)).rejects.toThrow('AccessDeniedException: not allowed');
-  });
-});
-
-describe('the capacity floors', () => {
-  test('are not applied before the first release: nothing launches', async () => {
-    parameterStore({ '/herd/mootube/staging/current-release': 'none' });
-    const result = await applyReleaseState('Create', floors(false), clients);
-    expect(result.Data.FloorsApplied).toBe('false');
-    expect(autoScaling).not.toHaveReceivedCommand(UpdateAutoScalingGroupCommand);
-    expect(ssm).not.toHaveReceivedCommand(PutParameterCommand);
-  });
-
-  test('raise each fleet to its minimum once a release exists, keeping a larger desired capacity', async () => {
-    parameterStore({ '/herd/mootube/staging/current-release': 'v1-0123456789ab' });
-    const result = await applyReleaseState('Update', floors(false), clients);
-    expect(result.Data).toEqual({ Release: 'v1-0123456789ab', FloorsApplied: 'true' });
-    expect(autoScaling).toHaveReceivedCommandWith(UpdateAutoScalingGroupCommand, { AutoScalingGroupName: 'web-asg', MinSize: 2, MaxSize: 4, DesiredCapacity: 3 });
-    expect(autoScaling).toHaveReceivedCommandWith(UpdateAutoScalingGroupCommand, { AutoScalingGroupName: 'worker-asg', MinSize: 1, MaxSize: 1, DesiredCapacity: 1 });
-  });
-
-  test('fails when a group is missing, naming it', async () => {
-    parameterStore({ '/herd/mootube/staging/current-release': 'v1' });
-    autoScaling.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [] });
-    await expect(applyReleaseState('Update', floors(false), clients)).rejects.toThrow('Auto Scaling group web-asg not found; was it deleted outside CloudFormation?');
+    const { world, clients, wait } = setup();
+    world.cloud.throttle = (service, api) => service === 'ssm' && api === 'PutParameter';
+    await expect(applyReleaseParameters('Create', props, clients, wait)).rejects.toThrow('Rate exceeded');
+    await expect(clients.ssm.send(new PutParameterCommand({ Name: '/x', Value: 'y', Type: 'String' }))).rejects.toThrow('Rate exceeded');
   });
 });
 
 describe('parseProperties', () => {
-  test('accepts the strings CloudFormation sends for numbers and booleans', () => {
+  test('reads the parameters\' names, ignoring the properties of an older herd', () => {
     expect(parseProperties({
-      CurrentImageParameter: '/a', CurrentReleaseParameter: '/b', InitialImageId: 'ami-1', NoRelease: 'none', ManageParameters: 'false',
-      Fleets: [{ AutoScalingGroupName: 'g', MinCapacity: '2', MaxCapacity: '5' }],
-    })).toEqual({ currentImageParameter: '/a', currentReleaseParameter: '/b', initialImageId: 'ami-1', noRelease: 'none', manageParameters: false,
-      fleets: [{ autoScalingGroupName: 'g', minCapacity: 2, maxCapacity: 5 }] });
+      CurrentImageParameter: '/a', CurrentReleaseParameter: '/b', BaseImageParameter: '/aws/service/x', NoRelease: 'none', InitialImageId: 'ami-1', Fleets: [],
+    })).toEqual({ currentImageParameter: '/a', currentReleaseParameter: '/b', baseImageParameter: '/aws/service/x', noRelease: 'none' });
   });
 
   test('fails when a property is missing, naming it', () => {

@@ -20,7 +20,11 @@ describe('every environment of the default configuration', () => {
 
   test('synthesizes with zero unacknowledged cdk-nag AwsSolutions findings', () => {
     const templates = fs.readdirSync(outdir).filter((f) => f.endsWith('.template.json')).sort();
-    expect(templates).toEqual(['herd-production.template.json', 'herd-staging.template.json', 'herd-testing.template.json']);
+    expect(templates).toEqual([
+      'herd-production-release-state.template.json', 'herd-production.template.json',
+      'herd-staging-release-state.template.json', 'herd-staging.template.json',
+      'herd-testing-release-state.template.json', 'herd-testing.template.json',
+    ]);
   });
 
   test('passes cfn-lint with no errors', () => {

@@ -183,9 +183,11 @@ describe('the migration runner', () => {
     expect(named.map((s) => [s.Sid, [...actionsOf(s)].sort()])).toEqual([
       ['ReadOwnEnvironmentParameters', ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath']],
       ['ShipOwnEnvironmentLogs', ['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents']],
+      ['CreateOwnEnvironmentLogGroups', ['logs:CreateLogGroup', 'logs:DescribeLogGroups', 'logs:PutRetentionPolicy']],
       ['ReportReleaseRun', ['ssm:PutParameter']],
     ]);
-    const [parameters, logs, report] = named.map((s) => JSON.stringify(s.Resource));
+    const [parameters, logs, groups, report] = named.map((s) => JSON.stringify(s.Resource));
+    expect(groups).toContain(':log-group:/herd/mootube/staging/*"');
     expect(parameters).toContain(':parameter/herd/mootube/staging"');
     expect(parameters).toContain(':parameter/herd/mootube/staging/*"');
     expect(logs).toContain(':log-group:/herd/mootube/staging/*:*');
@@ -257,7 +259,7 @@ describe('the state machine', () => {
 
   test('retries Lambda errors, refuses at once what changed nothing, and compensates otherwise', () => {
     expect(definition).toContain('\\"ErrorEquals\\":[\\"Lambda.ServiceException\\"');
-    expect(definition).toContain('\\"ErrorEquals\\":[\\"DeployLockedError\\",\\"InvalidDeployInputError\\",\\"InvalidDeployEnvironmentError\\"],\\"Next\\":\\"Refused\\"');
+    expect(definition).toContain('\\"ErrorEquals\\":[\\"DeployLockedError\\",\\"EnvironmentBusyError\\",\\"InvalidDeployInputError\\",\\"InvalidDeployEnvironmentError\\"],\\"Next\\":\\"Refused\\"');
     expect(definition).toContain('\\"ErrorEquals\\":[\\"States.ALL\\"],\\"ResultPath\\":\\"$.lambdaError\\",\\"Next\\":\\"BackoffAfterError\\"');
   });
 

@@ -78,14 +78,16 @@ describe.each(ENVIRONMENTS)('the %s environment', (env) => {
       expect(data.MetadataOptions).toMatchObject({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
       expect(data.BlockDeviceMappings).toEqual([{ DeviceName: '/dev/xvda', Ebs: { DeleteOnTermination: true, Encrypted: true, VolumeSize: 20, VolumeType: 'gp3' } }]);
       expect(data).not.toHaveProperty('KeyName');
-      expect(data.ImageId).toBe(`resolve:ssm:/herd/mootube/${env}/current-image`);
+      // A literal AMI id, resolved by CloudFormation from current-image when the update starts.
+      const parameter = (data.ImageId as { Ref: string }).Ref;
+      expect(template.toJSON().Parameters[parameter]).toEqual({ Type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>', Default: `/herd/mootube/${env}/current-image` });
     }
   });
 
   test('fleets start empty and wait for the first release; web uses the load balancer health check', () => {
     const web = config().web;
     template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
-      MinSize: '0',
+      MinSize: { 'Fn::If': ['Released', String(web.minCapacity), '0'] },
       MaxSize: String(web.maxCapacity),
       HealthCheckType: 'ELB',
       HealthCheckGracePeriod: 180,
@@ -93,29 +95,52 @@ describe.each(ENVIRONMENTS)('the %s environment', (env) => {
       TargetGroupARNs: Match.anyValue(),
       NotificationConfigurations: Match.anyValue(),
     });
+    template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+      MinSize: { 'Fn::If': ['Released', String(config().worker.minCapacity), '0'] },
+      HealthCheckType: 'EC2',
+    });
     for (const group of Object.values(resourcesOf(template, 'AWS::AutoScaling::AutoScalingGroup'))) {
-      expect(group.Properties!.MinSize).toBe('0');
       expect(group.Properties).not.toHaveProperty('DesiredCapacity');
     }
-    template.hasResourceProperties('Custom::HerdCapacityFloors', {
-      Fleets: [
-        { AutoScalingGroupName: Match.anyValue(), MinCapacity: web.minCapacity, MaxCapacity: web.maxCapacity },
-        { AutoScalingGroupName: Match.anyValue(), MinCapacity: config().worker.minCapacity, MaxCapacity: config().worker.maxCapacity },
-      ],
-    });
+    // The floor follows the release CloudFormation resolves from current-release.
+    const json = template.toJSON();
+    const release = json.Conditions.Released['Fn::Not'][0]['Fn::Equals'][0].Ref;
+    expect(json.Conditions.Released).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: release }, 'none'] }] });
+    expect(json.Parameters[release]).toEqual({ Type: 'AWS::SSM::Parameter::Value<String>', Default: `/herd/mootube/${env}/current-release` });
+    expect(Object.keys(resourcesOf(template, 'Custom::HerdCapacityFloors'))).toEqual([]);
   });
 
-  test('creates the release parameters before the launch templates that resolve them', () => {
-    const parameters = Object.keys(resourcesOf(template, 'Custom::HerdReleaseParameters'));
-    expect(parameters).toHaveLength(1);
-    for (const lt of Object.values(template.findResources('AWS::EC2::LaunchTemplate'))) {
-      expect(lt.DependsOn).toEqual(expect.arrayContaining(parameters));
-    }
-    template.hasResourceProperties('Custom::HerdReleaseParameters', {
+  test('keeps the release parameters in a stack of their own, deployed first', () => {
+    const stack = built.stacks[env];
+    const releaseState = built.releaseStateStacks[env];
+    expect(releaseState.stackName).toBe(`herd-${env}-release-state`);
+    expect(stack.dependencies).toEqual([releaseState]);
+    built.releaseStateTemplate(env).hasResourceProperties('Custom::HerdReleaseParameters', {
       CurrentImageParameter: `/herd/mootube/${env}/current-image`,
       CurrentReleaseParameter: `/herd/mootube/${env}/current-release`,
+      // The parameter's name, never its value: a new AL2023 release does not make the resource run.
+      BaseImageParameter: '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64',
       NoRelease: 'none',
-      ManageParameters: true,
+    });
+    expect(Object.keys(resourcesOf(template, 'Custom::HerdReleaseParameters'))).toEqual([]);
+  });
+
+  test('makes the launch templates and groups wait for the deploy guard, whose fingerprint follows image, release and template', () => {
+    const guards = Object.keys(resourcesOf(template, 'Custom::HerdDeployGuard'));
+    expect(guards).toHaveLength(1);
+    for (const type of ['AWS::EC2::LaunchTemplate', 'AWS::AutoScaling::AutoScalingGroup']) {
+      const found = Object.values(resourcesOf(template, type));
+      expect(found).toHaveLength(2);
+      for (const r of found) expect(r.DependsOn).toEqual(expect.arrayContaining(guards));
+    }
+    const json = template.toJSON();
+    const lt = Object.values(resourcesOf(template, 'AWS::EC2::LaunchTemplate'))[0];
+    const image = ((lt.Properties!.LaunchTemplateData as Record<string, unknown>).ImageId as { Ref: string }).Ref;
+    const release = json.Conditions.Released['Fn::Not'][0]['Fn::Equals'][0].Ref;
+    template.hasResourceProperties('Custom::HerdDeployGuard', {
+      Environment: env,
+      Fingerprint: { 'Fn::Join': ['|', [Match.stringLikeRegexp('^[0-9a-f]{32}$'), { Ref: image }, { Ref: release }]] },
+      CurrentReleaseParameter: `/herd/mootube/${env}/current-release`,
     });
   });
 

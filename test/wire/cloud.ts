@@ -6,6 +6,7 @@ import {
   AutoScalingClient,
   CreateAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   CreateLaunchTemplateCommand,
@@ -36,6 +37,7 @@ export interface WireClients extends DeployClients {
   readonly ssm: SSMClient;
   readonly dynamodb: DynamoDBDocumentClient;
   readonly rds: RDSClient;
+  readonly cloudFormation: CloudFormationClient;
   /** The plain DynamoDB client (table management). */
   readonly dynamodbRaw: DynamoDBClient;
 }
@@ -52,12 +54,13 @@ export function wireClients(server: MotoServer): WireClients {
     // Same marshalling options as the Lambda (handler.ts).
     dynamodb: DynamoDBDocumentClient.from(dynamodbRaw, { marshallOptions: { removeUndefinedValues: true } }),
     rds: new RDSClient(config),
+    cloudFormation: new CloudFormationClient(config),
     dynamodbRaw,
   };
 }
 
 export function destroyClients(clients: WireClients): void {
-  for (const c of [clients.ec2, clients.autoScaling, clients.elbv2, clients.ssm, clients.dynamodb, clients.rds, clients.dynamodbRaw]) c.destroy();
+  for (const c of [clients.ec2, clients.autoScaling, clients.elbv2, clients.ssm, clients.dynamodb, clients.rds, clients.cloudFormation, clients.dynamodbRaw]) c.destroy();
 }
 
 function must<T>(value: T | undefined | null, what: string): T {

@@ -121,7 +121,9 @@ describe('wire: launch-template swap and migration on EC2, Auto Scaling, SSM and
     const state = deployState(ctx, { deployId, release: 'r2' });
     state.image = { imageId: newImage, reused: false, processes: ['web', 'worker', 'release'] };
     expect(await step('launchTemplate.read')(state, ctx)).toEqual({ goto: 'launchTemplate.create' });
-    expect(await step('launchTemplate.create')(state, ctx)).toEqual({ stageDone: true });
+    expect(await step('launchTemplate.create')(state, ctx)).toEqual({ goto: 'launchTemplate.waitParameters' });
+    // moto validates aws:ec2:image synchronously: the parameters read back at once.
+    expect(await step('launchTemplate.waitParameters')(state, ctx)).toEqual({ stageDone: true });
     return state;
   }
 
@@ -203,8 +205,28 @@ describe('wire: launch-template swap and migration on EC2, Auto Scaling, SSM and
     const state = await swapped();
     expect(await parameter(names.currentRelease)).toBe('r2');
     await stepOf(COMPENSATION_STEPS, 'compensate.parameters')(state, ctx);
+    expect(await stepOf(COMPENSATION_STEPS, 'compensate.waitParameters')(state, ctx)).toEqual({ stageDone: true });
     expect(await parameter(names.currentImage)).toBe(servingImage);
     expect(await parameter(names.currentRelease)).toBe('r1');
+  });
+
+  test('points a group whose version launches another image than the serving one at a version with the serving image first', async () => {
+    // What a CloudFormation rollback can leave: the group on a version made before the last herd deploy.
+    await clients.ssm.send(new PutParameterCommand({ Name: names.currentImage, Value: newImage, Type: 'String', DataType: 'aws:ec2:image' }));
+    await clients.ssm.send(new PutParameterCommand({ Name: names.currentRelease, Value: 'r1', Type: 'String' }));
+    const state = deployState(ctx, { deployId: 'deploy-0003', release: 'r2' });
+    expect(await step('launchTemplate.read')(state, ctx)).toEqual({ goto: 'launchTemplate.create' });
+    expect(state.previous).toEqual({ imageId: newImage, release: 'r1', versions: { web: '2', worker: '2' } });
+    for (const fleet of [env.fleets.web, env.fleets.worker]) {
+      const res = await clients.ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: fleet?.launchTemplateId, Versions: ['2'] }));
+      expect(res.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId).toBe(newImage);
+    }
+    const groups = await clients.autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: ['herd-staging-web', 'herd-staging-worker'] }));
+    expect((groups.AutoScalingGroups ?? []).map((g) => g.LaunchTemplate?.Version)).toEqual(['2', '2']);
+    expect(state.warnings).toEqual([
+      `herd-staging-web was on launch-template version 1, which launches ${servingImage}, not the serving image ${newImage}; it now uses version 2 (the same settings with the serving image)`,
+      `herd-staging-worker was on launch-template version 1, which launches ${servingImage}, not the serving image ${newImage}; it now uses version 2 (the same settings with the serving image)`,
+    ]);
   });
 
   test('snapshots the database as the migrate phase asks, once even when retried', async () => {

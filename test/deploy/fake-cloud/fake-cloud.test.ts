@@ -2,8 +2,10 @@
 import { DescribeAutoScalingGroupsCommand, StartInstanceRefreshCommand, UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateImageCommand, CreateLaunchTemplateVersionCommand, DeregisterImageCommand, DescribeLaunchTemplatesCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { CreateRuleCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { TAGS } from '../../../lib/names';
+import { TAGS, parameterNames } from '../../../lib/names';
 import { createWorld } from '../../../lib/simulation/world';
 
 function world() {
@@ -59,12 +61,65 @@ describe('fake cloud', () => {
           Preferences: { AutoRollback: true, MinHealthyPercentage: 100, MaxHealthyPercentage: 150 },
         }),
       ),
-    ).rejects.toThrow('AutoRollback is not supported when the launch template resolves its AMI from an SSM parameter');
+    ).rejects.toThrow('AutoRollback is not supported when the launch template (desired version 2) uses an SSM parameter instead of an AMI ID for its image');
     const ok = { AutoScalingGroupName: 'herd-staging-web', Preferences: { MinHealthyPercentage: 100, MaxHealthyPercentage: 150 } };
     await clients.autoScaling.send(new StartInstanceRefreshCommand(ok));
     await expect(clients.autoScaling.send(new StartInstanceRefreshCommand(ok))).rejects.toThrow(
       'An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.',
     );
+  });
+
+  test('validates an aws:ec2:image parameter asynchronously, as SSM does, and drops a write whose image is unusable', async () => {
+    const { clients, cloud, images } = world();
+    const name = parameterNames('shop', 'staging').currentImage;
+    const before = cloud.parameters.get(name);
+    await clients.ssm.send(new PutParameterCommand({ Name: name, Value: images.r1, Type: 'String', DataType: 'aws:ec2:image', Overwrite: true }));
+    await clients.ssm.send(new PutParameterCommand({ Name: '/herd/shop/staging/other-image', Value: images.r1, Type: 'String', DataType: 'aws:ec2:image' }));
+    // A 200, but nothing readable yet.
+    await expect(clients.ssm.send(new GetParameterCommand({ Name: '/herd/shop/staging/other-image' }))).rejects.toThrow('Parameter /herd/shop/staging/other-image not found.');
+    cloud.advance(cloud.timings.imageParameterSeconds);
+    expect((await clients.ssm.send(new GetParameterCommand({ Name: '/herd/shop/staging/other-image' }))).Parameter?.Value).toBe(images.r1);
+    expect(cloud.parameters.get(name)).toBe(images.r1);
+    await clients.ssm.send(new PutParameterCommand({ Name: name, Value: 'ami-0000000000000dead', Type: 'String', DataType: 'aws:ec2:image', Overwrite: true }));
+    cloud.advance(cloud.timings.imageParameterSeconds);
+    expect(cloud.parameters.get(name)).toBe(images.r1);
+    expect(cloud.violations).toEqual([`SSM dropped the aws:ec2:image write of ami-0000000000000dead to ${name}: the image is not available`]);
+    void before;
+  });
+
+  test('resolves a resolve:ssm: image when an instance launches, and refuses an image of another architecture', async () => {
+    const { clients, cloud, baseImage } = world();
+    const res = await clients.ec2.send(new RunInstancesCommand({
+      ImageId: 'resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64', InstanceType: 't3.small', MinCount: 1, MaxCount: 1,
+    }));
+    expect(res.Instances?.[0]?.ImageId).toBe(baseImage);
+    await expect(clients.ec2.send(new RunInstancesCommand({ ImageId: baseImage, InstanceType: 't4g.small', MinCount: 1, MaxCount: 1 }))).rejects.toThrow(
+      "The architecture 'arm64' of the specified instance type does not match the architecture 'x86_64' of the specified AMI.",
+    );
+    await expect(clients.ec2.send(new RunInstancesCommand({
+      ImageId: 'resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64', InstanceType: 't4g.small', MinCount: 1, MaxCount: 1,
+    }))).rejects.toThrow('The SSM parameter /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64 does not exist');
+    void cloud;
+  });
+
+  test('refuses to change a group\'s launch template while an instance refresh with a desired configuration runs', async () => {
+    const { clients, env } = world();
+    const lt = env.fleets.web.launchTemplateId;
+    await clients.ec2.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateId: lt, SourceVersion: '1', LaunchTemplateData: {} }));
+    await clients.autoScaling.send(new StartInstanceRefreshCommand({
+      AutoScalingGroupName: 'herd-staging-web', DesiredConfiguration: { LaunchTemplate: { LaunchTemplateId: lt, Version: '2' } }, Preferences: { MinHealthyPercentage: 100, MaxHealthyPercentage: 150 },
+    }));
+    await expect(clients.autoScaling.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: 'herd-staging-web', LaunchTemplate: { LaunchTemplateId: lt, Version: '2' } }))).rejects.toThrow(
+      /^An active instance refresh with a desired configuration exists/,
+    );
+    // Sizes may still change.
+    await clients.autoScaling.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: 'herd-staging-web', MaxSize: 5 }));
+  });
+
+  test('describes the environment\'s stack, and fails for a stack that does not exist', async () => {
+    const { clients } = world();
+    expect((await clients.cloudFormation.send(new DescribeStacksCommand({ StackName: 'herd-staging' }))).Stacks?.[0]?.StackStatus).toBe('UPDATE_COMPLETE');
+    await expect(clients.cloudFormation.send(new DescribeStacksCommand({ StackName: 'herd-nowhere' }))).rejects.toThrow('Stack with id herd-nowhere does not exist');
   });
 
   test('fails when a conditional write finds its condition false', async () => {

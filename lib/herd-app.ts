@@ -1,0 +1,45 @@
+import { App } from 'aws-cdk-lib';
+import { architectureOf } from './architecture';
+import type { HerdConfig } from './config/types';
+import { EnvironmentStack } from './environment-stack';
+import { peerEnvironments, releaseStateStackName, stackName } from './names';
+import { ReleaseStateStack } from './release-state-stack';
+import { retentionOf } from './retention';
+
+/** The two stacks of one environment. */
+export interface EnvironmentStacks {
+  /** `herd-<env>-release-state`: the release parameters, deployed first. */
+  readonly releaseState: ReleaseStateStack;
+  /** `herd-<env>`: everything else; it resolves the release parameters at deploy time. */
+  readonly environment: EnvironmentStack;
+}
+
+/**
+ * Adds every environment of `config` to `app`: per environment, the release-state stack and
+ * the environment stack, which depends on it (`cdk deploy herd-<env>` deploys both, in order).
+ */
+export function addEnvironments(app: App, config: HerdConfig): Record<string, EnvironmentStacks> {
+  const stacks: Record<string, EnvironmentStacks> = {};
+  const names = config.environments.map((e) => e.name);
+  for (const environment of config.environments) {
+    const env = environment.account ? { account: environment.account, region: environment.region } : undefined;
+    const releaseState = new ReleaseStateStack(app, releaseStateStackName(environment.name), {
+      app: config.app,
+      environment: environment.name,
+      architecture: architectureOf(environment.web.instanceType),
+      logRetentionDays: retentionOf(environment.logRetentionDays),
+      description: `herd: the release parameters of ${config.app}'s ${environment.name} environment (deployed before ${stackName(environment.name)})`,
+      env,
+    });
+    const stack = new EnvironmentStack(app, stackName(environment.name), {
+      app: config.app,
+      config: environment,
+      peerEnvironments: peerEnvironments(names, environment.name),
+      description: `herd: the ${environment.name} environment of ${config.app}`,
+      env,
+    });
+    stack.addStackDependency(releaseState, 'the environment resolves current-image and current-release when its update starts');
+    stacks[environment.name] = { releaseState, environment: stack };
+  }
+  return stacks;
+}
