@@ -32,9 +32,26 @@
 # 2192 2557 2922 3288 3653), as `retentionOf` in lib/retention.ts rounds the
 # retention of the log groups the stack creates; anything else fails the boot.
 #
+# Throttling: many instances booting at once call SSM and Secrets Manager together. Every
+# aws call runs with the CLI's adaptive retries (AWS_RETRY_MODE=adaptive,
+# AWS_MAX_ATTEMPTS=10, unless the caller set them). On top of that, a call of herd-boot's
+# own (the parameters, the secrets, the release report) that still fails throttled (exit
+# code 254/255, ThrottlingException, Throttling, Rate exceeded, RequestLimitExceeded or
+# TooManyRequestsException in its error output) is tried again, 6 attempts in all, after
+# a backoff that doubles from HERD_BOOT_RETRY_BASE_SECONDS (default 1: 1 2 4 8 16 s,
+# capped at 20 s), each wait a random time between half of it and all of it (jitter, so a
+# burst of instances spreads out). Any other error fails at once; throttled on every
+# attempt, the boot fails saying so.
+#
 # Test hooks: HERD_IMDS_URL (default http://169.254.169.254), HERD_CONSOLE (default
-# /dev/console). aws, jq, curl, systemctl, shutdown and logger are taken from PATH.
+# /dev/console), HERD_BOOT_RETRY_BASE_SECONDS (default 1, a number of seconds: 0.01
+# makes retries quick). aws, jq, curl, systemctl, shutdown, logger and sleep are taken
+# from PATH.
 set -euo pipefail
+
+# The aws CLI's own retries (adaptive: client-side rate limiting when throttled).
+export AWS_RETRY_MODE="${AWS_RETRY_MODE:-adaptive}"
+export AWS_MAX_ATTEMPTS="${AWS_MAX_ATTEMPTS:-10}"
 
 readonly PROG='herd-boot'
 readonly APP_PATH_DIRS='/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
@@ -42,6 +59,9 @@ readonly IMDS="${HERD_IMDS_URL:-http://169.254.169.254}"
 readonly CONSOLE="${HERD_CONSOLE:-/dev/console}"
 readonly LOG_TAIL_CHARS=3000
 readonly PARAMETER_VALUE_MAX=4096
+readonly AWS_THROTTLED_ATTEMPTS=6
+readonly AWS_RETRY_BASE="${HERD_BOOT_RETRY_BASE_SECONDS:-1}"
+readonly AWS_RETRY_CAP_SECONDS=20
 
 APP=''
 ENV_NAME=''
@@ -120,6 +140,51 @@ fail() {
   exit 1
 }
 
+# aws_call <stdout-file> <stderr-file> <aws args...>: run the aws CLI. A call AWS
+# throttled (exit code 254 or 255 and the error output says so) is tried again after a
+# bounded exponential backoff with jitter, AWS_THROTTLED_ATTEMPTS attempts in all.
+# Status 0 on success; otherwise 1, with AWS_FAILURE set to what to say about it: the
+# error output on one line (as the CLI printed it), or that AWS throttled every attempt.
+AWS_FAILURE=''
+aws_call() {
+  local out="$1" err="$2" attempt=1 code delay
+  shift 2
+  AWS_FAILURE=''
+  while :; do
+    code=0
+    aws "$@" >"$out" 2>"$err" || code=$?
+    ((code == 0)) && return 0
+    if ! { ((code == 254 || code == 255)) && aws_throttled "$err"; }; then
+      AWS_FAILURE="$(tr '\n' ' ' <"$err" | tail -c 500)"
+      return 1
+    fi
+    if ((attempt >= AWS_THROTTLED_ATTEMPTS)); then
+      AWS_FAILURE="throttled by AWS $attempt times, giving up (last error: $(tr '\n' ' ' <"$err" | tail -c 500 \
+        | sed -e 's/^ *//' -e 's/ *$//'))"
+      return 1
+    fi
+    delay="$(aws_backoff "$attempt")"
+    say warning "aws $1 $2 was throttled (attempt $attempt of $AWS_THROTTLED_ATTEMPTS), retrying in ${delay}s"
+    sleep "$delay"
+    attempt=$((attempt + 1))
+  done
+}
+
+# aws_throttled <stderr-file>: status 0 when the aws CLI's error output says AWS throttled.
+aws_throttled() {
+  grep -Eq 'Throttling|Rate exceeded|RequestLimitExceeded|TooManyRequestsException' "$1"
+}
+
+# aws_backoff <attempt>: seconds to wait after the <attempt>th throttled attempt: a random
+# time between half of and all of min(AWS_RETRY_CAP_SECONDS, base * 2^(attempt-1)).
+aws_backoff() {
+  awk -v base="$AWS_RETRY_BASE" -v n="$1" -v cap="$AWS_RETRY_CAP_SECONDS" -v r="$RANDOM" 'BEGIN {
+    d = base * 2 ^ (n - 1)
+    if (d > cap) d = cap
+    printf "%.3f\n", d / 2 + d / 2 * r / 32767
+  }'
+}
+
 # report_release_run <exit-code> <log-file>: JSON {exitCode, logTail} to Parameter Store,
 # the tail shortened until the value fits a standard parameter.
 report_release_run() {
@@ -130,9 +195,9 @@ report_release_run() {
     chars=$((chars - 500))
   done
   local name="${PARAM_ROOT}/release-runs/$INSTANCE_ID"
-  if ! aws ssm put-parameter --name "$name" --type String --overwrite --value "$value" \
-    --region "$REGION" >/dev/null 2>"$WORK/report.err"; then
-    say err "ERROR: cannot report to $name: $(tr '\n' ' ' <"$WORK/report.err" | tail -c 500)"
+  if ! aws_call /dev/null "$WORK/report.err" ssm put-parameter --name "$name" --type String --overwrite \
+    --value "$value" --region "$REGION"; then
+    say err "ERROR: cannot report to $name: $AWS_FAILURE"
     return 1
   fi
   return 0
@@ -171,6 +236,9 @@ esac
 if [[ -n $REGION && ! $REGION =~ ^[a-z0-9-]+$ ]]; then
   fail "--region '$REGION' is invalid"
 fi
+if [[ ! $AWS_RETRY_BASE =~ ^[0-9]{1,3}(\.[0-9]{1,3})?$ ]]; then
+  fail "HERD_BOOT_RETRY_BASE_SECONDS '$AWS_RETRY_BASE' is invalid (must be a number of seconds, like 1 or 0.5)"
+fi
 if [[ ! $LOG_RETENTION_GIVEN =~ ^[1-9][0-9]{0,3}$ ]] || ((LOG_RETENTION_GIVEN > 3653)); then
   fail "--log-retention-days '$LOG_RETENTION_GIVEN' is invalid (must be an integer from 1 to 3653)"
 fi
@@ -183,7 +251,7 @@ done
 if [[ $LOG_RETENTION_DAYS != "$LOG_RETENTION_GIVEN" ]]; then
   say info "--log-retention-days $LOG_RETENTION_GIVEN: logs are kept $LOG_RETENTION_DAYS days (the next retention CloudWatch Logs accepts)"
 fi
-for tool in aws jq curl setpriv; do
+for tool in aws jq curl setpriv awk sleep; do
   command -v "$tool" >/dev/null 2>&1 || fail "required command '$tool' not found on PATH"
 done
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/herd-boot.XXXXXX")"
@@ -251,12 +319,13 @@ fi
 # ---------------------------------------------------------------------------------
 # Configuration from Parameter Store and Secrets Manager.
 # ---------------------------------------------------------------------------------
-# aws_json <output-file> <what> <aws args...>: run the aws CLI, fail loudly on error.
+# aws_json <output-file> <what> <aws args...>: run the aws CLI (retried when throttled),
+# fail loudly on error.
 aws_json() {
   local out="$1" what="$2"
   shift 2
-  if ! aws "$@" --region "$REGION" --output json >"$out" 2>"$WORK/aws.err"; then
-    fail "cannot read $what: $(tr '\n' ' ' <"$WORK/aws.err" | tail -c 500)"
+  if ! aws_call "$out" "$WORK/aws.err" "$@" --region "$REGION" --output json; then
+    fail "cannot read $what: $AWS_FAILURE"
   fi
   jq -e . "$out" >/dev/null 2>&1 || fail "cannot read $what: the aws CLI did not return JSON"
 }

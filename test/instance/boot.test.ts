@@ -21,8 +21,27 @@ const TRICKY_VALUE = 'a "quoted" $HOME `tick` back\\slash\nsecond line';
 
 const AWS_STUB = `#!/usr/bin/env bash
 # Fake aws CLI: reads $STUB_DIR/parameters.json ({name: value}) and secrets.json ({arn: string}).
+# Logs its arguments to aws.log and the retry settings it was given to aws-env.log.
+# $STUB_DIR/throttle holds how many of the next calls AWS throttles (or "always"); with
+# $STUB_DIR/throttle-only, only calls whose arguments contain that text are throttled.
 set -euo pipefail
 printf '%s\\n' "$*" >>"$STUB_DIR/aws.log"
+printf 'AWS_RETRY_MODE=%s AWS_MAX_ATTEMPTS=%s\\n' "\${AWS_RETRY_MODE-<unset>}" "\${AWS_MAX_ATTEMPTS-<unset>}" >>"$STUB_DIR/aws-env.log"
+if [[ -f $STUB_DIR/throttle ]] && { [[ ! -f $STUB_DIR/throttle-only ]] || [[ $* == *"$(cat "$STUB_DIR/throttle-only")"* ]]; }; then
+  left="$(cat "$STUB_DIR/throttle")"
+  if [[ $left == always ]] || ((left > 0)); then
+    [[ $left == always ]] || echo $((left - 1)) >"$STUB_DIR/throttle"
+    case "$1 $2" in
+      "ssm get-parameters-by-path") op=GetParametersByPath ;;
+      "secretsmanager get-secret-value") op=GetSecretValue ;;
+      "ssm put-parameter") op=PutParameter ;;
+      *) op=Unknown ;;
+    esac
+    echo "" >&2
+    echo "An error occurred (ThrottlingException) when calling the $op operation (reached max retries: 9): Rate exceeded" >&2
+    exit 254
+  fi
+fi
 if [[ -f $STUB_DIR/aws-error ]]; then cat "$STUB_DIR/aws-error" >&2; exit 254; fi
 arg() { local want="$1"; shift; while [[ $# -gt 0 ]]; do [[ $1 == "$want" ]] && { printf '%s' "$2"; return; }; shift; done; return 1; }
 case "$1 $2" in
@@ -101,6 +120,16 @@ describeWith({
     awsError?: string;
     from?: string;
     withoutAgent?: boolean;
+    /** How many of the next aws calls are throttled (ThrottlingException, exit 254), or always. */
+    throttle?: number | 'always';
+    /** Only aws calls whose arguments contain this text are throttled. */
+    throttleOnly?: string;
+    /** HERD_BOOT_RETRY_BASE_SECONDS for the boot. */
+    retryBaseSeconds?: string;
+    /** A `sleep` stub first on PATH that logs its argument to sleep.log and returns at once. */
+    stubSleep?: boolean;
+    /** More variables for the boot's environment. */
+    extraEnv?: NodeJS.ProcessEnv;
   } = {}): Fakes {
     const root = path.join(tempDir('boot'), 'root');
     runOrThrow('cp', ['-a', options.from ?? bakedRoot, root]);
@@ -124,6 +153,9 @@ describeWith({
       [KEY_SECRET_ARN]: 'django-key-$ecret',
     }));
     if (options.awsError !== undefined) writeFileSync(path.join(stubDir, 'aws-error'), options.awsError);
+    if (options.throttle !== undefined) writeFileSync(path.join(stubDir, 'throttle'), `${options.throttle}\n`);
+    if (options.throttleOnly !== undefined) writeFileSync(path.join(stubDir, 'throttle-only'), options.throttleOnly);
+    if (options.stubSleep === true) writeFileSync(path.join(bin, 'sleep'), logStub('sleep'), { mode: 0o755 });
     const consoleFile = path.join(stubDir, 'console');
     writeFileSync(consoleFile, '');
     return {
@@ -135,6 +167,8 @@ describeWith({
         STUB_DIR: stubDir,
         HERD_IMDS_URL: imdsUrl,
         HERD_CONSOLE: consoleFile,
+        ...(options.retryBaseSeconds === undefined ? {} : { HERD_BOOT_RETRY_BASE_SECONDS: options.retryBaseSeconds }),
+        ...options.extraEnv,
       },
     };
   }
@@ -411,6 +445,130 @@ describeWith({
     });
   });
 
+  describe('under a burst: AWS throttles', () => {
+    const ENV_CALL = 'ssm get-parameters-by-path --path /herd/fixture/staging/env/ --recursive --with-decryption --region eu-west-1 --output json';
+    const throttled = (op: string) => ` An error occurred (ThrottlingException) when calling the ${op} operation (reached max retries: 9): Rate exceeded `;
+
+    test('every aws call runs with the CLI\'s adaptive retries, 10 attempts', async () => {
+      const fakes = given();
+      const result = await boot(fakes, 'release');
+      expect(result.code).toBe(0);
+      const seen = calls(fakes, 'aws-env');
+      expect(seen).toHaveLength(5); // env/, secret-env/, two secrets, the report
+      expect(new Set(seen)).toEqual(new Set(['AWS_RETRY_MODE=adaptive AWS_MAX_ATTEMPTS=10']));
+    });
+
+    test('retry settings the caller gave are kept', async () => {
+      const fakes = given({ extraEnv: { AWS_RETRY_MODE: 'standard', AWS_MAX_ATTEMPTS: '4' } });
+      const result = await boot(fakes, 'web');
+      expect(result.code).toBe(0);
+      expect(new Set(calls(fakes, 'aws-env'))).toEqual(new Set(['AWS_RETRY_MODE=standard AWS_MAX_ATTEMPTS=4']));
+    });
+
+    test('a throttled call is retried: the boot succeeds and renders the env file', async () => {
+      const fakes = given({ throttle: 1, retryBaseSeconds: '0.01' });
+      const result = await boot(fakes, 'web');
+      expect(result.code).toBe(0);
+      expect(calls(fakes, 'aws')).toEqual([
+        ENV_CALL,
+        ENV_CALL,
+        'ssm get-parameters-by-path --path /herd/fixture/staging/secret-env/ --recursive --with-decryption --region eu-west-1 --output json',
+        `secretsmanager get-secret-value --secret-id ${DB_SECRET_ARN} --region eu-west-1 --output json`,
+        `secretsmanager get-secret-value --secret-id ${KEY_SECRET_ARN} --region eu-west-1 --output json`,
+      ]);
+      expect(result.stderr).toMatch(/^herd-boot: aws ssm get-parameters-by-path was throttled \(attempt 1 of 6\), retrying in 0\.0(0[5-9]|10)s$/m);
+      expect(readFileSync(bootLogOf(fakes), 'utf8')).toBe(result.stderr);
+      const envFile = path.join(fakes.root, 'etc', 'herd', 'fixture.env');
+      expect(statSync(envFile).mode & 0o777).toBe(0o600);
+      expect(readFileSync(envFile, 'utf8')).toContain(`\nDATABASE_HOST="db.staging.internal"\nTRICKY=`);
+      expect(readFileSync(envFile, 'utf8')).toContain(`\nDATABASE_PASSWORD="${CANARY_SECRET}"\n`);
+      expect(calls(fakes, 'systemctl')).toEqual(['enable --now fixture-web.service']);
+    });
+
+    test('a throttled secret is retried too', async () => {
+      const fakes = given({ throttle: 2, throttleOnly: KEY_SECRET_ARN, retryBaseSeconds: '0.01' });
+      const result = await boot(fakes, 'worker');
+      expect(result.code).toBe(0);
+      expect(calls(fakes, 'aws').filter((c) => c.includes(KEY_SECRET_ARN))).toHaveLength(3);
+      expect(readFileSync(path.join(fakes.root, 'etc', 'herd', 'fixture.env'), 'utf8'))
+        .toContain('\nDJANGO_SECRET_KEY="django-key-\\$ecret"\n');
+    });
+
+    test('backoff: doubles from HERD_BOOT_RETRY_BASE_SECONDS, capped at 20 s, with jitter (half to all of it)', async () => {
+      const fakes = given({ throttle: 'always', retryBaseSeconds: '4', stubSleep: true });
+      const result = await boot(fakes, 'web');
+      expect(result.code).toBe(1);
+      const sleeps = calls(fakes, 'sleep').map(Number);
+      const ceilings = [4, 8, 16, 20, 20];
+      expect(sleeps).toHaveLength(ceilings.length);
+      sleeps.forEach((seconds, i) => {
+        expect(seconds).toBeGreaterThanOrEqual(ceilings[i] / 2);
+        expect(seconds).toBeLessThanOrEqual(ceilings[i]);
+      });
+    });
+
+    test('the default base is 1 s', async () => {
+      const fakes = given({ throttle: 1, stubSleep: true });
+      const result = await boot(fakes, 'web');
+      expect(result.code).toBe(0);
+      const sleeps = calls(fakes, 'sleep').map(Number);
+      expect(sleeps).toHaveLength(1);
+      expect(sleeps[0]).toBeGreaterThanOrEqual(0.5);
+      expect(sleeps[0]).toBeLessThanOrEqual(1);
+    });
+
+    test('always throttled: fails loudly after 6 attempts, starting nothing and leaving no env file', async () => {
+      const fakes = given({ throttle: 'always', retryBaseSeconds: '0.01' });
+      const result = await boot(fakes, 'web');
+      expectFailedLoudly(fakes, result,
+        `cannot read parameters under /herd/fixture/staging/env/: throttled by AWS 6 times, giving up (last error: ${throttled('GetParametersByPath').trim()})`);
+      expect(calls(fakes, 'aws')).toEqual(Array(6).fill(ENV_CALL));
+      expect(existsSync(path.join(fakes.root, 'etc', 'herd', 'fixture.env'))).toBe(false);
+      expect(calls(fakes, 'amazon-cloudwatch-agent-ctl')).toEqual([]);
+      for (let attempt = 1; attempt <= 5; attempt += 1) {
+        expect(result.stderr).toContain(`herd-boot: aws ssm get-parameters-by-path was throttled (attempt ${attempt} of 6), retrying in `);
+      }
+      expect(result.stderr).not.toContain('(attempt 6 of 6), retrying');
+    });
+
+    test('an AccessDenied error is not retried: one call, the error as before', async () => {
+      const denied = 'An error occurred (AccessDeniedException) when calling the GetParametersByPath operation: User: arn:aws:sts::111122223333:assumed-role/web/i-0123456789abcdef0 is not authorized to perform: ssm:GetParametersByPath\n';
+      const fakes = given({ awsError: denied, retryBaseSeconds: '0.01' });
+      const result = await boot(fakes, 'web');
+      expectFailedLoudly(fakes, result, `cannot read parameters under /herd/fixture/staging/env/: ${denied.replace('\n', ' ')}`);
+      expect(calls(fakes, 'aws')).toEqual([ENV_CALL]);
+      expect(result.stderr).not.toContain('throttled');
+    });
+
+    test('a throttled release report is retried: reported once, exit code kept', async () => {
+      const fakes = given({ throttle: 2, throttleOnly: 'put-parameter', retryBaseSeconds: '0.01' });
+      const result = await boot(fakes, 'release');
+      expect(result.code).toBe(0);
+      expect(calls(fakes, 'aws').filter((c) => c.startsWith('ssm put-parameter'))).toHaveLength(3);
+      expect(puts(fakes)).toHaveLength(1);
+      expect(JSON.parse(puts(fakes)[0].value).exitCode).toBe(0);
+      expect(calls(fakes, 'shutdown')).toEqual(['-h now']);
+    });
+
+    test('a release report throttled every time: fails loudly saying so, still powers off', async () => {
+      const fakes = given({ throttle: 'always', throttleOnly: 'put-parameter', retryBaseSeconds: '0.01' });
+      const result = await boot(fakes, 'release');
+      expect(result.code).toBe(1);
+      const line = `herd-boot: ERROR: cannot report to /herd/fixture/staging/release-runs/${INSTANCE_ID}: throttled by AWS 6 times, giving up (last error: ${throttled('PutParameter').trim()})\n`;
+      expect(result.stderr).toContain(line);
+      expect(readFileSync(fakes.console, 'utf8')).toContain(line);
+      expect(calls(fakes, 'aws').filter((c) => c.startsWith('ssm put-parameter'))).toHaveLength(6);
+      expect(calls(fakes, 'shutdown')).toEqual(['-h now']);
+    });
+
+    test('HERD_BOOT_RETRY_BASE_SECONDS must be a number of seconds', async () => {
+      const fakes = given({ retryBaseSeconds: 'soon' });
+      const result = await boot(fakes, 'web');
+      expectFailedLoudly(fakes, result, "HERD_BOOT_RETRY_BASE_SECONDS 'soon' is invalid (must be a number of seconds, like 1 or 0.5)");
+      expect(calls(fakes, 'aws')).toEqual([]);
+    });
+  });
+
   describe('fails loudly without configuration, starting nothing and leaving no env file', () => {
     test('fails when there is no parameter under env/', async () => {
       const fakes = given({ parameters: { '/herd/fixture/other/env/DATABASE_HOST': 'x' } });
@@ -437,6 +595,7 @@ describeWith({
       const result = await boot(fakes, 'web');
       expectFailedLoudly(fakes, result,
         'cannot read parameters under /herd/fixture/staging/env/: Unable to locate credentials. You can configure credentials by running "aws configure". ');
+      expect(calls(fakes, 'aws')).toHaveLength(1);
     });
 
     test('fails when a parameter name is not a variable name', async () => {
