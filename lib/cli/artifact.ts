@@ -1,16 +1,25 @@
 /**
  * A release from what the operator gave: an app directory (packed deterministically), a
- * `.tar.gz`, or a release id already in the artifacts bucket.
+ * `.tar.gz`, or a release id already in the artifacts bucket; and its upload there.
+ *
+ * Uploads go through `@aws-sdk/lib-storage`'s Upload: one PutObject for an artifact that
+ * fits one part, a multipart upload otherwise (S3's PutObject takes at most 5 GiB, and
+ * a streamed body cannot be retried by the SDK). Each part is read into memory, so the
+ * SDK retries a part that fails (throttling, 5xx, a dropped connection) on its own; any
+ * size up to S3's 5 TiB goes up, in at most 10,000 parts.
  */
-import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { createReadStream, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import ora from 'ora';
 import * as tar from 'tar';
 import { RELEASE_ID_PATTERN, RELEASE_LABEL_PATTERN, releaseIdOfTree } from '../release-id';
-import type { AwsClients } from './deps';
+import type { AwsClients, CliDeps } from './deps';
 import { artifactKey } from './environment';
 import { CliError } from './errors';
+import { formatDuration } from './progress';
 
 /** A release id as the deploy step accepts it. */
 export { RELEASE_ID_PATTERN };
@@ -101,19 +110,158 @@ export async function artifactExists(clients: Pick<AwsClients, 's3'>, bucket: st
   }
 }
 
+const MiB = 1024 * 1024;
+
+/** S3's limits on an upload (S3 User Guide, "Amazon S3 multipart upload limits"). */
+export const S3_UPLOAD_LIMITS = {
+  /** Largest object: 5 TiB. */
+  maxObjectBytes: 5 * 1024 ** 4,
+  /** Smallest part, except the last: 5 MiB. */
+  minPartBytes: 5 * MiB,
+  /** Largest part: 5 GiB. */
+  maxPartBytes: 5 * 1024 ** 3,
+  maxParts: 10_000,
+} as const;
+
+/** Bytes per part unless an artifact needs larger ones to fit 10,000 parts. */
+export const UPLOAD_PART_BYTES = 16 * MiB;
+/** Parts in flight at once. */
+export const UPLOAD_QUEUE_SIZE = 4;
+/** At most this much of the artifact in memory at once (parts in flight): fewer parts in flight when parts are larger. */
+export const UPLOAD_MEMORY_BYTES = 256 * MiB;
+
+export interface UploadOptions {
+  /** Bytes per part (at least 5 MiB; tests use small parts). Default 16 MiB, more when needed. */
+  readonly partSize?: number;
+  /** Parts in flight at once. Default 4 (fewer for parts over 64 MiB). */
+  readonly queueSize?: number;
+}
+
+/** How an artifact of `size` bytes goes up: part size, parts in flight, number of parts. */
+export function uploadPlan(size: number, options: UploadOptions = {}): { partSize: number; queueSize: number; parts: number } {
+  if (size > S3_UPLOAD_LIMITS.maxObjectBytes) {
+    throw new CliError(`the artifact is ${formatBytes(size)}: larger than S3's largest object (5 TiB)`);
+  }
+  const requested = options.partSize ?? UPLOAD_PART_BYTES;
+  if (requested < S3_UPLOAD_LIMITS.minPartBytes || requested > S3_UPLOAD_LIMITS.maxPartBytes) {
+    throw new CliError(`upload part size ${requested} is outside what S3 accepts (5 MiB to 5 GiB)`);
+  }
+  // 10,000 parts at most: larger parts (whole MiB) for an artifact over 156 GiB.
+  const partSize = Math.max(requested, Math.ceil(size / S3_UPLOAD_LIMITS.maxParts / MiB) * MiB);
+  const queueSize = options.queueSize ?? Math.max(1, Math.min(UPLOAD_QUEUE_SIZE, Math.floor(UPLOAD_MEMORY_BYTES / partSize)));
+  return { partSize, queueSize, parts: Math.max(1, Math.ceil(size / partSize)) };
+}
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'] as const;
+
+/** The unit `bytes` reads best in: 0 for B, 1 for KiB… */
+function unitOf(bytes: number): number {
+  let unit = 0;
+  while (bytes >= 1024 ** (unit + 1) && unit < UNITS.length - 1) unit += 1;
+  return unit;
+}
+
+/** `512 B`, `3.4 KiB`, `20.0 MiB`, `1.2 GiB`; in the unit of `like` when given (`4.0 MiB / 20.0 MiB`). */
+export function formatBytes(bytes: number, like = bytes): string {
+  const unit = unitOf(like);
+  return unit === 0 ? `${bytes} B` : `${(bytes / 1024 ** unit).toFixed(1)} ${UNITS[unit]}`;
+}
+
+/** How upload progress is shown: a line redrawn in place on a terminal, plain lines when piped. */
+interface UploadDisplay {
+  progress(sent: number): void;
+  done(line: string): void;
+  stop(): void;
+}
+
+/**
+ * On a terminal: a spinner line (as `herd deploy`'s progress) redrawn with the bytes sent,
+ * the total and the percentage, replaced by one ✔ line when done. Piped: a line when the
+ * upload starts (with the size) and one when it ends, never a redraw.
+ */
+function uploadDisplay(deps: Pick<CliDeps, 'out' | 'isTTY'>, url: string, size: number): UploadDisplay {
+  if (!deps.isTTY) {
+    deps.out.write(`uploading ${url} (${formatBytes(size)})\n`);
+    return {
+      progress: () => undefined,
+      done: (line) => void deps.out.write(`${line}\n`),
+      stop: () => undefined,
+    };
+  }
+  const text = (sent: number) =>
+    `uploading ${url} · ${formatBytes(sent, size)} / ${formatBytes(size)} · ${size > 0 ? Math.floor((Math.min(sent, size) / size) * 100) : 100}%`;
+  const spinner = ora({ stream: deps.out as NodeJS.WritableStream, isEnabled: true, discardStdin: false, text: text(0) }).start();
+  return {
+    progress(sent) {
+      spinner.text = text(sent);
+      spinner.render(); // at once, not at the next frame: a part may take a while
+    },
+    done: (line) => void spinner.stopAndPersist({ symbol: '✔', text: line }),
+    stop: () => void spinner.stop(),
+  };
+}
+
+/**
+ * Uploads `file` to s3://bucket/key with lib-storage's Upload, showing progress. A part
+ * that still fails after the SDK's retries fails the upload: Upload aborts the multipart
+ * upload (no parts left behind) and the error is thrown.
+ */
+export async function uploadArtifact(
+  deps: Pick<CliDeps, 'out' | 'isTTY' | 'now'>,
+  clients: Pick<AwsClients, 's3'>,
+  bucket: string,
+  key: string,
+  file: string,
+  options: UploadOptions = {},
+): Promise<void> {
+  const size = statSync(file).size;
+  const { partSize, queueSize } = uploadPlan(size, options);
+  const url = `s3://${bucket}/${key}`;
+  const started = deps.now();
+  const upload = new Upload({
+    client: wholeClient(clients.s3),
+    params: { Bucket: bucket, Key: key, Body: createReadStream(file), ContentLength: size, ContentType: 'application/gzip' },
+    partSize,
+    queueSize,
+  });
+  const display = uploadDisplay(deps, url, size);
+  upload.on('httpUploadProgress', (p) => display.progress(p.loaded ?? 0));
+  try {
+    await upload.done();
+  } catch (err) {
+    display.stop();
+    throw err;
+  }
+  display.done(`uploaded ${url} (${formatBytes(size)} in ${formatDuration((deps.now() - started) / 1000)})`);
+}
+
+/**
+ * Upload drives the client itself (it reads the endpoint, checksum setting and request
+ * handler from its configuration), so it needs a whole S3Client, not only `send`.
+ */
+function wholeClient(s3: AwsClients['s3']): S3Client {
+  if (!('config' in s3)) throw new Error('the S3 client has no configuration: uploads need an S3Client');
+  return s3 as S3Client;
+}
+
 /**
  * Makes sure the release's artifact is in the bucket: uploads the tarball unless the key
- * exists (a content-addressed id names the same bytes). Returns whether it uploaded.
+ * exists (a content-addressed id names the same bytes), showing the upload's progress.
+ * Returns whether it uploaded.
  */
-export async function ensureArtifact(clients: Pick<AwsClients, 's3'>, bucket: string, prepared: PreparedRelease): Promise<boolean> {
+export async function ensureArtifact(
+  deps: Pick<CliDeps, 'out' | 'isTTY' | 'now'>,
+  clients: Pick<AwsClients, 's3'>,
+  bucket: string,
+  prepared: PreparedRelease,
+  options: UploadOptions = {},
+): Promise<boolean> {
   if (await artifactExists(clients, bucket, prepared.key)) return false;
   if (!prepared.tarball) {
     throw new CliError(
       `unknown release ${prepared.release}: s3://${bucket}/${prepared.key} does not exist; give the app's directory or .tar.gz to upload it, or list releases with \`herd releases <env>\``,
     );
   }
-  await clients.s3.send(
-    new PutObjectCommand({ Bucket: bucket, Key: prepared.key, Body: createReadStream(prepared.tarball), ContentLength: statSync(prepared.tarball).size, ContentType: 'application/gzip' }),
-  );
+  await uploadArtifact(deps, clients, bucket, prepared.key, prepared.tarball, options);
   return true;
 }

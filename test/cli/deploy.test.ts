@@ -8,9 +8,16 @@ import { ARTIFACT_PREFIX } from '../../lib/deploy-step';
 import { RELEASES_PREFIX } from '../../lib/cli/environment';
 import { parameterNames, TAGS } from '../../lib/names';
 import { releaseIdOfTree } from '../../lib/release-id';
-import { appDirectory } from './support/app';
-import { runHerd, testDeps } from './support/harness';
-import { SimulatedEnvironment } from './support/simulated';
+import {
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { FakeAwsError } from '../../lib/simulation/errors';
+import { appDirectory, largeAppDirectory } from './support/app';
+import { Collector, runHerd, testDeps } from './support/harness';
+import { S3_LIMITS, SimulatedEnvironment } from './support/simulated';
 
 function setup(spec: ConstructorParameters<typeof SimulatedEnvironment>[0] = { web: 2, worker: 1, serving: 'r1' }) {
   const sim = new SimulatedEnvironment(spec);
@@ -35,8 +42,9 @@ describe('herd deploy <env> <path>', () => {
     expect(sim.objects.has(`${sim.bucket}/releases/${release}.tar.gz`)).toBe(true);
     expect(currentRelease(sim)).toBe(release);
     const lines = run.out.trim().split('\n');
-    expect(lines[0]).toBe(`uploaded s3://${sim.bucket}/releases/${release}.tar.gz`);
-    expect(lines[1]).toMatch(new RegExp(`^deploy \\S+ started on staging: release ${release} \\(rolling\\), by alice$`));
+    expect(lines[0]).toMatch(new RegExp(`^uploading s3://${sim.bucket}/releases/${release}\\.tar\\.gz \\(\\d+ B\\)$`));
+    expect(lines[1]).toMatch(new RegExp(`^uploaded s3://${sim.bucket}/releases/${release}\\.tar\\.gz \\(\\d+ B in 0s\\)$`));
+    expect(lines[2]).toMatch(new RegExp(`^deploy \\S+ started on staging: release ${release} \\(rolling\\), by alice$`));
     expect(lines.some((l) => /^rollout: refresh\.\w+ · refresh web \d+% · \d\/\d instances replaced · elapsed \S+ · left unknown$/.test(l))).toBe(true);
     expect(lines.some((l) => /^bake: bake\.\w+ · elapsed/.test(l))).toBe(true);
     expect(lines.filter((l) => /^done lock \d+s$/.test(l))).toHaveLength(1);
@@ -236,7 +244,167 @@ describe('artifacts', () => {
     const run = await runHerd(['deploy', 'staging', `${out}/a.tar.gz`, '--detach'], deps);
     const release = releaseIdOfTree(dir);
     expect(run.code).toBe(3);
-    expect(run.out.split('\n')[0]).toBe(`uploaded s3://${sim.bucket}/releases/${release}.tar.gz`);
+    const size = readFileSync(`${out}/a.tar.gz`).length;
+    expect(run.out.split('\n').slice(0, 2)).toEqual([
+      `uploading s3://${sim.bucket}/releases/${release}.tar.gz (${size} B)`,
+      `uploaded s3://${sim.bucket}/releases/${release}.tar.gz (${size} B in 0s)`,
+    ]);
     expect(sim.objects.get(`${sim.bucket}/releases/${release}.tar.gz`)?.equals(readFileSync(`${out}/a.tar.gz`))).toBe(true);
+    // One part: a single PutObject of the whole body.
+    expect(sim.s3Calls).toEqual(['HeadObject', 'PutObject']);
+  });
+});
+
+describe('large artifacts: multipart upload', () => {
+  const MiB = 1024 * 1024;
+  const cleanup: string[] = [];
+  afterAll(() => {
+    for (const dir of cleanup.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** An app of `bytes` random bytes, and the exact tarball `herd` uploads for it. */
+  async function largeApp(bytes: number): Promise<{ dir: string; release: string; tarball: Buffer }> {
+    const { packDirectory } = await import('../../lib/cli/artifact');
+    const dir = largeAppDirectory(bytes);
+    const out = mkdtempSync(path.join(tmpdir(), 'herd-pack-'));
+    cleanup.push(dir, out);
+    await packDirectory(dir, path.join(out, 'a.tar.gz'));
+    return { dir, release: releaseIdOfTree(dir), tarball: readFileSync(path.join(out, 'a.tar.gz')) };
+  }
+
+  const mib = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
+
+  test('an artifact larger than one 16 MiB part goes up in parts and arrives byte for byte; piped: a line at the start and one at the end', async () => {
+    const { dir, release, tarball } = await largeApp(20 * MiB);
+    const { sim, deps } = setup();
+    const run = await runHerd(['deploy', 'staging', dir, '--detach'], deps);
+    expect(run.err).toBe('');
+    expect(run.code).toBe(3);
+    const key = `${sim.bucket}/releases/${release}.tar.gz`;
+    expect(sim.objects.get(key)?.equals(tarball)).toBe(true);
+    expect(sim.s3Calls[0]).toBe('HeadObject');
+    expect(sim.s3Calls[1]).toBe('CreateMultipartUpload');
+    expect(sim.s3Calls.slice(2, 4).sort()).toEqual(['UploadPart 1', 'UploadPart 2']);
+    expect(sim.s3Calls.slice(4)).toEqual(['CompleteMultipartUpload']);
+    expect(sim.uploads.size).toBe(0);
+    expect(run.out.split('\n').slice(0, 2)).toEqual([
+      `uploading s3://${key} (${mib(tarball.length)})`,
+      `uploaded s3://${key} (${mib(tarball.length)} in 0s)`,
+    ]);
+    expect(run.out).not.toMatch(/[\r\u001b]/);
+    // The deploy starts on the uploaded release.
+    expect([...sim.executions.values()][0]?.input).toMatchObject({ release });
+  });
+
+  test('on a terminal the upload shows bytes sent, total and percentage, redrawn in place, then one line kept', async () => {
+    const { dir, release, tarball } = await largeApp(20 * MiB);
+    const { sim } = setup();
+    const out = new Collector(true);
+    const deps = { ...testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now(), sleep: () => sim.sleep() }), out, isTTY: true };
+    const run = await runHerd(['deploy', 'staging', dir, '--detach'], deps);
+    expect(run.err).toBe('');
+    expect(run.code).toBe(3);
+    const key = `${sim.bucket}/releases/${release}.tar.gz`;
+    expect(sim.objects.get(key)?.equals(tarball)).toBe(true);
+    const total = mib(tarball.length);
+    // A partial state was drawn: one part of the two sent, with its share of the total.
+    const partial = [...out.text.matchAll(new RegExp(`uploading s3://${key} · (\\d+\\.\\d) MiB / ${total.replace('.', '\\.')} · (\\d+)%`, 'g'))];
+    expect(partial.length).toBeGreaterThanOrEqual(2);
+    expect(partial.map((m) => Number(m[2]))).toContain(0);
+    expect(partial.some((m) => Number(m[2]) > 0 && Number(m[2]) < 100)).toBe(true);
+    // Redrawn in place (the line cleared between frames), kept once when done.
+    expect(out.text).toContain('\u001b[2K');
+    expect(out.text.split(`✔ uploaded s3://${key} (${total} in 0s)\n`)).toHaveLength(2);
+    expect(out.text).toMatch(/deploy \S+ started on staging/);
+  });
+
+  test('parts as small as S3 allows (5 MiB) when asked: three parts, the last one short', async () => {
+    const { ensureArtifact } = await import('../../lib/cli/artifact');
+    const { release, tarball } = await largeApp(11 * MiB);
+    const { sim } = setup();
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'herd-tarball-')), `${release}.tar.gz`);
+    cleanup.push(path.dirname(file));
+    writeFileSync(file, tarball);
+    const out = new Collector();
+    const uploaded = await ensureArtifact(
+      { out, isTTY: false, now: () => 0 },
+      sim.clients(),
+      sim.bucket,
+      { release, key: `releases/${release}.tar.gz`, tarball: file, cleanup: () => undefined },
+      { partSize: S3_LIMITS.minPartBytes },
+    );
+    expect(uploaded).toBe(true);
+    expect(sim.s3Calls.filter((c) => c.startsWith('UploadPart')).sort()).toEqual(['UploadPart 1', 'UploadPart 2', 'UploadPart 3']);
+    expect(sim.objects.get(`${sim.bucket}/releases/${release}.tar.gz`)?.equals(tarball)).toBe(true);
+  });
+
+  test('a part that fails for good fails the command with the error; the multipart upload is aborted, nothing starts', async () => {
+    const { dir, release } = await largeApp(20 * MiB);
+    const { sim } = setup();
+    sim.onS3 = (command) => {
+      if (command instanceof UploadPartCommand && command.input.PartNumber === 2) throw new FakeAwsError('AccessDenied', 'Access Denied', 403);
+    };
+    const out = new Collector(true);
+    const deps = { ...testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now(), sleep: () => sim.sleep() }), out, isTTY: true };
+    const run = await runHerd(['deploy', 'staging', dir], deps);
+    expect(run.code).toBe(1);
+    expect(run.err).toBe('herd: AccessDenied: Access Denied\n');
+    expect(sim.s3Calls).toContain('AbortMultipartUpload');
+    expect(sim.uploads.size).toBe(0);
+    expect(sim.objects.has(`${sim.bucket}/releases/${release}.tar.gz`)).toBe(false);
+    expect(sim.executions.size).toBe(0);
+    expect(out.text).not.toContain('✔ uploaded');
+  });
+
+  test('any size up to S3\'s 5 TiB fits in 10,000 parts; larger is refused before anything is sent', async () => {
+    const { uploadPlan } = await import('../../lib/cli/artifact');
+    expect(uploadPlan(1000)).toEqual({ partSize: 16 * MiB, queueSize: 4, parts: 1 });
+    expect(uploadPlan(20 * MiB)).toEqual({ partSize: 16 * MiB, queueSize: 4, parts: 2 });
+    expect(uploadPlan(10_000 * 16 * MiB).parts).toBe(10_000);
+    const tiB = 1024 ** 4;
+    const largest = uploadPlan(5 * tiB);
+    expect(largest.parts).toBeLessThanOrEqual(10_000);
+    expect(largest.partSize * largest.parts).toBeGreaterThanOrEqual(5 * tiB);
+    expect(largest.partSize % MiB).toBe(0);
+    expect(largest.partSize).toBeLessThanOrEqual(5 * 1024 ** 3);
+    expect(largest.queueSize).toBe(1); // ~525 MiB parts: one in memory at a time
+    expect(() => uploadPlan(5 * tiB + 1)).toThrow('the artifact is 5.0 TiB: larger than S3\'s largest object (5 TiB)');
+    expect(() => uploadPlan(100, { partSize: MiB })).toThrow('upload part size 1048576 is outside what S3 accepts (5 MiB to 5 GiB)');
+  });
+
+  test('the simulated S3 is as strict as S3 about completing a multipart upload', async () => {
+    const { sim } = setup();
+    const s3 = sim.clients().s3;
+    const Bucket = sim.bucket;
+    const Key = 'releases/x.tar.gz';
+    const create = async () => (await s3.send(new CreateMultipartUploadCommand({ Bucket, Key }))).UploadId ?? '';
+    const part = async (UploadId: string, PartNumber: number, bytes: number) =>
+      (await s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: Buffer.alloc(bytes, PartNumber) }))).ETag ?? '';
+    const complete = (UploadId: string, Parts: { PartNumber: number; ETag: string }[]) =>
+      s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts } }));
+    const failure = (promise: Promise<unknown>) => promise.then(() => 'completed', (err: Error) => err.name);
+
+    const id = await create();
+    const e1 = await part(id, 1, 5 * MiB);
+    const e2 = await part(id, 2, 5 * MiB);
+    const e3 = await part(id, 3, 10);
+    expect(await failure(complete(id, [{ PartNumber: 1, ETag: e1 }, { PartNumber: 3, ETag: e3 }, { PartNumber: 4, ETag: e3 }]))).toBe('InvalidPart');
+    expect(await failure(complete(id, [{ PartNumber: 1, ETag: e1 }, { PartNumber: 2, ETag: e1 }]))).toBe('InvalidPart');
+    expect(await failure(complete(id, [{ PartNumber: 2, ETag: e2 }, { PartNumber: 1, ETag: e1 }]))).toBe('InvalidPartOrder');
+    expect(await failure(complete(id, [{ PartNumber: 3, ETag: e3 }, { PartNumber: 1, ETag: e1 }]))).toBe('InvalidPartOrder');
+    expect(await failure(complete(id, [{ PartNumber: 1, ETag: e1 }, { PartNumber: 3, ETag: e3 }, { PartNumber: 2, ETag: e2 }]))).toBe('InvalidPartOrder');
+    const small = await create();
+    const s1 = await part(small, 1, 5 * MiB - 1);
+    const s2 = await part(small, 2, 10);
+    expect(await failure(complete(small, [{ PartNumber: 1, ETag: s1 }, { PartNumber: 2, ETag: s2 }]))).toBe('EntityTooSmall');
+    expect(sim.objects.size).toBe(0);
+    // Parts listed may skip numbers; the object is those parts in order.
+    const done = await complete(id, [{ PartNumber: 1, ETag: e1 }, { PartNumber: 3, ETag: e3 }]);
+    expect(done.ETag).toMatch(/^"[0-9a-f]{32}-2"$/);
+    expect(sim.objects.get(`${Bucket}/${Key}`)?.equals(Buffer.concat([Buffer.alloc(5 * MiB, 1), Buffer.alloc(10, 3)]))).toBe(true);
+    expect(await failure(complete(id, [{ PartNumber: 1, ETag: e1 }]))).toBe('NoSuchUpload');
+    await s3.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: small }));
+    expect(await failure(part(small, 1, 10))).toBe('NoSuchUpload');
+    expect(await failure(s3.send(new PutObjectCommand({ Bucket, Key: 'k', Body: 'x' })))).toBe('completed');
   });
 });

@@ -6,7 +6,11 @@
 import { DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { DescribeRulesCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { packDirectory } from '../../lib/cli/artifact';
 import { DescribeExecutionCommand, ListExecutionsCommand } from '@aws-sdk/client-sfn';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
@@ -19,7 +23,7 @@ import { resolveConfig } from '../../lib/config/validate';
 import { parameterNames } from '../../lib/names';
 import { releaseIdOfTree } from '../../lib/release-id';
 import { startMoto } from '../support/moto';
-import { appDirectory } from './support/app';
+import { appDirectory, largeAppDirectory } from './support/app';
 import { runHerd, testConfig, testDeps } from './support/harness';
 import { createMotoEnvironment, createReleaseImage, motoClients, type MotoClients, type MotoEnvironment } from './support/moto-env';
 
@@ -226,7 +230,41 @@ describe('herd deploy (moto Step Functions)', () => {
     expect(list.executions).toHaveLength(1);
     const x = await clients.sfn.send(new DescribeExecutionCommand({ executionArn: list.executions?.[0]?.executionArn ?? '' }));
     expect(JSON.parse(x.input ?? '{}')).toEqual({ release, actor: 'alice', deployId: x.name, migrationOrder: 'none' });
+    // One part: a single PutObject (its ETag is the body's MD5, without a part count).
+    const head = await clients.s3.send(new HeadObjectCommand({ Bucket: 'herd-staging-artifacts', Key: `releases/${release}.tar.gz` }));
+    expect(head.ETag).toMatch(/^"[0-9a-f]{32}"$/);
   });
+
+  test('a large artifact goes up as a real multipart upload: parts of 16 MiB, the object byte for byte', async () => {
+    const dir = largeAppDirectory(20 * 1024 * 1024, 'moto-large');
+    const out = mkdtempSync(path.join(tmpdir(), 'herd-pack-'));
+    try {
+      await packDirectory(dir, path.join(out, 'a.tar.gz'));
+      const tarball = readFileSync(path.join(out, 'a.tar.gz'));
+      const release = releaseIdOfTree(dir);
+      const key = `releases/${release}.tar.gz`;
+      const run = await runHerd(['deploy', 'staging', dir, '--detach'], deps());
+      expect(run.err).toBe('');
+      expect(run.code).toBe(3);
+      expect(run.out.split('\n').slice(0, 2)).toEqual([
+        `uploading s3://herd-staging-artifacts/${key} (${(tarball.length / 1024 / 1024).toFixed(1)} MiB)`,
+        `uploaded s3://herd-staging-artifacts/${key} (${(tarball.length / 1024 / 1024).toFixed(1)} MiB in 0s)`,
+      ]);
+      // S3 (and moto) give a multipart object the ETag "<md5 of the parts' md5s>-<parts>".
+      const head = await clients.s3.send(new HeadObjectCommand({ Bucket: 'herd-staging-artifacts', Key: key }));
+      expect(head.ETag).toMatch(/^"[0-9a-f]{32}-2"$/);
+      expect(head.ContentLength).toBe(tarball.length);
+      const part1 = await clients.s3.send(new HeadObjectCommand({ Bucket: 'herd-staging-artifacts', Key: key, PartNumber: 1 }));
+      expect(part1.ContentLength).toBe(16 * 1024 * 1024);
+      const got = await clients.s3.send(new GetObjectCommand({ Bucket: 'herd-staging-artifacts', Key: key }));
+      expect(Buffer.from(await got.Body!.transformToByteArray()).equals(tarball)).toBe(true);
+      const list = await clients.sfn.send(new ListExecutionsCommand({ stateMachineArn: m.outputs.DeployStateMachineArn }));
+      expect(list.executions).toHaveLength(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   test('fails when the lock is held: the lock message, nothing uploaded, nothing started', async () => {
     await putLock();

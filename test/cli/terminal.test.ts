@@ -43,6 +43,9 @@ test('herd deploy redraws its progress in place on a terminal', async () => {
     }
     // The live line was redrawn, not appended: no progress line is left on screen.
     expect(lines.filter((l) => / · elapsed /.test(l))).toEqual([]);
+    // The upload: one line kept once it is done, its progress line redrawn away.
+    expect(lines.filter((l) => /^✔ uploaded s3:\/\/\S+\.tar\.gz \(\d+ B in \d+s\)$/.test(l))).toHaveLength(1);
+    expect(lines.filter((l) => /uploading s3:/.test(l))).toEqual([]);
   } finally {
     spawnSync('tmux', ['kill-session', '-t', session]);
   }
@@ -53,6 +56,11 @@ test('piped, herd deploy prints one plain line per change', () => {
   const res = spawnSync('node', ['-r', TSX, ENTRY, 'deploy', 'staging', dir], { cwd: ROOT, encoding: 'utf8' });
   expect(res.status).toBe(0);
   expect(res.stdout).not.toMatch(/\u001b\[/);
+  expect(res.stdout).not.toContain('\r');
+  expect(res.stdout.split('\n').slice(0, 2)).toEqual([
+    expect.stringMatching(/^uploading s3:\/\/herd-staging-artifacts\/releases\/\S+\.tar\.gz \(\d+ B\)$/),
+    expect.stringMatching(/^uploaded s3:\/\/herd-staging-artifacts\/releases\/\S+\.tar\.gz \(\d+ B in 0s\)$/),
+  ]);
   const progress = res.stdout.split('\n').filter((l) => / · elapsed /.test(l));
   expect(progress.length).toBeGreaterThan(3);
   expect(res.stdout).toMatch(/^done bake \d+m\d+s$/m);

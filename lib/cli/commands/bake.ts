@@ -29,8 +29,8 @@ export function register(program: Command, deps: CliDeps): void {
           return;
         }
         await refuseWhenLocked(handle);
-        const uploaded = await ensureArtifact(handle.clients, handle.outputs.artifactsBucket, prepared);
-        if (uploaded) deps.out.write(`uploaded s3://${handle.outputs.artifactsBucket}/${prepared.key}\n`);
+        // Shows its progress and says when the artifact is up.
+        await ensureArtifact(deps, handle.clients, handle.outputs.artifactsBucket, prepared);
       } finally {
         prepared.cleanup();
       }

@@ -43,12 +43,9 @@ export function register(program: Command, deps: CliDeps): void {
       try {
         // Refuse before uploading anything when another deploy runs.
         await refuseWhenLocked(handle);
-        const uploaded = await ensureArtifact(handle.clients, handle.outputs.artifactsBucket, prepared);
-        deps.out.write(
-          uploaded
-            ? `uploaded s3://${handle.outputs.artifactsBucket}/${prepared.key}\n`
-            : `release ${prepared.release}: artifact s3://${handle.outputs.artifactsBucket}/${prepared.key} already uploaded\n`,
-        );
+        // Shows its progress and says when the artifact is up.
+        const uploaded = await ensureArtifact(deps, handle.clients, handle.outputs.artifactsBucket, prepared);
+        if (!uploaded) deps.out.write(`release ${prepared.release}: artifact s3://${handle.outputs.artifactsBucket}/${prepared.key} already uploaded\n`);
       } finally {
         prepared.cleanup();
       }

@@ -4,11 +4,30 @@ import { resolveConfig } from '../../../lib/config/validate';
 import type { AwsClients, CliDeps, Writer } from '../../../lib/cli/deps';
 import { main } from '../../../lib/cli/program';
 
+/**
+ * Collects what the CLI writes. `new Collector(true)` stands for a terminal: it also takes
+ * the cursor moves a spinner redraws with (as a tty.WriteStream does), recorded as the
+ * escape codes a terminal would receive.
+ */
 export class Collector implements Writer {
   text = '';
+  readonly columns = 160;
   constructor(readonly isTTY = false) {}
   write(chunk: string): boolean {
     this.text += chunk;
+    return true;
+  }
+  clearLine(dir = 0): boolean {
+    this.text += `\u001b[${dir < 0 ? 1 : dir > 0 ? 0 : 2}K`;
+    return true;
+  }
+  cursorTo(x: number): boolean {
+    this.text += `\u001b[${x + 1}G`;
+    return true;
+  }
+  moveCursor(dx: number, dy: number): boolean {
+    if (dx !== 0) this.text += `\u001b[${Math.abs(dx)}${dx < 0 ? 'D' : 'C'}`;
+    if (dy !== 0) this.text += `\u001b[${Math.abs(dy)}${dy < 0 ? 'A' : 'B'}`;
     return true;
   }
 }

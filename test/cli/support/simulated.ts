@@ -1,11 +1,20 @@
 /**
  * An environment in the deploy step's fake cloud (`lib/simulation`), with what the CLI
  * needs around it: the stack's outputs (CloudFormation), a Step Functions that runs the
- * real deploy step against the fake cloud one poll at a time, S3 for artifacts, and the
- * deploy table's Query. `deps.sleep` advances the execution instead of waiting.
+ * real deploy step against the fake cloud one poll at a time, S3 for artifacts (PutObject
+ * and multipart uploads, as strict as S3), and the deploy table's Query. `deps.sleep`
+ * advances the execution instead of waiting.
  */
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { createHash, randomBytes } from 'node:crypto';
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { handle } from '../../../lambda/deploy/handler';
@@ -36,10 +45,62 @@ function client<T>(send: Send): T {
   return { send } as unknown as T;
 }
 
+/** What S3 enforces on uploads (S3 User Guide, "Amazon S3 multipart upload limits"). */
+export const S3_LIMITS = {
+  /** Largest PutObject body: 5 GiB. */
+  maxPutObjectBytes: 5 * 1024 ** 3,
+  /** Smallest part of a multipart upload, except the last: 5 MiB. */
+  minPartBytes: 5 * 1024 ** 2,
+  /** Largest part: 5 GiB. */
+  maxPartBytes: 5 * 1024 ** 3,
+  maxParts: 10_000,
+} as const;
+
+/** A multipart upload in progress: parts by number, as UploadPart stored them. */
+export interface SimulatedMultipartUpload {
+  readonly bucket: string;
+  readonly key: string;
+  readonly contentType?: string;
+  readonly parts: Map<number, { readonly etag: string; readonly body: Buffer }>;
+}
+
+const md5 = (data: Buffer) => createHash('md5').update(data).digest();
+
+/** An S3 request body (Buffer, Uint8Array, string, or a stream) as bytes. */
+async function bytesOf(body: unknown): Promise<Buffer> {
+  if (body === undefined || body === null) return Buffer.alloc(0);
+  if (typeof body === 'string') return Buffer.from(body);
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (typeof body === 'object' && Symbol.asyncIterator in body) {
+    const chunks: Buffer[] = [];
+    for await (const c of body as AsyncIterable<Uint8Array | string>) chunks.push(typeof c === 'string' ? Buffer.from(c) : Buffer.from(c));
+    return Buffer.concat(chunks);
+  }
+  throw new Error(`fake S3: unsupported body ${Object.prototype.toString.call(body)}`);
+}
+
+/**
+ * The client configuration `@aws-sdk/lib-storage`'s Upload reads besides `send`: where the
+ * bucket is (for the Location of a single PUT), the checksum setting, and the request
+ * handler (no upload progress events from it: progress comes per finished part).
+ */
+const SIMULATED_S3_CONFIG = {
+  endpoint: async () => ({ protocol: 'https:', hostname: 's3.eu-west-1.amazonaws.com', path: '/' }),
+  forcePathStyle: false,
+  requestChecksumCalculation: async () => 'WHEN_SUPPORTED',
+  requestHandler: undefined,
+};
+
 export class SimulatedEnvironment {
   readonly world: World;
   readonly executions = new Map<string, Execution>();
   readonly objects = new Map<string, Buffer>();
+  /** Multipart uploads created and neither completed nor aborted, by upload id. */
+  readonly uploads = new Map<string, SimulatedMultipartUpload>();
+  /** Every S3 call, in order: the command's name without `Command` and the part number, if any. */
+  readonly s3Calls: string[] = [];
+  /** Called with every S3 command before it is answered (e.g. to fail one). */
+  onS3: ((command: object) => void) | undefined;
   /** Virtual seconds each `sleep` lets the deploy run. */
   secondsPerPoll = 30;
   /** Sleeps the CLI asked for. */
@@ -123,6 +184,84 @@ export class SimulatedEnvironment {
     this.onPoll?.(this.polls);
   }
 
+  /**
+   * S3 for artifacts: HeadObject, PutObject (at most 5 GiB), and multipart uploads as S3
+   * checks them: UploadPart numbers 1–10000, each part at most 5 GiB; CompleteMultipartUpload
+   * refuses an unknown upload (NoSuchUpload), parts not in ascending order
+   * (InvalidPartOrder), a part never uploaded or whose ETag differs (InvalidPart), and a
+   * part other than the last under 5 MiB (EntityTooSmall); the object is the listed parts
+   * in order.
+   */
+  private async s3(command: object): Promise<unknown> {
+    const partNumber = command instanceof UploadPartCommand ? ` ${command.input.PartNumber}` : '';
+    this.s3Calls.push(`${command.constructor.name.replace(/Command$/, '')}${partNumber}`);
+    this.onS3?.(command);
+    if (command instanceof HeadObjectCommand) {
+      const object = this.objects.get(`${command.input.Bucket}/${command.input.Key}`);
+      if (!object) throw new FakeAwsError('NotFound', 'Not Found', 404);
+      return { ContentLength: object.length };
+    }
+    if (command instanceof PutObjectCommand) {
+      const body = await bytesOf(command.input.Body);
+      if (body.length > S3_LIMITS.maxPutObjectBytes) throw new FakeAwsError('EntityTooLarge', 'Your proposed upload exceeds the maximum allowed object size.', 400);
+      this.objects.set(`${command.input.Bucket}/${command.input.Key}`, body);
+      return { ETag: `"${md5(body).toString('hex')}"` };
+    }
+    if (command instanceof CreateMultipartUploadCommand) {
+      const uploadId = randomBytes(16).toString('hex');
+      this.uploads.set(uploadId, {
+        bucket: command.input.Bucket ?? '',
+        key: command.input.Key ?? '',
+        ...(command.input.ContentType ? { contentType: command.input.ContentType } : {}),
+        parts: new Map(),
+      });
+      return { Bucket: command.input.Bucket, Key: command.input.Key, UploadId: uploadId };
+    }
+    const noSuchUpload = () => new FakeAwsError('NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.', 404);
+    if (command instanceof UploadPartCommand) {
+      const upload = this.uploads.get(command.input.UploadId ?? '');
+      if (!upload || upload.bucket !== command.input.Bucket || upload.key !== command.input.Key) throw noSuchUpload();
+      const n = command.input.PartNumber ?? 0;
+      if (!Number.isInteger(n) || n < 1 || n > S3_LIMITS.maxParts) throw new FakeAwsError('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', 400);
+      const body = await bytesOf(command.input.Body);
+      if (body.length > S3_LIMITS.maxPartBytes) throw new FakeAwsError('EntityTooLarge', 'Your proposed upload exceeds the maximum allowed object size.', 400);
+      const etag = `"${md5(body).toString('hex')}"`;
+      upload.parts.set(n, { etag, body });
+      return { ETag: etag };
+    }
+    if (command instanceof CompleteMultipartUploadCommand) {
+      const upload = this.uploads.get(command.input.UploadId ?? '');
+      if (!upload || upload.bucket !== command.input.Bucket || upload.key !== command.input.Key) throw noSuchUpload();
+      const listed = command.input.MultipartUpload?.Parts ?? [];
+      if (listed.length === 0) throw new FakeAwsError('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.', 400);
+      const bodies: Buffer[] = [];
+      const digests: Buffer[] = [];
+      for (const [i, p] of listed.entries()) {
+        if (i > 0 && (p.PartNumber ?? 0) <= (listed[i - 1]?.PartNumber ?? 0)) {
+          throw new FakeAwsError('InvalidPartOrder', 'The list of parts was not in ascending order. The parts list must be specified in order by part number.', 400);
+        }
+        const part = upload.parts.get(p.PartNumber ?? 0);
+        if (!part || part.etag !== p.ETag) {
+          throw new FakeAwsError('InvalidPart', 'One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part\'s entity tag.', 400);
+        }
+        // Checked as each next part comes: every part but the last is at least 5 MiB.
+        if ((bodies[i - 1]?.length ?? S3_LIMITS.minPartBytes) < S3_LIMITS.minPartBytes) {
+          throw new FakeAwsError('EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed object size.', 400);
+        }
+        bodies.push(part.body);
+        digests.push(md5(part.body));
+      }
+      this.objects.set(`${upload.bucket}/${upload.key}`, Buffer.concat(bodies));
+      this.uploads.delete(command.input.UploadId ?? '');
+      return { Bucket: upload.bucket, Key: upload.key, ETag: `"${md5(Buffer.concat(digests)).toString('hex')}-${listed.length}"` };
+    }
+    if (command instanceof AbortMultipartUploadCommand) {
+      if (!this.uploads.delete(command.input.UploadId ?? '')) throw noSuchUpload();
+      return {};
+    }
+    throw new Error(`fake S3: ${command.constructor.name}`);
+  }
+
   clients(): AwsClients {
     const cloud = this.world.cloud.clients();
     const fakeDynamo = cloud.dynamodb;
@@ -142,22 +281,7 @@ export class SimulatedEnvironment {
         if (command.input.StackName !== 'herd-staging') throw new FakeAwsError('ValidationError', `Stack with id ${command.input.StackName} does not exist`, 400);
         return { Stacks: [{ StackName: 'herd-staging', StackStatus: 'UPDATE_COMPLETE', Outputs: Object.entries(this.outputs()).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })) }] };
       }),
-      s3: client<AwsClients['s3']>(async (command) => {
-        if (command instanceof HeadObjectCommand) {
-          if (!this.objects.has(`${command.input.Bucket}/${command.input.Key}`)) throw new FakeAwsError('NotFound', 'Not Found', 404);
-          return {};
-        }
-        if (command instanceof PutObjectCommand) {
-          const body = command.input.Body;
-          const chunks: Buffer[] = [];
-          if (body && typeof body === 'object' && Symbol.asyncIterator in body) {
-            for await (const c of body as AsyncIterable<Buffer>) chunks.push(Buffer.from(c));
-          }
-          this.objects.set(`${command.input.Bucket}/${command.input.Key}`, Buffer.concat(chunks));
-          return {};
-        }
-        throw new Error(`fake S3: ${command.constructor.name}`);
-      }),
+      s3: { send: (command: object) => this.s3(command), config: SIMULATED_S3_CONFIG } as unknown as AwsClients['s3'],
       secretsManager: client<AwsClients['secretsManager']>(async () => {
         throw new Error('fake Secrets Manager: not used');
       }),
