@@ -1,6 +1,8 @@
 import * as path from 'path';
 import { ArnFormat, CfnElement, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -11,7 +13,9 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { stateMachineTimeoutSeconds } from '../lambda/deploy/budget';
 import { ADVANCE_FATAL_ERRORS, ADVANCE_RETRY, LAMBDA_ERROR_PATH } from '../lambda/deploy/contract';
+import { ABNORMAL_STATUSES } from '../lambda/deploy/reaper';
 import type { DeployEnvironment } from '../lambda/deploy/environment';
 import { amazonLinuxImageParameter, architectureOf } from './architecture';
 import { BundledFunction } from './bundled-function';
@@ -75,6 +79,8 @@ export class DeployStep extends Construct {
   public readonly builderSecurityGroup: ec2.SecurityGroup;
   /** The migration runner's role: boots in the `release` role, writes only its report. */
   public readonly runnerRole: iam.Role;
+  /** Finishes or compensates a deploy whose execution died (stopped, timed out, history limit). */
+  public readonly reaper: BundledFunction;
 
   constructor(scope: Construct, id: string, props: DeployStepProps) {
     super(scope, id);
@@ -185,7 +191,7 @@ export class DeployStep extends Construct {
       },
       artifacts: { bucket: props.artifacts.bucketName, artifactPrefix: ARTIFACT_PREFIX },
       database: { instanceIdentifier: props.database.instance.instanceIdentifier },
-      alarmNames: props.loadBalancer.alarms.map((a) => a.alarmName),
+      alarmNames: props.loadBalancer.rollbackAlarms.map((a) => a.alarmName),
       deploy: config.deploy,
       amiRetention: config.amiRetention,
       logRetentionDays: props.logRetention,
@@ -202,6 +208,7 @@ export class DeployStep extends Construct {
     this.grantDeploy(props, root);
 
     this.stateMachine = this.buildStateMachine(props);
+    this.reaper = this.buildReaper(props, stack.toJsonString(deployEnvironment));
   }
 
   /** The advance Lambda's permissions, scoped to this environment. */
@@ -285,7 +292,9 @@ export class DeployStep extends Construct {
     }
     allow('LockAndHistory', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem', 'dynamodb:Query'], [this.table.tableArn]);
     const dbId = props.database.instance.instanceIdentifier;
-    allow('SnapshotBeforeMigrate', ['rds:CreateDBSnapshot', 'rds:AddTagsToResource', 'rds:DescribeDBSnapshots'], [
+    // Wait for the instance to be available, snapshot it, and retire herd's older snapshots
+    // (deploy.backupRetention: manual snapshots count against a quota).
+    allow('SnapshotBeforeMigrate', ['rds:CreateDBSnapshot', 'rds:AddTagsToResource', 'rds:DescribeDBSnapshots', 'rds:DescribeDBInstances', 'rds:DeleteDBSnapshot'], [
       stack.formatArn({ service: 'rds', resource: 'db', resourceName: dbId, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
       stack.formatArn({ service: 'rds', resource: 'snapshot', resourceName: `herd-${env}-*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
     ]);
@@ -330,6 +339,41 @@ export class DeployStep extends Construct {
     acknowledge(role, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'The advance function writes only its own logs with the basic execution policy.');
   }
 
+  /**
+   * The reaper (`lambda/deploy/reaper.ts`): an EventBridge rule sends it every execution of the
+   * state machine that ends FAILED, TIMED_OUT or ABORTED; it resumes an unfinished deploy in a
+   * new execution, which compensates (or finishes the bookkeeping of a release that serves).
+   */
+  private buildReaper(props: DeployStepProps, deployEnvironment: string): BundledFunction {
+    const stack = Stack.of(this);
+    const env = props.config.name;
+    const fn = new BundledFunction(this, 'Reaper', {
+      entry: 'deploy/reaper-handler.ts',
+      description: `herd ${env}: finishes or compensates a deploy whose execution died`,
+      timeout: Duration.minutes(1),
+      environment: { DEPLOY_ENVIRONMENT: deployEnvironment, STATE_MACHINE_ARN: this.stateMachine.stateMachineArn },
+      logRetention: props.logRetention,
+    });
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadLockWriteHistory', actions: ['dynamodb:GetItem', 'dynamodb:PutItem'], resources: [this.table.tableArn] }));
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ResumeDeploy', actions: ['states:StartExecution'], resources: [this.stateMachine.stateMachineArn] }));
+    const executions = stack.formatArn({ service: 'states', resource: 'execution', arnFormat: ArnFormat.COLON_RESOURCE_NAME, resourceName: `${this.stateMachine.stateMachineName}:*` });
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadExecutionHistory', actions: ['states:GetExecutionHistory'], resources: [executions] }));
+    const machineLogicalId = stack.getLogicalId(this.stateMachine.node.defaultChild as CfnElement);
+    acknowledge(fn, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<${machineLogicalId}.Name>:*]`,
+      'Execution ARNs end with names unknown in advance; this admits executions of this environment\'s deploy state machine only.');
+    acknowledge(fn, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'The reaper writes only its own logs with the basic execution policy.');
+    new events.Rule(this, 'ExecutionEnded', {
+      description: `herd ${env}: deploy executions that ended abnormally go to the reaper`,
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [this.stateMachine.stateMachineArn], status: [...ABNORMAL_STATUSES] },
+      },
+      targets: [new eventsTargets.LambdaFunction(fn, { retryAttempts: 8, maxEventAge: Duration.hours(6) })],
+    });
+    return fn;
+  }
+
   /** advance → (done? end : wait waitSeconds) → advance, with retries and compensation on errors. */
   private buildStateMachine(props: DeployStepProps): sfn.StateMachine {
     const env = props.config.name;
@@ -339,6 +383,8 @@ export class DeployStep extends Construct {
       retryOnServiceExceptions: false,
       comment: 'One short, repeatable step of the deploy; returns the new state',
     });
+    // First: refusals are never retried (the next retrier's States.TaskFailed would match them).
+    advance.addRetry({ errors: [...ADVANCE_FATAL_ERRORS], maxAttempts: 0 });
     advance.addRetry({
       errors: [...ADVANCE_RETRY.errors],
       interval: Duration.seconds(ADVANCE_RETRY.intervalSeconds),
@@ -372,7 +418,6 @@ export class DeployStep extends Construct {
       .otherwise(wait);
     advance.next(next);
 
-    const t = props.config.deploy.timeouts;
     // Under /aws/vendedlogs/: Step Functions log delivery then needs no entry in the account's
     // CloudWatch Logs resource policy, whose 5,120 characters every other group would share.
     const logGroup = new logs.LogGroup(this, 'StateMachineLogs', {
@@ -383,8 +428,9 @@ export class DeployStep extends Construct {
     const machine = new sfn.StateMachine(this, 'StateMachine', {
       comment: `herd ${env}: rolls a release out (lock, bake, launch template, migrate, rollout, verify, record)`,
       definitionBody: sfn.DefinitionBody.fromChainable(advance),
-      // Every phase has its own limit; this only stops a deploy that no limit caught.
-      timeout: Duration.minutes(t.bakeMinutes + t.imageMinutes + 2 * t.migrateMinutes + 3 * t.rolloutMinutes + 60),
+      // Every wait has its own deadline; this only stops a deploy that no deadline caught
+      // (the worst case the deploy settings allow, plus a quarter: lambda/deploy/budget.ts).
+      timeout: Duration.seconds(stateMachineTimeoutSeconds(props.config.deploy)),
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });

@@ -52,6 +52,13 @@ export class LoadBalancer extends Construct implements ec2.IConnectable {
   /** The listener that serves the app; the maintenance rule goes here. */
   public readonly listener: elbv2.ApplicationListener;
   public readonly alarms: cloudwatch.Alarm[];
+  /**
+   * The alarms that roll an instance refresh back: the app answering with 5xx. Unhealthy
+   * hosts and p99 latency only notify: a new target counts as unhealthy (and slow) while
+   * its instance boots, so a healthy release rolled out to a slow-booting fleet would trip
+   * them and be rolled back (docs/architecture.md, "Which alarms roll a refresh back").
+   */
+  public readonly rollbackAlarms: cloudwatch.Alarm[];
   public readonly connections: ec2.Connections;
 
   constructor(scope: Construct, id: string, props: LoadBalancerProps) {
@@ -151,6 +158,7 @@ export class LoadBalancer extends Construct implements ec2.IConnectable {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
     ];
+    this.rollbackAlarms = this.alarms.filter((a) => a.node.id === 'Target5xx');
     for (const alarm of this.alarms) {
       alarm.addAlarmAction(alarmAction);
       alarm.addOkAction(alarmAction);

@@ -113,6 +113,8 @@ function goto(state: DeployState, step: string): void {
     state.step = step;
     delete state.deadline;
     delete state.deadlineStep;
+    delete state.waitStartedAt;
+    delete state.reportMissingSince;
   }
 }
 
@@ -173,18 +175,60 @@ function backoffSeconds(attempt: number): number {
 }
 
 /**
+ * The first step of an execution the reaper started for a deploy whose execution died:
+ * - in the record stage, the release already serves: finish the bookkeeping, never undo it;
+ * - compensating already: go on from the step it was at (every step is idempotent);
+ * - ended (done) but its bookkeeping did not complete: record and unlock again;
+ * - otherwise: compensate what the deploy did, with the execution's end as the cause.
+ */
+function resumeAbandoned(state: DeployState, now: number): void {
+  const abandoned = state.abandoned;
+  if (!abandoned) return;
+  delete state.abandoned;
+  delete state.lambdaError;
+  state.resumes = (state.resumes ?? 0) + 1;
+  state.transientErrors = 0;
+  state.waitSeconds = 0;
+  const cause = `execution ${abandoned.executionArn.split(':').pop() ?? abandoned.executionArn} ended ${abandoned.status}: ${abandoned.cause}`;
+  if (state.done) {
+    state.done = false;
+    delete state.outcome;
+    if (state.compensation) {
+      state.compensation.errors.push(cause.slice(0, 500));
+      state.compensation.index = Math.max(0, state.compensation.steps.indexOf('compensate.record'));
+      goto(state, 'compensate.record');
+    } else {
+      // Succeeded as far as the execution knew: only the unlock may be missing.
+      state.stageIndex = state.plan.indexOf('record');
+      goto(state, 'record.unlock');
+    }
+    return;
+  }
+  if (state.compensation) {
+    state.compensation.errors.push(cause.slice(0, 500));
+    return;
+  }
+  if (state.plan[state.stageIndex] === 'record') return;
+  beginCompensation(state, cause, now);
+}
+
+/**
  * Runs one step of `state`. Never throws for a deploy failure (it compensates instead);
  * throws `DeployLockedError` when another deploy holds the lock, `EnvironmentBusyError`
  * when the environment's stack is being changed, and
  * `InvalidDeployInputError` for a state it cannot run.
  */
 export async function advance(input: DeployState, ctx: AdvanceContext): Promise<DeployState> {
-  if (input.done) return input;
+  if (input.done && !input.abandoned) return input;
   if (input.app !== ctx.env.app || input.env !== ctx.env.env) {
     throw new InvalidDeployInputError(`state of ${input.app}/${input.env} given to the deploy step of ${ctx.env.app}/${ctx.env.env}`);
   }
   const state: DeployState = structuredClone(input);
   const now = ctx.clock.now();
+  if (state.abandoned) {
+    resumeAbandoned(state, now);
+    return state;
+  }
 
   // The state machine caught an advance Lambda that kept failing (ResultPath $.lambdaError).
   if (state.lambdaError) {

@@ -26,16 +26,20 @@ import type { DeployState } from './state';
 import {
   STAGE_DONE,
   base64,
-  checkDeadline,
+  waitFor,
   deployTags,
   findDeployInstances,
   instanceState,
   instanceType,
+  launchInSubnets,
+  notYetVisible,
   readReport,
+  reportMissing,
   retireDeployInstances,
   tail,
   type AdvanceContext,
   type Step,
+  VISIBILITY_GRACE_SECONDS,
 } from './step';
 
 /** Minutes a builder may outlive its bake timeout before its watchdog powers it off. */
@@ -122,14 +126,15 @@ const launch: Step = async (state, ctx) => {
     return { goto: 'bake.waitBuilder' };
   }
   const { instances, deploy } = ctx.env;
-  const res = await ctx.clients.ec2.send(
+  state.builderLaunchedAt = ctx.clock.now();
+  state.builderId = await launchInSubnets(state, ctx, 'builder', (subnetId, attempt) => ctx.clients.ec2.send(
     new RunInstancesCommand({
       ImageId: instances.builderImageId,
       InstanceType: instanceType(deploy.builderInstanceType),
       MinCount: 1,
       MaxCount: 1,
-      ClientToken: `${state.deployId}-builder`,
-      SubnetId: instances.subnetIds[0],
+      ClientToken: attempt === 0 ? `${state.deployId}-builder` : `${state.deployId}-builder-${attempt}`,
+      SubnetId: subnetId,
       SecurityGroupIds: [...instances.builderSecurityGroupIds],
       IamInstanceProfile: { Arn: instances.builderInstanceProfileArn },
       // herd-bake powers the builder off when done: stopped, it is imaged without a reboot.
@@ -153,10 +158,7 @@ const launch: Step = async (state, ctx) => {
         { ResourceType: 'volume', Tags: deployTags(state, 'builder') },
       ],
     }),
-  );
-  const id = res.Instances?.[0]?.InstanceId;
-  if (!id) throw new DeployFailure('RunInstances returned no builder instance');
-  state.builderId = id;
+  ));
   return { goto: 'bake.waitBuilder' };
 };
 
@@ -165,7 +167,7 @@ const waitBuilder: Step = async (state, ctx) => {
   if (!id) return { goto: 'bake.launch' };
   const name = `${parameterNames(state.app, state.env).bakeRunsPrefix}${id}`;
   let report = await readReport(ctx, name);
-  const s = await instanceState(ctx, id);
+  const s = await instanceState(ctx, id, state.builderLaunchedAt);
   // The builder may have reported and powered off between the two reads.
   if (!report && (s === 'stopping' || s === 'stopped')) report = await readReport(ctx, name);
   if (report) {
@@ -173,12 +175,10 @@ const waitBuilder: Step = async (state, ctx) => {
     state.image = { imageId: '', reused: false, ...(report.processes ? { processes: [...report.processes] } : {}) };
     if (s === 'stopped') return { goto: 'bake.createImage' };
     if (s !== 'pending' && s !== 'running' && s !== 'stopping') throw new DeployFailure(`builder ${id} is ${s} before its image was created`);
-    checkDeadline(state, ctx, ctx.env.deploy.timeouts.bakeMinutes, `builder ${id} to power off after its bake`);
-    return { poll: 10 };
+    return waitFor(state, ctx, ctx.env.deploy.timeouts.bakeMinutes, `builder ${id} to power off after its bake`, 10);
   }
-  if (s !== 'pending' && s !== 'running') throw new DeployFailure(`builder ${id} is ${s} and never reported its bake`);
-  checkDeadline(state, ctx, ctx.env.deploy.timeouts.bakeMinutes, `builder ${id} to finish the bake`);
-  return { poll: 15 };
+  if (s !== 'pending' && s !== 'running') return reportMissing(state, ctx, `builder ${id} is ${s} and never reported its bake`);
+  return waitFor(state, ctx, ctx.env.deploy.timeouts.bakeMinutes, `builder ${id} to finish the bake`, 15);
 };
 
 const createImage: Step = async (state, ctx) => {
@@ -190,7 +190,7 @@ const createImage: Step = async (state, ctx) => {
   const builderId = state.builderId;
   if (!builderId) throw new DeployFailure('no builder to create the image from');
   // Imaged stopped (herd-bake powered it off): a consistent file system without a reboot.
-  const s = await instanceState(ctx, builderId);
+  const s = await instanceState(ctx, builderId, state.builderLaunchedAt);
   if (s !== 'stopped') throw new DeployFailure(`builder ${builderId} is ${s}; its image is only created once it has stopped`);
   const processes = state.image?.processes;
   const tags = [
@@ -219,25 +219,32 @@ const createImage: Step = async (state, ctx) => {
     imageId = res.Images?.[0]?.ImageId;
   }
   if (!imageId) throw new DeployFailure(`CreateImage returned no image for builder ${builderId}`);
-  state.image = { imageId, reused: false, ...(processes ? { processes } : {}) };
+  state.image = { imageId, reused: false, createdAt: ctx.clock.now(), ...(processes ? { processes } : {}) };
   return { goto: 'bake.waitImage' };
 };
 
 const waitImage: Step = async (state, ctx) => {
   const imageId = state.image?.imageId;
   if (!imageId) throw new DeployFailure('no image to wait for');
-  const res = await ctx.clients.ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }));
-  const image = res.Images?.[0];
+  let image: Image | undefined;
+  try {
+    image = (await ctx.clients.ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }))).Images?.[0];
+  } catch (err) {
+    // Just created: EC2 may not show it yet.
+    if (!notYetVisible(err, state.image?.createdAt, ctx)) throw err;
+  }
+  if (!image && state.image?.createdAt !== undefined && ctx.clock.now() - state.image.createdAt < VISIBILITY_GRACE_SECONDS * 1000) {
+    return waitFor(state, ctx, ctx.env.deploy.timeouts.imageMinutes, `image ${imageId} to become visible`, 5);
+  }
   const s = image?.State ?? 'deregistered';
   if (s === 'available') return state.image?.reused ? STAGE_DONE : { goto: 'bake.terminateBuilder' };
   if (s !== 'pending') throw new DeployFailure(`image ${imageId} is ${s}${image?.StateReason?.Message ? `: ${image.StateReason.Message}` : ''}`);
-  checkDeadline(state, ctx, ctx.env.deploy.timeouts.imageMinutes, `image ${imageId} to become available`);
-  return { poll: 20 };
+  return waitFor(state, ctx, ctx.env.deploy.timeouts.imageMinutes, `image ${imageId} to become available`, 20);
 };
 
 const terminateBuilder: Step = async (state, ctx) => {
   const reports = state.builderId ? [`${parameterNames(state.app, state.env).bakeRunsPrefix}${state.builderId}`] : [];
-  await retireDeployInstances(state, ctx, 'builder', reports);
+  await retireDeployInstances(state, ctx, 'builder', reports, state.builderId ? [{ id: state.builderId, launchedAt: state.builderLaunchedAt }] : []);
   return STAGE_DONE;
 };
 

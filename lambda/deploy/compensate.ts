@@ -5,6 +5,7 @@
  */
 import {
   CancelInstanceRefreshCommand,
+  DescribeInstanceRefreshesCommand,
   RollbackInstanceRefreshCommand,
   TerminateInstanceInAutoScalingGroupCommand,
   UpdateAutoScalingGroupCommand,
@@ -16,14 +17,17 @@ import { maintenanceOff, maintenanceStatus } from './maintenance';
 import { PARAMETER_WAIT_MINUTES, releaseParametersVisible, writeCurrent } from './release';
 import { describeGroups, describeRefresh, restoreGroup, startRefresh } from './rollout';
 import type { DeployState, GroupCapacity } from './state';
-import { STAGE_DONE, checkDeadline, fleetOf, retireDeployInstances, rolesOf, type Step } from './step';
+import { STAGE_DONE, VISIBILITY_GRACE_SECONDS, waitFor, fleetOf, retireDeployInstances, rolesOf, type AdvanceContext, type Step } from './step';
 
 /** Compensation steps for what `state` did, in order. */
 export function compensationSteps(state: DeployState): string[] {
   const steps: string[] = [];
-  if (state.full?.scaledOut) steps.push('compensate.fleet');
+  // Once the groups' capacity is recorded: the scale-out may have happened even if the step
+  // that did it never returned (a dead execution); restoring what was recorded is harmless otherwise.
+  if (state.full?.scaledOut || (state.full?.groups && state.step === 'replace.scaleOut')) steps.push('compensate.fleet');
   if (state.floors && Object.keys(state.floors).length > 0) steps.push('compensate.floor', 'compensate.waitFloor');
-  if (Object.keys(state.refreshes).length > 0 || state.full?.oldTerminated) steps.push('compensate.refresh', 'compensate.waitRefresh');
+  // A refresh may also have started in a step that never returned (refresh.start): compensate.refresh looks.
+  if (Object.keys(state.refreshes).length > 0 || state.full?.oldTerminated || state.step === 'refresh.start') steps.push('compensate.refresh', 'compensate.waitRefresh');
   // Whenever the previous values are known: restoring them is harmless if nothing was written.
   if (state.previous) steps.push('compensate.parameters', 'compensate.waitParameters');
   steps.push('compensate.instances');
@@ -97,8 +101,7 @@ const waitFloor: Step = async (state, ctx) => {
     if (count > want) waiting.push(`${fleetOf(ctx.env, role).autoScalingGroupName} ${count}/${want}`);
   }
   if (waiting.length === 0) return STAGE_DONE;
-  checkDeadline(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the instances beyond the previous capacity to terminate (${waiting.join(', ')})`);
-  return { poll: 15 };
+  return waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the instances beyond the previous capacity to terminate (${waiting.join(', ')})`, 15);
 };
 
 /** Rolls back running refreshes; refreshes back to the previous version where the new one already landed. */
@@ -109,7 +112,7 @@ const refresh: Step = async (state, ctx) => {
     if (comp.refreshes[role]) continue;
     const previous = state.previous?.versions[role];
     const groupName = fleetOf(ctx.env, role).autoScalingGroupName;
-    const id = state.refreshes[role];
+    const id = state.refreshes[role] ?? (await unrecordedRefresh(state, ctx, role));
     const status = id ? (await describeRefresh(ctx, groupName, id))?.Status : undefined;
     if (id && (status === 'Pending' || status === 'InProgress' || status === 'Baking')) {
       try {
@@ -131,6 +134,20 @@ const refresh: Step = async (state, ctx) => {
   return STAGE_DONE;
 };
 
+/**
+ * An instance refresh of `role`'s group towards this deploy's version that the state does
+ * not record: a `refresh.start` that started it and never returned.
+ */
+async function unrecordedRefresh(state: DeployState, ctx: AdvanceContext, role: Role): Promise<string | undefined> {
+  const version = state.next?.versions[role];
+  if (!version) return undefined;
+  const res = await ctx.clients.autoScaling.send(new DescribeInstanceRefreshesCommand({ AutoScalingGroupName: fleetOf(ctx.env, role).autoScalingGroupName, MaxRecords: 10 }));
+  const ours = (res.InstanceRefreshes ?? []).find(
+    (r) => r.DesiredConfiguration?.LaunchTemplate?.Version === version && r.StartTime !== undefined && r.StartTime.getTime() >= state.startedAt,
+  );
+  return ours?.InstanceRefreshId;
+}
+
 const TERMINAL_REFRESH = new Set(['Successful', 'Failed', 'Cancelled', 'RollbackSuccessful', 'RollbackFailed']);
 
 const waitRefresh: Step = async (state, ctx) => {
@@ -149,8 +166,7 @@ const waitRefresh: Step = async (state, ctx) => {
     }
   }
   if (waiting.length === 0) return STAGE_DONE;
-  checkDeadline(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the rollback of ${waiting.join(', ')}`);
-  return { poll: 15 };
+  return waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the rollback of ${waiting.join(', ')}`, 15);
 };
 
 const parameters: Step = async (state, ctx) => {
@@ -162,8 +178,7 @@ const parameters: Step = async (state, ctx) => {
 const waitParameters: Step = async (state, ctx) => {
   const previous = state.previous;
   if (!previous || (await releaseParametersVisible(ctx, state, previous.imageId, previous.release))) return STAGE_DONE;
-  checkDeadline(state, ctx, PARAMETER_WAIT_MINUTES, `current-image to read ${previous.imageId} again`);
-  return { poll: 5 };
+  return waitFor(state, ctx, PARAMETER_WAIT_MINUTES, `current-image to read ${previous.imageId} again`, 5);
 };
 
 /** Builders and runners of this deploy, found by tag so a retried launch never leaves one behind. */
@@ -173,13 +188,22 @@ const instances: Step = async (state, ctx) => {
     ...(state.builderId ? [`${names.bakeRunsPrefix}${state.builderId}`] : []),
     ...(state.migration?.runnerId ? [`${names.releaseRunsPrefix}${state.migration.runnerId}`] : []),
   ];
-  await retireDeployInstances(state, ctx, undefined, reports);
+  const known = [
+    ...(state.builderId ? [{ id: state.builderId, launchedAt: state.builderLaunchedAt }] : []),
+    ...(state.migration?.runnerId ? [{ id: state.migration.runnerId, launchedAt: state.migration.runnerLaunchedAt }] : []),
+  ];
+  await retireDeployInstances(state, ctx, undefined, reports, known);
   return STAGE_DONE;
 };
 
 /** Lifts the page only if this deploy put it up. */
 const maintenance: Step = async (state, ctx) => {
   const status = await maintenanceStatus(ctx.clients, ctx.env);
+  const onAt = state.maintenance?.onAt;
+  if (!status.on && onAt !== undefined && state.maintenance?.offAt === undefined && ctx.clock.now() - onAt < VISIBILITY_GRACE_SECONDS * 1000) {
+    // This deploy put the page up seconds ago: the listener may not list the rule yet.
+    return waitFor(state, ctx, VISIBILITY_GRACE_SECONDS / 60, `the maintenance rule this deploy created to be listed`, 5);
+  }
   if (status.on && status.owner === state.deployId) {
     await maintenanceOff(ctx.clients, ctx.env, { deployId: state.deployId });
     state.maintenance = { wasOnBefore: false, ...state.maintenance, offAt: ctx.clock.now() };

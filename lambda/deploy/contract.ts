@@ -6,9 +6,13 @@
  *        ▲                                   └─ otherwise ─▶ Wait (SecondsPath $.waitSeconds) ─┐
  *        └─────────────────────────────────────────────────────────────────────────────────────┘
  *
- * Retry on the Advance task: `ADVANCE_RETRY`. Catch: errors in `ADVANCE_FATAL_ERRORS` go to
- * a Fail state (nothing was changed); any other error, once retries are exhausted, goes
- * back to Advance with ResultPath `$.lambdaError` (the state is kept, the deploy compensates).
+ * Retry on the Advance task: first a retrier with MaxAttempts 0 for `ADVANCE_FATAL_ERRORS`
+ * (Step Functions applies the first retrier whose ErrorEquals matches, and
+ * `States.TaskFailed` in the next one matches custom error names too: without it a refusal
+ * would be retried), then `ADVANCE_RETRY`. Catch: errors in `ADVANCE_FATAL_ERRORS` go to a
+ * Fail state (nothing was changed); any other error, once retries are exhausted, goes back
+ * to Advance after a pause with ResultPath `$.lambdaError` (the state is kept, the deploy
+ * compensates).
  */
 
 /** Errors that end the execution at once: nothing was done, nothing to undo. */

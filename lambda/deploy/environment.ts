@@ -97,7 +97,10 @@ export interface DeployEnvironment {
   readonly database?: {
     readonly instanceIdentifier: string;
   };
-  /** CloudWatch alarms that roll an instance refresh back (names). */
+  /**
+   * CloudWatch alarms that roll an instance refresh back (names): only those a booting
+   * instance cannot trip (the stack passes its 5xx alarm, not unhealthy hosts or latency).
+   */
   readonly alarmNames: readonly string[];
   /** Resolved deploy settings (defaults applied). */
   readonly deploy: DeployConfig;
@@ -197,6 +200,7 @@ function checkDeployConfig(c: Checker, value: unknown, path: string): void {
   c.oneOf<DeployStrategy>(d, 'strategy', path, DEPLOY_STRATEGIES);
   c.oneOf<MigrationOrder>(d, 'migrationOrder', path, MIGRATION_ORDERS);
   c.bool(d, 'backupBeforeMigrate', path);
+  if (d.backupRetention !== undefined) c.int(d, 'backupRetention', path, 1, 50);
   c.num(d, 'holdMaintenanceMinutes', path, 0, 24 * 60);
   c.str(d, 'builderInstanceType', path);
   const r = c.obj(d.rolling, `${path}.rolling`);
@@ -209,7 +213,7 @@ function checkDeployConfig(c: Checker, value: unknown, path: string): void {
     c.problems.push(`${path}.rolling.checkpointPercentages must be increasing numbers from 1 to 100 (received ${JSON.stringify(cp)})`);
   }
   const t = c.obj(d.timeouts, `${path}.timeouts`);
-  for (const key of ['bakeMinutes', 'imageMinutes', 'migrateMinutes', 'rolloutMinutes']) c.num(t, key, `${path}.timeouts`, 1, 24 * 60);
+  for (const key of ['bakeMinutes', 'imageMinutes', 'migrateMinutes', 'rolloutMinutes']) c.num(t, key, `${path}.timeouts`, 1, 12 * 60);
 }
 
 const ENV_NAME = /^[a-z0-9-]+$/;

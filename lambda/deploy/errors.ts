@@ -28,6 +28,14 @@ export class LockNotHeldError extends Error {
   override readonly name = 'LockNotHeldError';
 }
 
+/**
+ * Something this deploy created is not visible yet (EC2 and SSM are eventually consistent):
+ * transient, the step runs again after a backoff.
+ */
+export class NotVisibleYetError extends Error {
+  override readonly name = 'NotVisibleYet';
+}
+
 /** A failure of the deploy itself (a phase failed or timed out); triggers compensation. */
 export class DeployFailure extends Error {
   override readonly name = 'DeployFailure';
@@ -61,6 +69,9 @@ const TRANSIENT_CODES = new Set([
   'RequestTimeout',
   'RequestTimeoutException',
   'TimeoutError',
+  // EC2, eventually consistent: a snapshot still attached to an image being deregistered.
+  'InvalidSnapshot.InUse',
+  'NotVisibleYet',
   'ECONNRESET',
   'EPIPE',
   'ETIMEDOUT',

@@ -158,6 +158,10 @@ export interface HistoryItem {
   readonly failedPhase?: string;
   readonly compensationErrors?: readonly string[];
   readonly deregisteredImages?: readonly string[];
+  /** The database snapshot taken before this deploy's migration: what to restore if its data goes wrong. */
+  readonly backupSnapshot?: string;
+  /** herd's older pre-migration snapshots this deploy deleted (`deploy.backupRetention`). */
+  readonly deletedBackups?: readonly string[];
   readonly warnings?: readonly string[];
   /** Builders and runners left by an earlier deploy that this one's janitor terminated. */
   readonly leftoversTerminated?: number;
@@ -193,6 +197,8 @@ export function historyItem(state: DeployState, now: number, status: HistoryItem
     ...(state.failure ? { error: state.failure.cause, failedPhase: state.failure.phase } : {}),
     ...(state.compensation && state.compensation.errors.length > 0 ? { compensationErrors: state.compensation.errors } : {}),
     ...(state.retention && state.retention.deregistered.length > 0 ? { deregisteredImages: state.retention.deregistered } : {}),
+    ...(state.migration?.snapshotId ? { backupSnapshot: state.migration.snapshotId } : {}),
+    ...(state.backups && state.backups.deleted.length > 0 ? { deletedBackups: state.backups.deleted } : {}),
     ...(state.warnings.length > 0 ? { warnings: state.warnings } : {}),
     ...(state.leftoversTerminated !== undefined ? { leftoversTerminated: state.leftoversTerminated } : {}),
   };

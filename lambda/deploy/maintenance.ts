@@ -5,7 +5,10 @@
  * so operators reach the app through it while the page is up.
  *
  * The rule is tagged `herd:deploy=<owner>`: a deploy id, or `manual` when an operator put
- * it up with `herd maintenance on`. The deploy step and the CLI share these functions.
+ * it up with `herd maintenance on`, and `herd:app`/`herd:environment`. The slot is herd's
+ * only when the rule there is herd's (those tags and a fixed response): another rule at that
+ * priority is never lifted, replaced or taken for a page. The deploy step and the CLI share
+ * these functions.
  */
 import {
   CreateRuleCommand,
@@ -17,7 +20,7 @@ import {
 import { TAGS } from '../../lib/names';
 import type { DeployClients } from './clients';
 import type { DeployEnvironment } from './environment';
-import { MaintenanceOwnedError } from './errors';
+import { MaintenanceOwnedError, NotVisibleYetError } from './errors';
 import { readLock } from './lock';
 
 /** Owner tag value of a page put up by an operator rather than a deploy. */
@@ -50,6 +53,17 @@ export interface MaintenanceStatus {
   readonly ruleArn?: string;
   /** `herd:deploy` tag of the rule: a deploy id or `manual`. */
   readonly owner?: string;
+  /**
+   * A rule herd did not create holds the maintenance priority (no `herd:app`/`herd:environment`
+   * tags of this environment, or not a fixed response): it is not a page, and herd never
+   * lifts, replaces or counts it as one.
+   */
+  readonly foreignRuleArn?: string;
+}
+
+/** The maintenance priority is taken by a rule herd did not create. */
+export class MaintenanceSlotTakenError extends Error {
+  override readonly name = 'MaintenanceSlotTakenError';
 }
 
 type Elbv2 = Pick<DeployClients, 'elbv2'>;
@@ -69,9 +83,20 @@ async function findRule(clients: Elbv2, env: DeployEnvironment): Promise<Rule | 
 export async function maintenanceStatus(clients: Elbv2, env: DeployEnvironment): Promise<MaintenanceStatus> {
   const rule = await findRule(clients, env);
   if (!rule?.RuleArn) return { on: false };
-  const tags = await clients.elbv2.send(new DescribeTagsCommand({ ResourceArns: [rule.RuleArn] }));
-  const owner = tags.TagDescriptions?.[0]?.Tags?.find((t) => t.Key === TAGS.deploy)?.Value;
+  const res = await clients.elbv2.send(new DescribeTagsCommand({ ResourceArns: [rule.RuleArn] }));
+  const tags = new Map((res.TagDescriptions?.[0]?.Tags ?? []).map((t) => [t.Key, t.Value]));
+  const herds = tags.get(TAGS.app) === env.app && tags.get(TAGS.environment) === env.env && tags.has(TAGS.deploy);
+  const page = (rule.Actions ?? []).some((a) => a.Type === 'fixed-response');
+  if (!herds || !page) return { on: false, foreignRuleArn: rule.RuleArn };
+  const owner = tags.get(TAGS.deploy);
   return { on: true, ruleArn: rule.RuleArn, ...(owner !== undefined ? { owner } : {}) };
+}
+
+function slotTaken(env: DeployEnvironment, ruleArn: string): MaintenanceSlotTakenError {
+  return new MaintenanceSlotTakenError(
+    `priority ${env.loadBalancer.maintenancePriority} of the listener of ${env.env} holds rule ${ruleArn}, which herd did not create; ` +
+      `herd puts its maintenance page at that priority and changes nothing while another rule holds it: move that rule to a priority of 100 or more (aws elbv2 set-rule-priorities)`,
+  );
 }
 
 /**
@@ -80,6 +105,7 @@ export async function maintenanceStatus(clients: Elbv2, env: DeployEnvironment):
  */
 export async function maintenanceOn(clients: Elbv2, env: DeployEnvironment, owner: string): Promise<MaintenanceStatus> {
   const before = await maintenanceStatus(clients, env);
+  if (before.foreignRuleArn) throw slotTaken(env, before.foreignRuleArn);
   if (before.on) return before;
   try {
     await clients.elbv2.send(
@@ -101,8 +127,19 @@ export async function maintenanceOn(clients: Elbv2, env: DeployEnvironment, owne
       }),
     );
   } catch (err) {
-    // Someone created it between our read and our write: report theirs.
-    if (err instanceof Error && err.name === 'PriorityInUseException') return maintenanceStatus(clients, env);
+    // A rule holds the priority though our read found none: someone created it between our read
+    // and our write, or it was created seconds ago and DescribeRules does not list it yet (the
+    // ELB API is eventually consistent). Report theirs, refuse a foreign one, or try again.
+    if (err instanceof Error && err.name === 'PriorityInUseException') {
+      const now = await maintenanceStatus(clients, env);
+      if (now.foreignRuleArn) throw slotTaken(env, now.foreignRuleArn);
+      if (!now.on) {
+        throw new NotVisibleYetError(
+          `priority ${env.loadBalancer.maintenancePriority} of the listener of ${env.env} is in use, but DescribeRules does not list a rule there yet`,
+        );
+      }
+      return now;
+    }
     throw err;
   }
   return { on: false };

@@ -24,6 +24,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import { TAGS, parameterNames } from '../../lib/names';
+import { backupsToDelete, deleteBackup } from './backups';
 import { describeError, isTransient } from './errors';
 import { historyItem, releaseLock, writeHistory } from './lock';
 import { describeGroups } from './rollout';
@@ -111,11 +112,15 @@ export async function imagesToDeregister(
       Filters: [
         { Name: `tag:${TAGS.app}`, Values: [app] },
         { Name: `tag:${TAGS.environment}`, Values: [env] },
-        { Name: 'state', Values: ['available'] },
+        { Name: 'state', Values: ['available', 'pending', 'failed'] },
       ],
     }),
   );
-  const images = [...(res.Images ?? [])].sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? ''));
+  const all = [...(res.Images ?? [])].sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? ''));
+  // Images a dead bake left: failed, or still pending long after any bake's image deadline.
+  const staleBefore = ctx.clock.now() - (ctx.env.deploy.timeouts.imageMinutes + 60) * 60_000;
+  const abandoned = all.filter((i) => i.State === 'failed' || (i.State === 'pending' && Date.parse(i.CreationDate ?? '') < staleBefore));
+  const images = all.filter((i) => i.State === 'available');
   const keep = new Set<string>(protect.filter(Boolean));
   for (const image of images.slice(0, ctx.env.amiRetention)) if (image.ImageId) keep.add(image.ImageId);
 
@@ -130,7 +135,7 @@ export async function imagesToDeregister(
     for (const v of lt.LaunchTemplateVersions ?? []) if (v.LaunchTemplateData?.ImageId) keep.add(v.LaunchTemplateData.ImageId);
   }
 
-  const candidates = images.filter((i) => i.ImageId && !keep.has(i.ImageId));
+  const candidates = [...images, ...abandoned].filter((i) => i.ImageId && !keep.has(i.ImageId));
   if (candidates.length === 0) return [];
   const used = await ctx.clients.ec2.send(
     new DescribeInstancesCommand({
@@ -150,14 +155,23 @@ export async function imagesToDeregister(
     }));
 }
 
-/** Deregisters one image and deletes its snapshots; both idempotent. */
+/**
+ * Deregisters one image and deletes its snapshots; both idempotent. DeregisterImage deletes
+ * the snapshots itself (`DeleteAssociatedSnapshots`); a snapshot it reports it could not
+ * delete, or one a service without that option left, is deleted here. Right after a
+ * deregistration EC2 may still answer `InvalidSnapshot.InUse`: that error is transient, the
+ * step runs again after a backoff, and a snapshot is never left behind.
+ */
 export async function deregisterImage(ctx: AdvanceContext, imageId: string, snapshotIds: readonly string[]): Promise<void> {
+  let deleted = new Set<string>();
   try {
-    await ctx.clients.ec2.send(new DeregisterImageCommand({ ImageId: imageId }));
+    const res = await ctx.clients.ec2.send(new DeregisterImageCommand({ ImageId: imageId, DeleteAssociatedSnapshots: true }));
+    deleted = new Set((res.DeleteSnapshotResults ?? []).filter((r) => r.ReturnCode === 'success' || r.ReturnCode === 'skipped').map((r) => r.SnapshotId ?? ''));
   } catch (err) {
     if (!(err instanceof Error && /^InvalidAMIID\./.test(err.name))) throw err;
   }
   for (const snapshotId of snapshotIds) {
+    if (deleted.has(snapshotId)) continue;
     try {
       await ctx.clients.ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
     } catch (err) {
@@ -169,7 +183,7 @@ export async function deregisterImage(ctx: AdvanceContext, imageId: string, snap
 const retention: Step = async (state, ctx) => {
   const r = state.retention ?? { deregistered: [] };
   state.retention = r;
-  if (r.done) return { goto: 'record.history' };
+  if (r.done) return { goto: 'record.backups' };
   try {
     if (!r.pending) {
       // Saved before any deletion: a retried deletion must still know the snapshots of an image already deregistered.
@@ -190,6 +204,33 @@ const retention: Step = async (state, ctx) => {
   }
   delete r.pending;
   r.done = true;
+  return { goto: 'record.backups' };
+};
+
+/** herd's pre-migration snapshots beyond `deploy.backupRetention` (never this deploy's) go, one per call. */
+const backups: Step = async (state, ctx) => {
+  const b = state.backups ?? { deleted: [] };
+  state.backups = b;
+  if (b.done || !ctx.env.database) return { goto: 'record.history' };
+  try {
+    if (!b.pending) {
+      b.pending = await backupsToDelete(ctx, state.app, state.env, ctx.env.deploy.backupRetention ?? 3, state.migration?.snapshotId);
+      return { poll: 0 };
+    }
+    const next = b.pending[0];
+    if (next) {
+      await deleteBackup(ctx, next);
+      b.pending = b.pending.slice(1);
+      b.deleted.push(next);
+      return { poll: 0 };
+    }
+  } catch (err) {
+    if (isTransient(err)) throw err;
+    // The release serves: a backup that could not be deleted is a warning, deleted next time.
+    state.warnings.push(`backup retention stopped: ${describeError(err)}`);
+  }
+  delete b.pending;
+  b.done = true;
   return { goto: 'record.history' };
 };
 
@@ -205,6 +246,7 @@ const unlock: Step = async (state, ctx) => {
 
 export const RECORD_STEPS: Record<string, Step> = {
   'record.retention': retention,
+  'record.backups': backups,
   'record.history': history,
   'record.unlock': unlock,
 };

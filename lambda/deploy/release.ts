@@ -5,22 +5,27 @@
  */
 import { DescribeAutoScalingGroupsCommand, UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateLaunchTemplateVersionCommand, DescribeLaunchTemplateVersionsCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
-import { CreateDBSnapshotCommand, DescribeDBSnapshotsCommand } from '@aws-sdk/client-rds';
+import { CreateDBSnapshotCommand, DescribeDBInstancesCommand, DescribeDBSnapshotsCommand } from '@aws-sdk/client-rds';
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import type { Role } from '../../lib/config/types';
 import { NO_RELEASE, parameterNames } from '../../lib/names';
-import { DeployFailure } from './errors';
+import { PARAMETER_WAIT_MINUTES } from './budget';
+import { DeployFailure, NotVisibleYetError } from './errors';
 import type { DeployState } from './state';
 import {
   STAGE_DONE,
   base64,
-  checkDeadline,
+  waitFor,
   deployTags,
   findDeployInstances,
   fleetOf,
   instanceState,
   instanceType,
+  isVersionNotFound,
+  launchInSubnets,
+  notYetVisible,
   readReport,
+  reportMissing,
   retireDeployInstances,
   rolesOf,
   tail,
@@ -76,8 +81,7 @@ export async function groupVersions(ctx: AdvanceContext): Promise<Partial<Record
   return versions;
 }
 
-/** Minutes the deploy waits for SSM to show the release parameters it wrote. */
-export const PARAMETER_WAIT_MINUTES = 5;
+export { PARAMETER_WAIT_MINUTES } from './budget';
 
 /**
  * True once current-image and current-release read back as `imageId` and `release`
@@ -90,11 +94,24 @@ export async function releaseParametersVisible(ctx: AdvanceContext, state: Deplo
   return (await readParameter(ctx, names.currentRelease)) === release;
 }
 
-/** The AMI a launch-template version launches (undefined: none, or the version does not exist). */
-async function versionImage(ctx: AdvanceContext, launchTemplateId: string, version: string): Promise<string | undefined> {
-  const res = await ctx.clients.ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: launchTemplateId, Versions: [version] }));
-  return res.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId;
+/** What a launch-template version launches, and its description. */
+async function describeVersion(ctx: AdvanceContext, launchTemplateId: string, version: string): Promise<{ imageId?: string; description?: string }> {
+  try {
+    const res = await ctx.clients.ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: launchTemplateId, Versions: [version] }));
+    const v = res.LaunchTemplateVersions?.[0];
+    return { ...(v?.LaunchTemplateData?.ImageId ? { imageId: v.LaunchTemplateData.ImageId } : {}), ...(v?.VersionDescription ? { description: v.VersionDescription } : {}) };
+  } catch (err) {
+    // A group names this version, so it exists: EC2 has not shown a version created seconds ago yet.
+    if (err instanceof Error && err.name === 'InvalidLaunchTemplateId.VersionNotFound') {
+      throw new NotVisibleYetError(`launch-template version ${version} of ${launchTemplateId}, which a group uses, is not visible to EC2 yet`);
+    }
+    throw err;
+  }
 }
+
+const repairDescription = (version: string, launched: string | undefined, imageId: string, deployId: string) =>
+  `herd: version ${version} (which launches ${launched ?? 'no image'}) with the serving image ${imageId} (deploy ${deployId})`.slice(0, 255);
+const REPAIRED = /^herd: version (\d+) \(which launches (\S+)\) with the serving image \S+ \(deploy (\S+)\)$/;
 
 /**
  * Records what serves before this deploy: release, image, and each group's version. A
@@ -102,47 +119,67 @@ async function versionImage(ctx: AdvanceContext, launchTemplateId: string, versi
  * back a version it created before an earlier herd deploy, or someone changed the group)
  * is first pointed at a version of the same settings with the serving image: otherwise an
  * instance-refresh rollback, or compensation, would return it to an older release.
+ *
+ * The step may run again (Auto Scaling may not see a version created a second ago yet, and a
+ * throw drops the step's draft): the client token makes the same version, and the warning is
+ * derived from the repaired version's description, so a retry neither repairs twice nor loses it.
  */
 const readCurrent: Step = async (state, ctx) => {
   if (!state.previous) {
     const names = parameterNames(state.app, state.env);
     const versions = await groupVersions(ctx);
     const imageId = (await readParameter(ctx, names.currentImage)) ?? '';
+    const warnings: string[] = [];
     if (/^ami-/.test(imageId)) {
       for (const role of rolesOf(ctx.env)) {
         const fleet = fleetOf(ctx.env, role);
         const version = versions[role];
         if (!version) continue;
-        const launches = await versionImage(ctx, fleet.launchTemplateId, version);
-        if (launches === imageId) continue;
+        const launches = await describeVersion(ctx, fleet.launchTemplateId, version);
+        if (launches.imageId === imageId) {
+          // Repaired by an earlier try of this step (the throw that followed dropped its warning).
+          const before = launches.description?.match(REPAIRED);
+          if (before && before[3] === state.deployId) warnings.push(repairWarning(fleet.autoScalingGroupName, before[1]!, before[2]!, imageId, version));
+          continue;
+        }
         const res = await ctx.clients.ec2.send(
           new CreateLaunchTemplateVersionCommand({
             LaunchTemplateId: fleet.launchTemplateId,
             SourceVersion: version,
-            VersionDescription: `herd: version ${version} with the serving image ${imageId} (deploy ${state.deployId})`.slice(0, 255),
+            VersionDescription: repairDescription(version, launches.imageId, imageId, state.deployId),
             ClientToken: `${state.deployId}-${role}-serving`,
             LaunchTemplateData: { ImageId: imageId },
           }),
         );
         const repaired = res.LaunchTemplateVersion?.VersionNumber;
         if (repaired === undefined) throw new DeployFailure(`CreateLaunchTemplateVersion returned no version for ${fleet.launchTemplateId}`);
-        await ctx.clients.autoScaling.send(
-          new UpdateAutoScalingGroupCommand({
-            AutoScalingGroupName: fleet.autoScalingGroupName,
-            LaunchTemplate: { LaunchTemplateId: fleet.launchTemplateId, Version: String(repaired) },
-          }),
-        );
+        try {
+          await ctx.clients.autoScaling.send(
+            new UpdateAutoScalingGroupCommand({
+              AutoScalingGroupName: fleet.autoScalingGroupName,
+              LaunchTemplate: { LaunchTemplateId: fleet.launchTemplateId, Version: String(repaired) },
+            }),
+          );
+        } catch (err) {
+          if (isVersionNotFound(err)) throw new NotVisibleYetError(`launch-template version ${repaired}, created a moment ago, is not visible to Auto Scaling yet`);
+          throw err;
+        }
         versions[role] = String(repaired);
-        state.warnings.push(
-          `${fleet.autoScalingGroupName} was on launch-template version ${version}, which launches ${launches ?? 'no image'}, not the serving image ${imageId}; ` +
-            `it now uses version ${repaired} (the same settings with the serving image)`,
-        );
+        warnings.push(repairWarning(fleet.autoScalingGroupName, version, launches.imageId, imageId, String(repaired)));
       }
     }
+    state.warnings.push(...warnings);
     state.previous = { imageId, release: (await readParameter(ctx, names.currentRelease)) ?? NO_RELEASE, versions };
   }
   return { goto: 'launchTemplate.create' };
 };
+
+function repairWarning(group: string, version: string, launched: string | undefined, imageId: string, repaired: string): string {
+  return (
+    `${group} was on launch-template version ${version}, which launches ${launched ?? 'no image'}, not the serving image ${imageId}; ` +
+    `it now uses version ${repaired} (the same settings with the serving image)`
+  );
+}
 
 const createVersions: Step = async (state, ctx) => {
   const imageId = state.image?.imageId;
@@ -164,7 +201,7 @@ const createVersions: Step = async (state, ctx) => {
     if (version === undefined) throw new DeployFailure(`CreateLaunchTemplateVersion returned no version for ${fleet.launchTemplateId}`);
     next[role] = String(version);
   }
-  state.next = { versions: next };
+  state.next = { versions: next, createdAt: state.next?.createdAt ?? ctx.clock.now() };
   state.parametersWritten = true;
   await writeCurrent(ctx, state, imageId, state.release);
   return { goto: 'launchTemplate.waitParameters' };
@@ -173,8 +210,7 @@ const createVersions: Step = async (state, ctx) => {
 const waitParameters: Step = async (state, ctx) => {
   const imageId = state.image?.imageId ?? '';
   if (await releaseParametersVisible(ctx, state, imageId, state.release)) return STAGE_DONE;
-  checkDeadline(state, ctx, PARAMETER_WAIT_MINUTES, `current-image to read ${imageId} (SSM validates aws:ec2:image parameters asynchronously)`);
-  return { poll: 5 };
+  return waitFor(state, ctx, PARAMETER_WAIT_MINUTES, `current-image to read ${imageId} (SSM validates aws:ec2:image parameters asynchronously)`, 5);
 };
 
 /** True unless the image says its Procfile has no `release:` (unknown: the runner decides). */
@@ -183,11 +219,36 @@ function hasReleaseProcess(state: DeployState): boolean {
   return processes === undefined || processes.includes('release');
 }
 
-const snapshot: Step = async (state, ctx) => {
+/** RDS creates a snapshot only from an instance in one of these states (CreateDBSnapshot). */
+const SNAPSHOT_READY = new Set(['available', 'storage-optimization']);
+
+/** The identifier of this deploy's pre-migration snapshot. */
+export function snapshotIdentifier(state: DeployState): string {
+  return `herd-${state.env}-${state.deployId}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/-+/g, '-').replace(/-$/, '');
+}
+
+/**
+ * Before a snapshot: RDS refuses one unless the instance is `available` (a backup window, a
+ * modification or the first backup after creation make it `backing-up`, `modifying`, …).
+ * Wait for it, bounded by the migration timeout.
+ */
+const waitDatabase: Step = async (state, ctx) => {
   if (!hasReleaseProcess(state) || state.migration?.done) return STAGE_DONE;
   const db = ctx.env.database;
   if (!ctx.env.deploy.backupBeforeMigrate || !db) return { goto: 'migrate.launchRunner' };
-  const id = `herd-${state.env}-${state.deployId}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/-+/g, '-').replace(/-$/, '');
+  const res = await ctx.clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: db.instanceIdentifier }));
+  const status = res.DBInstances?.[0]?.DBInstanceStatus ?? 'missing';
+  if (SNAPSHOT_READY.has(status)) return { goto: 'migrate.snapshot' };
+  if (status === 'missing' || status === 'deleting' || status === 'failed' || status === 'stopped') {
+    throw new DeployFailure(`database ${db.instanceIdentifier} is ${status}: no snapshot can be taken before the migration`);
+  }
+  return waitFor(state, ctx, ctx.env.deploy.timeouts.migrateMinutes, `database ${db.instanceIdentifier} to be available for a snapshot (it is ${status})`, 30);
+};
+
+const snapshot: Step = async (state, ctx) => {
+  const db = ctx.env.database;
+  if (!db) return { goto: 'migrate.launchRunner' };
+  const id = snapshotIdentifier(state);
   try {
     await ctx.clients.rds.send(
       new CreateDBSnapshotCommand({
@@ -197,7 +258,15 @@ const snapshot: Step = async (state, ctx) => {
       }),
     );
   } catch (err) {
-    if (!(err instanceof Error && err.name === 'DBSnapshotAlreadyExistsFault')) throw err;
+    const name = err instanceof Error ? err.name : '';
+    // The instance left `available` between the two calls: wait again.
+    if (name === 'InvalidDBInstanceStateFault' || name === 'InvalidDBInstanceState') return { goto: 'migrate.waitDatabase' };
+    if (name === 'SnapshotQuotaExceededFault' || name === 'SnapshotQuotaExceeded') {
+      throw new DeployFailure(
+        `the account's manual DB snapshot quota is full, so no snapshot can be taken before the migration: delete old manual snapshots, lower deploy.backupRetention, or raise the quota (Service Quotas, RDS "Manual DB instance snapshots")`,
+      );
+    }
+    if (name !== 'DBSnapshotAlreadyExistsFault') throw err;
   }
   state.migration = { ...state.migration, snapshotId: id };
   return { goto: 'migrate.waitSnapshot' };
@@ -210,14 +279,23 @@ const waitSnapshot: Step = async (state, ctx) => {
   const status = res.DBSnapshots?.[0]?.Status ?? 'missing';
   if (status === 'available') return { goto: 'migrate.launchRunner' };
   if (status !== 'creating') throw new DeployFailure(`database snapshot ${id} is ${status}`);
-  checkDeadline(state, ctx, ctx.env.deploy.timeouts.migrateMinutes, `database snapshot ${id}`);
-  return { poll: 30 };
+  return waitFor(state, ctx, ctx.env.deploy.timeouts.migrateMinutes, `database snapshot ${id}`, 30);
 };
 
 /** The runner's user data: herd-boot (installed in the image by bake.sh) in the `release` role; the region comes from the metadata service. */
 export function runnerUserData(app: string, env: string, logRetentionDays?: number): string {
   const retention = logRetentionDays !== undefined ? ` --log-retention-days ${logRetentionDays}` : '';
   return ['#!/bin/bash', 'set -euo pipefail', `exec /opt/herd/bin/herd-boot --app ${app} --env ${env} --role release${retention}`, ''].join('\n');
+}
+
+/** A launch from this deploy's new launch-template version, which EC2 may not show yet: "not visible yet", retried. */
+async function launchingNewVersion<T>(state: DeployState, ctx: AdvanceContext, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (notYetVisible(err, state.next?.createdAt, ctx)) throw new NotVisibleYetError(`launch-template version ${state.next?.versions.web} is not visible to EC2 yet`);
+    throw err;
+  }
 }
 
 const launchRunner: Step = async (state, ctx) => {
@@ -228,7 +306,8 @@ const launchRunner: Step = async (state, ctx) => {
   }
   const version = state.next?.versions.web;
   if (!version) throw new DeployFailure('no web launch-template version to launch the migration runner from');
-  const res = await ctx.clients.ec2.send(
+  const launchedAt = ctx.clock.now();
+  const id = await launchInSubnets(state, ctx, 'migration runner', (subnetId, attempt) => launchingNewVersion(state, ctx, () => ctx.clients.ec2.send(
     new RunInstancesCommand({
       LaunchTemplate: { LaunchTemplateId: ctx.env.fleets.web.launchTemplateId, Version: version },
       // The runner's own profile, not the web one: only it may write the runner's report.
@@ -236,8 +315,8 @@ const launchRunner: Step = async (state, ctx) => {
       InstanceType: instanceType(ctx.env.deploy.builderInstanceType),
       MinCount: 1,
       MaxCount: 1,
-      ClientToken: `${state.deployId}-runner`,
-      SubnetId: ctx.env.instances.subnetIds[0],
+      ClientToken: attempt === 0 ? `${state.deployId}-runner` : `${state.deployId}-runner-${attempt}`,
+      SubnetId: subnetId,
       InstanceInitiatedShutdownBehavior: 'terminate',
       UserData: base64(runnerUserData(state.app, state.env, ctx.env.logRetentionDays)),
       TagSpecifications: [
@@ -245,17 +324,19 @@ const launchRunner: Step = async (state, ctx) => {
         { ResourceType: 'volume', Tags: deployTags(state, 'release') },
       ],
     }),
-  );
-  const id = res.Instances?.[0]?.InstanceId;
-  if (!id) throw new DeployFailure('RunInstances returned no migration runner');
-  state.migration = { ...state.migration, runnerId: id };
+  )));
+  state.migration = { ...state.migration, runnerId: id, runnerLaunchedAt: launchedAt };
   return { goto: 'migrate.waitRunner' };
 };
 
 const waitRunner: Step = async (state, ctx) => {
   const id = state.migration?.runnerId;
   if (!id) return { goto: 'migrate.launchRunner' };
-  const report = await readReport(ctx, `${parameterNames(state.app, state.env).releaseRunsPrefix}${id}`);
+  const name = `${parameterNames(state.app, state.env).releaseRunsPrefix}${id}`;
+  let report = await readReport(ctx, name);
+  const s = report ? 'reported' : await instanceState(ctx, id, state.migration?.runnerLaunchedAt);
+  // The runner may have reported and powered off between the two reads: read the report again.
+  if (!report && s !== 'pending' && s !== 'running') report = await readReport(ctx, name);
   if (report) {
     if (report.exitCode !== 0) {
       throw new DeployFailure(`migration failed on runner ${id} (exit ${report.exitCode}): ${tail(report.logTail)}`);
@@ -263,15 +344,19 @@ const waitRunner: Step = async (state, ctx) => {
     state.migration = { ...state.migration, exitCode: 0 };
     return { goto: 'migrate.terminateRunner' };
   }
-  const s = await instanceState(ctx, id);
-  if (s !== 'pending' && s !== 'running') throw new DeployFailure(`migration runner ${id} is ${s} and never reported`);
-  checkDeadline(state, ctx, ctx.env.deploy.timeouts.migrateMinutes, `migration runner ${id}`);
-  return { poll: 10 };
+  if (s !== 'pending' && s !== 'running') return reportMissing(state, ctx, `migration runner ${id} is ${s} and never reported`);
+  return waitFor(state, ctx, ctx.env.deploy.timeouts.migrateMinutes, `migration runner ${id}`, 10);
 };
 
 const terminateRunner: Step = async (state, ctx) => {
   const runnerId = state.migration?.runnerId;
-  await retireDeployInstances(state, ctx, 'release', runnerId ? [`${parameterNames(state.app, state.env).releaseRunsPrefix}${runnerId}`] : []);
+  await retireDeployInstances(
+    state,
+    ctx,
+    'release',
+    runnerId ? [`${parameterNames(state.app, state.env).releaseRunsPrefix}${runnerId}`] : [],
+    runnerId ? [{ id: runnerId, launchedAt: state.migration?.runnerLaunchedAt }] : [],
+  );
   state.migration = { ...state.migration, done: true };
   return STAGE_DONE;
 };
@@ -280,6 +365,7 @@ export const RELEASE_STEPS: Record<string, Step> = {
   'launchTemplate.read': readCurrent,
   'launchTemplate.create': createVersions,
   'launchTemplate.waitParameters': waitParameters,
+  'migrate.waitDatabase': waitDatabase,
   'migrate.snapshot': snapshot,
   'migrate.waitSnapshot': waitSnapshot,
   'migrate.launchRunner': launchRunner,

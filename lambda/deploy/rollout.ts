@@ -26,11 +26,12 @@ import {
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeTargetHealthCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { Role } from '../../lib/config/types';
-import { DeployFailure } from './errors';
+import { DeployFailure, NotVisibleYetError } from './errors';
 import { maintenanceOff, maintenanceOn } from './maintenance';
 import type { FleetEnvironment } from './environment';
 import type { DeployState, GroupCapacity, GroupSnapshot } from './state';
-import { STAGE_DONE, checkDeadline, fleetOf, rolesOf, type AdvanceContext, type Step, type StepResult } from './step';
+import { VERIFY_MINUTES } from './budget';
+import { STAGE_DONE, VISIBILITY_GRACE_SECONDS, fleetOf, isVersionNotFound, rolesOf, waitFor, type AdvanceContext, type Step, type StepResult } from './step';
 
 /** Processes suspended while a `full` deploy owns the group's capacity. */
 export const FULL_SUSPENDED_PROCESSES = ['AZRebalance', 'AlarmNotification', 'ScheduledActions'];
@@ -99,7 +100,7 @@ export async function startRefresh(
   );
   if (recent?.InstanceRefreshId) return recent.InstanceRefreshId;
   const rolling = ctx.env.deploy.rolling;
-  const res = await ctx.clients.autoScaling.send(
+  const res = await withNewVersion(state, ctx, () => ctx.clients.autoScaling.send(
     new StartInstanceRefreshCommand({
       AutoScalingGroupName: fleet.autoScalingGroupName,
       Strategy: 'Rolling',
@@ -118,9 +119,25 @@ export async function startRefresh(
         StandbyInstances: 'Terminate',
       },
     }),
-  );
+  ));
   if (!res.InstanceRefreshId) throw new DeployFailure(`StartInstanceRefresh returned no id for ${fleet.autoScalingGroupName}`);
   return res.InstanceRefreshId;
+}
+
+/**
+ * An Auto Scaling call that names this deploy's new launch-template versions: EC2 may not
+ * show a version created seconds ago yet, which is "not visible yet" (retried), not a failure.
+ */
+async function withNewVersion<T>(state: DeployState, ctx: AdvanceContext, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    const createdAt = state.next?.createdAt;
+    if (isVersionNotFound(err) && createdAt !== undefined && ctx.clock.now() - createdAt < VISIBILITY_GRACE_SECONDS * 1000) {
+      throw new NotVisibleYetError(`the launch-template versions this deploy created are not visible to Auto Scaling yet (${(err as Error).message})`);
+    }
+    throw err;
+  }
 }
 
 /** Moves the rolling rollout to the next role, or ends the stage. */
@@ -169,8 +186,7 @@ const refreshWait: Step = async (state, ctx) => {
     return { goto: 'refresh.checkFloor' };
   }
   if (status === 'Pending' || status === 'InProgress' || status === 'Baking') {
-    checkDeadline(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `instance refresh ${id} of ${groupName}`);
-    return { poll: 15 };
+    return waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `instance refresh ${id} of ${groupName}`, 15);
   }
   throw new DeployFailure(`instance refresh ${id} of ${groupName} ended ${status}${refresh?.StatusReason ? `: ${refresh.StatusReason}` : ''}`);
 };
@@ -195,7 +211,7 @@ const refreshFloor: Step = async (state, ctx) => {
   const before = state.floors?.[role];
   if (!before) return { goto: 'refresh.start' };
   const fleet = fleetOf(ctx.env, role);
-  await ctx.clients.autoScaling.send(
+  await withNewVersion(state, ctx, () => ctx.clients.autoScaling.send(
     new UpdateAutoScalingGroupCommand({
       AutoScalingGroupName: fleet.autoScalingGroupName,
       LaunchTemplate: { LaunchTemplateId: fleet.launchTemplateId, Version: version },
@@ -203,7 +219,7 @@ const refreshFloor: Step = async (state, ctx) => {
       MaxSize: fleet.maxCapacity,
       DesiredCapacity: withinFloor(fleet, before.desired),
     }),
-  );
+  ));
   return { goto: 'refresh.waitFloor' };
 };
 
@@ -226,13 +242,13 @@ const refreshWaitFloor: Step = async (state, ctx) => {
       (!healthy || healthy.has(i.InstanceId ?? '')),
   ).length;
   if (ready >= want) return nextRole(state, ctx);
-  checkDeadline(
+  return waitFor(
     state,
     ctx,
     ctx.env.deploy.timeouts.rolloutMinutes,
     `${want} ${role} instance(s) of launch-template version ${version} in service and healthy in ${fleet.autoScalingGroupName} (${ready}/${want})`,
+    10,
   );
-  return { poll: 10 };
 };
 
 const maintenanceOnStep: Step = async (state, ctx) => {
@@ -283,14 +299,14 @@ const replaceScaleOut: Step = async (state, ctx) => {
     await ctx.clients.autoScaling.send(
       new SuspendProcessesCommand({ AutoScalingGroupName: fleet.autoScalingGroupName, ScalingProcesses: FULL_SUSPENDED_PROCESSES }),
     );
-    await ctx.clients.autoScaling.send(
+    await withNewVersion(state, ctx, () => ctx.clients.autoScaling.send(
       new UpdateAutoScalingGroupCommand({
         AutoScalingGroupName: fleet.autoScalingGroupName,
         LaunchTemplate: { LaunchTemplateId: fleet.launchTemplateId, Version: version },
         MaxSize: Math.max(g.max, desired),
         DesiredCapacity: desired,
       }),
-    );
+    ));
   }
   state.full = { ...state.full, scaledOut: true };
   return { goto: 'replace.waitNew' };
@@ -323,8 +339,7 @@ const replaceWaitNew: Step = async (state, ctx) => {
     if (ready < want) missing.push(`${role} ${ready}/${want}`);
   }
   if (missing.length === 0) return { goto: 'replace.terminateOld' };
-  checkDeadline(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the new fleet to be healthy (${missing.join(', ')})`);
-  return { poll: 10 };
+  return waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the new fleet to be healthy (${missing.join(', ')})`, 10);
 };
 
 const replaceTerminateOld: Step = async (state, ctx) => {
@@ -389,7 +404,8 @@ const verify: Step = async (state, ctx) => {
   const desired = groups.get('web')?.DesiredCapacity ?? 0;
   if (healthy.length < desired) problems.push(`${healthy.length} of ${desired} web targets healthy`);
   if (healthy.length > 0) {
-    const res = await ctx.clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: healthy }));
+    // By filter: one id EC2 does not show yet must not fail the verification.
+    const res = await ctx.clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: healthy }] }));
     const stale = (res.Reservations ?? []).flatMap((r) => r.Instances ?? []).filter((i) => i.ImageId !== imageId);
     if (stale.length > 0) problems.push(`${stale.length} healthy web targets run another image than ${imageId}`);
   }
@@ -399,8 +415,7 @@ const verify: Step = async (state, ctx) => {
     if (behind.length > 0) problems.push(`${behind.length} in-service ${role} instances not on launch-template version ${version}`);
   }
   if (problems.length === 0) return STAGE_DONE;
-  checkDeadline(state, ctx, 5, `verification (${problems.join('; ')})`);
-  return { poll: 10 };
+  return waitFor(state, ctx, VERIFY_MINUTES, `verification (${problems.join('; ')})`, 10);
 };
 
 export const ROLLOUT_STEPS: Record<string, Step> = {

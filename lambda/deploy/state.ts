@@ -94,6 +94,10 @@ export interface DeployState {
   deadline?: number;
   /** Step the deadline belongs to. */
   deadlineStep?: string;
+  /** When the current wait began (epoch ms): polls space out as it lasts (`pollSeconds`). */
+  waitStartedAt?: number;
+  /** When the current step first found its builder or runner gone without a readable report (epoch ms). */
+  reportMissingSince?: number;
   /** Seconds the state machine waits before the next advance (0 = at once). */
   waitSeconds: number;
   /** True when the execution should end; `outcome` says how. */
@@ -102,14 +106,16 @@ export interface DeployState {
   /** Consecutive transient AWS errors on the current step. */
   transientErrors: number;
   timings: PhaseTiming[];
-  image?: { imageId: string; reused: boolean; processes?: string[] };
+  image?: { imageId: string; reused: boolean; processes?: string[]; /** When this deploy called CreateImage (epoch ms). */ createdAt?: number };
   builderId?: string;
+  /** When this deploy launched its builder (epoch ms): EC2 may not show it for a while. */
+  builderLaunchedAt?: number;
   /** What served before this deploy; compensation restores it. */
   previous?: { imageId: string; release: string; versions: Partial<Record<Role, string>> };
   /** Launch template versions this deploy created. */
-  next?: { versions: Partial<Record<Role, string>> };
+  next?: { versions: Partial<Record<Role, string>>; /** When the versions were created (epoch ms). */ createdAt?: number };
   parametersWritten?: boolean;
-  migration?: { snapshotId?: string; runnerId?: string; exitCode?: number; done?: boolean };
+  migration?: { snapshotId?: string; runnerId?: string; /** When this deploy launched the runner (epoch ms). */ runnerLaunchedAt?: number; exitCode?: number; done?: boolean };
   /** Index into the roles being refreshed (rolling). */
   roleIndex: number;
   /** Instance refreshes this deploy started, by role. */
@@ -134,9 +140,19 @@ export interface DeployState {
   failure?: { phase: Phase; step: string; cause: string; at: number };
   compensation?: { steps: string[]; index: number; errors: string[]; refreshes: Partial<Record<Role, string>> };
   retention?: { deregistered: string[]; pending?: { imageId: string; snapshotIds: string[] }[]; done?: boolean };
+  /** Pre-migration snapshots retention deleted (`backups.ts`). */
+  backups?: { deleted: string[]; pending?: string[]; done?: boolean };
   warnings: string[];
   /** Set by the state machine's Catch (ResultPath `$.lambdaError`) after the advance Lambda failed for good. */
   lambdaError?: { Error?: string; Cause?: string };
+  /**
+   * Set by the reaper (`reaper.ts`) on the last state of an execution that ended abnormally
+   * (stopped, timed out, history limit, …): the new execution it starts finishes the deploy's
+   * bookkeeping, or compensates what it did.
+   */
+  abandoned?: { executionArn: string; status: string; cause: string };
+  /** Executions the reaper started to finish this deploy (it gives up after `MAX_RESUMES`). */
+  resumes?: number;
 }
 
 const DEPLOY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,39}$/;
@@ -226,7 +242,7 @@ export const FIRST_STEP: Record<Stage, string> = {
   lock: 'lock.acquire',
   bake: 'bake.find',
   launchTemplate: 'launchTemplate.read',
-  migrate: 'migrate.snapshot',
+  migrate: 'migrate.waitDatabase',
   refresh: 'refresh.start',
   maintenanceOn: 'maintenance.on',
   replace: 'replace.record',

@@ -65,6 +65,7 @@ export function profileDefaults(profile: Profile, app: string): Omit<Environment
       strategy: 'rolling',
       migrationOrder: 'before',
       backupBeforeMigrate: production,
+      backupRetention: production ? 10 : 3,
       rolling: {
         minHealthyPercentage: 100,
         maxHealthyPercentage: production ? 150 : 200,

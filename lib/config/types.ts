@@ -125,6 +125,12 @@ export interface DeployConfig {
   readonly migrationOrder: MigrationOrder;
   /** Snapshot the database before running migrations. */
   readonly backupBeforeMigrate: boolean;
+  /**
+   * herd's pre-migration snapshots kept per environment (the newest; older ones are deleted
+   * when a deploy succeeds), so the account's manual-snapshot quota (100 per region by
+   * default) is never reached.
+   */
+  readonly backupRetention: number;
   readonly rolling: RollingConfig;
   /** After a `full` deploy's new fleet is healthy, minutes to keep the page up for a check through the bypass. */
   readonly holdMaintenanceMinutes: number;

@@ -165,6 +165,7 @@ const environmentSchema = z.strictObject({
       strategy: oneOf(DEPLOY_STRATEGIES).optional(),
       migrationOrder: oneOf(MIGRATION_ORDERS).optional(),
       backupBeforeMigrate: bool.optional(),
+      backupRetention: int(1, 50, ' snapshots (RDS allows 100 manual snapshots per region by default)').optional(),
       rolling: z
         .strictObject({
           minHealthyPercentage: int(0, 100, ' %').optional(),
@@ -178,9 +179,9 @@ const environmentSchema = z.strictObject({
       timeouts: z
         .strictObject({
           bakeMinutes: int(5, 600, ' minutes').optional(),
-          imageMinutes: int(5, 1440, ' minutes').optional(),
+          imageMinutes: int(5, 720, ' minutes (a longer wait would not fit one Step Functions execution)').optional(),
           migrateMinutes: int(1, 600, ' minutes').optional(),
-          rolloutMinutes: int(5, 1440, ' minutes').optional(),
+          rolloutMinutes: int(5, 720, ' minutes (a longer wait would not fit one Step Functions execution)').optional(),
         })
         .optional(),
       builderInstanceType: instanceType('t3.medium').optional(),
@@ -338,6 +339,9 @@ function checkEnvironment(env: EnvironmentConfig, problems: string[]): void {
     at('deploy.migrationOrder', d.migrationOrder, `needs deploy.strategy "full" (got "${d.strategy}"): only a full deploy has a maintenance window`);
   }
   const r = d.rolling;
+  if (r.maxHealthyPercentage - r.minHealthyPercentage > 100) {
+    at('deploy.rolling.maxHealthyPercentage', r.maxHealthyPercentage, `must be at most 100 above minHealthyPercentage (${r.minHealthyPercentage}): instance refresh refuses a wider range`);
+  }
   if (r.minHealthyPercentage === 100 && r.maxHealthyPercentage <= 100) {
     at('deploy.rolling.maxHealthyPercentage', r.maxHealthyPercentage, 'must be > 100 when minHealthyPercentage is 100 (launch before terminate needs room)');
   }

@@ -130,14 +130,14 @@ export class FakeCloudFormation {
       }
       if (version || !before || before.minSize !== fleet.minSize || before.maxSize !== fleet.maxSize) {
         try {
-          await clients.autoScaling.send(new UpdateAutoScalingGroupCommand({
+          await this.untilVisible(() => clients.autoScaling.send(new UpdateAutoScalingGroupCommand({
             AutoScalingGroupName: env.autoScalingGroupName,
             ...(version ? { LaunchTemplate: { LaunchTemplateId: env.launchTemplateId, Version: version } } : {}),
             MinSize: Number(fleet.minSize),
             MaxSize: Number(fleet.maxSize),
             // MinSize above desired raises desired, as Auto Scaling does when CloudFormation omits it.
             ...(group && group.desired < Number(fleet.minSize) ? { DesiredCapacity: Number(fleet.minSize) } : {}),
-          }));
+          })));
         } catch (err) {
           this.parameters = previousParameters;
           return this.rolledBack(err);
@@ -148,6 +148,22 @@ export class FakeCloudFormation {
     this.guardProperties = guard;
     this.cloud.stacks.set(this.stackName, { status: 'UPDATE_COMPLETE' });
     return { status: 'UPDATE_COMPLETE' };
+  }
+
+  /**
+   * CloudFormation's resource handlers retry what eventual consistency answers ("version N does not
+   * exist" right after creating it) while the resource stabilises; the fake does the same, its clock
+   * moving on between tries, and gives up after the minutes a handler would.
+   */
+  private async untilVisible<T>(call: () => Promise<T>): Promise<T> {
+    for (let waited = 0; ; waited += 5) {
+      try {
+        return await call();
+      } catch (err) {
+        if (waited >= 300 || !/does not exist/.test(String((err as Error).message))) throw err;
+        this.cloud.advance(5);
+      }
+    }
   }
 
   private rolledBack(err: unknown): StackUpdateResult {

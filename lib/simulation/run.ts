@@ -7,12 +7,15 @@
 import { handle } from '../../lambda/deploy/handler';
 import type { DeployState } from '../../lambda/deploy/state';
 import type { AdvanceContext } from '../../lambda/deploy/step';
+import { ABNORMAL_STATUSES, reap, type ReapOutcome } from '../../lambda/deploy/reaper';
 import { runExecution, type DriverFaults, type ExecutionResult } from './driver';
 import { ServiceMetrics } from './metrics';
 import type { World } from './world';
 
 export interface SimulatedDeployOptions {
   readonly faults?: DriverFaults;
+  /** Step Functions limits to model other than the real ones (history events, timeout seconds). */
+  readonly limits?: { readonly historyLimit?: number; readonly timeoutSeconds?: number };
   /** Called with each state the advance Lambda returned (after the metrics and the run's own bookkeeping). */
   readonly onState?: (state: DeployState, ctx: AdvanceContext) => Promise<void> | void;
 }
@@ -52,11 +55,62 @@ export async function runSimulatedDeploy(world: World, input: { readonly release
   const result = await runExecution(input, {
     cloud,
     handle: (event) => handle(event, ctx),
+    deploy: env.deploy,
     ...(options.faults ? { faults: options.faults } : {}),
+    ...options.limits,
     onState: async (state) => {
       states.push(state);
       await options.onState?.(state, ctx);
     },
   });
   return { result, metrics, startedAt, endedAt: world.clock.now(), webAtStart, states, ...(imageAvailableAt !== undefined ? { imageAvailableAt } : {}) };
+}
+
+/** What the reaper did with one execution that ended, and the execution it started, if any. */
+export interface Reaping {
+  readonly outcome: ReapOutcome;
+  readonly resumed?: ExecutionResult;
+}
+
+/**
+ * What the reaper (`lambda/deploy/reaper.ts`, the real logic) does after `ended`, in the
+ * simulation: EventBridge hands it every execution that ended abnormally; an execution it
+ * starts runs through the same Step Functions loop, and its own end goes to the reaper again.
+ */
+export async function reapSimulated(world: World, ended: ExecutionResult, name = 'deploy'): Promise<Reaping[]> {
+  const { cloud, env } = world;
+  const ctx: AdvanceContext = { clients: cloud.clients(), env, clock: world.clock };
+  const reapings: Reaping[] = [];
+  let end = ended;
+  let executionName = name;
+  for (;;) {
+    // The EventBridge rule sends only the abnormal ends to the reaper.
+    if (!(ABNORMAL_STATUSES as readonly string[]).includes(end.status)) return reapings;
+    let started: { name: string; input: DeployState } | undefined;
+    const last = end;
+    const outcome = await reap(
+      {
+        executionArn: `arn:aws:states:eu-west-1:123456789012:execution:herd-${env.env}-deploy:${executionName}`,
+        status: last.status,
+        ...(last.error ? { error: last.error.name, cause: last.error.message } : {}),
+      },
+      {
+        clients: cloud.clients(),
+        env,
+        now: () => world.clock.now(),
+        lastState: async () => last.lastAdvanced,
+        startExecution: async (n, input) => {
+          started = { name: n, input };
+        },
+      },
+    );
+    if (!started) {
+      reapings.push({ outcome });
+      return reapings;
+    }
+    const begun: { name: string; input: DeployState } = started;
+    end = await runExecution(begun.input, { cloud, handle: (event) => handle(event, ctx), deploy: env.deploy });
+    reapings.push({ outcome, resumed: end });
+    executionName = begun.name;
+  }
 }

@@ -46,7 +46,20 @@ export interface WorldSpec {
   readonly maintenanceOn?: boolean;
   /** The environment has a database to snapshot. */
   readonly database?: boolean;
+  /** The database is in another state than `available` for the first `seconds` (a backup window: `backing-up`). */
+  readonly databaseBusy?: { readonly status: string; readonly seconds: number };
+  /** herd's pre-migration snapshots that exist already (ages in days), as earlier deploys left them. */
+  readonly backups?: readonly number[];
   readonly alarms?: readonly string[];
+  /**
+   * Eventual consistency of what the API creates (`consistency.ts`). Default: on, lags of 0
+   * to 4 seconds from seed 7, as every scenario and plan runs; `{ maxLagSeconds: 0 }` turns it off.
+   */
+  readonly consistency?: { readonly maxLagSeconds: number; readonly minLagSeconds?: number; readonly seed?: number };
+  /** Two consecutive reads may straddle a builder's or runner's report and power-off. Default: on. */
+  readonly races?: boolean;
+  /** Private subnets (by index in `instances.subnetIds`) whose zone has no capacity. */
+  readonly noCapacity?: readonly number[];
   /** Releases run by instances outside the environment's groups (e.g. another environment it was promoted to). */
   readonly foreignInstances?: readonly string[];
   /**
@@ -88,11 +101,15 @@ export const DEFAULT_SIMULATED_DEPLOY: DeployConfig = {
   strategy: 'rolling',
   migrationOrder: 'before',
   backupBeforeMigrate: false,
+  backupRetention: 3,
   rolling: { minHealthyPercentage: 100, maxHealthyPercentage: 150, instanceWarmupSeconds: 30, checkpointPercentages: [], checkpointDelaySeconds: 0 },
   holdMaintenanceMinutes: 0,
   timeouts: { bakeMinutes: 20, imageMinutes: 30, migrateMinutes: 15, rolloutMinutes: 30 },
   builderInstanceType: 't3.small',
 };
+
+/** The longest a created thing stays invisible in a world (seconds): eventual consistency is on by default. */
+export const DEFAULT_CONSISTENCY_LAG_SECONDS = 4;
 
 const ACCOUNT = '123456789012';
 const REGION = 'eu-west-1';
@@ -104,7 +121,17 @@ export function createWorld(spec: WorldSpec): World {
   const tableName = `herd-${envName}-deploys`;
   const instanceType = spec.instanceType ?? 't3.small';
   const architecture = architectureOf(instanceType);
-  const cloud = new FakeCloud({ app, env: envName, clock, timings: spec.timings ?? {}, releases: spec.releases ?? {}, tableName, architecture });
+  const cloud = new FakeCloud({
+    app,
+    env: envName,
+    clock,
+    timings: spec.timings ?? {},
+    releases: spec.releases ?? {},
+    tableName,
+    architecture,
+    consistency: { maxLagSeconds: spec.consistency?.maxLagSeconds ?? DEFAULT_CONSISTENCY_LAG_SECONDS, ...(spec.consistency?.minLagSeconds !== undefined ? { minLagSeconds: spec.consistency.minLagSeconds } : {}), seed: spec.consistency?.seed ?? 7 },
+  });
+  cloud.races = spec.races ?? true;
   const baseImage = cloud.addBaseImage();
 
   const fresh = spec.serving === NO_RELEASE;
@@ -155,7 +182,20 @@ export function createWorld(spec: WorldSpec): World {
   cloud.stacks.set(stackName(envName), { status: 'UPDATE_COMPLETE' });
   for (const alarm of spec.alarms ?? []) cloud.alarms.set(alarm, 'OK');
   const dbId = `herd-${envName}-db`;
-  if (spec.database) cloud.dbInstances.add(dbId);
+  if (spec.database) {
+    cloud.dbInstances.add(dbId);
+    if (spec.databaseBusy) cloud.dbBusy.set(dbId, { status: spec.databaseBusy.status, until: clock.now() + spec.databaseBusy.seconds * 1000 });
+    for (const [n, days] of (spec.backups ?? []).entries()) {
+      const id = `herd-${envName}-seed-${n}`;
+      cloud.dbSnapshots.set(id, {
+        id,
+        instance: dbId,
+        createdAt: clock.now() - days * 86_400_000,
+        status: 'available',
+        tags: { [TAGS.app]: app, [TAGS.environment]: envName, [TAGS.role]: 'backup', [TAGS.deploy]: `seed-${n}` },
+      });
+    }
+  }
 
   const d = spec.deploy ?? {};
   const deploy: DeployConfig = {
@@ -195,6 +235,12 @@ export function createWorld(spec: WorldSpec): World {
     peerEnvironments: (spec.peers ?? []).map((p) => p.env),
   };
 
+  for (const n of spec.noCapacity ?? []) {
+    const subnet = env.instances.subnetIds[n];
+    if (!subnet) throw new Error(`world: no private subnet ${n}`);
+    cloud.noCapacity.add(subnet);
+  }
+
   for (const [n, role] of (spec.leftovers ?? []).entries()) {
     cloud.newInstance({
       imageId: role === 'builder' ? baseImage : (images[spec.serving] ?? baseImage),
@@ -232,7 +278,7 @@ export function createWorld(spec: WorldSpec): World {
       priority: env.loadBalancer.maintenancePriority,
       conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: ['/*'] } }],
       actions: [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '503', ContentType: 'text/html', MessageBody: maintenancePageHtml(app) } }],
-      tags: { [TAGS.deploy]: MANUAL_OWNER },
+      tags: { [TAGS.app]: app, [TAGS.environment]: envName, [TAGS.deploy]: MANUAL_OWNER },
     });
   }
   return { cloud, clock, env, images, baseImage };

@@ -149,3 +149,29 @@ test('a group put back on an older release\'s version (a CloudFormation rollback
   expect(fleet(world).web).toMatchObject({ images: [r2], versionImage: r2 });
   void cfn;
 });
+
+test('the repair survives Auto Scaling not seeing a new version yet: each group repaired once, both warnings kept', async () => {
+  // Every new version lags: the web repair's group update fails on the first try, the worker's on
+  // the next (after the web one succeeded, so the step's draft, and its web warning, is dropped).
+  const world = createWorld({
+    app: 'mootube', env: 'staging', web: 2, worker: 1, serving: 'r1', releases: { r4: { neverHealthy: true } },
+    consistency: { maxLagSeconds: 4, minLagSeconds: 2 },
+  });
+  await new FakeCloudFormation(world.cloud, world.env).adopt(original);
+  expect((await deploy(world, 'r2', 'deploy-0002')).state?.outcome).toBe('succeeded');
+  const versionsBefore = Object.fromEntries(Object.entries(world.env.fleets).map(([role, f]) => [role, world.cloud.launchTemplates.get(f!.launchTemplateId)!.versions.length]));
+  for (const f of [world.env.fleets.web, world.env.fleets.worker!]) world.cloud.groups.get(f.autoScalingGroupName)!.ltVersion = '1';
+  const r4 = await deploy(world, 'r4', 'deploy-0004');
+  expect(r4.state?.outcome).toBe('failed');
+  const repairs = r4.state?.warnings.filter((w) => / was on launch-template version 1, /.test(w));
+  expect(repairs).toEqual([
+    expect.stringMatching(/^herd-staging-web was on launch-template version 1, which launches ami-\w+, not the serving image ami-\w+; it now uses version \d+/),
+    expect.stringMatching(/^herd-staging-worker was on launch-template version 1, which launches ami-\w+, not the serving image ami-\w+; it now uses version \d+/),
+  ]);
+  // One repair version and one release version per role, however often the step ran.
+  for (const [role, f] of Object.entries(world.env.fleets)) {
+    expect(world.cloud.launchTemplates.get(f!.launchTemplateId)!.versions.length - versionsBefore[role]!).toBe(2);
+  }
+  expect(fleet(world).web).toMatchObject({ images: [imageOf(world, 'r2')], versionImage: imageOf(world, 'r2') });
+  expect(fleet(world).worker).toMatchObject({ versionImage: imageOf(world, 'r2') });
+});

@@ -4,8 +4,9 @@ import { breakLock } from '../../lambda/deploy/lock';
 import { MAX_FIXED_RESPONSE_BYTES, maintenanceOff, maintenanceOn, maintenancePageHtml, maintenanceStatus } from '../../lambda/deploy/maintenance';
 import { createWorld } from '../../lib/simulation/world';
 
-function world() {
-  const w = createWorld({ web: 2, serving: 'r1' });
+/** Rules listed as soon as created (one test below turns the ELB listing lag back on). */
+function world(maxLagSeconds = 0) {
+  const w = createWorld({ web: 2, serving: 'r1', consistency: { maxLagSeconds, minLagSeconds: maxLagSeconds } });
   return { ...w, clients: w.cloud.clients() };
 }
 
@@ -28,6 +29,17 @@ describe('maintenance page', () => {
     expect(w.cloud.listeners.get(w.env.loadBalancer.listenerArn)).toHaveLength(1);
   });
 
+  test('a page put up seconds ago that DescribeRules does not list yet is "not visible yet", never a second page or "was off"', async () => {
+    const w = world(5);
+    expect(await maintenanceOn(w.clients, w.env, 'manual')).toEqual({ on: false });
+    await expect(maintenanceOn(w.clients, w.env, 'deploy-0001')).rejects.toThrow(
+      expect.objectContaining({ name: 'NotVisibleYet', message: expect.stringContaining('is in use, but DescribeRules does not list a rule there yet') }),
+    );
+    expect(w.cloud.listeners.get(w.env.loadBalancer.listenerArn)).toHaveLength(1);
+    w.cloud.advance(5);
+    expect(await maintenanceOn(w.clients, w.env, 'deploy-0001')).toMatchObject({ on: true, owner: 'manual' });
+  });
+
   test('fails when lifting a page a running deploy owns without force', async () => {
     const w = world();
     await maintenanceOn(w.clients, w.env, 'deploy-0001');
@@ -38,6 +50,22 @@ describe('maintenance page', () => {
     expect((await maintenanceStatus(w.clients, w.env)).on).toBe(true);
     await maintenanceOff(w.clients, w.env, { force: true });
     expect((await maintenanceStatus(w.clients, w.env)).on).toBe(false);
+  });
+
+  test.each([
+    ['an app\'s own rule (forward, no herd tags)', { Type: 'forward', TargetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/other/1' }, {}],
+    ['a fixed response of someone else (no herd tags)', { Type: 'fixed-response', FixedResponseConfig: { StatusCode: '503' } }, {}],
+    ['a page of another herd environment', { Type: 'fixed-response', FixedResponseConfig: { StatusCode: '503' } }, { 'herd:app': 'shop', 'herd:environment': 'production', 'herd:deploy': 'manual' }],
+  ])('never counts, lifts or replaces %s at the maintenance priority, and refuses to put a page up', async (_what, action, tags) => {
+    const w = world();
+    const rules = w.cloud.listeners.get(w.env.loadBalancer.listenerArn)!;
+    rules.push({ arn: `${w.env.loadBalancer.listenerArn}/rule/theirs`, priority: w.env.loadBalancer.maintenancePriority, conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: ['/*'] } }], actions: [action as never], tags });
+    expect(await maintenanceStatus(w.clients, w.env)).toEqual({ on: false, foreignRuleArn: `${w.env.loadBalancer.listenerArn}/rule/theirs` });
+    await expect(maintenanceOn(w.clients, w.env, 'deploy-0001')).rejects.toThrow(
+      `priority 10 of the listener of staging holds rule ${w.env.loadBalancer.listenerArn}/rule/theirs, which herd did not create; herd puts its maintenance page at that priority and changes nothing while another rule holds it: move that rule to a priority of 100 or more (aws elbv2 set-rule-priorities)`,
+    );
+    await maintenanceOff(w.clients, w.env, { force: true });
+    expect(rules.map((r) => r.arn)).toEqual([`${w.env.loadBalancer.listenerArn}/rule/theirs`]);
   });
 
   test('lifts a page whose deploy no longer holds the lock', async () => {

@@ -110,7 +110,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
         if (second && !secondDeploy && state.step === second.atStep) {
           secondDeploy = await runExecution(
             { release: second.release, actor: second.actor, deployId: 'deploy-0002' },
-            { cloud, handle: (event) => handle(event, ctx) },
+            { cloud, handle: (event) => handle(event, ctx), deploy: ctx.env.deploy },
           );
         }
       },
@@ -131,5 +131,7 @@ export function tableRow(run: ScenarioRun): Record<string, string | number> {
     'min healthy %': run.metrics.minHealthyPercent(),
     'maintenance window (s)': full ? run.metrics.maintenanceSeconds : '-',
     'AWS calls': calls,
+    'SFN history events': run.result.historyEvents,
+    'largest state (bytes)': run.result.maxStateBytes,
   };
 }

@@ -4,6 +4,7 @@
  * maintenance window, the window, AWS calls.
  */
 import { UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
+import { worstCase } from '../../lambda/deploy/budget';
 import { architectureOf } from '../../lib/architecture';
 import { NO_RELEASE, parameterNames, TAGS } from '../../lib/names';
 import { loadScenarios, runScenario, tableRow, type ScenarioRun } from './scenario';
@@ -29,7 +30,10 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
   const e = scenario.expect;
 
   test(`${scenario.name}: ends ${e.outcome}`, () => {
-    expect(run.result.error).toBeUndefined();
+    // A failed deploy ends in the RolledBack Fail state: the execution FAILED with DeployFailed.
+    expect({ status: run.result.status, error: run.result.error?.name }).toEqual(
+      e.outcome === 'succeeded' ? { status: 'SUCCEEDED', error: undefined } : { status: 'FAILED', error: 'DeployFailed' },
+    );
     expect(run.result.state?.outcome).toBe(e.outcome);
     if (e.cause !== undefined) expect(run.result.state?.failure?.cause).toBe(e.cause);
     expect(run.result.state?.compensation?.errors ?? []).toEqual(e.compensationErrors ?? []);
@@ -52,6 +56,11 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
     const names = parameterNames(env.app, env.env);
     expect(cloud.parameters.get(names.currentImage)).toBe(image);
     expect(cloud.parameters.get(names.currentRelease)).toBe(e.serving);
+  });
+
+  test('Step Functions: within the history the budget allows for these settings', () => {
+    expect(run.result.historyEvents).toBeGreaterThan(run.result.advanceCalls * 5);
+    expect(run.result.historyEvents).toBeLessThan(worstCase(run.world.env.deploy).events);
   });
 
   test('capacity never below what the strategy promises', () => {

@@ -7,7 +7,7 @@ import type { DeployClients } from '../../lambda/deploy/clients';
 import { DeployFailure } from '../../lambda/deploy/errors';
 import { RELEASE_STEPS, runnerUserData } from '../../lambda/deploy/release';
 import type { DeployState } from '../../lambda/deploy/state';
-import { readReport, tail, type AdvanceContext, type RunReport } from '../../lambda/deploy/step';
+import { REPORT_GRACE_SECONDS, readReport, tail, type AdvanceContext, type RunReport } from '../../lambda/deploy/step';
 import { prepareRelease, type PreparedRelease } from '../../lib/cli/artifact';
 import { parameterNames } from '../../lib/names';
 import { ManualClock, WIRE_APP, WIRE_ENV, advanceContext, deployEnvironment, deployState, stepOf } from '../wire/fixtures';
@@ -414,7 +414,7 @@ describeWith({
     expect(b.machine.calls('cloud-init')).toEqual([]);
   });
 
-  test('builder, setup failing (no scripts zip): the ERR trap powers it off and the deploy step fails at once', async () => {
+  test('builder, setup failing (no scripts zip): the ERR trap powers it off and the deploy step fails once the report could have shown', async () => {
     const machine = new Machine(scratchRoot());
     const { ctx, state } = deployOn(machine, BUILDER_ID, prepared.release);
     machine.object(env.artifacts.bucket, state.artifactKey, prepared.tarball ?? '');
@@ -424,6 +424,9 @@ describeWith({
     expect(result.stderr).toContain('An error occurred (404) when calling the HeadObject operation');
     expect(machine.calls('shutdown')).toEqual([`-h +${env.deploy.timeouts.bakeMinutes + 5} herd builder watchdog`, '-h now herd builder: setup failed']);
     expect(machine.puts()).toEqual([]);
+    // A report written just before the power-off may not be readable yet: one more look, a minute on.
+    expect(await stepOf(BAKE_STEPS, 'bake.waitBuilder')(state, ctx)).toEqual({ poll: 10 });
+    (ctx.clock as ManualClock).advance(REPORT_GRACE_SECONDS);
     const failure = await failureOf(stepOf(BAKE_STEPS, 'bake.waitBuilder')(state, ctx));
     expect(failure).toBeInstanceOf(DeployFailure);
     expect(failure?.message).toBe(`builder ${BUILDER_ID} is stopped and never reported its bake`);

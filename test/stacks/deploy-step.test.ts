@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { buildSync } from 'esbuild';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { stateMachineTimeoutSeconds } from '../../lambda/deploy/budget';
 import { buildApp } from '../support/app';
 
 interface Statement {
@@ -258,6 +259,8 @@ describe('the state machine', () => {
   });
 
   test('retries Lambda errors, refuses at once what changed nothing, and compensates otherwise', () => {
+    // Refusals first, never retried: the next retrier's States.TaskFailed would match them.
+    expect(definition).toContain('\\"Retry\\":[{\\"ErrorEquals\\":[\\"DeployLockedError\\",\\"EnvironmentBusyError\\",\\"InvalidDeployInputError\\",\\"InvalidDeployEnvironmentError\\"],\\"MaxAttempts\\":0}');
     expect(definition).toContain('\\"ErrorEquals\\":[\\"Lambda.ServiceException\\"');
     expect(definition).toContain('\\"ErrorEquals\\":[\\"DeployLockedError\\",\\"EnvironmentBusyError\\",\\"InvalidDeployInputError\\",\\"InvalidDeployEnvironmentError\\"],\\"Next\\":\\"Refused\\"');
     expect(definition).toContain('\\"ErrorEquals\\":[\\"States.ALL\\"],\\"ResultPath\\":\\"$.lambdaError\\",\\"Next\\":\\"BackoffAfterError\\"');
@@ -268,11 +271,41 @@ describe('the state machine', () => {
       TracingConfiguration: { Enabled: true },
       LoggingConfiguration: Match.objectLike({ Level: 'ALL' }),
     });
-    expect(definition).toMatch(/\\"TimeoutSeconds\\":\d+/);
+    // The worst case the deploy settings allow, plus a quarter (lambda/deploy/budget.ts).
+    const staging = buildApp().config.environments.find((e) => e.name === 'staging')!;
+    expect(definition).toContain(`\\"TimeoutSeconds\\":${stateMachineTimeoutSeconds(staging.deploy)}`);
   });
 
   test('is named in the stack outputs for the CLI', () => {
     template.hasOutput('DeployStateMachineArn', { Value: { Ref: Match.stringLikeRegexp('^DeployStepStateMachine') } });
     template.hasOutput('DeployTableName', { Value: { Ref: 'DeployStepTable47365947' } });
+  });
+});
+
+describe('the reaper', () => {
+  test('receives every execution of the state machine that ends FAILED, TIMED_OUT or ABORTED', () => {
+    const rules = template.findResources('AWS::Events::Rule');
+    const [rule] = Object.values(rules);
+    expect(Object.keys(rules)).toHaveLength(1);
+    const props = rule!.Properties as { EventPattern: Record<string, unknown>; Targets: { Arn: unknown; RetryPolicy: unknown }[] };
+    expect(props.EventPattern).toEqual({
+      source: ['aws.states'],
+      'detail-type': ['Step Functions Execution Status Change'],
+      detail: { stateMachineArn: [{ Ref: expect.stringMatching(/^DeployStepStateMachine/) }], status: ['FAILED', 'TIMED_OUT', 'ABORTED'] },
+    });
+    expect(JSON.stringify(props.Targets[0]?.Arn)).toContain('DeployStepReaper');
+    expect(props.Targets[0]?.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 21600, MaximumRetryAttempts: 8 });
+  });
+
+  test('may read its executions\' history, start a new one of the same state machine, and read and write the deploy table', () => {
+    const policy = Object.entries(template.findResources('AWS::IAM::Policy')).find(([id]) => id.startsWith('DeployStepReaperServiceRoleDefaultPolicy'))!;
+    const statements = (policy[1].Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement;
+    expect(statements.map((s) => [s.Sid, actionsOf(s)])).toEqual([
+      ['ReadLockWriteHistory', ['dynamodb:GetItem', 'dynamodb:PutItem']],
+      ['ResumeDeploy', ['states:StartExecution']],
+      ['ReadExecutionHistory', ['states:GetExecutionHistory']],
+    ]);
+    expect(JSON.stringify(statements[1]!.Resource)).toMatch(/^\{"Ref":"DeployStepStateMachine/);
+    expect(JSON.stringify(statements[2]!.Resource)).toContain(':execution:');
   });
 });

@@ -31,7 +31,7 @@ import { BAKE_STEPS, builderUserData } from '../../lambda/deploy/bake';
 import type { DeployEnvironment } from '../../lambda/deploy/environment';
 import { janitor } from '../../lambda/deploy/janitor';
 import type { DeployState } from '../../lambda/deploy/state';
-import { deployTags, type AdvanceContext } from '../../lambda/deploy/step';
+import { REPORT_GRACE_SECONDS, deployTags, type AdvanceContext } from '../../lambda/deploy/step';
 import { TAGS, parameterNames } from '../../lib/names';
 import { startMoto } from '../support/moto';
 import {
@@ -211,6 +211,9 @@ describe('wire: bake on EC2 (moto)', () => {
     const id = await launchBuilder(state);
     await clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
     const s = (await instance(id)).State?.Name;
+    // A report written just before the power-off may not be readable yet: one more look, a minute on.
+    expect(await step('bake.waitBuilder')(state, ctx)).toEqual({ poll: 10 });
+    clock.advance(REPORT_GRACE_SECONDS);
     await expect(step('bake.waitBuilder')(state, ctx)).rejects.toThrow(`builder ${id} is ${s} and never reported its bake`);
   });
 

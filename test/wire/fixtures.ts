@@ -20,6 +20,7 @@ export const WIRE_DEPLOY: DeployConfig = {
   strategy: 'rolling',
   migrationOrder: 'before',
   backupBeforeMigrate: true,
+  backupRetention: 3,
   rolling: { minHealthyPercentage: 100, maxHealthyPercentage: 200, instanceWarmupSeconds: 60, checkpointPercentages: [], checkpointDelaySeconds: 0 },
   holdMaintenanceMinutes: 0,
   timeouts: { bakeMinutes: 20, imageMinutes: 30, migrateMinutes: 15, rolloutMinutes: 30 },

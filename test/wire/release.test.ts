@@ -164,7 +164,7 @@ describe('wire: launch-template swap and migration on EC2, Auto Scaling, SSM and
     await clients.ssm.send(new PutParameterCommand({ Name: names.currentRelease, Value: 'r1', Type: 'String' }));
     const state = await swapped();
 
-    expect(state.next).toEqual({ versions: { web: '2', worker: '2' } });
+    expect(state.next).toEqual({ versions: { web: '2', worker: '2' }, createdAt: ctx.clock.now() });
     expect(state.parametersWritten).toBe(true);
     const requests = calls.filter((c) => c.command === 'CreateLaunchTemplateVersionCommand').map((c) => c.input);
     expect(requests).toEqual([
@@ -231,6 +231,8 @@ describe('wire: launch-template swap and migration on EC2, Auto Scaling, SSM and
 
   test('snapshots the database as the migrate phase asks, once even when retried', async () => {
     const state = await swapped();
+    // RDS (moto) says the instance is available: on to the snapshot.
+    expect(await step('migrate.waitDatabase')(state, ctx)).toEqual({ goto: 'migrate.snapshot' });
     expect(await step('migrate.snapshot')(state, ctx)).toEqual({ goto: 'migrate.waitSnapshot' });
     expect(state.migration?.snapshotId).toBe('herd-staging-deploy-0001');
 
@@ -257,7 +259,7 @@ describe('wire: launch-template swap and migration on EC2, Auto Scaling, SSM and
   test('skips the snapshot when the image has no release process', async () => {
     const state = await swapped();
     state.image = { imageId: newImage, reused: false, processes: ['web'] };
-    expect(await step('migrate.snapshot')(state, ctx)).toEqual({ stageDone: true });
+    expect(await step('migrate.waitDatabase')(state, ctx)).toEqual({ stageDone: true });
     const all = await clients.rds.send(new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: 'herd-staging-db', SnapshotType: 'manual' }));
     expect(all.DBSnapshots ?? []).toHaveLength(0);
   });

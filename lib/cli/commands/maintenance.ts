@@ -1,7 +1,7 @@
 /** `herd maintenance on|off <env>`: the maintenance page, with the bypass shown. */
 import type { Command } from 'commander';
-import { MaintenanceOwnedError } from '../../../lambda/deploy/errors';
-import { MANUAL_OWNER, maintenanceOff, maintenanceOn } from '../../../lambda/deploy/maintenance';
+import { MaintenanceOwnedError, NotVisibleYetError } from '../../../lambda/deploy/errors';
+import { MANUAL_OWNER, MaintenanceSlotTakenError, maintenanceOff, maintenanceOn, type MaintenanceStatus } from '../../../lambda/deploy/maintenance';
 import { BYPASS_HEADER } from '../../names';
 import type { CliDeps } from '../deps';
 import { resolveEnvironment, type EnvironmentHandle } from '../environment';
@@ -21,6 +21,25 @@ export function bypassHelp(handle: EnvironmentHandle): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** How long `maintenance on` waits for a rule that holds the priority to be listed. */
+const LISTING_WAIT_MS = 30_000;
+
+/**
+ * Puts the page up, waiting while a rule created seconds ago holds the priority but is not
+ * listed yet (the ELB API is eventually consistent); a foreign rule there is a clear refusal.
+ */
+async function untilListed(deps: CliDeps, on: () => Promise<MaintenanceStatus>): Promise<MaintenanceStatus> {
+  for (let waited = 0; ; waited += 2_000) {
+    try {
+      return await on();
+    } catch (err) {
+      if (err instanceof MaintenanceSlotTakenError) throw new CliError(err.message);
+      if (!(err instanceof NotVisibleYetError) || waited >= LISTING_WAIT_MS) throw err;
+      await deps.sleep(2_000);
+    }
+  }
+}
+
 export function register(program: Command, deps: CliDeps): void {
   const maintenance = program
     .command('maintenance')
@@ -34,7 +53,7 @@ export function register(program: Command, deps: CliDeps): void {
     .addHelpText('after', ['', 'Example:', '  $ herd maintenance on production'].join('\n'))
     .action(async (env: string) => {
       const handle = await resolveEnvironment(deps, env);
-      const before = await maintenanceOn(handle.clients, handle.deploy, MANUAL_OWNER);
+      const before = await untilListed(deps, () => maintenanceOn(handle.clients, handle.deploy, MANUAL_OWNER));
       deps.out.write(before.on ? `maintenance page of ${env} was already up (owner ${before.owner ?? 'unknown'}); nothing changed\n` : `maintenance page up on ${env} (${handle.outputs.url} answers 503)\n`);
       deps.out.write(bypassHelp(handle));
       deps.out.write(`take it down with \`herd maintenance off ${env}\`\n`);

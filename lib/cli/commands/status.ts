@@ -36,7 +36,7 @@ export interface EnvironmentStatus {
   readonly lock?: { deployId: string; actor: string; release: string; since: string; phase?: string; step?: string; status?: string };
   readonly refreshes: { role: string; id: string; status: string; percent?: number }[];
   readonly refreshError?: string;
-  readonly maintenance: { on: boolean; owner?: string };
+  readonly maintenance: { on: boolean; owner?: string; foreignRuleArn?: string };
 }
 
 async function groupsOf(handle: EnvironmentHandle): Promise<Map<string, AutoScalingGroup>> {
@@ -61,7 +61,9 @@ export async function environmentStatus(handle: EnvironmentHandle): Promise<Envi
   const ids = members.map((m) => m.i.InstanceId ?? '').filter(Boolean);
   const imageOf = new Map<string, string>();
   if (ids.length > 0) {
-    const res = await clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: ids }));
+    // By filter, not InstanceIds: an instance launched seconds ago may not be visible to EC2
+    // yet, and one unknown id would fail the whole call (it shows without its release instead).
+    const res = await clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: ids }] }));
     for (const r of res.Reservations ?? []) for (const i of r.Instances ?? []) if (i.InstanceId && i.ImageId) imageOf.set(i.InstanceId, i.ImageId);
   }
   const health = await clients.elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: outputs.targetGroupArn }));
@@ -131,7 +133,7 @@ export async function environmentStatus(handle: EnvironmentHandle): Promise<Envi
     ...(lockView ? { lock: lockView } : {}),
     refreshes,
     ...(refreshError ? { refreshError } : {}),
-    maintenance: { on: maintenance.on, ...(maintenance.owner ? { owner: maintenance.owner } : {}) },
+    maintenance: { on: maintenance.on, ...(maintenance.owner ? { owner: maintenance.owner } : {}), ...(maintenance.foreignRuleArn ? { foreignRuleArn: maintenance.foreignRuleArn } : {}) },
   };
 }
 
@@ -144,6 +146,9 @@ export function renderStatus(s: EnvironmentStatus): string {
   lines.push(`environment ${s.environment}  ${s.url}`);
   lines.push(`release     ${s.release ?? 'unknown'}${s.image ? ` (image ${s.image})` : ''}`);
   lines.push(`maintenance ${s.maintenance.on ? `ON (owner ${s.maintenance.owner ?? 'unknown'})` : 'off'}`);
+  if (s.maintenance.foreignRuleArn) {
+    lines.push(`  warning: rule ${s.maintenance.foreignRuleArn} holds the maintenance priority; herd cannot put a page up until it moves to a priority of 100 or more`);
+  }
   lines.push(
     `deploy      ${s.lock ? `${s.lock.deployId} running: ${s.lock.phase ? `${s.lock.phase} (${s.lock.step ?? ''})` : (s.lock.status ?? '')}, release ${s.lock.release}, by ${s.lock.actor} since ${s.lock.since}` : 'none running'}`,
   );

@@ -1,0 +1,168 @@
+/**
+ * What one execution of the deploy state machine may cost Step Functions, at worst, for a
+ * deploy configuration: history events (an execution fails at 25,000, and no Catch runs)
+ * and duration (an execution fails at the state machine's `TimeoutSeconds`, no Catch
+ * either). The CDK state machine takes its timeout from here, and a test proves that the
+ * largest configuration validation accepts stays within both limits, with margin.
+ *
+ * The worst case: every wait of the longest path lasts until its deadline, polled as the
+ * steps poll (`pollSeconds`: the base interval, then a tenth of the time waited, at most
+ * 10 minutes), and the last wait times out, so compensation waits its longest too; on top,
+ * an allowance of throttling storms and of Lambda failures retried by Step Functions.
+ *
+ * Events per state, as a Standard workflow records them: a Lambda task that succeeds 5
+ * (TaskStateEntered, LambdaFunctionScheduled/Started/Succeeded, TaskStateExited), each
+ * failed attempt 3 more; a Choice 2; a Wait 2; the execution's start and end 1 each.
+ */
+import type { DeployConfig, DeployStrategy } from '../../lib/config/types';
+import { ADVANCE_RETRY } from './contract';
+import { MAX_POLL_SECONDS, POLL_GROWTH, pollSeconds } from './step';
+
+/** Step Functions fails a Standard execution at this many history events. */
+export const STEP_FUNCTIONS_HISTORY_LIMIT = 25_000;
+
+/** History events one state adds, by type. */
+export const HISTORY_EVENTS = {
+  task: 5,
+  failedAttempt: 3,
+  choice: 2,
+  wait: 2,
+  execution: 2,
+  end: 3,
+} as const;
+
+/** One advance that asks to run again after a wait: Task, Choice, Wait. */
+export const EVENTS_PER_POLL = HISTORY_EVENTS.task + HISTORY_EVENTS.choice + HISTORY_EVENTS.wait;
+/** One advance that moves on at once (waitSeconds 0): Task, Choice. */
+export const EVENTS_PER_STEP = HISTORY_EVENTS.task + HISTORY_EVENTS.choice;
+
+/** Minutes the deploy step waits for SSM to show the release parameters it wrote (`release.ts`). */
+export const PARAMETER_WAIT_MINUTES = 5;
+/** Minutes the verification waits for every target to be healthy on the new image (`rollout.ts`). */
+export const VERIFY_MINUTES = 5;
+
+/** Advance calls that move on at once, along the longest path (every stage and compensation step, per role). */
+const FORWARD_STEPS = 80;
+/** Throttling storms allowed for: this many steps each backing off the most times in a row (`MAX_TRANSIENT_ERRORS`). */
+const THROTTLED_STEPS = 10;
+const TRANSIENT_BACKOFFS = 12;
+const TRANSIENT_BACKOFF_SECONDS = 60;
+/** Lambda failures allowed for: each retried by the state machine until caught, then a 30 s backoff. */
+const LAMBDA_FAILURES = 10;
+const BACKOFF_AFTER_ERROR_SECONDS = 30;
+/** Seconds one advance call may take (the Lambda's timeout). */
+const ADVANCE_SECONDS = 120;
+
+export interface Wait {
+  readonly step: string;
+  readonly minutes: number;
+  readonly baseSeconds: number;
+}
+
+export interface WaitCost {
+  readonly polls: number;
+  /** The wait's deadline plus the one poll that may overshoot it. */
+  readonly seconds: number;
+}
+
+/** Polls a wait of at most `minutes` costs before its deadline fails it, polled as the steps poll. */
+export function waitCost(minutes: number, baseSeconds: number): WaitCost {
+  const deadline = minutes * 60;
+  let elapsed = 0;
+  let polls = 0;
+  let last = 0;
+  while (elapsed < deadline) {
+    last = pollSeconds(baseSeconds, elapsed);
+    elapsed += last;
+    polls += 1;
+  }
+  // The poll that finds the deadline passed fails the step: one more advance, no wait.
+  return { polls, seconds: deadline + last };
+}
+
+/** The waits of the longest path of a strategy, forward then compensation, in order. */
+export function longestPath(deploy: DeployConfig, strategy: DeployStrategy): Wait[] {
+  const t = deploy.timeouts;
+  const bake: Wait[] = [
+    { step: 'bake.waitBuilder', minutes: t.bakeMinutes, baseSeconds: 15 },
+    { step: 'bake.waitImage', minutes: t.imageMinutes, baseSeconds: 20 },
+    { step: 'launchTemplate.waitParameters', minutes: PARAMETER_WAIT_MINUTES, baseSeconds: 5 },
+  ];
+  const migrate: Wait[] = [
+    { step: 'migrate.waitDatabase', minutes: t.migrateMinutes, baseSeconds: 30 },
+    { step: 'migrate.waitSnapshot', minutes: t.migrateMinutes, baseSeconds: 30 },
+    { step: 'migrate.waitRunner', minutes: t.migrateMinutes, baseSeconds: 10 },
+  ];
+  const roles = ['web', 'worker'];
+  const rollout: Wait[] = strategy === 'rolling'
+    ? roles.flatMap((role) => [
+      { step: `refresh.wait (${role})`, minutes: t.rolloutMinutes, baseSeconds: 15 },
+      { step: `refresh.waitFloor (${role})`, minutes: t.rolloutMinutes, baseSeconds: 10 },
+    ])
+    : [
+      { step: 'replace.waitNew', minutes: t.rolloutMinutes, baseSeconds: 10 },
+      // The hold polls every minute at most, until it ends.
+      { step: 'hold.wait', minutes: deploy.holdMaintenanceMinutes, baseSeconds: 60 },
+    ];
+  const verify: Wait[] = [{ step: 'verify.targets', minutes: VERIFY_MINUTES, baseSeconds: 10 }];
+  const compensation: Wait[] = [
+    { step: 'compensate.waitFloor', minutes: t.rolloutMinutes, baseSeconds: 15 },
+    { step: 'compensate.waitRefresh', minutes: t.rolloutMinutes, baseSeconds: 15 },
+    { step: 'compensate.waitParameters', minutes: PARAMETER_WAIT_MINUTES, baseSeconds: 5 },
+  ];
+  return [...bake, ...migrate, ...rollout, ...verify, ...compensation].filter((w) => w.minutes > 0);
+}
+
+export interface WorstCase {
+  readonly strategy: DeployStrategy;
+  readonly events: number;
+  readonly seconds: number;
+  readonly waits: readonly (Wait & WaitCost)[];
+}
+
+function holdCost(minutes: number): WaitCost {
+  // hold.wait polls min(60 s, what is left).
+  const polls = Math.ceil((minutes * 60) / 60);
+  return { polls, seconds: minutes * 60 };
+}
+
+/** The worst case of one strategy. */
+export function worstCaseOf(deploy: DeployConfig, strategy: DeployStrategy): WorstCase {
+  const waits = longestPath(deploy, strategy).map((w) => ({ ...w, ...(w.step === 'hold.wait' ? holdCost(w.minutes) : waitCost(w.minutes, w.baseSeconds)) }));
+  const polls = waits.reduce((n, w) => n + w.polls, 0);
+  const waited = waits.reduce((n, w) => n + w.seconds, 0);
+  const retries = ADVANCE_RETRY.maxAttempts;
+  const lambdaFailureEvents = HISTORY_EVENTS.task + retries * HISTORY_EVENTS.failedAttempt + HISTORY_EVENTS.wait;
+  const lambdaFailureSeconds = retries * ADVANCE_SECONDS + Array.from({ length: retries }, (_, i) => ADVANCE_RETRY.intervalSeconds * ADVANCE_RETRY.backoffRate ** i).reduce((a, b) => a + b, 0) + BACKOFF_AFTER_ERROR_SECONDS;
+  const events =
+    HISTORY_EVENTS.execution +
+    HISTORY_EVENTS.end +
+    polls * EVENTS_PER_POLL +
+    (FORWARD_STEPS + waits.length) * EVENTS_PER_STEP +
+    THROTTLED_STEPS * TRANSIENT_BACKOFFS * EVENTS_PER_POLL +
+    LAMBDA_FAILURES * lambdaFailureEvents;
+  const seconds =
+    waited +
+    (polls + FORWARD_STEPS + waits.length) * ADVANCE_SECONDS +
+    THROTTLED_STEPS * TRANSIENT_BACKOFFS * TRANSIENT_BACKOFF_SECONDS +
+    LAMBDA_FAILURES * lambdaFailureSeconds;
+  return { strategy, events, seconds, waits };
+}
+
+/** The worse of both strategies: a deploy may ask for either. */
+export function worstCase(deploy: DeployConfig): WorstCase {
+  const rolling = worstCaseOf(deploy, 'rolling');
+  const full = worstCaseOf(deploy, 'full');
+  return rolling.events >= full.events ? { ...rolling, seconds: Math.max(rolling.seconds, full.seconds) } : { ...full, seconds: Math.max(rolling.seconds, full.seconds) };
+}
+
+/**
+ * The state machine's `TimeoutSeconds`: the worst case plus a quarter, so a deploy that
+ * ever reaches it is stuck beyond any deadline of its own (and the reaper compensates it).
+ */
+export function stateMachineTimeoutSeconds(deploy: DeployConfig): number {
+  return Math.ceil((worstCase(deploy).seconds * 1.25) / 60) * 60;
+}
+
+/** Documentation of the polling policy, for messages and docs. */
+export const POLLING = { maxPollSeconds: MAX_POLL_SECONDS, growth: POLL_GROWTH } as const;

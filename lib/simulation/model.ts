@@ -1,0 +1,147 @@
+/**
+ * The fake cloud's state, one record per AWS resource it models (lib/simulation/fake-cloud.ts
+ * holds them in its maps; the service models under lib/simulation/services/ read and change them).
+ */
+import type * as asg from '@aws-sdk/client-auto-scaling';
+import type * as elb from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { Architecture } from '../architecture';
+
+export type Tags = Record<string, string>;
+
+export interface Instance {
+  id: string;
+  imageId: string;
+  instanceType: string;
+  state: 'pending' | 'running' | 'shutting-down' | 'terminated' | 'stopping' | 'stopped';
+  launchedAt: number;
+  stateAt: number;
+  tags: Tags;
+  userData: string;
+  shutdownBehavior: 'stop' | 'terminate';
+  clientToken?: string;
+  ltId?: string;
+  ltVersion?: string;
+  group?: string;
+  reported?: boolean;
+  /**
+   * Instance profile the instance runs with (its ARN, or its name if the request gave only that):
+   * RunInstances' IamInstanceProfile, which overrides the launch template's, else the launch
+   * template version's (absent: none).
+   */
+  instanceProfileArn?: string;
+  /** Root volume from RunInstances' BlockDeviceMappings (absent: the image's default). */
+  rootVolume?: { deviceName: string; sizeGiB?: number; type?: string; encrypted: boolean };
+  /** The subnet RunInstances launched it into. */
+  subnetId?: string;
+  /** Reboots CreateImage caused (an image of a running instance without NoReboot). */
+  reboots?: number;
+}
+
+export interface Image {
+  id: string;
+  name: string;
+  architecture: Architecture;
+  state: 'pending' | 'available' | 'failed';
+  createdAt: number;
+  tags: Tags;
+  snapshotId: string;
+  release?: string;
+}
+
+export interface LtVersion {
+  number: number;
+  /** A literal AMI id, or `resolve:ssm:<parameter>` (resolved by EC2 at each launch). */
+  imageId?: string;
+  instanceType?: string;
+  userData?: string;
+  /** The launch template's IamInstanceProfile (ARN). */
+  instanceProfileArn?: string;
+  description?: string;
+  clientToken?: string;
+}
+
+export interface LaunchTemplate {
+  id: string;
+  name: string;
+  versions: LtVersion[];
+  defaultVersion: number;
+  tags: Tags;
+  createdAt: number;
+}
+
+export interface GroupInstance {
+  id: string;
+  lifecycle: 'Pending' | 'InService' | 'Terminating' | 'Terminated';
+  health: 'Healthy' | 'Unhealthy';
+  ltVersion: string;
+  launchedAt: number;
+  inServiceAt?: number;
+  terminatingAt?: number;
+  protectedFromScaleIn?: boolean;
+}
+
+export interface Refresh {
+  id: string;
+  group: string;
+  status: string;
+  reason?: string;
+  desiredVersion: string;
+  previousVersion: string;
+  preferences: asg.RefreshPreferences;
+  startTime: number;
+  endTime?: number;
+  percentage: number;
+  checkpointUntil?: number;
+  nextCheckpoint: number;
+  rollingBack: boolean;
+  toUpdate: number;
+}
+
+export interface Group {
+  name: string;
+  role: string;
+  /** The group's tags (`herd:app`, `herd:environment`), propagated to the instances it launches. */
+  tags: Tags;
+  ltId: string;
+  ltVersion: string;
+  min: number;
+  max: number;
+  desired: number;
+  instances: GroupInstance[];
+  suspended: Set<string>;
+  targetGroupArn?: string;
+  refreshes: Refresh[];
+}
+
+export interface Target {
+  id: string;
+  state: 'initial' | 'healthy' | 'unhealthy' | 'draining';
+  registeredAt: number;
+  passes: number;
+  fails: number;
+  drainingAt?: number;
+}
+
+export interface Rule {
+  arn: string;
+  priority: number;
+  conditions: elb.RuleCondition[];
+  actions: elb.Action[];
+  tags: Tags;
+}
+
+/** An `aws:ec2:image` PutParameter that SSM has not validated yet. */
+export interface PendingParameter {
+  name: string;
+  value: string;
+  at: number;
+}
+
+
+export interface DbSnapshot {
+  id: string;
+  instance: string;
+  createdAt: number;
+  status: 'creating' | 'available';
+  tags: Tags;
+}

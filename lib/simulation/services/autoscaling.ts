@@ -1,0 +1,417 @@
+/**
+ * EC2 Auto Scaling in the fake cloud: groups keep their desired capacity (launching from
+ * their launch template, replacing unhealthy instances, draining from the target group
+ * before terminating) and run instance refreshes (min/max healthy, warmup, checkpoints,
+ * skip matching, auto-rollback on alarms, cancel, rollback).
+ *
+ * `registerAutoScaling` registers the Auto Scaling API handlers on the cloud; `tickGroups`
+ * moves every group one virtual second (FakeCloud.tick calls it after instances, images,
+ * DB snapshots and pending parameters, before the target groups).
+ */
+import * as asg from '@aws-sdk/client-auto-scaling';
+import { TAGS } from '../../names';
+import type { FakeCloud } from '../fake-cloud';
+import type { Group, GroupInstance, Refresh } from '../model';
+import { fail, pad } from './common';
+import { resolveVersion, setState } from './ec2';
+
+const SCALING_PROCESSES = new Set([
+  'Launch', 'Terminate', 'AddToLoadBalancer', 'AlarmNotification', 'AZRebalance', 'HealthCheck', 'InstanceRefresh',
+  'ReplaceUnhealthy', 'ScheduledActions',
+]);
+
+const ACTIVE_REFRESH = new Set(['Pending', 'InProgress', 'Cancelling', 'RollbackInProgress', 'Baking']);
+
+// ---------------------------------------------------------------- processes
+
+/** Every group keeps its capacity and runs its instance refresh (one virtual second). */
+export function tickGroups(cloud: FakeCloud, now: number): void {
+  for (const g of cloud.groups.values()) tickGroup(cloud, g, now);
+}
+
+/** In service, healthy (in its target group too, if the group has one) and warmed up for `warmupSeconds`. */
+function healthyReady(cloud: FakeCloud, g: Group, gi: GroupInstance, warmupSeconds: number, now: number): boolean {
+  if (gi.lifecycle !== 'InService' || gi.health !== 'Healthy') return false;
+  if (g.targetGroupArn && cloud.targetGroups.get(g.targetGroupArn)?.get(gi.id)?.state !== 'healthy') return false;
+  return now - (gi.inServiceAt ?? now) >= warmupSeconds * 1000;
+}
+
+/** Launches one instance of launch template version `version` into the group, if its image can launch. */
+function launchInto(cloud: FakeCloud, g: Group, version: string): void {
+  const lt = cloud.launchTemplates.get(g.ltId);
+  const v = resolveVersion(lt, version);
+  const image = v.imageId ?? '';
+  const instanceType = v.instanceType ?? 't3.small';
+  const launchable = cloud.launchableImage(image, instanceType);
+  if (!launchable.ok) {
+    // AWS records a failed scaling activity and retries; nothing launches while the image is unusable.
+    const key = `${g.name} ${launchable.imageId}`;
+    if (!cloud.failedLaunches.has(key)) {
+      cloud.failedLaunches.add(key);
+      cloud.violations.push(`${g.name} cannot launch: image ${launchable.imageId || image} of its launch template version ${v.number} ${launchable.reason ?? 'is not available'}`);
+    }
+    return;
+  }
+  const id = cloud.newInstance({
+    // EC2 resolves a `resolve:ssm:` image at launch: the instance runs the AMI the parameter held then.
+    imageId: launchable.imageId,
+    instanceType,
+    tags: { [TAGS.app]: g.tags[TAGS.app] ?? cloud.app, [TAGS.environment]: g.tags[TAGS.environment] ?? cloud.env, [TAGS.role]: g.role, 'aws:autoscaling:groupName': g.name },
+    userData: v.userData ?? '',
+    shutdownBehavior: 'terminate',
+    ltId: g.ltId,
+    ltVersion: String(v.number),
+    group: g.name,
+    ...(v.instanceProfileArn ? { instanceProfileArn: v.instanceProfileArn } : {}),
+  });
+  g.instances.push({ id, lifecycle: 'Pending', health: 'Healthy', ltVersion: String(v.number), launchedAt: cloud.now() });
+}
+
+/** Starts terminating a group instance; its target, if any, drains first (the deregistration delay). */
+function startTerminating(cloud: FakeCloud, g: Group, gi: GroupInstance): void {
+  if (gi.lifecycle === 'Terminating' || gi.lifecycle === 'Terminated') return;
+  gi.lifecycle = 'Terminating';
+  gi.terminatingAt = cloud.now();
+  const target = g.targetGroupArn ? cloud.targetGroups.get(g.targetGroupArn)?.get(gi.id) : undefined;
+  if (target && target.state !== 'draining') {
+    target.state = 'draining';
+    target.drainingAt = cloud.now();
+  }
+}
+
+/** The group's Pending and InService instances: what counts toward its capacity. */
+function activeInstances(g: Group): GroupInstance[] {
+  return g.instances.filter((i) => i.lifecycle === 'Pending' || i.lifecycle === 'InService');
+}
+
+/** One second of a group: its instances' lifecycle and health, its active instance refresh, then its desired capacity. */
+function tickGroup(cloud: FakeCloud, g: Group, now: number): void {
+  const t = cloud.timings;
+  for (const gi of g.instances) {
+    const ec2i = cloud.instances.get(gi.id);
+    if (gi.lifecycle === 'Pending' && ec2i?.state === 'running') {
+      gi.lifecycle = 'InService';
+      gi.inServiceAt = now;
+      if (g.targetGroupArn) cloud.targetGroups.get(g.targetGroupArn)?.set(gi.id, { id: gi.id, state: 'initial', registeredAt: now, passes: 0, fails: 0 });
+    }
+    if ((gi.lifecycle === 'Pending' || gi.lifecycle === 'InService') && ec2i && (ec2i.state === 'shutting-down' || ec2i.state === 'terminated')) {
+      gi.health = 'Unhealthy';
+    }
+    if (gi.lifecycle === 'InService' && g.targetGroupArn && now - (gi.inServiceAt ?? now) >= t.healthCheckGracePeriodSeconds * 1000) {
+      if (cloud.targetGroups.get(g.targetGroupArn)?.get(gi.id)?.state === 'unhealthy') gi.health = 'Unhealthy';
+    }
+    if (gi.health === 'Unhealthy' && (gi.lifecycle === 'InService' || gi.lifecycle === 'Pending') && !g.suspended.has('ReplaceUnhealthy')) {
+      startTerminating(cloud, g, gi);
+    }
+    if (gi.lifecycle === 'Terminating') {
+      const drained = !g.targetGroupArn || now - (gi.terminatingAt ?? now) >= t.deregistrationDelaySeconds * 1000;
+      if (drained && ec2i && ec2i.state !== 'shutting-down' && ec2i.state !== 'terminated') setState(cloud, ec2i, 'shutting-down');
+      if (ec2i?.state === 'terminated') {
+        gi.lifecycle = 'Terminated';
+        if (g.targetGroupArn) cloud.targetGroups.get(g.targetGroupArn)?.delete(gi.id);
+      }
+    }
+  }
+  g.instances = g.instances.filter((i) => i.lifecycle !== 'Terminated');
+
+  const refresh = g.refreshes.find((r) => ACTIVE_REFRESH.has(r.status));
+  if (refresh) tickRefresh(cloud, g, refresh, now);
+
+  const active = activeInstances(g);
+  if (active.length < g.desired && !g.suspended.has('Launch')) {
+    for (let n = active.length; n < g.desired; n++) launchInto(cloud, g, g.ltVersion);
+  } else if (active.length > g.desired && !refresh && !g.suspended.has('Terminate')) {
+    const victims = [...active].sort((a, b) => {
+      const aOld = a.ltVersion !== g.ltVersion ? 0 : 1;
+      const bOld = b.ltVersion !== g.ltVersion ? 0 : 1;
+      return aOld - bOld || a.launchedAt - b.launchedAt;
+    });
+    for (const v of victims.slice(0, active.length - g.desired)) startTerminating(cloud, g, v);
+  }
+}
+
+/** One second of an instance refresh: cancel, alarms and rollback, checkpoints, replacements within the min/max healthy budget. */
+/** Auto Scaling reads a launch template version through EC2: one created seconds ago is not known yet. */
+function requireVisibleVersionForGroup(cloud: FakeCloud, ltId: string, version: number): void {
+  if (!cloud.visible('launch-template-version', `${ltId}:${version}`)) {
+    fail('ValidationError', `The specified launch template version ${version} does not exist for launch template ${ltId}.`);
+  }
+}
+
+function tickRefresh(cloud: FakeCloud, g: Group, r: Refresh, now: number): void {
+  const prefs = r.preferences;
+  if (r.status === 'Pending') r.status = 'InProgress';
+  if (r.status === 'Cancelling') {
+    r.status = 'Cancelled';
+    r.reason = 'The instance refresh was cancelled.';
+    r.endTime = now;
+    return;
+  }
+  if (r.status === 'InProgress' && prefs.AutoRollback) {
+    const firing = (prefs.AlarmSpecification?.Alarms ?? []).find((a) => cloud.alarms.get(a) === 'ALARM');
+    if (firing) {
+      r.status = 'RollbackInProgress';
+      r.rollingBack = true;
+      r.reason = `Alarm ${firing} is in ALARM state; rolling back to the previous configuration.`;
+    }
+  }
+  // "InstanceRefresh does not replace instances" while Launch or Terminate is suspended
+  // (Auto Scaling guide, "How suspended processes affect other processes"); it waits.
+  if (g.suspended.has('Launch') || g.suspended.has('Terminate') || g.suspended.has('InstanceRefresh')) {
+    r.reason = `Waiting: the ${['Launch', 'Terminate', 'InstanceRefresh'].filter((p) => g.suspended.has(p)).join(' and ')} process of the group is suspended.`;
+    return;
+  }
+  const target = r.rollingBack ? r.previousVersion : r.desiredVersion;
+  const d = g.desired;
+  const active = activeInstances(g);
+  const outdated = active.filter((i) => i.ltVersion !== target || (!prefs.SkipMatching && !r.rollingBack && i.launchedAt < r.startTime));
+  r.percentage = d === 0 ? 100 : Math.max(0, Math.floor((100 * (d - Math.min(d, outdated.length))) / d));
+  if (outdated.length === 0) {
+    r.status = r.rollingBack ? 'RollbackSuccessful' : 'Successful';
+    r.percentage = 100;
+    r.endTime = now;
+    if (!r.rollingBack) g.ltVersion = r.desiredVersion;
+    r.reason = r.rollingBack ? r.reason : undefined;
+    return;
+  }
+  if (r.checkpointUntil !== undefined && now < r.checkpointUntil) return;
+  const checkpoints = prefs.CheckpointPercentages ?? [];
+  const next = checkpoints[r.nextCheckpoint];
+  if (!r.rollingBack && next !== undefined && r.percentage >= next) {
+    r.nextCheckpoint += 1;
+    r.checkpointUntil = now + (prefs.CheckpointDelay ?? 3600) * 1000;
+    r.reason = `Waiting for checkpoint at ${next}%`;
+    return;
+  }
+  const minPct = prefs.MinHealthyPercentage ?? 90;
+  const maxPct = prefs.MaxHealthyPercentage ?? 100;
+  const minHealthy = Math.ceil((d * minPct) / 100);
+  const maxCap = maxPct > 100 ? Math.max(d + 1, Math.floor((d * maxPct) / 100)) : d;
+  // Without a warmup, AWS falls back to the group's health-check grace period.
+  const warmup = prefs.InstanceWarmup ?? cloud.timings.healthCheckGracePeriodSeconds;
+  let healthy = active.filter((i) => healthyReady(cloud, g, i, warmup, now)).length;
+  // Terminate outdated instances while the healthy count allows it (unhealthy ones first).
+  const victims = [...outdated].sort((a, b) => Number(healthyReady(cloud, g, a, 0, now)) - Number(healthyReady(cloud, g, b, 0, now)) || a.launchedAt - b.launchedAt);
+  let activeCount = active.length;
+  for (const v of victims) {
+    const isHealthy = healthyReady(cloud, g, v, warmup, now);
+    if (isHealthy && healthy - 1 < minHealthy) break;
+    const matchingActive = active.filter((i) => i.ltVersion === target && i.lifecycle !== 'Pending').length;
+    if (isHealthy && activeCount - 1 < d && matchingActive === 0 && minPct >= 100) break;
+    startTerminating(cloud, g, v);
+    activeCount -= 1;
+    if (isHealthy) healthy -= 1;
+  }
+  // Launch replacements within the max healthy budget.
+  const matching = activeInstances(g).filter((i) => i.ltVersion === target).length;
+  let count = activeInstances(g).length;
+  let launches = Math.min(maxCap - count, d - matching);
+  while (launches > 0) {
+    launchInto(cloud, g, target);
+    count += 1;
+    launches -= 1;
+  }
+}
+
+// ---------------------------------------------------------------- API
+
+/** The group `name`, or Auto Scaling's ValidationError. */
+function group(cloud: FakeCloud, name: string | undefined): Group {
+  const g = name ? cloud.groups.get(name) : undefined;
+  if (!g) fail('ValidationError', `AutoScalingGroup name not found - AutoScalingGroup ${name} not found`);
+  return g;
+}
+
+/** Registers the Auto Scaling API handlers on `cloud`. */
+export function registerAutoScaling(cloud: FakeCloud): void {
+  cloud.on('autoScaling', asg.DescribeAutoScalingGroupsCommand, (input) => {
+    if (input.MaxRecords !== undefined && (input.MaxRecords < 1 || input.MaxRecords > 100)) fail('ValidationError', `MaxRecords must be between 1 and 100 (received ${input.MaxRecords})`);
+    const names = input.AutoScalingGroupNames ?? [...cloud.groups.keys()];
+    const found = names
+      .map((n) => cloud.groups.get(n))
+      .filter((g): g is Group => g !== undefined)
+      .filter((g) =>
+        (input.Filters ?? []).every((f) => {
+          if (!f.Name || !f.Values) fail('ValidationError', 'A filter needs a Name and Values');
+          if (f.Name.startsWith('tag:')) return f.Values.includes(g.tags[f.Name.slice(4)] ?? '\u0000');
+          if (f.Name === 'tag-key') return Object.keys(g.tags).some((k) => f.Values?.includes(k));
+          if (f.Name === 'tag-value') return Object.values(g.tags).some((v) => f.Values?.includes(v));
+          fail('ValidationError', `Filter name ${f.Name} is not supported`);
+        }),
+      );
+    const start = input.NextToken ? Number(input.NextToken) : 0;
+    if (!Number.isInteger(start) || start < 0 || start > found.length) fail('InvalidNextToken', `The token ${input.NextToken} is invalid`);
+    const size = input.MaxRecords ?? 50;
+    const next = start + size < found.length ? String(start + size) : undefined;
+    return {
+      ...(next ? { NextToken: next } : {}),
+      AutoScalingGroups: found
+        .slice(start, start + size)
+        .map((g) => ({
+          AutoScalingGroupName: g.name,
+          LaunchTemplate: { LaunchTemplateId: g.ltId, Version: g.ltVersion },
+          MinSize: g.min,
+          MaxSize: g.max,
+          DesiredCapacity: g.desired,
+          DefaultCooldown: 300,
+          AvailabilityZones: ['eu-west-1a', 'eu-west-1b'],
+          HealthCheckType: g.targetGroupArn ? 'ELB' : 'EC2',
+          CreatedTime: new Date(0),
+          TargetGroupARNs: g.targetGroupArn ? [g.targetGroupArn] : [],
+          SuspendedProcesses: [...g.suspended].map((p) => ({ ProcessName: p })),
+          Tags: Object.entries(g.tags).map(([Key, Value]) => ({ Key, Value, ResourceId: g.name, ResourceType: 'auto-scaling-group', PropagateAtLaunch: true })),
+          Instances: g.instances.map((i) => ({
+            InstanceId: i.id,
+            LifecycleState: (i.lifecycle === 'Terminating' ? 'Terminating' : i.lifecycle) as asg.LifecycleState,
+            HealthStatus: i.health,
+            AvailabilityZone: 'eu-west-1a',
+            ProtectedFromScaleIn: false,
+            LaunchTemplate: { LaunchTemplateId: g.ltId, Version: i.ltVersion },
+          })),
+        })),
+    };
+  });
+
+  cloud.on('autoScaling', asg.UpdateAutoScalingGroupCommand, (input) => {
+    const g = group(cloud, input.AutoScalingGroupName);
+    if (input.LaunchTemplate) {
+      if (input.LaunchTemplate.LaunchTemplateId !== g.ltId) fail('ValidationError', `Launch template ${input.LaunchTemplate.LaunchTemplateId} is not the group's`);
+      const v = resolveVersion(cloud.launchTemplates.get(g.ltId), input.LaunchTemplate.Version);
+      requireVisibleVersionForGroup(cloud, g.ltId, v.number);
+      // Instance refresh, limitations: the launch template of a group whose refresh has a desired configuration cannot change until it ends.
+      const refreshing = g.refreshes.find((r) => ACTIVE_REFRESH.has(r.status));
+      if (refreshing && String(v.number) !== g.ltVersion) {
+        fail('ValidationError', `An active instance refresh with a desired configuration exists. All configuration options derived from the desired configuration are not available for update while the instance refresh is active (${refreshing.id}).`);
+      }
+      g.ltVersion = input.LaunchTemplate.Version === '$Latest' || input.LaunchTemplate.Version === '$Default' ? input.LaunchTemplate.Version : String(v.number);
+    }
+    const min = input.MinSize ?? g.min;
+    const max = input.MaxSize ?? g.max;
+    const desired = input.DesiredCapacity ?? g.desired;
+    if (min > max) fail('ValidationError', `Max bound, ${max}, must be greater than or equal to min bound, ${min}`);
+    if (desired < min || desired > max) fail('ValidationError', `Desired capacity:${desired} must be between the specified min size:${min} and max size:${max}`);
+    Object.assign(g, { min, max, desired });
+    return {};
+  });
+
+  cloud.on('autoScaling', asg.SuspendProcessesCommand, (input) => {
+    const g = group(cloud, input.AutoScalingGroupName);
+    for (const p of input.ScalingProcesses ?? SCALING_PROCESSES) {
+      if (!SCALING_PROCESSES.has(p)) fail('ValidationError', `Unknown scaling process ${p}`);
+      g.suspended.add(p);
+    }
+    return {};
+  });
+
+  cloud.on('autoScaling', asg.ResumeProcessesCommand, (input) => {
+    const g = group(cloud, input.AutoScalingGroupName);
+    for (const p of input.ScalingProcesses ?? [...g.suspended]) {
+      if (!SCALING_PROCESSES.has(p)) fail('ValidationError', `Unknown scaling process ${p}`);
+      g.suspended.delete(p);
+    }
+    return {};
+  });
+
+  cloud.on('autoScaling', asg.TerminateInstanceInAutoScalingGroupCommand, (input) => {
+    const g = [...cloud.groups.values()].find((x) => x.instances.some((i) => i.id === input.InstanceId));
+    const gi = g?.instances.find((i) => i.id === input.InstanceId);
+    if (!g || !gi) fail('ValidationError', `Instance Id not found - No managed instance found for instance ID: ${input.InstanceId}`);
+    if (input.ShouldDecrementDesiredCapacity === undefined) fail('ValidationError', 'ShouldDecrementDesiredCapacity is required');
+    if (gi.lifecycle === 'Terminating') fail('ValidationError', `The instance ${gi.id} is already terminating`);
+    if (input.ShouldDecrementDesiredCapacity) {
+      if (g.desired - 1 < g.min) {
+        fail('ValidationError', `Currently, desiredSize equals minSize (${g.min}). Terminating instance without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.`);
+      }
+      g.desired -= 1;
+    }
+    startTerminating(cloud, g, gi);
+    return { Activity: { ActivityId: cloud.nextId('act'), AutoScalingGroupName: g.name, Cause: 'user request', StartTime: new Date(cloud.now()), StatusCode: 'InProgress' as const } };
+  });
+
+  cloud.on('autoScaling', asg.StartInstanceRefreshCommand, (input) => {
+    const g = group(cloud, input.AutoScalingGroupName);
+    if (g.refreshes.some((r) => ACTIVE_REFRESH.has(r.status))) {
+      fail('InstanceRefreshInProgressFault', 'An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.');
+    }
+    const p = input.Preferences ?? {};
+    const min = p.MinHealthyPercentage ?? 90;
+    const max = p.MaxHealthyPercentage ?? 100;
+    if (min < 0 || min > 100) fail('ValidationError', `MinHealthyPercentage must be between 0 and 100 (received ${min})`);
+    if (max < 100 || max > 200) fail('ValidationError', `MaxHealthyPercentage must be between 100 and 200 (received ${max})`);
+    if (max - min > 100) fail('ValidationError', 'The difference between MaxHealthyPercentage and MinHealthyPercentage must not exceed 100');
+    if (min === 100 && max === 100) fail('ValidationError', 'MaxHealthyPercentage must be greater than 100 when MinHealthyPercentage is 100');
+    const cps = p.CheckpointPercentages ?? [];
+    if (cps.some((c, i) => c < 1 || c > 100 || (i > 0 && c <= (cps[i - 1] ?? 0)))) fail('ValidationError', 'CheckpointPercentages must be increasing values from 1 to 100');
+    for (const a of p.AlarmSpecification?.Alarms ?? []) if (!cloud.alarms.has(a)) fail('ValidationError', `Alarm ${a} does not exist`);
+    const dc = input.DesiredConfiguration?.LaunchTemplate;
+    if (dc && dc.LaunchTemplateId !== g.ltId) fail('ValidationError', `Launch template ${dc.LaunchTemplateId} is not the group's`);
+    const lt = cloud.launchTemplates.get(g.ltId);
+    const desired = dc ? resolveVersion(lt, dc.Version) : undefined;
+    if (desired) requireVisibleVersionForGroup(cloud, g.ltId, desired.number);
+    if (p.AutoRollback) {
+      if (!dc) fail('ValidationError', 'AutoRollback requires a desired configuration');
+      if (!/^\d+$/.test(dc.Version ?? '') || !/^\d+$/.test(g.ltVersion)) fail('ValidationError', 'AutoRollback is not supported with $Latest or $Default launch template versions');
+      // Rolling back returns the group to its current version: both ends must name a literal AMI.
+      const current = resolveVersion(lt, g.ltVersion);
+      for (const [which, v] of [['desired', desired], ['current', current]] as const) {
+        if (!v?.imageId?.startsWith('ami-')) {
+          fail('ValidationError', `AutoRollback is not supported when the launch template (${which} version ${v?.number}) uses an SSM parameter instead of an AMI ID for its image`);
+        }
+      }
+    }
+    const r: Refresh = {
+      id: `${pad(cloud.seq++, 8)}-refresh-${g.name}`,
+      group: g.name,
+      status: 'Pending',
+      desiredVersion: desired ? String(desired.number) : g.ltVersion,
+      previousVersion: g.ltVersion,
+      preferences: p,
+      startTime: cloud.now(),
+      percentage: 0,
+      nextCheckpoint: 0,
+      rollingBack: false,
+      toUpdate: activeInstances(g).length,
+    };
+    g.refreshes.unshift(r);
+    return { InstanceRefreshId: r.id };
+  });
+
+  cloud.on('autoScaling', asg.DescribeInstanceRefreshesCommand, (input) => {
+    const g = group(cloud, input.AutoScalingGroupName);
+    let list = g.refreshes;
+    if (input.InstanceRefreshIds) list = list.filter((r) => input.InstanceRefreshIds?.includes(r.id));
+    return {
+      InstanceRefreshes: list.slice(0, input.MaxRecords ?? 50).map((r) => ({
+        InstanceRefreshId: r.id,
+        AutoScalingGroupName: g.name,
+        Status: r.status as asg.InstanceRefreshStatus,
+        ...(r.reason ? { StatusReason: r.reason } : {}),
+        StartTime: new Date(r.startTime),
+        ...(r.endTime !== undefined ? { EndTime: new Date(r.endTime) } : {}),
+        PercentageComplete: r.percentage,
+        InstancesToUpdate: Math.max(0, r.toUpdate - Math.floor((r.toUpdate * r.percentage) / 100)),
+        Preferences: r.preferences,
+        DesiredConfiguration: { LaunchTemplate: { LaunchTemplateId: g.ltId, Version: r.desiredVersion } },
+      })),
+    };
+  });
+
+  cloud.on('autoScaling', asg.CancelInstanceRefreshCommand, (input) => {
+    const g = group(cloud, input.AutoScalingGroupName);
+    const r = g.refreshes.find((x) => x.status === 'InProgress' || x.status === 'Pending' || x.status === 'RollbackInProgress');
+    if (!r) fail('ActiveInstanceRefreshNotFoundFault', 'No in progress or pending Instance Refresh found for Auto Scaling group');
+    r.status = 'Cancelling';
+    return { InstanceRefreshId: r.id };
+  });
+
+  cloud.on('autoScaling', asg.RollbackInstanceRefreshCommand, (input) => {
+    const g = group(cloud, input.AutoScalingGroupName);
+    const r = g.refreshes.find((x) => x.status === 'InProgress' || x.status === 'Pending');
+    if (!r) fail('ActiveInstanceRefreshNotFoundFault', 'No in progress or pending Instance Refresh found for Auto Scaling group');
+    if (!/^\d+$/.test(r.previousVersion)) fail('IrreversibleInstanceRefreshFault', 'The previous configuration uses $Latest or $Default and cannot be rolled back to');
+    r.status = 'RollbackInProgress';
+    r.rollingBack = true;
+    r.reason = 'Rollback requested by user';
+    return { InstanceRefreshId: r.id };
+  });
+}

@@ -1,0 +1,115 @@
+/**
+ * Elastic Load Balancing v2 in the fake cloud: target groups health-check their targets
+ * (a new target needs `initialHealthyChecks` passes, then the healthy/unhealthy thresholds),
+ * deregistering targets drain for the deregistration delay; listener rules (the maintenance
+ * page) and their tags.
+ *
+ * `registerElbv2` registers the ELBv2 API handlers on the cloud; `tickTargetGroups` moves
+ * every target group one virtual second (FakeCloud.tick calls it last).
+ */
+import * as elb from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { FakeCloud } from '../fake-cloud';
+import type { Rule, Target } from '../model';
+import { fail, pad, tagList, tagsFrom } from './common';
+
+// ---------------------------------------------------------------- processes
+
+/** Every target group health-checks and drains its targets (one virtual second). */
+export function tickTargetGroups(cloud: FakeCloud, now: number): void {
+  for (const targets of cloud.targetGroups.values()) tickTargets(cloud, targets, now);
+}
+
+/** One second of a target group: a health check on each target's interval; draining targets leave after the deregistration delay. */
+function tickTargets(cloud: FakeCloud, targets: Map<string, Target>, now: number): void {
+  const t = cloud.timings;
+  for (const target of targets.values()) {
+    if (target.state === 'draining') {
+      if (now - (target.drainingAt ?? now) >= t.deregistrationDelaySeconds * 1000) targets.delete(target.id);
+      continue;
+    }
+    const since = Math.round((now - target.registeredAt) / 1000);
+    if (since === 0 || since % t.healthCheckIntervalSeconds !== 0) continue;
+    if (cloud.appHealthy(target.id, now)) {
+      target.passes += 1;
+      target.fails = 0;
+      const need = target.state === 'initial' ? t.initialHealthyChecks : t.healthyThreshold;
+      if (target.passes >= need) target.state = 'healthy';
+    } else {
+      target.fails += 1;
+      target.passes = 0;
+      if (target.fails >= t.unhealthyThreshold) target.state = 'unhealthy';
+    }
+  }
+}
+
+// ---------------------------------------------------------------- API
+
+/** Registers the ELBv2 API handlers on `cloud`. */
+export function registerElbv2(cloud: FakeCloud): void {
+  cloud.on('elbv2', elb.DescribeTargetHealthCommand, (input) => {
+    const targets = cloud.targetGroups.get(input.TargetGroupArn ?? '');
+    if (!targets) fail('TargetGroupNotFoundException', `Target group '${input.TargetGroupArn}' not found`);
+    return {
+      TargetHealthDescriptions: [...targets.values()].map((t) => ({
+        Target: { Id: t.id, Port: 8000 },
+        TargetHealth: { State: t.state as elb.TargetHealthStateEnum },
+      })),
+    };
+  });
+
+  cloud.on('elbv2', elb.DescribeRulesCommand, (input) => {
+    const rules = cloud.listeners.get(input.ListenerArn ?? '');
+    if (!rules) fail('ListenerNotFoundException', `Listener '${input.ListenerArn}' not found`);
+    return {
+      Rules: [
+        // Eventual consistency: a rule created seconds ago is not listed yet.
+        ...rules.filter((r) => cloud.visible('rule', r.arn)).map((r) => ({ RuleArn: r.arn, Priority: String(r.priority), Conditions: r.conditions, Actions: r.actions, IsDefault: false })),
+        { RuleArn: `${input.ListenerArn}/default`, Priority: 'default', Conditions: [], Actions: [{ Type: 'forward' as const }], IsDefault: true },
+      ],
+    };
+  });
+
+  cloud.on('elbv2', elb.CreateRuleCommand, (input) => {
+    const rules = cloud.listeners.get(input.ListenerArn ?? '');
+    if (!rules) fail('ListenerNotFoundException', `Listener '${input.ListenerArn}' not found`);
+    const priority = input.Priority ?? 0;
+    if (!Number.isInteger(priority) || priority < 1 || priority > 50000) fail('ValidationError', `Priority ${priority} must be between 1 and 50000`);
+    if (rules.some((r) => r.priority === priority)) fail('PriorityInUseException', `Priority '${priority}' is currently in use`);
+    if (!input.Conditions || input.Conditions.length === 0) fail('ValidationError', 'A rule needs at least one condition');
+    if (!input.Actions || input.Actions.length === 0) fail('ValidationError', 'A rule needs at least one action');
+    for (const a of input.Actions) {
+      if (a.Type === 'fixed-response') {
+        const f = a.FixedResponseConfig;
+        if (!f || !/^(2|4|5)\d\d$/.test(f.StatusCode ?? '')) fail('ValidationError', 'Fixed response status code must be 2XX, 4XX or 5XX');
+        if ((f.MessageBody ?? '').length > 1024) fail('ValidationError', `Fixed response message body is ${(f.MessageBody ?? '').length} characters; at most 1024 are allowed`);
+        if (f.ContentType && !['text/plain', 'text/css', 'text/html', 'application/javascript', 'application/json'].includes(f.ContentType)) {
+          fail('ValidationError', `Content type ${f.ContentType} is not supported`);
+        }
+      }
+    }
+    const rule: Rule = { arn: `${input.ListenerArn}/rule/${pad(cloud.seq++, 16)}`, priority, conditions: input.Conditions, actions: input.Actions, tags: tagsFrom(input.Tags) };
+    rules.push(rule);
+    cloud.created('rule', rule.arn);
+    return { Rules: [{ RuleArn: rule.arn, Priority: String(priority), Conditions: rule.conditions, Actions: rule.actions }] };
+  });
+
+  cloud.on('elbv2', elb.DeleteRuleCommand, (input) => {
+    for (const rules of cloud.listeners.values()) {
+      const i = rules.findIndex((r) => r.arn === input.RuleArn);
+      if (i >= 0) {
+        rules.splice(i, 1);
+        return {};
+      }
+    }
+    if (input.RuleArn?.endsWith('/default')) fail('OperationNotPermittedException', 'Default rules cannot be deleted');
+    fail('RuleNotFoundException', `One or more rules not found`);
+  });
+
+  cloud.on('elbv2', elb.DescribeTagsCommand, (input) => ({
+    TagDescriptions: (input.ResourceArns ?? []).map((arn) => {
+      const rule = [...cloud.listeners.values()].flat().find((r) => r.arn === arn);
+      if (!rule) fail('RuleNotFoundException', `One or more rules not found`);
+      return { ResourceArn: arn, Tags: tagList(rule.tags) };
+    }),
+  }));
+}

@@ -1,0 +1,92 @@
+/**
+ * RDS in the fake cloud: the database instances in `cloud.dbInstances` (`available`, or busy
+ * in another state until a time: `backing-up` in a backup window, `modifying`…, as
+ * `cloud.dbBusy` says) and their manual snapshots (`creating` → `available` after
+ * `dbSnapshotSeconds`), tagged, counted against the manual-snapshot quota.
+ *
+ * `registerRds` registers the RDS API handlers on the cloud; `tickDbSnapshots` moves the
+ * snapshots one virtual second (FakeCloud.tick calls it after the images, before the pending
+ * parameters). Errors carry the SDK's exception names (`DBSnapshotNotFoundFault` for the
+ * wire code `DBSnapshotNotFound`).
+ */
+import * as rds from '@aws-sdk/client-rds';
+import type { FakeCloud } from '../fake-cloud';
+import type { DbSnapshot } from '../model';
+import { fail, tagsFrom, tagList } from './common';
+
+// ---------------------------------------------------------------- processes
+
+/** DB snapshots finish `creating` (one virtual second). */
+export function tickDbSnapshots(cloud: FakeCloud, now: number): void {
+  const t = cloud.timings;
+  for (const s of cloud.dbSnapshots.values()) {
+    if (s.status === 'creating' && now - s.createdAt >= t.dbSnapshotSeconds * 1000) s.status = 'available';
+  }
+}
+
+/** An instance's status now. */
+export function dbStatus(cloud: FakeCloud, id: string): string {
+  const busy = cloud.dbBusy.get(id);
+  return busy && busy.until > cloud.now() ? busy.status : 'available';
+}
+
+function describeSnapshot(s: DbSnapshot): rds.DBSnapshot {
+  return {
+    DBSnapshotIdentifier: s.id,
+    DBInstanceIdentifier: s.instance,
+    Status: s.status,
+    SnapshotType: 'manual',
+    SnapshotCreateTime: new Date(s.createdAt),
+    TagList: tagList(s.tags),
+  };
+}
+
+// ---------------------------------------------------------------- API
+
+/** Registers the RDS API handlers on `cloud`. */
+export function registerRds(cloud: FakeCloud): void {
+  cloud.on('rds', rds.DescribeDBInstancesCommand, (input) => {
+    const id = input.DBInstanceIdentifier ?? '';
+    if (!cloud.dbInstances.has(id)) fail('DBInstanceNotFoundFault', `DBInstance ${id} not found.`, 404);
+    return { DBInstances: [{ DBInstanceIdentifier: id, DBInstanceStatus: dbStatus(cloud, id) }] };
+  });
+
+  cloud.on('rds', rds.CreateDBSnapshotCommand, (input) => {
+    const id = input.DBSnapshotIdentifier ?? '';
+    const instance = input.DBInstanceIdentifier ?? '';
+    if (!cloud.dbInstances.has(instance)) fail('DBInstanceNotFoundFault', `DBInstance ${instance} not found.`, 404);
+    if (!/^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,254}$/.test(id) || id.endsWith('-')) fail('InvalidParameterValue', `The parameter DBSnapshotIdentifier is not a valid identifier: ${id}`);
+    if (cloud.dbSnapshots.has(id)) fail('DBSnapshotAlreadyExistsFault', `Cannot create the snapshot because a snapshot with the identifier ${id} already exists.`);
+    // RDS snapshots an instance only when it is available (or optimizing its storage).
+    const status = dbStatus(cloud, instance);
+    if (status !== 'available' && status !== 'storage-optimization') fail('InvalidDBInstanceStateFault', `Cannot create a snapshot because the database instance ${instance} is not currently in the available state (it is ${status}).`);
+    if (cloud.dbSnapshots.size >= cloud.manualSnapshotQuota) fail('SnapshotQuotaExceededFault', 'Cannot create more than 100 manual snapshots', 400);
+    const snapshot: DbSnapshot = { id, instance, createdAt: cloud.now(), status: 'creating', tags: tagsFrom(input.Tags) };
+    cloud.dbSnapshots.set(id, snapshot);
+    return { DBSnapshot: describeSnapshot(snapshot) };
+  });
+
+  cloud.on('rds', rds.DescribeDBSnapshotsCommand, (input) => {
+    if (input.DBSnapshotIdentifier !== undefined) {
+      const s = cloud.dbSnapshots.get(input.DBSnapshotIdentifier);
+      if (!s) fail('DBSnapshotNotFoundFault', `DBSnapshot ${input.DBSnapshotIdentifier} not found.`, 404);
+      return { DBSnapshots: [describeSnapshot(s)] };
+    }
+    if (input.MaxRecords !== undefined && (input.MaxRecords < 20 || input.MaxRecords > 100)) fail('InvalidParameterValue', `MaxRecords must be between 20 and 100 (received ${input.MaxRecords})`);
+    const all = [...cloud.dbSnapshots.values()]
+      .filter((s) => input.DBInstanceIdentifier === undefined || s.instance === input.DBInstanceIdentifier)
+      .filter(() => input.SnapshotType === undefined || input.SnapshotType === 'manual');
+    const start = input.Marker ? Number(input.Marker) : 0;
+    const size = input.MaxRecords ?? 100;
+    const next = start + size < all.length ? String(start + size) : undefined;
+    return { DBSnapshots: all.slice(start, start + size).map(describeSnapshot), ...(next ? { Marker: next } : {}) };
+  });
+
+  cloud.on('rds', rds.DeleteDBSnapshotCommand, (input) => {
+    const s = cloud.dbSnapshots.get(input.DBSnapshotIdentifier ?? '');
+    if (!s) fail('DBSnapshotNotFoundFault', `DBSnapshot ${input.DBSnapshotIdentifier} not found.`, 404);
+    if (s.status !== 'available') fail('InvalidDBSnapshotStateFault', `Cannot delete the snapshot because it is ${s.status}.`);
+    cloud.dbSnapshots.delete(s.id);
+    return { DBSnapshot: describeSnapshot(s) };
+  });
+}

@@ -1,0 +1,159 @@
+/**
+ * A dead execution is compensated anyway (REAL-AWS 12): stopped by hand, timed out, out of
+ * history, or its Lambda failing on every retry, the execution ends with no Catch run; the
+ * reaper (the real `lambda/deploy/reaper.ts`, fed what EventBridge would send) resumes the
+ * deploy in a new execution, which compensates. Each case asserts what an operator sees
+ * before and after: page, capacity, builders and runners, lock, history.
+ */
+import { MAX_RESUMES } from '../../lambda/deploy/reaper';
+import { TAGS } from '../../lib/names';
+import { reapSimulated, runSimulatedDeploy, type SimulatedDeployOptions } from '../../lib/simulation/run';
+import { createWorld, type World, type WorldSpec } from '../../lib/simulation/world';
+
+const LOCK = 'LOCK\u0000LOCK';
+
+function imageOf(world: World, release: string): string | undefined {
+  return [...world.cloud.images.values()].find((i) => i.release === release && i.state === 'available')?.id;
+}
+
+function history(world: World, deployId = 'deploy-0001') {
+  return [...world.cloud.table.values()].find((i) => i.pk === 'DEPLOY' && i.deployId === deployId);
+}
+
+/** What an operator would look at: who serves, capacity, page, leftovers, lock. */
+function environment(world: World) {
+  const { cloud, env } = world;
+  const groups = Object.fromEntries(
+    Object.entries(env.fleets).filter(([, f]) => f).map(([role, f]) => {
+      const g = cloud.groups.get(f!.autoScalingGroupName)!;
+      const serving = g.instances.filter((i) => i.lifecycle === 'InService').map((i) => cloud.instances.get(i.id)!.imageId);
+      return [role, { desired: g.desired, min: g.min, max: g.max, images: [...new Set(serving)], suspended: [...g.suspended] }];
+    }),
+  );
+  const leftovers = [...cloud.instances.values()].filter((i) => ['builder', 'release'].includes(i.tags[TAGS.role] ?? '') && !['terminated', 'shutting-down'].includes(i.state));
+  return {
+    groups,
+    page: cloud.maintenanceRule(env.loadBalancer.listenerArn, env.loadBalancer.maintenancePriority) !== undefined,
+    leftovers: leftovers.map((i) => i.tags[TAGS.role]),
+    locked: cloud.table.has(LOCK),
+  };
+}
+
+async function dies(spec: WorldSpec, input: Record<string, unknown>, options: SimulatedDeployOptions) {
+  const world = createWorld(spec);
+  const before = environment(world);
+  const run = await runSimulatedDeploy(world, { release: 'r2', actor: 'alice', deployId: 'deploy-0001', ...input }, options);
+  return { world, before, run };
+}
+
+describe('an execution that dies leaves the environment as the reaper finds it, and the reaper puts it back', () => {
+  test('stopped by hand in the middle of a full deploy: page up and fleet doubled, then page down, capacity back, lock free', async () => {
+    const { world, before, run } = await dies({ web: 2, worker: 1, serving: 'r1' }, { strategy: 'full' }, { faults: { abortAtStep: 'replace.waitNew' } });
+    expect(run.result.status).toBe('ABORTED');
+    const dead = environment(world);
+    expect(dead.page).toBe(true);
+    expect(dead.groups.web?.desired).toBe(4);
+    expect(dead.locked).toBe(true);
+    expect(history(world)?.status).toBe('running');
+
+    const reaped = await reapSimulated(world, run.result);
+    expect(reaped[0]?.outcome).toEqual({ action: 'resumed', execution: 'deploy-0001-resume-1' });
+    expect(reaped[0]?.resumed?.state?.outcome).toBe('failed');
+    world.cloud.advance(120);
+    expect(environment(world)).toEqual({ ...before, groups: { ...before.groups } });
+    expect(environment(world).groups.web?.images).toEqual([imageOf(world, 'r1')]);
+    expect(history(world)).toMatchObject({ status: 'failed', error: expect.stringMatching(/^execution deploy ended ABORTED: ExecutionAborted: stopped by an operator at replace\.waitNew/) });
+    // The resumed execution's own end (RolledBack) leaves the reaper nothing to do.
+    expect(reaped[1]?.outcome.action).toBe('nothing');
+    expect(world.cloud.violations).toEqual([]);
+  });
+
+  test('timed out while baking: the builder is terminated and the lock freed', async () => {
+    const { world, before, run } = await dies({ web: 2, worker: 1, serving: 'r1' }, {}, { limits: { timeoutSeconds: 120 } });
+    expect(run.result).toMatchObject({ status: 'TIMED_OUT', error: { name: 'States.Timeout' } });
+    expect(environment(world).leftovers).toEqual(['builder']);
+    expect(environment(world).locked).toBe(true);
+    const reaped = await reapSimulated(world, run.result);
+    expect(reaped[0]?.outcome.action).toBe('resumed');
+    world.cloud.advance(60);
+    expect(environment(world)).toEqual(before);
+    expect(history(world)).toMatchObject({ status: 'failed', error: expect.stringContaining('ended TIMED_OUT: States.Timeout') });
+  });
+
+  test('out of history events mid-refresh: no Catch runs; the reaper rolls the refresh back', async () => {
+    const { world, before, run } = await dies({ web: 2, worker: 1, serving: 'r1' }, {}, {
+      limits: { historyLimit: 400 },
+    });
+    expect(run.result).toMatchObject({ status: 'FAILED', error: { name: 'States.Runtime' } });
+    expect(run.result.state?.compensation).toBeUndefined();
+    expect(environment(world).locked).toBe(true);
+    const reaped = await reapSimulated(world, run.result);
+    expect(reaped[0]?.resumed?.state?.outcome).toBe('failed');
+    world.cloud.advance(120);
+    expect(environment(world)).toEqual(before);
+  });
+
+  test('its Lambda failing on every retry until the history runs out: compensated once the Lambda answers again', async () => {
+    const { world, before, run } = await dies({ web: 2, worker: 1, serving: 'r1' }, {}, {
+      faults: { lambdaDown: { fromStep: 'refresh.wait', forSeconds: Infinity } },
+      limits: { historyLimit: 800 },
+    });
+    expect(run.result).toMatchObject({ status: 'FAILED', error: { name: 'States.Runtime' } });
+    expect(run.result.lastAdvanced?.lambdaError?.Error).toBe('Lambda.ServiceException');
+    const reaped = await reapSimulated(world, run.result);
+    expect(reaped[0]?.resumed?.status).toBe('FAILED');
+    expect(reaped[0]?.resumed?.state?.outcome).toBe('failed');
+    world.cloud.advance(120);
+    expect(environment(world)).toEqual(before);
+    expect(world.cloud.violations).toEqual([]);
+  });
+
+  test('died while recording a release that serves: the reaper finishes the bookkeeping, never undoes the release', async () => {
+    const { world, run } = await dies({ web: 2, worker: 1, serving: 'r1' }, {}, { faults: { abortAtStep: 'record.unlock' } });
+    expect(run.result.status).toBe('ABORTED');
+    expect(environment(world).groups.web?.images).toEqual([imageOf(world, 'r2')]);
+    const reaped = await reapSimulated(world, run.result);
+    expect(reaped[0]?.resumed?.status).toBe('SUCCEEDED');
+    expect(environment(world)).toMatchObject({ locked: false, page: false, leftovers: [] });
+    expect(environment(world).groups.web?.images).toEqual([imageOf(world, 'r2')]);
+    expect(history(world)?.status).toBe('succeeded');
+    expect(reaped).toHaveLength(1);
+  });
+
+  test.each([
+    ['full', 'replace.scaleOut', 'the scale-out'],
+    ['rolling', 'refresh.start', 'the instance refresh'],
+  ])('%s: died inside %s, after its side effect and before it returned: %s is undone all the same', async (strategy, step) => {
+    // The history's newest state is the input of the step that ran: what it did is not recorded in it.
+    const { world, before, run } = await dies({ web: 2, worker: 1, serving: 'r1' }, { strategy }, { faults: { abortAtStep: step === 'replace.scaleOut' ? 'replace.waitNew' : 'refresh.wait' } });
+    const input = run.states.find((st) => st.step === step);
+    expect(input).toBeDefined();
+    const reaped = await reapSimulated(world, { ...run.result, lastAdvanced: input! });
+    expect(reaped[0]?.resumed?.state?.outcome).toBe('failed');
+    world.cloud.advance(300);
+    expect(environment(world)).toEqual(before);
+    expect(world.cloud.violations).toEqual([]);
+  });
+
+  test('a normal failure and a refusal leave the reaper nothing to do', async () => {
+    const failed = await dies({ web: 2, worker: 1, serving: 'r1', releases: { r2: { migrationExitCode: 1 } } }, {}, {});
+    expect(failed.run.result).toMatchObject({ status: 'FAILED', error: { name: 'DeployFailed' } });
+    expect((await reapSimulated(failed.world, failed.run.result))[0]?.outcome).toEqual({ action: 'nothing', why: 'deploy deploy-0001 is finished (history failed, lock not held)' });
+
+    const world = createWorld({ web: 2, worker: 1, serving: 'r1' });
+    world.cloud.table.set(LOCK, { pk: 'LOCK', sk: 'LOCK', deployId: 'deploy-0000', actor: 'bob', release: 'r9', since: '2026-11-05T09:00:00.000Z' });
+    const refused = await runSimulatedDeploy(world, { release: 'r2', actor: 'alice', deployId: 'deploy-0001' });
+    expect(refused.result).toMatchObject({ status: 'FAILED', error: { name: 'DeployLockedError' } });
+    expect((await reapSimulated(world, refused.result))[0]?.outcome.action).toBe('nothing');
+    expect(world.cloud.table.get(LOCK)?.deployId).toBe('deploy-0000');
+  });
+
+  test(`gives up after ${MAX_RESUMES} resumed executions, saying so in the history and keeping the lock for an operator`, async () => {
+    const { world, run } = await dies({ web: 2, worker: 1, serving: 'r1' }, {}, { faults: { abortAtStep: 'refresh.wait' } });
+    const dead = run.result.lastAdvanced!;
+    const reaped = await reapSimulated(world, { ...run.result, lastAdvanced: { ...dead, resumes: MAX_RESUMES } });
+    expect(reaped).toEqual([{ outcome: { action: 'gave-up', why: `resumed ${MAX_RESUMES} times already` } }]);
+    expect(history(world)).toMatchObject({ status: 'failed', error: expect.stringContaining('the reaper resumed it 3 times and gives up') });
+    expect(world.cloud.table.has(LOCK)).toBe(true);
+  });
+});
