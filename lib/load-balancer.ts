@@ -7,6 +7,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { AccessLogs } from './access-logs';
+import { HERD_ALARMS, HERD_ALARM_IDS, type HerdAlarmId, type HerdAlarmShape } from './alarms';
 import type { AlarmConfig, HealthCheckConfig, LoadBalancerConfig } from './config/types';
 import { BYPASS_HEADER } from './names';
 import { acknowledge } from './nag';
@@ -132,33 +133,32 @@ export class LoadBalancer extends Construct implements ec2.IConnectable {
     const alarmAction = new actions.SnsAction(props.topic);
     const metrics = this.alb.metrics;
     const tgMetrics = this.targetGroup.metrics;
-    this.alarms = [
-      new cloudwatch.Alarm(this, 'Target5xx', {
-        alarmDescription: 'The app answers with 5xx errors',
-        metric: metrics.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, { period: Duration.minutes(1), statistic: 'Sum' }),
-        threshold: props.alarms.target5xxPerMinute,
-        evaluationPeriods: 2,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    const metricOf = (shape: HerdAlarmShape): cloudwatch.IMetric => {
+      const options = { period: Duration.seconds(shape.periodSeconds), statistic: shape.statistic };
+      switch (shape.metric) {
+        case 'HTTPCode_Target_5XX_Count':
+          return metrics.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, options);
+        case 'UnHealthyHostCount':
+          return tgMetrics.unhealthyHostCount(options);
+        case 'TargetResponseTime':
+          return metrics.targetResponseTime(options);
+      }
+    };
+    this.alarms = HERD_ALARM_IDS.map((id) => {
+      const shape = HERD_ALARMS[id];
+      return new cloudwatch.Alarm(this, id, {
+        alarmDescription: shape.description,
+        metric: metricOf(shape),
+        threshold: shape.threshold(props.alarms),
+        evaluationPeriods: shape.evaluationPeriods,
+        comparisonOperator:
+          shape.comparison === 'GreaterThanOrEqualToThreshold'
+            ? cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+            : cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      new cloudwatch.Alarm(this, 'UnhealthyHosts', {
-        alarmDescription: 'Web targets fail their health check',
-        metric: tgMetrics.unhealthyHostCount({ period: Duration.minutes(1), statistic: 'Maximum' }),
-        threshold: props.alarms.unhealthyHosts,
-        evaluationPeriods: 3,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      new cloudwatch.Alarm(this, 'Latency', {
-        alarmDescription: 'p99 response time of the app is high',
-        metric: metrics.targetResponseTime({ period: Duration.minutes(1), statistic: 'p99' }),
-        threshold: props.alarms.latencyP99Seconds,
-        evaluationPeriods: 3,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    ];
-    this.rollbackAlarms = this.alarms.filter((a) => a.node.id === 'Target5xx');
+      });
+    });
+    this.rollbackAlarms = this.alarms.filter((a) => HERD_ALARMS[a.node.id as HerdAlarmId].rollsBack);
     for (const alarm of this.alarms) {
       alarm.addAlarmAction(alarmAction);
       alarm.addOkAction(alarmAction);

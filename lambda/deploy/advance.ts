@@ -189,7 +189,7 @@ function resumeAbandoned(state: DeployState, now: number): void {
   state.resumes = (state.resumes ?? 0) + 1;
   state.transientErrors = 0;
   state.waitSeconds = 0;
-  const cause = `execution ${abandoned.executionArn.split(':').pop() ?? abandoned.executionArn} ended ${abandoned.status}: ${abandoned.cause}`;
+  const cause = `execution ${abandoned.executionArn.split(':').pop() ?? abandoned.executionArn} ended ${abandoned.status}${abandoned.cause ? `: ${abandoned.cause}` : ''}`;
   if (state.done) {
     state.done = false;
     delete state.outcome;

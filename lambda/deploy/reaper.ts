@@ -71,12 +71,14 @@ export async function reap(end: ExecutionEnd, deps: ReaperDeps): Promise<ReapOut
   const recorded = await historyStatus(deps, state);
   const open = recorded === 'running';
   if (!holdsLock && !open) return { action: 'nothing', why: `deploy ${state.deployId} is finished (history ${recorded ?? 'absent'}, lock not held)` };
-  const cause = `${end.error ?? end.status}${end.cause ? `: ${end.cause}` : ''}`.slice(0, 500);
+  // Step Functions gives an error (and cause) for FAILED and TIMED_OUT; a StopExecution may give none.
+  const cause = end.error ? `${end.error}${end.cause ? `: ${end.cause}` : ''}`.slice(0, 500) : undefined;
+  const ended = `execution ended ${end.status}${cause ? ` (${cause})` : ''}`;
   if (lock && !holdsLock) {
     // Someone broke the dead deploy's lock and another deploy runs: compensating now would fight it.
     await writeHistory(deps.clients, deps.env.tableName, {
       ...historyItem(state, deps.now(), 'failed'),
-      error: `execution ended ${end.status} (${cause}); not compensated: deploy ${lock.deployId} holds the environment now`,
+      error: `${ended}; not compensated: deploy ${lock.deployId} holds the environment now`,
     });
     return { action: 'nothing', why: `deploy ${lock.deployId} holds the lock now` };
   }
@@ -84,11 +86,11 @@ export async function reap(end: ExecutionEnd, deps: ReaperDeps): Promise<ReapOut
   if (resumes >= MAX_RESUMES) {
     await writeHistory(deps.clients, deps.env.tableName, {
       ...historyItem(state, deps.now(), 'failed'),
-      error: `execution ended ${end.status} (${cause}); the reaper resumed it ${resumes} times and gives up: check the environment, then break the lock with \`herd unlock ${deps.env.env} --deploy ${state.deployId}\``,
+      error: `${ended}; the reaper resumed it ${resumes} times and gives up: check the environment, then break the lock with \`herd unlock ${deps.env.env} --deploy ${state.deployId}\``,
     });
     return { action: 'gave-up', why: `resumed ${resumes} times already` };
   }
   const name = resumeExecutionName(state.deployId, resumes + 1);
-  await deps.startExecution(name, { ...state, abandoned: { executionArn: end.executionArn, status: end.status, cause } });
+  await deps.startExecution(name, { ...state, abandoned: { executionArn: end.executionArn, status: end.status, ...(cause ? { cause } : {}) } });
   return { action: 'resumed', execution: name };
 }

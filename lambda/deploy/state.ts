@@ -150,7 +150,7 @@ export interface DeployState {
    * (stopped, timed out, history limit, …): the new execution it starts finishes the deploy's
    * bookkeeping, or compensates what it did.
    */
-  abandoned?: { executionArn: string; status: string; cause: string };
+  abandoned?: { executionArn: string; status: string; cause?: string };
   /** Executions the reaper started to finish this deploy (it gives up after `MAX_RESUMES`). */
   resumes?: number;
 }

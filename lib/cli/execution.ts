@@ -8,6 +8,8 @@ import {
   type ExecutionStatus,
   type HistoryEvent,
 } from '@aws-sdk/client-sfn';
+import { ADVANCE_FATAL_ERRORS } from '../../lambda/deploy/contract';
+import { MAX_RESUMES, resumeExecutionName } from '../../lambda/deploy/reaper';
 import { isDeployState, type DeployState } from '../../lambda/deploy/state';
 import type { AwsClients } from './deps';
 
@@ -24,6 +26,7 @@ export interface ExecutionView {
   readonly error?: string;
   readonly cause?: string;
   readonly startedAt?: number;
+  readonly stoppedAt?: number;
 }
 
 function parseState(json: string | undefined): DeployState | undefined {
@@ -63,5 +66,61 @@ export async function readExecution(clients: Pick<AwsClients, 'sfn'>, executionA
     ...(d.error ? { error: d.error } : {}),
     ...(d.cause ? { cause: d.cause } : {}),
     ...(d.startDate ? { startedAt: d.startDate.getTime() } : {}),
+    ...(d.stopDate ? { stoppedAt: d.stopDate.getTime() } : {}),
   };
+}
+
+/**
+ * Seconds after a deploy started (the CLI's StartExecution, or the lock's `since`) during
+ * which Step Functions may not know the execution yet: DescribeExecution is eventually
+ * consistent ("results are best effort and may not reflect very recent updates").
+ */
+export const EXECUTION_VISIBILITY_SECONDS = 30;
+
+/** Whether an execution ended abnormally, so the reaper resumes it (not a deploy that failed and rolled back, nor a refusal). */
+export function endedAbnormally(view: ExecutionView): boolean {
+  if (view.status === 'TIMED_OUT' || view.status === 'ABORTED') return true;
+  return view.status === 'FAILED' && view.error !== 'DeployFailed' && !(ADVANCE_FATAL_ERRORS as readonly string[]).includes(view.error ?? '');
+}
+
+export interface DeployExecution {
+  /** The execution that carries the deploy now: its own, or the reaper's latest resume. */
+  readonly executionArn: string;
+  readonly view: ExecutionView;
+  /** Executions of this deploy that ended abnormally before `executionArn`, oldest first. */
+  readonly died: readonly { readonly executionArn: string; readonly view: ExecutionView }[];
+}
+
+/**
+ * The execution that carries deploy `deployId` now. An execution that died (stopped, timed
+ * out, out of history) is resumed by the reaper in `<deployId>-resume-<n>`; this follows
+ * them to the newest. Undefined when Step Functions does not know the deploy's execution.
+ */
+export async function readDeployExecution(clients: Pick<AwsClients, 'sfn'>, stateMachineArn: string, deployId: string): Promise<DeployExecution | undefined> {
+  let executionArn = executionArnOf(stateMachineArn, deployId);
+  let view: ExecutionView;
+  try {
+    view = await readExecution(clients, executionArn);
+  } catch (err) {
+    if (isNoSuchExecution(err)) return undefined;
+    throw err;
+  }
+  const died: { executionArn: string; view: ExecutionView }[] = [];
+  for (let n = 1; n <= MAX_RESUMES && endedAbnormally(view); n++) {
+    const next = executionArnOf(stateMachineArn, resumeExecutionName(deployId, n));
+    try {
+      const resumed = await readExecution(clients, next);
+      died.push({ executionArn, view });
+      executionArn = next;
+      view = resumed;
+    } catch (err) {
+      if (isNoSuchExecution(err)) break;
+      throw err;
+    }
+  }
+  return { executionArn, view, died };
+}
+
+export function isNoSuchExecution(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ExecutionDoesNotExist';
 }

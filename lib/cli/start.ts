@@ -40,15 +40,15 @@ export async function startDeploy(deps: CliDeps, handle: EnvironmentHandle, requ
     ...(request.migrationOrder ? { migrationOrder: request.migrationOrder } : {}),
     ...(request.mode === 'bake' ? { mode: 'bake' as const } : {}),
   };
-  const res = await handle.clients.sfn.send(
+  const startedAt = deps.now();
+  await handle.clients.sfn.send(
     new StartExecutionCommand({ stateMachineArn: handle.outputs.deployStateMachineArn, name: deployId, input: JSON.stringify(input) }),
   );
-  const executionArn = res.executionArn ?? '';
   const what = request.mode === 'bake' ? `bake of release ${request.release}` : `release ${request.release} (${strategy}${request.migrationOrder ? `, migrations ${request.migrationOrder}` : ''})`;
   deps.out.write(`deploy ${deployId} started on ${handle.name}: ${what}, by ${input.actor}\n`);
   if (request.detach) {
     deps.out.write(`detached: ${followHint(handle.name, deployId)}\n`);
     return EXIT.detached;
   }
-  return watchDeploy(deps, handle, { deployId, executionArn, release: request.release, strategy, mode: request.mode ?? 'deploy' });
+  return watchDeploy(deps, handle, { deployId, startedAt, release: request.release, strategy, mode: request.mode ?? 'deploy' });
 }

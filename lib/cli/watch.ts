@@ -9,16 +9,20 @@ import type { DeployState } from '../../lambda/deploy/state';
 import type { CliDeps } from './deps';
 import type { EnvironmentHandle } from './environment';
 import { CliError, EXIT } from './errors';
-import { readExecution, type ExecutionView } from './execution';
+import { EXECUTION_VISIBILITY_SECONDS, endedAbnormally, readDeployExecution, type ExecutionView } from './execution';
 import { phaseMedians, readHistory } from './history';
 import { formatDuration, progressKey, progressLine, progressOf } from './progress';
 
 /** Seconds between polls: the fastest a deploy's state changes (its shortest wait is 10 s). */
 export const POLL_MS = 5000;
 
+/** How long to wait for the reaper to resume an execution that died (EventBridge delivers within seconds). */
+export const RESUME_WAIT_SECONDS = 120;
+
 export interface WatchTarget {
   readonly deployId: string;
-  readonly executionArn: string;
+  /** When the deploy started (epoch ms): Step Functions may not show its execution for a few seconds. */
+  readonly startedAt: number;
   readonly release: string;
   readonly strategy: string;
   readonly mode?: 'deploy' | 'bake';
@@ -89,25 +93,50 @@ export async function watchDeploy(deps: CliDeps, handle: EnvironmentHandle, targ
     wake();
   });
   const shown = new Set<string>();
-  let view: ExecutionView;
+  let view: ExecutionView | undefined;
+  let diedAt: number | undefined;
   try {
     for (;;) {
-      view = await readExecution(handle.clients, target.executionArn);
-      const state = view.state;
-      if (state) {
-        for (const p of finishedPhases(state)) {
-          if (shown.has(p.key)) continue;
-          shown.add(p.key);
-          display.persist(p.line);
+      const current = await readDeployExecution(handle.clients, handle.outputs.deployStateMachineArn, target.deployId);
+      if (!current) {
+        if (deps.now() - target.startedAt > EXECUTION_VISIBILITY_SECONDS * 1000) {
+          throw new CliError(`Step Functions does not know deploy ${target.deployId} on ${handle.name}; see \`herd history ${handle.name}\``);
         }
-        if (view.status === 'RUNNING') {
-          const progress = await progressOf(handle, state, medians, deps.now());
-          display.update(progressLine(progress), progressKey(progress));
-        }
-      } else if (view.status === 'RUNNING') {
+        // Started a moment ago: DescribeExecution is eventually consistent.
         display.update('starting', 'starting');
+      } else {
+        view = current.view;
+        for (const d of current.died) {
+          const key = `died:${d.executionArn}`;
+          if (shown.has(key)) continue;
+          shown.add(key);
+          display.persist(`execution ${d.executionArn.split(':').pop()} ended ${describeEnd(d.view)}; resumed by the reaper`);
+        }
+        const state = view.state;
+        if (state) {
+          for (const p of finishedPhases(state)) {
+            if (shown.has(p.key)) continue;
+            shown.add(p.key);
+            display.persist(p.line);
+          }
+          if (view.status === 'RUNNING') {
+            const progress = await progressOf(handle, state, medians, deps.now());
+            display.update(progressLine(progress), progressKey(progress));
+          }
+        } else if (view.status === 'RUNNING') {
+          display.update('starting', 'starting');
+        }
+        if (view.status !== 'RUNNING') {
+          // An execution that died is resumed by the reaper in a new one: wait for it.
+          if (!endedAbnormally(view)) break;
+          diedAt ??= deps.now();
+          if (deps.now() - diedAt > RESUME_WAIT_SECONDS * 1000) break;
+          display.update(`execution ended ${describeEnd(view)}; waiting for the reaper to resume the deploy`, `died:${current.executionArn}`);
+        } else {
+          diedAt = undefined;
+        }
       }
-      if (view.status !== 'RUNNING' || interrupted) break;
+      if (interrupted) break;
       await Promise.race([deps.sleep(POLL_MS), new Promise<void>((resolve) => (wake = resolve))]);
       if (interrupted) break;
     }
@@ -115,11 +144,17 @@ export async function watchDeploy(deps: CliDeps, handle: EnvironmentHandle, targ
     display.stop();
     unsubscribe();
   }
-  if (interrupted && view.status === 'RUNNING') {
+  if (interrupted && (!view || view.status === 'RUNNING' || endedAbnormally(view))) {
     deps.out.write(`detached: ${followHint(handle.name, target.deployId)}\n`);
     return EXIT.detached;
   }
+  if (!view) throw new CliError(`Step Functions does not know deploy ${target.deployId} on ${handle.name}; see \`herd history ${handle.name}\``);
   return outcome(deps, handle, target, view);
+}
+
+/** "TIMED_OUT", "ABORTED", or "FAILED (States.Runtime: …)". */
+function describeEnd(view: ExecutionView): string {
+  return `${view.status}${view.error ? ` (${view.error}${view.cause ? `: ${view.cause.slice(0, 200)}` : ''})` : ''}`;
 }
 
 function outcome(deps: CliDeps, handle: EnvironmentHandle, target: WatchTarget, view: ExecutionView): number {
@@ -135,6 +170,14 @@ function outcome(deps: CliDeps, handle: EnvironmentHandle, target: WatchTarget, 
   }
   if (view.error === 'DeployLockedError' || view.error === 'InvalidDeployInputError') {
     throw new CliError(`deploy ${target.deployId} refused: ${view.cause ?? view.error}`, EXIT.usage);
+  }
+  if (endedAbnormally(view)) {
+    // The reaper did not resume it (it gave up, or is not deployed): say what is left to do.
+    throw new CliError(
+      `deploy ${target.deployId}'s execution ended ${describeEnd(view)} and was not resumed within ${RESUME_WAIT_SECONDS} s; ` +
+        `see \`herd status ${handle.name}\` and \`herd history ${handle.name}\`: the environment may be locked and half deployed`,
+      EXIT.failed,
+    );
   }
   const cause = state?.failure?.cause ?? view.cause ?? view.error ?? `execution ${view.status}`;
   const where = state?.failure ? ` in ${state.failure.phase}` : '';

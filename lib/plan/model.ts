@@ -185,7 +185,8 @@ function planWorld(input: PlanInput, timings: TimingTable, overrides: { imageExi
       ...(input.fleets.worker ? { worker: floor(input.fleets.worker, input.configured?.worker) } : {}),
     },
     database: input.database ?? input.deploy.backupBeforeMigrate,
-    alarms: [...(input.alarms ?? [])],
+    // herd's alarms are always in the world; an environment whose refreshes name none rolls back on none.
+    ...(input.alarms !== undefined && input.alarms.length === 0 ? { alarms: { rollsBack: [] } } : {}),
     maintenanceOn: input.maintenanceOn ?? false,
   };
   const world = createWorld(spec);

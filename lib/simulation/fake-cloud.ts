@@ -24,17 +24,20 @@
  * - `services/ssm.ts`: parameters, the asynchronous `aws:ec2:image` validation;
  * - `services/dynamodb.ts`: the document client's Get/Put/Delete on the deploy table;
  * - `services/rds.ts`: DB snapshots;
+ * - `services/cloudwatch.ts`: herd's alarms, evaluated over computed traffic and target health;
  * - `services/cloudformation.ts`: DescribeStacks (the stack update model is `cloudformation.ts`);
  * - `services/common.ts`: helpers they share (AWS errors, tags, ids, filters).
  */
 import type { MiddlewareStack } from '@smithy/types';
 import type { DeployClients } from '../../lambda/deploy/clients';
+import type { HerdAlarmShape } from '../alarms';
 import { architectureOf, type Architecture } from '../architecture';
 import { TAGS } from '../names';
 import type { VirtualClock } from './clock';
 import { Consistency, type ConsistencyOptions, type Visible } from './consistency';
 import { FakeAwsError, THROTTLE_CODES } from './errors';
-import type { DbSnapshot, Group, Image, Instance, LaunchTemplate, PendingParameter, Rule, Tags, Target } from './model';
+import type { DbSnapshot, FakeAlarm, Group, Image, Instance, LaunchTemplate, PendingParameter, Rule, Tags, Target } from './model';
+import { DEFAULT_REQUESTS_PER_MINUTE, tickAlarms } from './services/cloudwatch';
 import { registerAutoScaling, tickGroups } from './services/autoscaling';
 import { registerCloudFormation } from './services/cloudformation';
 import { pad } from './services/common';
@@ -99,6 +102,12 @@ export interface ReleaseBehaviour {
   readonly migrationExitCode?: number;
   /** Instances of this release never pass their health check. */
   readonly neverHealthy?: boolean;
+  /** `running` to the app answering its health check, for this release (default: the timings'). */
+  readonly appStartSeconds?: number;
+  /** Share of requests this release answers with a 5xx (default 0). */
+  readonly errorRate?: number;
+  /** p99 response time of this release, seconds (default 0.15). */
+  readonly p99Seconds?: number;
   /** Procfile process types (default web, worker, release). */
   readonly processes?: readonly string[];
 }
@@ -132,6 +141,8 @@ export interface FakeCloudOptions {
   readonly architecture?: Architecture;
   /** Eventual consistency of what the API creates (default: none, everything visible at once). */
   readonly consistency?: ConsistencyOptions;
+  /** Requests a minute the site receives (default 600), spread over the healthy web targets. */
+  readonly requestsPerMinute?: number;
 }
 
 export class FakeCloud {
@@ -166,7 +177,10 @@ export class FakeCloud {
   /** Manual DB snapshots a region allows (RDS default 100): CreateDBSnapshot beyond it fails. */
   manualSnapshotQuota = 100;
   readonly dbSnapshots = new Map<string, DbSnapshot>();
-  readonly alarms = new Map<string, 'OK' | 'ALARM'>();
+  /** CloudWatch alarms by name (`services/cloudwatch.ts` evaluates herd's). */
+  readonly alarms = new Map<string, FakeAlarm>();
+  /** Requests a minute the site receives. */
+  requestsPerMinute: number;
 
   /** Subnets whose zone has no capacity for any instance type (RunInstances: InsufficientInstanceCapacity). */
   readonly noCapacity = new Set<string>();
@@ -177,6 +191,8 @@ export class FakeCloud {
   readonly snapshotsInUseUntil = new Map<string, number>();
   /** Two consecutive reads may straddle a state change: a builder or runner reports and powers off between them. */
   races = false;
+  /** Roles (`builder`, `release`) of the instances whose report and power-off straddled two reads, in order. */
+  readonly straddled: string[] = [];
   private readonly pendingBeforeCall: (() => void)[] = [];
 
   readonly calls: CallRecord[] = [];
@@ -205,6 +221,7 @@ export class FakeCloud {
     this.releases = { ...options.releases };
     this.architecture = options.architecture ?? 'x86_64';
     this.consistency = new Consistency(options.consistency ?? { maxLagSeconds: 0, seed: 0 });
+    this.requestsPerMinute = options.requestsPerMinute ?? DEFAULT_REQUESTS_PER_MINUTE;
   }
 
   /** Records that the API created `id` now (it lags per `consistency`). */
@@ -251,6 +268,7 @@ export class FakeCloud {
     tickPendingParameters(this, now);
     tickGroups(this, now);
     tickTargetGroups(this, now);
+    tickAlarms(this, now);
   }
 
   behaviour(release: string | undefined): ReleaseBehaviour {
@@ -263,8 +281,9 @@ export class FakeCloud {
   appHealthy(instanceId: string, now = this.now()): boolean {
     const i = this.instances.get(instanceId);
     if (!i || i.state !== 'running') return false;
-    if (this.behaviour(releaseOfInstance(this, i)).neverHealthy) return false;
-    return now - i.stateAt >= this.timings.appStartSeconds * 1000;
+    const behaviour = this.behaviour(releaseOfInstance(this, i));
+    if (behaviour.neverHealthy) return false;
+    return now - i.stateAt >= (behaviour.appStartSeconds ?? this.timings.appStartSeconds) * 1000;
   }
 
   /**
@@ -384,6 +403,14 @@ export class FakeCloud {
 
   addListener(arn: string): void {
     this.listeners.set(arn, []);
+  }
+
+  /**
+   * An alarm, OK to begin with: one of herd's (`shape`, evaluated over the target group's
+   * traffic and health), or only a name whose state a test sets.
+   */
+  addAlarm(name: string, spec: { shape?: HerdAlarmShape; threshold?: number; targetGroupArn?: string } = {}): void {
+    this.alarms.set(name, { name, ...spec, state: 'OK', datapoints: [], history: [], current: { errors: 0, unhealthy: 0, p99: 0, requests: 0 } });
   }
 
   // ---------------------------------------------------------------- clients

@@ -4,6 +4,7 @@
  */
 import type * as asg from '@aws-sdk/client-auto-scaling';
 import type * as elb from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { HerdAlarmShape } from '../alarms';
 import type { Architecture } from '../architecture';
 
 export type Tags = Record<string, string>;
@@ -144,4 +145,24 @@ export interface DbSnapshot {
   createdAt: number;
   status: 'creating' | 'available';
   tags: Tags;
+}
+
+/**
+ * A CloudWatch metric alarm on one of herd's load-balancer metrics, evaluated once a period
+ * over what the fake computes (`services/cloudwatch.ts`). An alarm without `shape` is only a
+ * name and a state (a test sets it).
+ */
+export interface FakeAlarm {
+  readonly name: string;
+  readonly shape?: HerdAlarmShape;
+  readonly threshold?: number;
+  /** Target group whose targets (and the requests they serve) the metric counts. */
+  readonly targetGroupArn?: string;
+  state: 'OK' | 'ALARM';
+  /** One datapoint per period, oldest first (undefined: no data that period). */
+  readonly datapoints: (number | undefined)[];
+  /** State changes, for tests and the scenario table. */
+  readonly history: { readonly at: number; readonly state: 'OK' | 'ALARM'; readonly reason: string }[];
+  /** The period being accumulated: 5xx responses, most unhealthy targets, slowest p99, requests. */
+  current: { errors: number; unhealthy: number; p99: number; requests: number };
 }

@@ -3,7 +3,9 @@
  * `DeployEnvironment` the deploy step would receive for it. `herd plan` builds one from
  * the real configuration to predict a deploy.
  */
-import type { DeployConfig, DeployTimeouts, RollingConfig } from '../config/types';
+import type { AlarmConfig, DeployConfig, DeployTimeouts, RollingConfig } from '../config/types';
+import { profileDefaults } from '../config/defaults';
+import { HERD_ALARMS, HERD_ALARM_IDS, type HerdAlarmId } from '../alarms';
 import type { DeployEnvironment } from '../../lambda/deploy/environment';
 import { MANUAL_OWNER, maintenancePageHtml } from '../../lambda/deploy/maintenance';
 import { amazonLinuxImageParameter, architectureOf } from '../architecture';
@@ -48,9 +50,19 @@ export interface WorldSpec {
   readonly database?: boolean;
   /** The database is in another state than `available` for the first `seconds` (a backup window: `backing-up`). */
   readonly databaseBusy?: { readonly status: string; readonly seconds: number };
+  /** Manual DB snapshots the region allows (RDS default 100). */
+  readonly snapshotQuota?: number;
   /** herd's pre-migration snapshots that exist already (ages in days), as earlier deploys left them. */
   readonly backups?: readonly number[];
-  readonly alarms?: readonly string[];
+  /**
+   * herd's load-balancer alarms, always there (`herd-<env>-target5xx`, `-unhealthyhosts`,
+   * `-latency`), evaluated over the computed traffic: thresholds (default: the config's
+   * defaults for a non-production environment) and which ones a refresh with auto-rollback
+   * names (default: herd's choice, `HERD_ALARMS[id].rollsBack`).
+   */
+  readonly alarms?: { readonly thresholds?: Partial<AlarmConfig>; readonly rollsBack?: readonly HerdAlarmId[] };
+  /** Requests a minute the site receives (default 600). */
+  readonly requestsPerMinute?: number;
   /**
    * Eventual consistency of what the API creates (`consistency.ts`). Default: on, lags of 0
    * to 4 seconds from seed 7, as every scenario and plan runs; `{ maxLagSeconds: 0 }` turns it off.
@@ -129,6 +141,7 @@ export function createWorld(spec: WorldSpec): World {
     releases: spec.releases ?? {},
     tableName,
     architecture,
+    ...(spec.requestsPerMinute !== undefined ? { requestsPerMinute: spec.requestsPerMinute } : {}),
     consistency: { maxLagSeconds: spec.consistency?.maxLagSeconds ?? DEFAULT_CONSISTENCY_LAG_SECONDS, ...(spec.consistency?.minLagSeconds !== undefined ? { minLagSeconds: spec.consistency.minLagSeconds } : {}), seed: spec.consistency?.seed ?? 7 },
   });
   cloud.races = spec.races ?? true;
@@ -180,10 +193,14 @@ export function createWorld(spec: WorldSpec): World {
   cloud.parameters.set(names.currentImage, servingImage);
   cloud.parameters.set(names.currentRelease, spec.serving);
   cloud.stacks.set(stackName(envName), { status: 'UPDATE_COMPLETE' });
-  for (const alarm of spec.alarms ?? []) cloud.alarms.set(alarm, 'OK');
+  const thresholds: AlarmConfig = { ...profileDefaults('small', app).alarms, ...spec.alarms?.thresholds };
+  const alarmName = (id: HerdAlarmId) => `herd-${envName}-${id.toLowerCase()}`;
+  for (const id of HERD_ALARM_IDS) cloud.addAlarm(alarmName(id), { shape: HERD_ALARMS[id], threshold: HERD_ALARMS[id].threshold(thresholds), targetGroupArn });
+  const rollsBack = spec.alarms?.rollsBack ?? HERD_ALARM_IDS.filter((id) => HERD_ALARMS[id].rollsBack);
   const dbId = `herd-${envName}-db`;
   if (spec.database) {
     cloud.dbInstances.add(dbId);
+    if (spec.snapshotQuota !== undefined) cloud.manualSnapshotQuota = spec.snapshotQuota;
     if (spec.databaseBusy) cloud.dbBusy.set(dbId, { status: spec.databaseBusy.status, until: clock.now() + spec.databaseBusy.seconds * 1000 });
     for (const [n, days] of (spec.backups ?? []).entries()) {
       const id = `herd-${envName}-seed-${n}`;
@@ -229,7 +246,7 @@ export function createWorld(spec: WorldSpec): World {
     },
     artifacts: { bucket: `herd-${envName}-artifacts`, artifactPrefix: 'releases/' },
     ...(spec.database ? { database: { instanceIdentifier: dbId } } : {}),
-    alarmNames: [...(spec.alarms ?? [])],
+    alarmNames: rollsBack.map(alarmName),
     deploy,
     amiRetention: spec.amiRetention ?? 3,
     peerEnvironments: (spec.peers ?? []).map((p) => p.env),

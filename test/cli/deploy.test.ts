@@ -408,3 +408,50 @@ describe('large artifacts: multipart upload', () => {
     expect(await failure(s3.send(new PutObjectCommand({ Bucket, Key: 'k', Body: 'x' })))).toBe('completed');
   });
 });
+
+/** Fresh output collectors on the same simulated environment, for a second command. */
+const again = (sim: SimulatedEnvironment) => testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now(), sleep: () => sim.sleep() });
+
+describe('an execution Step Functions does not show yet, or that died', () => {
+  test('herd deploy follows an execution DescribeExecution does not know yet for its first 20 s', async () => {
+    const { sim, deps } = setup();
+    sim.executionLagSeconds = 20;
+    const run = await runHerd(['deploy', 'staging', appDirectory()], deps);
+    expect(run.err).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.out).toMatch(/^starting$/m);
+    expect(run.out).toMatch(/serves on staging/);
+  });
+
+  test('herd deploy whose execution Step Functions never shows says so once the grace is over', async () => {
+    const { sim, deps } = setup();
+    sim.executionLagSeconds = 3600;
+    const watch = await runHerd(['deploy', 'staging', appDirectory()], deps);
+    expect(watch.out).toMatch(/^starting$/m);
+    expect(watch.code).toBe(2);
+    expect(watch.err).toMatch(/^herd: Step Functions does not know deploy \S+ on staging; see `herd history staging`\n$/);
+  });
+
+  test('stopped by hand mid-rollout: herd watch says so, follows the reaper\'s resume, and ends with the rollback; status and unlock see the resume', async () => {
+    const { sim, deps } = setup();
+    await runHerd(['deploy', 'staging', appDirectory(), '--detach'], deps);
+    const [first] = [...sim.executions.values()];
+    for (let i = 0; i < 200 && !sim.world.cloud.groups.get('herd-staging-web')?.refreshes.some((r) => r.status === 'InProgress' && r.percentage > 0); i++) await sim.run(10);
+    await sim.kill(first!.name, 'ABORTED');
+    expect(sim.reaped).toEqual(['resumed']);
+    await sim.run(2);
+
+    const status = await runHerd(['status', 'staging', '--json'], again(sim));
+    expect(JSON.parse(status.out).lock).toMatchObject({ status: 'RUNNING (resumed by the reaper after its execution ended ABORTED)', phase: 'compensate' });
+    const unlock = await runHerd(['unlock', 'staging', '--deploy', first!.name], again(sim));
+    expect(unlock.code).toBe(2);
+    expect(unlock.err).toMatch(/is still running on staging; its lock ends with it/);
+
+    const watch = await runHerd(['watch', 'staging'], again(sim));
+    expect(watch.out).toContain(`done execution ${first!.name} ended ABORTED; resumed by the reaper\n`);
+    expect(watch.code).toBe(1);
+    expect(watch.err).toMatch(new RegExp(`^herd: deploy ${first!.name} failed in rollout: execution ${first!.name} ended ABORTED; rolled back; release r1 keeps serving\\n$`));
+    expect(currentRelease(sim)).toBe('r1');
+    expect(sim.world.cloud.table.has('LOCK\u0000LOCK')).toBe(false);
+  });
+});

@@ -12,8 +12,6 @@ export interface ScenarioFaults {
   /** Every API's calls number 1, 1+N, 1+2N… are throttled (N > the calls one step makes to one API, or no step could ever finish). */
   readonly throttleEvery?: number;
   readonly retryAfterSideEffect?: 'all' | readonly string[];
-  /** This alarm fires once a refresh has run this many seconds. */
-  readonly alarm?: { readonly name: string; readonly afterRefreshSeconds: number };
   /** A second `herd deploy` starts when the first reaches this step. */
   readonly secondDeploy?: { readonly atStep: string; readonly actor: string; readonly release: string };
 }
@@ -47,6 +45,16 @@ export interface ScenarioExpectations {
    * in service.
    */
   readonly peersLaunch?: boolean;
+  /** Each pattern matches one of the deploy's warnings (history `warnings`). */
+  readonly warnings?: readonly string[];
+  /** Fields the deploy's history item has (a subset, as `toMatchObject`). */
+  readonly history?: Readonly<Record<string, unknown>>;
+  /** herd's pre-migration snapshots of the environment left at the end. */
+  readonly backupsLeft?: number;
+  /** Roles whose report and power-off straddled two of the deploy step's reads (the fake's races). */
+  readonly straddled?: readonly string[];
+  /** herd's alarms (by id: Target5xx, UnhealthyHosts, Latency) that went to ALARM during the run, computed by the fake's CloudWatch. */
+  readonly alarmsFired?: readonly string[];
   /** Architecture of the serving release's image and of every instance running it. */
   readonly architecture?: 'x86_64' | 'arm64';
 }
@@ -89,15 +97,6 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
   if (faults.throttleEvery) {
     const n = faults.throttleEvery;
     cloud.throttle = (_service, _api, attempt) => (attempt - 1) % n === 0;
-  }
-  if (faults.alarm) {
-    const { name, afterRefreshSeconds } = faults.alarm;
-    cloud.onTick((c) => {
-      for (const g of c.groups.values()) {
-        const r = g.refreshes.find((x) => x.status === 'InProgress');
-        if (r && c.now() - r.startTime >= afterRefreshSeconds * 1000) c.alarms.set(name, 'ALARM');
-      }
-    });
   }
   let secondDeploy: ExecutionResult | undefined;
   const run = await runSimulatedDeploy(

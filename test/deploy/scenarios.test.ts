@@ -5,6 +5,7 @@
  */
 import { UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
 import { worstCase } from '../../lambda/deploy/budget';
+import { HERD_ALARM_IDS } from '../../lib/alarms';
 import { architectureOf } from '../../lib/architecture';
 import { NO_RELEASE, parameterNames, TAGS } from '../../lib/names';
 import { loadScenarios, runScenario, tableRow, type ScenarioRun } from './scenario';
@@ -240,6 +241,36 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
       const running = [...cloud.instances.values()].filter((i) => i.imageId === image?.id && i.state === 'running');
       expect(running.length).toBeGreaterThan(0);
       for (const i of running) expect([i.instanceType, architectureOf(i.instanceType)]).toEqual([i.instanceType, e.architecture]);
+    });
+  }
+
+  if (e.warnings !== undefined || e.history !== undefined) {
+    test('history: the warnings and fields the scenario expects', () => {
+      const item = [...run.world.cloud.table.values()].find((i) => i.pk === 'DEPLOY' && i.deployId === (scenario.deploy.deployId ?? 'deploy-0001')) ?? {};
+      const warnings = (item.warnings ?? []) as string[];
+      for (const pattern of e.warnings ?? []) expect([pattern, warnings.some((w) => new RegExp(pattern).test(w))]).toEqual([pattern, true]);
+      if (e.history) expect(item).toMatchObject(e.history);
+    });
+  }
+
+  if (e.backupsLeft !== undefined) {
+    test(`${e.backupsLeft} of herd's pre-migration snapshots left`, () => {
+      const backups = [...run.world.cloud.dbSnapshots.values()].filter((s) => s.tags[TAGS.role] === 'backup' && s.tags[TAGS.environment] === run.world.env.env);
+      expect(backups).toHaveLength(e.backupsLeft!);
+    });
+  }
+
+  if (e.straddled !== undefined) {
+    test(`reports that straddled two reads were read right: ${e.straddled.join(', ')}`, () => {
+      expect([...new Set(run.world.cloud.straddled)].sort()).toEqual([...e.straddled!].sort());
+    });
+  }
+
+  if (e.alarmsFired !== undefined) {
+    test(`alarms that fired (computed from traffic and target health): ${e.alarmsFired.join(', ') || 'none'}`, () => {
+      const fired = [...run.world.cloud.alarms.values()].filter((a) => a.history.some((h) => h.state === 'ALARM'));
+      const id = (name: string) => HERD_ALARM_IDS.find((x) => name === `herd-${run.world.env.env}-${x.toLowerCase()}`) ?? name;
+      expect(fired.map((a) => id(a.name)).sort()).toEqual([...e.alarmsFired!].sort());
     });
   }
 

@@ -8,7 +8,7 @@ import { maintenanceStatus } from '../../../lambda/deploy/maintenance';
 import { parameterNames, TAGS } from '../../names';
 import type { CliDeps } from '../deps';
 import { fleetsOf, resolveEnvironment, type EnvironmentHandle } from '../environment';
-import { executionArnOf, readExecution } from '../execution';
+import { EXECUTION_VISIBILITY_SECONDS, endedAbnormally, readDeployExecution } from '../execution';
 import { readParameter, releaseImages, tagOf } from '../images';
 import { JSON_OPTION, table, writeJson } from '../output';
 import { currentPhase } from '../progress';
@@ -45,7 +45,7 @@ async function groupsOf(handle: EnvironmentHandle): Promise<Map<string, AutoScal
   return new Map((res.AutoScalingGroups ?? []).map((g) => [g.AutoScalingGroupName ?? '', g]));
 }
 
-export async function environmentStatus(handle: EnvironmentHandle): Promise<EnvironmentStatus> {
+export async function environmentStatus(handle: EnvironmentHandle, now: number): Promise<EnvironmentStatus> {
   const { clients, outputs } = handle;
   const names = parameterNames(handle.app, handle.name);
   const [release, image, groups, lock, maintenance, images] = await Promise.all([
@@ -103,12 +103,16 @@ export async function environmentStatus(handle: EnvironmentHandle): Promise<Envi
   let lockView: EnvironmentStatus['lock'];
   if (lock) {
     let phase: Pick<NonNullable<EnvironmentStatus['lock']>, 'phase' | 'step' | 'status'> = {};
-    try {
-      const view = await readExecution(clients, executionArnOf(outputs.deployStateMachineArn, lock.deployId));
-      phase = { status: view.status, ...(view.state ? { phase: currentPhase(view.state), step: view.state.step } : {}) };
-    } catch (err) {
-      if (!(err instanceof Error && err.name === 'ExecutionDoesNotExist')) throw err;
-      phase = { status: 'no such execution (stale lock?)' };
+    const current = await readDeployExecution(clients, outputs.deployStateMachineArn, lock.deployId);
+    if (current) {
+      const { view } = current;
+      const resumed = current.died.length > 0 ? ` (resumed by the reaper after its execution ended ${current.died.at(-1)?.view.status})` : '';
+      const status = endedAbnormally(view) ? `${view.status}: waiting for the reaper to resume it` : `${view.status}${resumed}`;
+      phase = { status, ...(view.state ? { phase: currentPhase(view.state), step: view.state.step } : {}) };
+    } else {
+      // DescribeExecution is eventually consistent: a deploy that just took the lock may not show yet.
+      const young = now - (Date.parse(lock.since) || 0) < EXECUTION_VISIBILITY_SECONDS * 1000;
+      phase = { status: young ? 'starting' : 'no such execution (stale lock?)' };
     }
     lockView = { ...lock, ...phase };
   }
@@ -177,7 +181,7 @@ export function register(program: Command, deps: CliDeps): void {
     .addHelpText('after', ['', 'Examples:', '  $ herd status production', '  $ herd status staging --json | jq .release'].join('\n'))
     .action(async (env: string, opts: { json?: boolean }) => {
       const handle = await resolveEnvironment(deps, env);
-      const status = await environmentStatus(handle);
+      const status = await environmentStatus(handle, deps.now());
       if (opts.json) writeJson(deps.out, status);
       else deps.out.write(renderStatus(status));
       const suspended = status.groups.filter((g) => g.suspended.length > 0);

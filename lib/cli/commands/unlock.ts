@@ -5,7 +5,9 @@ import { breakLock, readLock } from '../../../lambda/deploy/lock';
 import type { CliDeps } from '../deps';
 import { resolveEnvironment } from '../environment';
 import { CliError } from '../errors';
-import { executionArnOf, readExecution } from '../execution';
+import { MAX_RESUMES } from '../../../lambda/deploy/reaper';
+import { RESUME_WAIT_SECONDS } from '../watch';
+import { EXECUTION_VISIBILITY_SECONDS, endedAbnormally, readDeployExecution } from '../execution';
 
 export function register(program: Command, deps: CliDeps): void {
   program
@@ -18,14 +20,21 @@ export function register(program: Command, deps: CliDeps): void {
       const handle = await resolveEnvironment(deps, env);
       const holder = await readLock(handle.clients, handle.outputs.deployTableName);
       if (holder && holder.deployId === opts.deploy) {
-        let status: string | undefined;
-        try {
-          status = (await readExecution(handle.clients, executionArnOf(handle.outputs.deployStateMachineArn, opts.deploy))).status;
-        } catch (err) {
-          if (!(err instanceof Error && err.name === 'ExecutionDoesNotExist')) throw err;
-        }
-        if (status === 'RUNNING') {
+        // Its own execution, or the reaper's resume of it, may still run (and will release the lock).
+        const current = await readDeployExecution(handle.clients, handle.outputs.deployStateMachineArn, opts.deploy);
+        if (current?.view.status === 'RUNNING') {
           throw new CliError(`deploy ${opts.deploy} is still running on ${env}; its lock ends with it (follow it with \`herd watch ${env}\`); nothing was changed`);
+        }
+        const young = deps.now() - (Date.parse(holder.since) || 0) < EXECUTION_VISIBILITY_SECONDS * 1000;
+        if (!current && young) {
+          throw new CliError(`deploy ${opts.deploy} took the lock of ${env} less than ${EXECUTION_VISIBILITY_SECONDS} s ago and Step Functions does not show its execution yet; try again in a minute; nothing was changed`);
+        }
+        const justDied = current && endedAbnormally(current.view) && deps.now() - (current.view.stoppedAt ?? 0) < RESUME_WAIT_SECONDS * 1000;
+        if (justDied && current.died.length < MAX_RESUMES) {
+          throw new CliError(
+            `deploy ${opts.deploy}'s execution ended ${current.view.status} and the reaper is about to resume it to put ${env} back as it was; ` +
+              `follow it with \`herd watch ${env}\`; nothing was changed`,
+          );
         }
       }
       let broken;

@@ -4,7 +4,7 @@ import { readLock } from '../../../lambda/deploy/lock';
 import type { CliDeps } from '../deps';
 import { resolveEnvironment } from '../environment';
 import { CliError, exitWith } from '../errors';
-import { executionArnOf, readExecution } from '../execution';
+import { EXECUTION_VISIBILITY_SECONDS, readDeployExecution } from '../execution';
 import { watchDeploy } from '../watch';
 
 export function register(program: Command, deps: CliDeps): void {
@@ -17,24 +17,23 @@ export function register(program: Command, deps: CliDeps): void {
     .action(async (env: string, deployId: string | undefined) => {
       const handle = await resolveEnvironment(deps, env);
       let id = deployId;
+      // A deploy that just started may not be known to Step Functions for a few seconds.
+      let startedAt = 0;
       if (!id) {
         const lock = await readLock(handle.clients, handle.outputs.deployTableName);
         if (!lock) throw new CliError(`no deploy is running on ${env}; see past ones with \`herd history ${env}\``);
         id = lock.deployId;
+        startedAt = Date.parse(lock.since) || 0;
       }
-      const executionArn = executionArnOf(handle.outputs.deployStateMachineArn, id);
-      let view;
-      try {
-        view = await readExecution(handle.clients, executionArn);
-      } catch (err) {
-        if (err instanceof Error && err.name === 'ExecutionDoesNotExist') throw new CliError(`unknown deploy ${id} on ${env}; see \`herd history ${env}\``);
-        throw err;
+      const current = await readDeployExecution(handle.clients, handle.outputs.deployStateMachineArn, id);
+      if (!current && deps.now() - startedAt > EXECUTION_VISIBILITY_SECONDS * 1000) {
+        throw new CliError(`unknown deploy ${id} on ${env}; see \`herd history ${env}\``);
       }
-      const state = view.state;
+      const state = current?.view.state;
       exitWith(
         await watchDeploy(deps, handle, {
           deployId: id,
-          executionArn,
+          startedAt: current?.view.startedAt ?? startedAt,
           release: state?.release ?? '(unknown)',
           strategy: state?.strategy ?? handle.config.deploy.strategy,
           mode: state?.mode === 'bake' ? 'bake' : 'deploy',

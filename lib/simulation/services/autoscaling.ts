@@ -148,7 +148,7 @@ function tickRefresh(cloud: FakeCloud, g: Group, r: Refresh, now: number): void 
     return;
   }
   if (r.status === 'InProgress' && prefs.AutoRollback) {
-    const firing = (prefs.AlarmSpecification?.Alarms ?? []).find((a) => cloud.alarms.get(a) === 'ALARM');
+    const firing = (prefs.AlarmSpecification?.Alarms ?? []).find((a) => cloud.alarms.get(a)?.state === 'ALARM');
     if (firing) {
       r.status = 'RollbackInProgress';
       r.rollingBack = true;

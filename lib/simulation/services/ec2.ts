@@ -70,6 +70,7 @@ export function straddleReportRead(cloud: FakeCloud, parameterName: string): boo
   const role = i.tags[TAGS.role];
   const dueAt = role === 'builder' ? i.launchedAt + cloud.timings.bakeSeconds * 1000 : role === 'release' ? i.stateAt + cloud.timings.migrationSeconds * 1000 : undefined;
   if (dueAt === undefined || dueAt - cloud.now() > RACE_WINDOW_SECONDS * 1000) return false;
+  cloud.straddled.push(role ?? 'unknown');
   cloud.beforeNextCall(() => runInstanceProcess(cloud, i, Math.max(cloud.now(), dueAt)));
   return true;
 }

@@ -60,7 +60,7 @@ export function registerRds(cloud: FakeCloud): void {
     // RDS snapshots an instance only when it is available (or optimizing its storage).
     const status = dbStatus(cloud, instance);
     if (status !== 'available' && status !== 'storage-optimization') fail('InvalidDBInstanceStateFault', `Cannot create a snapshot because the database instance ${instance} is not currently in the available state (it is ${status}).`);
-    if (cloud.dbSnapshots.size >= cloud.manualSnapshotQuota) fail('SnapshotQuotaExceededFault', 'Cannot create more than 100 manual snapshots', 400);
+    if (cloud.dbSnapshots.size >= cloud.manualSnapshotQuota) fail('SnapshotQuotaExceededFault', `Cannot create more than ${cloud.manualSnapshotQuota} manual snapshots`, 400);
     const snapshot: DbSnapshot = { id, instance, createdAt: cloud.now(), status: 'creating', tags: tagsFrom(input.Tags) };
     cloud.dbSnapshots.set(id, snapshot);
     return { DBSnapshot: describeSnapshot(snapshot) };

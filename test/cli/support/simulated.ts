@@ -18,6 +18,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { handle } from '../../../lambda/deploy/handler';
+import { ABNORMAL_STATUSES, reap } from '../../../lambda/deploy/reaper';
 import type { DeployState } from '../../../lambda/deploy/state';
 import type { AwsClients } from '../../../lib/cli/deps';
 import { FakeAwsError } from '../../../lib/simulation/errors';
@@ -34,9 +35,10 @@ interface Execution {
   states: DeployState[];
   /** Virtual time the next advance call is due (the state machine's Wait ends). */
   dueAt: number;
-  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
   error?: string;
   cause?: string;
+  stopDate?: Date;
 }
 
 type Send = (command: object) => Promise<unknown>;
@@ -103,6 +105,13 @@ export class SimulatedEnvironment {
   onS3: ((command: object) => void) | undefined;
   /** Virtual seconds each `sleep` lets the deploy run. */
   secondsPerPoll = 30;
+  /**
+   * Seconds after StartExecution during which DescribeExecution and GetExecutionHistory answer
+   * ExecutionDoesNotExist (they are eventually consistent).
+   */
+  executionLagSeconds = 2;
+  /** What the reaper did with each execution that ended abnormally, in order. */
+  readonly reaped: string[] = [];
   /** Sleeps the CLI asked for. */
   polls = 0;
   /** Called after each poll (e.g. to press Ctrl-C). */
@@ -139,8 +148,9 @@ export class SimulatedEnvironment {
   }
 
   private async advanceOnce(x: Execution): Promise<void> {
-    const last = x.states[x.states.length - 1];
-    if (!last || last.done) return;
+    // A resumed execution starts from its input, the dead execution's last state.
+    const last = x.states.at(-1) ?? (x.input as unknown as DeployState);
+    if (last.done) return;
     this.world.cloud.advance(Math.max(0, x.dueAt - this.world.clock.now()) / 1000);
     const next = await handle(last, { clients: this.world.cloud.clients(), env: this.world.env, clock: this.world.clock });
     this.world.cloud.advance(1);
@@ -152,11 +162,55 @@ export class SimulatedEnvironment {
     x.dueAt = this.world.clock.now() + state.waitSeconds * 1000;
     if (state.done) {
       x.status = state.outcome === 'succeeded' ? 'SUCCEEDED' : 'FAILED';
+      x.stopDate = new Date(this.world.clock.now());
       if (x.status === 'FAILED') {
         x.error = 'DeployFailed';
         x.cause = 'the deploy failed and rolled back';
       }
     }
+  }
+
+  /**
+   * Ends a running execution abnormally, as Step Functions does (StopExecution by hand:
+   * ABORTED; its timeout: TIMED_OUT; the history limit: FAILED States.Runtime) without
+   * running any Catch. The reaper's EventBridge rule fires at once.
+   */
+  async kill(deployId: string, status: 'ABORTED' | 'TIMED_OUT' | 'FAILED' = 'ABORTED'): Promise<void> {
+    const x = [...this.executions.values()].filter((e) => e.name.startsWith(deployId) && e.status === 'RUNNING').at(-1);
+    if (!x) throw new Error(`no running execution of ${deployId}`);
+    x.status = status;
+    x.stopDate = new Date(this.world.clock.now());
+    if (status === 'FAILED') {
+      x.error = 'States.Runtime';
+      x.cause = 'The execution reached the maximum number of history events (25000).';
+    }
+    await this.reap(x);
+  }
+
+  /** The reaper (lambda/deploy/reaper.ts) on an execution that ended abnormally: starts the resume execution. */
+  private async reap(x: Execution): Promise<void> {
+    if (!(ABNORMAL_STATUSES as readonly string[]).includes(x.status)) return;
+    const outcome = await reap(
+      { executionArn: x.arn, status: x.status, ...(x.error ? { error: x.error } : {}), ...(x.cause ? { cause: x.cause } : {}) },
+      {
+        clients: this.world.cloud.clients(),
+        env: this.world.env,
+        now: () => this.world.clock.now(),
+        lastState: async () => x.states.at(-1),
+        startExecution: async (name, input) => {
+          this.start(name, input as unknown as Record<string, unknown>);
+        },
+      },
+    );
+    this.reaped.push(outcome.action);
+  }
+
+  private start(name: string, input: Record<string, unknown>): Execution {
+    const arn = `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${name}`;
+    if (this.executions.has(arn)) throw new FakeAwsError('ExecutionAlreadyExists', `Execution Already Exists: '${arn}'`, 400);
+    const x: Execution = { arn, name, input, startDate: new Date(this.world.clock.now()), states: [], dueAt: this.world.clock.now(), status: 'RUNNING' };
+    this.executions.set(arn, x);
+    return x;
   }
 
   /** Lets running executions go on for `seconds` of virtual time. */
@@ -288,16 +342,14 @@ export class SimulatedEnvironment {
       sfn: client<AwsClients['sfn']>(async (command) => {
         if (command instanceof StartExecutionCommand) {
           if (command.input.stateMachineArn !== STATE_MACHINE_ARN) throw new FakeAwsError('StateMachineDoesNotExist', 'no such state machine', 400);
-          const name = command.input.name ?? '';
-          const arn = `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${name}`;
-          if (this.executions.has(arn)) throw new FakeAwsError('ExecutionAlreadyExists', `Execution Already Exists: '${arn}'`, 400);
           const input = JSON.parse(command.input.input ?? '{}') as Record<string, unknown>;
-          const x: Execution = { arn, name, input, startDate: new Date(this.world.clock.now()), states: [], dueAt: this.world.clock.now(), status: 'RUNNING' };
-          this.executions.set(arn, x);
+          const x = this.start(command.input.name ?? '', input);
+          const arn = x.arn;
           try {
             this.record(x, await handle(input, { clients: this.world.cloud.clients(), env: this.world.env, clock: this.world.clock }));
           } catch (err) {
             x.status = 'FAILED';
+            x.stopDate = new Date(this.world.clock.now());
             x.error = err instanceof Error ? err.name : 'Error';
             x.cause = err instanceof Error ? err.message : String(err);
           }
@@ -305,13 +357,16 @@ export class SimulatedEnvironment {
         }
         const arn = (command as { input: { executionArn?: string } }).input.executionArn ?? '';
         const x = this.executions.get(arn);
-        if (!x) throw new FakeAwsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`, 400);
+        if (!x || this.world.clock.now() - x.startDate.getTime() < this.executionLagSeconds * 1000) {
+          throw new FakeAwsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`, 400);
+        }
         if (command instanceof DescribeExecutionCommand) {
           const last = x.states[x.states.length - 1];
           return {
             executionArn: arn,
             status: x.status,
             startDate: x.startDate,
+            ...(x.stopDate ? { stopDate: x.stopDate } : {}),
             ...(x.status === 'SUCCEEDED' && last ? { output: JSON.stringify(last) } : {}),
             ...(x.error ? { error: x.error, cause: x.cause } : {}),
           };

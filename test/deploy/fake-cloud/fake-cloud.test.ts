@@ -9,7 +9,7 @@ import { TAGS, parameterNames } from '../../../lib/names';
 import { createWorld } from '../../../lib/simulation/world';
 
 function world() {
-  const w = createWorld({ web: 2, worker: 1, serving: 'r1', alarms: ['a5xx'], consistency: { maxLagSeconds: 0 } });
+  const w = createWorld({ web: 2, worker: 1, serving: 'r1', consistency: { maxLagSeconds: 0 } });
   return { ...w, clients: w.cloud.clients() };
 }
 
