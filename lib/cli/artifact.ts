@@ -8,7 +8,7 @@
  * SDK retries a part that fails (throttling, 5xx, a dropped connection) on its own; any
  * size up to S3's 5 TiB goes up, in at most 10,000 parts.
  */
-import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createReadStream, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +18,7 @@ import * as tar from 'tar';
 import { RELEASE_ID_PATTERN, RELEASE_LABEL_PATTERN, releaseIdOfTree } from '../release-id';
 import type { AwsClients, CliDeps } from './deps';
 import { artifactKey } from './environment';
-import { CliError } from './errors';
+import { CliError, EXIT } from './errors';
 import { formatDuration } from './progress';
 
 /** A release id as the deploy step accepts it. */
@@ -204,10 +204,11 @@ function uploadDisplay(deps: Pick<CliDeps, 'out' | 'isTTY'>, url: string, size: 
 /**
  * Uploads `file` to s3://bucket/key with lib-storage's Upload, showing progress. A part
  * that still fails after the SDK's retries fails the upload: Upload aborts the multipart
- * upload (no parts left behind) and the error is thrown.
+ * upload (no parts left behind) and the error is thrown. Ctrl-C aborts it too (the
+ * bucket's lifecycle rule would clear parts left by a killed process after a day).
  */
 export async function uploadArtifact(
-  deps: Pick<CliDeps, 'out' | 'isTTY' | 'now'>,
+  deps: Pick<CliDeps, 'out' | 'isTTY' | 'now' | 'onInterrupt'>,
   clients: Pick<AwsClients, 's3'>,
   bucket: string,
   key: string,
@@ -226,13 +227,38 @@ export async function uploadArtifact(
   });
   const display = uploadDisplay(deps, url, size);
   upload.on('httpUploadProgress', (p) => display.progress(p.loaded ?? 0));
+  let interrupted = false;
+  const unsubscribe = deps.onInterrupt(() => {
+    interrupted = true;
+    void upload.abort();
+  });
   try {
     await upload.done();
   } catch (err) {
     display.stop();
+    if (interrupted) {
+      // Upload.abort() stops the upload but leaves the multipart upload to its own loop: abort it here.
+      await abortMultipartUploads(clients, bucket, key);
+      throw new CliError(`upload of ${url} interrupted (Ctrl-C): the multipart upload was aborted and nothing was started`, EXIT.failed);
+    }
     throw err;
+  } finally {
+    unsubscribe();
   }
   display.done(`uploaded ${url} (${formatBytes(size)} in ${formatDuration((deps.now() - started) / 1000)})`);
+}
+
+/** Aborts every unfinished multipart upload of `key` (their parts would otherwise be stored, and billed, until the lifecycle rule clears them). */
+async function abortMultipartUploads(clients: Pick<AwsClients, 's3'>, bucket: string, key: string): Promise<void> {
+  const res = await clients.s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
+  for (const u of res.Uploads ?? []) {
+    if (u.Key !== key || !u.UploadId) continue;
+    try {
+      await clients.s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: u.UploadId }));
+    } catch (err) {
+      if (!(err instanceof Error && err.name === 'NoSuchUpload')) throw err;
+    }
+  }
 }
 
 /**
@@ -250,7 +276,7 @@ function wholeClient(s3: AwsClients['s3']): S3Client {
  * Returns whether it uploaded.
  */
 export async function ensureArtifact(
-  deps: Pick<CliDeps, 'out' | 'isTTY' | 'now'>,
+  deps: Pick<CliDeps, 'out' | 'isTTY' | 'now' | 'onInterrupt'>,
   clients: Pick<AwsClients, 's3'>,
   bucket: string,
   prepared: PreparedRelease,

@@ -43,6 +43,8 @@ export interface WorldSpec {
   readonly leftovers?: readonly ('builder' | 'release')[];
   /** Older releases whose images exist, oldest first (the serving one is added). */
   readonly baked?: readonly string[];
+  /** Images dead bakes left behind: `failed`, or `pending` since `ageMinutes` ago (tagged as herd tags its images). */
+  readonly abandonedImages?: readonly { readonly release: string; readonly state: 'failed' | 'pending'; readonly ageMinutes: number }[];
   readonly amiRetention?: number;
   /** An operator's maintenance page is up before the deploy. */
   readonly maintenanceOn?: boolean;
@@ -159,6 +161,16 @@ export function createWorld(spec: WorldSpec): World {
       createdAt,
     );
   });
+  for (const [n, a] of (spec.abandonedImages ?? []).entries()) {
+    // Stuck: EC2 never finishes them.
+    cloud.releases[a.release] = { ...cloud.releases[a.release], imageNeverAvailable: true };
+    images[a.release] = cloud.addImage(
+      a.release,
+      { [TAGS.app]: app, [TAGS.environment]: envName, [TAGS.release]: a.release, [TAGS.deploy]: `dead-bake-${n}` },
+      a.state,
+      clock.now() - a.ageMinutes * 60_000,
+    );
+  }
   const names = parameterNames(app, envName);
   // The stack's launch templates hold the image CloudFormation resolved from current-image:
   // the base image before the first release.

@@ -327,7 +327,7 @@ describe('large artifacts: multipart upload', () => {
     writeFileSync(file, tarball);
     const out = new Collector();
     const uploaded = await ensureArtifact(
-      { out, isTTY: false, now: () => 0 },
+      { out, isTTY: false, now: () => 0, onInterrupt: () => () => undefined },
       sim.clients(),
       sim.bucket,
       { release, key: `releases/${release}.tar.gz`, tarball: file, cleanup: () => undefined },
@@ -354,6 +354,21 @@ describe('large artifacts: multipart upload', () => {
     expect(sim.objects.has(`${sim.bucket}/releases/${release}.tar.gz`)).toBe(false);
     expect(sim.executions.size).toBe(0);
     expect(out.text).not.toContain('✔ uploaded');
+  });
+
+  test('Ctrl-C during the upload aborts the multipart upload: no parts left, nothing started', async () => {
+    const { dir, release } = await largeApp(20 * MiB);
+    const { sim, deps } = setup();
+    sim.onS3 = (command) => {
+      if (command instanceof UploadPartCommand && command.input.PartNumber === 1) deps.interrupt();
+    };
+    const run = await runHerd(['deploy', 'staging', dir], deps);
+    expect(run.code).toBe(1);
+    expect(run.err).toBe(`herd: upload of s3://${sim.bucket}/releases/${release}.tar.gz interrupted (Ctrl-C): the multipart upload was aborted and nothing was started\n`);
+    expect(sim.s3Calls).toContain('AbortMultipartUpload');
+    expect(sim.uploads.size).toBe(0);
+    expect(sim.objects.has(`${sim.bucket}/releases/${release}.tar.gz`)).toBe(false);
+    expect(sim.executions.size).toBe(0);
   });
 
   test('any size up to S3\'s 5 TiB fits in 10,000 parts; larger is refused before anything is sent', async () => {

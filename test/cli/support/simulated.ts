@@ -11,6 +11,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   PutObjectCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -308,6 +309,10 @@ export class SimulatedEnvironment {
       this.objects.set(`${upload.bucket}/${upload.key}`, Buffer.concat(bodies));
       this.uploads.delete(command.input.UploadId ?? '');
       return { Bucket: upload.bucket, Key: upload.key, ETag: `"${md5(Buffer.concat(digests)).toString('hex')}-${listed.length}"` };
+    }
+    if (command instanceof ListMultipartUploadsCommand) {
+      const uploads = [...this.uploads.entries()].filter(([, u]) => u.bucket === command.input.Bucket && u.key.startsWith(command.input.Prefix ?? ''));
+      return { Bucket: command.input.Bucket, Uploads: uploads.map(([UploadId, u]) => ({ Key: u.key, UploadId })) };
     }
     if (command instanceof AbortMultipartUploadCommand) {
       if (!this.uploads.delete(command.input.UploadId ?? '')) throw noSuchUpload();
