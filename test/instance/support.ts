@@ -44,6 +44,11 @@ export function run(command: string, args: readonly string[], options: RunOption
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 110_000);
     child.on('error', (err) => { clearTimeout(timer); reject(err); });
     child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    // A command that refuses its arguments exits before reading its input: writing to it then
+    // fails with EPIPE, which is not the command's result (its exit code and output are).
+    child.stdin.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') reject(err);
+    });
     child.stdin.end(options.input ?? '');
   });
 }
