@@ -10,13 +10,15 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { stateMachineTimeoutSeconds } from '../lambda/deploy/budget';
-import { ADVANCE_FATAL_ERRORS, ADVANCE_RETRY, LAMBDA_ERROR_PATH } from '../lambda/deploy/contract';
+import { ADVANCE_FATAL_ERRORS, ADVANCE_RETRY, LAMBDA_ERROR_PATH, OUTCOME_ERRORS, SUCCEEDING_OUTCOMES } from '../lambda/deploy/contract';
 import { ABNORMAL_STATUSES } from '../lambda/deploy/reaper';
 import type { DeployEnvironment } from '../lambda/deploy/environment';
+import { DEPLOY_EVENT_DETAIL_TYPE, DEPLOY_EVENT_SOURCE } from '../lambda/deploy/notify';
 import { amazonLinuxImageParameter, architectureOf } from './architecture';
 import { BundledFunction } from './bundled-function';
 import type { EnvironmentConfig } from './config/types';
@@ -57,6 +59,12 @@ export interface DeployStepProps {
   readonly artifacts: s3.IBucket;
   /** Customer-managed key of every EBS volume herd launches; the advance function may create grants for EC2 on it. */
   readonly ebsKmsKey?: kms.IKey;
+  /**
+   * The environment's notifications topic (`Notifications`): deploys publish their start and
+   * outcome there and, as events, on the account's default event bus (`lambda/deploy/notify.ts`).
+   * When it is encrypted (`masterKey`), the functions may use its key through SNS only.
+   */
+  readonly notificationTopic: sns.ITopic;
   readonly logRetention: logs.RetentionDays;
 }
 
@@ -192,6 +200,7 @@ export class DeployStep extends Construct {
       artifacts: { bucket: props.artifacts.bucketName, artifactPrefix: ARTIFACT_PREFIX },
       database: { instanceIdentifier: props.database.instance.instanceIdentifier },
       alarmNames: props.loadBalancer.rollbackAlarms.map((a) => a.alarmName),
+      notificationTopicArn: props.notificationTopic.topicArn,
       deploy: config.deploy,
       amiRetention: config.amiRetention,
       logRetentionDays: props.logRetention,
@@ -206,6 +215,7 @@ export class DeployStep extends Construct {
       logRetention: props.logRetention,
     });
     this.grantDeploy(props, root);
+    this.grantDeployNotifications(this.function, props.notificationTopic);
 
     this.stateMachine = this.buildStateMachine(props);
     this.reaper = this.buildReaper(props, stack.toJsonString(deployEnvironment));
@@ -317,6 +327,34 @@ export class DeployStep extends Construct {
     this.acknowledgeScopedWildcards(env, app, root);
   }
 
+  /**
+   * What publishing a deploy's start and outcome needs (`lambda/deploy/notify.ts`): Publish
+   * on the environment's topic only; its key (SNS encrypts with the publisher's permissions)
+   * through SNS only (`kms:ViaService`); PutEvents on the account's default bus only, and
+   * only herd's source and detail type (`events:source`, `events:detail-type`, one value per
+   * entry of a request: `ForAllValues`).
+   */
+  private grantDeployNotifications(fn: BundledFunction, topic: sns.ITopic): void {
+    const stack = Stack.of(this);
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'PublishDeployNotifications', actions: ['sns:Publish'], resources: [topic.topicArn] }));
+    if (topic.masterKey) {
+      fn.addToRolePolicy(new iam.PolicyStatement({
+        sid: 'EncryptDeployNotifications',
+        actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+        resources: [topic.masterKey.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `sns.${stack.region}.amazonaws.com` } },
+      }));
+      acknowledge(fn, 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+        'SNS documents kms:GenerateDataKey* for publishers to an encrypted topic; it is granted on the topic\'s key only, used through SNS only (kms:ViaService).');
+    }
+    fn.addToRolePolicy(new iam.PolicyStatement({
+      sid: 'PutDeployEvents',
+      actions: ['events:PutEvents'],
+      resources: [stack.formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' })],
+      conditions: { 'ForAllValues:StringEquals': { 'events:source': [DEPLOY_EVENT_SOURCE], 'events:detail-type': [DEPLOY_EVENT_DETAIL_TYPE] } },
+    }));
+  }
+
   /** Each IAM5 finding of the advance role, with why its wildcard is scoped enough. */
   private acknowledgeScopedWildcards(env: string, app: string, root: string): void {
     const role = this.function.role!;
@@ -358,6 +396,8 @@ export class DeployStep extends Construct {
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ResumeDeploy', actions: ['states:StartExecution'], resources: [this.stateMachine.stateMachineArn] }));
     const executions = stack.formatArn({ service: 'states', resource: 'execution', arnFormat: ArnFormat.COLON_RESOURCE_NAME, resourceName: `${this.stateMachine.stateMachineName}:*` });
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadExecutionHistory', actions: ['states:GetExecutionHistory'], resources: [executions] }));
+    // The reaper tells a deploy whose execution died (aborted) the way the deploy step would.
+    this.grantDeployNotifications(fn, props.notificationTopic);
     const machineLogicalId = stack.getLogicalId(this.stateMachine.node.defaultChild as CfnElement);
     acknowledge(fn, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<${machineLogicalId}.Name>:*]`,
       'Execution ARNs end with names unknown in advance; this admits executions of this environment\'s deploy state machine only.');
@@ -403,16 +443,29 @@ export class DeployStep extends Construct {
     advance.addCatch(backoff, { errors: ['States.ALL'], resultPath: LAMBDA_ERROR_PATH });
     backoff.next(advance);
 
-    const succeeded = new sfn.Succeed(this, 'Serving', { comment: 'The release serves' });
+    const succeeded = new sfn.Succeed(this, 'Serving', { comment: 'The release serves (deployed now, or it served already)' });
     const failed = new sfn.Fail(this, 'RolledBack', {
       comment: 'The deploy failed and compensated: the previous release serves',
-      error: 'DeployFailed',
+      error: OUTCOME_ERRORS.failed,
+      causePath: '$.failure.cause',
+    });
+    const needsAttention = new sfn.Fail(this, 'NeedsAttention', {
+      comment: 'The deploy failed and a compensation step failed for good: the lock stays held; herd repair runs the compensation again',
+      error: OUTCOME_ERRORS['needs-attention'],
+      causePath: '$.failure.cause',
+    });
+    const aborted = new sfn.Fail(this, 'Aborted', {
+      comment: 'An operator stopped the deploy (herd abort) and compensation put the previous release back',
+      error: OUTCOME_ERRORS.aborted,
       causePath: '$.failure.cause',
     });
     const wait = new sfn.Wait(this, 'Wait', { time: sfn.WaitTime.secondsPath('$.waitSeconds') });
     wait.next(advance);
+    const ended = (outcome: string) => sfn.Condition.and(sfn.Condition.booleanEquals('$.done', true), sfn.Condition.stringEquals('$.outcome', outcome));
     const next = new sfn.Choice(this, 'Done?')
-      .when(sfn.Condition.and(sfn.Condition.booleanEquals('$.done', true), sfn.Condition.stringEquals('$.outcome', 'succeeded')), succeeded)
+      .when(sfn.Condition.or(...SUCCEEDING_OUTCOMES.map(ended)), succeeded)
+      .when(ended('needs-attention'), needsAttention)
+      .when(ended('aborted'), aborted)
       .when(sfn.Condition.booleanEquals('$.done', true), failed)
       .when(sfn.Condition.numberEquals('$.waitSeconds', 0), advance)
       .otherwise(wait);

@@ -193,6 +193,7 @@ export class EnvironmentStack extends Stack {
       secrets: instanceSecrets,
       artifacts: this.artifacts.bucket,
       ...(ebsKmsKey ? { ebsKmsKey } : {}),
+      notificationTopic: this.notifications.topic,
       logRetention,
     });
 

@@ -15,24 +15,37 @@ import { janitor } from './janitor';
 import type { Clock } from './clients';
 import { COMPENSATION_STEPS, compensationSteps } from './compensate';
 import type { DeployEnvironment } from './environment';
-import { DeployLockedError, EnvironmentBusyError, InvalidDeployInputError, describeError, isTransient } from './errors';
+import { DeployLockedError, EnvironmentBusyError, InvalidDeployInputError, PreflightError, describeError, isTransient } from './errors';
+import { preflight, preflightMessage } from './preflight';
+import { readParameter } from './release';
+import { parameterNames } from '../../lib/names';
+import { failureCause, isPersistent, retryAfter } from './retries';
 import { RECORD_STEPS } from './record';
 import { RELEASE_STEPS } from './release';
 import { ROLLOUT_STEPS } from './rollout';
 import { checkStackSettled } from './stack';
-import { BAKE_ONLY_STAGES, FIRST_STEP, STATE_KIND, phaseOf, planStages, type DeployInput, type DeployState, type Phase } from './state';
+import { BAKE_ONLY_STAGES, FIRST_STEP, STATE_KIND, phaseOf, planStages, type DeployInput, type DeployOutcome, type DeployState, type Phase } from './state';
 import type { AdvanceContext, Step, StepResult } from './step';
 
-/** Consecutive transient errors tolerated on one step before it counts as a failure. */
-export const MAX_TRANSIENT_ERRORS = 12;
-
+/**
+ * Takes the lock, then, before any side effect: the stack must be settled, a release that
+ * serves already ends the deploy as `unchanged` (unless `force`), and the pre-flight
+ * checks must pass. A refusal releases the lock and changes nothing.
+ */
 const lockStep: Step = async (state, ctx) => {
   await acquireLock(ctx.clients, ctx.env.tableName, state);
   try {
     // After the lock: a stack update that starts later sees the lock (its deploy guard).
     await checkStackSettled(ctx);
+    if (state.mode !== 'bake' && !state.force && (await readParameter(ctx, parameterNames(state.app, state.env).currentRelease)) === state.release) {
+      await releaseLock(ctx.clients, ctx.env.tableName, state.deployId);
+      state.warnings.push(`release ${state.release} already serves on ${state.env}: nothing to do (deploy again with force to replace every instance)`);
+      return { end: 'unchanged' };
+    }
+    const problems = await preflight(ctx, state);
+    if (problems.length > 0) throw new PreflightError(preflightMessage(state.env, problems));
   } catch (err) {
-    if (err instanceof EnvironmentBusyError) await releaseLock(ctx.clients, ctx.env.tableName, state.deployId);
+    if (err instanceof EnvironmentBusyError || err instanceof PreflightError) await releaseLock(ctx.clients, ctx.env.tableName, state.deployId);
     throw err;
   }
   await writeHistory(ctx.clients, ctx.env.tableName, historyItem(state, ctx.clock.now(), 'running'));
@@ -75,6 +88,8 @@ export function startDeploy(input: DeployInput, env: DeployEnvironment, clock: C
     migrationOrder,
     actor: input.actor,
     ...(bakeOnly ? { mode: 'bake' as const } : {}),
+    ...(input.force ? { force: true } : {}),
+    ...(input.ignoreAlarms ? { ignoreAlarms: true } : {}),
     startedAt: now,
     plan,
     stageIndex: 0,
@@ -125,22 +140,43 @@ function finish(state: DeployState, outcome: DeployState['outcome'], now: number
   state.waitSeconds = 0;
 }
 
+/** How a compensated deploy ends: a step that failed for good leaves it for an operator. */
+function compensatedOutcome(state: DeployState): DeployOutcome {
+  if (state.compensation && state.compensation.errors.length > 0) return 'needs-attention';
+  return state.abortedBy ? 'aborted' : 'failed';
+}
+
 function nextCompensationStep(state: DeployState, now: number): void {
   const comp = state.compensation;
   if (!comp) return;
   comp.index += 1;
   const step = comp.steps[comp.index];
   if (step) goto(state, step);
-  else finish(state, 'failed', now);
+  else finish(state, compensatedOutcome(state), now);
 }
+
+/** The record step after `step`; undefined after the last. */
+const NEXT_RECORD_STEP: Record<string, string | undefined> = {
+  'record.retention': 'record.backups',
+  'record.backups': 'record.history',
+  'record.history': 'record.unlock',
+  // The history is written again, with the warning that the lock is still held.
+  'record.unlock': 'record.note',
+  'record.note': undefined,
+};
 
 function apply(state: DeployState, result: StepResult, now: number): void {
   state.transientErrors = 0;
+  delete state.erroringSince;
   if ('poll' in result) {
     state.waitSeconds = result.poll;
     return;
   }
   state.waitSeconds = 0;
+  if ('end' in result) {
+    finish(state, result.end, now);
+    return;
+  }
   if ('goto' in result) {
     goto(state, result.goto);
     return;
@@ -170,10 +206,6 @@ function beginCompensation(state: DeployState, cause: string, now: number): void
   goto(state, steps[0] ?? 'compensate.record');
 }
 
-function backoffSeconds(attempt: number): number {
-  return Math.min(60, 2 ** Math.min(attempt, 6));
-}
-
 /**
  * The first step of an execution the reaper started for a deploy whose execution died:
  * - in the record stage, the release already serves: finish the bookkeeping, never undo it;
@@ -189,12 +221,18 @@ function resumeAbandoned(state: DeployState, now: number): void {
   state.resumes = (state.resumes ?? 0) + 1;
   state.transientErrors = 0;
   state.waitSeconds = 0;
-  const cause = `execution ${abandoned.executionArn.split(':').pop() ?? abandoned.executionArn} ended ${abandoned.status}${abandoned.cause ? `: ${abandoned.cause}` : ''}`;
+  const execution = abandoned.executionArn.split(':').pop() ?? abandoned.executionArn;
+  const cause = abandoned.abortedBy
+    ? `aborted by ${abandoned.abortedBy} (herd abort stopped execution ${execution})`
+    : `execution ${execution} ended ${abandoned.status}${abandoned.cause ? `: ${abandoned.cause}` : ''}`;
+  const inRecord = !state.compensation && (state.done || state.plan[state.stageIndex] === 'record');
+  if (abandoned.abortedBy && !state.compensation && !inRecord) state.abortedBy = abandoned.abortedBy;
+  if (abandoned.abortedBy && inRecord) state.warnings.push(`${cause} after the release served: it was not rolled back`);
   if (state.done) {
     state.done = false;
     delete state.outcome;
     if (state.compensation) {
-      state.compensation.errors.push(cause.slice(0, 500));
+      state.warnings.push(cause.slice(0, 500));
       state.compensation.index = Math.max(0, state.compensation.steps.indexOf('compensate.record'));
       goto(state, 'compensate.record');
     } else {
@@ -205,11 +243,44 @@ function resumeAbandoned(state: DeployState, now: number): void {
     return;
   }
   if (state.compensation) {
-    state.compensation.errors.push(cause.slice(0, 500));
+    // Every compensation step is idempotent: go on from where the dead execution was.
+    state.warnings.push(cause.slice(0, 500));
     return;
   }
   if (state.plan[state.stageIndex] === 'record') return;
   beginCompensation(state, cause, now);
+}
+
+/**
+ * The first step of an execution `herd repair` started: compensation runs again from its
+ * first step (every step is idempotent), its earlier failures kept as warnings.
+ */
+function resumeRepair(state: DeployState, now: number): void {
+  const repair = state.repair;
+  if (!repair) return;
+  delete state.repair;
+  delete state.lambdaError;
+  delete state.erroringSince;
+  state.repairs = (state.repairs ?? 0) + 1;
+  state.done = false;
+  delete state.outcome;
+  state.transientErrors = 0;
+  state.waitSeconds = 0;
+  const note = `repair ${state.repairs} by ${repair.actor}`;
+  if (!state.compensation) {
+    beginCompensation(state, state.failure?.cause ?? note, now);
+    state.warnings.push(note);
+    return;
+  }
+  const comp = state.compensation;
+  state.warnings.push(`${note}; compensation failed before: ${comp.errors.join('; ')}`.slice(0, 1000));
+  comp.errors = [];
+  comp.index = 0;
+  delete state.deadline;
+  delete state.deadlineStep;
+  delete state.waitStartedAt;
+  enterPhase(state, 'compensate', now);
+  goto(state, comp.steps[0] ?? 'compensate.record');
 }
 
 /**
@@ -219,7 +290,7 @@ function resumeAbandoned(state: DeployState, now: number): void {
  * `InvalidDeployInputError` for a state it cannot run.
  */
 export async function advance(input: DeployState, ctx: AdvanceContext): Promise<DeployState> {
-  if (input.done && !input.abandoned) return input;
+  if (input.done && !input.abandoned && !input.repair) return input;
   if (input.app !== ctx.env.app || input.env !== ctx.env.env) {
     throw new InvalidDeployInputError(`state of ${input.app}/${input.env} given to the deploy step of ${ctx.env.app}/${ctx.env.env}`);
   }
@@ -229,19 +300,18 @@ export async function advance(input: DeployState, ctx: AdvanceContext): Promise<
     resumeAbandoned(state, now);
     return state;
   }
-
-  // The state machine caught an advance Lambda that kept failing (ResultPath $.lambdaError).
-  if (state.lambdaError) {
-    const cause = `advance Lambda failed on ${state.step}: ${state.lambdaError.Error ?? 'error'}: ${(state.lambdaError.Cause ?? '').slice(0, 500)}`;
-    delete state.lambdaError;
-    if (state.compensation) {
-      state.compensation.errors.push(cause);
-      nextCompensationStep(state, now);
-      state.waitSeconds = 0;
-    } else {
-      beginCompensation(state, cause, now);
-    }
+  if (state.repair) {
+    resumeRepair(state, now);
     return state;
+  }
+
+  // The state machine caught an advance Lambda that kept failing (ResultPath $.lambdaError):
+  // one failed try of the step, as if it had thrown.
+  if (state.lambdaError) {
+    const { Error: name, Cause: cause } = state.lambdaError;
+    delete state.lambdaError;
+    const err = Object.assign(new Error(`advance Lambda failed on ${state.step}: ${(cause ?? '').slice(0, 500)}`), { name: name ?? 'Lambda.Unknown' });
+    return onStepError(state, err, now);
   }
 
   const step = STEPS[state.step];
@@ -251,23 +321,41 @@ export async function advance(input: DeployState, ctx: AdvanceContext): Promise<
     apply(state, result, now);
     return state;
   } catch (err) {
-    if (err instanceof DeployLockedError || err instanceof EnvironmentBusyError || err instanceof InvalidDeployInputError) throw err;
-    if (isTransient(err) && input.transientErrors < MAX_TRANSIENT_ERRORS) {
-      // State unchanged (the draft is dropped); try the same step again after a backoff.
-      return { ...input, transientErrors: input.transientErrors + 1, waitSeconds: backoffSeconds(input.transientErrors + 1) };
-    }
-    const cause = isTransient(err)
-      ? `${input.step} kept failing after ${MAX_TRANSIENT_ERRORS} retries: ${describeError(err)}`
-      : `${input.step}: ${describeError(err)}`;
-    const base: DeployState = structuredClone(input);
-    if (base.compensation) {
-      base.compensation.errors.push(cause.slice(0, 500));
-      base.transientErrors = 0;
-      nextCompensationStep(base, now);
-      if (!base.done) base.waitSeconds = 0;
-      return base;
-    }
-    beginCompensation(base, cause, now);
+    if (err instanceof DeployLockedError || err instanceof EnvironmentBusyError || err instanceof PreflightError || err instanceof InvalidDeployInputError) throw err;
+    // The draft is dropped: the step's half-made changes to the state never count.
+    return onStepError(input, err, now);
+  }
+}
+
+/**
+ * A try of `input.step` failed with `err` (`retries.ts` says how long it is tried again):
+ * - tried again: the state unchanged, after a backoff;
+ * - a compensation step that failed for good: recorded, and compensation goes on with the
+ *   next step (the deploy will end `needs-attention`);
+ * - bookkeeping of a release that already serves: a warning, and the next record step;
+ * - any other step: the deploy compensates.
+ */
+function onStepError(input: DeployState, err: unknown, now: number): DeployState {
+  const retry = retryAfter(input, err, now);
+  if (retry) return { ...input, transientErrors: retry.attempts, ...(isPersistent(input) ? { erroringSince: retry.since } : {}), waitSeconds: retry.waitSeconds };
+  const cause = failureCause(input, describeError(err), isTransient(err), now).slice(0, 500);
+  const base: DeployState = structuredClone(input);
+  base.transientErrors = 0;
+  delete base.erroringSince;
+  base.waitSeconds = 0;
+  if (base.compensation) {
+    base.compensation.errors.push(cause);
+    nextCompensationStep(base, now);
     return base;
   }
+  if (base.plan[base.stageIndex] === 'record') {
+    // The release serves: its bookkeeping never rolls it back.
+    base.warnings.push(base.step === 'record.unlock' ? `${cause}; the lock is still held: break it with \`herd unlock ${base.env} --deploy ${base.deployId}\`` : cause);
+    const next = NEXT_RECORD_STEP[base.step];
+    if (next) goto(base, next);
+    else finish(base, 'succeeded', now);
+    return base;
+  }
+  beginCompensation(base, cause, now);
+  return base;
 }

@@ -16,6 +16,7 @@
  */
 import type { DeployConfig, DeployStrategy } from '../../lib/config/types';
 import { ADVANCE_RETRY } from './contract';
+import { PERSISTENT_BACKOFF_MAX_SECONDS, PERSISTENT_RETRY_MINUTES } from './retries';
 import { MAX_POLL_SECONDS, POLL_GROWTH, pollSeconds } from './step';
 
 /** Step Functions fails a Standard execution at this many history events. */
@@ -47,6 +48,11 @@ const FORWARD_STEPS = 80;
 const THROTTLED_STEPS = 10;
 const TRANSIENT_BACKOFFS = 12;
 const TRANSIENT_BACKOFF_SECONDS = 60;
+/**
+ * An outage compensation or bookkeeping rides out (`retries.ts`): this many steps each
+ * retrying a transient error for the whole `PERSISTENT_RETRY_MINUTES`.
+ */
+const PERSISTENT_OUTAGE_STEPS = 3;
 /** Lambda failures allowed for: each retried by the state machine until caught, then a 30 s backoff. */
 const LAMBDA_FAILURES = 10;
 const BACKOFF_AFTER_ERROR_SECONDS = 30;
@@ -120,6 +126,17 @@ export interface WorstCase {
   readonly waits: readonly (Wait & WaitCost)[];
 }
 
+/** Tries (and seconds) of one compensation or bookkeeping step retrying a transient error for as long as it may. */
+function persistentRetryCost(): WaitCost {
+  let elapsed = 0;
+  let polls = 0;
+  for (let attempt = 1; elapsed < PERSISTENT_RETRY_MINUTES * 60; attempt++) {
+    elapsed += Math.min(PERSISTENT_BACKOFF_MAX_SECONDS, 15 * 2 ** Math.min(attempt - 1, 5));
+    polls += 1;
+  }
+  return { polls, seconds: elapsed };
+}
+
 function holdCost(minutes: number): WaitCost {
   // hold.wait polls min(60 s, what is left).
   const polls = Math.ceil((minutes * 60) / 60);
@@ -134,7 +151,9 @@ export function worstCaseOf(deploy: DeployConfig, strategy: DeployStrategy): Wor
   const retries = ADVANCE_RETRY.maxAttempts;
   const lambdaFailureEvents = HISTORY_EVENTS.task + retries * HISTORY_EVENTS.failedAttempt + HISTORY_EVENTS.wait;
   const lambdaFailureSeconds = retries * ADVANCE_SECONDS + Array.from({ length: retries }, (_, i) => ADVANCE_RETRY.intervalSeconds * ADVANCE_RETRY.backoffRate ** i).reduce((a, b) => a + b, 0) + BACKOFF_AFTER_ERROR_SECONDS;
+  const outage = persistentRetryCost();
   const events =
+    PERSISTENT_OUTAGE_STEPS * outage.polls * EVENTS_PER_POLL +
     HISTORY_EVENTS.execution +
     HISTORY_EVENTS.end +
     polls * EVENTS_PER_POLL +
@@ -142,6 +161,7 @@ export function worstCaseOf(deploy: DeployConfig, strategy: DeployStrategy): Wor
     THROTTLED_STEPS * TRANSIENT_BACKOFFS * EVENTS_PER_POLL +
     LAMBDA_FAILURES * lambdaFailureEvents;
   const seconds =
+    PERSISTENT_OUTAGE_STEPS * (outage.seconds + outage.polls * ADVANCE_SECONDS) +
     waited +
     (polls + FORWARD_STEPS + waits.length) * ADVANCE_SECONDS +
     THROTTLED_STEPS * TRANSIENT_BACKOFFS * TRANSIENT_BACKOFF_SECONDS +

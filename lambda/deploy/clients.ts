@@ -7,7 +7,9 @@ import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { RDSClient } from '@aws-sdk/client-rds';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
@@ -20,6 +22,10 @@ export interface DeployClients {
   readonly rds: Pick<RDSClient, 'send'>;
   /** The environment's own stack: a deploy does not start while CloudFormation updates it. */
   readonly cloudFormation: Pick<CloudFormationClient, 'send'>;
+  /** The environment's notifications topic: a deploy's start and outcome, for people (`notify.ts`). */
+  readonly sns: Pick<SNSClient, 'send'>;
+  /** The account's default event bus: the same, as events rules can route (`notify.ts`). */
+  readonly eventBridge: Pick<EventBridgeClient, 'send'>;
 }
 
 /** Client settings every herd caller uses: throttling is normal, so adaptive retries. */
@@ -39,6 +45,8 @@ export function createDeployClients(settings: ClientSettings): DeployClients {
     dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient(settings), { marshallOptions: { removeUndefinedValues: true } }),
     rds: new RDSClient(settings),
     cloudFormation: new CloudFormationClient(settings),
+    sns: new SNSClient(settings),
+    eventBridge: new EventBridgeClient(settings),
   };
 }
 

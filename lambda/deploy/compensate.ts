@@ -1,7 +1,9 @@
 /**
  * Compensation: after a failure, undo what the deploy did so the previous release keeps
- * serving. Each compensation step is idempotent and best effort: a step that keeps
- * failing is recorded in the history and the next one still runs.
+ * serving. Each compensation step is idempotent. A step that keeps failing is tried again
+ * for a long while (`retries.ts`); if it still fails it is recorded, the next steps still
+ * run, and the deploy ends `needs-attention`: the lock stays held with what is half done
+ * (each role's group and what it launches), until `herd repair` runs the compensation again.
  */
 import {
   CancelInstanceRefreshCommand,
@@ -10,12 +12,13 @@ import {
   TerminateInstanceInAutoScalingGroupCommand,
   UpdateAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
+import { DescribeLaunchTemplateVersionsCommand } from '@aws-sdk/client-ec2';
 import type { Role } from '../../lib/config/types';
 import { parameterNames } from '../../lib/names';
-import { historyItem, releaseLock, writeHistory } from './lock';
-import { maintenanceOff, maintenanceStatus } from './maintenance';
+import { historyItem, releaseLock, updateLock, writeHistory } from './lock';
+import { liftOwnPage, maintenanceStatus } from './maintenance';
 import { PARAMETER_WAIT_MINUTES, releaseParametersVisible, writeCurrent } from './release';
-import { describeGroups, describeRefresh, restoreGroup, startRefresh } from './rollout';
+import { FULL_SUSPENDED_PROCESSES, describeGroups, describeRefresh, restoreGroup, startRefresh } from './rollout';
 import type { DeployState, GroupCapacity } from './state';
 import { STAGE_DONE, VISIBILITY_GRACE_SECONDS, waitFor, fleetOf, retireDeployInstances, rolesOf, type AdvanceContext, type Step } from './step';
 
@@ -60,7 +63,7 @@ const fleet: Step = async (state, ctx) => {
         );
       }
     }
-    await restoreGroup(ctx, role, snapshot, previous);
+    await restoreGroup(ctx, role, snapshot, snapshot.suspendedByHerd ?? FULL_SUSPENDED_PROCESSES, previous);
   }
   return STAGE_DONE;
 };
@@ -205,14 +208,56 @@ const maintenance: Step = async (state, ctx) => {
     return waitFor(state, ctx, VISIBILITY_GRACE_SECONDS / 60, `the maintenance rule this deploy created to be listed`, 5);
   }
   if (status.on && status.owner === state.deployId) {
-    await maintenanceOff(ctx.clients, ctx.env, { deployId: state.deployId });
+    await liftOwnPage(ctx.clients, ctx.env, state.deployId);
     state.maintenance = { wasOnBefore: false, ...state.maintenance, offAt: ctx.clock.now() };
+  } else if (status.on && onAt !== undefined && status.owner !== state.deployId) {
+    state.warnings.push(`the maintenance page stays up: ${status.owner === 'manual' ? 'an operator took it over' : `it belongs to ${status.owner ?? 'someone else'}`} during the deploy`);
   }
   return STAGE_DONE;
 };
 
+/** What each role's group launches now, against the releases this deploy knows (`web: release r1 (previous)`). */
+async function servingByRole(state: DeployState, ctx: AdvanceContext): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const groups = await describeGroups(ctx, rolesOf(ctx.env));
+  for (const role of rolesOf(ctx.env)) {
+    const g = groups.get(role);
+    const version = g?.LaunchTemplate?.Version;
+    if (!g || !version) {
+      out[role] = 'group not found';
+      continue;
+    }
+    const res = await ctx.clients.ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: fleetOf(ctx.env, role).launchTemplateId, Versions: [version] }));
+    const image = res.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.ImageId;
+    const what =
+      image && image === state.previous?.imageId ? `release ${state.previous.release} (previous)`
+      : image && image === state.image?.imageId ? `release ${state.release} (this deploy's)`
+      : `image ${image ?? 'unknown'}`;
+    out[role] = `${what}, launch-template version ${version}, ${g.Instances?.length ?? 0} instance(s), desired ${g.DesiredCapacity}, min ${g.MinSize}, max ${g.MaxSize}`;
+  }
+  return out;
+}
+
+/**
+ * The end of compensation. Every step done: the history says failed (or aborted) and the
+ * lock is released. A step failed for good: the history says needs-attention with what each
+ * group launches, and the lock stays held with the reason.
+ */
 const record: Step = async (state, ctx) => {
-  await writeHistory(ctx.clients, ctx.env.tableName, historyItem(state, ctx.clock.now(), 'failed'));
+  const now = ctx.clock.now();
+  const failed = state.compensation?.errors ?? [];
+  if (failed.length > 0) {
+    const serving = await servingByRole(state, ctx);
+    const page = (await maintenanceStatus(ctx.clients, ctx.env)).on ? 'the maintenance page is up' : 'no maintenance page';
+    const reason =
+      `deploy ${state.deployId} failed (${state.failure?.cause ?? 'unknown cause'}) and its compensation did not finish: ${failed.join('; ')}. ` +
+      `Now: ${Object.entries(serving).map(([role, what]) => `${role} launches ${what}`).join('; ')}; ${page}. ` +
+      `Fix the cause, then run \`herd repair ${state.env}\` to compensate again.`;
+    await writeHistory(ctx.clients, ctx.env.tableName, { ...historyItem(state, now, 'needs-attention'), serving });
+    await updateLock(ctx.clients, ctx.env.tableName, state.deployId, { needsAttention: reason.slice(0, 2000) });
+    return STAGE_DONE;
+  }
+  await writeHistory(ctx.clients, ctx.env.tableName, historyItem(state, now, state.abortedBy ? 'aborted' : 'failed'));
   await releaseLock(ctx.clients, ctx.env.tableName, state.deployId);
   return STAGE_DONE;
 };

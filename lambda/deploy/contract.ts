@@ -16,7 +16,7 @@
  */
 
 /** Errors that end the execution at once: nothing was done, nothing to undo. */
-export const ADVANCE_FATAL_ERRORS = ['DeployLockedError', 'EnvironmentBusyError', 'InvalidDeployInputError', 'InvalidDeployEnvironmentError'] as const;
+export const ADVANCE_FATAL_ERRORS = ['DeployLockedError', 'EnvironmentBusyError', 'PreflightError', 'InvalidDeployInputError', 'InvalidDeployEnvironmentError'] as const;
 
 /** Retry policy of the Advance task (every step is idempotent, so retrying is safe). */
 export const ADVANCE_RETRY = {
@@ -25,6 +25,22 @@ export const ADVANCE_RETRY = {
   backoffRate: 2,
   maxAttempts: 4,
 } as const;
+
+/** Outcomes that end an execution at a Succeed state (the release serves, as asked). */
+export const SUCCEEDING_OUTCOMES = ['succeeded', 'unchanged'] as const;
+
+/**
+ * How an execution ends for a finished deploy: a succeeding outcome at a Succeed state, any
+ * other at a Fail state with this error (the cause: the deploy's failure).
+ */
+export const OUTCOME_ERRORS = {
+  failed: 'DeployFailed',
+  'needs-attention': 'DeployNeedsAttention',
+  aborted: 'DeployAborted',
+} as const;
+
+/** Errors of a deploy's own ends (not an execution that died): the reaper leaves them alone. */
+export const DEPLOY_END_ERRORS: readonly string[] = Object.values(OUTCOME_ERRORS);
 
 /** Where the Catch puts the error so the next advance compensates. */
 export const LAMBDA_ERROR_PATH = '$.lambdaError';

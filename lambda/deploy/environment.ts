@@ -102,6 +102,11 @@ export interface DeployEnvironment {
    * instance cannot trip (the stack passes its 5xx alarm, not unhealthy hosts or latency).
    */
   readonly alarmNames: readonly string[];
+  /**
+   * ARN of the environment's notifications topic (the stack's `Notifications`, KMS-encrypted):
+   * every deploy's start and outcome is published there (`notify.ts`), next to the alarms.
+   */
+  readonly notificationTopicArn: string;
   /** Resolved deploy settings (defaults applied). */
   readonly deploy: DeployConfig;
   /** Baked images kept besides those in use. */
@@ -217,6 +222,8 @@ function checkDeployConfig(c: Checker, value: unknown, path: string): void {
 }
 
 const ENV_NAME = /^[a-z0-9-]+$/;
+/** A standard or FIFO topic's ARN (topic names: 1–256 letters, digits, `-`, `_`). */
+const SNS_TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/;
 
 /** `peerEnvironments`: distinct environment names, this one excluded. */
 function checkPeers(c: Checker, e: Obj): void {
@@ -260,6 +267,7 @@ export function isDeployEnvironment(value: unknown, problems: string[] = []): va
   if (typeof a.artifactPrefix !== 'string') c.problems.push(`environment.artifacts.artifactPrefix must be a string (received ${JSON.stringify(a.artifactPrefix)})`);
   if (e.database !== undefined) c.str(c.obj(e.database, 'environment.database'), 'instanceIdentifier', 'environment.database');
   c.strList(e, 'alarmNames', 'environment', 0);
+  c.str(e, 'notificationTopicArn', 'environment', SNS_TOPIC_ARN);
   checkDeployConfig(c, e.deploy, 'environment.deploy');
   c.num(e, 'amiRetention', 'environment', 1, 100);
   if (e.logRetentionDays !== undefined) c.int(e, 'logRetentionDays', 'environment', 1, 3653);

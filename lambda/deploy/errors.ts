@@ -14,6 +14,11 @@ export class EnvironmentBusyError extends Error {
 }
 
 /** The Step Functions input (or a state) is malformed. Not retried by the state machine. */
+/** A pre-flight check refused the deploy before any side effect (`preflight.ts`); the message says what to fix. */
+export class PreflightError extends Error {
+  override readonly name = 'PreflightError';
+}
+
 export class InvalidDeployInputError extends Error {
   override readonly name = 'InvalidDeployInputError';
 }

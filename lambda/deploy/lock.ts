@@ -5,12 +5,13 @@
  * - lock: `pk = LOCK`, `sk = LOCK`, with `deployId`, `actor`, `release`, `since` (ISO time);
  * - history: `pk = DEPLOY`, `sk = <startedAt ISO>#<deployId>` (a Query on `pk = DEPLOY`,
  *   newest first, lists the history).
+ * - operator actions: `pk = ACTION`, `sk = <ISO time>#<verb>`, written by the CLI (`lib/cli/audit.ts`).
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { DeployClients } from './clients';
 import { DeployLockedError, LockNotHeldError } from './errors';
-import type { DeployState, Phase } from './state';
+import type { DeployOutcome, DeployState, Phase } from './state';
 
 export const LOCK_KEY = { pk: 'LOCK', sk: 'LOCK' } as const;
 
@@ -22,6 +23,15 @@ export interface LockItem {
   readonly since: string;
   /** `bake` for an image-only run (`herd bake`), which changes no fleet; absent for a deploy. */
   readonly mode?: 'bake';
+  /**
+   * The deploy failed and its compensation did not finish: what is half done. The lock stays
+   * held until `herd repair` finishes the compensation (or an operator breaks it).
+   */
+  readonly needsAttention?: string;
+  /** Name of the execution carrying the deploy now, when it is not the deploy's own (a reaper's resume, a repair). */
+  readonly execution?: string;
+  /** Who asked to stop the deploy (`herd abort`, written before its execution is stopped). */
+  readonly abortedBy?: string;
 }
 
 function isConditionFailed(err: unknown): boolean {
@@ -36,7 +46,10 @@ function isLockItem(value: unknown): value is LockItem {
     typeof v.actor === 'string' &&
     typeof v.since === 'string' &&
     typeof v.release === 'string' &&
-    (v.mode === undefined || v.mode === 'bake')
+    (v.mode === undefined || v.mode === 'bake') &&
+    (v.needsAttention === undefined || typeof v.needsAttention === 'string') &&
+    (v.execution === undefined || typeof v.execution === 'string') &&
+    (v.abortedBy === undefined || typeof v.abortedBy === 'string')
   );
 }
 
@@ -84,22 +97,39 @@ export async function acquireLock(clients: Pick<DeployClients, 'dynamodb'>, tabl
   }
 }
 
-/** Deletes the lock if `deployId` holds it; false when it does not (nothing changed). */
-async function deleteLockHeldBy(clients: Pick<DeployClients, 'dynamodb'>, tableName: string, deployId: string): Promise<boolean> {
+/** Sends a write conditioned on `deployId` holding the lock; false when it does not (nothing changed). */
+async function whileHeld(clients: Pick<DeployClients, 'dynamodb'>, command: DeleteCommand | PutCommand): Promise<boolean> {
   try {
-    await clients.dynamodb.send(
-      new DeleteCommand({
-        TableName: tableName,
-        Key: LOCK_KEY,
-        ConditionExpression: 'deployId = :deployId',
-        ExpressionAttributeValues: { ':deployId': deployId },
-      }),
-    );
+    await clients.dynamodb.send(command as PutCommand);
     return true;
   } catch (err) {
     if (isConditionFailed(err)) return false;
     throw err;
   }
+}
+
+const heldBy = (deployId: string) => ({ ConditionExpression: 'deployId = :deployId', ExpressionAttributeValues: { ':deployId': deployId } });
+
+/** Deletes the lock if `deployId` holds it; false when it does not (nothing changed). */
+async function deleteLockHeldBy(clients: Pick<DeployClients, 'dynamodb'>, tableName: string, deployId: string): Promise<boolean> {
+  return whileHeld(clients, new DeleteCommand({ TableName: tableName, Key: LOCK_KEY, ...heldBy(deployId) }));
+}
+
+/**
+ * Sets fields of the lock (what needs attention, the execution carrying the deploy) if
+ * `deployId` still holds it; false when it does not (nothing changed).
+ */
+export async function updateLock(
+  clients: Pick<DeployClients, 'dynamodb'>,
+  tableName: string,
+  deployId: string,
+  fields: Pick<LockItem, 'needsAttention' | 'execution' | 'abortedBy'>,
+): Promise<boolean> {
+  const holder = await readLock(clients, tableName);
+  if (holder?.deployId !== deployId) return false;
+  // A field given as undefined is removed (the reason of a deploy being repaired).
+  const item = Object.fromEntries(Object.entries({ ...LOCK_KEY, ...holder, ...fields }).filter(([, v]) => v !== undefined));
+  return whileHeld(clients, new PutCommand({ TableName: tableName, Item: item, ...heldBy(deployId) }));
 }
 
 /** Releases the lock if `deployId` holds it; a no-op otherwise (idempotent). */
@@ -135,6 +165,9 @@ export interface PhaseRecord {
   readonly seconds: number;
 }
 
+/** Status of a deploy in its history item: `running`, or its outcome (`DeployOutcome`). */
+export type HistoryStatus = 'running' | DeployOutcome;
+
 /** History item of one deploy. */
 export interface HistoryItem {
   readonly pk: 'DEPLOY';
@@ -146,7 +179,7 @@ export interface HistoryItem {
   readonly actor: string;
   /** `bake` for an image-only run (`herd bake`); absent for a deploy. */
   readonly mode?: 'bake';
-  readonly status: 'running' | 'succeeded' | 'failed';
+  readonly status: HistoryStatus;
   readonly startedAt: string;
   readonly endedAt?: string;
   readonly imageId?: string;
@@ -156,7 +189,12 @@ export interface HistoryItem {
   readonly maintenanceWindowSeconds?: number;
   readonly error?: string;
   readonly failedPhase?: string;
+  /** Compensation steps that failed for good (the deploy then needs attention). */
   readonly compensationErrors?: readonly string[];
+  /** What each role's group launches at the end, when a deploy needs attention (e.g. `web: release r1 (previous)`). */
+  readonly serving?: Readonly<Record<string, string>>;
+  /** Who stopped the deploy (`herd abort`). */
+  readonly abortedBy?: string;
   readonly deregisteredImages?: readonly string[];
   /** The database snapshot taken before this deploy's migration: what to restore if its data goes wrong. */
   readonly backupSnapshot?: string;
@@ -201,6 +239,7 @@ export function historyItem(state: DeployState, now: number, status: HistoryItem
     ...(state.backups && state.backups.deleted.length > 0 ? { deletedBackups: state.backups.deleted } : {}),
     ...(state.warnings.length > 0 ? { warnings: state.warnings } : {}),
     ...(state.leftoversTerminated !== undefined ? { leftoversTerminated: state.leftoversTerminated } : {}),
+    ...(state.abortedBy ? { abortedBy: state.abortedBy } : {}),
   };
 }
 

@@ -11,6 +11,7 @@
  * these functions.
  */
 import {
+  AddTagsCommand,
   CreateRuleCommand,
   DeleteRuleCommand,
   DescribeRulesCommand,
@@ -143,6 +144,25 @@ export async function maintenanceOn(clients: Elbv2, env: DeployEnvironment, owne
     throw err;
   }
   return { on: false };
+}
+
+/**
+ * Makes a deploy's page the operator's (`herd maintenance on` while a deploy's page is up):
+ * re-tagged `manual`, it stays up when that deploy ends, until `herd maintenance off`.
+ */
+export async function takeOverPage(clients: Elbv2, status: MaintenanceStatus): Promise<void> {
+  if (!status.on || !status.ruleArn) return;
+  await clients.elbv2.send(new AddTagsCommand({ ResourceArns: [status.ruleArn], Tags: [{ Key: TAGS.deploy, Value: MANUAL_OWNER }] }));
+}
+
+/**
+ * A deploy lifts its own page only: one an operator put up, or took over during the deploy,
+ * stays up. Returns the status found (its owner says whose page stayed).
+ */
+export async function liftOwnPage(clients: Pick<DeployClients, 'elbv2' | 'dynamodb'>, env: DeployEnvironment, deployId: string): Promise<MaintenanceStatus> {
+  const status = await maintenanceStatus(clients, env);
+  if (status.on && status.owner === deployId) await maintenanceOff(clients, env, { deployId });
+  return status;
 }
 
 export interface MaintenanceOffOptions {

@@ -16,9 +16,10 @@
  * to do. The reaper gives up after `MAX_RESUMES` executions, recording why.
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DEPLOY_END_ERRORS } from './contract';
 import type { DeployClients } from './clients';
 import type { DeployEnvironment } from './environment';
-import { historyItem, historyKey, readLock, writeHistory } from './lock';
+import { historyItem, historyKey, readLock, updateLock, writeHistory } from './lock';
 import type { DeployState } from './state';
 
 /** Executions the reaper starts for one deploy before it gives up. */
@@ -64,6 +65,8 @@ async function historyStatus(deps: ReaperDeps, state: DeployState): Promise<stri
 
 export async function reap(end: ExecutionEnd, deps: ReaperDeps): Promise<ReapOutcome> {
   if (!(ABNORMAL_STATUSES as readonly string[]).includes(end.status)) return { action: 'nothing', why: `execution ended ${end.status}` };
+  // The deploy's own ends (rolled back, needs attention, aborted) are not deaths: nothing to resume.
+  if (end.error && DEPLOY_END_ERRORS.includes(end.error)) return { action: 'nothing', why: `the deploy ended ${end.error}` };
   const state = await deps.lastState(end.executionArn);
   if (!state) return { action: 'nothing', why: 'the execution never started a deploy (refused, or stopped before its first step)' };
   const lock = await readLock(deps.clients, deps.env.tableName);
@@ -84,13 +87,18 @@ export async function reap(end: ExecutionEnd, deps: ReaperDeps): Promise<ReapOut
   }
   const resumes = state.resumes ?? 0;
   if (resumes >= MAX_RESUMES) {
-    await writeHistory(deps.clients, deps.env.tableName, {
-      ...historyItem(state, deps.now(), 'failed'),
-      error: `${ended}; the reaper resumed it ${resumes} times and gives up: check the environment, then break the lock with \`herd unlock ${deps.env.env} --deploy ${state.deployId}\``,
-    });
+    const reason =
+      `${ended}; the reaper resumed deploy ${state.deployId} ${resumes} times and gives up. ` +
+      `Check the environment (\`herd status ${deps.env.env}\`), then run \`herd repair ${deps.env.env}\` to compensate again, ` +
+      `or, if you put it right by hand, \`herd unlock ${deps.env.env} --deploy ${state.deployId}\``;
+    await writeHistory(deps.clients, deps.env.tableName, { ...historyItem(state, deps.now(), 'needs-attention'), error: reason });
+    await updateLock(deps.clients, deps.env.tableName, state.deployId, { needsAttention: reason });
     return { action: 'gave-up', why: `resumed ${resumes} times already` };
   }
   const name = resumeExecutionName(state.deployId, resumes + 1);
-  await deps.startExecution(name, { ...state, abandoned: { executionArn: end.executionArn, status: end.status, ...(cause ? { cause } : {}) } });
+  const abortedBy = lock?.abortedBy;
+  await deps.startExecution(name, { ...state, abandoned: { executionArn: end.executionArn, status: end.status, ...(cause ? { cause } : {}), ...(abortedBy ? { abortedBy } : {}) } });
+  // The CLI follows the deploy through the lock: name the execution that carries it now.
+  await updateLock(deps.clients, deps.env.tableName, state.deployId, { execution: name });
   return { action: 'resumed', execution: name };
 }

@@ -244,9 +244,19 @@ const unlock: Step = async (state, ctx) => {
   return STAGE_DONE;
 };
 
+/**
+ * After `record.unlock` failed for good (the release serves, the lock is still held): the
+ * history item is written again so it carries the warning that says how to break the lock.
+ */
+const note: Step = async (state, ctx) => {
+  await writeHistory(ctx.clients, ctx.env.tableName, historyItem(state, ctx.clock.now(), 'succeeded'));
+  return STAGE_DONE;
+};
+
 export const RECORD_STEPS: Record<string, Step> = {
   'record.retention': retention,
   'record.backups': backups,
   'record.history': history,
   'record.unlock': unlock,
+  'record.note': note,
 };

@@ -33,7 +33,8 @@ import {
   type Step,
 } from './step';
 
-async function readParameter(ctx: AdvanceContext, name: string): Promise<string | undefined> {
+/** A parameter's value; undefined when it does not exist. */
+export async function readParameter(ctx: AdvanceContext, name: string): Promise<string | undefined> {
   try {
     const res = await ctx.clients.ssm.send(new GetParameterCommand({ Name: name }));
     return res.Parameter?.Value;

@@ -27,7 +27,7 @@ import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeTargetHealthCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { Role } from '../../lib/config/types';
 import { DeployFailure, NotVisibleYetError } from './errors';
-import { maintenanceOff, maintenanceOn } from './maintenance';
+import { liftOwnPage, maintenanceOn } from './maintenance';
 import type { FleetEnvironment } from './environment';
 import type { DeployState, GroupCapacity, GroupSnapshot } from './state';
 import { VERIFY_MINUTES } from './budget';
@@ -260,9 +260,11 @@ const maintenanceOnStep: Step = async (state, ctx) => {
   return STAGE_DONE;
 };
 
+/** Lifts the page this deploy put up; a page an operator took over meanwhile stays up (`liftOwnPage`). */
 const maintenanceOffStep: Step = async (state, ctx) => {
-  if (state.maintenance && !state.maintenance.wasOnBefore) {
-    await maintenanceOff(ctx.clients, ctx.env, { deployId: state.deployId });
+  if (state.maintenance && !state.maintenance.wasOnBefore && state.maintenance.offAt === undefined) {
+    const found = await liftOwnPage(ctx.clients, ctx.env, state.deployId);
+    if (found.on && found.owner !== state.deployId) state.warnings.push(`the maintenance page stays up: ${found.owner === 'manual' ? 'an operator took it over' : `it belongs to ${found.owner ?? 'someone else'}`} during the deploy`);
     state.maintenance.offAt = ctx.clock.now();
   }
   return STAGE_DONE;
@@ -278,6 +280,8 @@ const replaceRecord: Step = async (state, ctx) => {
         ...capacityOf(g),
         // A group below its floor (first release) comes up at the configured minimum.
         target: withinFloor(fleetOf(ctx.env, role), g.DesiredCapacity ?? 0),
+        // An operator's suspended processes are theirs: herd suspends (and later resumes) only the others.
+        suspendedByHerd: FULL_SUSPENDED_PROCESSES.filter((p) => !(g.SuspendedProcesses ?? []).some((s) => s.ProcessName === p)),
         oldInstanceIds: (g.Instances ?? [])
           .filter((i) => i.LaunchTemplate?.Version !== next && !(i.LifecycleState ?? '').startsWith('Terminating'))
           .map((i) => i.InstanceId ?? '')
@@ -296,9 +300,10 @@ const replaceScaleOut: Step = async (state, ctx) => {
     if (!g || !version) throw new DeployFailure(`no recorded capacity or version for ${role}`);
     const fleet = fleetOf(ctx.env, role);
     const desired = (g.target ?? g.desired) + g.oldInstanceIds.length;
-    await ctx.clients.autoScaling.send(
-      new SuspendProcessesCommand({ AutoScalingGroupName: fleet.autoScalingGroupName, ScalingProcesses: FULL_SUSPENDED_PROCESSES }),
-    );
+    const suspend = g.suspendedByHerd ?? FULL_SUSPENDED_PROCESSES;
+    if (suspend.length > 0) {
+      await ctx.clients.autoScaling.send(new SuspendProcessesCommand({ AutoScalingGroupName: fleet.autoScalingGroupName, ScalingProcesses: [...suspend] }));
+    }
     await withNewVersion(state, ctx, () => ctx.clients.autoScaling.send(
       new UpdateAutoScalingGroupCommand({
         AutoScalingGroupName: fleet.autoScalingGroupName,
@@ -358,8 +363,11 @@ const replaceTerminateOld: Step = async (state, ctx) => {
   return { goto: 'replace.restore' };
 };
 
-/** Sets min/max/desired (and the version, if given) and resumes the processes a `full` deploy suspended. */
-export async function restoreGroup(ctx: AdvanceContext, role: Role, g: GroupCapacity, version?: string): Promise<void> {
+/**
+ * Sets min/max/desired (and the version, if given) and resumes the processes a `full` deploy
+ * suspended itself (`resume`); processes an operator had suspended before stay suspended.
+ */
+export async function restoreGroup(ctx: AdvanceContext, role: Role, g: GroupCapacity, resume: readonly string[], version?: string): Promise<void> {
   const fleet = fleetOf(ctx.env, role);
   await ctx.clients.autoScaling.send(
     new UpdateAutoScalingGroupCommand({
@@ -370,9 +378,9 @@ export async function restoreGroup(ctx: AdvanceContext, role: Role, g: GroupCapa
       DesiredCapacity: g.desired,
     }),
   );
-  await ctx.clients.autoScaling.send(
-    new ResumeProcessesCommand({ AutoScalingGroupName: fleet.autoScalingGroupName, ScalingProcesses: FULL_SUSPENDED_PROCESSES }),
-  );
+  if (resume.length > 0) {
+    await ctx.clients.autoScaling.send(new ResumeProcessesCommand({ AutoScalingGroupName: fleet.autoScalingGroupName, ScalingProcesses: [...resume] }));
+  }
 }
 
 /** The new fleet serves: the configured floor and ceiling, desired at the target the new fleet was brought up to. */
@@ -380,7 +388,7 @@ const replaceRestore: Step = async (state, ctx) => {
   for (const role of rolesOf(ctx.env)) {
     const g = state.full?.groups?.[role];
     const fleet = fleetOf(ctx.env, role);
-    if (g) await restoreGroup(ctx, role, { min: fleet.minCapacity, max: fleet.maxCapacity, desired: withinFloor(fleet, g.target ?? g.desired) });
+    if (g) await restoreGroup(ctx, role, { min: fleet.minCapacity, max: fleet.maxCapacity, desired: withinFloor(fleet, g.target ?? g.desired) }, g.suspendedByHerd ?? FULL_SUSPENDED_PROCESSES);
   }
   state.full = { ...state.full, restored: true };
   return STAGE_DONE;

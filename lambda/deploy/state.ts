@@ -21,14 +21,26 @@ export interface DeployInput {
   readonly deployId?: string;
   /** `bake`: prepare the release's image only (lock → bake → record); no server changes. Default `deploy`. */
   readonly mode?: DeployMode;
+  /** Deploy even if the release serves already (every instance replaced). */
+  readonly force?: boolean;
+  /** Start even if a rollback alarm is in ALARM (recorded in the history). */
+  readonly ignoreAlarms?: boolean;
 }
 
 /** What a run of the deploy step does: a whole deploy, or only the image (`herd bake`). */
 export type DeployMode = 'deploy' | 'bake';
 export const DEPLOY_MODES: readonly DeployMode[] = ['deploy', 'bake'];
 
-/** Outcome of a finished deploy. */
-export type DeployOutcome = 'succeeded' | 'failed';
+/**
+ * Outcome of a finished deploy:
+ * - `succeeded`: the release serves;
+ * - `unchanged`: the release served already, nothing was done (deploy again with `force`);
+ * - `failed`: it failed and compensation put the previous release back (or nothing had changed);
+ * - `needs-attention`: it failed and a compensation step failed for good: the lock stays
+ *   held with the reason, and `herd repair` runs the compensation again;
+ * - `aborted`: an operator stopped it (`herd abort`) and compensation put the previous release back.
+ */
+export type DeployOutcome = 'succeeded' | 'unchanged' | 'failed' | 'needs-attention' | 'aborted';
 
 /** Coarse phases, for timings and progress. */
 export type Phase = 'lock' | 'bake' | 'launchTemplate' | 'migrate' | 'rollout' | 'verify' | 'record' | 'compensate';
@@ -67,6 +79,12 @@ export interface GroupSnapshot extends GroupCapacity {
   oldInstanceIds: string[];
   /** Instances of the new release to bring up: the desired count raised to the configured floor. Absent in states of older versions (= desired). */
   target?: number;
+  /**
+   * Processes herd suspended on the group for the replacement, and resumes after it: those of
+   * `FULL_SUSPENDED_PROCESSES` an operator had not suspended already (theirs stay suspended).
+   * Absent in states of older versions (= all of them).
+   */
+  suspendedByHerd?: string[];
 }
 
 /** Marker so the handler tells a state from an input. */
@@ -84,6 +102,12 @@ export interface DeployState {
   actor: string;
   /** `bake` for an image-only run; absent for a deploy. */
   mode?: 'bake';
+  /** Deploy even if the release serves already. */
+  force?: boolean;
+  /** Rollback alarms in ALARM when the deploy started, which it was asked to ignore (`ignoreAlarms`). */
+  ignoredAlarms?: string[];
+  /** The deploy was asked to start even if a rollback alarm is in ALARM. */
+  ignoreAlarms?: boolean;
   /** Epoch milliseconds. */
   startedAt: number;
   plan: Stage[];
@@ -103,8 +127,10 @@ export interface DeployState {
   /** True when the execution should end; `outcome` says how. */
   done: boolean;
   outcome?: DeployOutcome;
-  /** Consecutive transient AWS errors on the current step. */
+  /** Consecutive failed tries of the current step (`retries.ts`). */
   transientErrors: number;
+  /** When the current step's series of failed tries began (epoch ms). */
+  erroringSince?: number;
   timings: PhaseTiming[];
   image?: { imageId: string; reused: boolean; processes?: string[]; /** When this deploy called CreateImage (epoch ms). */ createdAt?: number };
   builderId?: string;
@@ -138,7 +164,10 @@ export interface DeployState {
   };
   maintenance?: { wasOnBefore: boolean; onAt?: number; offAt?: number; holdUntil?: number };
   failure?: { phase: Phase; step: string; cause: string; at: number };
+  /** Compensation: its steps, where it is, and the steps that failed for good (`errors`: the deploy then needs attention). */
   compensation?: { steps: string[]; index: number; errors: string[]; refreshes: Partial<Record<Role, string>> };
+  /** Who stopped the deploy with `herd abort` (the reaper's resume compensates it). */
+  abortedBy?: string;
   retention?: { deregistered: string[]; pending?: { imageId: string; snapshotIds: string[] }[]; done?: boolean };
   /** Pre-migration snapshots retention deleted (`backups.ts`). */
   backups?: { deleted: string[]; pending?: string[]; done?: boolean };
@@ -150,9 +179,16 @@ export interface DeployState {
    * (stopped, timed out, history limit, …): the new execution it starts finishes the deploy's
    * bookkeeping, or compensates what it did.
    */
-  abandoned?: { executionArn: string; status: string; cause?: string };
+  abandoned?: { executionArn: string; status: string; cause?: string; /** The operator whose `herd abort` stopped it. */ abortedBy?: string };
   /** Executions the reaper started to finish this deploy (it gives up after `MAX_RESUMES`). */
   resumes?: number;
+  /**
+   * Set by `herd repair` on the last state of a deploy that needs attention (or that the
+   * reaper gave up on): the execution it starts runs the compensation again from its start.
+   */
+  repair?: { actor: string };
+  /** Repairs run so far (names the repair executions). */
+  repairs?: number;
 }
 
 const DEPLOY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,39}$/;
@@ -165,7 +201,7 @@ function isObj(value: unknown): value is Record<string, unknown> {
 export function parseDeployInput(value: unknown): DeployInput {
   if (!isObj(value)) throw new InvalidDeployInputError(`deploy input must be an object (received ${JSON.stringify(value)})`);
   const problems: string[] = [];
-  const { release, artifactKey, strategy, migrationOrder, actor, deployId, mode } = value;
+  const { release, artifactKey, strategy, migrationOrder, actor, deployId, mode, force, ignoreAlarms } = value;
   if (typeof release !== 'string' || !RELEASE_ID_PATTERN.test(release)) {
     problems.push(`release must match ${RELEASE_ID_PATTERN} (received ${JSON.stringify(release)})`);
   }
@@ -187,6 +223,8 @@ export function parseDeployInput(value: unknown): DeployInput {
   if (mode !== undefined && !(DEPLOY_MODES as readonly unknown[]).includes(mode)) {
     problems.push(`mode must be one of ${DEPLOY_MODES.join(', ')} (received ${JSON.stringify(mode)})`);
   }
+  if (force !== undefined && typeof force !== 'boolean') problems.push(`force must be true or false (received ${JSON.stringify(force)})`);
+  if (ignoreAlarms !== undefined && typeof ignoreAlarms !== 'boolean') problems.push(`ignoreAlarms must be true or false (received ${JSON.stringify(ignoreAlarms)})`);
   if (problems.length > 0) throw new InvalidDeployInputError(`invalid deploy input: ${problems.join('; ')}`);
   return value as unknown as DeployInput;
 }

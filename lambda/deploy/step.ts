@@ -21,7 +21,11 @@ export interface AdvanceContext {
  * - `poll`: run this same step again after `poll` seconds.
  * A step fails the deploy by throwing `DeployFailure` (or any non-transient error).
  */
-export type StepResult = { readonly goto: string } | { readonly stageDone: true } | { readonly poll: number };
+/**
+ * What a step asks for next: another step, the next stage, the same step again after
+ * `poll` seconds, or the end of the deploy with nothing done (`end: 'unchanged'`).
+ */
+export type StepResult = { readonly goto: string } | { readonly stageDone: true } | { readonly poll: number } | { readonly end: 'unchanged' };
 
 export type Step = (state: DeployState, ctx: AdvanceContext) => Promise<StepResult>;
 

@@ -1,22 +1,24 @@
 /**
  * What every `herd` command receives: AWS clients for a region, where to write, whether
- * the output is a terminal, the clock, a sleep, the configuration and the operator's
- * name. `defaultDeps()` wires the real ones; tests inject moto-backed or simulated ones,
- * a collecting writer and a sleep that does not wait.
+ * the output is a terminal, the clock, a sleep, the configuration and who the caller is
+ * (their AWS identity). `defaultDeps()` wires the real ones; tests inject moto-backed or
+ * simulated ones, a collecting writer and a sleep that does not wait.
  */
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { userInfo } from 'node:os';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { createDeployClients, type DeployClients } from '../../lambda/deploy/clients';
 import { loadConfig } from '../config/load';
 import type { HerdConfig } from '../config/types';
 
-/** The clients the CLI uses: the deploy step's (CloudFormation among them), plus Step Functions, S3, Secrets Manager. */
+/** The clients the CLI uses: the deploy step's (CloudFormation among them), plus Step Functions, S3, Secrets Manager, STS. */
 export interface AwsClients extends DeployClients {
   readonly sfn: Pick<SFNClient, 'send'>;
   readonly s3: Pick<S3Client, 'send'>;
   readonly secretsManager: Pick<SecretsManagerClient, 'send'>;
+  /** Who the caller is (GetCallerIdentity, which needs no permission): the actor of every mutating verb. */
+  readonly sts: Pick<STSClient, 'send'>;
 }
 
 /** Where the CLI writes: a stream (`process.stdout`) or a test's collector. */
@@ -46,8 +48,12 @@ export interface CliDeps {
   sleep(ms: number): Promise<void>;
   /** The validated configuration (`herd.config.ts` unless `HERD_CONFIG` names another file). */
   config(): HerdConfig;
-  /** Who runs the command, recorded as a deploy's actor: `$HERD_ACTOR`, else the OS user. */
-  actor(): string;
+  /**
+   * Who runs the command, recorded as the actor of a deploy or an operator action: the
+   * caller's AWS identity from STS through `clients` (`callerActor`), asked once per process.
+   * Never a name the caller declares: `$HERD_ACTOR` can only add a label to it.
+   */
+  actor(clients: Pick<AwsClients, 'sts'>): Promise<string>;
   /** Calls `handler` on Ctrl-C (SIGINT) until unsubscribed. */
   onInterrupt(handler: () => void): Unsubscribe;
 }
@@ -62,19 +68,70 @@ export function realClients(region: string | undefined): AwsClients {
     sfn: new SFNClient(config),
     s3: new S3Client(config),
     secretsManager: new SecretsManagerClient(config),
+    sts: new STSClient(config),
     ...createDeployClients(config),
   };
 }
 
-/** The operator's name: `$HERD_ACTOR`, else the OS user. */
-export function actorFrom(env: NodeJS.ProcessEnv): string {
-  const fromEnv = env.HERD_ACTOR?.trim();
-  if (fromEnv) return fromEnv;
-  try {
-    return userInfo().username || 'unknown';
-  } catch {
-    return env.USER ?? 'unknown';
-  }
+/** Longest actor the deploy step accepts (`parseDeployInput`). */
+export const MAX_ACTOR_CHARS = 200;
+/** Longest `$HERD_ACTOR` label kept. */
+export const MAX_ACTOR_LABEL_CHARS = 60;
+
+/**
+ * The readable part of an identity ARN: an IAM user's name (`alice`), an assumed role's
+ * `role/session` (`deployer/ci-1234`, or `AWSReservedSSO_Admin_0123/alice@example.com`),
+ * a federated user's name, `root`. Any other ARN is shown whole.
+ */
+export function shortIdentity(arn: string): string {
+  const m = /^arn:aws[a-z-]*:(iam|sts)::\d{12}:(.+)$/.exec(arn);
+  const resource = m?.[2];
+  if (!resource) return arn;
+  if (resource === 'root') return 'root';
+  const [kind, ...rest] = resource.split('/');
+  if (kind === 'assumed-role' && rest.length >= 2) return `${rest[0]}/${rest.slice(1).join('/')}`;
+  // An IAM user may have a path (`user/team/alice`): its name is the last part.
+  if ((kind === 'user' || kind === 'federated-user') && rest.length >= 1) return rest[rest.length - 1] ?? resource;
+  return resource;
+}
+
+/**
+ * The actor of an identity: `alice (arn:aws:iam::123456789012:user/alice)`, then the
+ * `$HERD_ACTOR` label in brackets if one is set (`[release-pipeline #42]`: a CI job's name;
+ * the caller declares it, so it only adds to the identity). At most `MAX_ACTOR_CHARS`: when
+ * both forms do not fit, the ARN alone (an ARN of an assumed role is at most ~180
+ * characters), and a label only if it still fits.
+ */
+export function actorOf(arn: string, label?: string): string {
+  const short = shortIdentity(arn);
+  const identity = short === arn ? arn : `${short} (${arn})`;
+  const base = identity.length <= MAX_ACTOR_CHARS ? identity : arn.slice(0, MAX_ACTOR_CHARS);
+  const cleaned = label?.replace(/[\x00-\x1f\x7f]/g, ' ').trim().slice(0, MAX_ACTOR_LABEL_CHARS);
+  if (!cleaned) return base;
+  const labelled = `${base} [${cleaned}]`;
+  return labelled.length <= MAX_ACTOR_CHARS ? labelled : base;
+}
+
+/** The caller's actor: GetCallerIdentity through `clients`, rendered by `actorOf` with `$HERD_ACTOR` as its label. */
+export async function callerActor(clients: Pick<AwsClients, 'sts'>, label?: string): Promise<string> {
+  const identity = await clients.sts.send(new GetCallerIdentityCommand({}));
+  if (!identity.Arn) throw new Error(`STS GetCallerIdentity answered without an ARN (account ${identity.Account ?? 'unknown'}); herd cannot tell who you are`);
+  return actorOf(identity.Arn, label);
+}
+
+/**
+ * `callerActor`, asked once: the first call's answer (or its pending request) serves every
+ * later one; a failed request is forgotten, so a later call asks again.
+ */
+export function cachedActor(label?: string): (clients: Pick<AwsClients, 'sts'>) => Promise<string> {
+  let pending: Promise<string> | undefined;
+  return (clients) => {
+    pending ??= callerActor(clients, label).catch((err: unknown) => {
+      pending = undefined;
+      throw err;
+    });
+    return pending;
+  };
 }
 
 /** The real dependencies of `bin/herd.ts`. */
@@ -100,7 +157,7 @@ export function defaultDeps(): CliDeps {
       config ??= process.env.HERD_CONFIG ? loadConfig(process.env.HERD_CONFIG) : loadConfig();
       return config;
     },
-    actor: () => actorFrom(process.env),
+    actor: cachedActor(process.env.HERD_ACTOR),
     onInterrupt(handler) {
       process.on('SIGINT', handler);
       return () => {

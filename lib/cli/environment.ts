@@ -164,6 +164,7 @@ export function deployEnvironmentOf(app: string, config: EnvironmentConfig, outp
     instances: { builderImageId: 'resolve:ssm:unknown-to-the-cli', builderInstanceProfileArn: 'arn:aws:iam::unknown-to-the-cli', runnerInstanceProfileArn: 'arn:aws:iam::unknown-to-the-cli', subnetIds: [], builderSecurityGroupIds: [], scripts: { bucket: '', key: '' } },
     artifacts: { bucket: outputs.artifactsBucket, artifactPrefix: RELEASES_PREFIX },
     alarmNames: [],
+    notificationTopicArn: outputs.notificationTopic,
     deploy: config.deploy,
     amiRetention: config.amiRetention,
     peerEnvironments: peerEnvironments(peers, config.name),

@@ -8,7 +8,7 @@ import {
   type ExecutionStatus,
   type HistoryEvent,
 } from '@aws-sdk/client-sfn';
-import { ADVANCE_FATAL_ERRORS } from '../../lambda/deploy/contract';
+import { ADVANCE_FATAL_ERRORS, DEPLOY_END_ERRORS } from '../../lambda/deploy/contract';
 import { MAX_RESUMES, resumeExecutionName } from '../../lambda/deploy/reaper';
 import { isDeployState, type DeployState } from '../../lambda/deploy/state';
 import type { AwsClients } from './deps';
@@ -80,7 +80,7 @@ export const EXECUTION_VISIBILITY_SECONDS = 30;
 /** Whether an execution ended abnormally, so the reaper resumes it (not a deploy that failed and rolled back, nor a refusal). */
 export function endedAbnormally(view: ExecutionView): boolean {
   if (view.status === 'TIMED_OUT' || view.status === 'ABORTED') return true;
-  return view.status === 'FAILED' && view.error !== 'DeployFailed' && !(ADVANCE_FATAL_ERRORS as readonly string[]).includes(view.error ?? '');
+  return view.status === 'FAILED' && !DEPLOY_END_ERRORS.includes(view.error ?? '') && !(ADVANCE_FATAL_ERRORS as readonly string[]).includes(view.error ?? '');
 }
 
 export interface DeployExecution {
@@ -92,12 +92,19 @@ export interface DeployExecution {
 }
 
 /**
- * The execution that carries deploy `deployId` now. An execution that died (stopped, timed
- * out, out of history) is resumed by the reaper in `<deployId>-resume-<n>`; this follows
- * them to the newest. Undefined when Step Functions does not know the deploy's execution.
+ * The execution that carries deploy `deployId` now, starting from `from` (the execution the
+ * lock names, or one the CLI started; default the deploy's own). An execution that died
+ * (stopped, timed out, out of history) is resumed by the reaper in `<deployId>-resume-<n>`,
+ * started after it died: this follows them to the newest. Undefined when Step Functions
+ * does not know the starting execution.
  */
-export async function readDeployExecution(clients: Pick<AwsClients, 'sfn'>, stateMachineArn: string, deployId: string): Promise<DeployExecution | undefined> {
-  let executionArn = executionArnOf(stateMachineArn, deployId);
+export async function readDeployExecution(
+  clients: Pick<AwsClients, 'sfn'>,
+  stateMachineArn: string,
+  deployId: string,
+  from: string = deployId,
+): Promise<DeployExecution | undefined> {
+  let executionArn = executionArnOf(stateMachineArn, from);
   let view: ExecutionView;
   try {
     view = await readExecution(clients, executionArn);
@@ -106,17 +113,23 @@ export async function readDeployExecution(clients: Pick<AwsClients, 'sfn'>, stat
     throw err;
   }
   const died: { executionArn: string; view: ExecutionView }[] = [];
-  for (let n = 1; n <= MAX_RESUMES && endedAbnormally(view); n++) {
-    const next = executionArnOf(stateMachineArn, resumeExecutionName(deployId, n));
-    try {
-      const resumed = await readExecution(clients, next);
-      died.push({ executionArn, view });
-      executionArn = next;
-      view = resumed;
-    } catch (err) {
-      if (isNoSuchExecution(err)) break;
-      throw err;
+  const seen = new Set([executionArn]);
+  while (endedAbnormally(view)) {
+    let resumed: { executionArn: string; view: ExecutionView } | undefined;
+    for (let n = 1; n <= MAX_RESUMES && !resumed; n++) {
+      const next = executionArnOf(stateMachineArn, resumeExecutionName(deployId, n));
+      if (seen.has(next)) continue;
+      try {
+        const v = await readExecution(clients, next);
+        if ((v.startedAt ?? 0) >= (view.stoppedAt ?? 0)) resumed = { executionArn: next, view: v };
+      } catch (err) {
+        if (!isNoSuchExecution(err)) throw err;
+      }
     }
+    if (!resumed) break;
+    died.push({ executionArn, view });
+    seen.add(resumed.executionArn);
+    ({ executionArn, view } = resumed);
   }
   return { executionArn, view, died };
 }

@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import type { CliDeps } from './deps';
 import { CliExit, EXIT, explain } from './errors';
+import * as abort from './commands/abort';
 import * as autoscaling from './commands/autoscaling';
 import * as bake from './commands/bake';
 import * as deploy from './commands/deploy';
@@ -13,6 +14,7 @@ import * as history from './commands/history';
 import * as maintenance from './commands/maintenance';
 import * as plan from './commands/plan';
 import * as releases from './commands/releases';
+import * as repair from './commands/repair';
 import * as rollback from './commands/rollback';
 import * as status from './commands/status';
 import * as unlock from './commands/unlock';
@@ -24,7 +26,7 @@ export interface CliCommand {
 }
 
 /** Every verb, in the order `herd --help` lists them. Add a new verb here. */
-export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, history, rollback, bake, releases, maintenance, autoscaling, unlock, plan];
+export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, history, rollback, abort, repair, bake, releases, maintenance, autoscaling, unlock, plan];
 
 export function buildProgram(deps: CliDeps): Command {
   const program = new Command('herd');

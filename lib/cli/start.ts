@@ -2,12 +2,13 @@
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { newDeployId } from '../../lambda/deploy/advance';
 import { lockedMessage, readLock } from '../../lambda/deploy/lock';
+import { preflight, preflightMessage } from '../../lambda/deploy/preflight';
 import type { DeployInput } from '../../lambda/deploy/state';
 import type { DeployStrategy, MigrationOrder } from '../config/types';
 import type { CliDeps } from './deps';
 import type { EnvironmentHandle } from './environment';
 import { CliError, EXIT } from './errors';
-import { followHint, watchDeploy } from './watch';
+import { followUnlessDetached } from './watch';
 
 export interface StartRequest {
   readonly release: string;
@@ -15,6 +16,10 @@ export interface StartRequest {
   readonly migrationOrder?: MigrationOrder;
   /** `bake`: lock → bake → record only; no server changes. */
   readonly mode?: 'deploy' | 'bake';
+  /** Deploy even if the release serves already (every instance replaced). */
+  readonly force?: boolean;
+  /** Start even if a rollback alarm is in ALARM (the history records it). */
+  readonly ignoreAlarms?: boolean;
   readonly detach?: boolean;
 }
 
@@ -27,6 +32,16 @@ export async function refuseWhenLocked(handle: EnvironmentHandle): Promise<void>
   if (holder) throw new CliError(lockedMessage(handle.name, holder), EXIT.usage);
 }
 
+/**
+ * The deploy step's pre-flight checks, run before anything is uploaded or started: a usage
+ * error (exit 2, nothing changed) naming each problem and its fix. The deploy step runs
+ * them again once it holds the lock.
+ */
+export async function refuseWhenNotReady(handle: EnvironmentHandle, request: Pick<StartRequest, 'mode' | 'ignoreAlarms'>): Promise<void> {
+  const problems = await preflight(handle.context, { ...(request.mode === 'bake' ? { mode: 'bake' as const } : {}), ...(request.ignoreAlarms ? { ignoreAlarms: true } : {}) });
+  if (problems.length > 0) throw new CliError(preflightMessage(handle.name, problems), EXIT.usage);
+}
+
 /** Starts the state machine; follows it unless `detach`. Resolves with the exit code. */
 export async function startDeploy(deps: CliDeps, handle: EnvironmentHandle, request: StartRequest): Promise<number> {
   await refuseWhenLocked(handle);
@@ -34,11 +49,13 @@ export async function startDeploy(deps: CliDeps, handle: EnvironmentHandle, requ
   const strategy = request.strategy ?? handle.config.deploy.strategy;
   const input: DeployInput & { mode?: 'bake' } = {
     release: request.release,
-    actor: deps.actor(),
+    actor: await deps.actor(handle.clients),
     deployId,
     ...(request.strategy ? { strategy: request.strategy } : {}),
     ...(request.migrationOrder ? { migrationOrder: request.migrationOrder } : {}),
     ...(request.mode === 'bake' ? { mode: 'bake' as const } : {}),
+    ...(request.force ? { force: true } : {}),
+    ...(request.ignoreAlarms ? { ignoreAlarms: true } : {}),
   };
   const startedAt = deps.now();
   await handle.clients.sfn.send(
@@ -46,9 +63,5 @@ export async function startDeploy(deps: CliDeps, handle: EnvironmentHandle, requ
   );
   const what = request.mode === 'bake' ? `bake of release ${request.release}` : `release ${request.release} (${strategy}${request.migrationOrder ? `, migrations ${request.migrationOrder}` : ''})`;
   deps.out.write(`deploy ${deployId} started on ${handle.name}: ${what}, by ${input.actor}\n`);
-  if (request.detach) {
-    deps.out.write(`detached: ${followHint(handle.name, deployId)}\n`);
-    return EXIT.detached;
-  }
-  return watchDeploy(deps, handle, { deployId, startedAt, release: request.release, strategy, mode: request.mode ?? 'deploy' });
+  return followUnlessDetached(deps, handle, { deployId, startedAt, release: request.release, strategy, mode: request.mode ?? 'deploy' }, request.detach);
 }

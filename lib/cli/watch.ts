@@ -5,6 +5,7 @@
  * Ctrl-C detaches: the deploy keeps running.
  */
 import ora, { type Ora } from 'ora';
+import { ADVANCE_FATAL_ERRORS } from '../../lambda/deploy/contract';
 import type { DeployState } from '../../lambda/deploy/state';
 import type { CliDeps } from './deps';
 import type { EnvironmentHandle } from './environment';
@@ -21,6 +22,10 @@ export const RESUME_WAIT_SECONDS = 120;
 
 export interface WatchTarget {
   readonly deployId: string;
+  /** Execution to follow from (a repair's; the lock's `execution`); default the deploy's own. */
+  readonly execution?: string;
+  /** What the command that started this expects: `aborted` (herd abort) and `repaired` (herd repair) end with exit 0 when they get it. */
+  readonly expect?: 'aborted' | 'repaired';
   /** When the deploy started (epoch ms): Step Functions may not show its execution for a few seconds. */
   readonly startedAt: number;
   readonly release: string;
@@ -66,6 +71,15 @@ class PlainDisplay implements Display {
   stop(): void {}
 }
 
+/** Follows `target` (exit code of `watchDeploy`), or returns `detached` at once, saying how to follow it. */
+export async function followUnlessDetached(deps: CliDeps, handle: EnvironmentHandle, target: WatchTarget, detach: boolean | undefined): Promise<number> {
+  if (detach) {
+    deps.out.write(`detached: ${followHint(handle.name, target.deployId)}\n`);
+    return EXIT.detached;
+  }
+  return watchDeploy(deps, handle, target);
+}
+
 /** How to follow a deploy that keeps running without us. */
 export function followHint(env: string, deployId: string): string {
   return `deploy ${deployId} keeps running; follow it with \`herd watch ${env}\`, check it with \`herd status ${env}\``;
@@ -95,9 +109,10 @@ export async function watchDeploy(deps: CliDeps, handle: EnvironmentHandle, targ
   const shown = new Set<string>();
   let view: ExecutionView | undefined;
   let diedAt: number | undefined;
+  let from = target.execution;
   try {
     for (;;) {
-      const current = await readDeployExecution(handle.clients, handle.outputs.deployStateMachineArn, target.deployId);
+      const current = await readDeployExecution(handle.clients, handle.outputs.deployStateMachineArn, target.deployId, from);
       if (!current) {
         if (deps.now() - target.startedAt > EXECUTION_VISIBILITY_SECONDS * 1000) {
           throw new CliError(`Step Functions does not know deploy ${target.deployId} on ${handle.name}; see \`herd history ${handle.name}\``);
@@ -106,6 +121,7 @@ export async function watchDeploy(deps: CliDeps, handle: EnvironmentHandle, targ
         display.update('starting', 'starting');
       } else {
         view = current.view;
+        from = current.executionArn.split(':').pop();
         for (const d of current.died) {
           const key = `died:${d.executionArn}`;
           if (shown.has(key)) continue;
@@ -161,15 +177,36 @@ function outcome(deps: CliDeps, handle: EnvironmentHandle, target: WatchTarget, 
   const state = view.state;
   const took = state ? ` in ${formatDuration((deps.now() - state.startedAt) / 1000)}` : '';
   if (view.status === 'SUCCEEDED' && state?.outcome !== 'failed') {
-    if (target.mode === 'bake') {
+    if (state?.outcome === 'unchanged') {
+      deps.out.write(`release ${target.release} already serves on ${handle.name}: nothing was done (deploy again with --force to replace every instance)\n`);
+    } else if (target.mode === 'bake') {
       deps.out.write(`image ${state?.image?.imageId ?? '(unknown)'} of release ${target.release} is ready${took}; deploy it with \`herd deploy ${handle.name} ${target.release}\`\n`);
     } else {
       deps.out.write(`release ${target.release} serves on ${handle.name} (deploy ${target.deployId}${took})\n`);
     }
     return EXIT.ok;
   }
-  if (view.error === 'DeployLockedError' || view.error === 'InvalidDeployInputError') {
+  if ((ADVANCE_FATAL_ERRORS as readonly string[]).includes(view.error ?? '')) {
     throw new CliError(`deploy ${target.deployId} refused: ${view.cause ?? view.error}`, EXIT.usage);
+  }
+  if (state?.outcome === 'aborted') {
+    const back = state.previous?.release ? `release ${state.previous.release} keeps serving` : 'nothing serves it';
+    deps.out.write(`deploy ${target.deployId} aborted (${state.failure?.cause ?? 'herd abort'}); compensated: ${back}${took}\n`);
+    if (target.expect === 'aborted') return EXIT.ok;
+    throw new CliError(`deploy ${target.deployId} was aborted; ${back}`, EXIT.failed);
+  }
+  if (state?.outcome === 'needs-attention') {
+    const reason = state.compensation?.errors.join('; ') ?? view.cause ?? 'compensation did not finish';
+    throw new CliError(
+      `deploy ${target.deployId} failed and its compensation did not finish: ${reason}; the environment is locked and half rolled back: ` +
+        `see \`herd status ${handle.name}\`, fix the cause, then \`herd repair ${handle.name}\``,
+      EXIT.failed,
+    );
+  }
+  if (target.expect === 'repaired' && state?.outcome === 'failed') {
+    const back = state.previous?.release ? `release ${state.previous.release} serves` : 'the environment is back as before the deploy';
+    deps.out.write(`deploy ${target.deployId} repaired: compensation finished; ${back}; the lock is free${took}\n`);
+    return EXIT.ok;
   }
   if (endedAbnormally(view)) {
     // The reaper did not resume it (it gave up, or is not deployed): say what is left to do.

@@ -8,7 +8,7 @@
  */
 import type { DeployConfig, DeployStrategy, MigrationOrder, Role } from '../config/types';
 import type { HistoryItem } from '../../lambda/deploy/lock';
-import type { DeployState, Phase } from '../../lambda/deploy/state';
+import type { DeployOutcome, DeployState, Phase } from '../../lambda/deploy/state';
 import { NO_RELEASE, TAGS } from '../names';
 import type { FakeCloud } from '../simulation/fake-cloud';
 import { runSimulatedDeploy } from '../simulation/run';
@@ -99,7 +99,7 @@ export interface DeployPlan {
   readonly fleets: { readonly web: number; readonly worker?: number };
   readonly bakes: boolean;
   readonly migrates: boolean;
-  readonly outcome: 'succeeded' | 'failed';
+  readonly outcome: DeployOutcome;
   /** Why the modelled deploy failed (a timeout shorter than the timings, …). */
   readonly failure?: string;
   readonly timeline: readonly TimelineEntry[];

@@ -9,7 +9,7 @@
  * limit or timing out at the state machine's timeout without any Catch running, as AWS
  * does, and an execution stopped by hand (`faults.abortAtStep`).
  */
-import { ADVANCE_FATAL_ERRORS, ADVANCE_RETRY } from '../../lambda/deploy/contract';
+import { ADVANCE_FATAL_ERRORS, ADVANCE_RETRY, OUTCOME_ERRORS, SUCCEEDING_OUTCOMES } from '../../lambda/deploy/contract';
 import { HISTORY_EVENTS, STEP_FUNCTIONS_HISTORY_LIMIT, stateMachineTimeoutSeconds } from '../../lambda/deploy/budget';
 import type { DeployConfig } from '../config/types';
 import { isDeployState, type DeployState } from '../../lambda/deploy/state';
@@ -194,12 +194,13 @@ export async function runExecution(input: unknown, options: DriverOptions): Prom
       record(HISTORY_EVENTS.choice);
       if (result.done) {
         // Serving (Succeed: entered, exited, ExecutionSucceeded) or RolledBack (Fail: entered, ExecutionFailed).
-        if (result.outcome === 'succeeded') {
+        if ((SUCCEEDING_OUTCOMES as readonly string[]).includes(result.outcome ?? '')) {
           record(HISTORY_EVENTS.end);
           return end('SUCCEEDED', { state: result });
         }
         record(2);
-        return end('FAILED', { state: result, error: { name: 'DeployFailed', message: result.failure?.cause ?? 'the deploy failed' } });
+        const name = OUTCOME_ERRORS[(result.outcome ?? 'failed') as keyof typeof OUTCOME_ERRORS] ?? OUTCOME_ERRORS.failed;
+        return end('FAILED', { state: result, error: { name, message: result.failure?.cause ?? 'the deploy failed' } });
       }
       if (result.waitSeconds > 0) {
         record(HISTORY_EVENTS.wait);

@@ -26,6 +26,8 @@
  * - `services/rds.ts`: DB snapshots;
  * - `services/cloudwatch.ts`: herd's alarms, evaluated over computed traffic and target health;
  * - `services/cloudformation.ts`: DescribeStacks (the stack update model is `cloudformation.ts`);
+ * - `services/sns.ts`: Publish to the notifications topic;
+ * - `services/eventbridge.ts`: PutEvents onto the default bus;
  * - `services/common.ts`: helpers they share (AWS errors, tags, ids, filters).
  */
 import type { MiddlewareStack } from '@smithy/types';
@@ -44,7 +46,9 @@ import { pad } from './services/common';
 import { registerDynamoDb } from './services/dynamodb';
 import { registerEc2, releaseOfInstance, resolveVersion, tickImages, tickInstances } from './services/ec2';
 import { registerElbv2, tickTargetGroups } from './services/elbv2';
+import { registerEventBridge } from './services/eventbridge';
 import { registerRds, tickDbSnapshots } from './services/rds';
+import { registerSns } from './services/sns';
 import { registerSsm, tickPendingParameters } from './services/ssm';
 
 export type ServiceName = keyof DeployClients;
@@ -118,11 +122,46 @@ export interface FakeStack {
   outputs?: Record<string, string>;
 }
 
+/** What SNS Publish or EventBridge PutEvents accepted (`services/sns.ts`, `services/eventbridge.ts`). */
+export type PublishedMessage =
+  | {
+      readonly service: 'sns';
+      readonly at: number;
+      readonly topicArn: string;
+      readonly subject?: string;
+      readonly message: string;
+      /** Message attributes by name: string values as sent, binary ones in base64. */
+      readonly attributes: Readonly<Record<string, string>>;
+    }
+  | {
+      readonly service: 'eventBridge';
+      readonly at: number;
+      /** Bus name (`default`). */
+      readonly bus: string;
+      readonly source: string;
+      readonly detailType: string;
+      /** The entry's Detail, parsed. */
+      readonly detail: Readonly<Record<string, unknown>>;
+      /** The entry's Time (ISO), when it had one. */
+      readonly time?: string;
+    };
+
 /** A record of one call the logic made. */
 export interface CallRecord {
   readonly at: number;
   readonly api: string;
   readonly throttled: boolean;
+}
+
+/** An error an API answers instead of doing its work (`FakeCloud.faults`). */
+export interface ApiFault {
+  /** `<service>:<Command without the suffix>`, e.g. `autoScaling:RollbackInstanceRefresh`. */
+  readonly api: string;
+  readonly code: string;
+  readonly message?: string;
+  readonly status?: number;
+  /** Calls that fail; unset: every call until the fault is removed. */
+  times?: number;
 }
 
 export type ThrottlePolicy = (service: ServiceName, api: string, attempt: number) => boolean;
@@ -177,6 +216,17 @@ export class FakeCloud {
   /** Manual DB snapshots a region allows (RDS default 100): CreateDBSnapshot beyond it fails. */
   manualSnapshotQuota = 100;
   readonly dbSnapshots = new Map<string, DbSnapshot>();
+  /** SNS topics that exist (ARNs): Publish to any other answers NotFound. */
+  readonly topics = new Set<string>();
+  /** EventBridge buses that exist, by name: the account's `default` always does. */
+  readonly eventBuses = new Set<string>(['default']);
+  /** Every message SNS and EventBridge accepted, in order. */
+  readonly published: PublishedMessage[] = [];
+  /**
+   * PutEvents entry failures to answer next (`InternalFailure`, `ThrottlingException`: what
+   * EventBridge reports under load), one per otherwise valid entry, in order.
+   */
+  readonly failNextEntries: { code: string; message: string }[] = [];
   /** CloudWatch alarms by name (`services/cloudwatch.ts` evaluates herd's). */
   readonly alarms = new Map<string, FakeAlarm>();
   /** Requests a minute the site receives. */
@@ -199,6 +249,12 @@ export class FakeCloud {
   /** Things the fake saw that AWS would allow but that break herd's promises (e.g. deregistering an image in use). */
   readonly violations: string[] = [];
   throttle: ThrottlePolicy | undefined;
+  /**
+   * Errors an API answers instead of doing its work (a permission an operator removed, a
+   * service outage): the first fault naming the API (`ec2:DeregisterImage`) that has tries
+   * left (`times`, default forever) fails the call. Tests remove one to "fix the cause".
+   */
+  readonly faults: ApiFault[] = [];
   private readonly attempts = new Map<string, number>();
   private readonly tickHooks: ((cloud: FakeCloud) => void)[] = [];
   /**
@@ -426,6 +482,8 @@ export class FakeCloud {
       dynamodb: client('dynamodb') as unknown as DeployClients['dynamodb'],
       rds: client('rds') as unknown as DeployClients['rds'],
       cloudFormation: client('cloudFormation') as unknown as DeployClients['cloudFormation'],
+      sns: client('sns') as unknown as DeployClients['sns'],
+      eventBridge: client('eventBridge') as unknown as DeployClients['eventBridge'],
     };
   }
 
@@ -477,6 +535,11 @@ export class FakeCloud {
       const t = THROTTLE_CODES[service] ?? { code: 'ThrottlingException', status: 400 };
       throw new FakeAwsError(t.code, 'Rate exceeded', t.status);
     }
+    const fault = this.faults.find((f) => f.api === api && (f.times === undefined || f.times > 0));
+    if (fault) {
+      if (fault.times !== undefined) fault.times -= 1;
+      throw new FakeAwsError(fault.code, fault.message ?? `${fault.code} (injected)`, fault.status ?? 400);
+    }
     if (this.handlers.size === 0) this.registerHandlers();
     const handler = this.handlers.get(api);
     if (!handler) throw new Error(`the fake cloud does not implement ${api}`);
@@ -494,5 +557,7 @@ export class FakeCloud {
     registerDynamoDb(this);
     registerCloudFormation(this);
     registerRds(this);
+    registerSns(this);
+    registerEventBridge(this);
   }
 }

@@ -72,6 +72,10 @@ export interface WorldSpec {
   readonly consistency?: { readonly maxLagSeconds: number; readonly minLagSeconds?: number; readonly seed?: number };
   /** Two consecutive reads may straddle a builder's or runner's report and power-off. Default: on. */
   readonly races?: boolean;
+  /** Auto Scaling processes suspended on a group before the deploy (by an operator, or a tool). */
+  readonly suspended?: { readonly web?: readonly string[]; readonly worker?: readonly string[] };
+  /** An instance refresh herd did not start is running on this group when the deploy starts. */
+  readonly foreignRefresh?: 'web' | 'worker';
   /** Private subnets (by index in `instances.subnetIds`) whose zone has no capacity. */
   readonly noCapacity?: readonly number[];
   /** Releases run by instances outside the environment's groups (e.g. another environment it was promoted to). */
@@ -205,6 +209,9 @@ export function createWorld(spec: WorldSpec): World {
   cloud.parameters.set(names.currentImage, servingImage);
   cloud.parameters.set(names.currentRelease, spec.serving);
   cloud.stacks.set(stackName(envName), { status: 'UPDATE_COMPLETE' });
+  // The stack's Notifications topic: deploys publish their start and outcome there.
+  const notificationTopicArn = `arn:aws:sns:${REGION}:${ACCOUNT}:herd-${envName}-notifications`;
+  cloud.topics.add(notificationTopicArn);
   const thresholds: AlarmConfig = { ...profileDefaults('small', app).alarms, ...spec.alarms?.thresholds };
   const alarmName = (id: HerdAlarmId) => `herd-${envName}-${id.toLowerCase()}`;
   for (const id of HERD_ALARM_IDS) cloud.addAlarm(alarmName(id), { shape: HERD_ALARMS[id], threshold: HERD_ALARMS[id].threshold(thresholds), targetGroupArn });
@@ -259,6 +266,7 @@ export function createWorld(spec: WorldSpec): World {
     artifacts: { bucket: `herd-${envName}-artifacts`, artifactPrefix: 'releases/' },
     ...(spec.database ? { database: { instanceIdentifier: dbId } } : {}),
     alarmNames: rollsBack.map(alarmName),
+    notificationTopicArn,
     deploy,
     amiRetention: spec.amiRetention ?? 3,
     peerEnvironments: (spec.peers ?? []).map((p) => p.env),
@@ -308,6 +316,29 @@ export function createWorld(spec: WorldSpec): World {
       conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: ['/*'] } }],
       actions: [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '503', ContentType: 'text/html', MessageBody: maintenancePageHtml(app) } }],
       tags: { [TAGS.app]: app, [TAGS.environment]: envName, [TAGS.deploy]: MANUAL_OWNER },
+    });
+  }
+  // What an operator (or another tool) did to the groups before the deploy.
+  for (const [role, processes] of Object.entries(spec.suspended ?? {})) {
+    const group = cloud.groups.get(`herd-${envName}-${role}`);
+    if (!group) throw new Error(`world: no ${role} group to suspend processes on`);
+    for (const p of processes ?? []) group.suspended.add(p);
+  }
+  if (spec.foreignRefresh) {
+    const group = cloud.groups.get(`herd-${envName}-${spec.foreignRefresh}`);
+    if (!group) throw new Error(`world: no ${spec.foreignRefresh} group to refresh`);
+    group.refreshes.push({
+      id: `${cloud.nextId('', 8).slice(1)}-refresh-by-hand`,
+      group: group.name,
+      status: 'InProgress',
+      desiredVersion: group.ltVersion,
+      previousVersion: group.ltVersion,
+      preferences: { MinHealthyPercentage: 90, InstanceWarmup: 300, SkipMatching: false },
+      startTime: clock.now() - 60_000,
+      percentage: 0,
+      nextCheckpoint: 0,
+      rollingBack: false,
+      toUpdate: group.desired,
     });
   }
   return { cloud, clock, env, images, baseImage };

@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { FakeAwsError } from '../../lib/simulation/errors';
 import { appDirectory, largeAppDirectory } from './support/app';
 import { Collector, runHerd, testDeps } from './support/harness';
-import { S3_LIMITS, SimulatedEnvironment } from './support/simulated';
+import { S3_LIMITS, SIMULATED_ACTOR, SimulatedEnvironment } from './support/simulated';
 
 function setup(spec: ConstructorParameters<typeof SimulatedEnvironment>[0] = { web: 2, worker: 1, serving: 'r1' }) {
   const sim = new SimulatedEnvironment(spec);
@@ -44,7 +44,8 @@ describe('herd deploy <env> <path>', () => {
     const lines = run.out.trim().split('\n');
     expect(lines[0]).toMatch(new RegExp(`^uploading s3://${sim.bucket}/releases/${release}\\.tar\\.gz \\(\\d+ B\\)$`));
     expect(lines[1]).toMatch(new RegExp(`^uploaded s3://${sim.bucket}/releases/${release}\\.tar\\.gz \\(\\d+ B in 0s\\)$`));
-    expect(lines[2]).toMatch(new RegExp(`^deploy \\S+ started on staging: release ${release} \\(rolling\\), by alice$`));
+    // The actor is the caller's AWS identity (STS), not a name the caller chose.
+    expect(lines[2]).toMatch(new RegExp(`^deploy \\S+ started on staging: release ${release} \\(rolling\\), by alice \\(arn:aws:iam::123456789012:user/alice\\)$`));
     expect(lines.some((l) => /^rollout: refresh\.\w+ · refresh web \d+% · \d\/\d instances replaced · elapsed \S+ · left unknown$/.test(l))).toBe(true);
     expect(lines.some((l) => /^bake: bake\.\w+ · elapsed/.test(l))).toBe(true);
     expect(lines.filter((l) => /^done lock \d+s$/.test(l))).toHaveLength(1);
@@ -79,7 +80,7 @@ describe('herd deploy <env> <path>', () => {
     const run = await runHerd(['deploy', 'staging', appDirectory(), '--detach', '--strategy', 'full', '--migrate', 'after'], deps);
     expect(run.code).toBe(3);
     const [x] = [...sim.executions.values()];
-    expect(x?.input).toMatchObject({ strategy: 'full', migrationOrder: 'after', actor: 'alice', deployId: x?.name });
+    expect(x?.input).toMatchObject({ strategy: 'full', migrationOrder: 'after', actor: SIMULATED_ACTOR, deployId: x?.name });
     expect(run.out).toMatch(/detached: deploy (\S+) keeps running; follow it with `herd watch staging`, check it with `herd status staging`\n$/);
     expect(sim.polls).toBe(0);
   });
@@ -221,11 +222,11 @@ describe('herd status during a deploy', () => {
     const run = await runHerd(['status', 'staging', '--json'], testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now() }));
     expect(run.code).toBe(0);
     const status = JSON.parse(run.out) as { lock: { actor: string; phase: string; status: string }; refreshes: { role: string; percent: number }[]; release: string };
-    expect(status.lock).toMatchObject({ actor: 'alice', phase: 'rollout', status: 'RUNNING' });
+    expect(status.lock).toMatchObject({ actor: SIMULATED_ACTOR, phase: 'rollout', status: 'RUNNING' });
     expect(status.refreshes[0]).toMatchObject({ role: 'web', status: 'InProgress' });
     expect(status.refreshes[0]?.percent).toBeGreaterThan(0);
     const text = await runHerd(['status', 'staging'], testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now() }));
-    expect(text.out).toMatch(/^deploy {6}\S+ running: rollout \(refresh\.wait\), release \S+, by alice since /m);
+    expect(text.out).toMatch(/^deploy {6}\S+ running: rollout \(refresh\.wait\), release \S+, by alice \(arn:aws:iam::123456789012:user\/alice\) since /m);
     expect(text.out).toMatch(/^refresh {5}web InProgress \d+%$/m);
   });
 });

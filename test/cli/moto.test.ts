@@ -189,8 +189,25 @@ describe('herd history', () => {
     const items = JSON.parse(json.out) as { deployId: string; durationSeconds: number; status: string; error?: string }[];
     expect(items.map((i) => [i.deployId, i.status, i.durationSeconds, i.error])).toEqual([['d2', 'failed', 300, 'migration failed'], ['d1', 'succeeded', 723, undefined]]);
     const text = await runHerd(['history', 'staging', '--limit', '1'], deps());
-    expect(text.out).toMatch(/│ d2 +│ rel-d2 +│ rolling +│ bob +│ failed +│ 2026-11-02T10:00:00Z │ 5m00s +│ lock 2s, bake 7m32s │ migrate: migration failed │/);
+    expect(text.out).toMatch(/│ deploy │ 2026-11-02T10:00:00Z │ d2 +│ rel-d2 +│ rolling +│ bob +│ failed +│ 5m00s +│ lock 2s, bake 7m32s │ migrate: migration failed │/);
     expect(text.out).not.toMatch(/d1/);
+  });
+
+  test('lists an operator\'s action, recorded in DynamoDB as the caller (moto\'s STS user), before the deploys it followed', async () => {
+    await clients.dynamodb.send(new PutCommand({ TableName: 'herd-staging-deploys', Item: item('d1', '2026-11-01T10:00:00.000Z', { status: 'succeeded', endedAt: '2026-11-01T10:12:03.000Z' }) }));
+    expect((await runHerd(['autoscaling', 'suspend', 'staging', 'AZRebalance'], deps())).code).toBe(0);
+    const action = await clients.dynamodb.send(new GetCommand({ TableName: 'herd-staging-deploys', Key: { pk: 'ACTION', sk: '2026-11-05T10:00:00.000Z#autoscaling suspend' } }));
+    expect(action.Item).toEqual({
+      pk: 'ACTION',
+      sk: '2026-11-05T10:00:00.000Z#autoscaling suspend',
+      verb: 'autoscaling suspend',
+      actor: 'moto (arn:aws:sts::123456789012:user/moto)',
+      environment: 'staging',
+      detail: 'suspended AZRebalance on herd-staging-web and herd-staging-worker',
+      at: '2026-11-05T10:00:00.000Z',
+    });
+    const json = JSON.parse((await runHerd(['history', 'staging', '--json'], deps())).out) as { kind: string; verb?: string; deployId?: string }[];
+    expect(json.map((e) => [e.kind, e.verb ?? e.deployId])).toEqual([['action', 'autoscaling suspend'], ['deploy', 'd1']]);
   });
 
   test('fails when --limit is not a positive number', async () => {
@@ -229,7 +246,8 @@ describe('herd deploy (moto Step Functions)', () => {
     const list = await clients.sfn.send(new ListExecutionsCommand({ stateMachineArn: m.outputs.DeployStateMachineArn }));
     expect(list.executions).toHaveLength(1);
     const x = await clients.sfn.send(new DescribeExecutionCommand({ executionArn: list.executions?.[0]?.executionArn ?? '' }));
-    expect(JSON.parse(x.input ?? '{}')).toEqual({ release, actor: 'alice', deployId: x.name, migrationOrder: 'none' });
+    // moto's STS answers for its own user: the actor is that identity.
+    expect(JSON.parse(x.input ?? '{}')).toEqual({ release, actor: 'moto (arn:aws:sts::123456789012:user/moto)', deployId: x.name, migrationOrder: 'none' });
     // One part: a single PutObject (its ETag is the body's MD5, without a part count).
     const head = await clients.s3.send(new HeadObjectCommand({ Bucket: 'herd-staging-artifacts', Key: `releases/${release}.tar.gz` }));
     expect(head.ETag).toMatch(/^"[0-9a-f]{32}"$/);

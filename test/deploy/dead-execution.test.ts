@@ -138,7 +138,7 @@ describe('an execution that dies leaves the environment as the reaper finds it, 
   test('a normal failure and a refusal leave the reaper nothing to do', async () => {
     const failed = await dies({ web: 2, worker: 1, serving: 'r1', releases: { r2: { migrationExitCode: 1 } } }, {}, {});
     expect(failed.run.result).toMatchObject({ status: 'FAILED', error: { name: 'DeployFailed' } });
-    expect((await reapSimulated(failed.world, failed.run.result))[0]?.outcome).toEqual({ action: 'nothing', why: 'deploy deploy-0001 is finished (history failed, lock not held)' });
+    expect((await reapSimulated(failed.world, failed.run.result))[0]?.outcome).toEqual({ action: 'nothing', why: 'the deploy ended DeployFailed' });
 
     const world = createWorld({ web: 2, worker: 1, serving: 'r1' });
     world.cloud.table.set(LOCK, { pk: 'LOCK', sk: 'LOCK', deployId: 'deploy-0000', actor: 'bob', release: 'r9', since: '2026-11-05T09:00:00.000Z' });
@@ -148,12 +148,12 @@ describe('an execution that dies leaves the environment as the reaper finds it, 
     expect(world.cloud.table.get(LOCK)?.deployId).toBe('deploy-0000');
   });
 
-  test(`gives up after ${MAX_RESUMES} resumed executions, saying so in the history and keeping the lock for an operator`, async () => {
+  test(`gives up after ${MAX_RESUMES} resumed executions: needs attention, the lock kept with the reason and how to repair`, async () => {
     const { world, run } = await dies({ web: 2, worker: 1, serving: 'r1' }, {}, { faults: { abortAtStep: 'refresh.wait' } });
     const dead = run.result.lastAdvanced!;
     const reaped = await reapSimulated(world, { ...run.result, lastAdvanced: { ...dead, resumes: MAX_RESUMES } });
     expect(reaped).toEqual([{ outcome: { action: 'gave-up', why: `resumed ${MAX_RESUMES} times already` } }]);
-    expect(history(world)).toMatchObject({ status: 'failed', error: expect.stringContaining('the reaper resumed it 3 times and gives up') });
-    expect(world.cloud.table.has(LOCK)).toBe(true);
+    expect(history(world)).toMatchObject({ status: 'needs-attention', error: expect.stringContaining('the reaper resumed deploy deploy-0001 3 times and gives up') });
+    expect(world.cloud.table.get(LOCK)).toMatchObject({ deployId: 'deploy-0001', needsAttention: expect.stringContaining('run `herd repair staging` to compensate again') });
   });
 });

@@ -1,5 +1,7 @@
 /** The thin advance handler: environment parsing, input validation, one real step against mocked SDK clients. */
+import { AutoScalingClient, DescribeAutoScalingGroupsCommand, DescribeInstanceRefreshesCommand } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -10,12 +12,22 @@ import { createWorld } from '../../lib/simulation/world';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 const cloudFormation = mockClient(CloudFormationClient);
+const ssm = mockClient(SSMClient);
+const autoScaling = mockClient(AutoScalingClient);
 const env = createWorld({ web: 2, worker: 1, serving: 'r1' }).env;
 
 beforeEach(() => {
   ddb.reset();
   cloudFormation.reset();
   cloudFormation.on(DescribeStacksCommand).resolves({ Stacks: [{ StackName: 'herd-staging', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(0) }] });
+  // The pre-flight reads: r1 serves; the groups run nothing unusual.
+  ssm.reset();
+  ssm.on(GetParameterCommand).resolves({ Parameter: { Name: '/herd/shop/staging/current-release', Value: 'r1' } });
+  autoScaling.reset();
+  autoScaling.on(DescribeAutoScalingGroupsCommand).resolves({
+    AutoScalingGroups: [env.fleets.web, env.fleets.worker!].map((f) => ({ AutoScalingGroupName: f.autoScalingGroupName, MinSize: 1, MaxSize: 4, DesiredCapacity: 2, AvailabilityZones: [], HealthCheckType: 'ELB', DefaultCooldown: 300, CreatedTime: new Date(0), SuspendedProcesses: [] })),
+  });
+  autoScaling.on(DescribeInstanceRefreshesCommand).resolves({ InstanceRefreshes: [] });
   resetEnvironmentForTests();
   process.env.DEPLOY_ENVIRONMENT = JSON.stringify(env);
 });

@@ -7,6 +7,8 @@ import { runExecution, type ExecutionResult } from '../../lib/simulation/driver'
 import type { ServiceMetrics } from '../../lib/simulation/metrics';
 import { runSimulatedDeploy } from '../../lib/simulation/run';
 import { createWorld, type World, type WorldSpec } from '../../lib/simulation/world';
+import type { ApiFault } from '../../lib/simulation/fake-cloud';
+import { MANUAL_OWNER, maintenanceOn, maintenanceStatus, takeOverPage } from '../../lambda/deploy/maintenance';
 
 export interface ScenarioFaults {
   /** Every API's calls number 1, 1+N, 1+2N… are throttled (N > the calls one step makes to one API, or no step could ever finish). */
@@ -14,12 +16,30 @@ export interface ScenarioFaults {
   readonly retryAfterSideEffect?: 'all' | readonly string[];
   /** A second `herd deploy` starts when the first reaches this step. */
   readonly secondDeploy?: { readonly atStep: string; readonly actor: string; readonly release: string };
+  /** Errors APIs answer (`FakeCloud.faults`: a permission removed, an outage), from the start or once the deploy reaches `fromStep`. */
+  readonly apiFaults?: readonly (ApiFault & { readonly fromStep?: string })[];
+  /** What an operator does when the deploy reaches a step. */
+  readonly operator?: { readonly atStep: string; readonly action: 'takeOverPage' | 'putPageUp' };
+  /** Once the deploy ended (needs attention): the faults are fixed and `herd repair` runs; the expectations are of the end of the repair. */
+  readonly repairAfter?: { readonly actor: string };
 }
 
 export interface ScenarioExpectations {
-  readonly outcome: 'succeeded' | 'failed';
-  readonly serving: string;
+  /** The deploy's outcome; `refused`: a pre-flight check refused it before any change (`refusedWith`). */
+  readonly outcome: 'succeeded' | 'unchanged' | 'failed' | 'needs-attention' | 'aborted' | 'refused';
+  /** A pattern of the refusal's message. */
+  readonly refusedWith?: string;
+  /** Processes suspended on each group at the end (default none). */
+  readonly suspendedAtEnd?: { readonly web?: readonly string[]; readonly worker?: readonly string[] };
+  /** Owner of the maintenance page at the end, when one is up (`manual`: an operator's). */
+  readonly maintenanceOwnerAtEnd?: string;
+  /** The lock at the end holds this reason (a deploy that needs attention). */
+  readonly needsAttention?: string;
+  /** The release every instance and the release parameters end on; absent for a deploy left half done (needs attention). */
+  readonly serving?: string;
   readonly cause?: string;
+  /** The lock is still held at the end without a reason (its release failed for good). */
+  readonly lockHeldAtEnd?: boolean;
   readonly minHealthyPercent?: number;
   readonly builders?: number;
   readonly webUnchanged?: boolean;
@@ -98,13 +118,28 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
     const n = faults.throttleEvery;
     cloud.throttle = (_service, _api, attempt) => (attempt - 1) % n === 0;
   }
+  const later = (faults.apiFaults ?? []).filter((f) => f.fromStep !== undefined);
+  cloud.faults.push(...(faults.apiFaults ?? []).filter((f) => f.fromStep === undefined).map((f) => ({ ...f })));
   let secondDeploy: ExecutionResult | undefined;
+  let operatorActed = false;
   const run = await runSimulatedDeploy(
     world,
     { ...scenario.deploy, deployId: scenario.deploy.deployId ?? 'deploy-0001' },
     {
       faults: { ...(faults.retryAfterSideEffect ? { retryAfterSideEffect: faults.retryAfterSideEffect } : {}) },
       onState: async (state, ctx) => {
+        for (const f of later.filter((x) => x.fromStep === state.step)) {
+          later.splice(later.indexOf(f), 1);
+          const { fromStep: _from, ...fault } = f;
+          cloud.faults.push({ ...fault });
+        }
+        const operator = faults.operator;
+        if (operator && !operatorActed && state.step === operator.atStep) {
+          operatorActed = true;
+          const clients = cloud.clients();
+          if (operator.action === 'takeOverPage') await takeOverPage(clients, await maintenanceStatus(clients, ctx.env));
+          else await maintenanceOn(clients, ctx.env, MANUAL_OWNER);
+        }
         const second = faults.secondDeploy;
         if (second && !secondDeploy && state.step === second.atStep) {
           secondDeploy = await runExecution(
@@ -115,6 +150,13 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
       },
     },
   );
+  if (faults.repairAfter && run.result.state) {
+    // The operator fixes the cause, then runs `herd repair`: a new execution from the last state.
+    cloud.faults.splice(0);
+    const ctx = { clients: cloud.clients(), env: world.env, clock: world.clock };
+    const repaired = await runExecution({ ...run.result.state, repair: { actor: faults.repairAfter.actor } }, { cloud, handle: (event) => handle(event, ctx), deploy: world.env.deploy });
+    return { scenario, world, ...run, result: repaired, endedAt: world.clock.now(), ...(secondDeploy ? { secondDeploy } : {}) };
+  }
   return { scenario, world, ...run, ...(secondDeploy ? { secondDeploy } : {}) };
 }
 

@@ -6,6 +6,7 @@
 import { UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
 import { worstCase } from '../../lambda/deploy/budget';
 import { HERD_ALARM_IDS } from '../../lib/alarms';
+import { OUTCOME_ERRORS } from '../../lambda/deploy/contract';
 import { architectureOf } from '../../lib/architecture';
 import { NO_RELEASE, parameterNames, TAGS } from '../../lib/names';
 import { loadScenarios, runScenario, tableRow, type ScenarioRun } from './scenario';
@@ -31,20 +32,27 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
   const e = scenario.expect;
 
   test(`${scenario.name}: ends ${e.outcome}`, () => {
-    // A failed deploy ends in the RolledBack Fail state: the execution FAILED with DeployFailed.
-    expect({ status: run.result.status, error: run.result.error?.name }).toEqual(
-      e.outcome === 'succeeded' ? { status: 'SUCCEEDED', error: undefined } : { status: 'FAILED', error: 'DeployFailed' },
-    );
+    // Each outcome ends the execution at its own state: Succeed, or a Fail with its error.
+    const end =
+      e.outcome === 'succeeded' || e.outcome === 'unchanged' ? { status: 'SUCCEEDED', error: undefined }
+      : e.outcome === 'refused' ? { status: 'FAILED', error: 'PreflightError' }
+      : { status: 'FAILED', error: OUTCOME_ERRORS[e.outcome] };
+    expect({ status: run.result.status, error: run.result.error?.name }).toEqual(end);
+    if (e.outcome === 'refused') {
+      expect(run.result.error?.message).toMatch(new RegExp(e.refusedWith ?? '.'));
+      return;
+    }
     expect(run.result.state?.outcome).toBe(e.outcome);
     if (e.cause !== undefined) expect(run.result.state?.failure?.cause).toBe(e.cause);
     expect(run.result.state?.compensation?.errors ?? []).toEqual(e.compensationErrors ?? []);
   });
 
-  test(`release ${e.serving} serves on every instance`, () => {
+  if (e.serving !== undefined) test(`release ${e.serving} serves on every instance`, () => {
     const { cloud, env } = run.world;
-    const none = e.serving === NO_RELEASE;
+    const release = e.serving ?? '';
+    const none = release === NO_RELEASE;
     // Before the first release, the image parameter holds the builders' base image and nothing serves.
-    const image = none ? run.world.baseImage : imageOf(run, e.serving);
+    const image = none ? run.world.baseImage : imageOf(run, release);
     expect(image).toBeDefined();
     for (const fleet of [env.fleets.web, env.fleets.worker]) {
       if (!fleet) continue;
@@ -75,16 +83,29 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
       (i) => (i.tags[TAGS.role] === 'builder' || i.tags[TAGS.role] === 'release') && i.state !== 'terminated' && i.state !== 'shutting-down',
     );
     expect(leftovers.map((i) => i.id)).toEqual([]);
-    expect(cloud.table.has('LOCK\u0000LOCK')).toBe(false);
+    if (e.needsAttention !== undefined) {
+      // The lock stays held, with what is half done and how to repair it.
+      expect(cloud.table.get('LOCK\u0000LOCK')).toMatchObject({ needsAttention: expect.stringMatching(new RegExp(e.needsAttention)) });
+    } else {
+      expect(cloud.table.has('LOCK\u0000LOCK')).toBe(e.lockHeldAtEnd ?? false);
+    }
     expect(run.metrics.maintenanceOn()).toBe(e.maintenanceOnAtEnd ?? false);
+    if (e.maintenanceOwnerAtEnd !== undefined) expect(cloud.maintenanceRule(env.loadBalancer.listenerArn, env.loadBalancer.maintenancePriority)?.tags[TAGS.deploy]).toBe(e.maintenanceOwnerAtEnd);
     expect(cloud.violations).toEqual([]);
-    const suspended = [...cloud.groups.values()].flatMap((g) => [...g.suspended]);
-    expect(suspended).toEqual([]);
-    void env;
+    // What an operator suspended is still suspended; nothing else is.
+    for (const fleet of [env.fleets.web, env.fleets.worker]) {
+      if (!fleet) continue;
+      const role = cloud.groups.get(fleet.autoScalingGroupName)?.role as 'web' | 'worker';
+      expect([role, [...(cloud.groups.get(fleet.autoScalingGroupName)?.suspended ?? [])].sort()]).toEqual([role, [...(e.suspendedAtEnd?.[role] ?? [])].sort()]);
+    }
   });
 
-  test('history records the outcome and phase timings', () => {
+  test('history records the outcome and phase timings (nothing for a deploy refused, or with nothing to do)', () => {
     const items = [...run.world.cloud.table.values()].filter((i) => i.pk === 'DEPLOY' && i.deployId === (scenario.deploy.deployId ?? 'deploy-0001'));
+    if (e.outcome === 'refused' || e.outcome === 'unchanged') {
+      expect(items).toEqual([]);
+      return;
+    }
     expect(items).toHaveLength(1);
     const item = items[0] ?? {};
     expect(item.status).toBe(e.outcome);
@@ -236,7 +257,7 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
   if (e.architecture !== undefined) {
     test(`the release's image and every instance running it are ${e.architecture}`, () => {
       const { cloud } = run.world;
-      const image = cloud.images.get(imageOf(run, e.serving) ?? '');
+      const image = cloud.images.get(imageOf(run, e.serving ?? "") ?? '');
       expect(image?.architecture).toBe(e.architecture);
       const running = [...cloud.instances.values()].filter((i) => i.imageId === image?.id && i.state === 'running');
       expect(running.length).toBeGreaterThan(0);

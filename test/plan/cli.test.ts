@@ -9,6 +9,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
+import { STSClient } from '@aws-sdk/client-sts';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,7 +56,7 @@ beforeAll(async () => {
   const server = await moto.ready;
   wire = wireClients(server);
   const config = clientConfig(server);
-  clients = { ...wire, cloudFormation: new CloudFormationClient(config), sfn: new SFNClient(config), s3: new S3Client(config), secretsManager: new SecretsManagerClient(config) };
+  clients = { ...wire, cloudFormation: new CloudFormationClient(config), sfn: new SFNClient(config), s3: new S3Client(config), secretsManager: new SecretsManagerClient(config), sts: new STSClient(config) };
   dir = mkdtempSync(join(tmpdir(), 'herd-plan-'));
 
   const network = await createNetwork(wire);

@@ -260,10 +260,16 @@ describe('the state machine', () => {
 
   test('retries Lambda errors, refuses at once what changed nothing, and compensates otherwise', () => {
     // Refusals first, never retried: the next retrier's States.TaskFailed would match them.
-    expect(definition).toContain('\\"Retry\\":[{\\"ErrorEquals\\":[\\"DeployLockedError\\",\\"EnvironmentBusyError\\",\\"InvalidDeployInputError\\",\\"InvalidDeployEnvironmentError\\"],\\"MaxAttempts\\":0}');
+    expect(definition).toContain('\\"Retry\\":[{\\"ErrorEquals\\":[\\"DeployLockedError\\",\\"EnvironmentBusyError\\",\\"PreflightError\\",\\"InvalidDeployInputError\\",\\"InvalidDeployEnvironmentError\\"],\\"MaxAttempts\\":0}');
     expect(definition).toContain('\\"ErrorEquals\\":[\\"Lambda.ServiceException\\"');
-    expect(definition).toContain('\\"ErrorEquals\\":[\\"DeployLockedError\\",\\"EnvironmentBusyError\\",\\"InvalidDeployInputError\\",\\"InvalidDeployEnvironmentError\\"],\\"Next\\":\\"Refused\\"');
+    expect(definition).toContain('\\"ErrorEquals\\":[\\"DeployLockedError\\",\\"EnvironmentBusyError\\",\\"PreflightError\\",\\"InvalidDeployInputError\\",\\"InvalidDeployEnvironmentError\\"],\\"Next\\":\\"Refused\\"');
     expect(definition).toContain('\\"ErrorEquals\\":[\\"States.ALL\\"],\\"ResultPath\\":\\"$.lambdaError\\",\\"Next\\":\\"BackoffAfterError\\"');
+    // Each outcome ends at its own state: the release served (deployed or already), or a Fail with the outcome's error.
+    expect(definition).toContain('\\"Serving\\":{\\"Type\\":\\"Succeed\\"');
+    expect(definition).toMatch(/\\"StringEquals\\":\\"unchanged\\"}]}],\\"Next\\":\\"Serving\\"/);
+    for (const [state, error] of [['RolledBack', 'DeployFailed'], ['NeedsAttention', 'DeployNeedsAttention'], ['Aborted', 'DeployAborted']]) {
+      expect(definition).toMatch(new RegExp(`\\\\"${state}\\\\":{\\\\"Type\\\\":\\\\"Fail\\\\",[^}]*\\\\"Error\\\\":\\\\"${error}\\\\"`));
+    }
   });
 
   test('logs every execution, traces with X-Ray, and has an overall time limit', () => {
@@ -280,6 +286,48 @@ describe('the state machine', () => {
     template.hasOutput('DeployStateMachineArn', { Value: { Ref: Match.stringLikeRegexp('^DeployStepStateMachine') } });
     template.hasOutput('DeployTableName', { Value: { Ref: 'DeployStepTable47365947' } });
   });
+});
+
+/** What publishing deploy notifications adds to a role (`DeployStep.grantDeployNotifications`). */
+const NOTIFICATION_STATEMENTS = [
+  ['PublishDeployNotifications', ['sns:Publish']],
+  ['EncryptDeployNotifications', ['kms:GenerateDataKey*', 'kms:Decrypt']],
+  ['PutDeployEvents', ['events:PutEvents']],
+];
+
+describe('deploy notifications', () => {
+  const statementsOf = (prefix: string) => {
+    const policy = Object.entries(template.findResources('AWS::IAM::Policy')).find(([id]) => id.startsWith(prefix))!;
+    return (policy[1].Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement;
+  };
+
+  test('the advance function is told the environment\'s notifications topic (the one its alarms use)', () => {
+    const fn = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Description: 'herd staging: advances a deploy by one step' } }))[0];
+    const value = (fn?.Properties as { Environment: { Variables: { DEPLOY_ENVIRONMENT: { 'Fn::Join': [string, unknown[]] } } } }).Environment.Variables.DEPLOY_ENVIRONMENT;
+    const parts = value['Fn::Join'][1];
+    const at = parts.findIndex((p) => typeof p === 'string' && p.endsWith('"notificationTopicArn":"'));
+    const [topicId] = Object.keys(template.findResources('AWS::SNS::Topic'));
+    expect(parts[at + 1]).toEqual({ Ref: topicId });
+    const alarm = Object.values(template.findResources('AWS::CloudWatch::Alarm'))[0];
+    expect(JSON.stringify((alarm?.Properties as { AlarmActions: unknown }).AlarmActions)).toMatch(/"Ref":"NotificationsTopic[0-9A-F]+"/);
+  });
+
+  test.each([['advance function', 'DeployStepAdvanceServiceRoleDefaultPolicy'], ['reaper', 'DeployStepReaperServiceRoleDefaultPolicy']])(
+    'the %s may publish to that topic only, use its key through SNS only, and put only herd\'s events on the default bus',
+    (_name, prefix) => {
+      const statements = statementsOf(prefix).filter((s) => NOTIFICATION_STATEMENTS.some(([sid]) => sid === s.Sid));
+      expect(statements.map((s) => [s.Sid, actionsOf(s)])).toEqual(NOTIFICATION_STATEMENTS);
+      const [publish, key, events] = statements;
+      expect(publish?.Resource).toEqual({ Ref: expect.stringMatching(/^NotificationsTopic[0-9A-F]+$/) });
+      expect(publish?.Condition).toBeUndefined();
+      expect(key?.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^NotificationsKey[0-9A-F]+$/), 'Arn'] });
+      expect(key?.Condition).toEqual({ StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['sns.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } });
+      expect(events?.Resource).toEqual({
+        'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':event-bus/default']],
+      });
+      expect(events?.Condition).toEqual({ 'ForAllValues:StringEquals': { 'events:source': ['herd'], 'events:detail-type': ['herd Deploy Status Change'] } });
+    },
+  );
 });
 
 describe('the reaper', () => {
@@ -304,6 +352,7 @@ describe('the reaper', () => {
       ['ReadLockWriteHistory', ['dynamodb:GetItem', 'dynamodb:PutItem']],
       ['ResumeDeploy', ['states:StartExecution']],
       ['ReadExecutionHistory', ['states:GetExecutionHistory']],
+      ...NOTIFICATION_STATEMENTS,
     ]);
     expect(JSON.stringify(statements[1]!.Resource)).toMatch(/^\{"Ref":"DeployStepStateMachine/);
     expect(JSON.stringify(statements[2]!.Resource)).toContain(':execution:');

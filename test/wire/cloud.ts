@@ -23,7 +23,9 @@ import {
   CreateTargetGroupCommand,
   ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { CreateDBInstanceCommand, RDSClient } from '@aws-sdk/client-rds';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { DeployClients } from '../../lambda/deploy/clients';
@@ -38,6 +40,8 @@ export interface WireClients extends DeployClients {
   readonly dynamodb: DynamoDBDocumentClient;
   readonly rds: RDSClient;
   readonly cloudFormation: CloudFormationClient;
+  readonly sns: SNSClient;
+  readonly eventBridge: EventBridgeClient;
   /** The plain DynamoDB client (table management). */
   readonly dynamodbRaw: DynamoDBClient;
 }
@@ -46,21 +50,34 @@ export interface WireClients extends DeployClients {
 export function wireClients(server: MotoServer): WireClients {
   const config = clientConfig(server);
   const dynamodbRaw = new DynamoDBClient(config);
+  const autoScaling = new AutoScalingClient(config);
+  // moto 5.2.5 has no DescribeInstanceRefreshes (it answers an HTML error page) and no
+  // StartInstanceRefresh: no instance refresh can exist in moto, so the answer AWS would give
+  // there is an empty list. The deploy step's pre-flight asks it; the fake covers refreshes.
+  autoScaling.middlewareStack.add(
+    (next, context) => async (args) =>
+      context.commandName === 'DescribeInstanceRefreshesCommand'
+        ? { output: { InstanceRefreshes: [], $metadata: { httpStatusCode: 200 } }, response: {} }
+        : next(args),
+    { step: 'initialize', name: 'motoHasNoInstanceRefreshes' },
+  );
   return {
     ec2: new EC2Client(config),
-    autoScaling: new AutoScalingClient(config),
+    autoScaling,
     elbv2: new ElasticLoadBalancingV2Client(config),
     ssm: new SSMClient(config),
     // Same marshalling options as the Lambda (handler.ts).
     dynamodb: DynamoDBDocumentClient.from(dynamodbRaw, { marshallOptions: { removeUndefinedValues: true } }),
     rds: new RDSClient(config),
     cloudFormation: new CloudFormationClient(config),
+    sns: new SNSClient(config),
+    eventBridge: new EventBridgeClient(config),
     dynamodbRaw,
   };
 }
 
 export function destroyClients(clients: WireClients): void {
-  for (const c of [clients.ec2, clients.autoScaling, clients.elbv2, clients.ssm, clients.dynamodb, clients.rds, clients.cloudFormation, clients.dynamodbRaw]) c.destroy();
+  for (const c of [clients.ec2, clients.autoScaling, clients.elbv2, clients.ssm, clients.dynamodb, clients.rds, clients.cloudFormation, clients.sns, clients.eventBridge, clients.dynamodbRaw]) c.destroy();
 }
 
 function must<T>(value: T | undefined | null, what: string): T {

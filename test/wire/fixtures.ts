@@ -48,6 +48,8 @@ export interface WireResources {
   readonly builderSecurityGroupIds?: readonly string[];
   readonly databaseIdentifier?: string;
   readonly alarmNames?: readonly string[];
+  /** The environment's notifications topic (default: a placeholder ARN; create it in moto to publish). */
+  readonly notificationTopicArn?: string;
   readonly amiRetention?: number;
   readonly deploy?: Partial<DeployConfig>;
   /** Other environments of the app (default none). */
@@ -96,6 +98,7 @@ export function deployEnvironment(r: WireResources = {}): DeployEnvironment {
     artifacts: { bucket: `herd-${WIRE_ENV}-artifacts`, artifactPrefix: 'releases/' },
     ...(r.databaseIdentifier ? { database: { instanceIdentifier: r.databaseIdentifier } } : {}),
     alarmNames: [...(r.alarmNames ?? [])],
+    notificationTopicArn: r.notificationTopicArn ?? `arn:aws:sns:${MOTO_REGION}:${MOTO_ACCOUNT}:herd-${WIRE_ENV}-notifications`,
     deploy: {
       ...WIRE_DEPLOY,
       ...r.deploy,

@@ -4,6 +4,8 @@
  * expression attribute values, consistent GetItem, Query on the history partition.
  *
  * Every DynamoDB call the lock and history make is supported by moto; nothing is faked here.
+ * The lock step's pre-flight reads the environment's groups: they exist in moto (empty),
+ * as the stack leaves them before a first release.
  */
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
@@ -11,7 +13,7 @@ import { advance } from '../../lambda/deploy/advance';
 import { DeployLockedError } from '../../lambda/deploy/errors';
 import { LOCK_KEY, acquireLock, breakLock, historyItem, historyKey, lockedMessage, readLock, releaseLock, writeHistory } from '../../lambda/deploy/lock';
 import { startMoto } from '../support/moto';
-import { createDeployTable, destroyClients, wireClients, type WireClients } from './cloud';
+import { baseImageId, createDeployTable, createGroup, createLaunchTemplate, createNetwork, destroyClients, wireClients, type WireClients } from './cloud';
 import { ManualClock, advanceContext, deployEnvironment, deployState } from './fixtures';
 
 describe('wire: deploy lock and history on DynamoDB (moto)', () => {
@@ -26,6 +28,12 @@ describe('wire: deploy lock and history on DynamoDB (moto)', () => {
   beforeEach(async () => {
     await moto.server().reset();
     await createDeployTable(clients, env.tableName);
+    const network = await createNetwork(clients);
+    const image = await baseImageId(clients);
+    for (const fleet of [env.fleets.web, env.fleets.worker].filter((f) => f !== undefined)) {
+      const lt = await createLaunchTemplate(clients, fleet.autoScalingGroupName, image, network.securityGroupId);
+      await createGroup(clients, network, fleet.autoScalingGroupName, lt, { min: 0, max: 2, desired: 0 });
+    }
   });
 
   test('the lock step takes the lock and writes a running history item', async () => {

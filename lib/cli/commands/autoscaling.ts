@@ -1,6 +1,7 @@
-/** `herd autoscaling suspend|resume <env> [processes…]`: pause or resume both groups' scaling processes. */
+/** `herd autoscaling suspend|resume <env> [processes…]`: pause or resume both groups' scaling processes; recorded in the history as the caller. */
 import { ResumeProcessesCommand, SuspendProcessesCommand } from '@aws-sdk/client-auto-scaling';
 import type { Command } from 'commander';
+import { auditAction } from '../audit';
 import type { CliDeps } from '../deps';
 import { fleetsOf, resolveEnvironment } from '../environment';
 import { CliError } from '../errors';
@@ -47,6 +48,7 @@ export function register(program: Command, deps: CliDeps): void {
       .action(async (env: string, processes: string[]) => {
         const chosen = validateProcesses(processes);
         const handle = await resolveEnvironment(deps, env);
+        const actor = await deps.actor(handle.clients);
         const fleets = fleetsOf(handle);
         for (const f of fleets) {
           const input = { AutoScalingGroupName: f.group, ...(chosen.length > 0 ? { ScalingProcesses: chosen } : {}) };
@@ -55,6 +57,7 @@ export function register(program: Command, deps: CliDeps): void {
         const what = chosen.length > 0 ? chosen.join(', ') : 'all processes';
         const groups = fleets.map((f) => `${f.role} (${f.group})`).join(' and ');
         deps.out.write(`${verb === 'suspend' ? 'suspended' : 'resumed'} ${what} on ${groups}\n`);
+        await auditAction(deps, handle, `autoscaling ${verb}`, actor, `${verb === 'suspend' ? 'suspended' : 'resumed'} ${what} on ${fleets.map((f) => f.group).join(' and ')}`);
         if (verb === 'suspend') deps.out.write(`deploys and scaling misbehave while processes are suspended: resume with \`herd autoscaling resume ${env}\`\n`);
       });
   }

@@ -5,7 +5,8 @@ import { ensureArtifact, prepareRelease } from '../artifact';
 import type { CliDeps } from '../deps';
 import { resolveEnvironment } from '../environment';
 import { exitWith } from '../errors';
-import { MIGRATE_CHOICES, refuseWhenLocked, startDeploy } from '../start';
+import { currentRelease } from '../images';
+import { MIGRATE_CHOICES, refuseWhenLocked, refuseWhenNotReady, startDeploy } from '../start';
 
 export function strategyOption(): Option {
   return new Option('--strategy <strategy>', 'rolling (instance refresh, no downtime) or full (maintenance page, new fleet); default: the environment\'s').choices(['rolling', 'full']);
@@ -25,6 +26,8 @@ export function register(program: Command, deps: CliDeps): void {
     .addOption(migrateOption())
     .option('--label <label>', 'prefix of the release id computed from a path (e.g. v42)')
     .option('--detach', 'return once the deploy has started (exit code 3)')
+    .option('--force', 'deploy even if the release serves already (replaces every instance)')
+    .option('--ignore-alarms', 'start even if an alarm that rolls deploys back is in ALARM (recorded in the history)')
     .addHelpText(
       'after',
       [
@@ -37,12 +40,17 @@ export function register(program: Command, deps: CliDeps): void {
         'failed and rolled back, 2 refused or bad input (nothing changed), 3 detached.',
       ].join('\n'),
     )
-    .action(async (env: string, target: string, opts: { strategy?: DeployStrategy; migrate?: MigrationOrder; label?: string; detach?: boolean }) => {
+    .action(async (env: string, target: string, opts: { strategy?: DeployStrategy; migrate?: MigrationOrder; label?: string; detach?: boolean; force?: boolean; ignoreAlarms?: boolean }) => {
       const handle = await resolveEnvironment(deps, env);
       const prepared = await prepareRelease(target, opts.label);
       try {
-        // Refuse before uploading anything when another deploy runs.
+        // Refuse before uploading anything when another deploy runs, or the deploy step's pre-flight would.
         await refuseWhenLocked(handle);
+        if (!opts.force && (await currentRelease(handle.clients, handle.app, env)) === prepared.release) {
+          deps.out.write(`release ${prepared.release} already serves on ${env}: nothing to do (deploy with --force to replace every instance)\n`);
+          return;
+        }
+        await refuseWhenNotReady(handle, { ...(opts.ignoreAlarms ? { ignoreAlarms: true } : {}) });
         // Shows its progress and says when the artifact is up.
         const uploaded = await ensureArtifact(deps, handle.clients, handle.outputs.artifactsBucket, prepared);
         if (!uploaded) deps.out.write(`release ${prepared.release}: artifact s3://${handle.outputs.artifactsBucket}/${prepared.key} already uploaded\n`);
@@ -54,6 +62,8 @@ export function register(program: Command, deps: CliDeps): void {
           release: prepared.release,
           ...(opts.strategy ? { strategy: opts.strategy } : {}),
           ...(opts.migrate ? { migrationOrder: opts.migrate } : {}),
+          ...(opts.force ? { force: true } : {}),
+          ...(opts.ignoreAlarms ? { ignoreAlarms: true } : {}),
           detach: opts.detach === true,
         }),
       );

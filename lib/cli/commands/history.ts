@@ -1,8 +1,11 @@
-/** `herd history <env>`: past deploys with outcome, duration, phase timings and cause. */
+/**
+ * `herd history <env>`: past deploys (outcome, duration, phase timings, cause) and operator
+ * actions (maintenance, autoscaling, unlock…: who, what changed), merged newest first.
+ */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { CliDeps } from '../deps';
 import { resolveEnvironment } from '../environment';
-import { durationSeconds, readHistory, type DeployRecord } from '../history';
+import { durationSeconds, readHistoryEntries, type DeployRecord, type HistoryEntry } from '../history';
 import { JSON_OPTION, table, writeJson } from '../output';
 import { formatDuration } from '../progress';
 
@@ -16,52 +19,70 @@ function outcome(item: DeployRecord): string {
   return item.mode === 'bake' ? `${item.status} (bake only)` : item.status;
 }
 
+/** An entry as `--json` prints it: `kind` first, the item without its table keys, a deploy's duration. */
+function jsonOf(entry: HistoryEntry): Record<string, unknown> {
+  const item = entry.kind === 'deploy' ? entry.deploy : entry.action;
+  const { pk: _pk, sk: _sk, ...rest } = item;
+  void _pk;
+  void _sk;
+  const seconds = entry.kind === 'deploy' ? durationSeconds(entry.deploy) : undefined;
+  return { kind: entry.kind, ...rest, ...(seconds !== undefined ? { durationSeconds: seconds } : {}) };
+}
+
+/** A table row: deploys fill every column; an action names its verb, actor, time and what it changed. */
+function rowOf(entry: HistoryEntry): string[] {
+  const when = entry.at.replace(/\.\d+Z$/, 'Z');
+  if (entry.kind === 'action') {
+    const a = entry.action;
+    return ['action', when, a.verb, '', '', a.actor, 'done', '', '', a.detail];
+  }
+  const i = entry.deploy;
+  const seconds = durationSeconds(i);
+  return [
+    'deploy',
+    when,
+    i.deployId,
+    i.release,
+    i.strategy,
+    i.actor,
+    outcome(i),
+    seconds === undefined ? 'running' : formatDuration(seconds),
+    i.phases.map((p) => `${p.phase} ${formatDuration(p.seconds)}`).join(', '),
+    i.error ? `${i.failedPhase ? `${i.failedPhase}: ` : ''}${i.error}` : '',
+  ];
+}
+
 export function register(program: Command, deps: CliDeps): void {
   program
     .command('history')
-    .description('past deploys, newest first: release, strategy, actor, outcome, duration, phase timings, cause')
+    .description('past deploys and operator actions, newest first: who, what, outcome, duration, phase timings, cause or what changed')
     .argument('<env>', 'environment (herd.config.ts)')
-    .option('--limit <n>', 'how many deploys to show (1–1000)', parseLimit, 20)
+    .option('--limit <n>', 'how many entries (deploys and operator actions) to show (1–1000)', parseLimit, 20)
     .option(...JSON_OPTION)
-    .addHelpText('after', ['', 'Examples:', '  $ herd history production --limit 5', '  $ herd history staging --json | jq \'.[0].phases\''].join('\n'))
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Deploys (kind "deploy") are listed by when they started; operator actions (kind "action":',
+        'maintenance on|off, autoscaling suspend|resume, unlock, abort, repair) by when they were done.',
+        '',
+        'Examples:',
+        '  $ herd history production --limit 5',
+        '  $ herd history staging --json | jq \'[.[] | select(.kind == "deploy")][0].phases\'',
+        '  $ herd history production --json | jq \'.[] | select(.kind == "action") | [.at, .actor, .verb, .detail]\'',
+      ].join('\n'),
+    )
     .action(async (env: string, opts: { limit: number; json?: boolean }) => {
       const handle = await resolveEnvironment(deps, env);
-      const items = await readHistory(handle.clients, handle.outputs.deployTableName, opts.limit);
+      const entries = await readHistoryEntries(handle.clients, handle.outputs.deployTableName, opts.limit);
       if (opts.json) {
-        writeJson(
-          deps.out,
-          items.map((i) => {
-            const { pk: _pk, sk: _sk, ...rest } = i;
-            void _pk;
-            void _sk;
-            const seconds = durationSeconds(i);
-            return { ...rest, ...(seconds !== undefined ? { durationSeconds: seconds } : {}) };
-          }),
-        );
+        writeJson(deps.out, entries.map(jsonOf));
         return;
       }
-      if (items.length === 0) {
-        deps.out.write(`no deploys recorded on ${env} yet\n`);
+      if (entries.length === 0) {
+        deps.out.write(`no deploys or operator actions recorded on ${env} yet\n`);
         return;
       }
-      deps.out.write(
-        `${table(
-          ['deploy', 'release', 'strategy', 'actor', 'outcome', 'started', 'duration', 'phases', 'cause'],
-          items.map((i) => {
-            const seconds = durationSeconds(i);
-            return [
-              i.deployId,
-              i.release,
-              i.strategy,
-              i.actor,
-              outcome(i),
-              i.startedAt.replace(/\.\d+Z$/, 'Z'),
-              seconds === undefined ? 'running' : formatDuration(seconds),
-              i.phases.map((p) => `${p.phase} ${formatDuration(p.seconds)}`).join(', '),
-              i.error ? `${i.failedPhase ? `${i.failedPhase}: ` : ''}${i.error}` : '',
-            ];
-          }),
-        )}\n`,
-      );
+      deps.out.write(`${table(['kind', 'when', 'deploy / action', 'release', 'strategy', 'actor', 'outcome', 'duration', 'phases', 'cause / what changed'], entries.map(rowOf))}\n`);
     });
 }

@@ -1,8 +1,9 @@
-/** `herd maintenance on|off <env>`: the maintenance page, with the bypass shown. */
+/** `herd maintenance on|off <env>`: the maintenance page, with the bypass shown; recorded in the history as the caller. */
 import type { Command } from 'commander';
 import { MaintenanceOwnedError, NotVisibleYetError } from '../../../lambda/deploy/errors';
 import { MANUAL_OWNER, MaintenanceSlotTakenError, maintenanceOff, maintenanceOn, type MaintenanceStatus } from '../../../lambda/deploy/maintenance';
 import { BYPASS_HEADER } from '../../names';
+import { auditAction } from '../audit';
 import type { CliDeps } from '../deps';
 import { resolveEnvironment, type EnvironmentHandle } from '../environment';
 import { CliError } from '../errors';
@@ -53,8 +54,11 @@ export function register(program: Command, deps: CliDeps): void {
     .addHelpText('after', ['', 'Example:', '  $ herd maintenance on production'].join('\n'))
     .action(async (env: string) => {
       const handle = await resolveEnvironment(deps, env);
+      const actor = await deps.actor(handle.clients);
       const before = await untilListed(deps, () => maintenanceOn(handle.clients, handle.deploy, MANUAL_OWNER));
-      deps.out.write(before.on ? `maintenance page of ${env} was already up (owner ${before.owner ?? 'unknown'}); nothing changed\n` : `maintenance page up on ${env} (${handle.outputs.url} answers 503)\n`);
+      const done = before.on ? `maintenance page of ${env} was already up (owner ${before.owner ?? 'unknown'}); nothing changed` : `maintenance page up on ${env} (${handle.outputs.url} answers 503)`;
+      deps.out.write(`${done}\n`);
+      await auditAction(deps, handle, 'maintenance on', actor, done);
       deps.out.write(bypassHelp(handle));
       deps.out.write(`take it down with \`herd maintenance off ${env}\`\n`);
     });
@@ -67,6 +71,7 @@ export function register(program: Command, deps: CliDeps): void {
     .addHelpText('after', ['', 'Examples:', '  $ herd maintenance off production', '  $ herd maintenance off production --force   # a running deploy\'s page'].join('\n'))
     .action(async (env: string, opts: { force?: boolean }) => {
       const handle = await resolveEnvironment(deps, env);
+      const actor = await deps.actor(handle.clients);
       let before;
       try {
         before = await maintenanceOff(handle.clients, handle.deploy, { force: opts.force === true });
@@ -74,6 +79,8 @@ export function register(program: Command, deps: CliDeps): void {
         if (err instanceof MaintenanceOwnedError) throw new CliError(err.message);
         throw err;
       }
-      deps.out.write(before.on ? `maintenance page lifted on ${env} (it was put up by ${before.owner ?? 'unknown'})\n` : `maintenance page of ${env} was not up; nothing changed\n`);
+      const done = before.on ? `maintenance page lifted on ${env} (it was put up by ${before.owner ?? 'unknown'})` : `maintenance page of ${env} was not up; nothing changed`;
+      deps.out.write(`${done}\n`);
+      await auditAction(deps, handle, 'maintenance off', actor, `${done}${before.on && opts.force ? ' (--force)' : ''}`);
     });
 }

@@ -7,7 +7,7 @@ import { resolveEnvironment } from '../environment';
 import { CliError, exitWith } from '../errors';
 import { readHistory } from '../history';
 import { currentRelease, releaseImages } from '../images';
-import { refuseWhenLocked, startDeploy } from '../start';
+import { refuseWhenLocked, refuseWhenNotReady, startDeploy } from '../start';
 import { migrateOption, strategyOption } from './deploy';
 
 export function register(program: Command, deps: CliDeps): void {
@@ -36,6 +36,7 @@ export function register(program: Command, deps: CliDeps): void {
         release = previous.release;
       }
       if (release === serving) throw new CliError(`release ${release} already serves ${env}; nothing to roll back`);
+      await refuseWhenNotReady(handle, {});
       const [image] = await releaseImages(handle.clients, handle.app, release);
       if (!image) throw new CliError(`no image for release ${release}; deploy it with herd deploy ${env} <path to its app directory or .tar.gz>`);
       deps.out.write(`rolling ${env} back from ${serving ?? 'unknown'} to ${release} (image ${image.ImageId ?? '?'}, no rebake)\n`);

@@ -32,8 +32,20 @@ export interface EnvironmentStatus {
   readonly release?: string;
   readonly image?: string;
   readonly instances: InstanceStatus[];
-  readonly groups: { role: string; name: string; desired: number; min: number; max: number; suspended: string[] }[];
-  readonly lock?: { deployId: string; actor: string; release: string; since: string; phase?: string; step?: string; status?: string };
+  readonly groups: { role: string; name: string; desired: number; min: number; max: number; version?: string; suspended: string[] }[];
+  readonly lock?: {
+    deployId: string;
+    actor: string;
+    release: string;
+    since: string;
+    phase?: string;
+    step?: string;
+    status?: string;
+    /** The deploy failed and its compensation did not finish: what is half done, and how to repair it. */
+    needsAttention?: string;
+    /** Who asked to abort it. */
+    abortedBy?: string;
+  };
   readonly refreshes: { role: string; id: string; status: string; percent?: number }[];
   readonly refreshError?: string;
   readonly maintenance: { on: boolean; owner?: string; foreignRuleArn?: string };
@@ -103,10 +115,17 @@ export async function environmentStatus(handle: EnvironmentHandle, now: number):
   let lockView: EnvironmentStatus['lock'];
   if (lock) {
     let phase: Pick<NonNullable<EnvironmentStatus['lock']>, 'phase' | 'step' | 'status'> = {};
-    const current = await readDeployExecution(clients, outputs.deployStateMachineArn, lock.deployId);
+    // From the deploy's own execution (its deaths and the reaper's resumes), or the repair the lock names.
+    let current = await readDeployExecution(clients, outputs.deployStateMachineArn, lock.deployId);
+    if (lock.execution && current && !current.executionArn.endsWith(`:${lock.execution}`)) {
+      current = (await readDeployExecution(clients, outputs.deployStateMachineArn, lock.deployId, lock.execution)) ?? current;
+    }
     if (current) {
       const { view } = current;
-      const resumed = current.died.length > 0 ? ` (resumed by the reaper after its execution ended ${current.died.at(-1)?.view.status})` : '';
+      const resumed =
+        current.died.length > 0 ? ` (resumed by the reaper after its execution ended ${current.died.at(-1)?.view.status})`
+        : /-repair-\d+$/.test(current.executionArn) ? ' (herd repair)'
+        : '';
       const status = endedAbnormally(view) ? `${view.status}: waiting for the reaper to resume it` : `${view.status}${resumed}`;
       phase = { status, ...(view.state ? { phase: currentPhase(view.state), step: view.state.step } : {}) };
     } else {
@@ -131,6 +150,7 @@ export async function environmentStatus(handle: EnvironmentHandle, now: number):
         desired: g?.DesiredCapacity ?? 0,
         min: g?.MinSize ?? 0,
         max: g?.MaxSize ?? 0,
+        ...(g?.LaunchTemplate?.Version ? { version: g.LaunchTemplate.Version } : {}),
         suspended: (g?.SuspendedProcesses ?? []).map((p) => p.ProcessName ?? '').filter(Boolean).sort(),
       };
     }),
@@ -147,19 +167,25 @@ export function renderStatus(s: EnvironmentStatus): string {
   for (const g of suspended) {
     lines.push(`!! WARNING: ${g.role} group ${g.name} has suspended processes: ${g.suspended.join(', ')} — resume with \`herd autoscaling resume ${s.environment}\``);
   }
+  if (s.lock?.needsAttention) {
+    lines.push(`!! NEEDS ATTENTION: ${s.lock.needsAttention}`);
+  }
   lines.push(`environment ${s.environment}  ${s.url}`);
   lines.push(`release     ${s.release ?? 'unknown'}${s.image ? ` (image ${s.image})` : ''}`);
   lines.push(`maintenance ${s.maintenance.on ? `ON (owner ${s.maintenance.owner ?? 'unknown'})` : 'off'}`);
   if (s.maintenance.foreignRuleArn) {
     lines.push(`  warning: rule ${s.maintenance.foreignRuleArn} holds the maintenance priority; herd cannot put a page up until it moves to a priority of 100 or more`);
   }
-  lines.push(
-    `deploy      ${s.lock ? `${s.lock.deployId} running: ${s.lock.phase ? `${s.lock.phase} (${s.lock.step ?? ''})` : (s.lock.status ?? '')}, release ${s.lock.release}, by ${s.lock.actor} since ${s.lock.since}` : 'none running'}`,
-  );
+  const deploy = !s.lock
+    ? 'none running'
+    : s.lock.needsAttention
+      ? `${s.lock.deployId} ended and needs attention (its compensation did not finish): release ${s.lock.release}, by ${s.lock.actor} since ${s.lock.since}; fix the cause, then \`herd repair ${s.environment}\``
+      : `${s.lock.deployId} running: ${s.lock.phase ? `${s.lock.phase} (${s.lock.step ?? ''})` : (s.lock.status ?? '')}, release ${s.lock.release}, by ${s.lock.actor} since ${s.lock.since}${s.lock.abortedBy ? `; aborted by ${s.lock.abortedBy}, compensating` : ''}`;
+  lines.push(`deploy      ${deploy}`);
   lines.push(`lock        ${s.lock ? `held by deploy ${s.lock.deployId} (${s.lock.actor})` : 'free'}`);
   lines.push(`refresh     ${s.refreshes.length > 0 ? s.refreshes.map((r) => `${r.role} ${r.status} ${r.percent ?? 0}%`).join(', ') : s.refreshError ? `unknown (${s.refreshError})` : 'none in progress'}`);
   lines.push(
-    `groups      ${s.groups.map((g) => `${g.role} ${g.desired} (min ${g.min}, max ${g.max})${g.suspended.length > 0 ? ` SUSPENDED: ${g.suspended.join(' ')}` : ''}`).join('; ')}`,
+    `groups      ${s.groups.map((g) => `${g.role} ${g.desired} (min ${g.min}, max ${g.max}${g.version ? `, launch-template version ${g.version}` : ''})${g.suspended.length > 0 ? ` SUSPENDED: ${g.suspended.join(' ')}` : ''}`).join('; ')}`,
   );
   lines.push(
     s.instances.length === 0

@@ -1,7 +1,8 @@
-/** `herd unlock <env> --deploy <id>`: break a stale lock (only that deploy's, only if it no longer runs). */
+/** `herd unlock <env> --deploy <id>`: break a stale lock (only that deploy's, only if it no longer runs); recorded in the history as the caller. */
 import type { Command } from 'commander';
 import { LockNotHeldError } from '../../../lambda/deploy/errors';
 import { breakLock, readLock } from '../../../lambda/deploy/lock';
+import { auditAction } from '../audit';
 import type { CliDeps } from '../deps';
 import { resolveEnvironment } from '../environment';
 import { CliError } from '../errors';
@@ -18,6 +19,7 @@ export function register(program: Command, deps: CliDeps): void {
     .addHelpText('after', ['', 'Example:', '  $ herd unlock production --deploy 20261105T100000Z-a1b2c3'].join('\n'))
     .action(async (env: string, opts: { deploy: string }) => {
       const handle = await resolveEnvironment(deps, env);
+      const actor = await deps.actor(handle.clients);
       const holder = await readLock(handle.clients, handle.outputs.deployTableName);
       if (holder && holder.deployId === opts.deploy) {
         // Its own execution, or the reaper's resume of it, may still run (and will release the lock).
@@ -44,6 +46,8 @@ export function register(program: Command, deps: CliDeps): void {
         if (err instanceof LockNotHeldError) throw new CliError(err.message);
         throw err;
       }
-      deps.out.write(`lock of ${env} broken: it was held by deploy ${broken.deployId} (${broken.actor}, release ${broken.release}) since ${broken.since}\n`);
+      const done = `lock of ${env} broken: it was held by deploy ${broken.deployId} (${broken.actor}, release ${broken.release}) since ${broken.since}`;
+      deps.out.write(`${done}\n`);
+      await auditAction(deps, handle, 'unlock', actor, done);
     });
 }

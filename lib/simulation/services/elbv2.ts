@@ -105,6 +105,23 @@ export function registerElbv2(cloud: FakeCloud): void {
     fail('RuleNotFoundException', `One or more rules not found`);
   });
 
+  cloud.on('elbv2', elb.AddTagsCommand, (input) => {
+    const arns = input.ResourceArns ?? [];
+    if (arns.length === 0 || arns.length > 20) fail('ValidationError', `ResourceArns must name 1 to 20 resources (received ${arns.length})`);
+    for (const arn of arns) {
+      const rule = [...cloud.listeners.values()].flat().find((r) => r.arn === arn);
+      if (!rule) fail('RuleNotFoundException', `One or more rules not found`);
+      const tags = { ...rule.tags };
+      for (const t of input.Tags ?? []) {
+        if (!t.Key) fail('ValidationError', 'A tag key is required');
+        tags[t.Key] = t.Value ?? '';
+      }
+      if (Object.keys(tags).length > 50) fail('TooManyTagsException', 'You have reached the limit on the number of tags you can assign to the resource (50)');
+      rule.tags = tags;
+    }
+    return {};
+  });
+
   cloud.on('elbv2', elb.DescribeTagsCommand, (input) => ({
     TagDescriptions: (input.ResourceArns ?? []).map((arn) => {
       const rule = [...cloud.listeners.values()].flat().find((r) => r.arn === arn);

@@ -1,7 +1,7 @@
 /** Runs `herd` in-process with injected dependencies and collects what it prints. */
 import type { HerdConfig } from '../../../lib/config/types';
 import { resolveConfig } from '../../../lib/config/validate';
-import type { AwsClients, CliDeps, Writer } from '../../../lib/cli/deps';
+import { cachedActor, type AwsClients, type CliDeps, type Writer } from '../../../lib/cli/deps';
 import { main } from '../../../lib/cli/program';
 
 /**
@@ -48,7 +48,8 @@ export interface TestDepsOptions {
   readonly config?: HerdConfig;
   readonly now?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
-  readonly actor?: string;
+  /** `$HERD_ACTOR`'s label, if the test sets one (the actor itself is the clients' STS identity). */
+  readonly actorLabel?: string;
 }
 
 export interface TestRun {
@@ -69,7 +70,8 @@ export function testDeps(options: TestDepsOptions): CliDeps & { out: Collector; 
     now: options.now ?? (() => Date.parse('2026-11-05T10:00:00Z')),
     sleep: options.sleep ?? (async () => undefined),
     config: () => config,
-    actor: () => options.actor ?? 'alice',
+    // As the real CLI: the caller's identity from the clients' STS (simulated: `SIMULATED_CALLER_ARN`; moto: its user).
+    actor: cachedActor(options.actorLabel),
     onInterrupt(handler) {
       handlers.add(handler);
       return () => handlers.delete(handler);

@@ -10,6 +10,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
+import { STSClient } from '@aws-sdk/client-sts';
 import type { AwsClients } from '../../../lib/cli/deps';
 import { TAGS, parameterNames } from '../../../lib/names';
 import { clientConfig, type MotoServer } from '../../support/moto';
@@ -39,6 +40,7 @@ export function motoClients(server: MotoServer): MotoClients {
     sfn: new SFNClient(config),
     s3: new S3Client({ ...config, forcePathStyle: true }),
     secretsManager: new SecretsManagerClient(config),
+    sts: new STSClient(config),
   };
 }
 

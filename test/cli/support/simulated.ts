@@ -2,8 +2,9 @@
  * An environment in the deploy step's fake cloud (`lib/simulation`), with what the CLI
  * needs around it: the stack's outputs (CloudFormation), a Step Functions that runs the
  * real deploy step against the fake cloud one poll at a time, S3 for artifacts (PutObject
- * and multipart uploads, as strict as S3), and the deploy table's Query. `deps.sleep`
- * advances the execution instead of waiting.
+ * and multipart uploads, as strict as S3), the deploy table's Query, and STS answering
+ * with one fixed caller (`SIMULATED_CALLER_ARN`). `deps.sleep` advances the execution
+ * instead of waiting.
  */
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import {
@@ -16,9 +17,11 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { handle } from '../../../lambda/deploy/handler';
+import { OUTCOME_ERRORS, SUCCEEDING_OUTCOMES } from '../../../lambda/deploy/contract';
 import { ABNORMAL_STATUSES, reap } from '../../../lambda/deploy/reaper';
 import type { DeployState } from '../../../lambda/deploy/state';
 import type { AwsClients } from '../../../lib/cli/deps';
@@ -27,6 +30,10 @@ import { createWorld, type World, type WorldSpec } from '../../../lib/simulation
 
 export const STATE_MACHINE_ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:herd-staging-deploy';
 export const BYPASS_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:herd/shop/staging/maintenance-bypass-AbCdEf';
+/** Who STS says the caller is, in every simulated run. */
+export const SIMULATED_CALLER_ARN = 'arn:aws:iam::123456789012:user/alice';
+/** The actor the CLI records for that caller. */
+export const SIMULATED_ACTOR = `alice (${SIMULATED_CALLER_ARN})`;
 
 interface Execution {
   readonly arn: string;
@@ -139,7 +146,7 @@ export class SimulatedEnvironment {
       WebLaunchTemplateId: e.fleets.web.launchTemplateId,
       WorkerLaunchTemplateId: e.fleets.worker?.launchTemplateId ?? '',
       ArtifactsBucket: e.artifacts.bucket,
-      NotificationTopic: 'arn:aws:sns:eu-west-1:123456789012:herd-staging',
+      NotificationTopic: e.notificationTopicArn,
       ParameterRoot: '/herd/shop/staging',
       DatabaseSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf',
       DeployStateMachineArn: STATE_MACHINE_ARN,
@@ -162,11 +169,12 @@ export class SimulatedEnvironment {
     x.states.push(state);
     x.dueAt = this.world.clock.now() + state.waitSeconds * 1000;
     if (state.done) {
-      x.status = state.outcome === 'succeeded' ? 'SUCCEEDED' : 'FAILED';
+      // As the state machine's Choice: a succeeding outcome ends at Serving, any other at its Fail state.
+      x.status = (SUCCEEDING_OUTCOMES as readonly string[]).includes(state.outcome ?? '') ? 'SUCCEEDED' : 'FAILED';
       x.stopDate = new Date(this.world.clock.now());
       if (x.status === 'FAILED') {
-        x.error = 'DeployFailed';
-        x.cause = 'the deploy failed and rolled back';
+        x.error = OUTCOME_ERRORS[(state.outcome ?? 'failed') as keyof typeof OUTCOME_ERRORS] ?? OUTCOME_ERRORS.failed;
+        x.cause = state.failure?.cause ?? 'the deploy failed';
       }
     }
   }
@@ -321,19 +329,47 @@ export class SimulatedEnvironment {
     throw new Error(`fake S3: ${command.constructor.name}`);
   }
 
+  /**
+   * The deploy table's Query as DynamoDB answers the one the CLI sends (`pk = :pk`): one
+   * partition, in sort-key order (`ScanIndexForward: false`: descending), `Limit` items a
+   * page, `LastEvaluatedKey` when more remain, resumed from `ExclusiveStartKey`.
+   */
+  private query(command: QueryCommand): { Items: Record<string, unknown>[]; LastEvaluatedKey?: Record<string, unknown>; $metadata: object } {
+    const input = command.input;
+    if (input.TableName !== this.world.env.tableName) throw new FakeAwsError('ResourceNotFoundException', `Requested resource not found: Table: ${input.TableName} not found`, 400);
+    if (input.KeyConditionExpression !== 'pk = :pk') throw new Error(`fake DynamoDB Query: unsupported KeyConditionExpression ${JSON.stringify(input.KeyConditionExpression)}`);
+    const pk = input.ExpressionAttributeValues?.[':pk'];
+    if (typeof pk !== 'string') throw new FakeAwsError('ValidationException', 'Value provided in ExpressionAttributeValues unused or missing: :pk', 400);
+    if (input.Limit !== undefined && (!Number.isInteger(input.Limit) || input.Limit < 1)) {
+      throw new FakeAwsError('ValidationException', `1 validation error detected: Value '${input.Limit}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1`, 400);
+    }
+    const forward = input.ScanIndexForward ?? true;
+    let items = [...this.world.cloud.table.values()]
+      .filter((i) => i.pk === pk)
+      .sort((a, b) => (forward ? 1 : -1) * (String(a.sk) < String(b.sk) ? -1 : String(a.sk) > String(b.sk) ? 1 : 0));
+    const start = input.ExclusiveStartKey?.sk;
+    if (typeof start === 'string') items = items.filter((i) => (forward ? String(i.sk) > start : String(i.sk) < start));
+    const page = items.slice(0, input.Limit ?? items.length);
+    const last = page.at(-1);
+    return {
+      Items: page.map((i) => structuredClone(i)),
+      ...(page.length < items.length && last ? { LastEvaluatedKey: { pk: last.pk, sk: last.sk } } : {}),
+      $metadata: {},
+    };
+  }
+
   clients(): AwsClients {
     const cloud = this.world.cloud.clients();
     const fakeDynamo = cloud.dynamodb;
     return {
       ...cloud,
       dynamodb: client<AwsClients['dynamodb']>(async (command) => {
-        if (command instanceof QueryCommand) {
-          const items = [...this.world.cloud.table.values()]
-            .filter((i) => i.pk === command.input.ExpressionAttributeValues?.[':pk'])
-            .sort((a, b) => String(b.sk).localeCompare(String(a.sk)));
-          return { Items: items.slice(0, command.input.Limit ?? items.length), $metadata: {} };
-        }
+        if (command instanceof QueryCommand) return this.query(command);
         return fakeDynamo.send(command as never);
+      }),
+      sts: client<AwsClients['sts']>(async (command) => {
+        if (!(command instanceof GetCallerIdentityCommand)) throw new Error(`fake STS: ${command.constructor.name}`);
+        return { UserId: 'AIDAEXAMPLEALICE0001', Account: '123456789012', Arn: SIMULATED_CALLER_ARN, $metadata: {} };
       }),
       cloudFormation: client<AwsClients['cloudFormation']>(async (command) => {
         if (!(command instanceof DescribeStacksCommand)) throw new Error(`fake CloudFormation: ${command.constructor.name}`);
@@ -359,6 +395,19 @@ export class SimulatedEnvironment {
             x.cause = err instanceof Error ? err.message : String(err);
           }
           return { executionArn: arn, startDate: x.startDate };
+        }
+        if (command instanceof StopExecutionCommand) {
+          const x = this.executions.get(command.input.executionArn ?? '');
+          if (!x) throw new FakeAwsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${command.input.executionArn}'`, 400);
+          // Stopping an execution that ended already changes nothing (its status stays).
+          if (x.status === 'RUNNING') {
+            x.status = 'ABORTED';
+            x.stopDate = new Date(this.world.clock.now());
+            if (command.input.error !== undefined) x.error = command.input.error;
+            if (command.input.cause !== undefined) x.cause = command.input.cause;
+            await this.reap(x);
+          }
+          return { stopDate: x.stopDate };
         }
         const arn = (command as { input: { executionArn?: string } }).input.executionArn ?? '';
         const x = this.executions.get(arn);

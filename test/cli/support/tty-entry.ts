@@ -5,7 +5,7 @@
  * Each poll lets the simulated deploy run 60 virtual seconds and waits 60 real ms, so the
  * spinner has time to draw.
  */
-import type { CliDeps } from '../../../lib/cli/deps';
+import { cachedActor, type CliDeps } from '../../../lib/cli/deps';
 import { main } from '../../../lib/cli/program';
 import { testConfig } from './harness';
 import { SimulatedEnvironment } from './simulated';
@@ -23,7 +23,7 @@ const deps: CliDeps = {
     await new Promise((resolve) => setTimeout(resolve, 60));
   },
   config: () => testConfig(),
-  actor: () => 'alice',
+  actor: cachedActor(),
   onInterrupt: (handler) => {
     process.on('SIGINT', handler);
     return () => process.off('SIGINT', handler);
