@@ -309,6 +309,18 @@ export class DeployStep extends Construct {
       stack.formatArn({ service: 'rds', resource: 'snapshot', resourceName: `herd-${env}-*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
     ]);
 
+    // Pre-flight and the alarm watch read the rollback alarms' state (DescribeAlarms takes alarm ARNs).
+    if (props.loadBalancer.rollbackAlarms.length > 0) {
+      allow('ReadRollbackAlarms', ['cloudwatch:DescribeAlarms'], props.loadBalancer.rollbackAlarms.map((a) => a.alarmArn));
+    }
+    // Pre-flight: a release without an image needs its artifact. HeadObject needs GetObject; without
+    // ListBucket a missing key answers 403 instead of 404, so list is allowed on the prefix only.
+    allow('CheckArtifacts', ['s3:GetObject'], [props.artifacts.arnForObjects(`${ARTIFACT_PREFIX}*`)]);
+    const artifactsLogicalId = stack.getLogicalId(props.artifacts.node.defaultChild as CfnElement);
+    acknowledge(fn.role!, `AwsSolutions-IAM5[Resource::<${artifactsLogicalId}.Arn>/${ARTIFACT_PREFIX}*]`,
+      'The pre-flight checks a release\'s artifact exists before baking it: release artifacts of this environment\'s bucket only.');
+    allow('ListArtifacts', ['s3:ListBucket'], [props.artifacts.bucketArn], { StringLike: { 's3:prefix': [`${ARTIFACT_PREFIX}*`] } });
+
     // The deploy step refuses to start while CloudFormation updates this stack (it could
     // change the launch templates and groups under the deploy).
     allow('ReadOwnStackStatus', ['cloudformation:DescribeStacks'], [stack.formatArn({ service: 'cloudformation', resource: 'stack', resourceName: `${stack.stackName}/*` })]);

@@ -224,6 +224,8 @@ export class EnvironmentStack extends Stack {
       DatabaseSecretArn: this.database.secret.secretArn,
       DeployStateMachineArn: this.deployStep.stateMachine.stateMachineArn,
       DeployTableName: this.deployStep.table.tableName,
+      // The alarms that roll a deploy back, comma-separated: the CLI's pre-flight reads their state.
+      RollbackAlarms: Fn.join(',', this.loadBalancer.rollbackAlarms.map((a) => a.alarmName)),
     };
     if (bypassSecret) outputs.MaintenanceBypassSecretArn = bypassSecret.secretArn;
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });

@@ -16,6 +16,7 @@ import type { Clock } from './clients';
 import { COMPENSATION_STEPS, compensationSteps } from './compensate';
 import type { DeployEnvironment } from './environment';
 import { DeployLockedError, EnvironmentBusyError, InvalidDeployInputError, PreflightError, describeError, isTransient } from './errors';
+import { notSent, notifyDeploy } from './notify';
 import { preflight, preflightMessage } from './preflight';
 import { readParameter } from './release';
 import { parameterNames } from '../../lib/names';
@@ -28,32 +29,60 @@ import { BAKE_ONLY_STAGES, FIRST_STEP, STATE_KIND, phaseOf, planStages, type Dep
 import type { AdvanceContext, Step, StepResult } from './step';
 
 /**
- * Takes the lock, then, before any side effect: the stack must be settled, a release that
- * serves already ends the deploy as `unchanged` (unless `force`), and the pre-flight
- * checks must pass. A refusal releases the lock and changes nothing.
+ * Takes the lock; the stack must be settled (a stack update that starts later sees the lock,
+ * through its deploy guard). A refusal releases the lock and changes nothing.
  */
 const lockStep: Step = async (state, ctx) => {
   await acquireLock(ctx.clients, ctx.env.tableName, state);
   try {
-    // After the lock: a stack update that starts later sees the lock (its deploy guard).
     await checkStackSettled(ctx);
+  } catch (err) {
+    if (err instanceof EnvironmentBusyError) await releaseLock(ctx.clients, ctx.env.tableName, state.deployId);
+    throw err;
+  }
+  return { goto: 'lock.preflight' };
+};
+
+/**
+ * Before any side effect: a release that serves already ends the deploy as `unchanged`
+ * (unless `force`), and the pre-flight checks must pass (`preflight.ts`); a refusal releases
+ * the lock and changes nothing. Then the deploy is recorded as running.
+ */
+const preflightStep: Step = async (state, ctx) => {
+  try {
     if (state.mode !== 'bake' && !state.force && (await readParameter(ctx, parameterNames(state.app, state.env).currentRelease)) === state.release) {
       await releaseLock(ctx.clients, ctx.env.tableName, state.deployId);
       state.warnings.push(`release ${state.release} already serves on ${state.env}: nothing to do (deploy again with force to replace every instance)`);
+      const unsent = await notifyDeploy(ctx.clients, ctx.env, { ...state, outcome: 'unchanged' }, 'unchanged', ctx.clock.now());
+      if (unsent) state.warnings.push(unsent);
       return { end: 'unchanged' };
     }
-    const problems = await preflight(ctx, state);
+    const { problems, ignoredAlarms, before } = await preflight(ctx, state);
     if (problems.length > 0) throw new PreflightError(preflightMessage(state.env, problems));
+    if (before) state.before = before;
+    if (ignoredAlarms.length > 0) {
+      state.ignoredAlarms = [...ignoredAlarms];
+      state.warnings.push(`started with alarm(s) in ALARM, as asked (ignoreAlarms): ${ignoredAlarms.join(', ')}`);
+    }
   } catch (err) {
-    if (err instanceof EnvironmentBusyError || err instanceof PreflightError) await releaseLock(ctx.clients, ctx.env.tableName, state.deployId);
+    if (err instanceof PreflightError) await releaseLock(ctx.clients, ctx.env.tableName, state.deployId);
     throw err;
   }
   await writeHistory(ctx.clients, ctx.env.tableName, historyItem(state, ctx.clock.now(), 'running'));
+  return { goto: 'lock.notify' };
+};
+
+/** Tells the team the deploy started (a notification never fails a deploy: `notifyDeploy`). */
+const notifyStart: Step = async (state, ctx) => {
+  const unsent = await notifyDeploy(ctx.clients, ctx.env, state, 'started', ctx.clock.now(), { retryTransient: true });
+  if (unsent) state.warnings.push(unsent);
   return { goto: 'lock.janitor' };
 };
 
 const STEPS: Record<string, Step> = {
   'lock.acquire': lockStep,
+  'lock.preflight': preflightStep,
+  'lock.notify': notifyStart,
   'lock.janitor': janitor,
   ...BAKE_STEPS,
   ...RELEASE_STEPS,
@@ -155,11 +184,15 @@ function nextCompensationStep(state: DeployState, now: number): void {
   else finish(state, compensatedOutcome(state), now);
 }
 
+/** Where a deploy goes on after a notification step that kept failing. */
+const NEXT_AFTER_NOTIFY: Record<string, string | undefined> = { 'lock.notify': 'lock.janitor', 'record.notify': 'record.unlock' };
+
 /** The record step after `step`; undefined after the last. */
 const NEXT_RECORD_STEP: Record<string, string | undefined> = {
   'record.retention': 'record.backups',
   'record.backups': 'record.history',
-  'record.history': 'record.unlock',
+  'record.history': 'record.notify',
+  'record.notify': 'record.unlock',
   // The history is written again, with the warning that the lock is still held.
   'record.unlock': 'record.note',
   'record.note': undefined,
@@ -346,6 +379,13 @@ function onStepError(input: DeployState, err: unknown, now: number): DeployState
   if (base.compensation) {
     base.compensation.errors.push(cause);
     nextCompensationStep(base, now);
+    return base;
+  }
+  const afterNotification = NEXT_AFTER_NOTIFY[base.step];
+  if (afterNotification) {
+    // A notification that keeps failing is a warning: it never fails, nor rolls back, a deploy.
+    base.warnings.push(notSent(base.step === 'lock.notify' ? 'started' : 'succeeded', cause));
+    goto(base, afterNotification);
     return base;
   }
   if (base.plan[base.stageIndex] === 'record') {

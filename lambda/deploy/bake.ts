@@ -56,7 +56,8 @@ function imageOf(state: DeployState, image: Image) {
   };
 }
 
-async function findReleaseImages(state: DeployState, ctx: AdvanceContext, extra: { Name: string; Values: string[] }[] = []): Promise<Image[]> {
+/** The app's images of `state`'s release (available or pending), newest first. */
+export async function findReleaseImages(state: Pick<DeployState, 'app' | 'release'>, ctx: AdvanceContext, extra: { Name: string; Values: string[] }[] = []): Promise<Image[]> {
   const res = await ctx.clients.ec2.send(
     new DescribeImagesCommand({
       Owners: ['self'],

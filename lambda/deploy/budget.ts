@@ -110,7 +110,11 @@ export function longestPath(deploy: DeployConfig, strategy: DeployStrategy): Wai
       // The hold polls every minute at most, until it ends.
       { step: 'hold.wait', minutes: deploy.holdMaintenanceMinutes, baseSeconds: 60 },
     ];
-  const verify: Wait[] = [{ step: 'verify.targets', minutes: VERIFY_MINUTES, baseSeconds: 10 }];
+  const verify: Wait[] = [
+    { step: 'verify.targets', minutes: VERIFY_MINUTES, baseSeconds: 10 },
+    // The alarm watch looks every 30 s until it ends.
+    { step: 'verify.watch', minutes: deploy.alarmWatchMinutes ?? 0, baseSeconds: 30 },
+  ];
   const compensation: Wait[] = [
     { step: 'compensate.waitFloor', minutes: t.rolloutMinutes, baseSeconds: 15 },
     { step: 'compensate.waitRefresh', minutes: t.rolloutMinutes, baseSeconds: 15 },
@@ -137,15 +141,17 @@ function persistentRetryCost(): WaitCost {
   return { polls, seconds: elapsed };
 }
 
-function holdCost(minutes: number): WaitCost {
-  // hold.wait polls min(60 s, what is left).
-  const polls = Math.ceil((minutes * 60) / 60);
-  return { polls, seconds: minutes * 60 };
+/** A wait that polls every `everySeconds` until it ends (the hold, the alarm watch). */
+function fixedCost(minutes: number, everySeconds: number): WaitCost {
+  return { polls: Math.ceil((minutes * 60) / everySeconds), seconds: minutes * 60 };
 }
 
 /** The worst case of one strategy. */
 export function worstCaseOf(deploy: DeployConfig, strategy: DeployStrategy): WorstCase {
-  const waits = longestPath(deploy, strategy).map((w) => ({ ...w, ...(w.step === 'hold.wait' ? holdCost(w.minutes) : waitCost(w.minutes, w.baseSeconds)) }));
+  const waits = longestPath(deploy, strategy).map((w) => ({
+    ...w,
+    ...(w.step === 'hold.wait' ? fixedCost(w.minutes, 60) : w.step === 'verify.watch' ? fixedCost(w.minutes, 30) : waitCost(w.minutes, w.baseSeconds)),
+  }));
   const polls = waits.reduce((n, w) => n + w.polls, 0);
   const waited = waits.reduce((n, w) => n + w.seconds, 0);
   const retries = ADVANCE_RETRY.maxAttempts;

@@ -4,11 +4,13 @@
  */
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { RDSClient } from '@aws-sdk/client-rds';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -22,6 +24,10 @@ export interface DeployClients {
   readonly rds: Pick<RDSClient, 'send'>;
   /** The environment's own stack: a deploy does not start while CloudFormation updates it. */
   readonly cloudFormation: Pick<CloudFormationClient, 'send'>;
+  /** The rollback alarms: the pre-flight and the alarm watch of a deploy read their state. */
+  readonly cloudWatch: Pick<CloudWatchClient, 'send'>;
+  /** The artifacts bucket: the pre-flight checks a release's artifact is there before baking it. */
+  readonly s3: Pick<S3Client, 'send'>;
   /** The environment's notifications topic: a deploy's start and outcome, for people (`notify.ts`). */
   readonly sns: Pick<SNSClient, 'send'>;
   /** The account's default event bus: the same, as events rules can route (`notify.ts`). */
@@ -45,6 +51,8 @@ export function createDeployClients(settings: ClientSettings): DeployClients {
     dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient(settings), { marshallOptions: { removeUndefinedValues: true } }),
     rds: new RDSClient(settings),
     cloudFormation: new CloudFormationClient(settings),
+    cloudWatch: new CloudWatchClient(settings),
+    s3: new S3Client(settings),
     sns: new SNSClient(settings),
     eventBridge: new EventBridgeClient(settings),
   };

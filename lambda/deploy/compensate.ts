@@ -16,6 +16,7 @@ import { DescribeLaunchTemplateVersionsCommand } from '@aws-sdk/client-ec2';
 import type { Role } from '../../lib/config/types';
 import { parameterNames } from '../../lib/names';
 import { historyItem, releaseLock, updateLock, writeHistory } from './lock';
+import { notifyDeploy, outcomeStatus } from './notify';
 import { liftOwnPage, maintenanceStatus } from './maintenance';
 import { PARAMETER_WAIT_MINUTES, releaseParametersVisible, writeCurrent } from './release';
 import { FULL_SUSPENDED_PROCESSES, describeGroups, describeRefresh, restoreGroup, startRefresh } from './rollout';
@@ -253,11 +254,18 @@ const record: Step = async (state, ctx) => {
       `deploy ${state.deployId} failed (${state.failure?.cause ?? 'unknown cause'}) and its compensation did not finish: ${failed.join('; ')}. ` +
       `Now: ${Object.entries(serving).map(([role, what]) => `${role} launches ${what}`).join('; ')}; ${page}. ` +
       `Fix the cause, then run \`herd repair ${state.env}\` to compensate again.`;
+    const ended: DeployState = { ...state, outcome: 'needs-attention' };
+    const unsent = await notifyDeploy(ctx.clients, ctx.env, ended, 'needs-attention', now, { retryTransient: true });
+    if (unsent) state.warnings.push(unsent);
     await writeHistory(ctx.clients, ctx.env.tableName, { ...historyItem(state, now, 'needs-attention'), serving });
     await updateLock(ctx.clients, ctx.env.tableName, state.deployId, { needsAttention: reason.slice(0, 2000) });
     return STAGE_DONE;
   }
-  await writeHistory(ctx.clients, ctx.env.tableName, historyItem(state, now, state.abortedBy ? 'aborted' : 'failed'));
+  const outcome = state.abortedBy ? 'aborted' : 'failed';
+  const ended: DeployState = { ...state, outcome };
+  const unsent = await notifyDeploy(ctx.clients, ctx.env, ended, outcomeStatus(ended), now, { retryTransient: true });
+  if (unsent) state.warnings.push(unsent);
+  await writeHistory(ctx.clients, ctx.env.tableName, historyItem(state, now, outcome));
   await releaseLock(ctx.clients, ctx.env.tableName, state.deployId);
   return STAGE_DONE;
 };

@@ -207,6 +207,7 @@ function checkDeployConfig(c: Checker, value: unknown, path: string): void {
   c.bool(d, 'backupBeforeMigrate', path);
   if (d.backupRetention !== undefined) c.int(d, 'backupRetention', path, 1, 50);
   c.num(d, 'holdMaintenanceMinutes', path, 0, 24 * 60);
+  c.num(d, 'alarmWatchMinutes', path, 0, 24 * 60);
   c.str(d, 'builderInstanceType', path);
   const r = c.obj(d.rolling, `${path}.rolling`);
   c.num(r, 'minHealthyPercentage', `${path}.rolling`, 0, 100);

@@ -195,6 +195,8 @@ export interface HistoryItem {
   readonly serving?: Readonly<Record<string, string>>;
   /** Who stopped the deploy (`herd abort`). */
   readonly abortedBy?: string;
+  /** The environment as the deploy found it: each group's capacity, version and suspended processes, and whose page was up. */
+  readonly before?: DeployState['before'];
   readonly deregisteredImages?: readonly string[];
   /** The database snapshot taken before this deploy's migration: what to restore if its data goes wrong. */
   readonly backupSnapshot?: string;
@@ -240,6 +242,7 @@ export function historyItem(state: DeployState, now: number, status: HistoryItem
     ...(state.warnings.length > 0 ? { warnings: state.warnings } : {}),
     ...(state.leftoversTerminated !== undefined ? { leftoversTerminated: state.leftoversTerminated } : {}),
     ...(state.abortedBy ? { abortedBy: state.abortedBy } : {}),
+    ...(state.before ? { before: state.before } : {}),
   };
 }
 

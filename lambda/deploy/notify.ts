@@ -254,3 +254,47 @@ export async function publishDeployEvent(clients: Pick<DeployClients, 'sns' | 'e
   }
   if (failures.length > 0) throw new DeployNotificationError(failures);
 }
+
+/** The status a finished deploy's notification says (`rolled-back` when compensation undid changes to servers or release parameters). */
+export function outcomeStatus(state: DeployState): DeployEventStatus {
+  switch (state.outcome) {
+    case 'succeeded':
+    case 'unchanged':
+    case 'needs-attention':
+    case 'aborted':
+      return state.outcome;
+    default: {
+      const undid = (state.compensation?.steps ?? []).some((s) => !['compensate.instances', 'compensate.maintenance', 'compensate.record'].includes(s));
+      return undid ? 'rolled-back' : 'failed';
+    }
+  }
+}
+
+/**
+ * Publishes a deploy's start or outcome without ever failing the deploy: a notification
+ * that cannot be sent is a warning in the deploy's history. With `retryTransient`, a
+ * transient failure (throttling) is thrown instead, for the step to run again after a
+ * backoff (the deploy step gives up on a notification as a warning, never a rollback).
+ * Returns the warning, or undefined when both channels took the event.
+ */
+export async function notifyDeploy(
+  clients: Pick<DeployClients, 'sns' | 'eventBridge'>,
+  env: DeployEnvironment,
+  state: DeployState,
+  status: DeployEventStatus,
+  now: number,
+  options: { readonly retryTransient?: boolean } = {},
+): Promise<string | undefined> {
+  try {
+    await publishDeployEvent(clients, env, deployEventOf(state, status, now, state.abortedBy ? `aborted by ${state.abortedBy}` : undefined));
+    return undefined;
+  } catch (err) {
+    if (options.retryTransient && isTransient(err)) throw err;
+    return notSent(status, describeError(err));
+  }
+}
+
+/** The warning of a notification that was not sent. */
+export function notSent(status: DeployEventStatus | string, why: string): string {
+  return `the ${status} notification was not sent: ${why}`.slice(0, MAX_ITEM_CHARS);
+}

@@ -20,6 +20,7 @@ import { DEPLOY_END_ERRORS } from './contract';
 import type { DeployClients } from './clients';
 import type { DeployEnvironment } from './environment';
 import { historyItem, historyKey, readLock, updateLock, writeHistory } from './lock';
+import { notifyDeploy } from './notify';
 import type { DeployState } from './state';
 
 /** Executions the reaper starts for one deploy before it gives up. */
@@ -37,7 +38,7 @@ export interface ExecutionEnd {
 }
 
 export interface ReaperDeps {
-  readonly clients: Pick<DeployClients, 'dynamodb'>;
+  readonly clients: Pick<DeployClients, 'dynamodb' | 'sns' | 'eventBridge'>;
   readonly env: DeployEnvironment;
   /** Epoch milliseconds. */
   now(): number;
@@ -76,22 +77,24 @@ export async function reap(end: ExecutionEnd, deps: ReaperDeps): Promise<ReapOut
   if (!holdsLock && !open) return { action: 'nothing', why: `deploy ${state.deployId} is finished (history ${recorded ?? 'absent'}, lock not held)` };
   // Step Functions gives an error (and cause) for FAILED and TIMED_OUT; a StopExecution may give none.
   const cause = end.error ? `${end.error}${end.cause ? `: ${end.cause}` : ''}`.slice(0, 500) : undefined;
-  const ended = `execution ended ${end.status}${cause ? ` (${cause})` : ''}`;
+  const endedHow = `execution ended ${end.status}${cause ? ` (${cause})` : ''}`;
   if (lock && !holdsLock) {
     // Someone broke the dead deploy's lock and another deploy runs: compensating now would fight it.
     await writeHistory(deps.clients, deps.env.tableName, {
       ...historyItem(state, deps.now(), 'failed'),
-      error: `${ended}; not compensated: deploy ${lock.deployId} holds the environment now`,
+      error: `${endedHow}; not compensated: deploy ${lock.deployId} holds the environment now`,
     });
     return { action: 'nothing', why: `deploy ${lock.deployId} holds the lock now` };
   }
   const resumes = state.resumes ?? 0;
   if (resumes >= MAX_RESUMES) {
     const reason =
-      `${ended}; the reaper resumed deploy ${state.deployId} ${resumes} times and gives up. ` +
+      `${endedHow}; the reaper resumed deploy ${state.deployId} ${resumes} times and gives up. ` +
       `Check the environment (\`herd status ${deps.env.env}\`), then run \`herd repair ${deps.env.env}\` to compensate again, ` +
       `or, if you put it right by hand, \`herd unlock ${deps.env.env} --deploy ${state.deployId}\``;
-    await writeHistory(deps.clients, deps.env.tableName, { ...historyItem(state, deps.now(), 'needs-attention'), error: reason });
+    const ended: DeployState = { ...state, outcome: 'needs-attention', failure: { phase: 'compensate', step: state.step, cause: reason, at: deps.now() } };
+    const unsent = await notifyDeploy(deps.clients, deps.env, ended, 'needs-attention', deps.now());
+    await writeHistory(deps.clients, deps.env.tableName, { ...historyItem({ ...state, warnings: unsent ? [...state.warnings, unsent] : state.warnings }, deps.now(), 'needs-attention'), error: reason });
     await updateLock(deps.clients, deps.env.tableName, state.deployId, { needsAttention: reason });
     return { action: 'gave-up', why: `resumed ${resumes} times already` };
   }

@@ -27,6 +27,7 @@ import { TAGS, parameterNames } from '../../lib/names';
 import { backupsToDelete, deleteBackup } from './backups';
 import { describeError, isTransient } from './errors';
 import { historyItem, releaseLock, writeHistory } from './lock';
+import { notifyDeploy } from './notify';
 import { describeGroups } from './rollout';
 import { STAGE_DONE, fleetOf, rolesOf, type AdvanceContext, type Step } from './step';
 
@@ -236,6 +237,16 @@ const backups: Step = async (state, ctx) => {
 
 const history: Step = async (state, ctx) => {
   await writeHistory(ctx.clients, ctx.env.tableName, historyItem(state, ctx.clock.now(), 'succeeded'));
+  return { goto: 'record.notify' };
+};
+
+/** Tells the team the release serves; a notification that cannot be sent is a warning, written to the history. */
+const notify: Step = async (state, ctx) => {
+  const unsent = await notifyDeploy(ctx.clients, ctx.env, { ...state, outcome: 'succeeded' }, 'succeeded', ctx.clock.now(), { retryTransient: true });
+  if (unsent) {
+    state.warnings.push(unsent);
+    await writeHistory(ctx.clients, ctx.env.tableName, historyItem(state, ctx.clock.now(), 'succeeded'));
+  }
   return { goto: 'record.unlock' };
 };
 
@@ -257,6 +268,7 @@ export const RECORD_STEPS: Record<string, Step> = {
   'record.retention': retention,
   'record.backups': backups,
   'record.history': history,
+  'record.notify': notify,
   'record.unlock': unlock,
   'record.note': note,
 };

@@ -30,6 +30,7 @@ import { DeployFailure, NotVisibleYetError } from './errors';
 import { liftOwnPage, maintenanceOn } from './maintenance';
 import type { FleetEnvironment } from './environment';
 import type { DeployState, GroupCapacity, GroupSnapshot } from './state';
+import { failIfAlarming, watchAlarms } from './alarm-watch';
 import { VERIFY_MINUTES } from './budget';
 import { STAGE_DONE, VISIBILITY_GRACE_SECONDS, fleetOf, isVersionNotFound, rolesOf, waitFor, type AdvanceContext, type Step, type StepResult } from './step';
 
@@ -79,6 +80,8 @@ export async function startRefresh(
   version: string,
   options: { autoRollback: boolean },
 ): Promise<string> {
+  // Alarms already in ALARM when the deploy started with ignoreAlarms would roll the refresh back at once: not watched.
+  const watched = ctx.env.alarmNames.filter((a) => !(state.ignoredAlarms ?? []).includes(a));
   const fleet = fleetOf(ctx.env, role);
   const listed = await ctx.clients.autoScaling.send(
     new DescribeInstanceRefreshesCommand({ AutoScalingGroupName: fleet.autoScalingGroupName, MaxRecords: 10 }),
@@ -111,7 +114,7 @@ export async function startRefresh(
         InstanceWarmup: rolling.instanceWarmupSeconds,
         SkipMatching: true,
         AutoRollback: options.autoRollback,
-        ...(options.autoRollback && ctx.env.alarmNames.length > 0 ? { AlarmSpecification: { Alarms: [...ctx.env.alarmNames] } } : {}),
+        ...(options.autoRollback && watched.length > 0 ? { AlarmSpecification: { Alarms: watched } } : {}),
         ...(rolling.checkpointPercentages.length > 0
           ? { CheckpointPercentages: [...rolling.checkpointPercentages], CheckpointDelay: rolling.checkpointDelaySeconds }
           : {}),
@@ -343,7 +346,11 @@ const replaceWaitNew: Step = async (state, ctx) => {
     ).length;
     if (ready < want) missing.push(`${role} ${ready}/${want}`);
   }
-  if (missing.length === 0) return { goto: 'replace.terminateOld' };
+  if (missing.length === 0) {
+    // The new fleet is up behind the page: what the bypass sees of it counts.
+    await failIfAlarming(state, ctx, 'while the new fleet served behind the maintenance page');
+    return { goto: 'replace.terminateOld' };
+  }
   return waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the new fleet to be healthy (${missing.join(', ')})`, 10);
 };
 
@@ -398,6 +405,7 @@ const hold: Step = async (state, ctx) => {
   const minutes = ctx.env.deploy.holdMaintenanceMinutes;
   if (minutes <= 0 || !state.maintenance || state.maintenance.wasOnBefore) return STAGE_DONE;
   const now = ctx.clock.now();
+  await failIfAlarming(state, ctx, 'during the hold behind the maintenance page');
   state.maintenance.holdUntil ??= now + minutes * 60_000;
   if (now >= state.maintenance.holdUntil) return STAGE_DONE;
   return { poll: Math.min(60, Math.ceil((state.maintenance.holdUntil - now) / 1000)) };
@@ -422,7 +430,7 @@ const verify: Step = async (state, ctx) => {
     const behind = (groups.get(role)?.Instances ?? []).filter((i) => i.LifecycleState === 'InService' && i.LaunchTemplate?.Version !== version);
     if (behind.length > 0) problems.push(`${behind.length} in-service ${role} instances not on launch-template version ${version}`);
   }
-  if (problems.length === 0) return STAGE_DONE;
+  if (problems.length === 0) return { goto: 'verify.watch' };
   return waitFor(state, ctx, VERIFY_MINUTES, `verification (${problems.join('; ')})`, 10);
 };
 
@@ -432,6 +440,7 @@ export const ROLLOUT_STEPS: Record<string, Step> = {
   'refresh.checkFloor': refreshCheckFloor,
   'refresh.floor': refreshFloor,
   'refresh.waitFloor': refreshWaitFloor,
+  'verify.watch': watchAlarms,
   'maintenance.on': maintenanceOnStep,
   'maintenance.off': maintenanceOffStep,
   'replace.record': replaceRecord,

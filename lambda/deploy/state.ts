@@ -166,6 +166,17 @@ export interface DeployState {
   failure?: { phase: Phase; step: string; cause: string; at: number };
   /** Compensation: its steps, where it is, and the steps that failed for good (`errors`: the deploy then needs attention). */
   compensation?: { steps: string[]; index: number; errors: string[]; refreshes: Partial<Record<Role, string>> };
+  /**
+   * What the environment was like when the deploy started (pre-flight), recorded in the
+   * history item too: each group's capacity, version and suspended processes (an operator's
+   * are never resumed), and who owned a maintenance page that was up.
+   */
+  before?: {
+    groups: Partial<Record<Role, GroupCapacity & { version?: string; suspended: string[] }>>;
+    pageOwner?: string;
+  };
+  /** Until when the rollback alarms are watched after the release serves everyone (epoch ms; `alarm-watch.ts`). */
+  watchUntil?: number;
   /** Who stopped the deploy with `herd abort` (the reaper's resume compensates it). */
   abortedBy?: string;
   retention?: { deregistered: string[]; pending?: { imageId: string; snapshotIds: string[] }[]; done?: boolean };

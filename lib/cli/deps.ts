@@ -66,7 +66,6 @@ export function realClients(region: string | undefined): AwsClients {
   const config = { ...CLIENT_RETRY, ...(region ? { region } : {}) };
   return {
     sfn: new SFNClient(config),
-    s3: new S3Client(config),
     secretsManager: new SecretsManagerClient(config),
     sts: new STSClient(config),
     ...createDeployClients(config),

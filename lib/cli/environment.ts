@@ -39,6 +39,8 @@ export interface StackOutputs {
   readonly deployTableName: string;
   /** Absent when the environment has no bypass header (`maintenance.bypassHeader: false`). */
   readonly maintenanceBypassSecretArn?: string;
+  /** Names of the alarms that roll a deploy back (empty for a stack deployed before this output existed). */
+  readonly rollbackAlarms: readonly string[];
 }
 
 const REQUIRED_OUTPUTS = [
@@ -132,6 +134,7 @@ export async function readStackOutputs(clients: AwsClients, env: string): Promis
     deployStateMachineArn: get('DeployStateMachineArn'),
     deployTableName: get('DeployTableName'),
     ...(bypass ? { maintenanceBypassSecretArn: bypass } : {}),
+    rollbackAlarms: (values.get('RollbackAlarms') ?? '').split(',').filter(Boolean),
   };
 }
 
@@ -163,7 +166,7 @@ export function deployEnvironmentOf(app: string, config: EnvironmentConfig, outp
     // Builders and runners are launched by the deploy step only; the CLI never reads these.
     instances: { builderImageId: 'resolve:ssm:unknown-to-the-cli', builderInstanceProfileArn: 'arn:aws:iam::unknown-to-the-cli', runnerInstanceProfileArn: 'arn:aws:iam::unknown-to-the-cli', subnetIds: [], builderSecurityGroupIds: [], scripts: { bucket: '', key: '' } },
     artifacts: { bucket: outputs.artifactsBucket, artifactPrefix: RELEASES_PREFIX },
-    alarmNames: [],
+    alarmNames: [...outputs.rollbackAlarms],
     notificationTopicArn: outputs.notificationTopic,
     deploy: config.deploy,
     amiRetention: config.amiRetention,

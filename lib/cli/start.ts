@@ -37,8 +37,18 @@ export async function refuseWhenLocked(handle: EnvironmentHandle): Promise<void>
  * error (exit 2, nothing changed) naming each problem and its fix. The deploy step runs
  * them again once it holds the lock.
  */
-export async function refuseWhenNotReady(handle: EnvironmentHandle, request: Pick<StartRequest, 'mode' | 'ignoreAlarms'>): Promise<void> {
-  const problems = await preflight(handle.context, { ...(request.mode === 'bake' ? { mode: 'bake' as const } : {}), ...(request.ignoreAlarms ? { ignoreAlarms: true } : {}) });
+export async function refuseWhenNotReady(
+  handle: EnvironmentHandle,
+  request: Pick<StartRequest, 'release' | 'mode' | 'ignoreAlarms'> & { readonly uploading?: boolean },
+): Promise<void> {
+  const { problems } = await preflight(handle.context, {
+    app: handle.app,
+    release: request.release,
+    // The artifact is checked unless this command is about to upload it.
+    ...(request.uploading ? {} : { artifactKey: `${handle.deploy.artifacts.artifactPrefix}${request.release}.tar.gz` }),
+    ...(request.mode === 'bake' ? { mode: 'bake' as const } : {}),
+    ...(request.ignoreAlarms ? { ignoreAlarms: true } : {}),
+  });
   if (problems.length > 0) throw new CliError(preflightMessage(handle.name, problems), EXIT.usage);
 }
 

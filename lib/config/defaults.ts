@@ -74,6 +74,7 @@ export function profileDefaults(profile: Profile, app: string): Omit<Environment
         checkpointDelaySeconds: 0,
       },
       holdMaintenanceMinutes: 0,
+      alarmWatchMinutes: production ? 5 : 0,
       timeouts: {
         bakeMinutes: 60,
         imageMinutes: 120,

@@ -134,6 +134,13 @@ export interface DeployConfig {
   readonly rolling: RollingConfig;
   /** After a `full` deploy's new fleet is healthy, minutes to keep the page up for a check through the bypass. */
   readonly holdMaintenanceMinutes: number;
+  /**
+   * Minutes the deploy keeps watching the rollback alarms once the new release serves
+   * everyone (after the refresh; after a `full` deploy's page comes off); an alarm in ALARM
+   * then rolls the release back. 0: no watch after the rollout (a refresh's own auto-rollback
+   * and a `full` deploy's watch behind the page still apply).
+   */
+  readonly alarmWatchMinutes: number;
   /** Limits of each wait; a deploy that exceeds one fails and compensates. */
   readonly timeouts: DeployTimeouts;
   /** Instance type of the bake builder and the migration runner. */

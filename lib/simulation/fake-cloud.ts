@@ -25,6 +25,7 @@
  * - `services/dynamodb.ts`: the document client's Get/Put/Delete on the deploy table;
  * - `services/rds.ts`: DB snapshots;
  * - `services/cloudwatch.ts`: herd's alarms, evaluated over computed traffic and target health;
+ * - `services/s3.ts`: HeadObject on the artifacts bucket;
  * - `services/cloudformation.ts`: DescribeStacks (the stack update model is `cloudformation.ts`);
  * - `services/sns.ts`: Publish to the notifications topic;
  * - `services/eventbridge.ts`: PutEvents onto the default bus;
@@ -39,7 +40,8 @@ import type { VirtualClock } from './clock';
 import { Consistency, type ConsistencyOptions, type Visible } from './consistency';
 import { FakeAwsError, THROTTLE_CODES } from './errors';
 import type { DbSnapshot, FakeAlarm, Group, Image, Instance, LaunchTemplate, PendingParameter, Rule, Tags, Target } from './model';
-import { DEFAULT_REQUESTS_PER_MINUTE, tickAlarms } from './services/cloudwatch';
+import { DEFAULT_REQUESTS_PER_MINUTE, registerCloudWatch, tickAlarms } from './services/cloudwatch';
+import { registerS3 } from './services/s3';
 import { registerAutoScaling, tickGroups } from './services/autoscaling';
 import { registerCloudFormation } from './services/cloudformation';
 import { pad } from './services/common';
@@ -231,6 +233,11 @@ export class FakeCloud {
   readonly alarms = new Map<string, FakeAlarm>();
   /** Requests a minute the site receives. */
   requestsPerMinute: number;
+  /**
+   * Artifact keys missing from the artifacts bucket (`releases/<release>.tar.gz`): every other
+   * release's artifact is there, as `herd deploy` uploads it before starting a deploy.
+   */
+  readonly missingArtifacts = new Set<string>();
 
   /** Subnets whose zone has no capacity for any instance type (RunInstances: InsufficientInstanceCapacity). */
   readonly noCapacity = new Set<string>();
@@ -484,6 +491,8 @@ export class FakeCloud {
       cloudFormation: client('cloudFormation') as unknown as DeployClients['cloudFormation'],
       sns: client('sns') as unknown as DeployClients['sns'],
       eventBridge: client('eventBridge') as unknown as DeployClients['eventBridge'],
+      cloudWatch: client('cloudWatch') as unknown as DeployClients['cloudWatch'],
+      s3: client('s3') as unknown as DeployClients['s3'],
     };
   }
 
@@ -559,5 +568,7 @@ export class FakeCloud {
     registerRds(this);
     registerSns(this);
     registerEventBridge(this);
+    registerCloudWatch(this);
+    registerS3(this);
   }
 }

@@ -62,7 +62,14 @@ export interface WorldSpec {
    * defaults for a non-production environment) and which ones a refresh with auto-rollback
    * names (default: herd's choice, `HERD_ALARMS[id].rollsBack`).
    */
-  readonly alarms?: { readonly thresholds?: Partial<AlarmConfig>; readonly rollsBack?: readonly HerdAlarmId[] };
+  readonly alarms?: {
+    readonly thresholds?: Partial<AlarmConfig>;
+    readonly rollsBack?: readonly HerdAlarmId[];
+    /** In ALARM when the deploy starts (their last periods breached; they stay so while the metric does). */
+    readonly firing?: readonly HerdAlarmId[];
+  };
+  /** Releases whose artifact is missing from the artifacts bucket (every other one is there). */
+  readonly missingArtifacts?: readonly string[];
   /** Requests a minute the site receives (default 600). */
   readonly requestsPerMinute?: number;
   /**
@@ -122,6 +129,7 @@ export const DEFAULT_SIMULATED_DEPLOY: DeployConfig = {
   backupRetention: 3,
   rolling: { minHealthyPercentage: 100, maxHealthyPercentage: 150, instanceWarmupSeconds: 30, checkpointPercentages: [], checkpointDelaySeconds: 0 },
   holdMaintenanceMinutes: 0,
+  alarmWatchMinutes: 0,
   timeouts: { bakeMinutes: 20, imageMinutes: 30, migrateMinutes: 15, rolloutMinutes: 30 },
   builderInstanceType: 't3.small',
 };
@@ -216,6 +224,13 @@ export function createWorld(spec: WorldSpec): World {
   const alarmName = (id: HerdAlarmId) => `herd-${envName}-${id.toLowerCase()}`;
   for (const id of HERD_ALARM_IDS) cloud.addAlarm(alarmName(id), { shape: HERD_ALARMS[id], threshold: HERD_ALARMS[id].threshold(thresholds), targetGroupArn });
   const rollsBack = spec.alarms?.rollsBack ?? HERD_ALARM_IDS.filter((id) => HERD_ALARMS[id].rollsBack);
+  for (const id of spec.alarms?.firing ?? []) {
+    const alarm = cloud.alarms.get(alarmName(id))!;
+    const breaching = HERD_ALARMS[id].threshold(thresholds) + 1;
+    alarm.datapoints.push(...Array.from({ length: HERD_ALARMS[id].evaluationPeriods }, () => breaching));
+    alarm.state = 'ALARM';
+    alarm.history.push({ at: clock.now(), state: 'ALARM', reason: `seeded: ${HERD_ALARMS[id].evaluationPeriods} breaching periods before the deploy` });
+  }
   const dbId = `herd-${envName}-db`;
   if (spec.database) {
     cloud.dbInstances.add(dbId);
@@ -272,6 +287,7 @@ export function createWorld(spec: WorldSpec): World {
     peerEnvironments: (spec.peers ?? []).map((p) => p.env),
   };
 
+  for (const release of spec.missingArtifacts ?? []) cloud.missingArtifacts.add(`${env.artifacts.artifactPrefix}${release}.tar.gz`);
   for (const n of spec.noCapacity ?? []) {
     const subnet = env.instances.subnetIds[n];
     if (!subnet) throw new Error(`world: no private subnet ${n}`);

@@ -130,7 +130,7 @@ describe('herd deploy <env> <path>', () => {
     expect(run).toEqual({
       code: 2,
       out: '',
-      err: `herd: unknown release v9-0123456789ab: s3://${sim.bucket}/releases/v9-0123456789ab.tar.gz does not exist; give the app's directory or .tar.gz to upload it, or list releases with \`herd releases <env>\`\n`,
+      err: `herd: deploy refused on staging before any change: (1) release v9-0123456789ab has no image and its artifact s3://${sim.bucket}/releases/v9-0123456789ab.tar.gz does not exist: upload it with \`herd deploy staging <the app's directory or .tar.gz>\` (it computes the release id), or deploy a release that exists (\`herd releases staging\`)\n`,
     });
     expect(sim.executions.size).toBe(0);
   });

@@ -118,7 +118,7 @@ describe('herd maintenance', () => {
     );
     expect(await rules()).toHaveLength(1);
     expect((await runHerd(['status', 'staging'], deps())).out).toMatch(/^maintenance ON \(owner manual\)$/m);
-    expect((await runHerd(['maintenance', 'on', 'staging'], deps())).out.split('\n')[0]).toBe('maintenance page of staging was already up (owner manual); nothing changed');
+    expect((await runHerd(['maintenance', 'on', 'staging'], deps())).out.split('\n')[0]).toBe('maintenance page of staging was already up (put up by an operator); nothing changed');
     const off = await runHerd(['maintenance', 'off', 'staging'], deps());
     expect(off).toEqual({ code: 0, err: '', out: 'maintenance page lifted on staging (it was put up by manual)\n' });
     expect(await rules()).toHaveLength(0);

@@ -71,6 +71,14 @@ describe('herd abort', () => {
     expect(environmentShape(sim)).toMatchObject({ lock: false, page: false, helpers: 0 });
     for (const g of environmentShape(sim).groups) expect(g.releases).toEqual(['r1']);
     expect(historyItems(sim)).toEqual([expect.objectContaining({ deployId, status: 'aborted', abortedBy: expect.any(String) })]);
+    // herd history lists the abort beside the deploy.
+    const history = JSON.parse((await runHerd(['history', 'staging', '--json'], deps())).out) as { kind: string; verb?: string; status?: string; detail?: string }[];
+    expect(history).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ kind: 'deploy', status: 'aborted' }),
+        expect.objectContaining({ kind: 'action', verb: 'abort', detail: expect.stringMatching(new RegExp(`^stopped deploy ${deployId} \\(release \\S+\\) at refresh\\.`)) }),
+      ]),
+    );
   });
 
   test('refuses when nothing runs, changing nothing', async () => {
@@ -78,6 +86,26 @@ describe('herd abort', () => {
     const run = await runHerd(['abort', 'staging'], deps());
     expect(run).toEqual({ code: 2, out: '', err: 'herd: no deploy is running on staging; nothing to abort\n' });
     expect(sim.executions.size).toBe(0);
+  });
+});
+
+describe('the maintenance page during a deploy', () => {
+  test('herd maintenance on while a full deploy\'s page is up makes it the operator\'s: the deploy succeeds and leaves it up', async () => {
+    const { sim, deps } = setup();
+    await runHerd(['deploy', 'staging', appDirectory(), '--strategy', 'full', '--detach'], deps());
+    await runUntil(sim, () => lastState(sim)?.step === 'replace.waitNew');
+    const deployId = [...sim.executions.values()][0]!.name;
+    const on = await runHerd(['maintenance', 'on', 'staging'], deps());
+    expect(on.code).toBe(0);
+    expect(on.out).toMatch(new RegExp(`^maintenance page of staging was put up by deploy ${deployId}; it is yours now: it stays up when that deploy ends, until \`herd maintenance off staging\`$`, 'm'));
+    await sim.finish();
+    const { cloud, env } = sim.world;
+    expect(lastState(sim)?.outcome).toBe('succeeded');
+    expect(cloud.maintenanceRule(env.loadBalancer.listenerArn, env.loadBalancer.maintenancePriority)?.tags[TAGS.deploy]).toBe('manual');
+    expect(historyItems(sim)[0]?.warnings).toContain('the maintenance page stays up: an operator took it over during the deploy');
+    const off = await runHerd(['maintenance', 'off', 'staging'], deps());
+    expect(off.code).toBe(0);
+    expect(cloud.maintenanceRule(env.loadBalancer.listenerArn, env.loadBalancer.maintenancePriority)).toBeUndefined();
   });
 });
 

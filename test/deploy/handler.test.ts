@@ -50,10 +50,10 @@ describe('advance handler', () => {
     expect(ddb.calls()).toHaveLength(0);
   });
 
-  test('takes the lock with a conditional write, then moves to the janitor', async () => {
+  test('takes the lock with a conditional write, then runs the pre-flight checks', async () => {
     ddb.on(PutCommand).resolves({});
     const state = await handler(await firstState());
-    expect(state.step).toBe('lock.janitor');
+    expect(state.step).toBe('lock.preflight');
     expect(ddb).toHaveReceivedCommandWith(PutCommand, {
       TableName: 'herd-staging-deploys',
       ConditionExpression: 'attribute_not_exists(pk) OR deployId = :deployId',

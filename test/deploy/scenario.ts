@@ -38,6 +38,8 @@ export interface ScenarioExpectations {
   /** The release every instance and the release parameters end on; absent for a deploy left half done (needs attention). */
   readonly serving?: string;
   readonly cause?: string;
+  /** A pattern of the cause, where a number in it depends on timings (e.g. an alarm's datapoints). */
+  readonly causePattern?: string;
   /** The lock is still held at the end without a reason (its release failed for good). */
   readonly lockHeldAtEnd?: boolean;
   readonly minHealthyPercent?: number;
@@ -73,6 +75,8 @@ export interface ScenarioExpectations {
   readonly backupsLeft?: number;
   /** Roles whose report and power-off straddled two of the deploy step's reads (the fake's races). */
   readonly straddled?: readonly string[];
+  /** State of herd's alarms (by id) at the end. */
+  readonly alarmStatesAtEnd?: Readonly<Record<string, 'OK' | 'ALARM'>>;
   /** herd's alarms (by id: Target5xx, UnhealthyHosts, Latency) that went to ALARM during the run, computed by the fake's CloudWatch. */
   readonly alarmsFired?: readonly string[];
   /** Architecture of the serving release's image and of every instance running it. */
@@ -82,7 +86,7 @@ export interface ScenarioExpectations {
 export interface Scenario {
   readonly name: string;
   readonly world: WorldSpec;
-  readonly deploy: { readonly release: string; readonly actor: string; readonly strategy?: string; readonly migrationOrder?: string; readonly deployId?: string };
+  readonly deploy: { readonly release: string; readonly actor: string; readonly strategy?: string; readonly migrationOrder?: string; readonly deployId?: string; readonly ignoreAlarms?: boolean; readonly force?: boolean };
   readonly faults?: ScenarioFaults;
   readonly expect: ScenarioExpectations;
 }

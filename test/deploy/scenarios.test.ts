@@ -44,6 +44,7 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
     }
     expect(run.result.state?.outcome).toBe(e.outcome);
     if (e.cause !== undefined) expect(run.result.state?.failure?.cause).toBe(e.cause);
+    if (e.causePattern !== undefined) expect(run.result.state?.failure?.cause).toMatch(new RegExp(e.causePattern));
     expect(run.result.state?.compensation?.errors ?? []).toEqual(e.compensationErrors ?? []);
   });
 
@@ -112,6 +113,20 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
     expect(item.actor).toBe(scenario.deploy.actor);
     expect(Array.isArray(item.phases) && item.phases.length > 0).toBe(true);
     if (e.cause !== undefined) expect(item.error).toBe(e.cause);
+  });
+
+  test('the team is told: the start and the outcome, on the topic and on EventBridge (nothing for a refusal)', () => {
+    const { cloud, env } = run.world;
+    const events = cloud.published.filter((p) => p.service === 'eventBridge').map((p) => (p as unknown as { detail: { status: string; deployId: string } }).detail);
+    const topic = cloud.published.filter((p) => p.service === 'sns' && (p as { topicArn?: string }).topicArn === env.notificationTopicArn);
+    // Delivered at least once: a step repeated after its side effect publishes again; consumers dedupe on deployId + status.
+    const statuses = [...new Set(events.filter((d) => d.deployId === (scenario.deploy.deployId ?? 'deploy-0001')).map((d) => d.status))];
+    const outcome =
+      e.outcome === 'failed' ? (run.result.state?.compensation?.steps ?? []).some((s) => !['compensate.instances', 'compensate.maintenance', 'compensate.record'].includes(s)) ? 'rolled-back' : 'failed'
+      : e.outcome;
+    const expected = e.outcome === 'refused' ? [] : e.outcome === 'unchanged' ? ['unchanged'] : scenario.faults?.repairAfter ? ['started', 'needs-attention', outcome] : ['started', outcome];
+    expect(statuses).toEqual(expected);
+    expect(topic.length).toBe(events.length);
   });
 
   test('builders: stopped by their bake wrapper, imaged without a reboot, never left behind', () => {
@@ -284,6 +299,14 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
   if (e.straddled !== undefined) {
     test(`reports that straddled two reads were read right: ${e.straddled.join(', ')}`, () => {
       expect([...new Set(run.world.cloud.straddled)].sort()).toEqual([...e.straddled!].sort());
+    });
+  }
+
+  if (e.alarmStatesAtEnd !== undefined) {
+    test('alarm states at the end', () => {
+      for (const [id, state] of Object.entries(e.alarmStatesAtEnd!)) {
+        expect([id, run.world.cloud.alarms.get(`herd-${run.world.env.env}-${id.toLowerCase()}`)?.state]).toEqual([id, state]);
+      }
     });
   }
 

@@ -3,6 +3,8 @@
  * (CloudFormation), its Auto Scaling groups, its deploy table with a history, a baked
  * release image tagged herd:app/herd:release, the release parameters.
  */
+import { ResumeProcessesCommand, SuspendProcessesCommand } from '@aws-sdk/client-auto-scaling';
+import { PutMetricAlarmCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { CreateImageCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -68,6 +70,19 @@ beforeAll(async () => {
   await createGroup(wire, network, 'herd-staging-worker', workerLt, { min: 1, max: 1, desired: 1 });
   await createDeployTable(wire, TABLE);
   await wire.ssm.send(new PutParameterCommand({ Name: parameterNames('shop', 'staging').currentRelease, Value: 'v3', Type: 'String' }));
+  // The rollback alarm, as the stack creates it (its state is what the pre-flight reads).
+  await wire.cloudWatch.send(
+    new PutMetricAlarmCommand({
+      AlarmName: ROLLBACK_ALARM,
+      MetricName: 'HTTPCode_Target_5XX_Count',
+      Namespace: 'AWS/ApplicationELB',
+      Statistic: 'Sum',
+      Period: 60,
+      EvaluationPeriods: 2,
+      Threshold: 50,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    }),
+  );
 
   // A baked release without `release:` in its Procfile (a rollback target).
   const builder = await wire.ec2.send(new RunInstancesCommand({ ImageId: image, InstanceType: 't3.small', MinCount: 1, MaxCount: 1 }));
@@ -95,6 +110,7 @@ beforeAll(async () => {
     DatabaseSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf',
     DeployStateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:herd-staging-deploy',
     DeployTableName: TABLE,
+    RollbackAlarms: ROLLBACK_ALARM,
   };
   await clients.cloudFormation.send(
     new CreateStackCommand({
@@ -111,7 +127,33 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+const ROLLBACK_ALARM = 'herd-staging-target5xx';
 const deps = () => testDeps({ clients: () => clients });
+
+describe('herd plan shows the pre-flight of a deploy (moto)', () => {
+  afterEach(async () => {
+    await wire.cloudWatch.send(new SetAlarmStateCommand({ AlarmName: ROLLBACK_ALARM, StateValue: 'OK', StateReason: 'test over' }));
+    await wire.autoScaling.send(new ResumeProcessesCommand({ AutoScalingGroupName: 'herd-staging-web' }));
+  });
+
+  test('ok when nothing stands in the way', async () => {
+    const run = await runHerd(['plan', 'staging'], deps());
+    expect(run.code).toBe(0);
+    expect(run.out).toMatch(/^pre-flight: ok /m);
+  });
+
+  test('a rollback alarm in ALARM and Launch suspended on the web group: what a deploy would refuse, and how to fix each', async () => {
+    await wire.cloudWatch.send(new SetAlarmStateCommand({ AlarmName: ROLLBACK_ALARM, StateValue: 'ALARM', StateReason: 'Threshold Crossed: 2 datapoints were >= 50' }));
+    await wire.autoScaling.send(new SuspendProcessesCommand({ AutoScalingGroupName: 'herd-staging-web', ScalingProcesses: ['Launch'] }));
+    const run = await runHerd(['plan', 'staging'], deps());
+    expect(run.code).toBe(0);
+    expect(run.out).toMatch(/^pre-flight: a deploy would be refused now:$/m);
+    expect(run.out).toMatch(/^ {2}- herd-staging-web has Launch suspended, which a rollout needs .*`herd autoscaling resume staging`/m);
+    expect(run.out).toMatch(new RegExp(`^ {2}- alarm ${ROLLBACK_ALARM}, which rolls deploys back, is in ALARM \\(Threshold Crossed: 2 datapoints were >= 50\\).* --ignore-alarms`, 'm'));
+    const json = JSON.parse((await runHerd(['plan', 'staging', '--json'], deps())).out) as { preflight: { problems: string[] } };
+    expect(json.preflight.problems).toHaveLength(2);
+  });
+});
 
 describe('herd plan against a deployed environment (moto)', () => {
   test('without history: the real fleet sizes, a new release baked, timings from documented defaults, a Gantt chart', async () => {

@@ -18,6 +18,20 @@ const resourcesOf = (s: Statement) => (Array.isArray(s.Resource) ? s.Resource : 
 
 let template: Template;
 let advanceStatements: Statement[];
+/**
+ * Statements of a role's default policy (`<Role>DefaultPolicy…`) and of the managed policies
+ * CDK moves statements to when the inline one would be too large (`<Role>OverflowPolicy…`).
+ */
+function roleStatements(defaultPolicyPrefix: string): Statement[] {
+  const overflow = defaultPolicyPrefix.replace(/DefaultPolicy$/, 'OverflowPolicy');
+  const policies = [
+    ...Object.entries(template.findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith(defaultPolicyPrefix)),
+    ...Object.entries(template.findResources('AWS::IAM::ManagedPolicy')).filter(([id]) => id.startsWith(overflow)),
+  ];
+  if (policies.length === 0) throw new Error(`policy ${defaultPolicyPrefix}* not found`);
+  return policies.flatMap(([, p]) => (p.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement);
+}
+
 beforeAll(() => {
   template = buildApp().template('staging');
   const policies = template.findResources('AWS::IAM::Policy');
@@ -171,11 +185,7 @@ describe('the image builder', () => {
 });
 
 describe('the migration runner', () => {
-  const statementsOf = (prefix: string): Statement[] => {
-    const policy = Object.entries(template.findResources('AWS::IAM::Policy')).find(([id]) => id.startsWith(prefix));
-    if (!policy) throw new Error(`policy ${prefix}* not found`);
-    return (policy[1].Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement;
-  };
+  const statementsOf = (prefix: string): Statement[] => roleStatements(prefix);
   const runnerRoleId = () => Object.keys(template.findResources('AWS::IAM::Role', { Properties: { Description: 'herd mootube staging migration runner' } }))[0];
 
   test('has its own role: what a release boot reads, its logs, and its report', () => {
@@ -295,11 +305,28 @@ const NOTIFICATION_STATEMENTS = [
   ['PutDeployEvents', ['events:PutEvents']],
 ];
 
+describe('pre-flight and the alarm watch', () => {
+  test('the advance function reads only the rollback alarms, and only release artifacts (listing limited to their prefix)', () => {
+    const statements = roleStatements('DeployStepAdvanceServiceRoleDefaultPolicy');
+    const bySid = (sid: string) => statements.find((s) => s.Sid === sid);
+    const alarms = bySid('ReadRollbackAlarms');
+    expect(alarms?.Action).toBe('cloudwatch:DescribeAlarms');
+    expect(JSON.stringify(alarms?.Resource)).toMatch(/"Fn::GetAtt":\["LoadBalancerTarget5xx\w+","Arn"\]/);
+    expect(JSON.stringify(alarms?.Resource)).not.toMatch(/UnhealthyHosts|Latency/);
+    expect(bySid('CheckArtifacts')).toMatchObject({ Action: 's3:GetObject' });
+    expect(JSON.stringify(bySid('CheckArtifacts')?.Resource)).toMatch(/\/releases\/\*"\]\]\}$/);
+    expect(bySid('ListArtifacts')).toMatchObject({ Action: 's3:ListBucket', Condition: { StringLike: { 's3:prefix': ['releases/*'] } } });
+  });
+
+  test('the stack tells the CLI which alarms roll deploys back', () => {
+    const output = template.toJSON().Outputs.RollbackAlarms as { Value: unknown };
+    // One alarm: CDK folds the join to the alarm's name.
+    expect(JSON.stringify(output.Value)).toMatch(/^\{"Ref":"LoadBalancerTarget5xx\w+"\}$/);
+  });
+});
+
 describe('deploy notifications', () => {
-  const statementsOf = (prefix: string) => {
-    const policy = Object.entries(template.findResources('AWS::IAM::Policy')).find(([id]) => id.startsWith(prefix))!;
-    return (policy[1].Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement;
-  };
+  const statementsOf = (prefix: string): Statement[] => roleStatements(prefix);
 
   test('the advance function is told the environment\'s notifications topic (the one its alarms use)', () => {
     const fn = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Description: 'herd staging: advances a deploy by one step' } }))[0];

@@ -25,9 +25,11 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { CreateDBInstanceCommand, RDSClient } from '@aws-sdk/client-rds';
-import { SNSClient } from '@aws-sdk/client-sns';
+import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { DeployClients } from '../../lambda/deploy/clients';
 import { BYPASS_HEADER } from '../../lib/names';
 import { MOTO_REGION, clientConfig, type MotoServer } from '../support/moto';
@@ -42,6 +44,8 @@ export interface WireClients extends DeployClients {
   readonly cloudFormation: CloudFormationClient;
   readonly sns: SNSClient;
   readonly eventBridge: EventBridgeClient;
+  readonly cloudWatch: CloudWatchClient;
+  readonly s3: S3Client;
   /** The plain DynamoDB client (table management). */
   readonly dynamodbRaw: DynamoDBClient;
 }
@@ -72,12 +76,15 @@ export function wireClients(server: MotoServer): WireClients {
     cloudFormation: new CloudFormationClient(config),
     sns: new SNSClient(config),
     eventBridge: new EventBridgeClient(config),
+    cloudWatch: new CloudWatchClient(config),
+    // moto serves buckets by path (no virtual-host DNS here).
+    s3: new S3Client({ ...config, forcePathStyle: true }),
     dynamodbRaw,
   };
 }
 
 export function destroyClients(clients: WireClients): void {
-  for (const c of [clients.ec2, clients.autoScaling, clients.elbv2, clients.ssm, clients.dynamodb, clients.rds, clients.cloudFormation, clients.sns, clients.eventBridge, clients.dynamodbRaw]) c.destroy();
+  for (const c of [clients.ec2, clients.autoScaling, clients.elbv2, clients.ssm, clients.dynamodb, clients.rds, clients.cloudFormation, clients.sns, clients.eventBridge, clients.cloudWatch, clients.s3, clients.dynamodbRaw]) c.destroy();
 }
 
 function must<T>(value: T | undefined | null, what: string): T {
@@ -101,6 +108,18 @@ export async function createDeployTable(clients: WireClients, tableName: string)
       BillingMode: 'PAY_PER_REQUEST',
     }),
   );
+}
+
+/** The environment's notifications topic, as the stack creates it; its ARN. */
+export async function createNotificationTopic(clients: WireClients, name: string): Promise<string> {
+  const res = await clients.sns.send(new CreateTopicCommand({ Name: name }));
+  return must(res.TopicArn, 'topic ARN');
+}
+
+/** The artifacts bucket with these release artifacts uploaded (`releases/<release>.tar.gz`). */
+export async function createArtifactsBucket(clients: WireClients, bucket: string, releases: readonly string[]): Promise<void> {
+  await clients.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  for (const release of releases) await clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: `releases/${release}.tar.gz`, Body: 'artifact' }));
 }
 
 export interface Network {

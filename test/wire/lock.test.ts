@@ -4,8 +4,9 @@
  * expression attribute values, consistent GetItem, Query on the history partition.
  *
  * Every DynamoDB call the lock and history make is supported by moto; nothing is faked here.
- * The lock step's pre-flight reads the environment's groups: they exist in moto (empty),
- * as the stack leaves them before a first release.
+ * The lock's pre-flight reads the environment's groups (they exist in moto, empty, as the
+ * stack leaves them before a first release), its rollback alarms (none in this environment)
+ * the listener's rules (whose maintenance page is up) and the release's artifact (uploaded), then records the deploy as running.
  */
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
@@ -13,13 +14,13 @@ import { advance } from '../../lambda/deploy/advance';
 import { DeployLockedError } from '../../lambda/deploy/errors';
 import { LOCK_KEY, acquireLock, breakLock, historyItem, historyKey, lockedMessage, readLock, releaseLock, writeHistory } from '../../lambda/deploy/lock';
 import { startMoto } from '../support/moto';
-import { baseImageId, createDeployTable, createGroup, createLaunchTemplate, createNetwork, destroyClients, wireClients, type WireClients } from './cloud';
+import { baseImageId, createArtifactsBucket, createDeployTable, createGroup, createLaunchTemplate, createLoadBalancer, createNetwork, createNotificationTopic, destroyClients, wireClients, type WireClients } from './cloud';
 import { ManualClock, advanceContext, deployEnvironment, deployState } from './fixtures';
 
 describe('wire: deploy lock and history on DynamoDB (moto)', () => {
   const moto = startMoto();
   let clients: WireClients;
-  const env = deployEnvironment({ tableName: 'herd-staging-deploys' });
+  let env = deployEnvironment({ tableName: 'herd-staging-deploys' });
 
   beforeAll(async () => {
     clients = wireClients(await moto.ready);
@@ -29,11 +30,17 @@ describe('wire: deploy lock and history on DynamoDB (moto)', () => {
     await moto.server().reset();
     await createDeployTable(clients, env.tableName);
     const network = await createNetwork(clients);
+    // The pre-flight records whose maintenance page is up: it reads the listener's rules.
+    const lb = await createLoadBalancer(clients, network, 'herd-staging');
+    env = deployEnvironment({ tableName: 'herd-staging-deploys', listenerArn: lb.listenerArn });
     const image = await baseImageId(clients);
     for (const fleet of [env.fleets.web, env.fleets.worker].filter((f) => f !== undefined)) {
       const lt = await createLaunchTemplate(clients, fleet.autoScalingGroupName, image, network.securityGroupId);
       await createGroup(clients, network, fleet.autoScalingGroupName, lt, { min: 0, max: 2, desired: 0 });
     }
+    // What the pre-flight reads besides: the release's artifact, and the topic the start is told on.
+    await createArtifactsBucket(clients, env.artifacts.bucket, ['r2']);
+    await createNotificationTopic(clients, 'herd-staging-notifications');
   });
 
   test('the lock step takes the lock and writes a running history item', async () => {
@@ -41,9 +48,11 @@ describe('wire: deploy lock and history on DynamoDB (moto)', () => {
     const ctx = advanceContext(clients, env, clock);
     const state = deployState(ctx, { deployId: 'deploy-0001', release: 'r2', actor: 'alice' });
 
-    const next = await advance(state, ctx);
+    const locked = await advance(state, ctx);
+    expect(locked.step).toBe('lock.preflight');
+    const next = await advance(locked, ctx);
     expect(next.failure).toBeUndefined();
-    expect(next.step).not.toBe('lock.acquire');
+    expect(next.step).toBe('lock.notify');
 
     const raw = await clients.dynamodbRaw.send(
       new GetItemCommand({ TableName: env.tableName, Key: { pk: { S: 'LOCK' }, sk: { S: 'LOCK' } }, ConsistentRead: true }),
@@ -75,7 +84,7 @@ describe('wire: deploy lock and history on DynamoDB (moto)', () => {
   test('fails when a second deploy asks for the lock, naming the holder and since when', async () => {
     const clock = new ManualClock();
     const ctx = advanceContext(clients, env, clock);
-    await advance(deployState(ctx, { deployId: 'deploy-0001', actor: 'alice', release: 'r2' }), ctx);
+    await advance(await advance(deployState(ctx, { deployId: 'deploy-0001', actor: 'alice', release: 'r2' }), ctx), ctx);
     clock.advance(600);
     const second = deployState(ctx, { deployId: 'deploy-0002', actor: 'bob', release: 'r3' });
 

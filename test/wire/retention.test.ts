@@ -32,6 +32,7 @@ import { startMoto } from '../support/moto';
 import {
   baseImageId,
   createDeployTable,
+  createNotificationTopic,
   createGroup,
   createLaunchTemplate,
   createNetwork,
@@ -131,7 +132,8 @@ describe('wire: image retention and the record stage (moto)', () => {
     const gone = await clients.ec2.send(new RunInstancesCommand({ ImageId: img.stale2, MinCount: 1, MaxCount: 1, SubnetId: network.subnetIds[0] }));
     await clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: [gone.Instances?.[0]?.InstanceId ?? ''] }));
 
-    env = deployEnvironment({ webGroupName: 'herd-staging-web', webLaunchTemplateId: lt, amiRetention: 2, subnetIds: network.subnetIds, peerEnvironments: ['production', 'testing'] });
+    const topic = await createNotificationTopic(clients, 'herd-staging-notifications');
+    env = deployEnvironment({ webGroupName: 'herd-staging-web', webLaunchTemplateId: lt, amiRetention: 2, subnetIds: network.subnetIds, peerEnvironments: ['production', 'testing'], notificationTopicArn: topic });
     await createDeployTable(clients, env.tableName);
     ctx = advanceContext(clients, env, new ManualClock());
     ec2Calls = recordCalls(clients.ec2);

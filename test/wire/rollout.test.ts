@@ -178,6 +178,8 @@ describe('wire: full replace and capacity floors on Auto Scaling and ELBv2 (moto
     expect((health.TargetHealthDescriptions ?? []).map((t) => t.Target?.Id).sort()).toEqual([...ids].sort());
 
     // verify: every healthy target runs the new image.
-    expect(await stepOf(ROLLOUT_STEPS, 'verify.targets')(state, ctx)).toEqual({ stageDone: true });
+    expect(await stepOf(ROLLOUT_STEPS, 'verify.targets')(state, ctx)).toEqual({ goto: 'verify.watch' });
+    // No alarm watch configured for this environment: the stage ends.
+    expect(await stepOf(ROLLOUT_STEPS, 'verify.watch')(state, ctx)).toEqual({ stageDone: true });
   });
 });

@@ -5,6 +5,7 @@ import { readLock, updateLock } from '../../../lambda/deploy/lock';
 import type { CliDeps } from '../deps';
 import { resolveEnvironment } from '../environment';
 import { CliError, exitWith } from '../errors';
+import { auditAction } from '../audit';
 import { readDeployExecution } from '../execution';
 import { followUnlessDetached } from '../watch';
 
@@ -48,6 +49,7 @@ export function register(program: Command, deps: CliDeps): void {
       }
       await handle.clients.sfn.send(new StopExecutionCommand({ executionArn: current.executionArn, error: ABORT_ERROR, cause: `aborted by ${actor}` }));
       deps.out.write(`deploy ${id} stopped by ${actor}; it is being compensated (the previous release comes back)\n`);
+      await auditAction(deps, handle, 'abort', actor, `stopped deploy ${id} (release ${lock.release}) at ${state?.step ?? 'an unknown step'}`);
       exitWith(
         await followUnlessDetached(deps, handle, {
           deployId: id,

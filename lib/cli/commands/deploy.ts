@@ -50,7 +50,7 @@ export function register(program: Command, deps: CliDeps): void {
           deps.out.write(`release ${prepared.release} already serves on ${env}: nothing to do (deploy with --force to replace every instance)\n`);
           return;
         }
-        await refuseWhenNotReady(handle, { ...(opts.ignoreAlarms ? { ignoreAlarms: true } : {}) });
+        await refuseWhenNotReady(handle, { release: prepared.release, uploading: prepared.tarball !== undefined, ...(opts.ignoreAlarms ? { ignoreAlarms: true } : {}) });
         // Shows its progress and says when the artifact is up.
         const uploaded = await ensureArtifact(deps, handle.clients, handle.outputs.artifactsBucket, prepared);
         if (!uploaded) deps.out.write(`release ${prepared.release}: artifact s3://${handle.outputs.artifactsBucket}/${prepared.key} already uploaded\n`);

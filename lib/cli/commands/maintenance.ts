@@ -1,7 +1,7 @@
 /** `herd maintenance on|off <env>`: the maintenance page, with the bypass shown; recorded in the history as the caller. */
 import type { Command } from 'commander';
 import { MaintenanceOwnedError, NotVisibleYetError } from '../../../lambda/deploy/errors';
-import { MANUAL_OWNER, MaintenanceSlotTakenError, maintenanceOff, maintenanceOn, type MaintenanceStatus } from '../../../lambda/deploy/maintenance';
+import { MANUAL_OWNER, MaintenanceSlotTakenError, maintenanceOff, maintenanceOn, takeOverPage, type MaintenanceStatus } from '../../../lambda/deploy/maintenance';
 import { BYPASS_HEADER } from '../../names';
 import { auditAction } from '../audit';
 import type { CliDeps } from '../deps';
@@ -49,14 +49,23 @@ export function register(program: Command, deps: CliDeps): void {
 
   maintenance
     .command('on')
-    .description('put the maintenance page up (idempotent) and show how to bypass it')
+    .description('put the maintenance page up (idempotent; a running deploy\'s page becomes yours and stays up after it) and show how to bypass it')
     .argument('<env>', 'environment (herd.config.ts)')
     .addHelpText('after', ['', 'Example:', '  $ herd maintenance on production'].join('\n'))
     .action(async (env: string) => {
       const handle = await resolveEnvironment(deps, env);
       const actor = await deps.actor(handle.clients);
       const before = await untilListed(deps, () => maintenanceOn(handle.clients, handle.deploy, MANUAL_OWNER));
-      const done = before.on ? `maintenance page of ${env} was already up (owner ${before.owner ?? 'unknown'}); nothing changed` : `maintenance page up on ${env} (${handle.outputs.url} answers 503)`;
+      let done: string;
+      if (!before.on) {
+        done = `maintenance page up on ${env} (${handle.outputs.url} answers 503)`;
+      } else if (before.owner === MANUAL_OWNER) {
+        done = `maintenance page of ${env} was already up (put up by an operator); nothing changed`;
+      } else {
+        // A deploy's page: it becomes the operator's, so that deploy's end does not lift it.
+        await takeOverPage(handle.clients, before);
+        done = `maintenance page of ${env} was put up by deploy ${before.owner ?? 'unknown'}; it is yours now: it stays up when that deploy ends, until \`herd maintenance off ${env}\``;
+      }
       deps.out.write(`${done}\n`);
       await auditAction(deps, handle, 'maintenance on', actor, done);
       deps.out.write(bypassHelp(handle));

@@ -13,6 +13,7 @@ import type { DeployStrategy } from '../../config/types';
 import { DEPLOY_STRATEGIES } from '../../config/types';
 import { NO_RELEASE, TAGS } from '../../names';
 import { InvalidPlanInputError, planDeploy, type DeployPlan, type PlanInput } from '../../plan/model';
+import { preflight, type PreflightProblem } from '../../../lambda/deploy/preflight';
 import { ganttChart, planSummary, planSvg } from '../../plan/render';
 import { timingsFromConfig } from '../../plan/timings';
 import type { CliDeps } from '../deps';
@@ -80,6 +81,13 @@ export async function planInputOf(handle: EnvironmentHandle, release: string | u
   };
 }
 
+/** What `herd deploy` would say before starting: the pre-flight's problems, or that it would start. */
+function preflightLines(env: string, release: string | undefined, problems: readonly PreflightProblem[], servesAlready: boolean): string {
+  if (servesAlready) return `pre-flight: release ${release} already serves on ${env}: a deploy would do nothing (--force replaces every instance)\n`;
+  if (problems.length === 0) return 'pre-flight: ok (no suspended process, no refresh running, no rollback alarm in ALARM, the release can be baked or reused)\n';
+  return `pre-flight: a deploy would be refused now:\n${problems.map((p) => `  - ${p.message}`).join('\n')}\n`;
+}
+
 export async function runPlan(deps: CliDeps, env: string, release: string | undefined, options: PlanOptions): Promise<DeployPlan> {
   const strategy = parseStrategy(options.strategy);
   const handle = await resolveEnvironment(deps, env);
@@ -92,12 +100,20 @@ export async function runPlan(deps: CliDeps, env: string, release: string | unde
     throw err;
   }
   const title = `herd plan ${env}${release ? ` ${release}` : ' (a new release)'}`;
+  // The deploy step's own pre-flight, against the real environment (read-only calls).
+  const { problems } = await preflight(handle.context, {
+    app: handle.app,
+    release: release ?? 'next',
+    ...(release !== undefined ? { artifactKey: `${handle.deploy.artifacts.artifactPrefix}${release}.tar.gz` } : {}),
+  });
+  const servesAlready = release !== undefined && input.serving === release;
   if (options.svg) writeFileSync(options.svg, planSvg(plan, title));
   if (options.json) {
-    writeJson(deps.out, plan);
+    writeJson(deps.out, { ...plan, preflight: { problems: problems.map((p) => p.message), ...(servesAlready ? { servesAlready: true } : {}) } });
   } else {
     deps.out.write(`${planSummary(plan, title)}\n\n${ganttChart(plan)}\n`);
     if (options.svg) deps.out.write(`\ntimeline written to ${options.svg}\n`);
+    deps.out.write(`\n${preflightLines(env, release, problems, servesAlready)}`);
   }
   return plan;
 }

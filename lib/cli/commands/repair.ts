@@ -10,6 +10,7 @@ import type { DeployState } from '../../../lambda/deploy/state';
 import type { CliDeps } from '../deps';
 import { resolveEnvironment } from '../environment';
 import { CliError, exitWith } from '../errors';
+import { auditAction } from '../audit';
 import { endedAbnormally, readDeployExecution } from '../execution';
 import { RESUME_WAIT_SECONDS, followUnlessDetached } from '../watch';
 
@@ -53,6 +54,7 @@ export function register(program: Command, deps: CliDeps): void {
       // The lock names the execution that carries the deploy now; the reason is history's.
       await updateLock(handle.clients, table, id, { execution: name, needsAttention: undefined });
       deps.out.write(`repair of deploy ${id} started on ${env} by ${actor} (execution ${name}): compensation runs again\n`);
+      await auditAction(deps, handle, 'repair', actor, `ran the compensation of deploy ${id} again (execution ${name})`);
       exitWith(
         await followUnlessDetached(deps, handle, {
           deployId: id,

@@ -36,9 +36,9 @@ export function register(program: Command, deps: CliDeps): void {
         release = previous.release;
       }
       if (release === serving) throw new CliError(`release ${release} already serves ${env}; nothing to roll back`);
-      await refuseWhenNotReady(handle, {});
       const [image] = await releaseImages(handle.clients, handle.app, release);
       if (!image) throw new CliError(`no image for release ${release}; deploy it with herd deploy ${env} <path to its app directory or .tar.gz>`);
+      await refuseWhenNotReady(handle, { release });
       deps.out.write(`rolling ${env} back from ${serving ?? 'unknown'} to ${release} (image ${image.ImageId ?? '?'}, no rebake)\n`);
       exitWith(
         await startDeploy(deps, handle, {

@@ -15,9 +15,11 @@
  * data not breaching (TreatMissingData NOT_BREACHING, as the stack sets), and back to OK
  * otherwise. Auto Scaling reads the state to roll a refresh back.
  */
+import * as cw from '@aws-sdk/client-cloudwatch';
 import { breaches } from '../../alarms';
 import type { FakeCloud } from '../fake-cloud';
 import type { FakeAlarm } from '../model';
+import { fail } from './common';
 import { releaseOfInstance } from './ec2';
 
 /** Default traffic of a simulated site: 10 requests a second. */
@@ -71,4 +73,25 @@ function closePeriod(alarm: FakeAlarm, now: number): void {
     const shown = last.map((v) => (v === undefined ? 'no data' : String(Math.round(v * 1000) / 1000))).join(', ');
     alarm.history.push({ at: now, state, reason: `${shape.metric} ${shape.statistic} over ${shape.evaluationPeriods} period(s) of ${shape.periodSeconds} s: [${shown}], threshold ${alarm.threshold}` });
   }
+}
+
+/**
+ * DescribeAlarms by name (what the deploy step asks): the alarms that exist, with their
+ * state; names that do not exist are left out, as CloudWatch does. At most 100 names.
+ */
+export function registerCloudWatch(cloud: FakeCloud): void {
+  cloud.on('cloudWatch', cw.DescribeAlarmsCommand, (input) => {
+    const names = input.AlarmNames ?? [];
+    if (names.length > 100) fail('InvalidParameterValue', `AlarmNames may list at most 100 alarms (received ${names.length})`);
+    if (input.AlarmNamePrefix !== undefined && names.length > 0) fail('InvalidParameterCombination', 'AlarmNames and AlarmNamePrefix cannot be used together');
+    const alarms = [...cloud.alarms.values()].filter((a) => (names.length === 0 || names.includes(a.name)) && (input.AlarmNamePrefix === undefined || a.name.startsWith(input.AlarmNamePrefix)));
+    return {
+      MetricAlarms: alarms.map((a) => ({
+        AlarmName: a.name,
+        StateValue: a.state as cw.StateValue,
+        ...(a.history.at(-1) ? { StateReason: a.history.at(-1)!.reason, StateUpdatedTimestamp: new Date(a.history.at(-1)!.at) } : {}),
+        ...(a.shape ? { MetricName: a.shape.metric, Namespace: 'AWS/ApplicationELB', Threshold: a.threshold, EvaluationPeriods: a.shape.evaluationPeriods, Period: a.shape.periodSeconds } : {}),
+      })),
+    };
+  });
 }

@@ -76,7 +76,8 @@ export function registerEventBridge(cloud: FakeCloud): void {
         failed += 1;
         return { ErrorCode: refused.code, ErrorMessage: refused.message };
       }
-      const eventId = cloud.nextId('evt', 32).slice('evt-'.length);
+      // Its own counter, not the shared id sequence: publishing never shifts the ids of instances or images.
+      const eventId = cloud.published.length.toString(16).padStart(32, '0');
       cloud.published.push({
         service: 'eventBridge',
         at: cloud.now(),

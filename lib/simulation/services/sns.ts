@@ -105,6 +105,8 @@ export function registerSns(cloud: FakeCloud): void {
       attributes[name] = checked.recorded;
     }
     if (size > SNS_MAX_MESSAGE_BYTES) invalid(`Message too long (${size} bytes with its attributes; at most ${SNS_MAX_MESSAGE_BYTES})`);
+    // Its own counter, not the shared id sequence: publishing never shifts the ids of instances or images.
+    const messageId = cloud.published.length.toString(16).padStart(32, '0');
     cloud.published.push({
       service: 'sns',
       at: cloud.now(),
@@ -113,6 +115,6 @@ export function registerSns(cloud: FakeCloud): void {
       message,
       attributes,
     });
-    return { MessageId: cloud.nextId('msg', 32).slice('msg-'.length) };
+    return { MessageId: messageId };
   });
 }

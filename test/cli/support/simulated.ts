@@ -151,6 +151,7 @@ export class SimulatedEnvironment {
       DatabaseSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf',
       DeployStateMachineArn: STATE_MACHINE_ARN,
       DeployTableName: e.tableName,
+      RollbackAlarms: e.alarmNames.join(','),
       MaintenanceBypassSecretArn: BYPASS_SECRET_ARN,
     };
   }
