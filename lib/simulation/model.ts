@@ -31,7 +31,7 @@ export interface Instance {
    */
   instanceProfileArn?: string;
   /** Root volume from RunInstances' BlockDeviceMappings (absent: the image's default). */
-  rootVolume?: { deviceName: string; sizeGiB?: number; type?: string; encrypted: boolean };
+  rootVolume?: { deviceName: string; sizeGiB?: number; type?: string; encrypted: boolean; kmsKeyId?: string };
   /** The subnet RunInstances launched it into. */
   subnetId?: string;
   /** Reboots CreateImage caused (an image of a running instance without NoReboot). */

@@ -22,6 +22,8 @@ export interface WorldSpec {
   readonly worker?: number;
   /** Instance type of both fleets (default t3.small); its architecture is the images' (t4g… : arm64). */
   readonly instanceType?: string;
+  /** The configuration's `ebsKmsKeyArn`: volumes herd launches (the builder's, the runner's) are encrypted with it. */
+  readonly ebsKmsKeyArn?: string;
   readonly deploy?: Partial<Omit<DeployConfig, 'rolling' | 'timeouts'>> & {
     readonly rolling?: Partial<RollingConfig>;
     readonly timeouts?: Partial<DeployTimeouts>;
@@ -276,6 +278,7 @@ export function createWorld(spec: WorldSpec): World {
       subnetIds: ['subnet-0a1b2c3d4e5f60001', 'subnet-0a1b2c3d4e5f60002'],
       builderSecurityGroupIds: ['sg-0a1b2c3d4e5f60001'],
       builderVolumeGiB: 20,
+      ...(spec.ebsKmsKeyArn ? { ebsKmsKeyArn: spec.ebsKmsKeyArn } : {}),
       scripts: { bucket: `cdk-hnb659fds-assets-${ACCOUNT}-${REGION}`, key: '0f3c1d2e4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0.zip' },
     },
     artifacts: { bucket: `herd-${envName}-artifacts`, artifactPrefix: 'releases/' },

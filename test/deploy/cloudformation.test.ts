@@ -121,6 +121,43 @@ test('a cdk deploy during a deploy is refused by the guard, changes nothing, and
   expect(await cfn.update(biggerWeb)).toEqual({ status: 'UPDATE_COMPLETE' });
 });
 
+test('a cdk deploy during a full deploy (page up, fleet doubled) is refused by the guard too, and the deploy goes on', async () => {
+  const { world, cfn } = await setup();
+  let refused: Awaited<ReturnType<FakeCloudFormation['update']>> | undefined;
+  const run = await runSimulatedDeploy(world, { release: 'r2', actor: 'alice', deployId: 'deploy-0002', strategy: 'full' }, {
+    onState: async (state) => {
+      if (state.step === 'replace.waitNew' && !refused) refused = await cfn.update(biggerWeb);
+    },
+  });
+  expect(refused?.status).toBe('UPDATE_ROLLBACK_COMPLETE');
+  expect(refused?.error).toMatch(/^herd refused this stack update: deploy deploy-0002 \(alice, release r2\) has held environment staging since /);
+  expect(run.result.state?.outcome).toBe('succeeded');
+  expect(fleet(world).web).toMatchObject({ images: [imageOf(world, 'r2')], types: ['t3.small'] });
+  const web = world.cloud.groups.get(world.env.fleets.web.autoScalingGroupName)!;
+  expect([web.min, web.desired, web.max]).toEqual([1, 2, 4]);
+  expect(world.cloud.violations).toEqual([]);
+});
+
+test('a cdk deploy changing the instance type reaches running servers when the serving release is deployed again with force, with no downtime', async () => {
+  const { world, cfn } = await setup();
+  expect((await deploy(world, 'r2', 'deploy-0002')).state?.outcome).toBe('succeeded');
+  const r2 = imageOf(world, 'r2');
+  expect(await cfn.update(biggerWeb)).toEqual({ status: 'UPDATE_COMPLETE' });
+  // The stack changed the next instances only.
+  expect(fleet(world).web).toMatchObject({ images: [r2], types: ['t3.small'], versionType: 't3.medium' });
+
+  const unforced = await runSimulatedDeploy(world, { release: 'r2', actor: 'alice', deployId: 'deploy-0003' });
+  expect(unforced.result.state?.outcome).toBe('unchanged');
+  expect(fleet(world).web?.types).toEqual(['t3.small']);
+
+  const forced = await runSimulatedDeploy(world, { release: 'r2', actor: 'alice', deployId: 'deploy-0004', force: true });
+  expect(forced.result.state?.outcome).toBe('succeeded');
+  expect(fleet(world).web).toMatchObject({ images: [r2], types: ['t3.medium'] });
+  expect(forced.metrics.minHealthyPercent()).toBeGreaterThanOrEqual(100);
+  expect(forced.metrics.unservedSeconds).toBe(0);
+  expect(world.cloud.violations).toEqual([]);
+});
+
 test('a deploy during a stack update is refused before any side effect, and the lock is free again', async () => {
   const { world } = await setup();
   world.cloud.stacks.set('herd-staging', { status: 'UPDATE_IN_PROGRESS' });

@@ -225,8 +225,18 @@ export function registerEc2(cloud: FakeCloud): void {
       if (b.Ebs?.VolumeType && !['gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1', 'standard'].includes(b.Ebs.VolumeType)) {
         fail('InvalidParameterValue', `Invalid volume type ${b.Ebs.VolumeType}`);
       }
+      // EbsBlockDevice: "If KmsKeyId is specified, the encrypted state must be true."
+      if (b.Ebs?.KmsKeyId !== undefined && b.Ebs.Encrypted !== true) {
+        fail('InvalidParameterDependency', `The parameter KmsKeyId requires the parameter Encrypted to be set (block device ${b.DeviceName}).`);
+      }
       if (b.DeviceName === '/dev/xvda') {
-        rootVolume = { deviceName: b.DeviceName, encrypted: b.Ebs?.Encrypted === true, ...(size !== undefined ? { sizeGiB: size } : {}), ...(b.Ebs?.VolumeType ? { type: b.Ebs.VolumeType } : {}) };
+        rootVolume = {
+          deviceName: b.DeviceName,
+          encrypted: b.Ebs?.Encrypted === true,
+          ...(size !== undefined ? { sizeGiB: size } : {}),
+          ...(b.Ebs?.VolumeType ? { type: b.Ebs.VolumeType } : {}),
+          ...(b.Ebs?.KmsKeyId ? { kmsKeyId: b.Ebs.KmsKeyId } : {}),
+        };
       }
     }
     // Capacity is per availability zone: a zone without it refuses, another one may not.
