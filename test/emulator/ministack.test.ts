@@ -32,6 +32,7 @@ import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/cl
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { OUTCOME_ERRORS } from '../../lambda/deploy/contract';
+import { GUARD_KEY } from '../../lambda/deploy-guard/guard';
 import { LOCK_KEY } from '../../lambda/deploy/lock';
 import { amazonLinuxImageParameter, architectureOf } from '../../lib/architecture';
 import { NO_RELEASE, parameterNames, TAGS } from '../../lib/names';
@@ -191,6 +192,14 @@ describe('herd on ministack (an independent emulator)', () => {
     expect(image?.DataType).toBe('aws:ec2:image');
     expect(image?.Value).toMatch(/^ami-/);
     expect(image?.Value).toBe(base?.Value);
+  });
+
+  test('the deploy guard custom resource ran: it accepted the fleets\' fingerprint with the resolved image and release', async () => {
+    const names = parameterNames(herdConfig.app, ENV);
+    const image = (await clients.ssm.send(new GetParameterCommand({ Name: names.currentImage }))).Parameter?.Value;
+    const guard = (await clients.dynamodb.send(new GetCommand({ TableName: outputs.DeployTableName!, Key: GUARD_KEY, ConsistentRead: true }))).Item;
+    // CloudFormation resolved the AWS::SSM::Parameter::Value<…> parameters the release-state stack created.
+    expect(String(guard?.fingerprint)).toMatch(new RegExp(`\\|${image}\\|${NO_RELEASE}$`));
   });
 
   test('a deploy on the real state machine: lock, builder, the builder\'s report, then the first unsupported call fails it cleanly', async () => {
