@@ -158,7 +158,7 @@ describe('herd on ministack (an independent emulator)', () => {
       if (stack) stacks[name] = stack;
     }
     outputs = Object.fromEntries((stacks[STACK]?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
-  }, 150_000);
+  }, 240_000);
 
   afterAll(async () => {
     await server?.stop();
