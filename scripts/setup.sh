@@ -3,7 +3,7 @@
 #   - Node packages (npm ci, from package-lock.json);
 #   - Debian packages listed in scripts/system-packages.txt (shellcheck, PostgreSQL, Redis, jq),
 #     when missing and when running as root;
-#   - a Python virtual environment in .venv with cfn-lint and moto (requirements-dev.txt).
+#   - a Python virtual environment in .venv with cfn-lint, moto and ministack (requirements-dev.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +33,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 if [ ! -x .venv/bin/python ] || [ requirements-dev.txt -nt .venv/.installed ]; then
-  say "python venv (.venv): cfn-lint, moto"
+  say "python venv (.venv): cfn-lint, moto, ministack"
   python3 -m venv .venv
   .venv/bin/pip install --quiet --upgrade pip
   .venv/bin/pip install --quiet -r requirements-dev.txt
