@@ -34,7 +34,7 @@
  * - `services/common.ts`: helpers they share (AWS errors, tags, ids, filters).
  */
 import type { MiddlewareStack } from '@smithy/types';
-import { createDeployClients, type DeployClients } from '../../lambda/deploy/clients';
+import type { DeployClients } from '../../lambda/deploy/clients';
 import type { HerdAlarmShape } from '../alarms';
 import { architectureOf, type Architecture } from '../architecture';
 import { TAGS } from '../names';
@@ -54,7 +54,7 @@ import { registerEventBridge } from './services/eventbridge';
 import { registerRds, tickDbSnapshots } from './services/rds';
 import { registerSns } from './services/sns';
 import { registerSsm, tickPendingParameters } from './services/ssm';
-import { FAKE_MAX_ATTEMPTS, FakeTransport, fakeClientConfig, type AttachableClient, type FakeEndpoint } from './transport';
+import { fakeDeployClients, type FakeEndpoint } from './transport';
 
 /** The fake's names of the services: the deploy step's clients, and the CLI's others. */
 export type ServiceName = keyof DeployClients | 'sfn' | 'sts' | 'secretsManager';
@@ -168,6 +168,8 @@ export interface ApiFault {
   readonly status?: number;
   /** Calls that fail; unset: every call until the fault is removed. */
   times?: number;
+  /** Only calls whose input (as the service read it off the wire) this accepts fail; unset: every call. */
+  readonly when?: (input: Readonly<Record<string, unknown>>) => boolean;
 }
 
 export type ThrottlePolicy = (service: ServiceName, api: string, attempt: number) => boolean;
@@ -494,13 +496,7 @@ export class FakeCloud implements FakeEndpoint {
     const key = principal ?? '';
     let set = this.clientSets.get(key);
     if (!set) {
-      const transports = new Map<string, FakeTransport>();
-      set = createDeployClients({ retryMode: 'adaptive', maxAttempts: FAKE_MAX_ATTEMPTS }, (service) => {
-        const transport = new FakeTransport(this, service, principal);
-        transports.set(service, transport);
-        return fakeClientConfig(transport);
-      });
-      for (const [service, client] of Object.entries(set)) transports.get(service)?.attach(client as unknown as AttachableClient);
+      set = fakeDeployClients(this, principal === undefined ? {} : { principal });
       this.clientSets.set(key, set);
     }
     return set;
@@ -562,7 +558,7 @@ export class FakeCloud implements FakeEndpoint {
       const t = THROTTLE_CODES[service] ?? { code: 'ThrottlingException', status: 400 };
       throw new FakeAwsError(t.code, 'Rate exceeded', t.status);
     }
-    const fault = this.faults.find((f) => f.api === name && (f.times === undefined || f.times > 0));
+    const fault = this.faults.find((f) => f.api === name && (f.times === undefined || f.times > 0) && (f.when?.(input) ?? true));
     if (fault) {
       if (fault.times !== undefined) fault.times -= 1;
       throw new FakeAwsError(fault.code, fault.message ?? `${fault.code} (injected)`, fault.status ?? 400);

@@ -27,6 +27,7 @@ import { ConfiguredRetryStrategy } from '@smithy/util-retry';
 import { getSmithyContext, HttpRequest, HttpResponse } from '@smithy/core/transport';
 import type { BuildHandlerOptions, BuildMiddleware, Codec, HttpRequest as IHttpRequest, MetadataBearer } from '@smithy/types';
 import { Readable } from 'node:stream';
+import { createDeployClients, type DeployClients } from '../../lambda/deploy/clients';
 import { FakeAwsError } from './errors';
 import { readJsonInput, writeJsonError, writeJsonOutput } from './protocols/json';
 import { queryAction, readQueryInput, writeQueryError, writeQueryOutput, type QueryFlavour, type SchemaRef } from './protocols/query';
@@ -217,4 +218,20 @@ export function fakeClient<C extends AttachableClient>(
 ): C {
   const transport = new FakeTransport(endpoint, service, options.principal);
   return transport.attach(new Client(fakeClientConfig(transport, options.maxAttempts)));
+}
+
+/**
+ * The deploy step's clients, built by production's `createDeployClients`, whose requests
+ * `endpoint` answers (as `principal`, when given).
+ */
+export function fakeDeployClients(endpoint: FakeEndpoint, options: { principal?: string; maxAttempts?: number } = {}): DeployClients {
+  const transports = new Map<string, FakeTransport>();
+  const maxAttempts = options.maxAttempts ?? FAKE_MAX_ATTEMPTS;
+  const clients = createDeployClients({ retryMode: 'adaptive', maxAttempts }, (service) => {
+    const transport = new FakeTransport(endpoint, service, options.principal);
+    transports.set(service, transport);
+    return fakeClientConfig(transport, maxAttempts);
+  });
+  for (const [service, client] of Object.entries(clients)) transports.get(service)?.attach(client as unknown as AttachableClient);
+  return clients;
 }

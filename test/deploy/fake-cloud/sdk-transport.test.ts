@@ -81,7 +81,7 @@ describe('the SDK\'s retry strategy meets the fake\'s throttling', () => {
 
   test('EC2\'s RequestLimitExceeded (503) is retried too; an error that is not transient is not', async () => {
     const w = world();
-    w.cloud.throttle = (service, api, attempt) => service === 'ec2' && attempt <= 2;
+    w.cloud.throttle = (service, _api, attempt) => service === 'ec2' && attempt <= 2;
     await w.clients.ec2.send(new DescribeInstancesCommand({}));
     expect(attemptsOf(w, 'ec2:DescribeInstances')).toEqual(['throttled', 'throttled', 'answered']);
     w.cloud.faults.push({ api: 'ssm:PutParameter', code: 'AccessDeniedException', message: 'not authorized', times: 1 });
