@@ -222,7 +222,9 @@ export function fakeClient<C extends AttachableClient>(
 
 /**
  * The deploy step's clients, built by production's `createDeployClients`, whose requests
- * `endpoint` answers (as `principal`, when given).
+ * `endpoint` answers (as `principal`, when given). They also cache their resolved middleware
+ * per command class (`cacheMiddleware`, about 15% of the CPU of a simulated deploy): herd adds
+ * no middleware to single commands, and the DynamoDB document client refuses the option.
  */
 export function fakeDeployClients(endpoint: FakeEndpoint, options: { principal?: string; maxAttempts?: number } = {}): DeployClients {
   const transports = new Map<string, FakeTransport>();
@@ -230,7 +232,7 @@ export function fakeDeployClients(endpoint: FakeEndpoint, options: { principal?:
   const clients = createDeployClients({ retryMode: 'adaptive', maxAttempts }, (service) => {
     const transport = new FakeTransport(endpoint, service, options.principal);
     transports.set(service, transport);
-    return fakeClientConfig(transport, maxAttempts);
+    return { ...fakeClientConfig(transport, maxAttempts), cacheMiddleware: service !== 'dynamodb' };
   });
   for (const [service, client] of Object.entries(clients)) transports.get(service)?.attach(client as unknown as AttachableClient);
   return clients;
