@@ -195,7 +195,9 @@ export class FakeTransport {
       out = error({ code: err.name, message: err.message, status: err.$metadata.httpStatusCode });
     }
     const body = typeof out.body === 'string' ? Buffer.from(out.body, 'utf8') : out.body;
-    return { response: new HttpResponse({ statusCode: out.status, headers: { ...out.headers, 'content-length': String(body.byteLength) }, body }) };
+    // A HEAD answer's Content-Length is the object's size (a header the output set), not its empty body's.
+    const headers = { 'content-length': String(body.byteLength), ...out.headers };
+    return { response: new HttpResponse({ statusCode: out.status, headers, body }) };
   }
 }
 

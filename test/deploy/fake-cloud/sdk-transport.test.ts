@@ -5,9 +5,11 @@
  * strategy, and the SDK's waiters and paginators run against it.
  */
 import { DescribeInstanceRefreshesCommand } from '@aws-sdk/client-auto-scaling';
+import { DescribeAlarmsCommand, InvalidParameterCombinationException } from '@aws-sdk/client-cloudwatch';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DescribeInstancesCommand, DescribeVpcsCommand, EC2ServiceException, RunInstancesCommand, waitUntilInstanceExists, waitUntilInstanceRunning } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, ParameterNotFound, PutParameterCommand, SSMServiceException, ThrottlingException } from '@aws-sdk/client-ssm';
+import { HeadObjectCommand, NotFound } from '@aws-sdk/client-s3';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { createWorld } from '../../../lib/simulation/world';
 
@@ -40,6 +42,22 @@ describe('errors come back as the SDK builds them from the wire', () => {
     await expect(put()).rejects.toBeInstanceOf(ConditionalCheckFailedException);
     // Stored as the service received it: marshalled by the document client, read back as values.
     expect(w.cloud.table.get('X\u0000Y')).toEqual({ pk: 'X', sk: 'Y' });
+  });
+
+  test('S3 (REST-XML): a missing object answers a HEAD with a bare 404, which the SDK names NotFound', async () => {
+    const w = world({ missingArtifacts: ['r9'] });
+    const head = (release: string) => w.clients.s3.send(new HeadObjectCommand({ Bucket: w.env.artifacts.bucket, Key: `releases/${release}.tar.gz` }));
+    await expect(head('r9')).rejects.toBeInstanceOf(NotFound);
+    await expect(head('r9')).rejects.toMatchObject({ name: 'NotFound', $metadata: { httpStatusCode: 404 } });
+    expect((await head('r2')).ContentLength).toBe(1024);
+  });
+
+  test('CloudWatch (JSON 1.0, query-compatible): the awsQuery code maps to the JSON model\'s exception class', async () => {
+    const w = world();
+    const err = await w.clients.cloudWatch.send(new DescribeAlarmsCommand({ AlarmNames: ['a'], AlarmNamePrefix: 'b' })).catch((e: unknown) => e);
+    // Code that matched on the awsQuery name (`InvalidParameterCombination`) would miss it.
+    expect(err).toBeInstanceOf(InvalidParameterCombinationException);
+    expect(err).toMatchObject({ name: 'InvalidParameterCombinationException', message: 'AlarmNames and AlarmNamePrefix cannot be used together' });
   });
 
   test('an API the fake does not implement fails the call at once (no retry), naming it', async () => {
