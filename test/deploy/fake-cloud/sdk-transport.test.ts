@@ -9,9 +9,11 @@ import { DescribeAlarmsCommand, InvalidParameterCombinationException } from '@aw
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DescribeInstancesCommand, DescribeVpcsCommand, EC2ServiceException, RunInstancesCommand, waitUntilInstanceExists, waitUntilInstanceRunning } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, ParameterNotFound, PutParameterCommand, SSMServiceException, ThrottlingException } from '@aws-sdk/client-ssm';
-import { HeadObjectCommand, NotFound } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, NotFound, PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { Readable } from 'node:stream';
 import { createWorld } from '../../../lib/simulation/world';
+import { SimulatedEnvironment } from '../../cli/support/simulated';
 
 function world(extra: Partial<Parameters<typeof createWorld>[0]> = {}) {
   const w = createWorld({ web: 1, serving: 'r1', ...extra });
@@ -127,6 +129,19 @@ describe('the fake reads what the SDK serialized, not the command object', () =>
     const launched = await w.clients.ec2.send(new RunInstancesCommand({ ImageId: w.images.r1, InstanceType: 't3.small', MinCount: 1, MaxCount: 1, SubnetId: w.env.instances.subnetIds[0] }));
     // The launch time is a Date again after its trip through EC2's XML.
     expect(launched.Instances?.[0]?.LaunchTime).toEqual(new Date(w.clock.now()));
+  });
+});
+
+describe('S3 bodies as the SDK sends them', () => {
+  test('a stream goes up aws-chunked with a trailing checksum, and arrives byte for byte', async () => {
+    const sim = new SimulatedEnvironment({ web: 1, serving: 'r1' });
+    const data = Buffer.from('herd '.repeat(20_000));
+    const body = Readable.from([data.subarray(0, 1000), data.subarray(1000)]);
+    await sim.clients().s3.send(new PutObjectCommand({ Bucket: sim.bucket, Key: 'releases/r2.tar.gz', Body: body, ContentLength: data.length }));
+    expect(sim.objects.get(`${sim.bucket}/releases/r2.tar.gz`)?.equals(data)).toBe(true);
+    // The same object, seen by the deploy step's pre-flight through its own client.
+    const head = await sim.world.cloud.clients().s3.send(new HeadObjectCommand({ Bucket: sim.bucket, Key: 'releases/r2.tar.gz' }));
+    expect(head.ContentLength).toBe(data.length);
   });
 });
 
