@@ -1,6 +1,6 @@
 /**
- * The AWS clients the deploy step uses, as `{ send }` objects: real SDK v3 clients in the
- * Lambda, the simulation's fake cloud in tests and in `herd plan`.
+ * The AWS clients the deploy step uses: real SDK v3 clients, sending to AWS in the Lambda
+ * and to the simulation's fake cloud in tests and in `herd plan`.
  */
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
@@ -41,20 +41,26 @@ export interface ClientSettings {
   readonly region?: string;
 }
 
-/** Real SDK clients for the deploy step's calls (the Lambda's, and the CLI's reuse of its helpers). */
-export function createDeployClients(settings: ClientSettings): DeployClients {
+/**
+ * Real SDK clients for the deploy step's calls (the Lambda's, and the CLI's reuse of its
+ * helpers). `transport` adds configuration per client: the fake cloud's tests give each
+ * client a request handler answered by the fake (`lib/simulation/transport.ts`), so they
+ * run these very clients.
+ */
+export function createDeployClients(settings: ClientSettings, transport?: (service: keyof DeployClients) => object): DeployClients {
+  const config = (service: keyof DeployClients) => ({ ...settings, ...transport?.(service) });
   return {
-    ec2: new EC2Client(settings),
-    autoScaling: new AutoScalingClient(settings),
-    elbv2: new ElasticLoadBalancingV2Client(settings),
-    ssm: new SSMClient(settings),
-    dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient(settings), { marshallOptions: { removeUndefinedValues: true } }),
-    rds: new RDSClient(settings),
-    cloudFormation: new CloudFormationClient(settings),
-    cloudWatch: new CloudWatchClient(settings),
-    s3: new S3Client(settings),
-    sns: new SNSClient(settings),
-    eventBridge: new EventBridgeClient(settings),
+    ec2: new EC2Client(config('ec2')),
+    autoScaling: new AutoScalingClient(config('autoScaling')),
+    elbv2: new ElasticLoadBalancingV2Client(config('elbv2')),
+    ssm: new SSMClient(config('ssm')),
+    dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient(config('dynamodb')), { marshallOptions: { removeUndefinedValues: true } }),
+    rds: new RDSClient(config('rds')),
+    cloudFormation: new CloudFormationClient(config('cloudFormation')),
+    cloudWatch: new CloudWatchClient(config('cloudWatch')),
+    s3: new S3Client(config('s3')),
+    sns: new SNSClient(config('sns')),
+    eventBridge: new EventBridgeClient(config('eventBridge')),
   };
 }
 

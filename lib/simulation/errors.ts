@@ -1,4 +1,9 @@
-/** Errors the fake cloud throws, shaped like SDK v3 service exceptions (`name`, `$metadata`). */
+/**
+ * An error an API of the fake cloud answers: its code (`name`), message and HTTP status. The
+ * transport (`transport.ts`) sends it as the service's error response, from which the SDK
+ * builds its own exception (a modeled class such as `ThrottlingException` when the service's
+ * model has one); code under test never sees this class.
+ */
 export class FakeAwsError extends Error {
   readonly $metadata: { httpStatusCode: number };
   readonly $fault: 'client' | 'server';
@@ -20,4 +25,12 @@ export const THROTTLE_CODES: Record<string, { code: string; status: number }> = 
   dynamodb: { code: 'ThrottlingException', status: 400 },
   rds: { code: 'Throttling', status: 400 },
   cloudFormation: { code: 'Throttling', status: 400 },
+  cloudWatch: { code: 'Throttling', status: 400 },
+  sns: { code: 'Throttling', status: 400 },
+  eventBridge: { code: 'ThrottlingException', status: 400 },
+  // S3 slows callers down with a 503 (and a HEAD answer has no body, so no code at all).
+  s3: { code: 'SlowDown', status: 503 },
+  sfn: { code: 'ThrottlingException', status: 400 },
+  sts: { code: 'Throttling', status: 400 },
+  secretsManager: { code: 'ThrottlingException', status: 400 },
 };

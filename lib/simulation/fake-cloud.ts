@@ -8,13 +8,15 @@
  * deregistering targets drain. Malformed requests that AWS rejects are rejected here too,
  * so the fake cannot hide a bug in the logic under test.
  *
- * It implements `send(command)` for the commands the deploy step uses; any other command
+ * The code under test reaches it through the real AWS SDK v3 clients (`clients()`), whose
+ * request handler is the fake (`transport.ts`): every HTTP attempt ends in `answer`, which
+ * implements the APIs the deploy step, the custom resources and the CLI use; any other API
  * throws, so a new call in the logic needs its fake here first.
  *
  * This file is the core: the state (one map per kind of resource, records in `model.ts`),
- * virtual time (`advance`, one `tick` per second, `onTick` hooks), the `send` dispatch
- * (handlers, throttling, call records, `clients()`), seeding for worlds and tests, and the
- * queries the simulation reads. Each service's handlers and processes live in
+ * virtual time (`advance`, one `tick` per second, `onTick` hooks), the `answer` dispatch
+ * (handlers, throttling, faults, call records; `clients()`), seeding for worlds and tests,
+ * and the queries the simulation reads. Each service's handlers and processes live in
  * `services/`, one module per service, to be read against its API reference:
  *
  * - `services/ec2.ts`: instances (boot, shutdown behaviour, the builder's bake and the
@@ -22,7 +24,7 @@
  * - `services/autoscaling.ts`: group capacity, instance refreshes;
  * - `services/elbv2.ts`: target health, draining, listener rules;
  * - `services/ssm.ts`: parameters, the asynchronous `aws:ec2:image` validation;
- * - `services/dynamodb.ts`: the document client's Get/Put/Delete on the deploy table;
+ * - `services/dynamodb.ts`: GetItem/PutItem/DeleteItem/Query on the deploy table;
  * - `services/rds.ts`: DB snapshots;
  * - `services/cloudwatch.ts`: herd's alarms, evaluated over computed traffic and target health;
  * - `services/s3.ts`: HeadObject on the artifacts bucket;
@@ -52,8 +54,10 @@ import { registerEventBridge } from './services/eventbridge';
 import { registerRds, tickDbSnapshots } from './services/rds';
 import { registerSns } from './services/sns';
 import { registerSsm, tickPendingParameters } from './services/ssm';
+import { fakeDeployClients, type FakeEndpoint } from './transport';
 
-export type ServiceName = keyof DeployClients;
+/** The fake's names of the services: the deploy step's clients, and the CLI's others. */
+export type ServiceName = keyof DeployClients | 'sfn' | 'sts' | 'secretsManager';
 
 /** Timings of the simulated processes, seconds. */
 export interface FakeTimings {
@@ -164,6 +168,8 @@ export interface ApiFault {
   readonly status?: number;
   /** Calls that fail; unset: every call until the fault is removed. */
   times?: number;
+  /** Only calls whose input (as the service read it off the wire) this accepts fail; unset: every call. */
+  readonly when?: (input: Readonly<Record<string, unknown>>) => boolean;
 }
 
 export type ThrottlePolicy = (service: ServiceName, api: string, attempt: number) => boolean;
@@ -186,7 +192,7 @@ export interface FakeCloudOptions {
   readonly requestsPerMinute?: number;
 }
 
-export class FakeCloud {
+export class FakeCloud implements FakeEndpoint {
   readonly timings: FakeTimings;
   readonly clock: VirtualClock;
   readonly app: string;
@@ -478,25 +484,25 @@ export class FakeCloud {
 
   // ---------------------------------------------------------------- clients
 
-  /** `{ send }` clients backed by this fake, for the deploy step. */
-  clients(): DeployClients {
-    const client = (service: ServiceName) => ({ send: (command: object) => this.send(service, command) });
-    return {
-      ec2: client('ec2') as unknown as DeployClients['ec2'],
-      autoScaling: client('autoScaling') as unknown as DeployClients['autoScaling'],
-      elbv2: client('elbv2') as unknown as DeployClients['elbv2'],
-      ssm: client('ssm') as unknown as DeployClients['ssm'],
-      dynamodb: client('dynamodb') as unknown as DeployClients['dynamodb'],
-      rds: client('rds') as unknown as DeployClients['rds'],
-      cloudFormation: client('cloudFormation') as unknown as DeployClients['cloudFormation'],
-      sns: client('sns') as unknown as DeployClients['sns'],
-      eventBridge: client('eventBridge') as unknown as DeployClients['eventBridge'],
-      cloudWatch: client('cloudWatch') as unknown as DeployClients['cloudWatch'],
-      s3: client('s3') as unknown as DeployClients['s3'],
-    };
+  private readonly clientSets = new Map<string, DeployClients>();
+
+  /**
+   * The deploy step's SDK clients (`createDeployClients`, as the Lambda builds them) sending
+   * to this fake; one set per `principal` (who calls, for permission checks; unset: not
+   * checked), kept for the cloud's life as a warm Lambda keeps its clients (and their retry
+   * quota).
+   */
+  clients(principal?: string): DeployClients {
+    const key = principal ?? '';
+    let set = this.clientSets.get(key);
+    if (!set) {
+      set = fakeDeployClients(this, principal === undefined ? {} : { principal });
+      this.clientSets.set(key, set);
+    }
+    return set;
   }
 
-  /** Calls per API (`ec2:RunInstances` …), throttled attempts included. */
+  /** Calls per API (`ec2:RunInstances` …): every HTTP attempt, throttled and retried ones included. */
   callCounts(): Record<string, number> {
     const counts: Record<string, number> = {};
     for (const c of this.calls) counts[c.api] = (counts[c.api] ?? 0) + 1;
@@ -507,10 +513,13 @@ export class FakeCloud {
 
   /**
    * Registers the handler of `service`'s command `ctor` (its API name is the class name without
-   * `Command`).
-   * @internal for service models: each registers its handlers through this.
+   * `Command`), replacing any earlier one. The handler gets the input as the service read it
+   * off the wire, and may answer asynchronously.
+   * @internal for service models: each registers its handlers through this (and the CLI's
+   * simulated environment, for Step Functions, STS and its S3 bucket).
    */
-  on<I extends object, O extends object>(service: ServiceName, ctor: CommandCtor<I, O>, fn: (input: I) => Omit<O, '$metadata'>): void {
+  on<I extends object, O extends object>(service: ServiceName, ctor: CommandCtor<I, O>, fn: (input: I) => Omit<O, '$metadata'> | Promise<Omit<O, '$metadata'>>): void {
+    this.registerHandlers();
     this.handlers.set(`${service}:${ctor.name.replace(/Command$/, '')}`, fn as unknown as (input: object) => unknown);
   }
 
@@ -532,33 +541,43 @@ export class FakeCloud {
     this.parameters.set(name, value);
   }
 
-  private async send(service: ServiceName, command: object): Promise<unknown> {
+  /**
+   * Answers one HTTP attempt of `service`'s `api` (`DescribeInstances`): the single entry point
+   * of every request the SDK clients send (`transport.ts`). In order: changes due before the
+   * next call land, the call is recorded, the throttle policy and the faults may answer an
+   * error, then the API's handler answers. `principal` is who calls (unset: not checked).
+   */
+  async answer(service: string, api: string, input: Record<string, unknown>, _principal?: string): Promise<Record<string, unknown>> {
     for (const fn of this.pendingBeforeCall.splice(0)) fn();
-    const name = command.constructor.name.replace(/Command$/, '');
-    const api = `${service}:${name}`;
-    const attempt = (this.attempts.get(api) ?? 0) + 1;
-    this.attempts.set(api, attempt);
-    const throttled = this.throttle?.(service, name, attempt) ?? false;
-    this.calls.push({ at: this.now(), api, throttled });
+    const name = `${service}:${api}`;
+    const attempt = (this.attempts.get(name) ?? 0) + 1;
+    this.attempts.set(name, attempt);
+    const throttled = this.throttle?.(service as ServiceName, api, attempt) ?? false;
+    this.calls.push({ at: this.now(), api: name, throttled });
     if (throttled) {
       const t = THROTTLE_CODES[service] ?? { code: 'ThrottlingException', status: 400 };
       throw new FakeAwsError(t.code, 'Rate exceeded', t.status);
     }
-    const fault = this.faults.find((f) => f.api === api && (f.times === undefined || f.times > 0));
+    const fault = this.faults.find((f) => f.api === name && (f.times === undefined || f.times > 0) && (f.when?.(input) ?? true));
     if (fault) {
       if (fault.times !== undefined) fault.times -= 1;
       throw new FakeAwsError(fault.code, fault.message ?? `${fault.code} (injected)`, fault.status ?? 400);
     }
-    if (this.handlers.size === 0) this.registerHandlers();
-    const handler = this.handlers.get(api);
-    if (!handler) throw new Error(`the fake cloud does not implement ${api}`);
-    const input = structuredClone((command as { input?: object }).input ?? {});
-    const output = handler(input);
-    return { ...(structuredClone(output) as object), $metadata: { httpStatusCode: 200 } };
+    this.registerHandlers();
+    const handler = this.handlers.get(name);
+    if (!handler) throw new Error(`the fake cloud does not implement ${name}`);
+    // The input is the transport's fresh reading of the wire, and the output is serialized onto
+    // it: neither is shared with the code under test.
+    const output = await handler(input);
+    return (output ?? {}) as Record<string, unknown>;
   }
 
-  /** The service models' handlers, registered on the first call. */
+  private registered = false;
+
+  /** The service models' handlers, registered once, before the first call or the first handler registered from outside. */
   private registerHandlers(): void {
+    if (this.registered) return;
+    this.registered = true;
     registerEc2(this);
     registerAutoScaling(this);
     registerElbv2(this);

@@ -12,11 +12,11 @@ import { FakeAwsError } from '../../lib/simulation/errors';
 import { runHerd, testDeps } from './support/harness';
 import { SIMULATED_ACTOR, SimulatedEnvironment } from './support/simulated';
 
-function setup(options: { actorLabel?: string; clients?: (sim: SimulatedEnvironment) => AwsClients } = {}) {
+function setup(options: { actorLabel?: string } = {}) {
   const sim = new SimulatedEnvironment({ web: 2, worker: 1, serving: 'r1' });
   const deps = () =>
     testDeps({
-      clients: () => (options.clients ? options.clients(sim) : sim.clients()),
+      clients: () => sim.clients(),
       now: () => sim.world.clock.now(),
       sleep: () => sim.sleep(),
       ...(options.actorLabel ? { actorLabel: options.actorLabel } : {}),
@@ -72,12 +72,8 @@ describe('the actor is the caller\'s AWS identity', () => {
   });
 
   test('fails when STS cannot say who the caller is: exit 1, nothing changed', async () => {
-    const { sim, deps } = setup({
-      clients: (s) => ({
-        ...s.clients(),
-        sts: { send: async () => Promise.reject(new FakeAwsError('ExpiredToken', 'The security token included in the request is expired', 403)) } as unknown as AwsClients['sts'],
-      }),
-    });
+    const { sim, deps } = setup();
+    sim.world.cloud.faults.push({ api: 'sts:GetCallerIdentity', code: 'ExpiredToken', message: 'The security token included in the request is expired', status: 403 });
     const run = await runHerd(['maintenance', 'on', 'staging'], deps());
     expect(run).toEqual({ code: 1, out: '', err: 'herd: ExpiredToken: The security token included in the request is expired\n' });
     expect(sim.world.cloud.maintenanceRule(sim.world.env.loadBalancer.listenerArn, 10)).toBeUndefined();
@@ -165,19 +161,13 @@ describe('operator actions in the history', () => {
   });
 
   test('fails to record without undoing the action: the page stays up, exit 0, a warning names what is missing', async () => {
-    const { sim, deps } = setup({
-      clients: (s) => {
-        const c = s.clients();
-        return {
-          ...c,
-          dynamodb: {
-            send: async (command: object) => {
-              if (command instanceof PutCommand && command.input.Item?.pk === 'ACTION') throw new FakeAwsError('AccessDeniedException', 'not authorized to perform: dynamodb:PutItem', 400);
-              return c.dynamodb.send(command as never);
-            },
-          } as unknown as AwsClients['dynamodb'],
-        };
-      },
+    const { sim, deps } = setup();
+    // Writes of operator actions are denied (as the item reaches DynamoDB: marshalled).
+    sim.world.cloud.faults.push({
+      api: 'dynamodb:PutItem',
+      code: 'AccessDeniedException',
+      message: 'not authorized to perform: dynamodb:PutItem',
+      when: (input) => (input.Item as { pk?: { S?: string } } | undefined)?.pk?.S === 'ACTION',
     });
     const run = await runHerd(['maintenance', 'on', 'staging'], deps());
     expect(run.code).toBe(0);

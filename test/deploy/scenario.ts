@@ -11,7 +11,10 @@ import type { ApiFault } from '../../lib/simulation/fake-cloud';
 import { MANUAL_OWNER, maintenanceOn, maintenanceStatus, takeOverPage } from '../../lambda/deploy/maintenance';
 
 export interface ScenarioFaults {
-  /** Every API's calls number 1, 1+N, 1+2N… are throttled (N > the calls one step makes to one API, or no step could ever finish). */
+  /**
+   * Every API's attempts number 1, 1+N, 1+2N… are throttled (counted per HTTP attempt, as AWS
+   * counts requests): the SDK's retry strategy meets them first, as in AWS.
+   */
   readonly throttleEvery?: number;
   readonly retryAfterSideEffect?: 'all' | readonly string[];
   /** A second `herd deploy` starts when the first reaches this step. */
@@ -50,7 +53,13 @@ export interface ScenarioExpectations {
   readonly secondDeployError?: string;
   readonly deregistered?: readonly string[];
   readonly kept?: readonly string[];
+  /** Every API the deploy called was throttled at least once (calls are HTTP attempts, as AWS counts them). */
   readonly everyApiThrottled?: boolean;
+  /**
+   * Whether throttling got past the SDK's own retries to the deploy step (a step backed off):
+   * false when the SDK's retries absorbed every throttled attempt, as in AWS with sparse throttling.
+   */
+  readonly throttlingSeenByStep?: boolean;
   readonly launchTemplateVersionsPerRole?: number;
   readonly compensationErrors?: readonly string[];
   /** Each group ends with MinSize/MaxSize at the configured floor/ceiling and desired within (checked for every successful deploy anyway). */

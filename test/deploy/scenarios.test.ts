@@ -318,6 +318,15 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
     });
   }
 
+  if (e.throttlingSeenByStep !== undefined) {
+    test(e.throttlingSeenByStep ? 'throttling outlasted the SDK\'s retries: a step backed off and tried again' : 'the SDK\'s retries absorbed every throttled attempt: no step saw one', () => {
+      const backedOff = run.states.some((s) => s.transientErrors > 0);
+      expect(backedOff).toBe(e.throttlingSeenByStep);
+      // Absorbed, not absent: the fake did throttle attempts.
+      if (!e.throttlingSeenByStep) expect(run.world.cloud.calls.some((c) => c.throttled)).toBe(true);
+    });
+  }
+
   if (e.everyApiThrottled) {
     test('every API the deploy called was throttled at least once', () => {
       const calls = run.world.cloud.calls;

@@ -1,5 +1,3 @@
-import { GetParameterCommand } from '@aws-sdk/client-ssm';
-import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import { BAKE_STEPS, builderUserData } from '../../lambda/deploy/bake';
@@ -10,6 +8,8 @@ import type { DeployState } from '../../lambda/deploy/state';
 import { REPORT_GRACE_SECONDS, readReport, tail, type AdvanceContext, type RunReport } from '../../lambda/deploy/step';
 import { prepareRelease, type PreparedRelease } from '../../lib/cli/artifact';
 import { parameterNames } from '../../lib/names';
+import { FakeAwsError } from '../../lib/simulation/errors';
+import { fakeDeployClients } from '../../lib/simulation/transport';
 import { ManualClock, WIRE_APP, WIRE_ENV, advanceContext, deployEnvironment, deployState, stepOf } from '../wire/fixtures';
 import {
   AGENT_CTL, BAKE, BOOT, INSTANCE_DIR, IS_ROOT, bakeStubs, describeWith, hasCommand, run, runOrThrow, scratchRoot, startImds,
@@ -209,36 +209,27 @@ class Machine {
   }
 }
 
-class ParameterNotFound extends Error {
-  override readonly name = 'ParameterNotFound';
-}
-
 /**
- * The deploy step's clients over one machine: SSM GetParameter answers what the instance
- * put, EC2 DescribeInstances the machine's power state; any other call fails the test.
+ * The deploy step's clients (real SDK clients) over one machine: SSM GetParameter answers what
+ * the instance put, EC2 DescribeInstances the machine's power state; any other call fails the
+ * test.
  */
 function clientsOver(machine: Machine, instanceId: string): DeployClients {
-  const unexpected = {
-    send: async (command: object) => {
-      throw new Error(`unexpected AWS call ${command.constructor.name}`);
+  return fakeDeployClients({
+    async answer(service, api, input) {
+      if (service === 'ssm' && api === 'GetParameter') {
+        const put = machine.puts().reverse().find((p) => p.name === input.Name);
+        if (!put) throw new FakeAwsError('ParameterNotFound', `parameter ${String(input.Name ?? '')} not found`, 400);
+        return { Parameter: { Name: put.name, Type: put.type, Value: put.value, Version: 1 } };
+      }
+      if (service === 'ec2' && api === 'DescribeInstances') {
+        const ids = input.InstanceIds as string[] | undefined;
+        if (ids?.[0] !== instanceId) throw new Error(`DescribeInstances of ${JSON.stringify(input)}`);
+        return { Reservations: [{ Instances: [{ InstanceId: instanceId, State: { Name: machine.state() } }] }] };
+      }
+      throw new Error(`unexpected AWS call ${service}:${api}`);
     },
-  };
-  const ssm = {
-    send: async (command: object) => {
-      if (!(command instanceof GetParameterCommand)) return unexpected.send(command);
-      const put = machine.puts().reverse().find((p) => p.name === command.input.Name);
-      if (!put) throw new ParameterNotFound(`parameter ${command.input.Name ?? ''} not found`);
-      return { Parameter: { Name: put.name, Type: put.type, Value: put.value, Version: 1 } };
-    },
-  };
-  const ec2 = {
-    send: async (command: object) => {
-      if (!(command instanceof DescribeInstancesCommand)) return unexpected.send(command);
-      if (command.input.InstanceIds?.[0] !== instanceId) throw new Error(`DescribeInstances of ${JSON.stringify(command.input)}`);
-      return { Reservations: [{ Instances: [{ InstanceId: instanceId, State: { Name: machine.state() } }] }] };
-    },
-  };
-  return { ssm, ec2, autoScaling: unexpected, elbv2: unexpected, dynamodb: unexpected, rds: unexpected } as unknown as DeployClients;
+  });
 }
 
 /** What a deploy step throws (or undefined). */

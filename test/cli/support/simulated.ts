@@ -1,12 +1,13 @@
 /**
  * An environment in the deploy step's fake cloud (`lib/simulation`), with what the CLI
- * needs around it: the stack's outputs (CloudFormation), a Step Functions that runs the
- * real deploy step against the fake cloud one poll at a time, S3 for artifacts (PutObject
- * and multipart uploads, as strict as S3), the deploy table's Query, and STS answering
- * with one fixed caller (`SIMULATED_CALLER_ARN`). `deps.sleep` advances the execution
+ * needs around it, registered on the fake as more of its APIs: the stack's outputs
+ * (CloudFormation), a Step Functions that runs the real deploy step against the fake cloud
+ * one poll at a time, S3 for artifacts (PutObject and multipart uploads, as strict as S3),
+ * and STS answering with one fixed caller (`SIMULATED_CALLER_ARN`). The CLI reaches them
+ * through real SDK clients (`clients()`), so its paginators, waiters and
+ * `@aws-sdk/lib-storage` uploads run as in production. `deps.sleep` advances the execution
  * instead of waiting.
  */
-import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -17,15 +18,16 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
-import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { handle } from '../../../lambda/deploy/handler';
 import { OUTCOME_ERRORS, SUCCEEDING_OUTCOMES } from '../../../lambda/deploy/contract';
 import { ABNORMAL_STATUSES, reap } from '../../../lambda/deploy/reaper';
 import type { DeployState } from '../../../lambda/deploy/state';
 import type { AwsClients } from '../../../lib/cli/deps';
 import { FakeAwsError } from '../../../lib/simulation/errors';
+import { fakeClient } from '../../../lib/simulation/transport';
 import { createWorld, type World, type WorldSpec } from '../../../lib/simulation/world';
 
 export const STATE_MACHINE_ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:herd-staging-deploy';
@@ -49,12 +51,6 @@ interface Execution {
   stopDate?: Date;
 }
 
-type Send = (command: object) => Promise<unknown>;
-
-function client<T>(send: Send): T {
-  return { send } as unknown as T;
-}
-
 /** What S3 enforces on uploads (S3 User Guide, "Amazon S3 multipart upload limits"). */
 export const S3_LIMITS = {
   /** Largest PutObject body: 5 GiB. */
@@ -76,31 +72,6 @@ export interface SimulatedMultipartUpload {
 
 const md5 = (data: Buffer) => createHash('md5').update(data).digest();
 
-/** An S3 request body (Buffer, Uint8Array, string, or a stream) as bytes. */
-async function bytesOf(body: unknown): Promise<Buffer> {
-  if (body === undefined || body === null) return Buffer.alloc(0);
-  if (typeof body === 'string') return Buffer.from(body);
-  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  if (typeof body === 'object' && Symbol.asyncIterator in body) {
-    const chunks: Buffer[] = [];
-    for await (const c of body as AsyncIterable<Uint8Array | string>) chunks.push(typeof c === 'string' ? Buffer.from(c) : Buffer.from(c));
-    return Buffer.concat(chunks);
-  }
-  throw new Error(`fake S3: unsupported body ${Object.prototype.toString.call(body)}`);
-}
-
-/**
- * The client configuration `@aws-sdk/lib-storage`'s Upload reads besides `send`: where the
- * bucket is (for the Location of a single PUT), the checksum setting, and the request
- * handler (no upload progress events from it: progress comes per finished part).
- */
-const SIMULATED_S3_CONFIG = {
-  endpoint: async () => ({ protocol: 'https:', hostname: 's3.eu-west-1.amazonaws.com', path: '/' }),
-  forcePathStyle: false,
-  requestChecksumCalculation: async () => 'WHEN_SUPPORTED',
-  requestHandler: undefined,
-};
-
 export class SimulatedEnvironment {
   readonly world: World;
   readonly executions = new Map<string, Execution>();
@@ -109,8 +80,8 @@ export class SimulatedEnvironment {
   readonly uploads = new Map<string, SimulatedMultipartUpload>();
   /** Every S3 call, in order: the command's name without `Command` and the part number, if any. */
   readonly s3Calls: string[] = [];
-  /** Called with every S3 command before it is answered (e.g. to fail one). */
-  onS3: ((command: object) => void) | undefined;
+  /** Called with every S3 request (its API, and an UploadPart's part number) before it is answered: throwing a `FakeAwsError` fails it. */
+  onS3: ((api: string, partNumber: number | undefined) => void) | undefined;
   /** Virtual seconds each `sleep` lets the deploy run. */
   secondsPerPoll = 30;
   /**
@@ -127,6 +98,12 @@ export class SimulatedEnvironment {
 
   constructor(spec: WorldSpec) {
     this.world = createWorld({ app: 'shop', env: 'staging', ...spec });
+    // The environment's stack as CloudFormation describes it, with its outputs.
+    const stack = this.world.cloud.stacks.get('herd-staging');
+    this.world.cloud.stacks.set('herd-staging', { status: stack?.status ?? 'UPDATE_COMPLETE', outputs: this.outputs() });
+    this.registerS3();
+    this.registerStepFunctions();
+    this.registerSts();
   }
 
   get bucket(): string {
@@ -249,54 +226,57 @@ export class SimulatedEnvironment {
   }
 
   /**
-   * S3 for artifacts: HeadObject, PutObject (at most 5 GiB), and multipart uploads as S3
-   * checks them: UploadPart numbers 1–10000, each part at most 5 GiB; CompleteMultipartUpload
-   * refuses an unknown upload (NoSuchUpload), parts not in ascending order
-   * (InvalidPartOrder), a part never uploaded or whose ETag differs (InvalidPart), and a
-   * part other than the last under 5 MiB (EntityTooSmall); the object is the listed parts
-   * in order.
+   * S3 for artifacts, registered on the fake cloud: HeadObject, PutObject (at most 5 GiB), and
+   * multipart uploads as S3 checks them: UploadPart numbers 1–10000, each part at most 5 GiB;
+   * CompleteMultipartUpload refuses an unknown upload (NoSuchUpload), parts not in ascending
+   * order (InvalidPartOrder), a part never uploaded or whose ETag differs (InvalidPart), and a
+   * part other than the last under 5 MiB (EntityTooSmall); the object is the listed parts in
+   * order. The bucket holds only what was put in it: the deploy step's pre-flight sees the
+   * same objects as the CLI.
    */
-  private async s3(command: object): Promise<unknown> {
-    const partNumber = command instanceof UploadPartCommand ? ` ${command.input.PartNumber}` : '';
-    this.s3Calls.push(`${command.constructor.name.replace(/Command$/, '')}${partNumber}`);
-    this.onS3?.(command);
-    if (command instanceof HeadObjectCommand) {
-      const object = this.objects.get(`${command.input.Bucket}/${command.input.Key}`);
-      if (!object) throw new FakeAwsError('NotFound', 'Not Found', 404);
-      return { ContentLength: object.length };
-    }
-    if (command instanceof PutObjectCommand) {
-      const body = await bytesOf(command.input.Body);
-      if (body.length > S3_LIMITS.maxPutObjectBytes) throw new FakeAwsError('EntityTooLarge', 'Your proposed upload exceeds the maximum allowed object size.', 400);
-      this.objects.set(`${command.input.Bucket}/${command.input.Key}`, body);
-      return { ETag: `"${md5(body).toString('hex')}"` };
-    }
-    if (command instanceof CreateMultipartUploadCommand) {
-      const uploadId = randomBytes(16).toString('hex');
-      this.uploads.set(uploadId, {
-        bucket: command.input.Bucket ?? '',
-        key: command.input.Key ?? '',
-        ...(command.input.ContentType ? { contentType: command.input.ContentType } : {}),
-        parts: new Map(),
-      });
-      return { Bucket: command.input.Bucket, Key: command.input.Key, UploadId: uploadId };
-    }
+  private registerS3(): void {
+    const cloud = this.world.cloud;
+    const seen = (api: string, partNumber?: number) => {
+      this.s3Calls.push(`${api}${partNumber !== undefined ? ` ${partNumber}` : ''}`);
+      this.onS3?.(api, partNumber);
+    };
     const noSuchUpload = () => new FakeAwsError('NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.', 404);
-    if (command instanceof UploadPartCommand) {
-      const upload = this.uploads.get(command.input.UploadId ?? '');
-      if (!upload || upload.bucket !== command.input.Bucket || upload.key !== command.input.Key) throw noSuchUpload();
-      const n = command.input.PartNumber ?? 0;
+    cloud.on('s3', HeadObjectCommand, (input) => {
+      seen('HeadObject');
+      const object = this.objects.get(`${input.Bucket}/${input.Key}`);
+      if (!object) throw new FakeAwsError('NotFound', 'Not Found', 404);
+      return { ContentLength: object.length, ETag: `"${md5(object).toString('hex')}"` };
+    });
+    cloud.on('s3', PutObjectCommand, (input) => {
+      seen('PutObject');
+      const body = Buffer.from((input.Body ?? new Uint8Array()) as Uint8Array);
+      if (body.length > S3_LIMITS.maxPutObjectBytes) throw new FakeAwsError('EntityTooLarge', 'Your proposed upload exceeds the maximum allowed object size.', 400);
+      this.objects.set(`${input.Bucket}/${input.Key}`, body);
+      return { ETag: `"${md5(body).toString('hex')}"` };
+    });
+    cloud.on('s3', CreateMultipartUploadCommand, (input) => {
+      seen('CreateMultipartUpload');
+      const uploadId = randomBytes(16).toString('hex');
+      this.uploads.set(uploadId, { bucket: input.Bucket ?? '', key: input.Key ?? '', ...(input.ContentType ? { contentType: input.ContentType } : {}), parts: new Map() });
+      return { Bucket: input.Bucket, Key: input.Key, UploadId: uploadId };
+    });
+    cloud.on('s3', UploadPartCommand, (input) => {
+      seen('UploadPart', input.PartNumber);
+      const upload = this.uploads.get(input.UploadId ?? '');
+      if (!upload || upload.bucket !== input.Bucket || upload.key !== input.Key) throw noSuchUpload();
+      const n = input.PartNumber ?? 0;
       if (!Number.isInteger(n) || n < 1 || n > S3_LIMITS.maxParts) throw new FakeAwsError('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', 400);
-      const body = await bytesOf(command.input.Body);
+      const body = Buffer.from((input.Body ?? new Uint8Array()) as Uint8Array);
       if (body.length > S3_LIMITS.maxPartBytes) throw new FakeAwsError('EntityTooLarge', 'Your proposed upload exceeds the maximum allowed object size.', 400);
       const etag = `"${md5(body).toString('hex')}"`;
       upload.parts.set(n, { etag, body });
       return { ETag: etag };
-    }
-    if (command instanceof CompleteMultipartUploadCommand) {
-      const upload = this.uploads.get(command.input.UploadId ?? '');
-      if (!upload || upload.bucket !== command.input.Bucket || upload.key !== command.input.Key) throw noSuchUpload();
-      const listed = command.input.MultipartUpload?.Parts ?? [];
+    });
+    cloud.on('s3', CompleteMultipartUploadCommand, (input) => {
+      seen('CompleteMultipartUpload');
+      const upload = this.uploads.get(input.UploadId ?? '');
+      if (!upload || upload.bucket !== input.Bucket || upload.key !== input.Key) throw noSuchUpload();
+      const listed = input.MultipartUpload?.Parts ?? [];
       if (listed.length === 0) throw new FakeAwsError('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.', 400);
       const bodies: Buffer[] = [];
       const digests: Buffer[] = [];
@@ -316,122 +296,106 @@ export class SimulatedEnvironment {
         digests.push(md5(part.body));
       }
       this.objects.set(`${upload.bucket}/${upload.key}`, Buffer.concat(bodies));
-      this.uploads.delete(command.input.UploadId ?? '');
+      this.uploads.delete(input.UploadId ?? '');
       return { Bucket: upload.bucket, Key: upload.key, ETag: `"${md5(Buffer.concat(digests)).toString('hex')}-${listed.length}"` };
-    }
-    if (command instanceof ListMultipartUploadsCommand) {
-      const uploads = [...this.uploads.entries()].filter(([, u]) => u.bucket === command.input.Bucket && u.key.startsWith(command.input.Prefix ?? ''));
-      return { Bucket: command.input.Bucket, Uploads: uploads.map(([UploadId, u]) => ({ Key: u.key, UploadId })) };
-    }
-    if (command instanceof AbortMultipartUploadCommand) {
-      if (!this.uploads.delete(command.input.UploadId ?? '')) throw noSuchUpload();
+    });
+    cloud.on('s3', ListMultipartUploadsCommand, (input) => {
+      seen('ListMultipartUploads');
+      const uploads = [...this.uploads.entries()].filter(([, u]) => u.bucket === input.Bucket && u.key.startsWith(input.Prefix ?? ''));
+      return { Bucket: input.Bucket, Uploads: uploads.map(([UploadId, u]) => ({ Key: u.key, UploadId })) };
+    });
+    cloud.on('s3', AbortMultipartUploadCommand, (input) => {
+      seen('AbortMultipartUpload');
+      if (!this.uploads.delete(input.UploadId ?? '')) throw noSuchUpload();
       return {};
-    }
-    throw new Error(`fake S3: ${command.constructor.name}`);
+    });
   }
 
   /**
-   * The deploy table's Query as DynamoDB answers the one the CLI sends (`pk = :pk`): one
-   * partition, in sort-key order (`ScanIndexForward: false`: descending), `Limit` items a
-   * page, `LastEvaluatedKey` when more remain, resumed from `ExclusiveStartKey`.
+   * Step Functions for the deploy state machine, registered on the fake cloud: StartExecution
+   * runs the first advance at once, StopExecution aborts (and the reaper runs), and
+   * DescribeExecution and GetExecutionHistory answer ExecutionDoesNotExist for
+   * `executionLagSeconds` after the start (they are eventually consistent).
    */
-  private query(command: QueryCommand): { Items: Record<string, unknown>[]; LastEvaluatedKey?: Record<string, unknown>; $metadata: object } {
-    const input = command.input;
-    if (input.TableName !== this.world.env.tableName) throw new FakeAwsError('ResourceNotFoundException', `Requested resource not found: Table: ${input.TableName} not found`, 400);
-    if (input.KeyConditionExpression !== 'pk = :pk') throw new Error(`fake DynamoDB Query: unsupported KeyConditionExpression ${JSON.stringify(input.KeyConditionExpression)}`);
-    const pk = input.ExpressionAttributeValues?.[':pk'];
-    if (typeof pk !== 'string') throw new FakeAwsError('ValidationException', 'Value provided in ExpressionAttributeValues unused or missing: :pk', 400);
-    if (input.Limit !== undefined && (!Number.isInteger(input.Limit) || input.Limit < 1)) {
-      throw new FakeAwsError('ValidationException', `1 validation error detected: Value '${input.Limit}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1`, 400);
-    }
-    const forward = input.ScanIndexForward ?? true;
-    let items = [...this.world.cloud.table.values()]
-      .filter((i) => i.pk === pk)
-      .sort((a, b) => (forward ? 1 : -1) * (String(a.sk) < String(b.sk) ? -1 : String(a.sk) > String(b.sk) ? 1 : 0));
-    const start = input.ExclusiveStartKey?.sk;
-    if (typeof start === 'string') items = items.filter((i) => (forward ? String(i.sk) > start : String(i.sk) < start));
-    const page = items.slice(0, input.Limit ?? items.length);
-    const last = page.at(-1);
-    return {
-      Items: page.map((i) => structuredClone(i)),
-      ...(page.length < items.length && last ? { LastEvaluatedKey: { pk: last.pk, sk: last.sk } } : {}),
-      $metadata: {},
+  private registerStepFunctions(): void {
+    const cloud = this.world.cloud;
+    cloud.on('sfn', StartExecutionCommand, async (input) => {
+      if (input.stateMachineArn !== STATE_MACHINE_ARN) throw new FakeAwsError('StateMachineDoesNotExist', 'no such state machine', 400);
+      const parsed = JSON.parse(input.input ?? '{}') as Record<string, unknown>;
+      const x = this.start(input.name ?? '', parsed);
+      try {
+        this.record(x, await handle(parsed, { clients: cloud.clients(), env: this.world.env, clock: this.world.clock }));
+      } catch (err) {
+        x.status = 'FAILED';
+        x.stopDate = new Date(this.world.clock.now());
+        x.error = err instanceof Error ? err.name : 'Error';
+        x.cause = err instanceof Error ? err.message : String(err);
+      }
+      return { executionArn: x.arn, startDate: x.startDate };
+    });
+    cloud.on('sfn', StopExecutionCommand, async (input) => {
+      const x = this.executions.get(input.executionArn ?? '');
+      if (!x) throw new FakeAwsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${input.executionArn}'`, 400);
+      // Stopping an execution that ended already changes nothing (its status stays).
+      if (x.status === 'RUNNING') {
+        x.status = 'ABORTED';
+        x.stopDate = new Date(this.world.clock.now());
+        if (input.error !== undefined) x.error = input.error;
+        if (input.cause !== undefined) x.cause = input.cause;
+        await this.reap(x);
+      }
+      return { stopDate: x.stopDate ?? new Date(this.world.clock.now()) };
+    });
+    const visible = (arn: string | undefined): Execution => {
+      const x = this.executions.get(arn ?? '');
+      if (!x || this.world.clock.now() - x.startDate.getTime() < this.executionLagSeconds * 1000) {
+        throw new FakeAwsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`, 400);
+      }
+      return x;
     };
+    cloud.on('sfn', DescribeExecutionCommand, (input) => {
+      const x = visible(input.executionArn);
+      const last = x.states[x.states.length - 1];
+      return {
+        executionArn: x.arn,
+        stateMachineArn: STATE_MACHINE_ARN,
+        name: x.name,
+        status: x.status,
+        startDate: x.startDate,
+        ...(x.stopDate ? { stopDate: x.stopDate } : {}),
+        ...(x.status === 'SUCCEEDED' && last ? { output: JSON.stringify(last) } : {}),
+        ...(x.error ? { error: x.error, cause: x.cause } : {}),
+      };
+    });
+    cloud.on('sfn', GetExecutionHistoryCommand, (input) => {
+      const x = visible(input.executionArn);
+      const events = x.states.map((s, n) => ({ id: n + 2, type: 'LambdaFunctionSucceeded' as const, timestamp: new Date(this.world.clock.now()), lambdaFunctionSucceededEventDetails: { output: JSON.stringify(s) } }));
+      return { events: input.reverseOrder ? events.reverse().slice(0, input.maxResults ?? 1000) : events };
+    });
   }
 
+  /** STS, registered on the fake cloud: one caller, `SIMULATED_CALLER_ARN`. */
+  private registerSts(): void {
+    this.world.cloud.on('sts', GetCallerIdentityCommand, () => ({ UserId: 'AIDAEXAMPLEALICE0001', Account: '123456789012', Arn: SIMULATED_CALLER_ARN }));
+  }
+
+  private cliClients: AwsClients | undefined;
+
+  /**
+   * The CLI's clients: the same real SDK clients as production (`realClients`), whose
+   * requests the fake cloud answers, as the operator (`SIMULATED_CALLER_ARN`).
+   */
   clients(): AwsClients {
-    const cloud = this.world.cloud.clients();
-    const fakeDynamo = cloud.dynamodb;
-    return {
-      ...cloud,
-      dynamodb: client<AwsClients['dynamodb']>(async (command) => {
-        if (command instanceof QueryCommand) return this.query(command);
-        return fakeDynamo.send(command as never);
-      }),
-      sts: client<AwsClients['sts']>(async (command) => {
-        if (!(command instanceof GetCallerIdentityCommand)) throw new Error(`fake STS: ${command.constructor.name}`);
-        return { UserId: 'AIDAEXAMPLEALICE0001', Account: '123456789012', Arn: SIMULATED_CALLER_ARN, $metadata: {} };
-      }),
-      cloudFormation: client<AwsClients['cloudFormation']>(async (command) => {
-        if (!(command instanceof DescribeStacksCommand)) throw new Error(`fake CloudFormation: ${command.constructor.name}`);
-        if (command.input.StackName !== 'herd-staging') throw new FakeAwsError('ValidationError', `Stack with id ${command.input.StackName} does not exist`, 400);
-        return { Stacks: [{ StackName: 'herd-staging', StackStatus: 'UPDATE_COMPLETE', Outputs: Object.entries(this.outputs()).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })) }] };
-      }),
-      s3: { send: (command: object) => this.s3(command), config: SIMULATED_S3_CONFIG } as unknown as AwsClients['s3'],
-      secretsManager: client<AwsClients['secretsManager']>(async () => {
-        throw new Error('fake Secrets Manager: not used');
-      }),
-      sfn: client<AwsClients['sfn']>(async (command) => {
-        if (command instanceof StartExecutionCommand) {
-          if (command.input.stateMachineArn !== STATE_MACHINE_ARN) throw new FakeAwsError('StateMachineDoesNotExist', 'no such state machine', 400);
-          const input = JSON.parse(command.input.input ?? '{}') as Record<string, unknown>;
-          const x = this.start(command.input.name ?? '', input);
-          const arn = x.arn;
-          try {
-            this.record(x, await handle(input, { clients: this.world.cloud.clients(), env: this.world.env, clock: this.world.clock }));
-          } catch (err) {
-            x.status = 'FAILED';
-            x.stopDate = new Date(this.world.clock.now());
-            x.error = err instanceof Error ? err.name : 'Error';
-            x.cause = err instanceof Error ? err.message : String(err);
-          }
-          return { executionArn: arn, startDate: x.startDate };
-        }
-        if (command instanceof StopExecutionCommand) {
-          const x = this.executions.get(command.input.executionArn ?? '');
-          if (!x) throw new FakeAwsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${command.input.executionArn}'`, 400);
-          // Stopping an execution that ended already changes nothing (its status stays).
-          if (x.status === 'RUNNING') {
-            x.status = 'ABORTED';
-            x.stopDate = new Date(this.world.clock.now());
-            if (command.input.error !== undefined) x.error = command.input.error;
-            if (command.input.cause !== undefined) x.cause = command.input.cause;
-            await this.reap(x);
-          }
-          return { stopDate: x.stopDate };
-        }
-        const arn = (command as { input: { executionArn?: string } }).input.executionArn ?? '';
-        const x = this.executions.get(arn);
-        if (!x || this.world.clock.now() - x.startDate.getTime() < this.executionLagSeconds * 1000) {
-          throw new FakeAwsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`, 400);
-        }
-        if (command instanceof DescribeExecutionCommand) {
-          const last = x.states[x.states.length - 1];
-          return {
-            executionArn: arn,
-            status: x.status,
-            startDate: x.startDate,
-            ...(x.stopDate ? { stopDate: x.stopDate } : {}),
-            ...(x.status === 'SUCCEEDED' && last ? { output: JSON.stringify(last) } : {}),
-            ...(x.error ? { error: x.error, cause: x.cause } : {}),
-          };
-        }
-        if (command instanceof GetExecutionHistoryCommand) {
-          const events = x.states.map((s, n) => ({ id: n + 2, type: 'LambdaFunctionSucceeded', timestamp: new Date(), lambdaFunctionSucceededEventDetails: { output: JSON.stringify(s) } }));
-          return { events: command.input.reverseOrder ? events.reverse().slice(0, command.input.maxResults ?? 1000) : events };
-        }
-        throw new Error(`fake Step Functions: ${command.constructor.name}`);
-      }),
-    };
+    if (!this.cliClients) {
+      const cloud = this.world.cloud;
+      const principal = SIMULATED_CALLER_ARN;
+      this.cliClients = {
+        ...cloud.clients(principal),
+        sfn: fakeClient(SFNClient, cloud, 'sfn', { principal }),
+        sts: fakeClient(STSClient, cloud, 'sts', { principal }),
+        secretsManager: fakeClient(SecretsManagerClient, cloud, 'secretsManager', { principal }),
+      };
+    }
+    return this.cliClients;
   }
 }

@@ -56,7 +56,9 @@ describe('fake SNS Publish', () => {
   test('fails when the message is empty or not valid UTF-8', async () => {
     const w = world();
     await expect(publish(w, { Message: '' })).rejects.toThrow('Invalid parameter: Empty message');
-    await expect(publish(w, { Message: 'broken \ud800 pair' })).rejects.toThrow('Invalid parameter: Message must be a valid UTF-8 encoded string');
+    // A lone surrogate cannot be form-encoded: the SDK fails before anything is sent.
+    await expect(publish(w, { Message: 'broken \ud800 pair' })).rejects.toThrow(URIError);
+    expect(w.cloud.calls.filter((c) => c.api === 'sns:Publish')).toHaveLength(1);
   });
 
   test('counts the attributes into the 256 KiB limit, in UTF-8 bytes', async () => {
