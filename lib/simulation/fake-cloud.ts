@@ -39,6 +39,7 @@ import { TAGS } from '../names';
 import type { VirtualClock } from './clock';
 import { Consistency, type ConsistencyOptions, type Visible } from './consistency';
 import { FakeAwsError, THROTTLE_CODES } from './errors';
+import type { ApiCall } from './iam/requests';
 import type { DbSnapshot, FakeAlarm, Group, Image, Instance, LaunchTemplate, PendingParameter, Rule, Tags, Target } from './model';
 import { DEFAULT_REQUESTS_PER_MINUTE, registerCloudWatch, tickAlarms } from './services/cloudwatch';
 import { registerS3 } from './services/s3';
@@ -166,6 +167,16 @@ export interface ApiFault {
   times?: number;
 }
 
+/** The principal of the calls `clients()` makes when none is named: the deploy step's advance function. */
+export const DEPLOY_STEP_PRINCIPAL = 'deploy-step';
+
+/**
+ * Sees every call before it is answered, with the principal that made it
+ * (`test/support/iam/`: IAM evaluation against the synthesized policies). It may throw,
+ * as AWS answers AccessDenied.
+ */
+export type Authorizer = (call: ApiCall, cloud: FakeCloud) => void;
+
 export type ThrottlePolicy = (service: ServiceName, api: string, attempt: number) => boolean;
 
 /** A command class: its instances carry the input, its middleware stack names the output type. */
@@ -256,6 +267,8 @@ export class FakeCloud {
   /** Things the fake saw that AWS would allow but that break herd's promises (e.g. deregistering an image in use). */
   readonly violations: string[] = [];
   throttle: ThrottlePolicy | undefined;
+  /** Called with every call (and its principal) before its handler runs: IAM evaluation in tests. */
+  authorizer: Authorizer | undefined;
   /**
    * Errors an API answers instead of doing its work (a permission an operator removed, a
    * service outage): the first fault naming the API (`ec2:DeregisterImage`) that has tries
@@ -478,9 +491,9 @@ export class FakeCloud {
 
   // ---------------------------------------------------------------- clients
 
-  /** `{ send }` clients backed by this fake, for the deploy step. */
-  clients(): DeployClients {
-    const client = (service: ServiceName) => ({ send: (command: object) => this.send(service, command) });
+  /** `{ send }` clients backed by this fake, for the deploy step (or the principal named: `operator`, `release-state`…). */
+  clients(principal = DEPLOY_STEP_PRINCIPAL): DeployClients {
+    const client = (service: ServiceName) => ({ send: (command: object) => this.send(service, command, principal) });
     return {
       ec2: client('ec2') as unknown as DeployClients['ec2'],
       autoScaling: client('autoScaling') as unknown as DeployClients['autoScaling'],
@@ -532,7 +545,7 @@ export class FakeCloud {
     this.parameters.set(name, value);
   }
 
-  private async send(service: ServiceName, command: object): Promise<unknown> {
+  private async send(service: ServiceName, command: object, principal: string): Promise<unknown> {
     for (const fn of this.pendingBeforeCall.splice(0)) fn();
     const name = command.constructor.name.replace(/Command$/, '');
     const api = `${service}:${name}`;
@@ -553,6 +566,7 @@ export class FakeCloud {
     const handler = this.handlers.get(api);
     if (!handler) throw new Error(`the fake cloud does not implement ${api}`);
     const input = structuredClone((command as { input?: object }).input ?? {});
+    this.authorizer?.({ principal, service, api: name, input: input as Record<string, unknown> }, this);
     const output = handler(input);
     return { ...(structuredClone(output) as object), $metadata: { httpStatusCode: 200 } };
   }

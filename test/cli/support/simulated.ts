@@ -5,6 +5,11 @@
  * and multipart uploads, as strict as S3), the deploy table's Query, and STS answering
  * with one fixed caller (`SIMULATED_CALLER_ARN`). `deps.sleep` advances the execution
  * instead of waiting.
+ *
+ * IAM: every call the CLI makes (principal `operator`, or `operator-read-only`), the deploy
+ * step and the reaper make is evaluated against its policy — the operator's from
+ * `herd iam-policy` for this environment, the functions' from the synthesized template — after
+ * each test (`iam.check()`), which fails naming each denied call.
  */
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import {
@@ -27,11 +32,13 @@ import type { DeployState } from '../../../lambda/deploy/state';
 import type { AwsClients } from '../../../lib/cli/deps';
 import { FakeAwsError } from '../../../lib/simulation/errors';
 import { createWorld, type World, type WorldSpec } from '../../../lib/simulation/world';
+import { OPERATOR_ARN, OPERATOR_PRINCIPALS, operatorPrincipals } from '../../support/iam/operator';
+import { checkWorldIam, type IamCheck } from '../../support/iam/world-iam';
 
 export const STATE_MACHINE_ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:herd-staging-deploy';
 export const BYPASS_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:herd/shop/staging/maintenance-bypass-AbCdEf';
 /** Who STS says the caller is, in every simulated run. */
-export const SIMULATED_CALLER_ARN = 'arn:aws:iam::123456789012:user/alice';
+export const SIMULATED_CALLER_ARN = OPERATOR_ARN;
 /** The actor the CLI records for that caller. */
 export const SIMULATED_ACTOR = `alice (${SIMULATED_CALLER_ARN})`;
 
@@ -53,6 +60,21 @@ type Send = (command: object) => Promise<unknown>;
 
 function client<T>(send: Send): T {
   return { send } as unknown as T;
+}
+
+export { OPERATOR_PRINCIPALS };
+
+/** No evaluation: records nothing, allows everything. */
+const NO_IAM: IamCheck = { principals: new Map(), scope: { account: '', region: '', roleOfInstanceProfile: () => undefined }, calls: [], record: () => undefined, denials: async () => [], check: async () => undefined };
+
+/** Every simulated environment made in the current test: their calls are evaluated after it. */
+const live: SimulatedEnvironment[] = [];
+// Under jest only (`tty-entry.ts` runs the CLI in a terminal outside it).
+if (typeof afterEach === 'function') {
+  afterEach(async () => {
+    const sims = live.splice(0);
+    for (const sim of sims) await sim.iam.check();
+  });
 }
 
 /** What S3 enforces on uploads (S3 User Guide, "Amazon S3 multipart upload limits"). */
@@ -125,9 +147,16 @@ export class SimulatedEnvironment {
   /** Called after each poll (e.g. to press Ctrl-C). */
   onPoll: ((n: number) => void) | undefined;
 
-  constructor(spec: WorldSpec) {
+  /** IAM evaluation of every call made in this environment. */
+  readonly iam: IamCheck;
+
+  /** `options.iam: false`: no IAM evaluation (the terminal entry point, outside jest, needs no synthesized template). */
+  constructor(spec: WorldSpec, options: { readonly iam?: boolean } = {}) {
     this.world = createWorld({ app: 'shop', env: 'staging', ...spec });
+    this.iam = options.iam === false ? NO_IAM : checkWorldIam(this.world, { extraPrincipals: operatorPrincipals(this.world, { deployStateMachineArn: STATE_MACHINE_ARN, maintenanceBypassSecretArn: BYPASS_SECRET_ARN }) });
+    if (options.iam !== false) live.push(this);
   }
+
 
   get bucket(): string {
     return this.world.env.artifacts.bucket;
@@ -203,7 +232,7 @@ export class SimulatedEnvironment {
     const outcome = await reap(
       { executionArn: x.arn, status: x.status, ...(x.error ? { error: x.error } : {}), ...(x.cause ? { cause: x.cause } : {}) },
       {
-        clients: this.world.cloud.clients(),
+        clients: this.world.cloud.clients('reaper'),
         env: this.world.env,
         now: () => this.world.clock.now(),
         lastState: async () => x.states.at(-1),
@@ -359,9 +388,36 @@ export class SimulatedEnvironment {
     };
   }
 
-  clients(): AwsClients {
-    const cloud = this.world.cloud.clients();
+  /** The CLI's clients, calling as `principal` (the operator with the deploy policy unless named). */
+  clients(principal: string = OPERATOR_PRINCIPALS.deploy): AwsClients {
+    const cloud = this.world.cloud.clients(principal);
     const fakeDynamo = cloud.dynamodb;
+    // Calls answered here rather than by the fake cloud are recorded for IAM as the fake records its own.
+    const recorded = <T>(service: string, c: T): T => ({
+      ...(c as object),
+      send: (command: object) => {
+        const api = command.constructor.name.replace(/Command$/, '');
+        if (!(service === 'dynamodb' && api !== 'Query')) this.iam.record({ principal, service, api, input: (command as { input?: Record<string, unknown> }).input ?? {} });
+        return (c as { send: Send }).send(command);
+      },
+    }) as T;
+    return this.recordedClients(cloud, fakeDynamo, recorded);
+  }
+
+  private recordedClients(cloud: ReturnType<World['cloud']['clients']>, fakeDynamo: AwsClients['dynamodb'], recorded: <T>(service: string, c: T) => T): AwsClients {
+    const raw = this.rawClients(cloud, fakeDynamo);
+    return {
+      ...raw,
+      dynamodb: recorded('dynamodb', raw.dynamodb),
+      sts: recorded('sts', raw.sts),
+      cloudFormation: recorded('cloudFormation', raw.cloudFormation),
+      s3: recorded('s3', raw.s3),
+      secretsManager: recorded('secretsManager', raw.secretsManager),
+      sfn: recorded('sfn', raw.sfn),
+    };
+  }
+
+  private rawClients(cloud: ReturnType<World['cloud']['clients']>, fakeDynamo: AwsClients['dynamodb']): AwsClients {
     return {
       ...cloud,
       dynamodb: client<AwsClients['dynamodb']>(async (command) => {
