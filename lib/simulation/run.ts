@@ -95,7 +95,7 @@ export async function reapSimulated(world: World, ended: ExecutionResult, name =
         ...(last.error ? { error: last.error.name, cause: last.error.message } : {}),
       },
       {
-        clients: cloud.clients(),
+        clients: cloud.clients('reaper'),
         env,
         now: () => world.clock.now(),
         lastState: async () => last.lastAdvanced,

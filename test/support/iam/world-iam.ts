@@ -6,7 +6,7 @@
  * denied call; `allow()` records calls that do not go through the fake (the CLI's own S3,
  * Step Functions, CloudFormation).
  */
-import type { HerdSettings } from '../../../lib/config/types';
+import type { EnvironmentSettings, HerdSettings } from '../../../lib/config/types';
 import { iamRequestsOf, type ApiCall, type IamRequest, type IamScope } from '../../../lib/simulation/iam/requests';
 import { SIMULATED_ACCOUNT, SIMULATED_REGION, type World } from '../../../lib/simulation/world';
 import { describeDenial, evaluate, type Denial, type Principal } from './evaluator';
@@ -29,10 +29,10 @@ export const RELEASE_STATE_PRINCIPAL = 'release-state';
 const RELEASE_STATE_ROLE = 'ReleaseStateFunctionServiceRole';
 
 /** The configuration herd's stacks are synthesized with for a world: its app, its environment and its peers. */
-export function worldSettings(app: string, env: string, peers: readonly string[] = []): HerdSettings {
+export function worldSettings(app: string, env: string, peers: readonly string[] = [], settings: Partial<EnvironmentSettings> = {}): HerdSettings {
   return {
     app,
-    environments: [env, ...peers].map((name, n) => ({ name, profile: 'small' as const, network: { cidr: `10.${40 + n}.0.0/16` } })),
+    environments: [env, ...peers].map((name, n) => ({ name, profile: 'small' as const, network: { cidr: `10.${40 + n}.0.0/16` }, ...(name === env ? settings : {}) })),
   };
 }
 
@@ -70,7 +70,7 @@ export function iamCheck(principals: Map<string, Principal>, scope: IamScope, re
       if (!principal) throw new Error(`IAM: no policies for principal ${call.principal} (calling ${call.service}:${call.api})`);
       for (const request of requests) {
         const result = await evaluate(principal, request, resourcePolicies.get(request.resource));
-        const key = JSON.stringify([principal.name, request.action, request.resource, request.context]);
+        const key = JSON.stringify([principal.name, call.service, call.api, request.action, request.resource, request.context]);
         if (result !== 'Allowed' && !seen.has(key)) {
           seen.add(key);
           out.push({ principal, call, request, result });
@@ -112,9 +112,20 @@ export function worldResolver(template: TemplateJson, world: World): TemplateRes
  * Turns IAM evaluation on for `world`: every call to its fake cloud is mapped to IAM requests
  * for the principal that made it (`cloud.clients(principal)`), to be evaluated by `check()`.
  */
-export function checkWorldIam(world: World, options: { peers?: readonly string[]; extraPrincipals?: readonly Principal[] } = {}): IamCheck {
+export interface WorldIamOptions {
+  /** Other environments of the app (default: the world's peers). */
+  readonly peers?: readonly string[];
+  /** Principals besides the stack's roles (the operator). */
+  readonly extraPrincipals?: readonly Principal[];
+  /** Settings of the world's environment the stack is synthesized with (e.g. `ebsKmsKeyArn`). */
+  readonly settings?: Partial<EnvironmentSettings>;
+  /** Policies of resources outside the stack whose service evaluates them (a customer-managed key's key policy), by ARN. */
+  readonly resourcePolicies?: ReadonlyMap<string, PolicyDocument>;
+}
+
+export function checkWorldIam(world: World, options: WorldIamOptions = {}): IamCheck {
   const peers = options.peers ?? world.env.peerEnvironments;
-  const templates = synthesizedTemplates(worldSettings(world.env.app, world.env.env, peers))[world.env.env];
+  const templates = synthesizedTemplates(worldSettings(world.env.app, world.env.env, peers, options.settings))[world.env.env];
   if (!templates) throw new Error(`IAM: no templates for ${world.env.env}`);
   const resolver = worldResolver(templates.environment, world);
   const roles = resolver.roles();
@@ -134,7 +145,7 @@ export function checkWorldIam(world: World, options: { peers?: readonly string[]
     keyOfTopic: (arn) => topics.get(arn),
     ...(world.env.instances.ebsKmsKeyArn ? { ebsKeyArn: world.env.instances.ebsKmsKeyArn } : {}),
   };
-  const check = iamCheck(principals, scope, resolver.keyPolicies());
+  const check = iamCheck(principals, scope, new Map([...resolver.keyPolicies(), ...(options.resourcePolicies ?? [])]));
   world.cloud.authorizer = (call) => check.record(call);
   return check;
 }
