@@ -151,9 +151,21 @@ export function checkWorldIam(world: World, options: WorldIamOptions = {}): IamC
 }
 
 /** The release-state custom resource's principal for `app`/`env`, from its synthesized stack. */
-export function releaseStatePrincipal(app: string, env: string): Principal {
-  const templates = synthesizedTemplates(worldSettings(app, env))[env];
+export function releaseStatePrincipal(app: string, env: string, settings: Partial<EnvironmentSettings> = {}): Principal {
+  const templates = synthesizedTemplates(worldSettings(app, env, [], settings))[env];
   if (!templates) throw new Error(`IAM: no templates for ${env}`);
   const resolver = new TemplateResolver(templates.releaseState, { account: SIMULATED_ACCOUNT, region: SIMULATED_REGION, stackName: `herd-${env}-release-state` });
   return roleByPrefix(resolver.roles(), RELEASE_STATE_ROLE, RELEASE_STATE_PRINCIPAL);
+}
+
+/**
+ * Turns IAM evaluation on for the release-state custom resource's calls to `world`'s fake
+ * cloud (`cloud.clients(RELEASE_STATE_PRINCIPAL)`), against its role in the release-state
+ * stack of `app`/`env`.
+ */
+export function checkReleaseStateIam(world: World, app: string, env: string, settings: Partial<EnvironmentSettings> = {}): IamCheck {
+  const principal = releaseStatePrincipal(app, env, settings);
+  const check = iamCheck(new Map([[principal.name, principal]]), { account: SIMULATED_ACCOUNT, region: SIMULATED_REGION, cloud: world.cloud, roleOfInstanceProfile: () => undefined });
+  world.cloud.authorizer = (call) => check.record(call);
+  return check;
 }
