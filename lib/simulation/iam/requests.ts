@@ -405,7 +405,7 @@ const headObject: Mapper = (input, arns, scope) => {
   return out;
 };
 
-const objectWrite = (action: string): Mapper => (input, arns) => [{ action, resource: arns.object(str(input.Bucket), str(input.Key)), context: {} }];
+const objectAction = (action: string): Mapper => (input, arns) => [{ action, resource: arns.object(str(input.Bucket), str(input.Key)), context: {} }];
 
 const publish: Mapper = (input, arns, scope) => {
   const topic = str(input.TopicArn);
@@ -470,6 +470,8 @@ const MAPPERS: Record<string, Mapper> = {
   'ssm:GetParameter': parameterRequest('ssm:GetParameter'),
   'ssm:PutParameter': putParameter,
   'ssm:DeleteParameter': parameterRequest('ssm:DeleteParameter'),
+  // The path names the parameter the hierarchy hangs from (`/herd/app/env/env/` → …parameter/herd/app/env/env).
+  'ssm:GetParametersByPath': (input, arns) => [{ action: 'ssm:GetParametersByPath', resource: arns.parameter(str(input.Path).replace(/\/$/, '')), context: {} }],
 
   'dynamodb:Get': tableRequest('dynamodb:GetItem'),
   'dynamodb:Put': tableRequest('dynamodb:PutItem'),
@@ -485,12 +487,13 @@ const MAPPERS: Record<string, Mapper> = {
   'cloudFormation:DescribeStacks': (input, arns) => [{ action: 'cloudformation:DescribeStacks', resource: input.StackName ? arns.stack(str(input.StackName)) : '*', context: {} }],
   'cloudWatch:DescribeAlarms': describeAlarms,
   's3:HeadObject': headObject,
-  's3:PutObject': objectWrite('s3:PutObject'),
-  's3:CreateMultipartUpload': objectWrite('s3:PutObject'),
-  's3:UploadPart': objectWrite('s3:PutObject'),
-  's3:CompleteMultipartUpload': objectWrite('s3:PutObject'),
-  's3:AbortMultipartUpload': objectWrite('s3:AbortMultipartUpload'),
-  's3:ListParts': objectWrite('s3:ListMultipartUploadParts'),
+  's3:GetObject': objectAction('s3:GetObject'),
+  's3:PutObject': objectAction('s3:PutObject'),
+  's3:CreateMultipartUpload': objectAction('s3:PutObject'),
+  's3:UploadPart': objectAction('s3:PutObject'),
+  's3:CompleteMultipartUpload': objectAction('s3:PutObject'),
+  's3:AbortMultipartUpload': objectAction('s3:AbortMultipartUpload'),
+  's3:ListParts': objectAction('s3:ListMultipartUploadParts'),
   's3:ListMultipartUploads': (input, arns) => [{ action: 's3:ListBucketMultipartUploads', resource: arns.bucket(str(input.Bucket)), context: {} }],
   'sns:Publish': publish,
   'eventBridge:PutEvents': putEvents,

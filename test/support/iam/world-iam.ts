@@ -36,7 +36,7 @@ export function worldSettings(app: string, env: string, peers: readonly string[]
   };
 }
 
-function roleByPrefix(roles: ReturnType<TemplateResolver['roles']>, prefix: string, name: string): Principal {
+export function roleByPrefix(roles: ReturnType<TemplateResolver['roles']>, prefix: string, name: string): Principal {
   const matches = [...roles.values()].filter((r) => r.logicalId.startsWith(prefix) && /^[A-Z0-9]{8}$/.test(r.logicalId.slice(prefix.length)));
   if (matches.length !== 1) throw new Error(`IAM: ${matches.length} roles ${prefix}* in the template`);
   const role = matches[0]!;
@@ -93,7 +93,7 @@ export function iamCheck(principals: Map<string, Principal>, scope: IamScope, re
 }
 
 /** The resolver of an environment template, with the world's ids learnt from the advance function's environment. */
-export function worldResolver(template: TemplateJson, world: World): TemplateResolver {
+export function worldResolver(template: TemplateJson, world: Pick<World, "env" | "cloud">): TemplateResolver {
   const advance = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::Function' && String(r.Properties?.Description ?? '').includes('advances a deploy'));
   const deployEnvironment = (advance?.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables?.DEPLOY_ENVIRONMENT;
   const known = matchJoin(deployEnvironment, world.env);
