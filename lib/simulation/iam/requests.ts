@@ -21,7 +21,7 @@ import type { Tags } from '../model';
 
 /** One call as the caller made it: who, which service client, which API, the input. */
 export interface ApiCall {
-  /** The principal's name (`deploy-step`, `operator`, `builder`…), see `test/support/iam/principals.ts`. */
+  /** The principal's name (`deploy-step`, `reaper`, `operator`, `builder`…): `test/support/iam/world-iam.ts` maps each to its policies. */
   readonly principal: string;
   /** The client (`ec2`, `autoScaling`, … `sfn`, `sts`): `DeployClients`/`AwsClients` keys. */
   readonly service: string;
