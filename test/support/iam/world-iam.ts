@@ -105,6 +105,13 @@ export function worldResolver(template: TemplateJson, world: Pick<World, "env" |
     const arn = role ? profileOf(world.env.fleets[role]?.launchTemplateId) : undefined;
     if (arn) known.set(JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] }), arn);
   }
+  // The deploy state machine, as the simulations name it (the reaper resumes executions of it).
+  for (const [id, r] of Object.entries(template.Resources)) {
+    if (r.Type !== 'AWS::StepFunctions::StateMachine') continue;
+    const name = `herd-${world.env.env}-deploy`;
+    known.set(JSON.stringify({ Ref: id }), `arn:aws:states:${SIMULATED_REGION}:${SIMULATED_ACCOUNT}:stateMachine:${name}`);
+    known.set(JSON.stringify({ 'Fn::GetAtt': [id, 'Name'] }), name);
+  }
   return new TemplateResolver(template, { account: SIMULATED_ACCOUNT, region: SIMULATED_REGION, stackName: world.env.stackName ?? `herd-${world.env.env}`, known });
 }
 
