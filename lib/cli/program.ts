@@ -11,6 +11,7 @@ import * as autoscaling from './commands/autoscaling';
 import * as bake from './commands/bake';
 import * as deploy from './commands/deploy';
 import * as history from './commands/history';
+import * as iamPolicy from './commands/iam-policy';
 import * as maintenance from './commands/maintenance';
 import * as plan from './commands/plan';
 import * as releases from './commands/releases';
@@ -26,7 +27,7 @@ export interface CliCommand {
 }
 
 /** Every verb, in the order `herd --help` lists them. Add a new verb here. */
-export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, history, rollback, abort, repair, bake, releases, maintenance, autoscaling, unlock, plan];
+export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, history, rollback, abort, repair, bake, releases, maintenance, autoscaling, unlock, plan, iamPolicy];
 
 export function buildProgram(deps: CliDeps): Command {
   const program = new Command('herd');

@@ -25,6 +25,11 @@ import { CreateLaunchTemplateVersionCommand } from '@aws-sdk/client-ec2';
 import type { Role } from '../config/types';
 import type { FakeCloud } from './fake-cloud';
 
+/** The principal of the deploy guard custom resource's calls (its Lambda role). */
+export const GUARD_PRINCIPAL = 'deploy-guard';
+/** The principal of the changes CloudFormation makes itself (its execution role). */
+export const CLOUDFORMATION_PRINCIPAL = 'cloudformation';
+
 type Json = Record<string, unknown>;
 
 /** A synthesized CloudFormation template (the parts read here). */
@@ -78,7 +83,7 @@ export class FakeCloudFormation {
     this.parameters = this.resolveParameters(template);
     for (const role of this.roles()) this.applied.set(role, this.fleetOf(template, role));
     this.guardProperties = this.guardOf(template);
-    if (this.guardProperties) await applyGuard('Create', parseGuardProperties(this.guardProperties), this.cloud.clients());
+    if (this.guardProperties) await applyGuard('Create', parseGuardProperties(this.guardProperties), this.cloud.clients(GUARD_PRINCIPAL));
     this.cloud.stacks.set(this.stackName, { status: 'UPDATE_COMPLETE' });
   }
 
@@ -97,15 +102,16 @@ export class FakeCloudFormation {
     const guard = this.guardOf(template);
     if (guard && JSON.stringify(guard) !== JSON.stringify(this.guardProperties)) {
       try {
-        await applyGuard('Update', parseGuardProperties(guard), this.cloud.clients());
+        await applyGuard('Update', parseGuardProperties(guard), this.cloud.clients(GUARD_PRINCIPAL));
       } catch (err) {
         // CloudFormation rolls back: the guard gets its previous properties again.
-        if (this.guardProperties) await applyGuard('Update', parseGuardProperties(this.guardProperties), this.cloud.clients());
+        if (this.guardProperties) await applyGuard('Update', parseGuardProperties(this.guardProperties), this.cloud.clients(GUARD_PRINCIPAL));
         this.parameters = previousParameters;
         return this.rolledBack(err);
       }
     }
-    const clients = this.cloud.clients();
+    // CloudFormation itself changes the launch templates and groups (its execution role, the CDK bootstrap's).
+    const clients = this.cloud.clients(CLOUDFORMATION_PRINCIPAL);
     for (const role of this.roles()) {
       const fleet = this.fleetOf(template, role);
       const before = this.applied.get(role);

@@ -41,6 +41,7 @@ import { TAGS } from '../names';
 import type { VirtualClock } from './clock';
 import { Consistency, type ConsistencyOptions, type Visible } from './consistency';
 import { FakeAwsError, THROTTLE_CODES } from './errors';
+import type { ApiCall } from './iam/requests';
 import type { DbSnapshot, FakeAlarm, Group, Image, Instance, LaunchTemplate, PendingParameter, Rule, Tags, Target } from './model';
 import { DEFAULT_REQUESTS_PER_MINUTE, registerCloudWatch, tickAlarms } from './services/cloudwatch';
 import { registerS3 } from './services/s3';
@@ -172,6 +173,16 @@ export interface ApiFault {
   readonly when?: (input: Readonly<Record<string, unknown>>) => boolean;
 }
 
+/** The principal of the calls `clients()` makes when none is named: the deploy step's advance function. */
+export const DEPLOY_STEP_PRINCIPAL = 'deploy-step';
+
+/**
+ * Sees every call before it is answered, with the principal that made it
+ * (`test/support/iam/`: IAM evaluation against the synthesized policies). It may throw,
+ * as AWS answers AccessDenied.
+ */
+export type Authorizer = (call: ApiCall, cloud: FakeCloud) => void;
+
 export type ThrottlePolicy = (service: ServiceName, api: string, attempt: number) => boolean;
 
 /** A command class: its instances carry the input, its middleware stack names the output type. */
@@ -262,6 +273,8 @@ export class FakeCloud implements FakeEndpoint {
   /** Things the fake saw that AWS would allow but that break herd's promises (e.g. deregistering an image in use). */
   readonly violations: string[] = [];
   throttle: ThrottlePolicy | undefined;
+  /** Called with every call (and its principal) before its handler runs: IAM evaluation in tests. */
+  authorizer: Authorizer | undefined;
   /**
    * Errors an API answers instead of doing its work (a permission an operator removed, a
    * service outage): the first fault naming the API (`ec2:DeregisterImage`) that has tries
@@ -488,16 +501,15 @@ export class FakeCloud implements FakeEndpoint {
 
   /**
    * The deploy step's SDK clients (`createDeployClients`, as the Lambda builds them) sending
-   * to this fake; one set per `principal` (who calls, for permission checks; unset: not
-   * checked), kept for the cloud's life as a warm Lambda keeps its clients (and their retry
-   * quota).
+   * to this fake; one set per `principal` (who calls, for permission checks: the deploy step
+   * unless named, e.g. `operator`, `release-state`), kept for the cloud's life as a warm Lambda
+   * keeps its clients (and their retry quota).
    */
-  clients(principal?: string): DeployClients {
-    const key = principal ?? '';
-    let set = this.clientSets.get(key);
+  clients(principal: string = DEPLOY_STEP_PRINCIPAL): DeployClients {
+    let set = this.clientSets.get(principal);
     if (!set) {
-      set = fakeDeployClients(this, principal === undefined ? {} : { principal });
-      this.clientSets.set(key, set);
+      set = fakeDeployClients(this, { principal });
+      this.clientSets.set(principal, set);
     }
     return set;
   }
@@ -545,9 +557,10 @@ export class FakeCloud implements FakeEndpoint {
    * Answers one HTTP attempt of `service`'s `api` (`DescribeInstances`): the single entry point
    * of every request the SDK clients send (`transport.ts`). In order: changes due before the
    * next call land, the call is recorded, the throttle policy and the faults may answer an
-   * error, then the API's handler answers. `principal` is who calls (unset: not checked).
+   * error, then the API's handler answers. `principal` is who calls: the
+   * `authorizer` sees the call before its handler (unset: not checked).
    */
-  async answer(service: string, api: string, input: Record<string, unknown>, _principal?: string): Promise<Record<string, unknown>> {
+  async answer(service: string, api: string, input: Record<string, unknown>, principal?: string): Promise<Record<string, unknown>> {
     for (const fn of this.pendingBeforeCall.splice(0)) fn();
     const name = `${service}:${api}`;
     const attempt = (this.attempts.get(name) ?? 0) + 1;
@@ -566,6 +579,7 @@ export class FakeCloud implements FakeEndpoint {
     this.registerHandlers();
     const handler = this.handlers.get(name);
     if (!handler) throw new Error(`the fake cloud does not implement ${name}`);
+    if (principal !== undefined) this.authorizer?.({ principal, service: service as ServiceName, api, input }, this);
     // The input is the transport's fresh reading of the wire, and the output is serialized onto
     // it: neither is shared with the code under test.
     const output = await handler(input);

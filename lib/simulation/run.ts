@@ -88,18 +88,25 @@ export async function reapSimulated(world: World, ended: ExecutionResult, name =
     if (!(ABNORMAL_STATUSES as readonly string[]).includes(end.status)) return reapings;
     let started: { name: string; input: DeployState } | undefined;
     const last = end;
+    const executionArn = `arn:aws:states:eu-west-1:123456789012:execution:herd-${env.env}-deploy:${executionName}`;
+    // The reaper's handler reads the history and starts the resume through Step Functions, which the simulation plays: its calls are still the reaper's.
+    const sfnCall = (api: string, input: Record<string, unknown>) => cloud.authorizer?.({ principal: 'reaper', service: 'sfn', api, input }, cloud);
     const outcome = await reap(
       {
-        executionArn: `arn:aws:states:eu-west-1:123456789012:execution:herd-${env.env}-deploy:${executionName}`,
+        executionArn,
         status: last.status,
         ...(last.error ? { error: last.error.name, cause: last.error.message } : {}),
       },
       {
-        clients: cloud.clients(),
+        clients: cloud.clients('reaper'),
         env,
         now: () => world.clock.now(),
-        lastState: async () => last.lastAdvanced,
+        lastState: async () => {
+          sfnCall('GetExecutionHistory', { executionArn });
+          return last.lastAdvanced;
+        },
         startExecution: async (n, input) => {
+          sfnCall('StartExecution', { stateMachineArn: executionArn.replace(/:execution:([^:]+):[^:]+$/, ':stateMachine:$1'), name: n });
           started = { name: n, input };
         },
       },

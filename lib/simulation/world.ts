@@ -139,8 +139,11 @@ export const DEFAULT_SIMULATED_DEPLOY: DeployConfig = {
 /** The longest a created thing stays invisible in a world (seconds): eventual consistency is on by default. */
 export const DEFAULT_CONSISTENCY_LAG_SECONDS = 4;
 
-const ACCOUNT = '123456789012';
-const REGION = 'eu-west-1';
+/** The account and region every simulated world lives in. */
+export const SIMULATED_ACCOUNT = '123456789012';
+export const SIMULATED_REGION = 'eu-west-1';
+const ACCOUNT = SIMULATED_ACCOUNT;
+const REGION = SIMULATED_REGION;
 
 export function createWorld(spec: WorldSpec): World {
   const app = spec.app ?? 'shop';
@@ -330,7 +333,7 @@ export function createWorld(spec: WorldSpec): World {
   if (spec.maintenanceOn) {
     const rules = cloud.listeners.get(listenerArn);
     rules?.push({
-      arn: `${listenerArn}/rule/manual`,
+      arn: `${listenerArn.replace(':listener/', ':listener-rule/')}/0000000000manual`,
       priority: env.loadBalancer.maintenancePriority,
       conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: ['/*'] } }],
       actions: [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '503', ContentType: 'text/html', MessageBody: maintenancePageHtml(app) } }],

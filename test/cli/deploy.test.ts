@@ -421,7 +421,7 @@ describe('large artifacts: multipart upload', () => {
     expect(await failure(complete(id, [{ PartNumber: 1, ETag: e1 }]))).toBe('NoSuchUpload');
     await s3.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: small }));
     expect(await failure(part(small, 1, 10))).toBe('NoSuchUpload');
-    expect(await failure(s3.send(new PutObjectCommand({ Bucket, Key: 'k', Body: 'x' })))).toBe('completed');
+    expect(await failure(s3.send(new PutObjectCommand({ Bucket, Key: 'releases/k.tar.gz', Body: 'x' })))).toBe('completed');
   });
 });
 

@@ -9,6 +9,7 @@ import { MAX_RESUMES } from '../../lambda/deploy/reaper';
 import { TAGS } from '../../lib/names';
 import { reapSimulated, runSimulatedDeploy, type SimulatedDeployOptions } from '../../lib/simulation/run';
 import { createWorld, type World, type WorldSpec } from '../../lib/simulation/world';
+import { checkWorldIam, type IamCheck } from '../support/iam/world-iam';
 
 const LOCK = 'LOCK\u0000LOCK';
 
@@ -39,8 +40,15 @@ function environment(world: World) {
   };
 }
 
+/** The deploy step's and the reaper's calls are evaluated against their synthesized roles after each test. */
+const checks: IamCheck[] = [];
+afterEach(async () => {
+  for (const check of checks.splice(0)) await check.check();
+});
+
 async function dies(spec: WorldSpec, input: Record<string, unknown>, options: SimulatedDeployOptions) {
   const world = createWorld(spec);
+  checks.push(checkWorldIam(world));
   const before = environment(world);
   const run = await runSimulatedDeploy(world, { release: 'r2', actor: 'alice', deployId: 'deploy-0001', ...input }, options);
   return { world, before, run };

@@ -9,6 +9,8 @@ import { runSimulatedDeploy } from '../../lib/simulation/run';
 import { createWorld, type World, type WorldSpec } from '../../lib/simulation/world';
 import type { ApiFault } from '../../lib/simulation/fake-cloud';
 import { MANUAL_OWNER, maintenanceOn, maintenanceStatus, takeOverPage } from '../../lambda/deploy/maintenance';
+import { operatorPrincipals } from '../support/iam/operator';
+import { checkWorldIam, type IamCheck } from '../support/iam/world-iam';
 
 export interface ScenarioFaults {
   /**
@@ -112,6 +114,8 @@ export interface ScenarioRun {
   /** Virtual time the first image of the release became available (ms). */
   readonly imageAvailableAt?: number;
   readonly states: readonly DeployState[];
+  /** Every call the deploy step (and the scenario's operator) made, for IAM evaluation against the synthesized policies. */
+  readonly iam: IamCheck;
 }
 
 export const SCENARIO_DIR = join(__dirname, 'scenarios');
@@ -126,6 +130,7 @@ export function loadScenarios(dir = SCENARIO_DIR): { file: string; scenario: Sce
 export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
   const world = createWorld(scenario.world);
   const { cloud } = world;
+  const iam = checkWorldIam(world, { extraPrincipals: operatorPrincipals(world) });
   const faults = scenario.faults ?? {};
   if (faults.throttleEvery) {
     const n = faults.throttleEvery;
@@ -149,7 +154,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
         const operator = faults.operator;
         if (operator && !operatorActed && state.step === operator.atStep) {
           operatorActed = true;
-          const clients = cloud.clients();
+          const clients = cloud.clients('operator');
           if (operator.action === 'takeOverPage') await takeOverPage(clients, await maintenanceStatus(clients, ctx.env));
           else await maintenanceOn(clients, ctx.env, MANUAL_OWNER);
         }
@@ -168,9 +173,9 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
     cloud.faults.splice(0);
     const ctx = { clients: cloud.clients(), env: world.env, clock: world.clock };
     const repaired = await runExecution({ ...run.result.state, repair: { actor: faults.repairAfter.actor } }, { cloud, handle: (event) => handle(event, ctx), deploy: world.env.deploy });
-    return { scenario, world, ...run, result: repaired, endedAt: world.clock.now(), ...(secondDeploy ? { secondDeploy } : {}) };
+    return { scenario, world, ...run, result: repaired, endedAt: world.clock.now(), iam, ...(secondDeploy ? { secondDeploy } : {}) };
   }
-  return { scenario, world, ...run, ...(secondDeploy ? { secondDeploy } : {}) };
+  return { scenario, world, ...run, iam, ...(secondDeploy ? { secondDeploy } : {}) };
 }
 
 /** One row of the runner's table. */

@@ -31,6 +31,10 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
 
   const e = scenario.expect;
 
+  test('IAM allows every call, as the synthesized policies grant them (dependent permissions included)', async () => {
+    await run.iam.check();
+  });
+
   test(`${scenario.name}: ends ${e.outcome}`, () => {
     // Each outcome ends the execution at its own state: Succeed, or a Fail with its error.
     const end =

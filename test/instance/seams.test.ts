@@ -11,6 +11,8 @@ import { parameterNames } from '../../lib/names';
 import { FakeAwsError } from '../../lib/simulation/errors';
 import { fakeDeployClients } from '../../lib/simulation/transport';
 import { ManualClock, WIRE_APP, WIRE_ENV, advanceContext, deployEnvironment, deployState, stepOf } from '../wire/fixtures';
+import { describeDenial } from '../support/iam/evaluator';
+import { instanceIam, type InstanceRole } from '../support/iam/instance-iam';
 import {
   AGENT_CTL, BAKE, BOOT, INSTANCE_DIR, IS_ROOT, bakeStubs, describeWith, hasCommand, run, runOrThrow, scratchRoot, startImds,
   tempDir, uidIn, writeApp, writeDnfStub,
@@ -48,7 +50,7 @@ const BUILDER_ID = 'i-0b0b0b0b0b0b0b0b0';
 const RUNNER_ID = 'i-0c0c0c0c0c0c0c0c0';
 const IMDS_TOKEN = 'imds-token-seams';
 const REAL_IMDS = 'http://169.254.169.254';
-const DB_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:shop/staging/db-AbCdEf';
+const DB_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/staging/db-AbCdEf';
 const DB_PASSWORD = 'seam-s3cret';
 
 const AWS_STUB = `#!/usr/bin/env bash
@@ -246,7 +248,12 @@ describeWith({
   'root (bake creates users)': IS_ROOT, 'jq': hasCommand('jq'), 'curl': hasCommand('curl'), 'useradd': hasCommand('useradd'),
   'setpriv': hasCommand('setpriv'), 'zip': hasCommand('zip'), 'unzip': hasCommand('unzip'), 'tar': hasCommand('tar'),
 }, 'seams: deploy step user data ⇄ instance scripts ⇄ deploy step report parsers', () => {
-  const env = deployEnvironment();
+  // The instance roles of the synthesized stack; the scripts zip is the object the stack names (its asset hash).
+  const iam = instanceIam(deployEnvironment(), { databaseSecretArn: DB_SECRET_ARN });
+  const fixture = deployEnvironment();
+  const env = { ...fixture, instances: { ...fixture.instances, scripts: { ...fixture.instances.scripts, key: iam.scriptsKey } } };
+  /** The denials of `calls` (aws argv) made as `role`, as test failures read them. */
+  const denied = async (role: InstanceRole, calls: readonly AwsCall[]) => (await iam.check(role, calls.map((c) => c.argv)).denials()).map(describeDenial);
   const names = parameterNames(WIRE_APP, WIRE_ENV);
   let builderImds: { url: string; close(): Promise<void> };
   let runnerImds: { url: string; close(): Promise<void> };
@@ -360,6 +367,13 @@ describeWith({
       expect(readdirSync(b.machine.tmp)).toEqual([]);
     });
 
+    test('IAM: the builder role allows every aws call the builder made; a runner could not have reported its bake', async () => {
+      expect(await denied('builder', b.machine.awsCalls())).toEqual([]);
+      const report = b.machine.awsCalls().filter((c) => c.argv[1] === 'put-parameter');
+      expect(await denied('runner', report)).toEqual([expect.stringContaining(`runner (arn:aws:iam::123456789012:role/DeployStepRunnerRole`)]);
+      expect((await denied('runner', report))[0]).toContain(`is denied ssm:PutParameter on arn:aws:ssm:eu-west-1:123456789012:parameter${reportName} [ImplicitlyDenied]`);
+    });
+
     test('the report it put is read by the deploy step as exit 0 with the Procfile processes', async () => {
       expect(b.machine.puts().map((p) => [p.name, p.type])).toEqual([[reportName, 'String']]);
       expect(b.machine.puts()[0]?.value.length).toBeLessThanOrEqual(4096);
@@ -459,6 +473,16 @@ describeWith({
       expect(r.state.migration?.exitCode).toBe(0);
       expect(r.machine.calls('shutdown')).toEqual(['-h now']);
       expect(r.machine.calls('systemctl')).toEqual([]);
+      // IAM: the runner role allows every call; web and worker servers boot the same way
+      // (parameters and secrets) but may not write a runner's report, nor may the builder.
+      expect(await denied('runner', r.machine.awsCalls())).toEqual([]);
+      const boot = r.machine.awsCalls().filter((c) => c.argv[1] !== 'put-parameter');
+      const report = r.machine.awsCalls().filter((c) => c.argv[1] === 'put-parameter');
+      for (const role of ['web', 'worker'] as const) {
+        expect([role, await denied(role, boot)]).toEqual([role, []]);
+        expect([role, await denied(role, report)]).toEqual([role, [expect.stringContaining(`is denied ssm:PutParameter on arn:aws:ssm:eu-west-1:123456789012:parameter${reportName}`)]]);
+      }
+      expect(await denied('builder', report)).toHaveLength(1);
     });
 
     test('a release command that fails (exit 3): the deploy step fails with its exit code and output; powered off', async () => {

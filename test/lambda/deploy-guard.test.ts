@@ -4,12 +4,23 @@ import { startDeploy } from '../../lambda/deploy/advance';
 import { applyGuard, GUARD_KEY, parseGuardProperties, type GuardProperties } from '../../lambda/deploy-guard/guard';
 import { NO_RELEASE, parameterNames } from '../../lib/names';
 import { createWorld } from '../../lib/simulation/world';
+import { GUARD_PRINCIPAL } from '../../lib/simulation/cloudformation';
+import { checkWorldIam, type IamCheck } from '../support/iam/world-iam';
 
 const names = parameterNames('shop', 'staging');
 
+/** The guard's calls (and the deploy step's) are evaluated against their synthesized roles after each test. */
+let iam: IamCheck | undefined;
+afterEach(async () => {
+  const check = iam;
+  iam = undefined;
+  await check?.check();
+});
+
 function setup() {
   const world = createWorld({ web: 2, worker: 1, serving: 'r1' });
-  const clients = world.cloud.clients();
+  iam = checkWorldIam(world);
+  const clients = world.cloud.clients(GUARD_PRINCIPAL);
   const props = (fingerprint: string): GuardProperties => ({
     tableName: world.env.tableName,
     environment: 'staging',
@@ -20,7 +31,7 @@ function setup() {
   const accepted = () => world.cloud.table.get(`${GUARD_KEY.pk}\u0000${GUARD_KEY.sk}`)?.fingerprint;
   const lock = async (mode?: 'bake') => {
     const state = startDeploy({ release: 'r2', actor: 'alice', deployId: 'deploy-0007', ...(mode ? { mode } : {}) }, world.env, world.clock);
-    await acquireLock(clients, world.env.tableName, state);
+    await acquireLock(world.cloud.clients(), world.env.tableName, state);
   };
   return { world, clients, props, accepted, lock };
 }

@@ -8,6 +8,8 @@ import { applyReleaseParameters, parseProperties, type ReleaseParametersProperti
 import { amazonLinuxImageParameter } from '../../lib/architecture';
 import { NO_RELEASE, parameterNames } from '../../lib/names';
 import { createWorld } from '../../lib/simulation/world';
+import { describeDenial } from '../support/iam/evaluator';
+import { checkReleaseStateIam, RELEASE_STATE_PRINCIPAL, type IamCheck } from '../support/iam/world-iam';
 
 const names = parameterNames('shop', 'fresh');
 const props: ReleaseParametersProperties = {
@@ -17,10 +19,19 @@ const props: ReleaseParametersProperties = {
   noRelease: NO_RELEASE,
 };
 
+/** Every call of the custom resource is evaluated against its synthesized role after each test. */
+let iam: IamCheck | undefined;
+afterEach(async () => {
+  const check = iam;
+  iam = undefined;
+  await check?.check();
+});
+
 /** A world whose environment `fresh` has no release parameters yet, and a wait that moves virtual time. */
-function setup() {
+function setup(settings: Parameters<typeof checkReleaseStateIam>[3] = {}) {
   const world = createWorld({ web: 0, serving: 'r1', env: 'staging' });
-  const clients = world.cloud.clients();
+  iam = checkReleaseStateIam(world, 'shop', 'fresh', settings);
+  const clients = world.cloud.clients(RELEASE_STATE_PRINCIPAL);
   let waited = 0;
   const wait: WaitOptions = {
     timeoutSeconds: 90,
@@ -67,7 +78,8 @@ describe('the release parameters', () => {
   });
 
   test('fails when the region publishes no base image for the architecture', async () => {
-    const { clients, wait } = setup();
+    // Graviton fleets: the stack's resource reads the arm64 parameter.
+    const { clients, wait } = setup({ web: { instanceType: 't4g.small' }, worker: { instanceType: 't4g.small' }, deploy: { builderInstanceType: 't4g.medium' } });
     await expect(applyReleaseParameters('Create', { ...props, baseImageParameter: amazonLinuxImageParameter('arm64') }, clients, wait)).rejects.toThrow(
       '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64 not found: this region publishes no Amazon Linux 2023 image for the fleets\' architecture',
     );
@@ -87,6 +99,23 @@ describe('the release parameters', () => {
     world.cloud.throttle = (service, api) => service === 'ssm' && api === 'PutParameter';
     await expect(applyReleaseParameters('Create', props, clients, wait)).rejects.toThrow('Rate exceeded');
     await expect(clients.ssm.send(new PutParameterCommand({ Name: '/x', Value: 'y', Type: 'String' }))).rejects.toThrow('Rate exceeded');
+  });
+});
+
+describe('the custom resource\'s role', () => {
+  test('fails without ec2:DescribeImages, which SSM needs of the writer of an aws:ec2:image parameter', async () => {
+    const { clients, wait } = setup();
+    await applyReleaseParameters('Create', props, clients, wait);
+    const check = iam!;
+    iam = undefined;
+    const role = check.principals.get(RELEASE_STATE_PRINCIPAL)!;
+    check.principals.set(RELEASE_STATE_PRINCIPAL, {
+      ...role,
+      policies: role.policies.map((p) => ({ name: p.name, document: { ...p.document, Statement: p.document.Statement.filter((s) => s.Sid !== 'ValidateImageParameter') } })),
+    });
+    const denied = (await check.denials()).map(describeDenial);
+    expect(denied).toHaveLength(1);
+    expect(denied[0]).toMatch(/^release-state \(arn:aws:iam::123456789012:role\/ReleaseStateFunctionServiceRole\w+\) is denied ec2:DescribeImages on \* \[ImplicitlyDenied\]\n  call: ssm:PutParameter — needed because PutParameter with DataType aws:ec2:image/);
   });
 });
 

@@ -87,7 +87,8 @@ export function registerElbv2(cloud: FakeCloud): void {
         }
       }
     }
-    const rule: Rule = { arn: `${input.ListenerArn}/rule/${pad(cloud.seq++, 16)}`, priority, conditions: input.Conditions, actions: input.Actions, tags: tagsFrom(input.Tags) };
+    // A rule's ARN: listener-rule/app/<lb name>/<lb id>/<listener id>/<rule id>, as ELBv2 makes it (IAM policies match that shape).
+    const rule: Rule = { arn: `${(input.ListenerArn ?? '').replace(':listener/', ':listener-rule/')}/${pad(cloud.seq++, 16)}`, priority, conditions: input.Conditions, actions: input.Actions, tags: tagsFrom(input.Tags) };
     rules.push(rule);
     cloud.created('rule', rule.arn);
     return { Rules: [{ RuleArn: rule.arn, Priority: String(priority), Conditions: rule.conditions, Actions: rule.actions }] };

@@ -7,6 +7,11 @@
  * through real SDK clients (`clients()`), so its paginators, waiters and
  * `@aws-sdk/lib-storage` uploads run as in production. `deps.sleep` advances the execution
  * instead of waiting.
+ *
+ * IAM: every call the CLI makes (principal `operator`, or `operator-read-only`), the deploy
+ * step and the reaper make is evaluated against its policy — the operator's from
+ * `herd iam-policy` for this environment, the functions' from the synthesized template — after
+ * each test (`iam.check()`), which fails naming each denied call.
  */
 import {
   AbortMultipartUploadCommand,
@@ -29,11 +34,13 @@ import type { AwsClients } from '../../../lib/cli/deps';
 import { FakeAwsError } from '../../../lib/simulation/errors';
 import { fakeClient } from '../../../lib/simulation/transport';
 import { createWorld, type World, type WorldSpec } from '../../../lib/simulation/world';
+import { OPERATOR_ARN, OPERATOR_PRINCIPALS, operatorPrincipals } from '../../support/iam/operator';
+import { checkWorldIam, type IamCheck } from '../../support/iam/world-iam';
 
 export const STATE_MACHINE_ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:herd-staging-deploy';
 export const BYPASS_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:herd/shop/staging/maintenance-bypass-AbCdEf';
 /** Who STS says the caller is, in every simulated run. */
-export const SIMULATED_CALLER_ARN = 'arn:aws:iam::123456789012:user/alice';
+export const SIMULATED_CALLER_ARN = OPERATOR_ARN;
 /** The actor the CLI records for that caller. */
 export const SIMULATED_ACTOR = `alice (${SIMULATED_CALLER_ARN})`;
 
@@ -49,6 +56,21 @@ interface Execution {
   error?: string;
   cause?: string;
   stopDate?: Date;
+}
+
+export { OPERATOR_PRINCIPALS };
+
+/** No evaluation: records nothing, allows everything. */
+const NO_IAM: IamCheck = { principals: new Map(), scope: { account: '', region: '', roleOfInstanceProfile: () => undefined }, calls: [], record: () => undefined, denials: async () => [], check: async () => undefined };
+
+/** Every simulated environment made in the current test: their calls are evaluated after it. */
+const live: SimulatedEnvironment[] = [];
+// Under jest only (`tty-entry.ts` runs the CLI in a terminal outside it).
+if (typeof afterEach === 'function') {
+  afterEach(async () => {
+    const sims = live.splice(0);
+    for (const sim of sims) await sim.iam.check();
+  });
 }
 
 /** What S3 enforces on uploads (S3 User Guide, "Amazon S3 multipart upload limits"). */
@@ -96,8 +118,14 @@ export class SimulatedEnvironment {
   /** Called after each poll (e.g. to press Ctrl-C). */
   onPoll: ((n: number) => void) | undefined;
 
-  constructor(spec: WorldSpec) {
+  /** IAM evaluation of every call made in this environment. */
+  readonly iam: IamCheck;
+
+  /** `options.iam: false`: no IAM evaluation (the terminal entry point, outside jest, needs no synthesized template). */
+  constructor(spec: WorldSpec, options: { readonly iam?: boolean } = {}) {
     this.world = createWorld({ app: 'shop', env: 'staging', ...spec });
+    this.iam = options.iam === false ? NO_IAM : checkWorldIam(this.world, { extraPrincipals: operatorPrincipals(this.world, { deployStateMachineArn: STATE_MACHINE_ARN, maintenanceBypassSecretArn: BYPASS_SECRET_ARN }) });
+    if (options.iam !== false) live.push(this);
     // The environment's stack as CloudFormation describes it, with its outputs.
     const stack = this.world.cloud.stacks.get('herd-staging');
     this.world.cloud.stacks.set('herd-staging', { status: stack?.status ?? 'UPDATE_COMPLETE', outputs: this.outputs() });
@@ -105,6 +133,7 @@ export class SimulatedEnvironment {
     this.registerStepFunctions();
     this.registerSts();
   }
+
 
   get bucket(): string {
     return this.world.env.artifacts.bucket;
@@ -180,11 +209,15 @@ export class SimulatedEnvironment {
     const outcome = await reap(
       { executionArn: x.arn, status: x.status, ...(x.error ? { error: x.error } : {}), ...(x.cause ? { cause: x.cause } : {}) },
       {
-        clients: this.world.cloud.clients(),
+        clients: this.world.cloud.clients('reaper'),
         env: this.world.env,
         now: () => this.world.clock.now(),
-        lastState: async () => x.states.at(-1),
+        lastState: async () => {
+          this.iam.record({ principal: 'reaper', service: 'sfn', api: 'GetExecutionHistory', input: { executionArn: x.arn } });
+          return x.states.at(-1);
+        },
         startExecution: async (name, input) => {
+          this.iam.record({ principal: 'reaper', service: 'sfn', api: 'StartExecution', input: { stateMachineArn: STATE_MACHINE_ARN, name } });
           this.start(name, input as unknown as Record<string, unknown>);
         },
       },
@@ -379,23 +412,25 @@ export class SimulatedEnvironment {
     this.world.cloud.on('sts', GetCallerIdentityCommand, () => ({ UserId: 'AIDAEXAMPLEALICE0001', Account: '123456789012', Arn: SIMULATED_CALLER_ARN }));
   }
 
-  private cliClients: AwsClients | undefined;
+  private readonly cliClients = new Map<string, AwsClients>();
 
   /**
    * The CLI's clients: the same real SDK clients as production (`realClients`), whose
-   * requests the fake cloud answers, as the operator (`SIMULATED_CALLER_ARN`).
+   * requests the fake cloud answers, calling as `principal` (for IAM: the operator with the
+   * deploy policy unless named; STS says `SIMULATED_CALLER_ARN` either way).
    */
-  clients(): AwsClients {
-    if (!this.cliClients) {
+  clients(principal: string = OPERATOR_PRINCIPALS.deploy): AwsClients {
+    let clients = this.cliClients.get(principal);
+    if (!clients) {
       const cloud = this.world.cloud;
-      const principal = SIMULATED_CALLER_ARN;
-      this.cliClients = {
+      clients = {
         ...cloud.clients(principal),
         sfn: fakeClient(SFNClient, cloud, 'sfn', { principal }),
         sts: fakeClient(STSClient, cloud, 'sts', { principal }),
         secretsManager: fakeClient(SecretsManagerClient, cloud, 'secretsManager', { principal }),
       };
+      this.cliClients.set(principal, clients);
     }
-    return this.cliClients;
+    return clients;
   }
 }

@@ -10,7 +10,7 @@ import { main } from '../../../lib/cli/program';
 import { testConfig } from './harness';
 import { SimulatedEnvironment } from './simulated';
 
-const sim = new SimulatedEnvironment({ web: 2, worker: 1, serving: 'r1' });
+const sim = new SimulatedEnvironment({ web: 2, worker: 1, serving: 'r1' }, { iam: false });
 sim.secondsPerPoll = 60;
 const deps: CliDeps = {
   clients: () => sim.clients(),
