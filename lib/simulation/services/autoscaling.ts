@@ -165,8 +165,15 @@ function tickRefresh(cloud: FakeCloud, g: Group, r: Refresh, now: number): void 
   const d = g.desired;
   const active = activeInstances(g);
   const outdated = active.filter((i) => i.ltVersion !== target || (!prefs.SkipMatching && !r.rollingBack && i.launchedAt < r.startTime));
-  r.percentage = d === 0 ? 100 : Math.max(0, Math.floor((100 * (d - Math.min(d, outdated.length))) / d));
-  if (outdated.length === 0) {
+  // Without a warmup, AWS falls back to the group's health-check grace period.
+  const warmup = prefs.InstanceWarmup ?? cloud.timings.healthCheckGracePeriodSeconds;
+  // "When the instance's health status changes to healthy and the specified warm-up time passes,
+  // the instance is considered updated and is added to the percentage complete"
+  // (DescribeInstanceRefreshes, PercentageComplete): a replacement still booting is not done.
+  const updated = active.filter((i) => !outdated.includes(i) && healthyReady(cloud, g, i, warmup, now)).length;
+  const unsettled = active.length - outdated.length - updated;
+  r.percentage = d === 0 ? 100 : Math.floor((100 * Math.min(d, updated)) / d);
+  if (outdated.length === 0 && unsettled === 0) {
     r.status = r.rollingBack ? 'RollbackSuccessful' : 'Successful';
     r.percentage = 100;
     r.endTime = now;
@@ -187,8 +194,6 @@ function tickRefresh(cloud: FakeCloud, g: Group, r: Refresh, now: number): void 
   const maxPct = prefs.MaxHealthyPercentage ?? 100;
   const minHealthy = Math.ceil((d * minPct) / 100);
   const maxCap = maxPct > 100 ? Math.max(d + 1, Math.floor((d * maxPct) / 100)) : d;
-  // Without a warmup, AWS falls back to the group's health-check grace period.
-  const warmup = prefs.InstanceWarmup ?? cloud.timings.healthCheckGracePeriodSeconds;
   let healthy = active.filter((i) => healthyReady(cloud, g, i, warmup, now)).length;
   // Terminate outdated instances while the healthy count allows it (unhealthy ones first).
   const victims = [...outdated].sort((a, b) => Number(healthyReady(cloud, g, a, 0, now)) - Number(healthyReady(cloud, g, b, 0, now)) || a.launchedAt - b.launchedAt);
