@@ -3,8 +3,8 @@
  * happens when something fails"; docs/architecture.md). Checked after every generated run
  * (`fuzz/`) and every scenario file. Each breach names the invariant and its evidence.
  *
- * 1. The deploy ended with an outcome (or was refused): no execution left dead without the
- *    reaper finishing it.
+ * 1. The deploy ended with an outcome (or was refused, or stopped before it took the lock):
+ *    no execution left dead without the reaper finishing it.
  * 2. Exactly one release serves every role: the release parameters name the deploy's release
  *    if it succeeded (the previous one otherwise, or after a bake-only run), every instance of every group runs its
  *    image, each group has its desired count and launches that image next. A deploy that
@@ -57,6 +57,9 @@ export function outcomeOf(run: ScenarioRun): string | undefined {
   if (typeof item?.status === 'string' && item.status !== 'running') return item.status;
   if (run.result.state?.outcome) return run.result.state.outcome;
   if ((ADVANCE_FATAL_ERRORS as readonly string[]).includes(run.result.error?.name ?? '')) return 'refused';
+  // Stopped before it took the lock: no deploy began, nothing to finish (the reaper finds nothing either).
+  const lock = run.world.cloud.table.get(LOCK_KEY);
+  if (run.result.status !== 'SUCCEEDED' && !item && lock?.deployId !== (run.scenario.deploy.deployId ?? 'deploy-0001')) return 'never-started';
   return undefined;
 }
 
@@ -175,7 +178,7 @@ export function checkInvariants(run: ScenarioRun): Breach[] {
 
   // 9. History.
   const item = historyOf(run);
-  if (outcome !== 'refused' && outcome !== 'unchanged' && outcome !== undefined) {
+  if (outcome !== 'refused' && outcome !== 'unchanged' && outcome !== 'never-started' && outcome !== undefined) {
     if (!item) breach('the history item is closed with an outcome and a cause', `no history item (outcome ${outcome})`);
     else {
       if (item.status === 'running') breach('the history item is closed with an outcome and a cause', `history still running (execution ${run.result.status})`);
