@@ -137,6 +137,8 @@ export async function applyEvent(event: ScenarioEvent, state: DeployState, c: Ev
       const fleet = env.fleets[event.role];
       if (!fleet) return `no ${event.role} group`;
       const Command = event.kind === 'suspend' ? SuspendProcessesCommand : ResumeProcessesCommand;
+      // Suspending a process already suspended changes nothing in AWS: one herd suspended (a full deploy's) stays herd's to resume.
+      const already = new Set(cloud.groups.get(fleet.autoScalingGroupName)?.suspended ?? []);
       try {
         await asOperator(c.world, () => clients.autoScaling.send(new Command({ AutoScalingGroupName: fleet.autoScalingGroupName, ScalingProcesses: [...event.processes] })));
       } catch (err) {
@@ -144,10 +146,11 @@ export async function applyEvent(event: ScenarioEvent, state: DeployState, c: Ev
       }
       const mine = c.observation.operatorSuspended[event.role];
       for (const p of event.processes) {
-        if (event.kind === 'suspend') mine.add(p);
-        else mine.delete(p);
+        if (event.kind === 'resume') mine.delete(p);
+        else if (!already.has(p) || mine.has(p)) mine.add(p);
       }
-      return `${event.kind}d ${event.processes.join(', ')} on ${event.role}`;
+      const held = event.kind === 'suspend' ? event.processes.filter((p) => already.has(p) && !mine.has(p)) : [];
+      return `${event.kind === 'suspend' ? 'suspended' : 'resumed'} ${event.processes.join(', ')} on ${event.role}${held.length > 0 ? ` (${held.join(', ')} already suspended by the deploy: its own)` : ''}`;
     }
     case 'abort': {
       // `herd abort`'s own checks (lib/cli/commands/abort.ts), then the lock records who, then StopExecution.
