@@ -20,7 +20,15 @@ export function nextScenarioPath(slug: string, dir = SCENARIO_DIR): string {
 
 /** Reruns `scenario` and fills its `expect` from the invariants and the outcome seen. */
 export async function asScenarioFile(scenario: Scenario, name: string): Promise<{ scenario: Scenario; path: string }> {
-  const run = await runScenario(scenario);
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60);
+  const path = relative(process.cwd(), nextScenarioPath(slug || 'generated'));
+  let run: Awaited<ReturnType<typeof runScenario>>;
+  try {
+    run = await runScenario(scenario);
+  } catch {
+    // The run itself throws (the fake lacks an API, the harness breaks): the scenario runner fails the same way.
+    return { scenario: { ...scenario, name, expect: { outcome: 'failed', serving: scenario.world.serving } }, path };
+  }
   const seen = outcomeOf(run);
   const outcome: ScenarioExpectations['outcome'] =
     seen === 'succeeded' || seen === 'unchanged' || seen === 'failed' || seen === 'needs-attention' || seen === 'aborted' || seen === 'refused' ? seen : 'failed';
@@ -34,6 +42,5 @@ export async function asScenarioFile(scenario: Scenario, name: string): Promise<
     ...(observation.operatorOwnsPage ? { maintenanceOnAtEnd: true, maintenanceOwnerAtEnd: MANUAL_OWNER } : {}),
     ...(Object.keys(suspended).length > 0 ? { suspendedAtEnd: suspended } : {}),
   };
-  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60);
-  return { scenario: { ...scenario, name, expect }, path: relative(process.cwd(), nextScenarioPath(slug || 'generated')) };
+  return { scenario: { ...scenario, name, expect }, path };
 }
