@@ -93,11 +93,12 @@ export function checkInvariants(run: ScenarioRun): Breach[] {
 
   // 2. Exactly one release serves every role.
   if (!attention) {
+    // A second deploy started when the first reached a step ran to its end there: it serves if it succeeded after the first.
     const second = run.secondDeploy?.state;
-    const expected =
-      second?.outcome === 'succeeded' ? second.release
-      : (outcome === 'succeeded' || outcome === 'unchanged') && run.result.state?.mode !== 'bake' ? run.scenario.deploy.release
-      : before.release;
+    const endedAt = (deployId: string | undefined) => String([...cloud.table.values()].find((i) => i.pk === 'DEPLOY' && i.deployId === deployId)?.endedAt ?? '');
+    const first = (outcome === 'succeeded' || outcome === 'unchanged') && run.result.state?.mode !== 'bake' ? run.scenario.deploy.release : undefined;
+    const secondServes = second?.outcome === 'succeeded' && (first === undefined || endedAt(second.deployId) > endedAt(run.scenario.deploy.deployId ?? 'deploy-0001'));
+    const expected = secondServes ? second.release : (first ?? before.release);
     const images = expected === NO_RELEASE ? [run.world.baseImage] : [...cloud.images.values()].filter((i) => i.release === expected && i.state === 'available').map((i) => i.id);
     if (after.release !== expected) breach('exactly one release serves every role', `current-release is ${after.release}, expected ${expected ?? 'none'} (outcome ${outcome ?? '?'})${events}`);
     if (!after.image || !images.includes(after.image)) breach('exactly one release serves every role', `current-image is ${after.image}, not an available image of ${expected} (${images.join(', ') || 'none'})`);
