@@ -70,8 +70,18 @@ export async function describeRefresh(ctx: AdvanceContext, groupName: string, id
 }
 
 /**
+ * How a `full` deploy's compensation refreshes a group back to the previous release once its
+ * page is down: launch before terminate, never below the capacity serving now. The rolling
+ * settings are a rolling deploy's trade-off (a min healthy of 0 % accepts an outage); a full
+ * deploy promises the page or a serving fleet, and its fleet was doubled already.
+ */
+export const FULL_RESTORE_PREFERENCES = { minHealthyPercentage: 100, maxHealthyPercentage: 200 } as const;
+
+/**
  * Starts (or adopts, when a retried call already started it) a refresh of `role`'s group
- * towards launch-template `version`. Fails if someone else's refresh is running.
+ * towards launch-template `version`. Fails if someone else's refresh is running. A rolling
+ * deploy's refresh follows `deploy.rolling`; a full deploy's (only its compensation starts
+ * one) follows `FULL_RESTORE_PREFERENCES`.
  */
 export async function startRefresh(
   state: DeployState,
@@ -102,7 +112,7 @@ export async function startRefresh(
       r.StartTime.getTime() >= state.startedAt,
   );
   if (recent?.InstanceRefreshId) return recent.InstanceRefreshId;
-  const rolling = ctx.env.deploy.rolling;
+  const rolling = state.strategy === 'full' ? { ...ctx.env.deploy.rolling, ...FULL_RESTORE_PREFERENCES, checkpointPercentages: [] } : ctx.env.deploy.rolling;
   const res = await withNewVersion(state, ctx, () => ctx.clients.autoScaling.send(
     new StartInstanceRefreshCommand({
       AutoScalingGroupName: fleet.autoScalingGroupName,
