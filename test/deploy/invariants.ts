@@ -107,12 +107,13 @@ export function checkInvariants(run: ScenarioRun): Breach[] {
       const g = fleet ? cloud.groups.get(fleet.autoScalingGroupName) : undefined;
       if (!g) continue;
       const active = g.instances.filter((i) => (i.lifecycle === 'Pending' || i.lifecycle === 'InService') && ['pending', 'running'].includes(cloud.instances.get(i.id)?.state ?? ''));
-      const foreign = active.filter((i) => cloud.instances.get(i.id)?.imageId !== after.image);
+      const foreign = expected === NO_RELEASE ? [] : active.filter((i) => cloud.instances.get(i.id)?.imageId !== after.image);
       if (foreign.length > 0) {
         breach('exactly one release serves every role', `${role}: ${foreign.map((i) => `${i.id} runs ${cloud.instances.get(i.id)?.imageId}`).join(', ')}; current-image ${after.image}${events}`);
       }
       if (active.length !== g.desired) breach('exactly one release serves every role', `${role}: ${active.length} instance(s) running, desired ${g.desired}${events}`);
-      if (expected === NO_RELEASE && active.length > 0) breach('exactly one release serves every role', `${role}: ${active.length} instance(s) before any release serves`);
+      // Before the first release the group launches the base image: only if an operator scaled it out.
+      if (expected === NO_RELEASE && active.length > 0 && !run.observation.operatorScaled.has(role)) breach('exactly one release serves every role', `${role}: ${active.length} instance(s) before any release serves`);
       const next = cloud.launchableImage(resolveVersion(cloud.launchTemplates.get(g.ltId), g.ltVersion).imageId ?? '').imageId;
       if (next !== after.image) breach('exactly one release serves every role', `${role}: the group launches ${next} next (version ${g.ltVersion}), current-image ${after.image}`);
     }
@@ -122,7 +123,9 @@ export function checkInvariants(run: ScenarioRun): Breach[] {
   const recovery = recoverySeconds(run) * 1000;
   const disrupted = (at: number) => run.observation.webDisruptions.some((d) => at >= d && at <= d + recovery);
   const strategy = run.result.state?.strategy ?? run.states[0]?.strategy;
-  const floor = Math.ceil((env.deploy.rolling.minHealthyPercentage * env.fleets.web.minCapacity) / 100);
+  // An operator who scaled the fleet in below the configured minimum lowered the floor with it.
+  const floorBase = Math.min(env.fleets.web.minCapacity, run.observation.lowestWebDesired ?? Infinity);
+  const floor = Math.ceil((env.deploy.rolling.minHealthyPercentage * floorBase) / 100);
   // An environment that served nothing before the deploy has no service to lose (a failed first release empties it again).
   const served = before.healthyWeb > 0;
   let below: { at: number; healthy: number } | undefined;
@@ -135,7 +138,7 @@ export function checkInvariants(run: ScenarioRun): Breach[] {
     if (served && s.healthy === 0 && unserved === undefined && (strategy !== 'rolling' || floor > 0)) unserved = s.at;
   }
   if (below) {
-    breach('a rolling deploy never drops below the configured capacity floor', `${below.healthy} healthy web target(s) at +${Math.round((below.at - run.startedAt) / 1000)} s, floor ${floor} (${env.deploy.rolling.minHealthyPercentage}% of ${env.fleets.web.minCapacity})${events}`);
+    breach('a rolling deploy never drops below the configured capacity floor', `${below.healthy} healthy web target(s) at +${Math.round((below.at - run.startedAt) / 1000)} s, floor ${floor} (${env.deploy.rolling.minHealthyPercentage}% of ${floorBase})${events}`);
   }
   if (unserved !== undefined) breach('requests always meet a healthy target or the maintenance page', `no healthy web target, page down, at +${Math.round((unserved - run.startedAt) / 1000)} s${events}`);
 

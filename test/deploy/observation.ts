@@ -65,6 +65,10 @@ export class Observation {
   readonly operatorSuspended: Record<FleetRole, Set<string>>;
   /** When a fault or an operator took web capacity away (an instance died, a scale-in): epoch ms. */
   readonly webDisruptions: number[] = [];
+  /** Groups whose desired capacity an operator (or a scaling policy) changed during the deploy. */
+  readonly operatorScaled = new Set<FleetRole>();
+  /** The lowest web desired capacity an operator (or a scaling policy) set during the deploy. */
+  lowestWebDesired: number | undefined;
   /** Every event a scenario scheduled that fired, in order. */
   readonly timeline: TimelineEntry[] = [];
   /** Per virtual second: time (epoch ms), healthy web targets, whether the page was up. */

@@ -107,15 +107,20 @@ export async function applyEvent(event: ScenarioEvent, state: DeployState, c: Ev
       const fleet = env.fleets[event.role];
       const g = fleet ? cloud.groups.get(fleet.autoScalingGroupName) : undefined;
       if (!fleet || !g) return `no ${event.role} group`;
-      const desired = Math.min(g.max, Math.max(g.min, g.desired + event.by));
-      if (desired === g.desired) return `desired stays ${desired} (min ${g.min}, max ${g.max})`;
+      const was = g.desired;
+      const desired = Math.min(g.max, Math.max(g.min, was + event.by));
+      if (desired === was) return `desired stays ${desired} (min ${g.min}, max ${g.max})`;
       try {
         await asOperator(c.world, () => clients.autoScaling.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: fleet.autoScalingGroupName, DesiredCapacity: desired })));
       } catch (err) {
         return refusal(err);
       }
-      if (event.role === 'web' && desired < g.desired) c.observation.webDisruptions.push(cloud.now());
-      return `desired ${g.desired} → ${desired}`;
+      c.observation.operatorScaled.add(event.role);
+      if (event.role === 'web' && desired < was) {
+        c.observation.webDisruptions.push(cloud.now());
+        c.observation.lowestWebDesired = Math.min(c.observation.lowestWebDesired ?? desired, desired);
+      }
+      return `desired ${was} → ${desired}`;
     }
     case 'maintenance': {
       try {
