@@ -306,16 +306,26 @@ const replaceRecord: Step = async (state, ctx) => {
   return { goto: 'replace.scaleOut' };
 };
 
+/**
+ * Points each group at the new version with the doubled capacity, then suspends the processes
+ * that would fight the replacement. An operator may have suspended one of them since
+ * `replace.record`: it is theirs, so it is read again here and left out of what herd resumes.
+ * The group is updated before the suspension so that a retried call can tell the two apart:
+ * a group already on the new version means this step ran before, and the processes suspended
+ * now may be herd's own.
+ */
 const replaceScaleOut: Step = async (state, ctx) => {
+  const groups = await describeGroups(ctx, rolesOf(ctx.env));
   for (const role of rolesOf(ctx.env)) {
     const g = state.full?.groups?.[role];
     const version = state.next?.versions[role];
     if (!g || !version) throw new DeployFailure(`no recorded capacity or version for ${role}`);
     const fleet = fleetOf(ctx.env, role);
     const desired = (g.target ?? g.desired) + g.oldInstanceIds.length;
-    const suspend = g.suspendedByHerd ?? FULL_SUSPENDED_PROCESSES;
-    if (suspend.length > 0) {
-      await ctx.clients.autoScaling.send(new SuspendProcessesCommand({ AutoScalingGroupName: fleet.autoScalingGroupName, ScalingProcesses: [...suspend] }));
+    const found = groups.get(role);
+    if (found && found.LaunchTemplate?.Version !== version) {
+      const suspendedNow = new Set((found.SuspendedProcesses ?? []).map((p) => p.ProcessName));
+      g.suspendedByHerd = (g.suspendedByHerd ?? FULL_SUSPENDED_PROCESSES).filter((p) => !suspendedNow.has(p));
     }
     await withNewVersion(state, ctx, () => ctx.clients.autoScaling.send(
       new UpdateAutoScalingGroupCommand({
@@ -325,6 +335,10 @@ const replaceScaleOut: Step = async (state, ctx) => {
         DesiredCapacity: desired,
       }),
     ));
+    const suspend = g.suspendedByHerd ?? FULL_SUSPENDED_PROCESSES;
+    if (suspend.length > 0) {
+      await ctx.clients.autoScaling.send(new SuspendProcessesCommand({ AutoScalingGroupName: fleet.autoScalingGroupName, ScalingProcesses: [...suspend] }));
+    }
   }
   state.full = { ...state.full, scaledOut: true };
   return { goto: 'replace.waitNew' };
