@@ -104,12 +104,16 @@ export async function startRefresh(
       `instance refresh ${active.InstanceRefreshId} (${active.Status}) is already running on ${fleet.autoScalingGroupName}; herd did not start it`,
     );
   }
+  // A retried call that already started (and finished) this refresh: one started since this deploy
+  // began, or, for a compensation, since it failed (an earlier refresh to the same version, by
+  // another deploy that ran before this one took the lock, is not this one's).
+  const since = state.compensation && state.failure ? state.failure.at : state.startedAt;
   const recent = refreshes.find(
     (r) =>
       r.Status === 'Successful' &&
       r.DesiredConfiguration?.LaunchTemplate?.Version === version &&
       r.StartTime !== undefined &&
-      r.StartTime.getTime() >= state.startedAt,
+      r.StartTime.getTime() >= since,
   );
   if (recent?.InstanceRefreshId) return recent.InstanceRefreshId;
   const rolling = state.strategy === 'full' ? { ...ctx.env.deploy.rolling, ...FULL_RESTORE_PREFERENCES, checkpointPercentages: [] } : ctx.env.deploy.rolling;
