@@ -50,6 +50,12 @@ export interface EventContext {
   throttleBurst(calls: number): void;
   /** Stops the execution before its next task (StopExecution's error and cause). */
   stop(error: { name: string; message: string }): void;
+  /**
+   * An operator's suspension of `process` right before the deploy step suspends it too, in a
+   * call retried after its side effect: the retry finds it suspended and cannot tell whose it
+   * is (Auto Scaling records no owner), so it counts as the deploy's.
+   */
+  ambiguous(process: string): boolean;
 }
 
 /** Runs `fn` as an operator: the throttling and API faults aimed at the deploy step are set aside meanwhile. */
@@ -152,6 +158,7 @@ export async function applyEvent(event: ScenarioEvent, state: DeployState, c: Ev
       const mine = c.observation.operatorSuspended[event.role];
       for (const p of event.processes) {
         if (event.kind === 'resume') mine.delete(p);
+        else if (c.ambiguous(p)) continue;
         else if (!already.has(p) || mine.has(p)) mine.add(p);
       }
       const held = event.kind === 'suspend' ? event.processes.filter((p) => already.has(p) && !mine.has(p)) : [];

@@ -9,6 +9,7 @@ import { reapSimulated, runSimulatedDeploy, type Reaping } from '../../lib/simul
 import { createWorld, type World, type WorldSpec } from '../../lib/simulation/world';
 import type { ApiFault } from '../../lib/simulation/fake-cloud';
 import { MANUAL_OWNER, maintenanceOn, maintenanceStatus, takeOverPage } from '../../lambda/deploy/maintenance';
+import { FULL_SUSPENDED_PROCESSES } from '../../lambda/deploy/rollout';
 import { Observation } from './observation';
 import { applyEvent, type ScenarioEvent } from './scenario-events';
 
@@ -190,6 +191,10 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
             stop: (error) => {
               stop = error;
             },
+            ambiguous: (process) =>
+              (FULL_SUSPENDED_PROCESSES as readonly string[]).includes(process) &&
+              state.step === 'replace.scaleOut' &&
+              (faults.retryAfterSideEffect === 'all' || (faults.retryAfterSideEffect ?? []).includes('replace.scaleOut')),
           });
           observation.timeline.push({ at: cloud.now(), step: state.step, kind: event.kind, effect });
         }

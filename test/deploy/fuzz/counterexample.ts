@@ -41,6 +41,8 @@ export async function asScenarioFile(scenario: Scenario, name: string): Promise<
     ...(outcome === 'refused' ? { refusedWith: run.result.error?.message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').slice(0, 80) ?? '.' } : {}),
     ...(observation.operatorOwnsPage ? { maintenanceOnAtEnd: true, maintenanceOwnerAtEnd: MANUAL_OWNER } : {}),
     ...(Object.keys(suspended).length > 0 ? { suspendedAtEnd: suspended } : {}),
+    // The scenario runner holds a rolling deploy to 100 % of its capacity unless told the configured minimum.
+    ...(run.world.env.deploy.rolling.minHealthyPercentage < 100 ? { minHealthyPercent: run.world.env.deploy.rolling.minHealthyPercentage } : {}),
   };
   return { scenario: { ...scenario, name, expect }, path };
 }
