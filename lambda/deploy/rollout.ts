@@ -277,9 +277,31 @@ const maintenanceOnStep: Step = async (state, ctx) => {
   return STAGE_DONE;
 };
 
-/** Lifts the page this deploy put up; a page an operator took over meanwhile stays up (`liftOwnPage`). */
+/**
+ * Whether the web group serves at its desired capacity: as many instances in service and
+ * healthy in the target group as it wants, none still launching. A scale-in after
+ * `replace.restore` (an operator scaled out meanwhile) may have terminated a serving
+ * instance and kept one that is still booting.
+ */
+async function webSettled(ctx: AdvanceContext): Promise<{ settled: boolean; shown: string }> {
+  const g = (await describeGroups(ctx, ['web'])).get('web');
+  const healthy = await healthyTargets(ctx);
+  const active = (g?.Instances ?? []).filter((i) => !(i.LifecycleState ?? '').startsWith('Terminating') && i.LifecycleState !== 'Terminated');
+  const ready = active.filter((i) => i.LifecycleState === 'InService' && i.HealthStatus === 'Healthy' && healthy.has(i.InstanceId ?? '')).length;
+  const desired = g?.DesiredCapacity ?? 0;
+  return { settled: ready >= desired && active.length === ready, shown: `${ready}/${desired} healthy, ${active.length - ready} launching` };
+}
+
+/**
+ * Lifts the page this deploy put up, once the web fleet serves at its desired capacity (a
+ * `full` deploy); a page an operator took over meanwhile stays up (`liftOwnPage`).
+ */
 const maintenanceOffStep: Step = async (state, ctx) => {
   if (state.maintenance && !state.maintenance.wasOnBefore && state.maintenance.offAt === undefined) {
+    if (state.strategy === 'full') {
+      const web = await webSettled(ctx);
+      if (!web.settled) return waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the web fleet to serve at its desired capacity before the page comes down (${web.shown})`, 10);
+    }
     const found = await liftOwnPage(ctx.clients, ctx.env, state.deployId);
     if (found.on && found.owner !== state.deployId) state.warnings.push(`the maintenance page stays up: ${found.owner === 'manual' ? 'an operator took it over' : `it belongs to ${found.owner ?? 'someone else'}`} during the deploy`);
     state.maintenance.offAt = ctx.clock.now();
