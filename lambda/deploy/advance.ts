@@ -91,6 +91,9 @@ const STEPS: Record<string, Step> = {
   ...COMPENSATION_STEPS,
 };
 
+/** Every step a deploy can be at (generated fault schedules pick among them). */
+export const STEP_NAMES: readonly string[] = Object.keys(STEPS);
+
 /** A fresh deploy id: sortable time plus randomness, usable as a Step Functions execution name. */
 export function newDeployId(now: number): string {
   const t = new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');

@@ -64,7 +64,8 @@ const fleet: Step = async (state, ctx) => {
         );
       }
     }
-    await restoreGroup(ctx, role, snapshot, snapshot.suspendedByHerd ?? FULL_SUSPENDED_PROCESSES, previous);
+    // Once `replace.restore` resumed them, what is suspended now is someone else's (an operator suspended it since).
+    await restoreGroup(ctx, role, snapshot, state.full?.restored ? [] : (snapshot.suspendedByHerd ?? FULL_SUSPENDED_PROCESSES), previous);
   }
   return STAGE_DONE;
 };

@@ -70,8 +70,18 @@ export async function describeRefresh(ctx: AdvanceContext, groupName: string, id
 }
 
 /**
+ * How a `full` deploy's compensation refreshes a group back to the previous release once its
+ * page is down: launch before terminate, never below the capacity serving now. The rolling
+ * settings are a rolling deploy's trade-off (a min healthy of 0 % accepts an outage); a full
+ * deploy promises the page or a serving fleet, and its fleet was doubled already.
+ */
+export const FULL_RESTORE_PREFERENCES = { minHealthyPercentage: 100, maxHealthyPercentage: 200 } as const;
+
+/**
  * Starts (or adopts, when a retried call already started it) a refresh of `role`'s group
- * towards launch-template `version`. Fails if someone else's refresh is running.
+ * towards launch-template `version`. Fails if someone else's refresh is running. A rolling
+ * deploy's refresh follows `deploy.rolling`; a full deploy's (only its compensation starts
+ * one) follows `FULL_RESTORE_PREFERENCES`.
  */
 export async function startRefresh(
   state: DeployState,
@@ -94,15 +104,19 @@ export async function startRefresh(
       `instance refresh ${active.InstanceRefreshId} (${active.Status}) is already running on ${fleet.autoScalingGroupName}; herd did not start it`,
     );
   }
+  // A retried call that already started (and finished) this refresh: one started since this deploy
+  // began, or, for a compensation, since it failed (an earlier refresh to the same version, by
+  // another deploy that ran before this one took the lock, is not this one's).
+  const since = state.compensation && state.failure ? state.failure.at : state.startedAt;
   const recent = refreshes.find(
     (r) =>
       r.Status === 'Successful' &&
       r.DesiredConfiguration?.LaunchTemplate?.Version === version &&
       r.StartTime !== undefined &&
-      r.StartTime.getTime() >= state.startedAt,
+      r.StartTime.getTime() >= since,
   );
   if (recent?.InstanceRefreshId) return recent.InstanceRefreshId;
-  const rolling = ctx.env.deploy.rolling;
+  const rolling = state.strategy === 'full' ? { ...ctx.env.deploy.rolling, ...FULL_RESTORE_PREFERENCES, checkpointPercentages: [] } : ctx.env.deploy.rolling;
   const res = await withNewVersion(state, ctx, () => ctx.clients.autoScaling.send(
     new StartInstanceRefreshCommand({
       AutoScalingGroupName: fleet.autoScalingGroupName,
@@ -263,9 +277,31 @@ const maintenanceOnStep: Step = async (state, ctx) => {
   return STAGE_DONE;
 };
 
-/** Lifts the page this deploy put up; a page an operator took over meanwhile stays up (`liftOwnPage`). */
+/**
+ * Whether the web group serves at its desired capacity: as many instances in service and
+ * healthy in the target group as it wants, none still launching. A scale-in after
+ * `replace.restore` (an operator scaled out meanwhile) may have terminated a serving
+ * instance and kept one that is still booting.
+ */
+async function webSettled(ctx: AdvanceContext): Promise<{ settled: boolean; shown: string }> {
+  const g = (await describeGroups(ctx, ['web'])).get('web');
+  const healthy = await healthyTargets(ctx);
+  const active = (g?.Instances ?? []).filter((i) => !(i.LifecycleState ?? '').startsWith('Terminating') && i.LifecycleState !== 'Terminated');
+  const ready = active.filter((i) => i.LifecycleState === 'InService' && i.HealthStatus === 'Healthy' && healthy.has(i.InstanceId ?? '')).length;
+  const desired = g?.DesiredCapacity ?? 0;
+  return { settled: ready >= desired && active.length === ready, shown: `${ready}/${desired} healthy, ${active.length - ready} launching` };
+}
+
+/**
+ * Lifts the page this deploy put up, once the web fleet serves at its desired capacity (a
+ * `full` deploy); a page an operator took over meanwhile stays up (`liftOwnPage`).
+ */
 const maintenanceOffStep: Step = async (state, ctx) => {
   if (state.maintenance && !state.maintenance.wasOnBefore && state.maintenance.offAt === undefined) {
+    if (state.strategy === 'full') {
+      const web = await webSettled(ctx);
+      if (!web.settled) return waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the web fleet to serve at its desired capacity before the page comes down (${web.shown})`, 10);
+    }
     const found = await liftOwnPage(ctx.clients, ctx.env, state.deployId);
     if (found.on && found.owner !== state.deployId) state.warnings.push(`the maintenance page stays up: ${found.owner === 'manual' ? 'an operator took it over' : `it belongs to ${found.owner ?? 'someone else'}`} during the deploy`);
     state.maintenance.offAt = ctx.clock.now();
@@ -296,16 +332,26 @@ const replaceRecord: Step = async (state, ctx) => {
   return { goto: 'replace.scaleOut' };
 };
 
+/**
+ * Points each group at the new version with the doubled capacity, then suspends the processes
+ * that would fight the replacement. An operator may have suspended one of them since
+ * `replace.record`: it is theirs, so it is read again here and left out of what herd resumes.
+ * The group is updated before the suspension so that a retried call can tell the two apart:
+ * a group already on the new version means this step ran before, and the processes suspended
+ * now may be herd's own.
+ */
 const replaceScaleOut: Step = async (state, ctx) => {
+  const groups = await describeGroups(ctx, rolesOf(ctx.env));
   for (const role of rolesOf(ctx.env)) {
     const g = state.full?.groups?.[role];
     const version = state.next?.versions[role];
     if (!g || !version) throw new DeployFailure(`no recorded capacity or version for ${role}`);
     const fleet = fleetOf(ctx.env, role);
     const desired = (g.target ?? g.desired) + g.oldInstanceIds.length;
-    const suspend = g.suspendedByHerd ?? FULL_SUSPENDED_PROCESSES;
-    if (suspend.length > 0) {
-      await ctx.clients.autoScaling.send(new SuspendProcessesCommand({ AutoScalingGroupName: fleet.autoScalingGroupName, ScalingProcesses: [...suspend] }));
+    const found = groups.get(role);
+    if (found && found.LaunchTemplate?.Version !== version) {
+      const suspendedNow = new Set((found.SuspendedProcesses ?? []).map((p) => p.ProcessName));
+      g.suspendedByHerd = (g.suspendedByHerd ?? FULL_SUSPENDED_PROCESSES).filter((p) => !suspendedNow.has(p));
     }
     await withNewVersion(state, ctx, () => ctx.clients.autoScaling.send(
       new UpdateAutoScalingGroupCommand({
@@ -315,6 +361,10 @@ const replaceScaleOut: Step = async (state, ctx) => {
         DesiredCapacity: desired,
       }),
     ));
+    const suspend = g.suspendedByHerd ?? FULL_SUSPENDED_PROCESSES;
+    if (suspend.length > 0) {
+      await ctx.clients.autoScaling.send(new SuspendProcessesCommand({ AutoScalingGroupName: fleet.autoScalingGroupName, ScalingProcesses: [...suspend] }));
+    }
   }
   state.full = { ...state.full, scaledOut: true };
   return { goto: 'replace.waitNew' };

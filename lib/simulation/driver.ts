@@ -31,6 +31,11 @@ export interface DriverFaults {
    * execution reaches `fromStep`, for `forSeconds` of virtual time (Infinity: for good).
    */
   readonly lambdaDown?: { readonly fromStep: string; readonly forSeconds: number };
+  /**
+   * Someone calls StopExecution (`herd abort`, the console): asked before each task is
+   * entered; an error (the StopExecution's error and cause) ends the execution ABORTED there.
+   */
+  readonly stop?: () => { readonly name: string; readonly message: string } | undefined;
 }
 
 /** How an execution ended, as DescribeExecution says. */
@@ -146,6 +151,8 @@ export async function runExecution(input: unknown, options: DriverOptions): Prom
       if (isDeployState(event) && options.faults?.abortAtStep === event.step) {
         throw new ExecutionEnded('ABORTED', { name: 'ExecutionAborted', message: `stopped by an operator at ${event.step}` });
       }
+      const stopped = options.faults?.stop?.();
+      if (stopped) throw new ExecutionEnded('ABORTED', stopped);
       let result: DeployState | undefined;
       let failure: { name: string; message: string } | undefined;
       record(1); // TaskStateEntered

@@ -72,10 +72,15 @@ export interface Reaping {
   readonly resumed?: ExecutionResult;
 }
 
+/** Lambda retries an asynchronous invocation that failed twice, about 1 and then 2 minutes later ("Asynchronous invocation", error handling). */
+export const ASYNC_RETRY_DELAYS_SECONDS: readonly number[] = [60, 120];
+
 /**
  * What the reaper (`lambda/deploy/reaper.ts`, the real logic) does after `ended`, in the
  * simulation: EventBridge hands it every execution that ended abnormally; an execution it
  * starts runs through the same Step Functions loop, and its own end goes to the reaper again.
+ * A reaper invocation that throws is retried as Lambda retries asynchronous invocations; an
+ * execution it started before throwing runs all the same (Step Functions has it).
  */
 export async function reapSimulated(world: World, ended: ExecutionResult, name = 'deploy'): Promise<Reaping[]> {
   const { cloud, env } = world;
@@ -91,26 +96,43 @@ export async function reapSimulated(world: World, ended: ExecutionResult, name =
     const executionArn = `arn:aws:states:eu-west-1:123456789012:execution:herd-${env.env}-deploy:${executionName}`;
     // The reaper's handler reads the history and starts the resume through Step Functions, which the simulation plays: its calls are still the reaper's.
     const sfnCall = (api: string, input: Record<string, unknown>) => cloud.authorizer?.({ principal: 'reaper', service: 'sfn', api, input }, cloud);
-    const outcome = await reap(
-      {
-        executionArn,
-        status: last.status,
-        ...(last.error ? { error: last.error.name, cause: last.error.message } : {}),
-      },
-      {
-        clients: cloud.clients('reaper'),
-        env,
-        now: () => world.clock.now(),
-        lastState: async () => {
-          sfnCall('GetExecutionHistory', { executionArn });
-          return last.lastAdvanced;
-        },
-        startExecution: async (n, input) => {
-          sfnCall('StartExecution', { stateMachineArn: executionArn.replace(/:execution:([^:]+):[^:]+$/, ':stateMachine:$1'), name: n });
-          started = { name: n, input };
-        },
-      },
-    );
+    let outcome: ReapOutcome | undefined;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        outcome = await reap(
+          {
+            executionArn,
+            status: last.status,
+            ...(last.error ? { error: last.error.name, cause: last.error.message } : {}),
+          },
+          {
+            clients: cloud.clients('reaper'),
+            env,
+            now: () => world.clock.now(),
+            lastState: async () => {
+              sfnCall('GetExecutionHistory', { executionArn });
+              return last.lastAdvanced;
+            },
+            startExecution: async (n, input) => {
+              sfnCall('StartExecution', { stateMachineArn: executionArn.replace(/:execution:([^:]+):[^:]+$/, ':stateMachine:$1'), name: n });
+              started = { name: n, input };
+            },
+          },
+        );
+        break;
+      } catch (err) {
+        if (started) {
+          outcome = { action: 'resumed', execution: started.name };
+          break;
+        }
+        const delay = ASYNC_RETRY_DELAYS_SECONDS[attempt];
+        if (delay === undefined) {
+          reapings.push({ outcome: { action: 'nothing', why: `the reaper failed ${attempt + 1} times: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}` } });
+          return reapings;
+        }
+        cloud.advance(delay);
+      }
+    }
     if (!started) {
       reapings.push({ outcome });
       return reapings;

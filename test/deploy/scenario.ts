@@ -5,12 +5,15 @@ import { handle } from '../../lambda/deploy/handler';
 import type { DeployState } from '../../lambda/deploy/state';
 import { runExecution, type ExecutionResult } from '../../lib/simulation/driver';
 import type { ServiceMetrics } from '../../lib/simulation/metrics';
-import { runSimulatedDeploy } from '../../lib/simulation/run';
+import { reapSimulated, runSimulatedDeploy, type Reaping } from '../../lib/simulation/run';
 import { createWorld, type World, type WorldSpec } from '../../lib/simulation/world';
 import type { ApiFault } from '../../lib/simulation/fake-cloud';
 import { MANUAL_OWNER, maintenanceOn, maintenanceStatus, takeOverPage } from '../../lambda/deploy/maintenance';
-import { operatorPrincipals } from '../support/iam/operator';
+import { consoleAdministrator, operatorPrincipals } from '../support/iam/operator';
 import { checkWorldIam, type IamCheck } from '../support/iam/world-iam';
+import { FULL_SUSPENDED_PROCESSES } from '../../lambda/deploy/rollout';
+import { Observation } from './observation';
+import { applyEvent, type ScenarioEvent } from './scenario-events';
 
 export interface ScenarioFaults {
   /**
@@ -27,6 +30,13 @@ export interface ScenarioFaults {
   readonly operator?: { readonly atStep: string; readonly action: 'takeOverPage' | 'putPageUp' };
   /** Once the deploy ended (needs attention): the faults are fixed and `herd repair` runs; the expectations are of the end of the repair. */
   readonly repairAfter?: { readonly actor: string };
+  /** What AWS, the fleet and operators do when the deploy reaches a step (`scenario-events.ts`), in order. */
+  readonly events?: readonly ScenarioEvent[];
+  /**
+   * The advance Lambda fails (Lambda.ServiceException) on every call from the first time the
+   * deploy reaches `fromStep`, for `forSeconds` of virtual time.
+   */
+  readonly lambdaDown?: { readonly fromStep: string; readonly forSeconds: number };
 }
 
 export interface ScenarioExpectations {
@@ -116,6 +126,10 @@ export interface ScenarioRun {
   readonly states: readonly DeployState[];
   /** Every call the deploy step (and the scenario's operator) made, for IAM evaluation against the synthesized policies. */
   readonly iam: IamCheck;
+  /** The environment before, what operators and faults did, capacity every second. */
+  readonly observation: Observation;
+  /** The execution ended abnormally: what the reaper did (`result` is then the last execution's). */
+  readonly reapings?: readonly Reaping[];
 }
 
 export const SCENARIO_DIR = join(__dirname, 'scenarios');
@@ -127,24 +141,45 @@ export function loadScenarios(dir = SCENARIO_DIR): { file: string; scenario: Sce
     .map((file) => ({ file, scenario: JSON.parse(readFileSync(join(dir, file), 'utf8')) as Scenario }));
 }
 
+/**
+ * Runs a scenario: its world, the deploy with its faults and events, then, as in AWS, the
+ * reaper for an execution that ended abnormally (it resumes the deploy to finish or
+ * compensate it), and `herd repair` if the scenario asks for it.
+ */
 export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
   const world = createWorld(scenario.world);
   const { cloud } = world;
-  const iam = checkWorldIam(world, { extraPrincipals: operatorPrincipals(world) });
+  const iam = checkWorldIam(world, { extraPrincipals: [...operatorPrincipals(world), consoleAdministrator()] });
+  const observation = new Observation(world);
   const faults = scenario.faults ?? {};
-  if (faults.throttleEvery) {
-    const n = faults.throttleEvery;
-    cloud.throttle = (_service, _api, attempt) => (attempt - 1) % n === 0;
-  }
+  let burst = 0;
+  const every = faults.throttleEvery;
+  cloud.throttle = (_service, _api, attempt) => {
+    if (burst > 0) {
+      burst -= 1;
+      return true;
+    }
+    return every !== undefined && (attempt - 1) % every === 0;
+  };
   const later = (faults.apiFaults ?? []).filter((f) => f.fromStep !== undefined);
   cloud.faults.push(...(faults.apiFaults ?? []).filter((f) => f.fromStep === undefined).map((f) => ({ ...f })));
+  const events = [...(faults.events ?? [])];
+  let stop: { name: string; message: string } | undefined;
   let secondDeploy: ExecutionResult | undefined;
   let operatorActed = false;
   const run = await runSimulatedDeploy(
     world,
     { ...scenario.deploy, deployId: scenario.deploy.deployId ?? 'deploy-0001' },
     {
-      faults: { ...(faults.retryAfterSideEffect ? { retryAfterSideEffect: faults.retryAfterSideEffect } : {}) },
+      faults: {
+        ...(faults.retryAfterSideEffect ? { retryAfterSideEffect: faults.retryAfterSideEffect } : {}),
+        ...(faults.lambdaDown ? { lambdaDown: faults.lambdaDown } : {}),
+        stop: () => {
+          const s = stop;
+          stop = undefined;
+          return s;
+        },
+      },
       onState: async (state, ctx) => {
         for (const f of later.filter((x) => x.fromStep === state.step)) {
           later.splice(later.indexOf(f), 1);
@@ -157,6 +192,25 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
           const clients = cloud.clients('operator');
           if (operator.action === 'takeOverPage') await takeOverPage(clients, await maintenanceStatus(clients, ctx.env));
           else await maintenanceOn(clients, ctx.env, MANUAL_OWNER);
+          observation.notePage();
+        }
+        for (const event of events.filter((e) => e.atStep === state.step)) {
+          events.splice(events.indexOf(event), 1);
+          const effect = await applyEvent(event, state, {
+            world,
+            observation,
+            throttleBurst: (calls) => {
+              burst += calls;
+            },
+            stop: (error) => {
+              stop = error;
+            },
+            ambiguous: (process) =>
+              (FULL_SUSPENDED_PROCESSES as readonly string[]).includes(process) &&
+              state.step === 'replace.scaleOut' &&
+              (faults.retryAfterSideEffect === 'all' || (faults.retryAfterSideEffect ?? []).includes('replace.scaleOut')),
+          });
+          observation.timeline.push({ at: cloud.now(), step: state.step, kind: event.kind, effect });
         }
         const second = faults.secondDeploy;
         if (second && !secondDeploy && state.step === second.atStep) {
@@ -168,14 +222,20 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
       },
     },
   );
-  if (faults.repairAfter && run.result.state) {
+  // A throttling burst the deploy step did not meet is over by the time the reaper runs.
+  burst = 0;
+  const reapings = await reapSimulated(world, run.result);
+  const resumed = reapings.filter((r) => r.resumed).at(-1)?.resumed;
+  const ended = resumed ?? run.result;
+  const extra = { observation, ...(secondDeploy ? { secondDeploy } : {}), ...(reapings.some((r) => r.outcome.action !== 'nothing') ? { reapings } : {}) };
+  if (faults.repairAfter && ended.state) {
     // The operator fixes the cause, then runs `herd repair`: a new execution from the last state.
     cloud.faults.splice(0);
     const ctx = { clients: cloud.clients(), env: world.env, clock: world.clock };
-    const repaired = await runExecution({ ...run.result.state, repair: { actor: faults.repairAfter.actor } }, { cloud, handle: (event) => handle(event, ctx), deploy: world.env.deploy });
-    return { scenario, world, ...run, result: repaired, endedAt: world.clock.now(), iam, ...(secondDeploy ? { secondDeploy } : {}) };
+    const repaired = await runExecution({ ...ended.state, repair: { actor: faults.repairAfter.actor } }, { cloud, handle: (event) => handle(event, ctx), deploy: world.env.deploy });
+    return { scenario, world, ...run, result: repaired, endedAt: world.clock.now(), iam, ...extra };
   }
-  return { scenario, world, ...run, iam, ...(secondDeploy ? { secondDeploy } : {}) };
+  return { scenario, world, ...run, result: ended, endedAt: world.clock.now(), iam, ...extra };
 }
 
 /** One row of the runner's table. */

@@ -9,6 +9,7 @@ import { HERD_ALARM_IDS } from '../../lib/alarms';
 import { OUTCOME_ERRORS } from '../../lambda/deploy/contract';
 import { architectureOf } from '../../lib/architecture';
 import { NO_RELEASE, parameterNames, TAGS } from '../../lib/names';
+import { checkInvariants, describeBreaches } from './invariants';
 import { loadScenarios, runScenario, tableRow, type ScenarioRun } from './scenario';
 
 const rows: Record<string, string | number>[] = [];
@@ -70,6 +71,10 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
     const names = parameterNames(env.app, env.env);
     expect(cloud.parameters.get(names.currentImage)).toBe(image);
     expect(cloud.parameters.get(names.currentRelease)).toBe(e.serving);
+  });
+
+  test('the invariants an operator relies on hold (invariants.ts)', () => {
+    expect(describeBreaches(checkInvariants(run))).toBe('');
   });
 
   test('Step Functions: within the history the budget allows for these settings', () => {

@@ -165,8 +165,19 @@ function tickRefresh(cloud: FakeCloud, g: Group, r: Refresh, now: number): void 
   const d = g.desired;
   const active = activeInstances(g);
   const outdated = active.filter((i) => i.ltVersion !== target || (!prefs.SkipMatching && !r.rollingBack && i.launchedAt < r.startTime));
-  r.percentage = d === 0 ? 100 : Math.max(0, Math.floor((100 * (d - Math.min(d, outdated.length))) / d));
-  if (outdated.length === 0) {
+  // Without a warmup, AWS falls back to the group's health-check grace period.
+  const warmup = prefs.InstanceWarmup ?? cloud.timings.healthCheckGracePeriodSeconds;
+  // "When the instance's health status changes to healthy and the specified warm-up time passes,
+  // the instance is considered updated and is added to the percentage complete"
+  // (DescribeInstanceRefreshes, PercentageComplete): a replacement still booting is not done.
+  // The warmup is the time a replacement the refresh launched takes to be ready ("it waits for the
+  // warm-up period … before it moves on to replacing other instances", InstanceWarmup): an
+  // instance that was in service before the refresh counts as healthy as soon as it is.
+  const ready = (i: GroupInstance) => healthyReady(cloud, g, i, i.launchedAt >= r.startTime ? warmup : 0, now);
+  const updated = active.filter((i) => !outdated.includes(i) && ready(i)).length;
+  const unsettled = active.length - outdated.length - updated;
+  r.percentage = d === 0 ? 100 : Math.floor((100 * Math.max(0, Math.min(d - outdated.length, updated))) / d);
+  if (outdated.length === 0 && unsettled === 0) {
     r.status = r.rollingBack ? 'RollbackSuccessful' : 'Successful';
     r.percentage = 100;
     r.endTime = now;
@@ -187,14 +198,12 @@ function tickRefresh(cloud: FakeCloud, g: Group, r: Refresh, now: number): void 
   const maxPct = prefs.MaxHealthyPercentage ?? 100;
   const minHealthy = Math.ceil((d * minPct) / 100);
   const maxCap = maxPct > 100 ? Math.max(d + 1, Math.floor((d * maxPct) / 100)) : d;
-  // Without a warmup, AWS falls back to the group's health-check grace period.
-  const warmup = prefs.InstanceWarmup ?? cloud.timings.healthCheckGracePeriodSeconds;
-  let healthy = active.filter((i) => healthyReady(cloud, g, i, warmup, now)).length;
+  let healthy = active.filter(ready).length;
   // Terminate outdated instances while the healthy count allows it (unhealthy ones first).
   const victims = [...outdated].sort((a, b) => Number(healthyReady(cloud, g, a, 0, now)) - Number(healthyReady(cloud, g, b, 0, now)) || a.launchedAt - b.launchedAt);
   let activeCount = active.length;
   for (const v of victims) {
-    const isHealthy = healthyReady(cloud, g, v, warmup, now);
+    const isHealthy = ready(v);
     if (isHealthy && healthy - 1 < minHealthy) break;
     const matchingActive = active.filter((i) => i.ltVersion === target && i.lifecycle !== 'Pending').length;
     if (isHealthy && activeCount - 1 < d && matchingActive === 0 && minPct >= 100) break;

@@ -47,3 +47,16 @@ export function operatorPrincipal(world: World, mode: OperatorPolicyMode, output
 export function operatorPrincipals(world: World, outputs: OperatorOutputs = {}): Principal[] {
   return (['deploy', 'read-only'] as const).map((mode) => operatorPrincipal(world, mode, outputs));
 }
+
+/**
+ * Someone changing the environment outside herd, in the console or through a scaling policy,
+ * with an administrator's rights: what they do is not herd's to authorize (the generated
+ * fault schedules' `scale` events call as this principal).
+ */
+export function consoleAdministrator(): Principal {
+  return {
+    name: 'administrator',
+    arn: `arn:aws:iam::${SIMULATED_ACCOUNT}:role/Administrator`,
+    policies: [{ name: 'AdministratorAccess', document: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] } as unknown as PolicyDocument }],
+  };
+}
