@@ -1,33 +1,45 @@
-/** The thin advance handler: environment parsing, input validation, one real step against mocked SDK clients. */
-import { AutoScalingClient, DescribeAutoScalingGroupsCommand, DescribeInstanceRefreshesCommand } from '@aws-sdk/client-auto-scaling';
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { mockClient } from 'aws-sdk-client-mock';
-import 'aws-sdk-client-mock-jest';
+/**
+ * The thin advance handler: environment parsing, input validation, and real steps. The
+ * handler builds its clients with `createDeployClients` when its module loads, as in the
+ * Lambda; here that factory's clients send to the fake cloud through the real SDK
+ * (`fakeDeployClients`), so the handler's own clients serialize, retry and fail as in AWS.
+ */
 import { handler, resetEnvironmentForTests } from '../../lambda/deploy/handler';
+import type { DeployClients } from '../../lambda/deploy/clients';
 import { isDeployState, type DeployState } from '../../lambda/deploy/state';
-import { createWorld } from '../../lib/simulation/world';
+import { fakeDeployClients } from '../../lib/simulation/transport';
+import { createWorld, type World } from '../../lib/simulation/world';
 
-const ddb = mockClient(DynamoDBDocumentClient);
-const cloudFormation = mockClient(CloudFormationClient);
-const ssm = mockClient(SSMClient);
-const autoScaling = mockClient(AutoScalingClient);
-const env = createWorld({ web: 2, worker: 1, serving: 'r1' }).env;
+/** The world the handler's clients talk to (replaced before each test). */
+let mockWorld: World | undefined;
+
+jest.mock('../../lambda/deploy/clients', () => {
+  const actual = jest.requireActual('../../lambda/deploy/clients');
+  // The handler keeps the clients it made at load: each call goes to the current test's world.
+  const lazy = new Proxy({}, { get: (_target, service: string) => ({ send: (command: object) => mockClientsOf(service).send(command as never) }) });
+  // `fakeDeployClients` builds its clients with the real factory (and a per-service configuration).
+  return { ...actual, createDeployClients: (...args: unknown[]) => (args.length > 1 ? actual.createDeployClients(...args) : lazy) };
+});
+
+const clientSets = new WeakMap<World, DeployClients>();
+function mockClientsOf(service: string): { send: (command: never) => Promise<unknown> } {
+  if (!mockWorld) throw new Error('no world for the handler\'s clients');
+  let set = clientSets.get(mockWorld);
+  if (!set) {
+    set = fakeDeployClients(mockWorld.cloud, { principal: 'deploy-step' });
+    clientSets.set(mockWorld, set);
+  }
+  return (set as unknown as Record<string, { send: (command: never) => Promise<unknown> }>)[service]!;
+}
+
+const LOCK = 'LOCK\u0000LOCK';
+let world: World;
+let env: World['env'];
 
 beforeEach(() => {
-  ddb.reset();
-  cloudFormation.reset();
-  cloudFormation.on(DescribeStacksCommand).resolves({ Stacks: [{ StackName: 'herd-staging', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(0) }] });
-  // The pre-flight reads: r1 serves; the groups run nothing unusual.
-  ssm.reset();
-  ssm.on(GetParameterCommand).resolves({ Parameter: { Name: '/herd/shop/staging/current-release', Value: 'r1' } });
-  autoScaling.reset();
-  autoScaling.on(DescribeAutoScalingGroupsCommand).resolves({
-    AutoScalingGroups: [env.fleets.web, env.fleets.worker!].map((f) => ({ AutoScalingGroupName: f.autoScalingGroupName, MinSize: 1, MaxSize: 4, DesiredCapacity: 2, AvailabilityZones: [], HealthCheckType: 'ELB', DefaultCooldown: 300, CreatedTime: new Date(0), SuspendedProcesses: [] })),
-  });
-  autoScaling.on(DescribeInstanceRefreshesCommand).resolves({ InstanceRefreshes: [] });
+  world = createWorld({ web: 2, worker: 1, serving: 'r1' });
+  env = world.env;
+  mockWorld = world;
   resetEnvironmentForTests();
   process.env.DEPLOY_ENVIRONMENT = JSON.stringify(env);
 });
@@ -40,6 +52,8 @@ async function firstState(): Promise<DeployState> {
   return handler({ release: 'r2', actor: 'alice', deployId: 'deploy-0001' });
 }
 
+const historyItems = () => [...world.cloud.table.values()].filter((i) => i.pk === 'DEPLOY');
+
 describe('advance handler', () => {
   test('turns an execution input into the first state without calling AWS', async () => {
     const state = await firstState();
@@ -47,54 +61,55 @@ describe('advance handler', () => {
     expect(state).toMatchObject({ step: 'lock.acquire', release: 'r2', actor: 'alice', strategy: 'rolling', waitSeconds: 0, done: false });
     expect(state.plan).toEqual(['lock', 'bake', 'launchTemplate', 'migrate', 'refresh', 'verify', 'record']);
     expect(state.artifactKey).toBe('releases/r2.tar.gz');
-    expect(ddb.calls()).toHaveLength(0);
+    expect(world.cloud.calls).toHaveLength(0);
   });
 
   test('takes the lock with a conditional write, then runs the pre-flight checks', async () => {
-    ddb.on(PutCommand).resolves({});
     const state = await handler(await firstState());
     expect(state.step).toBe('lock.preflight');
-    expect(ddb).toHaveReceivedCommandWith(PutCommand, {
-      TableName: 'herd-staging-deploys',
-      ConditionExpression: 'attribute_not_exists(pk) OR deployId = :deployId',
-      ExpressionAttributeValues: { ':deployId': 'deploy-0001' },
-    });
+    expect(world.cloud.table.get(LOCK)).toMatchObject({ pk: 'LOCK', sk: 'LOCK', deployId: 'deploy-0001', actor: 'alice', release: 'r2' });
+    expect(world.cloud.callCounts()['dynamodb:PutItem']).toBe(1);
+    const next = await handler(state);
+    expect(next.failure).toBeUndefined();
+    expect(next.step).toBe('lock.notify');
+    expect(historyItems().map((i) => i.status)).toEqual(['running']);
   });
 
   test('fails while CloudFormation updates the environment stack, freeing the lock again and writing no history', async () => {
-    ddb.on(PutCommand).resolves({});
-    ddb.on(DeleteCommand).resolves({});
-    cloudFormation.on(DescribeStacksCommand).resolves({ Stacks: [{ StackName: 'herd-staging', StackStatus: 'UPDATE_IN_PROGRESS', CreationTime: new Date(0) }] });
+    world.cloud.stacks.set(env.stackName ?? 'herd-staging', { status: 'UPDATE_IN_PROGRESS' });
     await expect(handler(await firstState())).rejects.toThrow(
       'stack herd-staging is UPDATE_IN_PROGRESS: CloudFormation is changing environment staging (launch templates and groups among it); nothing was changed. Deploy again once `cdk deploy` has finished.',
     );
-    expect(ddb).toHaveReceivedCommandWith(DeleteCommand, { Key: { pk: 'LOCK', sk: 'LOCK' }, ConditionExpression: 'deployId = :deployId', ExpressionAttributeValues: { ':deployId': 'deploy-0001' } });
-    const history = ddb.commandCalls(PutCommand).filter((c) => c.args[0].input.Item?.pk === 'DEPLOY');
-    expect(history).toHaveLength(0);
+    expect(world.cloud.table.has(LOCK)).toBe(false);
+    expect(world.cloud.callCounts()['dynamodb:DeleteItem']).toBe(1);
+    expect(historyItems()).toHaveLength(0);
   });
 
   test('fails when the environment stack is stuck after a failed update, naming its status', async () => {
-    ddb.on(PutCommand).resolves({});
-    ddb.on(DeleteCommand).resolves({});
-    cloudFormation.on(DescribeStacksCommand).resolves({ Stacks: [{ StackName: 'herd-staging', StackStatus: 'UPDATE_ROLLBACK_FAILED', CreationTime: new Date(0) }] });
+    world.cloud.stacks.set(env.stackName ?? 'herd-staging', { status: 'UPDATE_ROLLBACK_FAILED' });
     await expect(handler(await firstState())).rejects.toThrow(/^stack herd-staging is UPDATE_ROLLBACK_FAILED: its last change did not complete/);
+    expect(world.cloud.table.has(LOCK)).toBe(false);
   });
 
   test('fails when another deploy holds the lock, naming it', async () => {
-    ddb.on(PutCommand).rejects(new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }));
-    ddb.on(GetCommand).resolves({ Item: { pk: 'LOCK', sk: 'LOCK', deployId: 'deploy-0000', actor: 'bob', release: 'r9', since: '2026-11-05T09:00:00.000Z' } });
+    const holder = { pk: 'LOCK', sk: 'LOCK', deployId: 'deploy-0000', actor: 'bob', release: 'r9', since: '2026-11-05T09:00:00.000Z' };
+    world.cloud.table.set(LOCK, { ...holder });
     const start = await firstState();
     await expect(handler(start)).rejects.toThrow(
       'environment staging is locked by deploy deploy-0000 (bob, release r9) since 2026-11-05T09:00:00.000Z; if that deploy is no longer running, break the lock with `herd unlock staging --deploy deploy-0000`',
     );
-    expect(ddb).not.toHaveReceivedCommand(DeleteCommand);
+    expect(world.cloud.table.get(LOCK)).toEqual(holder);
+    expect(world.cloud.callCounts()['dynamodb:DeleteItem']).toBeUndefined();
   });
 
-  test('a throttled call leaves the state as it was and asks for a backoff', async () => {
-    ddb.on(PutCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } }));
+  test('a call still throttled after the SDK\'s own retries leaves the state as it was and asks for a backoff', async () => {
+    world.cloud.throttle = (service) => service === 'dynamodb';
     const start = await firstState();
     const next = await handler(start);
     expect(next).toEqual({ ...start, transientErrors: 1, waitSeconds: 2 });
+    // The SDK tried 6 times (the Lambda's maxAttempts) before the step saw the throttling.
+    expect(world.cloud.callCounts()['dynamodb:PutItem']).toBe(6);
+    expect(world.cloud.table.has(LOCK)).toBe(false);
   });
 
   test('fails when the input is malformed, listing every problem', async () => {
