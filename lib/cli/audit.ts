@@ -1,6 +1,6 @@
 /**
  * Operator actions in the deploy table: what an operator changed by hand (maintenance page,
- * Auto Scaling processes, a broken lock, an aborted or repaired deploy), who (their AWS
+ * Auto Scaling processes, a broken lock, an aborted or repaired deploy, a promotion), who (their AWS
  * identity) and when, so `herd history` shows them next to the deploys they affect.
  *
  * Item: `pk = ACTION`, `sk = <ISO time>#<verb>`, with `actor`, `verb`, `environment`,
@@ -15,7 +15,7 @@ import type { EnvironmentHandle } from './environment';
 export const ACTION_PK = 'ACTION';
 
 /** The verbs herd records (the CLI's words). */
-export type OperatorVerb = 'maintenance on' | 'maintenance off' | 'autoscaling suspend' | 'autoscaling resume' | 'unlock' | 'abort' | 'repair';
+export type OperatorVerb = 'maintenance on' | 'maintenance off' | 'autoscaling suspend' | 'autoscaling resume' | 'unlock' | 'abort' | 'repair' | 'promote';
 
 /** One operator action as stored. */
 export interface OperatorActionItem {

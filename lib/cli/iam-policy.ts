@@ -76,7 +76,7 @@ export function operatorPolicy(target: OperatorPolicyTarget, mode: OperatorPolic
     { Sid: 'ReadLockAndHistory', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:Query'], Resource: table },
     // status, watch: the running deploy's execution and its last state.
     { Sid: 'FollowDeploys', Effect: 'Allow', Action: ['states:DescribeExecution', 'states:GetExecutionHistory'], Resource: executions },
-    // status, plan: the release parameters; releases: which release each environment of the app serves.
+    // status, plan: the release parameters; releases: which release each environment of the app serves; promote: what the source environment serves.
     { Sid: 'ReadReleaseParameters', Effect: 'Allow', Action: ['ssm:GetParameter'], Resource: parameters },
     {
       Sid: 'ReadAppReleases',
@@ -100,7 +100,7 @@ export function operatorPolicy(target: OperatorPolicyTarget, mode: OperatorPolic
       ? [{ Sid: 'ReadRollbackAlarms', Effect: 'Allow' as const, Action: ['cloudwatch:DescribeAlarms'], Resource: target.rollbackAlarms.map((n) => `arn:aws:cloudwatch:${r}:${a}:alarm:${n}`) }]
       : []),
     { Sid: 'CheckArtifacts', Effect: 'Allow', Action: ['s3:GetObject'], Resource: artifacts },
-    // A missing artifact answers 404 (not 403) only to a caller who may list its prefix.
+    // A missing artifact answers 404 (not 403) only to a caller who may list its prefix; releases lists the artifacts.
     { Sid: 'ListArtifacts', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucket, Condition: { StringLike: { 's3:prefix': [`${target.artifactPrefix}*`] } } },
   ];
   if (mode === 'read-only') return { Version: '2012-10-17', Statement: read };
@@ -109,10 +109,10 @@ export function operatorPolicy(target: OperatorPolicyTarget, mode: OperatorPolic
     // deploy, bake: the artifact upload (multipart for large ones; Ctrl-C aborts it, a retry lists what is left over).
     { Sid: 'UploadArtifacts', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'], Resource: artifacts },
     { Sid: 'ListArtifactUploads', Effect: 'Allow', Action: ['s3:ListBucketMultipartUploads'], Resource: bucket },
-    // deploy, rollback, bake, repair: start the deploy step; abort: stop it.
+    // deploy, rollback, promote, bake, repair: start the deploy step; abort: stop it.
     { Sid: 'StartDeploys', Effect: 'Allow', Action: ['states:StartExecution'], Resource: target.deployStateMachineArn },
     { Sid: 'StopDeploys', Effect: 'Allow', Action: ['states:StopExecution'], Resource: executions },
-    // unlock, abort, repair, maintenance, autoscaling: the lock and the operator audit.
+    // unlock, abort, repair, promote, maintenance, autoscaling: the lock and the operator audit.
     { Sid: 'WriteLockAndAudit', Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem'], Resource: table },
     // maintenance on|off: the page's rule on the environment's listener only.
     { Sid: 'MaintenancePage', Effect: 'Allow', Action: ['elasticloadbalancing:CreateRule'], Resource: [target.listenerArn] },

@@ -14,6 +14,7 @@ import * as history from './commands/history';
 import * as iamPolicy from './commands/iam-policy';
 import * as maintenance from './commands/maintenance';
 import * as plan from './commands/plan';
+import * as promote from './commands/promote';
 import * as releases from './commands/releases';
 import * as repair from './commands/repair';
 import * as rollback from './commands/rollback';
@@ -27,7 +28,7 @@ export interface CliCommand {
 }
 
 /** Every verb, in the order `herd --help` lists them. Add a new verb here. */
-export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, history, rollback, abort, repair, bake, releases, maintenance, autoscaling, unlock, plan, iamPolicy];
+export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, history, rollback, promote, abort, repair, bake, releases, maintenance, autoscaling, unlock, plan, iamPolicy];
 
 export function buildProgram(deps: CliDeps): Command {
   const program = new Command('herd');
@@ -49,6 +50,7 @@ export function buildProgram(deps: CliDeps): Command {
         '  $ herd deploy staging ./examples/mootube     # pack, upload, deploy, watch',
         '  $ herd status production',
         '  $ herd rollback production',
+        '  $ herd promote staging production             # the release serving staging, same image',
         '',
         'Exit codes: 0 done (the release serves), 1 failed (deploy rolled back, AWS error),',
         '2 usage or input error (nothing changed), 3 detached (the deploy still runs).',

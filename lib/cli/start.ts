@@ -52,8 +52,17 @@ export async function refuseWhenNotReady(
   if (problems.length > 0) throw new CliError(preflightMessage(handle.name, problems), EXIT.usage);
 }
 
-/** Starts the state machine; follows it unless `detach`. Resolves with the exit code. */
-export async function startDeploy(deps: CliDeps, handle: EnvironmentHandle, request: StartRequest): Promise<number> {
+/** What a started deploy is, for a verb that records it (`herd promote`). */
+export interface StartedDeploy {
+  readonly deployId: string;
+  readonly actor: string;
+}
+
+/**
+ * Starts the state machine; follows it unless `detach`. Resolves with the exit code.
+ * `onStarted` runs once the execution has started, before it is followed.
+ */
+export async function startDeploy(deps: CliDeps, handle: EnvironmentHandle, request: StartRequest, onStarted?: (started: StartedDeploy) => Promise<void>): Promise<number> {
   await refuseWhenLocked(handle);
   const deployId = newDeployId(deps.now());
   const strategy = request.strategy ?? handle.config.deploy.strategy;
@@ -73,5 +82,6 @@ export async function startDeploy(deps: CliDeps, handle: EnvironmentHandle, requ
   );
   const what = request.mode === 'bake' ? `bake of release ${request.release}` : `release ${request.release} (${strategy}${request.migrationOrder ? `, migrations ${request.migrationOrder}` : ''})`;
   deps.out.write(`deploy ${deployId} started on ${handle.name}: ${what}, by ${input.actor}\n`);
+  await onStarted?.({ deployId, actor: input.actor });
   return followUnlessDetached(deps, handle, { deployId, startedAt, release: request.release, strategy, mode: request.mode ?? 'deploy' }, request.detach);
 }

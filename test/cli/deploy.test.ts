@@ -130,7 +130,7 @@ describe('herd deploy <env> <path>', () => {
     expect(run).toEqual({
       code: 2,
       out: '',
-      err: `herd: deploy refused on staging before any change: (1) release v9-0123456789ab has no image and its artifact s3://${sim.bucket}/releases/v9-0123456789ab.tar.gz does not exist: upload it with \`herd deploy staging <the app's directory or .tar.gz>\` (it computes the release id), or deploy a release that exists (\`herd releases staging\`)\n`,
+      err: `herd: unknown release v9-0123456789ab on staging: no image of shop is tagged with it and s3://${sim.bucket}/releases/v9-0123456789ab.tar.gz does not exist; \`herd releases staging\` lists the releases deploy and rollback accept, \`herd deploy staging <app directory or .tar.gz>\` uploads a new one\n`,
     });
     expect(sim.executions.size).toBe(0);
   });
@@ -199,10 +199,10 @@ describe('herd rollback', () => {
     expect([...sim.world.cloud.instances.values()].filter((i) => i.tags[TAGS.role] === 'builder')).toHaveLength(0);
   });
 
-  test('fails when the named release has no image', async () => {
+  test('fails when the named release has neither an image nor an artifact', async () => {
     const { sim, deps } = setup();
     const run = await runHerd(['rollback', 'staging', 'r0'], deps);
-    expect(run).toEqual({ code: 2, out: '', err: 'herd: no image for release r0; deploy it with herd deploy staging <path to its app directory or .tar.gz>\n' });
+    expect(run).toEqual({ code: 2, out: '', err: `herd: unknown release r0 on staging: no image of shop is tagged with it and s3://${sim.bucket}/releases/r0.tar.gz does not exist; \`herd releases staging\` lists the releases deploy and rollback accept, \`herd deploy staging <app directory or .tar.gz>\` uploads a new one\n` });
     expect(sim.executions.size).toBe(0);
   });
 

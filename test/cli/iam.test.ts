@@ -68,6 +68,12 @@ describe('the deploy operator policy', () => {
     expect((await herd(['releases', 'prune', 'staging', '--yes'], deps())).code).toBe(0);
   });
 
+  test('allows every call of promote (the source environment\'s release parameters, the image, the deploy, the audit)', async () => {
+    const sim = new SimulatedEnvironment({ web: 2, worker: 1, serving: 'r1', baked: ['r0'], peers: [{ env: 'production', serving: 'r0' }] });
+    const deps = () => testDeps({ clients: () => sim.clients(OPERATOR_PRINCIPALS.deploy), now: () => sim.world.clock.now(), sleep: () => sim.sleep() });
+    expect(await herd(['promote', 'production', 'staging'], deps())).toMatchObject({ code: 0, err: '' });
+  });
+
   test('allows every call of maintenance on/off, autoscaling suspend/resume, abort, repair and unlock', async () => {
     const { sim, deps } = setup();
     expect((await herd(['maintenance', 'on', 'staging'], deps())).code).toBe(0);
@@ -85,7 +91,7 @@ describe('the deploy operator policy', () => {
 
   test('every verb of the CLI was run by the tests above', () => {
     expect(COMMANDS.length).toBeGreaterThan(0);
-    const verbs = ['deploy', 'watch', 'status', 'history', 'rollback', 'abort', 'repair', 'bake', 'releases', 'maintenance', 'autoscaling', 'unlock', 'plan', 'iam-policy'];
+    const verbs = ['deploy', 'watch', 'status', 'history', 'rollback', 'promote', 'abort', 'repair', 'bake', 'releases', 'maintenance', 'autoscaling', 'unlock', 'plan', 'iam-policy'];
     expect(COMMANDS.length).toBe(verbs.length);
     expect([...exercised].sort()).toEqual([...verbs].sort());
   });

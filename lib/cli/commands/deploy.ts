@@ -6,6 +6,7 @@ import type { CliDeps } from '../deps';
 import { resolveEnvironment } from '../environment';
 import { exitWith } from '../errors';
 import { currentRelease } from '../images';
+import { requireRelease } from '../release-catalog';
 import { MIGRATE_CHOICES, refuseWhenLocked, refuseWhenNotReady, startDeploy } from '../start';
 
 export function strategyOption(): Option {
@@ -50,10 +51,21 @@ export function register(program: Command, deps: CliDeps): void {
           deps.out.write(`release ${prepared.release} already serves on ${env}: nothing to do (deploy with --force to replace every instance)\n`);
           return;
         }
-        await refuseWhenNotReady(handle, { release: prepared.release, uploading: prepared.tarball !== undefined, ...(opts.ignoreAlarms ? { ignoreAlarms: true } : {}) });
-        // Shows its progress and says when the artifact is up.
-        const uploaded = await ensureArtifact(deps, handle.clients, handle.outputs.artifactsBucket, prepared);
-        if (!uploaded) deps.out.write(`release ${prepared.release}: artifact s3://${handle.outputs.artifactsBucket}/${prepared.key} already uploaded\n`);
+        if (prepared.tarball === undefined) {
+          // A release id must exist (a kept image or an uploaded artifact): the same refusal as `herd rollback`.
+          const found = await requireRelease(handle, prepared.release);
+          await refuseWhenNotReady(handle, { release: prepared.release, ...(opts.ignoreAlarms ? { ignoreAlarms: true } : {}) });
+          deps.out.write(
+            found.image
+              ? `release ${prepared.release}: image ${found.image.imageId} kept (no bake)\n`
+              : `release ${prepared.release}: artifact s3://${handle.outputs.artifactsBucket}/${prepared.key} already uploaded\n`,
+          );
+        } else {
+          await refuseWhenNotReady(handle, { release: prepared.release, uploading: true, ...(opts.ignoreAlarms ? { ignoreAlarms: true } : {}) });
+          // Shows its progress and says when the artifact is up.
+          const uploaded = await ensureArtifact(deps, handle.clients, handle.outputs.artifactsBucket, prepared);
+          if (!uploaded) deps.out.write(`release ${prepared.release}: artifact s3://${handle.outputs.artifactsBucket}/${prepared.key} already uploaded\n`);
+        }
       } finally {
         prepared.cleanup();
       }

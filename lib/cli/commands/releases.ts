@@ -1,4 +1,7 @@
-/** `herd releases <env>` (images kept, who runs what) and `herd releases prune <env> [--yes]`. */
+/**
+ * `herd releases <env>` (the releases `deploy <id>` and `rollback <id>` accept: images kept and
+ * artifacts uploaded, `release-catalog.ts`; who runs what) and `herd releases prune <env> [--yes]`.
+ */
 import type { Command } from 'commander';
 import { readLock, lockedMessage } from '../../../lambda/deploy/lock';
 import { deregisterImage, imagesToDeregister } from '../../../lambda/deploy/record';
@@ -7,6 +10,7 @@ import type { CliDeps } from '../deps';
 import { resolveEnvironment } from '../environment';
 import { CliError } from '../errors';
 import { currentRelease, releaseImages, tagOf } from '../images';
+import { listReleases } from '../release-catalog';
 import { JSON_OPTION, table, writeJson } from '../output';
 
 export interface ReleaseImage {
@@ -19,10 +23,20 @@ export interface ReleaseImage {
   readonly servingOn: string[];
 }
 
+/** One release `deploy <id>` and `rollback <id>` accept. */
+export interface ReleaseRow {
+  readonly release: string;
+  /** Its newest kept image (absent: only the artifact, baked on its next deploy). */
+  readonly imageId?: string;
+  /** Whether its artifact is in the artifacts bucket. */
+  readonly artifact: boolean;
+  readonly servingOn: string[];
+}
+
 export function register(program: Command, deps: CliDeps): void {
   const releases = program
     .command('releases')
-    .description('release images kept (tag herd:app) and which environment runs which; `prune` applies retention')
+    .description('the releases deploy and rollback accept (images kept, artifacts uploaded) and which environment runs which; `prune` applies retention')
     .argument('<env>', 'environment whose account and region to look in (herd.config.ts)')
     .option(...JSON_OPTION)
     .addHelpText('after', ['', 'Examples:', '  $ herd releases production', '  $ herd releases prune staging          # dry run', '  $ herd releases prune staging --yes'].join('\n'))
@@ -33,7 +47,8 @@ export function register(program: Command, deps: CliDeps): void {
         const clients = e.region === handle.region ? handle.clients : deps.clients(e.region);
         serving.set(e.name, await currentRelease(clients, handle.app, e.name));
       }
-      const images = await releaseImages(handle.clients, handle.app);
+      const [images, known] = await Promise.all([releaseImages(handle.clients, handle.app), listReleases(handle)]);
+      const servingOn = (release: string) => [...serving].filter(([, r]) => r === release).map(([name]) => name);
       const rows: ReleaseImage[] = images.map((i) => {
         const release = tagOf(i, TAGS.release) ?? '?';
         const bakedBy = tagOf(i, TAGS.environment);
@@ -42,20 +57,27 @@ export function register(program: Command, deps: CliDeps): void {
           imageId: i.ImageId ?? '',
           ...(i.CreationDate ? { created: i.CreationDate } : {}),
           ...(bakedBy ? { bakedBy } : {}),
-          servingOn: [...serving].filter(([, r]) => r === release).map(([name]) => name),
+          servingOn: servingOn(release),
         };
       });
+      const releaseRows: ReleaseRow[] = known.map((k) => ({ release: k.release, ...(k.image ? { imageId: k.image.imageId } : {}), artifact: k.artifact, servingOn: servingOn(k.release) }));
       const environments = Object.fromEntries([...serving].map(([name, r]) => [name, r ?? null]));
       if (opts.json) {
-        writeJson(deps.out, { images: rows, environments });
+        writeJson(deps.out, { releases: releaseRows, images: rows, environments });
         return;
       }
       deps.out.write(`serving: ${[...serving].map(([name, r]) => `${name} ${r ?? '(not deployed)'}`).join(', ')}\n`);
+      if (known.length === 0) {
+        deps.out.write(`no release of ${handle.app} yet (no image, no artifact): deploy one with \`herd deploy ${env} <app directory or .tar.gz>\`\n`);
+        return;
+      }
       deps.out.write(
-        rows.length === 0
-          ? `no release images of ${handle.app} yet\n`
-          : `${table(['release', 'image', 'created', 'baked by', 'serving on'], rows.map((r) => [r.release, r.imageId, r.created ?? '?', r.bakedBy ?? '?', r.servingOn.join(', ') || '-']))}\n`,
+        `${table(
+          ['release', 'image', 'created', 'baked by', 'artifact', 'serving on'],
+          known.map((k) => [k.release, k.image?.imageId ?? '(none: baked on deploy)', k.image?.created ?? '-', k.image?.bakedBy ?? '-', k.artifact ? 'yes' : 'no', servingOn(k.release).join(', ') || '-']),
+        )}\n`,
       );
+      deps.out.write(`deploy or roll back to one of them: herd deploy ${env} <release>, herd rollback ${env} <release>\n`);
     });
 
   releases

@@ -1,21 +1,26 @@
-/** `herd rollback <env> [release]`: deploy the previous (or named) release from its kept image, no rebake. */
+/**
+ * `herd rollback <env> [release]`: deploy the previous (or named) release from its kept image,
+ * no rebake; a release whose image was pruned is baked again from its artifact. Which ids it
+ * accepts: `release-catalog.ts`, as `herd deploy` and `herd releases`.
+ */
 import type { Command } from 'commander';
 import type { DeployStrategy, MigrationOrder } from '../../config/types';
 import { RELEASE_ID_PATTERN } from '../artifact';
 import type { CliDeps } from '../deps';
-import { resolveEnvironment } from '../environment';
+import { artifactKey, resolveEnvironment } from '../environment';
 import { CliError, exitWith } from '../errors';
 import { readHistory } from '../history';
-import { currentRelease, releaseImages } from '../images';
+import { currentRelease } from '../images';
+import { requireRelease } from '../release-catalog';
 import { refuseWhenLocked, refuseWhenNotReady, startDeploy } from '../start';
 import { migrateOption, strategyOption } from './deploy';
 
 export function register(program: Command, deps: CliDeps): void {
   program
     .command('rollback')
-    .description('deploy the previous successful release (or the one named) from its kept image, without rebaking')
+    .description('deploy the previous successful release (or the one named) from its kept image, without rebaking (baked again from its artifact if its image was pruned)')
     .argument('<env>', 'environment (herd.config.ts)')
-    .argument('[release]', 'release id to go back to (default: the last successful deploy before the serving release)')
+    .argument('[release]', 'release id to go back to, one `herd releases <env>` lists (default: the last successful deploy before the serving release)')
     .addOption(strategyOption())
     .addOption(migrateOption())
     .option('--detach', 'return once the deploy has started (exit code 3)')
@@ -36,10 +41,13 @@ export function register(program: Command, deps: CliDeps): void {
         release = previous.release;
       }
       if (release === serving) throw new CliError(`release ${release} already serves ${env}; nothing to roll back`);
-      const [image] = await releaseImages(handle.clients, handle.app, release);
-      if (!image) throw new CliError(`no image for release ${release}; deploy it with herd deploy ${env} <path to its app directory or .tar.gz>`);
+      const found = await requireRelease(handle, release);
       await refuseWhenNotReady(handle, { release });
-      deps.out.write(`rolling ${env} back from ${serving ?? 'unknown'} to ${release} (image ${image.ImageId ?? '?'}, no rebake)\n`);
+      deps.out.write(
+        found.image
+          ? `rolling ${env} back from ${serving ?? 'unknown'} to ${release} (image ${found.image.imageId}, no rebake)\n`
+          : `rolling ${env} back from ${serving ?? 'unknown'} to ${release} (its image was pruned: baked again from its artifact s3://${handle.outputs.artifactsBucket}/${artifactKey(release)})\n`,
+      );
       exitWith(
         await startDeploy(deps, handle, {
           release,

@@ -494,6 +494,7 @@ const MAPPERS: Record<string, Mapper> = {
   's3:CompleteMultipartUpload': objectAction('s3:PutObject'),
   's3:AbortMultipartUpload': objectAction('s3:AbortMultipartUpload'),
   's3:ListParts': objectAction('s3:ListMultipartUploadParts'),
+  's3:ListObjectsV2': (input, arns) => [{ action: 's3:ListBucket', resource: arns.bucket(str(input.Bucket)), context: { 's3:prefix': str(input.Prefix) } }],
   's3:ListMultipartUploads': (input, arns) => [{ action: 's3:ListBucketMultipartUploads', resource: arns.bucket(str(input.Bucket)), context: {} }],
   'sns:Publish': publish,
   'eventBridge:PutEvents': putEvents,

@@ -2,7 +2,7 @@
  * An environment in the deploy step's fake cloud (`lib/simulation`), with what the CLI
  * needs around it, registered on the fake as more of its APIs: the stack's outputs
  * (CloudFormation), a Step Functions that runs the real deploy step against the fake cloud
- * one poll at a time, S3 for artifacts (PutObject and multipart uploads, as strict as S3),
+ * one poll at a time, S3 for artifacts (PutObject and multipart uploads, as strict as S3; ListObjectsV2),
  * and STS answering with one fixed caller (`SIMULATED_CALLER_ARN`). The CLI reaches them
  * through real SDK clients (`clients()`), so its paginators, waiters and
  * `@aws-sdk/lib-storage` uploads run as in production. `deps.sleep` advances the execution
@@ -19,6 +19,7 @@ import {
   CreateMultipartUploadCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -336,6 +337,23 @@ export class SimulatedEnvironment {
       seen('ListMultipartUploads');
       const uploads = [...this.uploads.entries()].filter(([, u]) => u.bucket === input.Bucket && u.key.startsWith(input.Prefix ?? ''));
       return { Bucket: input.Bucket, Uploads: uploads.map(([UploadId, u]) => ({ Key: u.key, UploadId })) };
+    });
+    // One page of keys under the prefix, in key order (S3 lists at most 1,000 a page).
+    cloud.on('s3', ListObjectsV2Command, (input) => {
+      seen('ListObjectsV2');
+      const prefix = `${input.Bucket}/${input.Prefix ?? ''}`;
+      const keys = [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+      const start = input.ContinuationToken ? Number(input.ContinuationToken) : 0;
+      const page = keys.slice(start, start + Math.min(1000, input.MaxKeys ?? 1000));
+      const next = start + page.length < keys.length ? String(start + page.length) : undefined;
+      return {
+        Name: input.Bucket,
+        Prefix: input.Prefix,
+        KeyCount: page.length,
+        IsTruncated: next !== undefined,
+        ...(next ? { NextContinuationToken: next } : {}),
+        Contents: page.map((k) => ({ Key: k.slice(`${input.Bucket}/`.length), Size: this.objects.get(k)?.length ?? 0, LastModified: new Date(this.world.clock.now()) })),
+      };
     });
     cloud.on('s3', AbortMultipartUploadCommand, (input) => {
       seen('AbortMultipartUpload');
