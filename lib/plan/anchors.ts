@@ -1,5 +1,5 @@
 /**
- * Models of the tools herd replaces (`../shared/SEED-SYSTEM.md`), as small pure functions
+ * Models of the tools herd replaces (Fabulaws and a scripted Fabric deploy), as small pure functions
  * of the same timing parameters `herd plan` uses (boot, health check, deregistration
  * delay, bake, image) plus the seed's Fabric step times. They are the bench's anchors:
  * what a deploy of the same fleet took before herd.
@@ -28,7 +28,7 @@ export interface FabricStepTimes {
   readonly reload: number;
 }
 
-/** SEED-SYSTEM.md, "Timings from a scripted Fabric deploy of 2 servers". */
+/** Timings measured from a scripted Fabric deploy of 2 servers (the deploy herd replaces). */
 export const SEED_FABRIC_STEPS: FabricStepTimes = {
   deployCode: 5,
   installRequirements: 20,
@@ -45,7 +45,7 @@ export interface AnchorTimings {
     'bootSeconds' | 'appStartSeconds' | 'bakeSeconds' | 'imageSeconds' | 'shutdownSeconds' | 'healthCheckIntervalSeconds' | 'initialHealthyChecks' | 'deregistrationDelaySeconds'
   >;
   readonly fabric: FabricStepTimes;
-  /** Fabulaws `deploy_serial`'s fixed sleep per server (SEED-SYSTEM.md: 45 s). */
+  /** Fabulaws `deploy_serial`'s fixed sleep per server (45 s). */
   readonly fabulawsSleepSeconds: number;
   /** Interval of Fabulaws' wait loops (assumption: 10 s, as herd's own polls). */
   readonly pollSeconds: number;

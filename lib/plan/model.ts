@@ -451,7 +451,7 @@ export async function calibrateFromHistory(input: PlanInput, base: TimingTable):
       values[parameter] = Math.max(1, Math.round(current + (median.phase === 'rollout' ? gap / waves : gap)));
     }
     if (settled) break;
-    timings = withTimings(base, values, 'history', () => 'history');
+    timings = withTimings(base, values, 'history', () => 'calibrating');
   }
   const calibrations: HistoryCalibration[] = medians.map((median) => {
     const parameter = PARAMETER_OF[median.phase];
@@ -463,7 +463,7 @@ export async function calibrateFromHistory(input: PlanInput, base: TimingTable):
     'history',
     (name) => {
       const c = calibrations.find((x) => x.parameter === name);
-      return c ? `history: median ${c.median.phase} phase ${c.median.seconds} s over ${c.median.deploys} deploy(s); modelled ${c.modelledSeconds} s at ${c.before} s → ${c.after} s` : name;
+      return c ? `median ${c.median.phase} phase ${c.median.seconds} s over ${c.median.deploys} deploy(s); modelled ${c.modelledSeconds} s at ${c.before} s → ${c.after} s` : name;
     },
   );
   return { timings: final, calibrations };

@@ -27,23 +27,25 @@ const def = (value: number, source: string): TimingParameter => ({ value, origin
 
 /**
  * Documented defaults, used when neither the configuration nor the history says better.
- * Sources: `../shared/ECOSYSTEM.md` (measured timings), `../shared/SEED-SYSTEM.md` (the
- * seed's Fabric step times), `lib/config/defaults.ts` (herd's deploy-tuned health check).
+ * Sources: measured timings of AWS (instance boot, bake, image), the step times of the
+ * scripted Fabric deploy herd replaces, `lib/config/defaults.ts` (herd's deploy-tuned health
+ * check). A source says where a value comes from without repeating its origin (the plan
+ * prints `<origin>: <source>`) and names no file outside this repository.
  */
 export const DEFAULT_TIMINGS: TimingTable = {
-  bootSeconds: def(26, 'ECOSYSTEM.md: AL2023 launch to SSH ≈ 26 s'),
+  bootSeconds: def(26, 'measured: Amazon Linux 2023, launch to SSH ≈ 26 s'),
   appStartSeconds: def(8, 'assumption: herd-boot reads parameters and secrets, the web process binds $PORT'),
-  bakeSeconds: def(270, 'ECOSYSTEM.md: a Packer-style Linux bake is 4–5 min end to end (4.5 min, builder launch to report)'),
-  imageSeconds: def(150, 'ECOSYSTEM.md: an AMI of a small root volume is available "in minutes" (2.5 min)'),
-  migrationSeconds: def(20, 'SEED-SYSTEM.md: migrate 12 s, plus herd-boot on the runner ≈ app start 8 s'),
+  bakeSeconds: def(270, 'measured: a Packer-style Linux bake is 4–5 min end to end (4.5 min, builder launch to report)'),
+  imageSeconds: def(150, 'measured: an AMI of a small root volume is available "in minutes" (2.5 min)'),
+  migrationSeconds: def(20, 'measured: the Fabric deploy herd replaces migrated in 12 s, plus herd-boot on the runner ≈ app start 8 s'),
   dbSnapshotSeconds: def(90, 'assumption: RDS snapshot of a small database (the seed\'s pg_dump took 15 s)'),
   shutdownSeconds: def(10, 'assumption: shutting-down to terminated'),
-  healthCheckIntervalSeconds: def(10, 'herd default healthCheck.intervalSeconds (ECOSYSTEM.md: ALB default 30 s is too slow)'),
-  initialHealthyChecks: def(1, 'ECOSYSTEM.md: a new target needs one passing health check'),
-  healthyThreshold: def(2, 'herd default healthCheck.healthyThreshold'),
-  unhealthyThreshold: def(3, 'herd default healthCheck.unhealthyThreshold'),
-  healthCheckGracePeriodSeconds: def(180, 'herd default healthCheck.gracePeriodSeconds'),
-  deregistrationDelaySeconds: def(30, 'herd default loadBalancer.deregistrationDelaySeconds (ALB default 300 s)'),
+  healthCheckIntervalSeconds: def(10, 'healthCheck.intervalSeconds of herd (the ALB\'s own 30 s is too slow)'),
+  initialHealthyChecks: def(1, 'measured: a new ALB target needs one passing health check'),
+  healthyThreshold: def(2, 'healthCheck.healthyThreshold of herd'),
+  unhealthyThreshold: def(3, 'healthCheck.unhealthyThreshold of herd'),
+  healthCheckGracePeriodSeconds: def(180, 'healthCheck.gracePeriodSeconds of herd'),
+  deregistrationDelaySeconds: def(30, 'loadBalancer.deregistrationDelaySeconds of herd (the ALB\'s own is 300 s)'),
   imageParameterSeconds: def(3, 'assumption: SSM validates an aws:ec2:image parameter asynchronously (SSM user guide, "Native parameter support for AMI IDs"), in seconds'),
 };
 
@@ -85,7 +87,7 @@ export function timingsFromConfig(config: Pick<EnvironmentConfig, 'healthCheck' 
       deregistrationDelaySeconds: config.loadBalancer.deregistrationDelaySeconds,
     },
     'config',
-    (name) => `config ${keys[name] ?? name}`,
+    (name) => keys[name] ?? name,
   );
 }
 

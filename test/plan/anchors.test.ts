@@ -1,4 +1,4 @@
-/** The anchors reproduce SEED-SYSTEM.md's Fabric figures from its step times, and behave with fleet size. */
+/** The anchors reproduce the scripted Fabric deploy's measured figures from its step times, and behave with fleet size. */
 import {
   SEED_FABRIC_STEPS,
   anchorsFor,

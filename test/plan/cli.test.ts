@@ -163,7 +163,7 @@ describe('herd plan against a deployed environment (moto)', () => {
     expect(run.out).toContain('herd plan staging (a new release)');
     expect(run.out).toContain('strategy rolling, migrations before, bakes a new image; web 2, worker 1');
     expect(run.out).toContain('timing parameters from documented defaults');
-    expect(run.out).toMatch(/healthCheckIntervalSeconds\s+10 {2}config: config healthCheck.intervalSeconds/);
+    expect(run.out).toMatch(/healthCheckIntervalSeconds\s+10 {2}config: healthCheck.intervalSeconds$/m);
     expect(run.out).toMatch(/^bake \(builder, image\)\s+│ *█+ *│ \d\d:\d\d–\d\d:\d\d$/m);
   });
 

@@ -189,7 +189,7 @@ describe('timings from history', () => {
     expect(Math.abs(phase(plan, 'migrate') - 325)).toBeLessThanOrEqual(30);
     expect(Math.abs(phase(plan, 'rollout') - 645)).toBeLessThanOrEqual(45);
     expect(planSummary(plan, 'herd plan staging')).toContain('timing parameters from history');
-    expect(plan.timings.bakeSeconds.source).toMatch(/^history: median bake phase 1000 s over 3 deploy\(s\)/);
+    expect(plan.timings.bakeSeconds.source).toMatch(/^median bake phase 1000 s over 3 deploy\(s\)/);
   });
 });
 

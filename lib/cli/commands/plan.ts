@@ -4,6 +4,8 @@
  * configuration), its deploy history (timings), whether the release's image exists
  * (DescribeImages by `herd:app`/`herd:release`), then runs the deploy step's own logic
  * against the fake cloud (`lib/plan/`) and prints the predicted timeline with a Gantt chart.
+ * A named release that has neither an image nor an artifact is refused (exit 2) with the
+ * deploy pre-flight's `release` message: there is nothing such a deploy could do.
  */
 import { DescribeAutoScalingGroupsCommand, type AutoScalingGroup } from '@aws-sdk/client-auto-scaling';
 import { RELEASE_ID_PATTERN } from '../../release-id';
@@ -92,6 +94,15 @@ export async function runPlan(deps: CliDeps, env: string, release: string | unde
   const strategy = parseStrategy(options.strategy);
   const handle = await resolveEnvironment(deps, env);
   const input = await planInputOf(handle, release, strategy);
+  // The deploy step's own pre-flight, against the real environment (read-only calls).
+  const { problems } = await preflight(handle.context, {
+    app: handle.app,
+    release: release ?? 'next',
+    ...(release !== undefined ? { artifactKey: `${handle.deploy.artifacts.artifactPrefix}${release}.tar.gz` } : {}),
+  });
+  // A release with neither an image nor an artifact cannot be deployed: no prediction for it.
+  const missing = problems.find((p) => p.check === 'release');
+  if (missing) throw new CliError(`no plan for release ${release ?? 'next'} on ${env}: ${missing.message}`);
   let plan: DeployPlan;
   try {
     plan = await planDeploy(input);
@@ -100,12 +111,6 @@ export async function runPlan(deps: CliDeps, env: string, release: string | unde
     throw err;
   }
   const title = `herd plan ${env}${release ? ` ${release}` : ' (a new release)'}`;
-  // The deploy step's own pre-flight, against the real environment (read-only calls).
-  const { problems } = await preflight(handle.context, {
-    app: handle.app,
-    release: release ?? 'next',
-    ...(release !== undefined ? { artifactKey: `${handle.deploy.artifacts.artifactPrefix}${release}.tar.gz` } : {}),
-  });
   const servesAlready = release !== undefined && input.serving === release;
   if (options.svg) writeFileSync(options.svg, planSvg(plan, title));
   if (options.json) {

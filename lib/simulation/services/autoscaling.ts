@@ -211,6 +211,17 @@ function tickRefresh(cloud: FakeCloud, g: Group, r: Refresh, now: number): void 
     activeCount -= 1;
     if (isHealthy) healthy -= 1;
   }
+  // The instances just retired may complete a checkpoint's percentage: the refresh pauses there,
+  // before it launches the next replacements (it "waits … at each checkpoint" between batches).
+  const stillOutdated = activeInstances(g).filter((i) => outdated.includes(i)).length;
+  const replacedPct = d === 0 ? 100 : Math.floor((100 * Math.max(0, Math.min(d - stillOutdated, updated))) / d);
+  if (!r.rollingBack && next !== undefined && replacedPct >= next && stillOutdated > 0) {
+    r.percentage = replacedPct;
+    r.nextCheckpoint += 1;
+    r.checkpointUntil = now + (prefs.CheckpointDelay ?? 3600) * 1000;
+    r.reason = `Waiting for checkpoint at ${next}%`;
+    return;
+  }
   // Launch replacements within the max healthy budget.
   const matching = activeInstances(g).filter((i) => i.ltVersion === target).length;
   let count = activeInstances(g).length;
