@@ -150,6 +150,9 @@ export function diagnosisCause(d: Diagnosis): string {
     kept.unshift(line);
     size += 1 + line.length;
   }
+  // Not even the last line fits whole: its end, which says most.
+  const last = d.logTail[d.logTail.length - 1];
+  if (kept.length === 0 && last !== undefined && CAUSE_CHARS - size > 20) kept.push(`…${last.slice(-(CAUSE_CHARS - size - 2))}`);
   return [intro, ...kept].join('\n').slice(0, CAUSE_CHARS);
 }
 
