@@ -26,7 +26,7 @@ import type { Database } from './database';
 import { grantBoot, type Fleet } from './fleet';
 import type { LoadBalancer } from './load-balancer';
 import { MAINTENANCE_PRIORITY } from './load-balancer';
-import { parameterNames, parameterRoot, peerEnvironments, TAGS } from './names';
+import { logGroupName, parameterNames, parameterRoot, peerEnvironments, TAGS } from './names';
 import { acknowledge } from './nag';
 
 /**
@@ -313,6 +313,14 @@ export class DeployStep extends Construct {
     if (props.loadBalancer.rollbackAlarms.length > 0) {
       allow('ReadRollbackAlarms', ['cloudwatch:DescribeAlarms'], props.loadBalancer.rollbackAlarms.map((a) => a.alarmArn));
     }
+    // An unhealthy release's diagnosis quotes the tail of its instances' boot log (one stream per
+    // instance, in this environment's boot log group only).
+    const bootLogs = logGroupName(props.app, env, 'boot');
+    allow('ReadBootLogs', ['logs:GetLogEvents'], [stack.formatArn({
+      service: 'logs', resource: 'log-group', arnFormat: ArnFormat.COLON_RESOURCE_NAME, resourceName: `${bootLogs}:log-stream:*`,
+    })]);
+    acknowledge(fn.role!, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:${bootLogs}:log-stream:*]`,
+      'An unhealthy release\'s diagnosis reads the boot log of the instances that failed: streams are named after instances, in this environment\'s boot log group only.');
     // Pre-flight: a release without an image needs its artifact. HeadObject needs GetObject; without
     // ListBucket a missing key answers 403 instead of 404, so list is allowed on the prefix only.
     allow('CheckArtifacts', ['s3:GetObject'], [props.artifacts.arnForObjects(`${ARTIFACT_PREFIX}*`)]);

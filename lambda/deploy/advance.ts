@@ -24,6 +24,7 @@ import { failureCause, isPersistent, retryAfter } from './retries';
 import { RECORD_STEPS } from './record';
 import { RELEASE_STEPS } from './release';
 import { ROLLOUT_STEPS } from './rollout';
+import { DIAGNOSE_STEPS } from './diagnose';
 import { checkStackSettled } from './stack';
 import { BAKE_ONLY_STAGES, FIRST_STEP, STATE_KIND, phaseOf, planStages, type DeployInput, type DeployOutcome, type DeployState, type Phase } from './state';
 import type { AdvanceContext, Step, StepResult } from './step';
@@ -87,6 +88,7 @@ const STEPS: Record<string, Step> = {
   ...BAKE_STEPS,
   ...RELEASE_STEPS,
   ...ROLLOUT_STEPS,
+  ...DIAGNOSE_STEPS,
   ...RECORD_STEPS,
   ...COMPENSATION_STEPS,
 };

@@ -16,6 +16,7 @@
  */
 import type { DeployConfig, DeployStrategy } from '../../lib/config/types';
 import { ADVANCE_RETRY } from './contract';
+import { fastPollAllowance } from './diagnose';
 import { PERSISTENT_BACKOFF_MAX_SECONDS, PERSISTENT_RETRY_MINUTES } from './retries';
 import { MAX_POLL_SECONDS, POLL_GROWTH, pollSeconds } from './step';
 
@@ -152,7 +153,8 @@ export function worstCaseOf(deploy: DeployConfig, strategy: DeployStrategy): Wor
     ...w,
     ...(w.step === 'hold.wait' ? fixedCost(w.minutes, 60) : w.step === 'verify.watch' ? fixedCost(w.minutes, 30) : waitCost(w.minutes, w.baseSeconds)),
   }));
-  const polls = waits.reduce((n, w) => n + w.polls, 0);
+  // While new instances fail their health check, waits poll faster (`diagnose.ts`), a bounded number of times.
+  const polls = waits.reduce((n, w) => n + w.polls, 0) + fastPollAllowance(deploy.maxFailedInstances);
   const waited = waits.reduce((n, w) => n + w.seconds, 0);
   const retries = ADVANCE_RETRY.maxAttempts;
   const lambdaFailureEvents = HISTORY_EVENTS.task + retries * HISTORY_EVENTS.failedAttempt + HISTORY_EVENTS.wait;

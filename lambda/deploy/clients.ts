@@ -5,6 +5,7 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
@@ -26,6 +27,8 @@ export interface DeployClients {
   readonly cloudFormation: Pick<CloudFormationClient, 'send'>;
   /** The rollback alarms: the pre-flight and the alarm watch of a deploy read their state. */
   readonly cloudWatch: Pick<CloudWatchClient, 'send'>;
+  /** The instances' boot logs: an unhealthy release's diagnosis quotes their tail (`diagnose.ts`). */
+  readonly logs: Pick<CloudWatchLogsClient, 'send'>;
   /** The artifacts bucket: the pre-flight checks a release's artifact is there before baking it. */
   readonly s3: Pick<S3Client, 'send'>;
   /** The environment's notifications topic: a deploy's start and outcome, for people (`notify.ts`). */
@@ -58,6 +61,7 @@ export function createDeployClients(settings: ClientSettings, transport?: (servi
     rds: new RDSClient(config('rds')),
     cloudFormation: new CloudFormationClient(config('cloudFormation')),
     cloudWatch: new CloudWatchClient(config('cloudWatch')),
+    logs: new CloudWatchLogsClient(config('logs')),
     s3: new S3Client(config('s3')),
     sns: new SNSClient(config('sns')),
     eventBridge: new EventBridgeClient(config('eventBridge')),

@@ -208,6 +208,7 @@ function checkDeployConfig(c: Checker, value: unknown, path: string): void {
   if (d.backupRetention !== undefined) c.int(d, 'backupRetention', path, 1, 50);
   c.num(d, 'holdMaintenanceMinutes', path, 0, 24 * 60);
   c.num(d, 'alarmWatchMinutes', path, 0, 24 * 60);
+  c.int(d, 'maxFailedInstances', path, 1, 50);
   c.str(d, 'builderInstanceType', path);
   const r = c.obj(d.rolling, `${path}.rolling`);
   c.num(r, 'minHealthyPercentage', `${path}.rolling`, 0, 100);

@@ -189,6 +189,8 @@ export interface HistoryItem {
   readonly maintenanceWindowSeconds?: number;
   readonly error?: string;
   readonly failedPhase?: string;
+  /** Why the release was judged unhealthy: instances, target-health reason, boot log tail (`diagnose.ts`). */
+  readonly diagnosis?: DeployState['diagnosis'];
   /** Compensation steps that failed for good (the deploy then needs attention). */
   readonly compensationErrors?: readonly string[];
   /** What each role's group launches at the end, when a deploy needs attention (e.g. `web: release r1 (previous)`). */
@@ -235,6 +237,7 @@ export function historyItem(state: DeployState, now: number, status: HistoryItem
     phases,
     ...(m?.onAt !== undefined && !m.wasOnBefore ? { maintenanceWindowSeconds: Math.round(((m.offAt ?? now) - m.onAt) / 1000) } : {}),
     ...(state.failure ? { error: state.failure.cause, failedPhase: state.failure.phase } : {}),
+    ...(state.diagnosis ? { diagnosis: state.diagnosis } : {}),
     ...(state.compensation && state.compensation.errors.length > 0 ? { compensationErrors: state.compensation.errors } : {}),
     ...(state.retention && state.retention.deregistered.length > 0 ? { deregisteredImages: state.retention.deregistered } : {}),
     ...(state.migration?.snapshotId ? { backupSnapshot: state.migration.snapshotId } : {}),

@@ -31,6 +31,7 @@ import { liftOwnPage, maintenanceOn } from './maintenance';
 import type { FleetEnvironment } from './environment';
 import type { DeployState, GroupCapacity, GroupSnapshot } from './state';
 import { failIfAlarming, watchAlarms } from './alarm-watch';
+import { DIAGNOSED_STEP, DIAGNOSE_POLL_SECONDS, watchNewInstances } from './diagnose';
 import { VERIFY_MINUTES } from './budget';
 import { STAGE_DONE, VISIBILITY_GRACE_SECONDS, fleetOf, isVersionNotFound, rolesOf, waitFor, type AdvanceContext, type Step, type StepResult } from './step';
 
@@ -172,6 +173,11 @@ function currentRole(state: DeployState, ctx: AdvanceContext): { role: Role; ver
   return { role, version };
 }
 
+/** A wait's next poll, sooner while new instances are failing (a failed target shows for about 40 s). */
+function diagnosing(health: 'watching' | 'quiet', result: StepResult): StepResult {
+  return health === 'watching' && 'poll' in result ? { poll: Math.min(result.poll, DIAGNOSE_POLL_SECONDS) } : result;
+}
+
 const refreshStart: Step = async (state, ctx) => {
   const current = currentRole(state, ctx);
   if (!current) return STAGE_DONE;
@@ -203,7 +209,10 @@ const refreshWait: Step = async (state, ctx) => {
     return { goto: 'refresh.checkFloor' };
   }
   if (status === 'Pending' || status === 'InProgress' || status === 'Baking') {
-    return waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `instance refresh ${id} of ${groupName}`, 15);
+    const version = current.version;
+    const health = await watchNewInstances(state, ctx, role, version);
+    if (health === 'stop') return { goto: DIAGNOSED_STEP };
+    return diagnosing(health, waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `instance refresh ${id} of ${groupName}`, 15));
   }
   throw new DeployFailure(`instance refresh ${id} of ${groupName} ended ${status}${refresh?.StatusReason ? `: ${refresh.StatusReason}` : ''}`);
 };
@@ -259,13 +268,15 @@ const refreshWaitFloor: Step = async (state, ctx) => {
       (!healthy || healthy.has(i.InstanceId ?? '')),
   ).length;
   if (ready >= want) return nextRole(state, ctx);
-  return waitFor(
+  const health = await watchNewInstances(state, ctx, role, version);
+  if (health === 'stop') return { goto: DIAGNOSED_STEP };
+  return diagnosing(health, waitFor(
     state,
     ctx,
     ctx.env.deploy.timeouts.rolloutMinutes,
     `${want} ${role} instance(s) of launch-template version ${version} in service and healthy in ${fleet.autoScalingGroupName} (${ready}/${want})`,
     10,
-  );
+  ));
 };
 
 const maintenanceOnStep: Step = async (state, ctx) => {
@@ -401,7 +412,10 @@ const replaceWaitNew: Step = async (state, ctx) => {
     await failIfAlarming(state, ctx, 'while the new fleet served behind the maintenance page');
     return { goto: 'replace.terminateOld' };
   }
-  return waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the new fleet to be healthy (${missing.join(', ')})`, 10);
+  const version = state.next?.versions.web;
+  const health = version ? await watchNewInstances(state, ctx, 'web', version) : 'quiet';
+  if (health === 'stop') return { goto: DIAGNOSED_STEP };
+  return diagnosing(health, waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the new fleet to be healthy (${missing.join(', ')})`, 10));
 };
 
 const replaceTerminateOld: Step = async (state, ctx) => {

@@ -90,6 +90,32 @@ export interface GroupSnapshot extends GroupCapacity {
 /** Marker so the handler tells a state from an input. */
 export const STATE_KIND = 'herd-deploy-state';
 
+/** One instance that failed its health check: DescribeTargetHealth's reason and description. */
+export interface HealthFailure {
+  instanceId: string;
+  reason: string;
+  description?: string;
+}
+
+/** An unhealthy release's diagnosis: the instances that failed for one reason and the tail of the last one's boot log. */
+export interface Diagnosis {
+  role: Role;
+  release: string;
+  /** `TargetHealth.Reason` (`Target.ResponseCodeMismatch`…). */
+  reason: string;
+  /** `TargetHealth.Description` (`Health checks failed with these codes: [502]`). */
+  description?: string;
+  instances: string[];
+  logGroup: string;
+  /** The stream quoted (the last failed instance's id). */
+  logStream?: string;
+  /** Its last lines, oldest first. */
+  logTail: string[];
+  /** Why no log could be read, if none. */
+  logError?: string;
+  at: number;
+}
+
 export interface DeployState {
   kind: typeof STATE_KIND;
   deployId: string;
@@ -163,6 +189,13 @@ export interface DeployState {
     restored?: boolean;
   };
   maintenance?: { wasOnBefore: boolean; onAt?: number; offAt?: number; holdUntil?: number };
+  /**
+   * New-release instances failing their load-balancer health check (`diagnose.ts`): `watching`,
+   * those whose target is unhealthy now, by id; `failed`, those Auto Scaling then replaced.
+   */
+  unhealthy?: { watching: Record<string, Omit<HealthFailure, 'instanceId'>>; failed: HealthFailure[]; /** Faster polls made so far (`fastPollAllowance`). */ fastPolls?: number };
+  /** Why the deploy judged the release unhealthy (`diagnose.ts`), once it stopped for it. */
+  diagnosis?: Diagnosis;
   failure?: { phase: Phase; step: string; cause: string; at: number };
   /** Compensation: its steps, where it is, and the steps that failed for good (`errors`: the deploy then needs attention). */
   compensation?: { steps: string[]; index: number; errors: string[]; refreshes: Partial<Record<Role, string>> };

@@ -1,5 +1,8 @@
 import type { EnvironmentConfig, Profile } from './types';
 
+/** New instances that may fail their health check for the same reason before a deploy stops (`deploy.maxFailedInstances`). */
+export const DEFAULT_MAX_FAILED_INSTANCES = 3;
+
 /**
  * Defaults per profile. `small` keeps a testing environment cheap (one NAT gateway,
  * single-AZ database, no replicas); `production` keeps a production environment safe
@@ -75,6 +78,7 @@ export function profileDefaults(profile: Profile, app: string): Omit<Environment
       },
       holdMaintenanceMinutes: 0,
       alarmWatchMinutes: production ? 5 : 0,
+      maxFailedInstances: DEFAULT_MAX_FAILED_INSTANCES,
       timeouts: {
         bakeMinutes: 60,
         imageMinutes: 120,

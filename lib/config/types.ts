@@ -141,6 +141,14 @@ export interface DeployConfig {
    * and a `full` deploy's watch behind the page still apply).
    */
   readonly alarmWatchMinutes: number;
+  /**
+   * New instances of the release that may fail their load-balancer health check for the same
+   * reason (and be replaced by Auto Scaling) before the deploy stops, rolls back and reports
+   * the reason and the boot log's tail, instead of waiting out `timeouts.rolloutMinutes`
+   * (1–50, default 3). A one-instance fleet counts each replacement: 3 failures take about
+   * 5 minutes.
+   */
+  readonly maxFailedInstances: number;
   /** Limits of each wait; a deploy that exceeds one fails and compensates. */
   readonly timeouts: DeployTimeouts;
   /** Instance type of the bake builder and the migration runner. */

@@ -177,6 +177,7 @@ const environmentSchema = z.strictObject({
         .optional(),
       holdMaintenanceMinutes: int(0, 240, ' minutes').optional(),
       alarmWatchMinutes: int(0, 120, ' minutes').optional(),
+      maxFailedInstances: int(1, 50, ' instances').optional(),
       timeouts: z
         .strictObject({
           bakeMinutes: int(5, 600, ' minutes').optional(),

@@ -28,6 +28,7 @@ export const THROTTLE_CODES: Record<string, { code: string; status: number }> = 
   cloudWatch: { code: 'Throttling', status: 400 },
   sns: { code: 'Throttling', status: 400 },
   eventBridge: { code: 'ThrottlingException', status: 400 },
+  logs: { code: 'ThrottlingException', status: 400 },
   // S3 slows callers down with a 503 (and a HEAD answer has no body, so no code at all).
   s3: { code: 'SlowDown', status: 503 },
   sfn: { code: 'ThrottlingException', status: 400 },

@@ -55,6 +55,7 @@ import { registerEventBridge } from './services/eventbridge';
 import { registerRds, tickDbSnapshots } from './services/rds';
 import { registerSns } from './services/sns';
 import { registerSsm, tickPendingParameters } from './services/ssm';
+import { registerLogs, type LogEvent } from './services/logs';
 import { fakeDeployClients, type FakeEndpoint } from './transport';
 
 /** The fake's names of the services: the deploy step's clients, and the CLI's others. */
@@ -113,6 +114,14 @@ export interface ReleaseBehaviour {
   readonly migrationExitCode?: number;
   /** Instances of this release never pass their health check. */
   readonly neverHealthy?: boolean;
+  /**
+   * Why the load balancer's health check fails for a `neverHealthy` release, as
+   * DescribeTargetHealth's `TargetHealth.Reason` says it (default `Target.ResponseCodeMismatch`:
+   * the app answers 502).
+   */
+  readonly unhealthyReason?: 'Target.ResponseCodeMismatch' | 'Target.Timeout' | 'Target.FailedHealthChecks';
+  /** Lines the app's boot writes to boot.log on each instance (default: a few lines; a crash for a `neverHealthy` release). */
+  readonly bootLog?: readonly string[];
   /** `running` to the app answering its health check, for this release (default: the timings'). */
   readonly appStartSeconds?: number;
   /** Share of requests this release answers with a 5xx (default 0). */
@@ -248,6 +257,8 @@ export class FakeCloud implements FakeEndpoint {
   readonly failNextEntries: { code: string; message: string }[] = [];
   /** CloudWatch alarms by name (`services/cloudwatch.ts` evaluates herd's). */
   readonly alarms = new Map<string, FakeAlarm>();
+  /** CloudWatch Logs: log group name to log stream name to events (`services/logs.ts`: the instances' boot logs). */
+  readonly logGroups = new Map<string, Map<string, LogEvent[]>>();
   /** Requests a minute the site receives. */
   requestsPerMinute: number;
   /**
@@ -602,6 +613,7 @@ export class FakeCloud implements FakeEndpoint {
     registerSns(this);
     registerEventBridge(this);
     registerCloudWatch(this);
+    registerLogs(this);
     registerS3(this);
   }
 }

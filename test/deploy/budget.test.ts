@@ -18,6 +18,7 @@ const LARGEST: HerdSettings = {
     profile: 'production',
     deploy: {
       holdMaintenanceMinutes: 240,
+      maxFailedInstances: 50,
       timeouts: { bakeMinutes: 600, imageMinutes: 720, migrateMinutes: 600, rolloutMinutes: 720 },
     },
   }],

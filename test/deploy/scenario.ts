@@ -55,6 +55,8 @@ export interface ScenarioExpectations {
   readonly cause?: string;
   /** A pattern of the cause, where a number in it depends on timings (e.g. an alarm's datapoints). */
   readonly causePattern?: string;
+  /** The deploy ends within this many (virtual) minutes of its start, compensation included. */
+  readonly maxMinutes?: number;
   /** The lock is still held at the end without a reason (its release failed for good). */
   readonly lockHeldAtEnd?: boolean;
   readonly minHealthyPercent?: number;

@@ -318,6 +318,13 @@ describe('pre-flight and the alarm watch', () => {
     expect(bySid('ListArtifacts')).toMatchObject({ Action: 's3:ListBucket', Condition: { StringLike: { 's3:prefix': ['releases/*'] } } });
   });
 
+  test('the advance function reads only the streams of its own environment\'s boot log group (an unhealthy release\'s diagnosis)', () => {
+    const logs = roleStatements('DeployStepAdvanceServiceRoleDefaultPolicy').filter((s) => JSON.stringify(s.Action).includes('logs:'));
+    expect(logs).toHaveLength(1);
+    expect(logs[0]).toMatchObject({ Sid: 'ReadBootLogs', Action: 'logs:GetLogEvents' });
+    expect(JSON.stringify(logs[0]?.Resource)).toMatch(/:log-group:\/herd\/mootube\/staging\/boot:log-stream:\*"\]\]\}$/);
+  });
+
   test('the stack tells the CLI which alarms roll deploys back', () => {
     const output = template.toJSON().Outputs.RollbackAlarms as { Value: unknown };
     // One alarm: CDK folds the join to the alarm's name.

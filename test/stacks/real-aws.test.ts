@@ -57,9 +57,13 @@ function deployEnvironmentOf(template: Template): string {
   return JSON.stringify(fn?.Properties);
 }
 
+/** The advance Lambda's statements: its default policy and the managed policies CDK overflows statements to (`…OverflowPolicy…`). */
 function advancePolicy(template: Template): Json[] {
-  const [, policy] = Object.entries(resources(template, 'AWS::IAM::Policy')).find(([id]) => id.startsWith('DeployStepAdvanceServiceRoleDefaultPolicy')) ?? [];
-  return ((policy?.Properties?.PolicyDocument as Json | undefined)?.Statement ?? []) as Json[];
+  const policies = [
+    ...Object.entries(resources(template, 'AWS::IAM::Policy')).filter(([id]) => id.startsWith('DeployStepAdvanceServiceRoleDefaultPolicy')),
+    ...Object.entries(resources(template, 'AWS::IAM::ManagedPolicy')).filter(([id]) => id.startsWith('DeployStepAdvanceServiceRoleOverflowPolicy')),
+  ];
+  return policies.flatMap(([, policy]) => ((policy.Properties?.PolicyDocument as Json | undefined)?.Statement ?? []) as Json[]);
 }
 
 describe('a fresh account (REAL-AWS 1)', () => {

@@ -29,6 +29,7 @@ import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { DeployClients } from '../../lambda/deploy/clients';
 import { BYPASS_HEADER } from '../../lib/names';
@@ -77,6 +78,7 @@ export function wireClients(server: MotoServer): WireClients {
     sns: new SNSClient(config),
     eventBridge: new EventBridgeClient(config),
     cloudWatch: new CloudWatchClient(config),
+    logs: new CloudWatchLogsClient(config),
     // moto serves buckets by path (no virtual-host DNS here).
     s3: new S3Client({ ...config, forcePathStyle: true }),
     dynamodbRaw,

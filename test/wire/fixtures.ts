@@ -24,6 +24,7 @@ export const WIRE_DEPLOY: DeployConfig = {
   rolling: { minHealthyPercentage: 100, maxHealthyPercentage: 200, instanceWarmupSeconds: 60, checkpointPercentages: [], checkpointDelaySeconds: 0 },
   holdMaintenanceMinutes: 0,
   alarmWatchMinutes: 0,
+  maxFailedInstances: 3,
   timeouts: { bakeMinutes: 20, imageMinutes: 30, migrateMinutes: 15, rolloutMinutes: 30 },
   builderInstanceType: 't3.small',
 };

@@ -140,6 +140,10 @@ class Arns {
   alarm(name: string): string {
     return `arn:aws:cloudwatch:${this.r}:${this.a}:alarm:${name}`;
   }
+  /** A CloudWatch Logs log stream (GetLogEvents authorizes the stream). */
+  logStream(group: string, stream: string): string {
+    return `arn:aws:logs:${this.r}:${this.a}:log-group:${group}:log-stream:${stream}`;
+  }
   bus(name: string): string {
     return name.startsWith('arn:') ? name : `arn:aws:events:${this.r}:${this.a}:event-bus/${name}`;
   }
@@ -486,6 +490,11 @@ const MAPPERS: Record<string, Mapper> = {
 
   'cloudFormation:DescribeStacks': (input, arns) => [{ action: 'cloudformation:DescribeStacks', resource: input.StackName ? arns.stack(str(input.StackName)) : '*', context: {} }],
   'cloudWatch:DescribeAlarms': describeAlarms,
+  'logs:GetLogEvents': (input, arns) => [{
+    action: 'logs:GetLogEvents',
+    resource: arns.logStream(str(input.logGroupName ?? input.logGroupIdentifier).replace(/^arn:[^:]+:logs:[^:]*:[^:]*:log-group:/, '').replace(/:\*$/, ''), str(input.logStreamName)),
+    context: {},
+  }],
   's3:HeadObject': headObject,
   's3:GetObject': objectAction('s3:GetObject'),
   's3:PutObject': objectAction('s3:PutObject'),

@@ -14,6 +14,7 @@ import type { FakeCloud } from '../fake-cloud';
 import type { Group, GroupInstance, Refresh } from '../model';
 import { fail, pad } from './common';
 import { resolveVersion, setState } from './ec2';
+import { writeBootLog } from './logs';
 
 const SCALING_PROCESSES = new Set([
   'Launch', 'Terminate', 'AddToLoadBalancer', 'AlarmNotification', 'AZRebalance', 'HealthCheck', 'InstanceRefresh',
@@ -92,6 +93,7 @@ function tickGroup(cloud: FakeCloud, g: Group, now: number): void {
     if (gi.lifecycle === 'Pending' && ec2i?.state === 'running') {
       gi.lifecycle = 'InService';
       gi.inServiceAt = now;
+      writeBootLog(cloud, gi.id, g.role);
       if (g.targetGroupArn) cloud.targetGroups.get(g.targetGroupArn)?.set(gi.id, { id: gi.id, state: 'initial', registeredAt: now, passes: 0, fails: 0 });
     }
     if ((gi.lifecycle === 'Pending' || gi.lifecycle === 'InService') && ec2i && (ec2i.state === 'shutting-down' || ec2i.state === 'terminated')) {
@@ -177,7 +179,11 @@ function tickRefresh(cloud: FakeCloud, g: Group, r: Refresh, now: number): void 
   const updated = active.filter((i) => !outdated.includes(i) && ready(i)).length;
   const unsettled = active.length - outdated.length - updated;
   r.percentage = d === 0 ? 100 : Math.floor((100 * Math.max(0, Math.min(d - outdated.length, updated))) / d);
-  if (outdated.length === 0 && unsettled === 0) {
+  // "When all instances are updated, the status changes to Successful" (Auto Scaling guide,
+  // "Monitor an instance refresh"), an instance being updated once healthy and warmed up: a group
+  // below its desired capacity (replacements that failed their health check and were
+  // terminated) is not done.
+  if (outdated.length === 0 && unsettled === 0 && updated >= d) {
     r.status = r.rollingBack ? 'RollbackSuccessful' : 'Successful';
     r.percentage = 100;
     r.endTime = now;
@@ -205,6 +211,12 @@ function tickRefresh(cloud: FakeCloud, g: Group, r: Refresh, now: number): void 
   for (const v of victims) {
     const isHealthy = ready(v);
     if (isHealthy && healthy - 1 < minHealthy) break;
+    // Launch before terminating (min healthy 100 %): "a new instance must be provisioned first
+    // before an existing instance can be terminated", Auto Scaling waiting "for it to be fully
+    // ready" (Auto Scaling guide, "Instance maintenance policies"). An outdated instance still
+    // booting (Auto Scaling has not found it unhealthy) is left to come into service, not
+    // terminated while no replacement is ready.
+    if (!isHealthy && minPct >= 100 && v.health === 'Healthy') continue;
     const matchingActive = active.filter((i) => i.ltVersion === target && i.lifecycle !== 'Pending').length;
     if (isHealthy && activeCount - 1 < d && matchingActive === 0 && minPct >= 100) break;
     startTerminating(cloud, g, v);

@@ -11,6 +11,7 @@ import * as elb from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { FakeCloud } from '../fake-cloud';
 import type { Rule, Target } from '../model';
 import { fail, pad, tagList, tagsFrom } from './common';
+import { releaseOfInstance } from './ec2';
 
 // ---------------------------------------------------------------- processes
 
@@ -42,6 +43,31 @@ function tickTargets(cloud: FakeCloud, targets: Map<string, Target>, now: number
   }
 }
 
+/** The `Description` ELB gives each failing health check `Reason`. */
+const DESCRIPTIONS: Record<string, string> = {
+  'Target.ResponseCodeMismatch': 'Health checks failed with these codes: [502]',
+  'Target.Timeout': 'Request timed out',
+  'Target.FailedHealthChecks': 'Health checks failed',
+};
+
+/**
+ * `TargetHealth.Reason` and `Description` of a target that is not healthy, as the ELBv2 API
+ * reference (TargetHealth) lists them: `Elb.RegistrationInProgress` while a new target waits
+ * for its first checks, `Target.DeregistrationInProgress` while it drains, and for a failing
+ * check why it failed: a `neverHealthy` release's `unhealthyReason` (default: its app answers
+ * 502, `Target.ResponseCodeMismatch`), `Target.Timeout` for an instance that no longer runs,
+ * `Target.FailedHealthChecks` for an app not answering yet. A healthy target has neither.
+ */
+function reasonOf(cloud: FakeCloud, t: Target): { Reason?: elb.TargetHealthReasonEnum; Description?: string } {
+  if (t.state === 'healthy') return {};
+  if (t.state === 'initial') return { Reason: 'Elb.RegistrationInProgress', Description: 'Target registration is in progress' };
+  if (t.state === 'draining') return { Reason: 'Target.DeregistrationInProgress', Description: 'Target deregistration is in progress' };
+  const i = cloud.instances.get(t.id);
+  const behaviour = cloud.behaviour(i ? releaseOfInstance(cloud, i) : undefined);
+  const reason = !i || i.state !== 'running' ? 'Target.Timeout' : behaviour.neverHealthy ? (behaviour.unhealthyReason ?? 'Target.ResponseCodeMismatch') : 'Target.FailedHealthChecks';
+  return { Reason: reason, Description: DESCRIPTIONS[reason] ?? 'Health checks failed' };
+}
+
 // ---------------------------------------------------------------- API
 
 /** Registers the ELBv2 API handlers on `cloud`. */
@@ -52,7 +78,7 @@ export function registerElbv2(cloud: FakeCloud): void {
     return {
       TargetHealthDescriptions: [...targets.values()].map((t) => ({
         Target: { Id: t.id, Port: 8000 },
-        TargetHealth: { State: t.state as elb.TargetHealthStateEnum },
+        TargetHealth: { State: t.state as elb.TargetHealthStateEnum, ...reasonOf(cloud, t) },
       })),
     };
   });
