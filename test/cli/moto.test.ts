@@ -264,7 +264,8 @@ describe('herd deploy (moto Step Functions)', () => {
       const run = await runHerd(['deploy', 'staging', dir, '--detach'], deps());
       expect(run.err).toBe('');
       expect(run.code).toBe(3);
-      expect(run.out.split('\n').slice(0, 2)).toEqual([
+      expect(run.out.split('\n').slice(0, 3)).toEqual([
+        `packed 4 files, ${(tarball.length / 1024 / 1024).toFixed(1)} MiB (20.0 MiB before compression)`,
         `uploading s3://herd-staging-artifacts/${key} (${(tarball.length / 1024 / 1024).toFixed(1)} MiB)`,
         `uploaded s3://herd-staging-artifacts/${key} (${(tarball.length / 1024 / 1024).toFixed(1)} MiB in 0s)`,
       ]);
@@ -288,7 +289,7 @@ describe('herd deploy (moto Step Functions)', () => {
     await putLock();
     const dir = appDirectory('locked');
     const run = await runHerd(['deploy', 'staging', dir], deps());
-    expect(run).toEqual({ code: 2, out: '', err: `herd: ${lockedMessage('staging', LOCK)}\n` });
+    expect(run).toEqual({ code: 2, out: expect.stringMatching(/^packed 3 files, [^\n]+\n$/), err: `herd: ${lockedMessage('staging', LOCK)}\n` });
     await expect(clients.s3.send(new HeadObjectCommand({ Bucket: 'herd-staging-artifacts', Key: `releases/${releaseIdOfTree(dir)}.tar.gz` }))).rejects.toThrow();
     expect((await clients.sfn.send(new ListExecutionsCommand({ stateMachineArn: m.outputs.DeployStateMachineArn }))).executions).toEqual([]);
   });
