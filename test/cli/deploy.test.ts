@@ -352,7 +352,11 @@ describe('large artifacts: multipart upload', () => {
     const deps = { ...testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now(), sleep: () => sim.sleep() }), out, isTTY: true };
     const run = await runHerd(['deploy', 'staging', dir], deps);
     expect(run.code).toBe(1);
-    expect(run.err).toBe('herd: AccessDenied: Access Denied\n');
+    // In the operator's words: what AWS refused, the policy command for this environment, the README section.
+    expect(run.err).toBe(
+      `herd: AWS denied a call to your identity (AccessDenied, profile ${process.env.AWS_PROFILE || 'default'}): the operator's IAM policy is missing or out of date. ` +
+        'Print it with `npx herd iam-policy staging` and attach it to your role, group or permission set (README, "The operator\'s IAM policy"); then run the command again\n',
+    );
     expect(sim.s3Calls).toContain('AbortMultipartUpload');
     expect(sim.uploads.size).toBe(0);
     expect(sim.objects.has(`${sim.bucket}/releases/${release}.tar.gz`)).toBe(false);
