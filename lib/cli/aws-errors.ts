@@ -38,7 +38,7 @@ const NETWORK_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ECONNR
 
 /** The profile the SDK reads: `AWS_PROFILE`, else `default`. */
 function profileOf(env: NodeJS.ProcessEnv): string {
-  return env.AWS_PROFILE || env.AWS_DEFAULT_PROFILE || 'default';
+  return env.AWS_PROFILE || 'default';
 }
 
 /** The profiles named in the shared config and credentials files (`[profile x]`, `[x]`). */
@@ -90,14 +90,14 @@ export function explainAwsError(err: unknown, context: AwsErrorContext = {}): Aw
   const ssoProfile = /SSO session token associated with profile=([^\s.]+)/.exec(err.message)?.[1];
   if (ssoProfile || /SSO session|SSO token|Token is expired/i.test(err.message)) {
     const p = ssoProfile ?? profile;
-    return usage(`the AWS SSO session of profile ${p} has expired or was never started: run ${ssoLogin(p)}, then the command again (nothing was changed)`);
+    return usage(`the AWS SSO session of profile ${p} has expired or was never started: run ${ssoLogin(p)}, then the command again`);
   }
   const missingProfile = /Profile '?([^'\s]+)'? could not be found/i.exec(err.message)?.[1];
   if (missingProfile) {
     return usage(`unknown AWS profile "${missingProfile}": neither ~/.aws/config nor ~/.aws/credentials defines it; list the profiles with \`aws configure list-profiles\` and set AWS_PROFILE to one of them (nothing was changed)`);
   }
   if (err.name === 'CredentialsProviderError' || err.name === 'TokenProviderError' || /Could not load credentials/i.test(err.message)) {
-    const named = env.AWS_PROFILE || env.AWS_DEFAULT_PROFILE;
+    const named = env.AWS_PROFILE;
     if (named && !knownProfiles(env).has(named)) {
       return usage(`unknown AWS profile "${named}" (AWS_PROFILE): neither ~/.aws/config nor ~/.aws/credentials defines it; list the profiles with \`aws configure list-profiles\` and set AWS_PROFILE to one of them (nothing was changed)`);
     }
@@ -105,9 +105,10 @@ export function explainAwsError(err: unknown, context: AwsErrorContext = {}): Aw
       `no AWS credentials for profile ${profile}: ${named ? `run ${ssoLogin(named)} (or \`aws configure --profile ${named}\`)` : 'set AWS_PROFILE to a configured profile (`aws configure list-profiles`) and run `aws sso login --profile <profile>`'}, then the command again (nothing was changed)`,
     );
   }
+  // A refused call (exit 1): the credentials may have expired halfway through a command.
   if (EXPIRED_CODES.has(err.name) || /security token included in the request is (expired|invalid)/i.test(err.message)) {
-    return usage(
-      `AWS rejected the credentials of profile ${profile} as expired or invalid (${err.name}): run ${ssoLogin(profile)}, or renew the keys in AWS_ACCESS_KEY_ID / AWS_SESSION_TOKEN, then the command again (nothing was changed)`,
+    return failed(
+      `AWS rejected the credentials of profile ${profile} as expired or invalid (${err.name}): run ${ssoLogin(profile)}, or renew the keys in AWS_ACCESS_KEY_ID / AWS_SESSION_TOKEN, then the command again`,
     );
   }
   if (/Region is missing/i.test(err.message)) {

@@ -66,7 +66,7 @@ describe('credentials, profile, region: the errors the SDK throws', () => {
     const env = awsHome({ AWS_PROFILE: 'sso-dev' });
     const err = await sdkError(env);
     expect(explainAwsError(err, { env })).toEqual({
-      message: 'the AWS SSO session of profile sso-dev has expired or was never started: run `aws sso login --profile sso-dev`, then the command again (nothing was changed)',
+      message: 'the AWS SSO session of profile sso-dev has expired or was never started: run `aws sso login --profile sso-dev`, then the command again',
       exitCode: 2,
     });
   });
@@ -82,7 +82,7 @@ describe('credentials, profile, region: the errors the SDK throws', () => {
     );
     const err = await sdkError(env);
     expect(explainAwsError(err, { env })?.message).toBe(
-      'the AWS SSO session of profile sso-dev has expired or was never started: run `aws sso login --profile sso-dev`, then the command again (nothing was changed)',
+      'the AWS SSO session of profile sso-dev has expired or was never started: run `aws sso login --profile sso-dev`, then the command again',
     );
   });
 
@@ -135,8 +135,8 @@ describe('service errors as the SDK deserializes them', () => {
   test('expired keys (ExpiredTokenException): log in again', () => {
     const err = new STSServiceException({ name: 'ExpiredTokenException', message: 'The security token included in the request is expired', ...meta });
     expect(explainAwsError(err, { env: { AWS_PROFILE: 'sso-dev' } })).toEqual({
-      message: 'AWS rejected the credentials of profile sso-dev as expired or invalid (ExpiredTokenException): run `aws sso login --profile sso-dev`, or renew the keys in AWS_ACCESS_KEY_ID / AWS_SESSION_TOKEN, then the command again (nothing was changed)',
-      exitCode: 2,
+      message: 'AWS rejected the credentials of profile sso-dev as expired or invalid (ExpiredTokenException): run `aws sso login --profile sso-dev`, or renew the keys in AWS_ACCESS_KEY_ID / AWS_SESSION_TOKEN, then the command again',
+      exitCode: 1,
     });
   });
 
