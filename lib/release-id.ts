@@ -28,6 +28,23 @@ export function releaseIdOfTree(dir: string, label?: string): string {
   }
   const files: string[] = [];
   collectFiles(dir, '.', files);
+  return releaseIdOfFiles(dir, files, label);
+}
+
+/**
+ * The release id of the regular files `files` under `dir` (each `./<path>`, as `find`
+ * prints it), as bake.sh would compute it once only these files are extracted: the id of
+ * a packed selection of a directory (files left out of the artifact do not change it).
+ */
+export function releaseIdOfFiles(dir: string, files: readonly string[], label?: string): string {
+  if (label !== undefined && !RELEASE_LABEL_PATTERN.test(label)) {
+    throw new Error(`Invalid release label '${label}': must match ${RELEASE_LABEL_PATTERN}`);
+  }
+  for (const file of files) {
+    if (/[\\\u0000-\u001f\u007f]/.test(file)) {
+      throw new Error(`Unsupported file name ${JSON.stringify(file)}: it contains a backslash or a control character`);
+    }
+  }
   const sorted = files
     .map((relative) => Buffer.from(relative, 'utf8'))
     .sort(Buffer.compare);

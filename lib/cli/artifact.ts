@@ -10,15 +10,17 @@
  */
 import { AbortMultipartUploadCommand, HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { createReadStream, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, lstatSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import ora from 'ora';
 import * as tar from 'tar';
-import { RELEASE_ID_PATTERN, RELEASE_LABEL_PATTERN, releaseIdOfTree } from '../release-id';
-import type { AwsClients, CliDeps } from './deps';
+import { RELEASE_ID_PATTERN, RELEASE_LABEL_PATTERN, releaseIdOfFiles, releaseIdOfTree } from '../release-id';
+import { contractViolation } from './app-contract';
+import type { AwsClients, CliDeps, Writer } from './deps';
 import { artifactKey } from './environment';
 import { CliError, EXIT } from './errors';
+import { HERDIGNORE, largestEntries, selectFiles, type PackSelection } from './pack';
 import { formatDuration } from './progress';
 
 /** A release id as the deploy step accepts it. */
@@ -37,27 +39,49 @@ function looksLikePath(arg: string): boolean {
   return arg.includes('/') || arg.startsWith('.') || arg.endsWith('.tar.gz') || arg.endsWith('.tgz');
 }
 
-/** Regular files and symlinks under `dir`, relative, sorted by bytes (directories are implied). */
-function entries(dir: string, relative = ''): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(path.join(dir, relative), { withFileTypes: true })) {
-    const child = relative ? `${relative}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...entries(dir, child));
-    else if (e.isFile() || e.isSymbolicLink()) out.push(child);
-  }
-  return out.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-}
-
 /**
  * Packs `dir` so the same tree gives the same bytes: sorted entries, fixed times, no
- * owners; modes are kept (hooks must stay executable).
+ * owners; modes are kept (hooks must stay executable). Packs what `selectFiles` selects
+ * (never `.git`, `.env*`, keys, virtual environments… unless `.herdignore` says so).
  */
-export async function packDirectory(dir: string, file: string): Promise<void> {
-  await tar.create({ cwd: dir, file, gzip: true, portable: true, mtime: new Date(0), noDirRecurse: true }, entries(dir));
+export async function packDirectory(dir: string, file: string, selection: PackSelection = selectFiles(dir)): Promise<void> {
+  await tar.create({ cwd: dir, file, gzip: true, portable: true, mtime: new Date(0), noDirRecurse: true }, selection.files.map((f) => f.path));
 }
 
+/** How a path is packed: where the packed line goes, the size limit. */
+export interface PackOptions {
+  /** Receives `packed N files, X MiB`. */
+  readonly out?: Writer;
+  /** Largest artifact accepted, in MiB (`deploy.maxArtifactMiB`). Default 500. */
+  readonly maxArtifactMiB?: number;
+}
+
+/** `deploy.maxArtifactMiB`'s default. */
+export const DEFAULT_MAX_ARTIFACT_MIB = 500;
+
+/** Refuses, before any upload, an app tree the builder would refuse (bake.sh's words). */
+function checkContract(arg: string, tree: string, packed?: (relative: string) => boolean): void {
+  const violation = contractViolation(tree, packed);
+  if (violation) throw new CliError(`${arg}: artifact refused: ${violation}; nothing was uploaded`);
+}
+
+/** Refuses an artifact above the limit, naming what to leave out. */
+function checkSize(arg: string, tarball: string, selection: PackSelection, maxMiB: number): void {
+  const size = statSync(tarball).size;
+  if (size <= maxMiB * MiB) return;
+  const largest = largestEntries(selection)
+    .map((e) => `${e.path} (${formatBytes(e.bytes)})`)
+    .join(', ');
+  throw new CliError(
+    `${arg}: the artifact is ${formatBytes(size)}, above the limit of ${maxMiB} MiB (deploy.maxArtifactMiB); largest: ${largest || 'none'}. ` +
+      `Leave out what the app does not need at run time with lines in ${path.join(arg, HERDIGNORE)} (gitignore patterns, e.g. "media/"), or raise deploy.maxArtifactMiB in herd.config.ts; nothing was uploaded`,
+  );
+}
+
+const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
+
 /** Turns `<release|path>` into a release id and, for a path, a tarball to upload. */
-export async function prepareRelease(arg: string, label: string | undefined): Promise<PreparedRelease> {
+export async function prepareRelease(arg: string, label: string | undefined, options: PackOptions = {}): Promise<PreparedRelease> {
   if (label !== undefined && !RELEASE_LABEL_PATTERN.test(label)) {
     throw new CliError(`invalid --label "${label}": must match ${RELEASE_LABEL_PATTERN} (lower-case letters, digits, dots and hyphens, at most 32)`);
   }
@@ -76,10 +100,15 @@ export async function prepareRelease(arg: string, label: string | undefined): Pr
   const work = mkdtempSync(path.join(tmpdir(), 'herd-release-'));
   const cleanup = () => rmSync(work, { recursive: true, force: true });
   try {
+    const maxMiB = options.maxArtifactMiB ?? DEFAULT_MAX_ARTIFACT_MIB;
     if (statSync(arg).isDirectory()) {
-      const release = releaseIdOfTree(arg, label);
+      const selection = selectFiles(arg);
+      checkContract(arg, arg, selection.has);
+      const release = releaseIdOfFiles(arg, selection.files.filter((f) => f.regular).map((f) => `./${f.path}`), label);
       const tarball = path.join(work, `${release}.tar.gz`);
-      await packDirectory(arg, tarball);
+      await packDirectory(arg, tarball, selection);
+      options.out?.write(`packed ${plural(selection.files.length, 'file')}, ${formatBytes(statSync(tarball).size)} (${formatBytes(selection.bytes)} before compression)\n`);
+      checkSize(arg, tarball, selection, maxMiB);
       return { release, key: artifactKey(release), tarball, cleanup };
     }
     if (!/\.(tar\.gz|tgz)$/.test(arg)) throw new CliError(`${arg}: not a directory nor a .tar.gz`);
@@ -90,6 +119,8 @@ export async function prepareRelease(arg: string, label: string | undefined): Pr
     } catch (err) {
       throw new CliError(`${arg}: not a readable .tar.gz (${err instanceof Error ? err.message : String(err)})`);
     }
+    checkContract(arg, tree);
+    checkSize(arg, arg, selectFiles(tree), maxMiB);
     const release = releaseIdOfTree(tree, label);
     return { release, key: artifactKey(release), tarball: path.resolve(arg), cleanup };
   } catch (err) {

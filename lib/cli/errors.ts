@@ -1,5 +1,7 @@
 /** Errors the CLI reports as `herd: <message>` with an exit code, and how AWS errors become them. */
 
+import { explainAwsError, type AwsErrorContext } from './aws-errors';
+
 /** Exit codes of every `herd` command. */
 export const EXIT = {
   /** Done; for `deploy`/`rollback`/`bake`: the release serves (or the image is ready). */
@@ -23,17 +25,16 @@ export class CliError extends Error {
   }
 }
 
-/** The message shown when the SDK finds no credentials. */
-export const NO_CREDENTIALS = 'no AWS credentials: set AWS_PROFILE or run aws sso login';
-/** The message shown when the SDK has no region. */
-export const NO_REGION = 'no AWS region: set AWS_REGION (or AWS_PROFILE with a region), or pin the environment\'s region in herd.config.ts';
-
-/** Turns any error into what the operator reads, with its exit code. */
-export function explain(err: unknown): { message: string; exitCode: number } {
+/**
+ * Turns any error into what the operator reads, with its exit code: AWS errors in the
+ * operator's words (`aws-errors.ts`: credentials, profile, region, access denied, network,
+ * a stack not deployed yet), a configuration error, or the error as it is.
+ */
+export function explain(err: unknown, context: AwsErrorContext = {}): { message: string; exitCode: number } {
   if (err instanceof CliError) return { message: err.message, exitCode: err.exitCode };
+  const aws = explainAwsError(err, context);
+  if (aws) return aws;
   if (err instanceof Error) {
-    if (err.name === 'CredentialsProviderError' || /Could not load credentials/i.test(err.message)) return { message: NO_CREDENTIALS, exitCode: EXIT.usage };
-    if (/Region is missing/i.test(err.message)) return { message: NO_REGION, exitCode: EXIT.usage };
     if (err.name === 'ConfigError') return { message: err.message.replace('; nothing was synthesized', ''), exitCode: EXIT.usage };
     const name = err.name && err.name !== 'Error' ? `${err.name}: ` : '';
     return { message: `${name}${err.message}`, exitCode: EXIT.failed };

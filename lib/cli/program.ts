@@ -61,6 +61,16 @@ export function buildProgram(deps: CliDeps): Command {
   return program;
 }
 
+/** The configured environment the command line names, if any (for the advice in AWS errors). */
+function environmentNamed(argv: readonly string[], deps: CliDeps): string | undefined {
+  try {
+    const names = new Set(deps.config().environments.map((e) => e.name));
+    return argv.find((a) => names.has(a));
+  } catch {
+    return undefined; // a configuration error was the error itself
+  }
+}
+
 /** Runs `argv` (the arguments after `herd`) and returns the exit code. */
 export async function main(argv: readonly string[], deps: CliDeps): Promise<number> {
   const program = buildProgram(deps);
@@ -73,7 +83,7 @@ export async function main(argv: readonly string[], deps: CliDeps): Promise<numb
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     if (err instanceof CliExit) return err.exitCode;
-    const { message, exitCode } = explain(err);
+    const { message, exitCode } = explain(err, { environment: environmentNamed(argv, deps) });
     deps.err.write(`herd: ${message}\n`);
     return exitCode;
   }

@@ -86,6 +86,7 @@ export function profileDefaults(profile: Profile, app: string): Omit<Environment
         rolloutMinutes: 60,
       },
       builderInstanceType: 't3.medium',
+      maxArtifactMiB: 500,
     },
     maintenance: {
       bypassHeader: true,

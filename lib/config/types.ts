@@ -153,6 +153,11 @@ export interface DeployConfig {
   readonly timeouts: DeployTimeouts;
   /** Instance type of the bake builder and the migration runner. */
   readonly builderInstanceType: string;
+  /**
+   * Largest artifact `herd deploy|bake <env> <path>` uploads, in MiB (compressed); a larger
+   * one is refused before any upload, naming its largest files and directories.
+   */
+  readonly maxArtifactMiB: number;
 }
 
 export interface DeployTimeouts {

@@ -187,6 +187,7 @@ const environmentSchema = z.strictObject({
         })
         .optional(),
       builderInstanceType: instanceType('t3.medium').optional(),
+      maxArtifactMiB: int(1, 5 * 1024 * 1024, ' MiB (S3 stores at most 5 TiB per object)').optional(),
     })
     .optional(),
   maintenance: z

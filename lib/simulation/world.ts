@@ -135,6 +135,7 @@ export const DEFAULT_SIMULATED_DEPLOY: DeployConfig = {
   maxFailedInstances: 3,
   timeouts: { bakeMinutes: 20, imageMinutes: 30, migrateMinutes: 15, rolloutMinutes: 30 },
   builderInstanceType: 't3.small',
+  maxArtifactMiB: 500,
 };
 
 /** The longest a created thing stays invisible in a world (seconds): eventual consistency is on by default. */

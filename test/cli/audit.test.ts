@@ -75,7 +75,11 @@ describe('the actor is the caller\'s AWS identity', () => {
     const { sim, deps } = setup();
     sim.world.cloud.faults.push({ api: 'sts:GetCallerIdentity', code: 'ExpiredToken', message: 'The security token included in the request is expired', status: 403 });
     const run = await runHerd(['maintenance', 'on', 'staging'], deps());
-    expect(run).toEqual({ code: 1, out: '', err: 'herd: ExpiredToken: The security token included in the request is expired\n' });
+    expect(run).toEqual({
+      code: 1,
+      out: '',
+      err: `herd: AWS rejected the credentials of profile ${process.env.AWS_PROFILE || 'default'} as expired or invalid (ExpiredToken): run \`aws sso login${process.env.AWS_PROFILE ? ` --profile ${process.env.AWS_PROFILE}` : ''}\`, or renew the keys in AWS_ACCESS_KEY_ID / AWS_SESSION_TOKEN, then the command again\n`,
+    });
     expect(sim.world.cloud.maintenanceRule(sim.world.env.loadBalancer.listenerArn, 10)).toBeUndefined();
     expect([...sim.world.cloud.table.values()].filter((i) => i.pk === 'ACTION')).toEqual([]);
   });

@@ -42,6 +42,8 @@ describe('herd deploy <env> <path>', () => {
     expect(sim.objects.has(`${sim.bucket}/releases/${release}.tar.gz`)).toBe(true);
     expect(currentRelease(sim)).toBe(release);
     const lines = run.out.trim().split('\n');
+    // What was packed, before anything goes up.
+    expect(lines.shift()).toMatch(/^packed 3 files, \d+ B \(\d+ B before compression\)$/);
     expect(lines[0]).toMatch(new RegExp(`^uploading s3://${sim.bucket}/releases/${release}\\.tar\\.gz \\(\\d+ B\\)$`));
     expect(lines[1]).toMatch(new RegExp(`^uploaded s3://${sim.bucket}/releases/${release}\\.tar\\.gz \\(\\d+ B in 0s\\)$`));
     // The actor is the caller's AWS identity (STS), not a name the caller chose.
@@ -71,7 +73,7 @@ describe('herd deploy <env> <path>', () => {
     const release = releaseIdOfTree(dir);
     sim.objects.set(`${sim.bucket}/releases/${release}.tar.gz`, Buffer.from('x'));
     const run = await runHerd(['deploy', 'staging', dir, '--detach'], deps);
-    expect(run.out.split('\n')[0]).toBe(`release ${release}: artifact s3://${sim.bucket}/releases/${release}.tar.gz already uploaded`);
+    expect(run.out.split('\n')[1]).toBe(`release ${release}: artifact s3://${sim.bucket}/releases/${release}.tar.gz already uploaded`);
     expect(sim.objects.get(`${sim.bucket}/releases/${release}.tar.gz`)?.toString()).toBe('x');
   });
 
@@ -119,7 +121,7 @@ describe('herd deploy <env> <path>', () => {
     const lock = { deployId: '20261105T090000Z-abcdef', actor: 'bob', release: 'r0', since: '2026-11-05T09:00:00.000Z' };
     sim.world.cloud.table.set('LOCK\u0000LOCK', { pk: 'LOCK', sk: 'LOCK', ...lock });
     const run = await runHerd(['deploy', 'staging', appDirectory()], deps);
-    expect(run).toEqual({ code: 2, out: '', err: `herd: ${lockedMessage('staging', lock)}\n` });
+    expect(run).toEqual({ code: 2, out: expect.stringMatching(/^packed 3 files, [^\n]+\n$/), err: `herd: ${lockedMessage('staging', lock)}\n` });
     expect(sim.objects.size).toBe(0);
     expect(sim.executions.size).toBe(0);
   });
@@ -288,7 +290,8 @@ describe('large artifacts: multipart upload', () => {
     expect(sim.s3Calls.slice(2, 4).sort()).toEqual(['UploadPart 1', 'UploadPart 2']);
     expect(sim.s3Calls.slice(4)).toEqual(['CompleteMultipartUpload']);
     expect(sim.uploads.size).toBe(0);
-    expect(run.out.split('\n').slice(0, 2)).toEqual([
+    expect(run.out.split('\n').slice(0, 3)).toEqual([
+      `packed 4 files, ${mib(tarball.length)} (20.0 MiB before compression)`,
       `uploading s3://${key} (${mib(tarball.length)})`,
       `uploaded s3://${key} (${mib(tarball.length)} in 0s)`,
     ]);
@@ -349,7 +352,11 @@ describe('large artifacts: multipart upload', () => {
     const deps = { ...testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now(), sleep: () => sim.sleep() }), out, isTTY: true };
     const run = await runHerd(['deploy', 'staging', dir], deps);
     expect(run.code).toBe(1);
-    expect(run.err).toBe('herd: AccessDenied: Access Denied\n');
+    // In the operator's words: what AWS refused, the policy command for this environment, the README section.
+    expect(run.err).toBe(
+      `herd: AWS denied a call to your identity (AccessDenied, profile ${process.env.AWS_PROFILE || 'default'}): the operator's IAM policy is missing or out of date. ` +
+        'Print it with `npx herd iam-policy staging` and attach it to your role, group or permission set (README, "The operator\'s IAM policy"); then run the command again\n',
+    );
     expect(sim.s3Calls).toContain('AbortMultipartUpload');
     expect(sim.uploads.size).toBe(0);
     expect(sim.objects.has(`${sim.bucket}/releases/${release}.tar.gz`)).toBe(false);

@@ -18,7 +18,6 @@ import { lockedMessage } from '../../lambda/deploy/lock';
 import { maintenanceOn } from '../../lambda/deploy/maintenance';
 import { realClients } from '../../lib/cli/deps';
 import { deployEnvironmentOf, readStackOutputs } from '../../lib/cli/environment';
-import { NO_CREDENTIALS } from '../../lib/cli/errors';
 import { resolveConfig } from '../../lib/config/validate';
 import { parameterNames } from '../../lib/names';
 import { releaseIdOfTree } from '../../lib/release-id';
@@ -69,7 +68,7 @@ describe('finding an environment', () => {
     expect(run).toEqual({ code: 2, out: '', err: 'herd: stack herd-production does not exist: environment production is not deployed yet; run npx cdk deploy herd-production\n' });
   });
 
-  test('fails when there are no AWS credentials', async () => {
+  test('fails when AWS_PROFILE names a profile no file defines: the profile, how to list them', async () => {
     const saved = { ...process.env };
     Object.assign(process.env, { AWS_PROFILE: 'herd-cli-test-no-such-profile', AWS_CONFIG_FILE: '/nonexistent/config', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials', AWS_EC2_METADATA_DISABLED: 'true' });
     delete process.env.AWS_ACCESS_KEY_ID;
@@ -79,7 +78,11 @@ describe('finding an environment', () => {
     delete process.env.AWS_WEB_IDENTITY_TOKEN_FILE;
     try {
       const run = await runHerd(['status', 'staging'], testDeps({ clients: () => realClients('us-east-1') }));
-      expect(run).toEqual({ code: 2, out: '', err: `herd: ${NO_CREDENTIALS}\n` });
+      expect(run).toEqual({
+        code: 2,
+        out: '',
+        err: 'herd: unknown AWS profile "herd-cli-test-no-such-profile" (AWS_PROFILE): neither ~/.aws/config nor ~/.aws/credentials defines it; list the profiles with `aws configure list-profiles` and set AWS_PROFILE to one of them (nothing was changed)\n',
+      });
     } finally {
       process.env = saved;
     }
@@ -264,7 +267,8 @@ describe('herd deploy (moto Step Functions)', () => {
       const run = await runHerd(['deploy', 'staging', dir, '--detach'], deps());
       expect(run.err).toBe('');
       expect(run.code).toBe(3);
-      expect(run.out.split('\n').slice(0, 2)).toEqual([
+      expect(run.out.split('\n').slice(0, 3)).toEqual([
+        `packed 4 files, ${(tarball.length / 1024 / 1024).toFixed(1)} MiB (20.0 MiB before compression)`,
         `uploading s3://herd-staging-artifacts/${key} (${(tarball.length / 1024 / 1024).toFixed(1)} MiB)`,
         `uploaded s3://herd-staging-artifacts/${key} (${(tarball.length / 1024 / 1024).toFixed(1)} MiB in 0s)`,
       ]);
@@ -288,7 +292,7 @@ describe('herd deploy (moto Step Functions)', () => {
     await putLock();
     const dir = appDirectory('locked');
     const run = await runHerd(['deploy', 'staging', dir], deps());
-    expect(run).toEqual({ code: 2, out: '', err: `herd: ${lockedMessage('staging', LOCK)}\n` });
+    expect(run).toEqual({ code: 2, out: expect.stringMatching(/^packed 3 files, [^\n]+\n$/), err: `herd: ${lockedMessage('staging', LOCK)}\n` });
     await expect(clients.s3.send(new HeadObjectCommand({ Bucket: 'herd-staging-artifacts', Key: `releases/${releaseIdOfTree(dir)}.tar.gz` }))).rejects.toThrow();
     expect((await clients.sfn.send(new ListExecutionsCommand({ stateMachineArn: m.outputs.DeployStateMachineArn }))).executions).toEqual([]);
   });

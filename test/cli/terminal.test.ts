@@ -57,7 +57,8 @@ test('piped, herd deploy prints one plain line per change', () => {
   expect(res.status).toBe(0);
   expect(res.stdout).not.toMatch(/\u001b\[/);
   expect(res.stdout).not.toContain('\r');
-  expect(res.stdout.split('\n').slice(0, 2)).toEqual([
+  expect(res.stdout.split('\n').slice(0, 3)).toEqual([
+    expect.stringMatching(/^packed 3 files, \d+ B \(\d+ B before compression\)$/),
     expect.stringMatching(/^uploading s3:\/\/herd-staging-artifacts\/releases\/\S+\.tar\.gz \(\d+ B\)$/),
     expect.stringMatching(/^uploaded s3:\/\/herd-staging-artifacts\/releases\/\S+\.tar\.gz \(\d+ B in 0s\)$/),
   ]);

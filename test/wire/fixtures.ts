@@ -27,6 +27,7 @@ export const WIRE_DEPLOY: DeployConfig = {
   maxFailedInstances: 3,
   timeouts: { bakeMinutes: 20, imageMinutes: 30, migrateMinutes: 15, rolloutMinutes: 30 },
   builderInstanceType: 't3.small',
+  maxArtifactMiB: 500,
 };
 
 /** AWS resources (created in moto) the environment names; placeholders for those a test does not need. */

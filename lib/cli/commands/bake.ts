@@ -21,7 +21,8 @@ export function register(program: Command, deps: CliDeps): void {
     )
     .action(async (env: string, target: string, opts: { label?: string; detach?: boolean }) => {
       const handle = await resolveEnvironment(deps, env);
-      const prepared = await prepareRelease(target, opts.label);
+      // Packs (printing what) and checks the app contract and the size before anything goes up.
+      const prepared = await prepareRelease(target, opts.label, { out: deps.out, maxArtifactMiB: handle.config.deploy.maxArtifactMiB });
       try {
         const [image] = await releaseImages(handle.clients, handle.app, prepared.release);
         if (image) {

@@ -43,7 +43,8 @@ export function register(program: Command, deps: CliDeps): void {
     )
     .action(async (env: string, target: string, opts: { strategy?: DeployStrategy; migrate?: MigrationOrder; label?: string; detach?: boolean; force?: boolean; ignoreAlarms?: boolean }) => {
       const handle = await resolveEnvironment(deps, env);
-      const prepared = await prepareRelease(target, opts.label);
+      // Packs (printing what) and checks the app contract and the size before anything goes up.
+      const prepared = await prepareRelease(target, opts.label, { out: deps.out, maxArtifactMiB: handle.config.deploy.maxArtifactMiB });
       try {
         // Refuse before uploading anything when another deploy runs, or the deploy step's pre-flight would.
         await refuseWhenLocked(handle);

@@ -4,6 +4,8 @@ import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeTargetHealthCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { Command } from 'commander';
 import { readLock } from '../../../lambda/deploy/lock';
+import type { DeployState } from '../../../lambda/deploy/state';
+import type { Role } from '../../config/types';
 import { maintenanceStatus } from '../../../lambda/deploy/maintenance';
 import { parameterNames, TAGS } from '../../names';
 import type { CliDeps } from '../deps';
@@ -32,7 +34,17 @@ export interface EnvironmentStatus {
   readonly release?: string;
   readonly image?: string;
   readonly instances: InstanceStatus[];
-  readonly groups: { role: string; name: string; desired: number; min: number; max: number; version?: string; suspended: string[] }[];
+  readonly groups: {
+    role: string;
+    name: string;
+    desired: number;
+    min: number;
+    max: number;
+    version?: string;
+    suspended: string[];
+    /** Of `suspended`, those the deploy holding the lock suspended itself: it resumes them (never advise resuming them). */
+    heldByDeploy?: string[];
+  }[];
   readonly lock?: {
     deployId: string;
     actor: string;
@@ -113,6 +125,7 @@ export async function environmentStatus(handle: EnvironmentHandle, now: number):
   }
 
   let lockView: EnvironmentStatus['lock'];
+  let deployState: DeployState | undefined;
   if (lock) {
     let phase: Pick<NonNullable<EnvironmentStatus['lock']>, 'phase' | 'step' | 'status'> = {};
     // From the deploy's own execution (its deaths and the reaper's resumes), or the repair the lock names.
@@ -122,6 +135,7 @@ export async function environmentStatus(handle: EnvironmentHandle, now: number):
     }
     if (current) {
       const { view } = current;
+      deployState = view.state;
       const resumed =
         current.died.length > 0 ? ` (resumed by the reaper after its execution ended ${current.died.at(-1)?.view.status})`
         : /-repair-\d+$/.test(current.executionArn) ? ' (herd repair)'
@@ -144,6 +158,8 @@ export async function environmentStatus(handle: EnvironmentHandle, now: number):
     instances,
     groups: fleetsOf(handle).map((f) => {
       const g = groups.get(f.group);
+      const suspended = (g?.SuspendedProcesses ?? []).map((p) => p.ProcessName ?? '').filter(Boolean).sort();
+      const held = suspendedByDeploy(deployState, f.role, suspended);
       return {
         role: f.role,
         name: f.group,
@@ -151,7 +167,8 @@ export async function environmentStatus(handle: EnvironmentHandle, now: number):
         min: g?.MinSize ?? 0,
         max: g?.MaxSize ?? 0,
         ...(g?.LaunchTemplate?.Version ? { version: g.LaunchTemplate.Version } : {}),
-        suspended: (g?.SuspendedProcesses ?? []).map((p) => p.ProcessName ?? '').filter(Boolean).sort(),
+        suspended,
+        ...(held.length > 0 ? { heldByDeploy: held } : {}),
       };
     }),
     ...(lockView ? { lock: lockView } : {}),
@@ -161,11 +178,37 @@ export async function environmentStatus(handle: EnvironmentHandle, now: number):
   };
 }
 
+/**
+ * Of a group's `suspended` processes, those the deploy whose state this is suspended itself
+ * (a `full` deploy's replacement): its `suspendedByHerd`, or, from a state that does not
+ * say, what was not suspended when the deploy started (`before`). The deploy, or its
+ * compensation, resumes them.
+ */
+export function suspendedByDeploy(state: DeployState | undefined, role: Role, suspended: readonly string[]): string[] {
+  if (!state) return [];
+  const byHerd = state.full?.groups?.[role]?.suspendedByHerd;
+  if (byHerd) return suspended.filter((p) => byHerd.includes(p));
+  const before = state.before?.groups[role]?.suspended;
+  if (before) return suspended.filter((p) => !before.includes(p));
+  return [];
+}
+
+/** Processes suspended by someone other than the running deploy: what an operator may need to resume. */
+function foreignSuspended(g: EnvironmentStatus['groups'][number]): string[] {
+  return g.suspended.filter((p) => !(g.heldByDeploy ?? []).includes(p));
+}
+
 export function renderStatus(s: EnvironmentStatus): string {
   const lines: string[] = [];
-  const suspended = s.groups.filter((g) => g.suspended.length > 0);
-  for (const g of suspended) {
-    lines.push(`!! WARNING: ${g.role} group ${g.name} has suspended processes: ${g.suspended.join(', ')} — resume with \`herd autoscaling resume ${s.environment}\``);
+  for (const g of s.groups) {
+    const foreign = foreignSuspended(g);
+    if (foreign.length > 0) {
+      lines.push(`!! WARNING: ${g.role} group ${g.name} has suspended processes: ${foreign.join(', ')} — resume with \`herd autoscaling resume ${s.environment}\``);
+    }
+    if (g.heldByDeploy && s.lock) {
+      const resumes = s.lock.needsAttention ? `\`herd repair ${s.environment}\` resumes them` : 'it resumes them when it ends; do not resume them yourself';
+      lines.push(`note: ${g.role} group ${g.name}: ${g.heldByDeploy.join(', ')} suspended by deploy ${s.lock.deployId} for its replacement (${resumes})`);
+    }
   }
   if (s.lock?.needsAttention) {
     lines.push(`!! NEEDS ATTENTION: ${s.lock.needsAttention}`);
@@ -210,7 +253,7 @@ export function register(program: Command, deps: CliDeps): void {
       const status = await environmentStatus(handle, deps.now());
       if (opts.json) writeJson(deps.out, status);
       else deps.out.write(renderStatus(status));
-      const suspended = status.groups.filter((g) => g.suspended.length > 0);
+      const suspended = status.groups.filter((g) => foreignSuspended(g).length > 0);
       if (suspended.length > 0 && !opts.json) {
         deps.err.write(`herd: warning: Auto Scaling processes are suspended on ${env} (${suspended.map((g) => g.role).join(', ')}); deploys and scaling misbehave until \`herd autoscaling resume ${env}\`\n`);
       }
