@@ -14,8 +14,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import * as path from 'node:path';
+import { answers, exited, freePort, sleep } from './local-server';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 export const MINISTACK = path.join(ROOT, '.venv', 'bin', 'ministack');
@@ -74,25 +74,6 @@ export function ministackProcessEnv(server: Pick<MinistackServer, 'endpoint'>): 
   };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => (port > 0 ? resolve(port) : reject(new Error('could not find a free port'))));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
 /** Signals the child's whole process group (the server and its Lambda workers). */
 function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined) return;
@@ -114,16 +95,6 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await done;
   clearTimeout(timer);
   signalGroup(child, 'SIGKILL');
-}
-
-async function answers(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-    await res.arrayBuffer();
-    return res.ok;
-  } catch {
-    return false;
-  }
 }
 
 /** Polls this many times, 100 ms apart, before giving up on a server that does not answer. */

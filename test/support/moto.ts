@@ -11,8 +11,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import * as path from 'node:path';
+import { answers, exited, freePort, sleep } from './local-server';
 
 export const MOTO_SERVER = path.resolve(__dirname, '..', '..', '.venv', 'bin', 'moto_server');
 
@@ -39,36 +39,6 @@ export function clientConfig(server: Pick<MotoServer, 'endpoint'>) {
     credentials: CREDENTIALS,
     maxAttempts: 2,
   };
-}
-
-/** A free TCP port on the loopback interface (the OS picks it; a race with another process is retried by `launchMoto`). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => (port > 0 ? resolve(port) : reject(new Error('could not find a free port'))));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function answers(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-    await res.arrayBuffer();
-    return res.ok;
-  } catch {
-    return false;
-  }
-}
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
