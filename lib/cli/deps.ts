@@ -9,7 +9,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { createDeployClients, type DeployClients } from '../../lambda/deploy/clients';
-import { loadConfig } from '../config/load';
+import { findConfigFile, loadConfig } from '../config/load';
 import type { HerdConfig } from '../config/types';
 
 /** The clients the CLI uses: the deploy step's (CloudFormation among them), plus Step Functions, S3, Secrets Manager, STS. */
@@ -46,7 +46,7 @@ export interface CliDeps {
   now(): number;
   /** Waits between polls; tests make it instant (or advance a simulation). */
   sleep(ms: number): Promise<void>;
-  /** The validated configuration (`herd.config.ts` unless `HERD_CONFIG` names another file). */
+  /** The validated configuration: `HERD_CONFIG`, else the nearest `herd.config.ts` (`findConfigFile`). */
   config(): HerdConfig;
   /**
    * Who runs the command, recorded as the actor of a deploy or an operator action: the
@@ -153,7 +153,7 @@ export function defaultDeps(): CliDeps {
     now: () => Date.now(),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     config() {
-      config ??= process.env.HERD_CONFIG ? loadConfig(process.env.HERD_CONFIG) : loadConfig();
+      config ??= loadConfig(findConfigFile());
       return config;
     },
     actor: cachedActor(process.env.HERD_ACTOR),

@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import type { CliDeps } from './deps';
-import { CliExit, EXIT, explain } from './errors';
+import { CliExit, EXIT, exitCodesHelp, explain } from './errors';
 import * as abort from './commands/abort';
 import * as autoscaling from './commands/autoscaling';
 import * as bake from './commands/bake';
@@ -52,8 +52,7 @@ export function buildProgram(deps: CliDeps): Command {
         '  $ herd rollback production',
         '  $ herd promote staging production             # the release serving staging, same image',
         '',
-        'Exit codes: 0 done (the release serves), 1 failed (deploy rolled back, AWS error),',
-        '2 usage or input error (nothing changed), 3 detached (the deploy still runs).',
+        exitCodesHelp(),
         'AWS credentials and region come from the usual chain (AWS_PROFILE, aws sso login, AWS_REGION).',
       ].join('\n'),
     );

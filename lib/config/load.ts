@@ -3,8 +3,33 @@ import * as path from 'path';
 import { resolveConfig } from './validate';
 import type { HerdConfig } from './types';
 
-/** The configuration used when none is named: `herd.config.ts` at the project root. */
+/** herd's own example configuration (app `mootube`), at the project root. */
 export const DEFAULT_CONFIG_PATH = path.join(__dirname, '..', '..', 'herd.config.ts');
+
+/** The names herd looks for, in this order, in each directory from the working one up. */
+export const CONFIG_FILE_NAMES = ['herd.config.ts', 'herd.config.js', 'herd.config.json'] as const;
+
+/**
+ * The configuration file a command uses: `HERD_CONFIG` (relative to `cwd`) when set, else the
+ * nearest `herd.config.ts` / `.js` / `.json` in `cwd` or a parent directory (as git finds its
+ * repository), so `herd` run anywhere in an app's repository uses that app's configuration.
+ * @throws Error saying where it looked and how to name one.
+ */
+export function findConfigFile(cwd: string = process.cwd(), env: NodeJS.ProcessEnv = process.env): string {
+  const named = env.HERD_CONFIG;
+  if (named !== undefined && named.trim() !== '') return path.resolve(cwd, named);
+  for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
+    for (const name of CONFIG_FILE_NAMES) {
+      const file = path.join(dir, name);
+      if (fs.existsSync(file)) return file;
+    }
+    if (path.dirname(dir) === dir) break;
+  }
+  throw new Error(
+    `no herd configuration: no ${CONFIG_FILE_NAMES.join(', ')} in ${path.resolve(cwd)} or a parent directory, and HERD_CONFIG is not set. ` +
+      'Run herd in your app\'s repository (where its herd.config.ts is), or set HERD_CONFIG=path/to/herd.config.ts (README: "Using herd with your own app")',
+  );
+}
 
 /**
  * Loads and validates a configuration file: a `.json` file, or a `.ts`/`.js` module whose

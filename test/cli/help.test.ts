@@ -1,7 +1,9 @@
 /** `herd --help` and every `herd <verb> --help` explain themselves with an example. */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
+import { EXIT, EXIT_CODES, exitCodesHelp, exitCodesMarkdown } from '../../lib/cli/errors';
 import { buildProgram } from '../../lib/cli/program';
 import { runHerd, testDeps } from './support/harness';
 
@@ -42,4 +44,21 @@ test('fails when the verb is unknown', async () => {
   const run = await runHerd(['deplyo', 'staging'], testDeps({ clients: noClients }));
   expect(run.code).toBe(2);
   expect(run.err.split('\n')[0]).toBe("herd: unknown command 'deplyo'");
+});
+
+describe('exit codes: one table, the same in the code, the help and the README', () => {
+  test('EXIT_CODES names every code of EXIT once, in order', () => {
+    expect(EXIT_CODES.map((e) => [e.name, e.code])).toEqual(Object.entries(EXIT));
+  });
+
+  test('herd --help prints the table', async () => {
+    const run = await runHerd(['--help'], testDeps({ clients: noClients }));
+    expect(run.out).toContain(`${exitCodesHelp()}\n`);
+    for (const e of EXIT_CODES) expect(run.out).toMatch(new RegExp(`^ {2}${e.code} {2}\\S`, 'm'));
+  });
+
+  test('the README shows the same table', () => {
+    const readme = readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
+    expect(/<!-- exit-codes -->\n([\s\S]*?)\n<!-- \/exit-codes -->/.exec(readme)?.[1]).toBe(exitCodesMarkdown());
+  });
 });

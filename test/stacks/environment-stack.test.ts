@@ -1,5 +1,8 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { HerdSettings } from '../../lib/config/types';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { readmeCostTable } from '../../lib/cost/estimate';
 import { buildApp, SynthesizedApp } from '../support/app';
 
 type Resources = Record<string, { Type: string; Properties?: Record<string, unknown>; DeletionPolicy?: string; DependsOn?: string[] }>;
@@ -313,5 +316,15 @@ describe('an environment with a domain and certificate', () => {
       Name: '/herd/mootube/production/env/ALLOWED_HOSTS',
       Value: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('^mootube.example,www.mootube.example,')])] },
     });
+  });
+});
+
+describe('the README', () => {
+  test('shows what an environment of each profile costs, as the templates say (regenerate with the printed table)', () => {
+    const readme = readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
+    const block = /<!-- cost -->\n([\s\S]*?)\n<!-- \/cost -->/.exec(readme)?.[1];
+    const expected = readmeCostTable({ testing: built.template('testing').toJSON(), production: built.template('production').toJSON() });
+    if (block !== expected) process.stdout.write(`README cost table should be:\n${expected}\n`);
+    expect(block).toBe(expected);
   });
 });
