@@ -31,6 +31,16 @@ export interface Execution {
   stopDate?: Date;
 }
 
+/** What the sandbox does around executions (its faults): nothing unless set. */
+export interface ExecutionHooks {
+  /** A deploy starts (StartExecution; not the reaper's resume), before its first advance. */
+  started?(x: Execution): void;
+  /** Just before an advance call of `x`. */
+  beforeAdvance?(x: Execution): void;
+  /** Just after an advance call of `x` (or its failure): may end the execution (`kill`). */
+  afterAdvance?(x: Execution): Promise<void> | void;
+}
+
 /** The statuses an execution can be ended with by hand or by Step Functions' limits. */
 export type AbnormalEnd = 'ABORTED' | 'TIMED_OUT' | 'FAILED';
 
@@ -43,8 +53,8 @@ export class DeployStateMachine {
   executionLagSeconds = 2;
   /** What the reaper did with each execution that ended abnormally, in order. */
   readonly reaped: string[] = [];
-  /** Called after each advance call of an execution, with it (the sandbox's faults watch them). */
-  onAdvance: ((x: Execution) => Promise<void> | void) | undefined;
+  /** What happens around executions (the sandbox's faults). */
+  hooks: ExecutionHooks = {};
 
   /**
    * `recordCall` sees the calls the reaper makes outside the fake cloud (Step Functions'
@@ -67,10 +77,21 @@ export class DeployStateMachine {
     const last = x.states.at(-1) ?? (x.input as unknown as DeployState);
     if (last.done) return;
     this.world.cloud.advance(Math.max(0, x.dueAt - this.now()) / 1000);
-    const next = await handle(last, { clients: this.world.cloud.clients(), env: this.world.env, clock: this.world.clock });
+    const next = await this.advanceCall(x, last);
     this.world.cloud.advance(1);
     this.record(x, next);
-    await this.onAdvance?.(x);
+    await this.hooks.afterAdvance?.(x);
+  }
+
+  /** One call of the advance function on `state`, for `x`. */
+  private async advanceCall(x: Execution, state: unknown): Promise<DeployState> {
+    this.hooks.beforeAdvance?.(x);
+    try {
+      return await handle(state, { clients: this.world.cloud.clients(), env: this.world.env, clock: this.world.clock });
+    } catch (err) {
+      await this.hooks.afterAdvance?.(x);
+      throw err;
+    }
   }
 
   private record(x: Execution, state: DeployState): void {
@@ -159,8 +180,10 @@ export class DeployStateMachine {
       if (input.stateMachineArn !== this.arn) throw new FakeAwsError('StateMachineDoesNotExist', 'no such state machine', 400);
       const parsed = JSON.parse(input.input ?? '{}') as Record<string, unknown>;
       const x = this.start(input.name ?? '', parsed);
+      this.hooks.started?.(x);
       try {
-        this.record(x, await handle(parsed, { clients: cloud.clients(), env: this.world.env, clock: this.world.clock }));
+        this.record(x, await this.advanceCall(x, parsed));
+        await this.hooks.afterAdvance?.(x);
       } catch (err) {
         x.status = 'FAILED';
         x.stopDate = new Date(this.now());

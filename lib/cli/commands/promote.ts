@@ -51,7 +51,7 @@ export function register(program: Command, deps: CliDeps): void {
       const problems = imageSharingProblems(fromConfig, toConfig);
       if (problems.length > 0) throw new CliError(cannotShareMessage(from, to, problems));
 
-      const fromClients = deps.clients(fromConfig.region);
+      const fromClients = deps.clients(fromConfig.region, from);
       const names = parameterNames(config.app, from);
       const release = await readParameter(fromClients, names.currentRelease);
       if (release === undefined || release === NO_RELEASE) {
