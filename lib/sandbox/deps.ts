@@ -95,7 +95,7 @@ export async function sandboxDeps(options: SandboxDepsOptions): Promise<SandboxD
       await s.advance(Math.max(1, Math.round(ms / 1000)));
       s.save();
       const wait = ms / options.speed;
-      if (Number.isFinite(wait) && wait >= 1) await new Promise((resolve) => setTimeout(resolve, wait));
+      if (Number.isFinite(wait) && wait >= 1) await (options.wait ?? ((t) => new Promise<void>((resolve) => setTimeout(resolve, t))))(wait);
     },
     sandbox: control,
     close() {

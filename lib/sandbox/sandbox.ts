@@ -25,6 +25,8 @@ export interface SandboxOptions {
   readonly speed: number;
   /** The wall clock (epoch ms), for the catch-up between commands. Default `Date.now`. */
   readonly wallClock?: () => number;
+  /** Waits `ms` of wall time (default: a timer); tests pass one that does not wait. */
+  readonly wait?: (ms: number) => Promise<void>;
   /** Default `MAX_CATCH_UP_SECONDS`. */
   readonly maxCatchUpSeconds?: number;
 }
