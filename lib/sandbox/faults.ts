@@ -18,7 +18,7 @@ export const FAULT_KINDS = {
   alarm: 'the release answers 30% of requests with a 5xx: the Target5xx rollback alarm fires during the rollout and the refresh rolls back (on an environment that serves a release)',
   throttling: "a burst of throttling: every third AWS call of the deploy step is throttled for its next 150 calls; the SDK's retries absorb it",
   'no-capacity': "the first availability zone has no capacity (RunInstances: InsufficientInstanceCapacity) until `herd sandbox fault clear`",
-  'execution-dies': "the deploy's Step Functions execution dies during the rollout (history limit); the reaper resumes it in a new execution",
+  'execution-dies': "the deploy's Step Functions execution dies during the rollout (history limit); the reaper resumes it in a new execution, which puts the previous release back",
 } as const;
 
 export type FaultKind = keyof typeof FAULT_KINDS;
