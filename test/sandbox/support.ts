@@ -11,7 +11,8 @@ import { resolveConfig } from '../../lib/config/validate';
 import type { HerdConfig } from '../../lib/config/types';
 import type { EnvironmentStatus } from '../../lib/cli/commands/status';
 import { main } from '../../lib/cli/program';
-import { sandboxDeps } from '../../lib/sandbox/deps';
+import { CliError } from '../../lib/cli/errors';
+import { sandboxDeps, type SandboxDeps } from '../../lib/sandbox/deps';
 import { Sandbox } from '../../lib/sandbox/sandbox';
 import { testDeps, type TestRun } from '../cli/support/harness';
 
@@ -33,18 +34,28 @@ export function sandboxConfig(): HerdConfig {
 export const TYPING_SECONDS = 10;
 
 export class SandboxHarness {
-  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herd-sandbox-'));
   /** The wall clock the sandbox reads: virtual time catches up with it between commands. */
   wall = Date.parse('2026-12-01T00:00:00Z');
 
-  constructor(private readonly config: HerdConfig = sandboxConfig()) {}
+  /** `dir`: another harness's directory (the same sandbox under another configuration). */
+  constructor(
+    private readonly config: HerdConfig = sandboxConfig(),
+    readonly dir: string = fs.mkdtempSync(path.join(os.tmpdir(), 'herd-sandbox-')),
+  ) {}
 
   /** Runs `herd <argv>` in the sandbox, `idleSeconds` of virtual time after the last command. */
   async herd(argv: string[], idleSeconds = TYPING_SECONDS): Promise<TestRun> {
     const base = testDeps({ clients: () => { throw new Error('the sandbox must not reach the base clients'); }, config: this.config });
     // At speed 1, virtual time catches up by exactly the wall time that passed.
     this.wall += idleSeconds * 1000;
-    const deps = await sandboxDeps({ base, dir: this.dir, speed: 1, wallClock: () => this.wall, wait: async () => undefined, command: `herd ${argv.join(' ')}` });
+    let deps: SandboxDeps;
+    try {
+      deps = await sandboxDeps({ base, dir: this.dir, speed: 1, wallClock: () => this.wall, wait: async () => undefined, command: `herd ${argv.join(' ')}` });
+    } catch (err) {
+      // As bin/herd.ts: a refusal before the command runs (the lock).
+      if (!(err instanceof CliError)) throw err;
+      return { code: err.exitCode, out: base.out.text, err: `${base.err.text}herd: ${err.message}\n` };
+    }
     // Sleeps advance virtual time only: the wall clock moves with them so the next command does not catch up again.
     const sleep = deps.sleep;
     let code: number;
