@@ -130,6 +130,6 @@ describe('herd --sandbox: faults', () => {
     const run = await runHerd(['sandbox', 'reset'], testDeps({ clients: () => { throw new Error('no AWS call expected'); } }));
 
     expect(run.code).toBe(2);
-    expect(run.err).toBe('herd: herd sandbox reset acts on the local sandbox only: add --sandbox (herd --sandbox sandbox reset), or set HERD_SANDBOX=1; nothing was changed\n');
+    expect(run.err).toBe('herd: herd sandbox reset acts on the local sandbox only: add --sandbox (herd sandbox reset --sandbox), or set HERD_SANDBOX=1; nothing was changed\n');
   });
 });

@@ -12,7 +12,7 @@ import { table } from '../output';
 const DEFAULT_FAULT_ENV = 'staging';
 
 function inSandbox(deps: CliDeps, verb: string): SandboxControl {
-  if (!deps.sandbox) throw new CliError(`herd sandbox ${verb} acts on the local sandbox only: add --sandbox (herd --sandbox sandbox ${verb}), or set HERD_SANDBOX=1; nothing was changed`);
+  if (!deps.sandbox) throw new CliError(`herd sandbox ${verb} acts on the local sandbox only: add --sandbox (herd sandbox ${verb} --sandbox), or set HERD_SANDBOX=1; nothing was changed`);
   return deps.sandbox;
 }
 
@@ -25,15 +25,17 @@ export function register(program: Command, deps: CliDeps): void {
       [
         '',
         'Examples:',
-        '  $ herd --sandbox sandbox reset',
-        '  $ herd --sandbox sandbox fault failing-migration --env staging   # the next deploy on staging',
-        '  $ herd --sandbox sandbox faults',
-        '  $ herd --sandbox sandbox fault clear',
+        '  $ herd sandbox reset --sandbox',
+        '  $ herd sandbox fault failing-migration --env staging --sandbox   # the next deploy on staging',
+        '  $ herd sandbox faults --sandbox',
+        '  $ herd sandbox fault clear --sandbox',
       ].join('\n'),
     );
+  const example = (...lines: string[]) => ['', lines.length > 1 ? 'Examples:' : 'Example:', ...lines.map((l) => `  $ ${l}`)].join('\n');
   sandbox
     .command('reset')
     .description('delete the sandbox state: every environment is back as freshly deployed, with no release')
+    .addHelpText('after', example('herd sandbox reset --sandbox'))
     .action(() => {
       const control = inSandbox(deps, 'reset');
       control.reset();
@@ -44,6 +46,7 @@ export function register(program: Command, deps: CliDeps): void {
     .description('arm a fault for the next deploy started on an environment (`clear`: lift them); `herd sandbox faults` lists the kinds')
     .argument('<kind>', 'the fault (herd sandbox faults), or clear')
     .option('--env <env>', `environment (default ${DEFAULT_FAULT_ENV}; with clear: every environment)`)
+    .addHelpText('after', example('herd sandbox fault failing-migration --env staging --sandbox', 'herd deploy staging ./examples/mootube --sandbox   # fails in its migration, rolls back', 'herd sandbox fault clear --sandbox'))
     .action((kind: string, opts: { env?: string }) => {
       const control = inSandbox(deps, 'fault');
       if (kind === 'clear') {
@@ -58,6 +61,7 @@ export function register(program: Command, deps: CliDeps): void {
   sandbox
     .command('faults')
     .description('the faults the sandbox knows, and those armed or in effect')
+    .addHelpText('after', example('herd sandbox faults --sandbox'))
     .action(() => {
       const control = inSandbox(deps, 'faults');
       deps.out.write(`${table(['fault', 'what it does'], Object.entries(control.faultKinds))}\n`);
