@@ -128,6 +128,14 @@ describe('herd --sandbox: the verbs', () => {
     expect((await sandbox.status('staging')).lock).toBeUndefined();
   });
 
+  test('fails to promote: not modelled in the sandbox, nothing changes', async () => {
+    const run = await sandbox.herd(['promote', 'staging', 'production']);
+
+    expect(run.code).toBe(2);
+    expect(run.err).toContain('herd: promote is not modelled in the sandbox (each environment is simulated apart, so production cannot use staging\'s image); deploy the same app to production instead: herd deploy production <path> --sandbox; nothing was changed');
+    expect(await sandbox.serving('production')).toBe('none');
+  });
+
   test('reset starts over: staging is freshly deployed again', async () => {
     const reset = await sandbox.herd(['sandbox', 'reset']);
     expect(reset.code).toBe(0);
