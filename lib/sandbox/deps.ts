@@ -2,8 +2,9 @@
  * The CLI's dependencies in the sandbox (`herd --sandbox`): the real ones (`defaultDeps`)
  * but for AWS, time and the sandbox's own verbs. Clients reach the simulation of the
  * environment they are for; `now()` is virtual time; `sleep(ms)` lets `ms` of virtual time
- * pass (running deploys step on) and waits `ms / speed` of wall time, then saves. The lock
- * is taken for the whole command; `close()` saves and releases it.
+ * pass (running deploys step on) and waits `ms / speed` of wall time, and saves (at most
+ * once a second: a killed command loses at most that). The lock is taken for the whole
+ * command; `close()` saves and releases it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,6 +14,9 @@ import { clearFaults, FAULT_KINDS, isFaultKind } from './faults';
 import { acquireLock } from './lock';
 import { Sandbox, type SandboxOptions } from './sandbox';
 import { statePath } from './snapshot';
+
+/** Least wall time between two saves after sleeps (each write costs ~10 ms; a deploy polls every 5 virtual seconds). */
+const SAVE_INTERVAL_MS = 1000;
 
 export interface SandboxDepsOptions extends SandboxOptions {
   /** The real dependencies: output, configuration, Ctrl-C. */
@@ -51,6 +55,7 @@ export async function sandboxDeps(options: SandboxDepsOptions): Promise<SandboxD
     return sandbox;
   };
   let discarded = false;
+  let savedAt = Date.now();
   const environmentNamed = (env: string) => {
     const names = [...loaded().environments.keys()];
     if (!names.includes(env)) throw new CliError(`unknown environment ${JSON.stringify(env)}: the sandbox has ${names.join(', ')} (herd.config.ts)`);
@@ -93,7 +98,10 @@ export async function sandboxDeps(options: SandboxDepsOptions): Promise<SandboxD
     async sleep(ms) {
       const s = loaded();
       await s.advance(Math.max(1, Math.round(ms / 1000)));
-      s.save();
+      if (Date.now() - savedAt >= SAVE_INTERVAL_MS) {
+        s.save();
+        savedAt = Date.now();
+      }
       const wait = ms / options.speed;
       if (Number.isFinite(wait) && wait >= 1) await (options.wait ?? ((t) => new Promise<void>((resolve) => setTimeout(resolve, t))))(wait);
     },
