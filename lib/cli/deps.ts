@@ -35,9 +35,11 @@ export interface CliDeps {
   /**
    * Clients for `region` (the environment's pinned region), or the operator's default
    * region when undefined. Real clients use the usual credentials chain (`AWS_PROFILE`,
-   * SSO, environment variables, instance roles) and adaptive retries.
+   * SSO, environment variables, instance roles) and adaptive retries. `environment` names
+   * the configured environment the clients are for: the sandbox (`herd --sandbox`) routes
+   * them to its simulation of it; real clients ignore it.
    */
-  clients(region: string | undefined): AwsClients;
+  clients(region: string | undefined, environment?: string): AwsClients;
   readonly out: Writer;
   readonly err: Writer;
   /** Whether `out` is a terminal (spinner, in-place redraw) or a pipe/file (plain lines). */
@@ -56,6 +58,24 @@ export interface CliDeps {
   actor(clients: Pick<AwsClients, 'sts'>): Promise<string>;
   /** Calls `handler` on Ctrl-C (SIGINT) until unsubscribed. */
   onInterrupt(handler: () => void): Unsubscribe;
+  /** The sandbox the command runs in (`herd --sandbox`); absent against AWS. */
+  readonly sandbox?: SandboxControl;
+}
+
+/** What `herd sandbox …` does to the sandbox (`lib/sandbox/`). */
+export interface SandboxControl {
+  /** The directory holding its state, as the operator should read it (relative to the working directory when inside it). */
+  readonly dir: string;
+  /** Deletes the state: the next command starts from freshly deployed environments. */
+  reset(): void;
+  /** Arms fault `kind` for the next deploy started on `env`; throws naming the kinds if unknown. */
+  armFault(kind: string, env: string): void;
+  /** Disarms the faults of `env` (every environment when undefined) and lifts those still in effect. */
+  clearFaults(env: string | undefined): void;
+  /** Faults armed, and those in effect, per environment. */
+  faults(): readonly { readonly env: string; readonly kind: string; readonly state: 'armed' | 'in effect'; readonly deployId?: string }[];
+  /** Every fault kind with what it does. */
+  readonly faultKinds: Readonly<Record<string, string>>;
 }
 
 /** Client settings shared by every real client: adaptive retries absorb throttling. */

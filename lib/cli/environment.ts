@@ -178,7 +178,7 @@ export function deployEnvironmentOf(app: string, config: EnvironmentConfig, outp
 export async function resolveEnvironment(deps: CliDeps, name: string): Promise<EnvironmentHandle> {
   const herdConfig = deps.config();
   const config = configuredEnvironment(herdConfig, name);
-  const clients = deps.clients(config.region);
+  const clients = deps.clients(config.region, name);
   const outputs = await readStackOutputs(clients, name);
   const deploy = deployEnvironmentOf(herdConfig.app, config, outputs, herdConfig.environments.map((e) => e.name));
   return {

@@ -18,6 +18,7 @@ import * as promote from './commands/promote';
 import * as releases from './commands/releases';
 import * as repair from './commands/repair';
 import * as rollback from './commands/rollback';
+import * as sandbox from './commands/sandbox';
 import * as status from './commands/status';
 import * as unlock from './commands/unlock';
 import * as watch from './commands/watch';
@@ -28,7 +29,7 @@ export interface CliCommand {
 }
 
 /** Every verb, in the order `herd --help` lists them. Add a new verb here. */
-export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, history, rollback, promote, abort, repair, bake, releases, maintenance, autoscaling, unlock, plan, iamPolicy];
+export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, history, rollback, promote, abort, repair, bake, releases, maintenance, autoscaling, unlock, plan, iamPolicy, sandbox];
 
 export function buildProgram(deps: CliDeps): Command {
   const program = new Command('herd');
@@ -54,6 +55,7 @@ export function buildProgram(deps: CliDeps): Command {
         '',
         exitCodesHelp(),
         'AWS credentials and region come from the usual chain (AWS_PROFILE, aws sso login, AWS_REGION).',
+        'Without AWS: add --sandbox (or set HERD_SANDBOX=1) to any command to run it against a local simulated cloud (state in .herd/sandbox).',
       ].join('\n'),
     );
   for (const command of COMMANDS) command.register(program, deps);

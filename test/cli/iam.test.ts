@@ -89,9 +89,15 @@ describe('the deploy operator policy', () => {
     expect((await herd(['unlock', 'staging', '--deploy', 'nobody'], deps())).code).toBe(2);
   });
 
+  test('sandbox makes no AWS call: outside the sandbox it refuses before any', async () => {
+    const { sim, deps } = setup();
+    expect((await herd(['sandbox', 'faults'], deps())).code).toBe(2);
+    expect(sim.iam.calls).toEqual([]);
+  });
+
   test('every verb of the CLI was run by the tests above', () => {
     expect(COMMANDS.length).toBeGreaterThan(0);
-    const verbs = ['deploy', 'watch', 'status', 'history', 'rollback', 'promote', 'abort', 'repair', 'bake', 'releases', 'maintenance', 'autoscaling', 'unlock', 'plan', 'iam-policy'];
+    const verbs = ['deploy', 'watch', 'status', 'history', 'rollback', 'promote', 'abort', 'repair', 'bake', 'releases', 'maintenance', 'autoscaling', 'unlock', 'plan', 'iam-policy', 'sandbox'];
     expect(COMMANDS.length).toBe(verbs.length);
     expect([...exercised].sort()).toEqual([...verbs].sort());
   });

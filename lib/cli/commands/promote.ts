@@ -50,8 +50,12 @@ export function register(program: Command, deps: CliDeps): void {
       if (from === to) throw new CliError(`cannot promote ${from} to itself; to redeploy its release use \`herd deploy ${from} <release> --force\``);
       const problems = imageSharingProblems(fromConfig, toConfig);
       if (problems.length > 0) throw new CliError(cannotShareMessage(from, to, problems));
+      // The sandbox simulates each environment apart: no image is shared between them.
+      if (deps.sandbox) {
+        throw new CliError(`promote is not modelled in the sandbox (each environment is simulated apart, so ${to} cannot use ${from}'s image); deploy the same app to ${to} instead: herd deploy ${to} <path> --sandbox; nothing was changed`);
+      }
 
-      const fromClients = deps.clients(fromConfig.region);
+      const fromClients = deps.clients(fromConfig.region, from);
       const names = parameterNames(config.app, from);
       const release = await readParameter(fromClients, names.currentRelease);
       if (release === undefined || release === NO_RELEASE) {

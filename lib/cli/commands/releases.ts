@@ -44,7 +44,7 @@ export function register(program: Command, deps: CliDeps): void {
       const handle = await resolveEnvironment(deps, env);
       const serving = new Map<string, string | undefined>();
       for (const e of handle.herdConfig.environments) {
-        const clients = e.region === handle.region ? handle.clients : deps.clients(e.region);
+        const clients = e.name === handle.name ? handle.clients : deps.clients(e.region, e.name);
         serving.set(e.name, await currentRelease(clients, handle.app, e.name));
       }
       const [images, known] = await Promise.all([releaseImages(handle.clients, handle.app), listReleases(handle)]);
