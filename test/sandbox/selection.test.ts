@@ -1,9 +1,19 @@
 /** Which commands run in the sandbox: `--sandbox` anywhere before `--`, or `HERD_SANDBOX=1`; where and how fast. */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { sandboxSelection } from '../../lib/sandbox/selection';
 
 describe('sandboxSelection', () => {
   test('--sandbox anywhere selects the sandbox in .herd/sandbox of the working directory, at 60 times wall speed; the command loses the option', () => {
     expect(sandboxSelection(['status', '--sandbox', 'staging'], {}, '/work/app')).toEqual({ argv: ['status', 'staging'], sandbox: { dir: '/work/app/.herd/sandbox', speed: 60 } });
+  });
+
+  test('run deeper in an app\'s repository, the sandbox is the one next to the configuration the command reads', () => {
+    const repo = mkdtempSync(path.join(tmpdir(), 'herd-sandbox-repo-'));
+    writeFileSync(path.join(repo, 'herd.config.json'), '{}');
+    mkdirSync(path.join(repo, 'src'));
+    expect(sandboxSelection(['--sandbox'], {}, path.join(repo, 'src')).sandbox?.dir).toBe(path.join(repo, '.herd', 'sandbox'));
   });
 
   test('HERD_SANDBOX=1 selects it, HERD_SANDBOX_DIR and HERD_SANDBOX_SPEED set where and how fast', () => {
