@@ -100,8 +100,13 @@ export class PlainDisplay implements Display {
   private lastKey = '';
   private lastBanner = '';
   private lastPrinted: number;
+  private lastLive: number | undefined;
 
-  constructor(private readonly deps: CliDeps) {
+  /** `pollSeconds`: time between two calls of `live`; a heartbeat is printed when waiting for the next could pass `HEARTBEAT_SECONDS`. */
+  constructor(
+    private readonly deps: CliDeps,
+    private readonly pollSeconds: number,
+  ) {
     this.lastPrinted = deps.now();
   }
 
@@ -116,8 +121,7 @@ export class PlainDisplay implements Display {
 
   live(view: LiveView): void {
     if (view.bannerKey !== this.lastBanner) {
-      if (view.bannerKey !== '') for (const l of view.banner) this.write(l);
-      else if (this.lastBanner !== '') this.write('maintenance page down');
+      for (const l of view.banner) this.write(l);
       this.lastBanner = view.bannerKey;
     }
     if (view.key !== this.lastKey) {
@@ -125,7 +129,11 @@ export class PlainDisplay implements Display {
       this.write(view.time ? `${view.line} · ${view.time}` : view.line);
     }
     for (const i of view.changes) this.write(`  ${instanceLine(i)}`);
-    if (this.deps.now() - this.lastPrinted >= HEARTBEAT_SECONDS * 1000) this.write(`… ${view.heartbeat}`);
+    // Polls drift (each takes its own time): the next is expected within 1.5 of the longer of the poll interval and the last one.
+    const now = this.deps.now();
+    const interval = Math.max(this.pollSeconds * 1000, this.lastLive === undefined ? 0 : now - this.lastLive);
+    this.lastLive = now;
+    if (this.lastPrinted < now && now + 1.5 * interval - this.lastPrinted > HEARTBEAT_SECONDS * 1000) this.write(`… ${view.heartbeat}`);
   }
 
   stop(): void {}

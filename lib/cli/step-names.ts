@@ -31,7 +31,11 @@ function replacing(c: StepContext, role: Role): string {
 
 /** The new fleets of a `full` deploy: "3 of 6 new instances in service". */
 function newFleet(c: StepContext): string {
-  const roles = Object.values(c.counts ?? {});
+  // The groups' desired counts include the old instances while both run: the new ones to bring up are the snapshot's target.
+  const roles = (Object.entries(c.counts ?? {}) as [Role, { desired: number; replaced: number }][]).map(([role, n]) => {
+    const snapshot = c.state.full?.groups?.[role];
+    return { desired: snapshot?.target ?? snapshot?.desired ?? n.desired, replaced: n.replaced };
+  });
   const desired = roles.reduce((s, n) => s + n.desired, 0);
   const replaced = roles.reduce((s, n) => s + Math.min(n.replaced, n.desired), 0);
   return desired > 0 ? `${replaced} of ${desired} new instances in service` : 'waiting for the new instances';

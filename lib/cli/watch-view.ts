@@ -89,6 +89,13 @@ export function bannerLines(state: DeployState, env: Env, now: number): string[]
   return lines;
 }
 
+/** `maintenance page down at 10:12:03 UTC, after 4m10s` once a deploy took its page down (or rolled back). */
+export function pageDownLine(state: DeployState): string {
+  const m = state.maintenance;
+  if (m?.onAt !== undefined && m.offAt !== undefined) return `maintenance page down at ${clock(m.offAt)}, after ${formatDuration((m.offAt - m.onAt) / 1000)}`;
+  return 'maintenance page down';
+}
+
 /** Phases whose instances the display follows (the groups change then). */
 export function followsInstances(state: DeployState, phase: Phase): boolean {
   return state.next !== undefined && (phase === 'rollout' || phase === 'verify' || phase === 'compensate');

@@ -16,7 +16,7 @@ import { InstanceTracker, readFleet, type FleetView, type ReleaseVersions } from
 import { readHistory } from './history';
 import { PHASE_NAMES } from './step-names';
 import { currentPhase, formatDuration, progressOf } from './progress';
-import { failureLines, finishedPhaseLine, followsInstances, humanCause, liveView, phaseListLines, successLines } from './watch-view';
+import { bannerKey, failureLines, finishedPhaseLine, followsInstances, humanCause, liveView, pageDownLine, phaseListLines, successLines } from './watch-view';
 
 /** Seconds between polls: the fastest a deploy's state changes (its shortest wait is 10 s). */
 export const POLL_MS = 5000;
@@ -74,7 +74,7 @@ function finishedTimings(state: DeployState): number[] {
  */
 export async function watchDeploy(deps: CliDeps, handle: EnvironmentHandle, target: WatchTarget): Promise<number> {
   const history = await readHistory(handle.clients, handle.outputs.deployTableName, 50);
-  const display: Display = deps.isTTY ? new TerminalDisplay(deps) : new PlainDisplay(deps);
+  const display: Display = deps.isTTY ? new TerminalDisplay(deps) : new PlainDisplay(deps, POLL_MS / 1000);
   let estimate: DeployEstimate | undefined;
   try {
     estimate = await estimateDeploy(handle, history, target);
@@ -87,6 +87,8 @@ export async function watchDeploy(deps: CliDeps, handle: EnvironmentHandle, targ
   const env = { ...handle, hasWorker: handle.outputs.workerAutoScalingGroup !== '' };
   const tracker = new InstanceTracker();
   let trackedPhase: string | undefined;
+  /** The maintenance banner is on screen: its end is said once. */
+  let pageShown = false;
   let interrupted = false;
   let wake: () => void = () => undefined;
   const unsubscribe = deps.onInterrupt(() => {
@@ -137,7 +139,10 @@ export async function watchDeploy(deps: CliDeps, handle: EnvironmentHandle, targ
             trackedPhase = phase;
             const instances = fleet ? tracker.update(fleet) : { all: [], changes: [] };
             const progress = await progressOf(handle, state, medians, deps.now());
-            display.live(liveView(state, progress, fleet, instances, env, deps.now()));
+            const live = liveView(state, progress, fleet, instances, env, deps.now());
+            if (pageShown && live.bannerKey === '') display.print(pageDownLine(state));
+            pageShown = live.bannerKey !== '';
+            display.live(live);
           }
         } else if (view.status === 'RUNNING') {
           waiting('starting', 'starting');
@@ -157,6 +162,7 @@ export async function watchDeploy(deps: CliDeps, handle: EnvironmentHandle, targ
       if (interrupted) break;
     }
     if (view && !(interrupted && (view.status === 'RUNNING' || endedAbnormally(view)))) {
+      if (pageShown && view.state && bannerKey(view.state) === '') display.print(pageDownLine(view.state));
       await summarize(deps, handle, target, view, display, estimate);
     }
   } finally {

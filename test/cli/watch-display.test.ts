@@ -1,0 +1,131 @@
+/**
+ * What an operator reads while a deploy runs, piped (the terminal is `terminal.test.ts`):
+ * every step the deploy step can be at has words, no internal id reaches the output, a
+ * heartbeat keeps a quiet log alive, the maintenance banner shows while the page is up, and
+ * a failing instance shows the load balancer's reason.
+ */
+import { STEP_NAMES } from '../../lambda/deploy/advance';
+import { releaseIdOfTree } from '../../lib/release-id';
+import { HEARTBEAT_SECONDS } from '../../lib/cli/display';
+import { statusOf } from '../../lib/cli/fleet';
+import { PHASE_NAMES, STEP_PHRASES, stepPhrase } from '../../lib/cli/step-names';
+import type { DeployState } from '../../lambda/deploy/state';
+import { appDirectory } from './support/app';
+import { Collector, runHerd, testDeps } from './support/harness';
+import { SimulatedEnvironment } from './support/simulated';
+
+/** A piped output that notes the deploy's (virtual) time of every line. */
+class TimedCollector extends Collector {
+  readonly lines: { at: number; text: string }[] = [];
+  constructor(private readonly now: () => number) {
+    super(false);
+  }
+  override write(chunk: string): boolean {
+    for (const text of chunk.split('\n').slice(0, -1)) this.lines.push({ at: this.now(), text });
+    return super.write(chunk);
+  }
+}
+
+function setup(spec: ConstructorParameters<typeof SimulatedEnvironment>[0], secondsPerPoll = 30) {
+  const sim = new SimulatedEnvironment(spec);
+  sim.secondsPerPoll = secondsPerPoll;
+  const now = () => sim.world.clock.now();
+  const out = new TimedCollector(now);
+  const deps = { ...testDeps({ clients: () => sim.clients(), now, sleep: () => sim.sleep() }), out };
+  return { sim, deps, out };
+}
+
+/** Ids the display must never show: every step id, and the phases' own ids where they are not words. */
+const INTERNAL_IDS = [...STEP_NAMES, 'launchTemplate', 'compensate', 'waitRunner', 'refresh.', 'maintenanceOn'];
+
+function expectNoInternalId(text: string): void {
+  for (const id of INTERNAL_IDS) expect({ id, found: text.includes(id) }).toEqual({ id, found: false });
+}
+
+describe('step names', () => {
+  test('every step the deploy step can set has words, and none of them is an id', () => {
+    const state = { step: '', roleIndex: 0, plan: [], timings: [] } as unknown as DeployState;
+    for (const step of STEP_NAMES) {
+      expect({ step, named: step in STEP_PHRASES }).toEqual({ step, named: true });
+      const words = stepPhrase({ state: { ...state, step }, hasWorker: true });
+      expect(words).not.toBe('working');
+      expect(words).not.toMatch(/[a-z][A-Z]|\w\.\w/);
+    }
+    expect(Object.values(PHASE_NAMES).filter((n) => /[a-z][A-Z]/.test(n))).toEqual([]);
+  });
+
+  test('a rollout says how many instances it has replaced, of how many', () => {
+    const state = { step: 'refresh.wait', roleIndex: 1, plan: [], timings: [] } as unknown as DeployState;
+    expect(stepPhrase({ state, hasWorker: true, counts: { worker: { desired: 6, replaced: 1 } } })).toBe('replacing 2 of 6 worker instances');
+    expect(stepPhrase({ state: { ...state, roleIndex: 0 }, hasWorker: true, counts: { web: { desired: 6, replaced: 6 } } })).toBe('all 6 web instances replaced, finishing');
+    expect(stepPhrase({ state: { ...state, step: 'replace.waitNew' }, hasWorker: true, counts: { web: { desired: 4, replaced: 1 }, worker: { desired: 2, replaced: 2 } } })).toBe(
+      '3 of 6 new instances in service',
+    );
+  });
+
+  test('an instance is launching, booting, healthy, failing, draining or terminated', () => {
+    expect(statusOf('Pending', undefined)).toBe('launching');
+    expect(statusOf('Pending:Wait', { state: 'initial' })).toBe('launching');
+    expect(statusOf('InService', { state: 'initial' })).toBe('booting');
+    expect(statusOf('InService', { state: 'unused' })).toBe('booting');
+    expect(statusOf('InService', { state: 'healthy' })).toBe('healthy');
+    expect(statusOf('InService', undefined)).toBe('healthy');
+    expect(statusOf('InService', { state: 'unhealthy' })).toBe('failing');
+    expect(statusOf('InService', { state: 'draining' })).toBe('draining');
+    expect(statusOf('Terminating:Wait', { state: 'draining' })).toBe('draining');
+    expect(statusOf('Terminated', undefined)).toBe('terminated');
+  });
+});
+
+describe('piped', () => {
+  test(`a quiet stretch prints a heartbeat: never more than ${HEARTBEAT_SECONDS} s of the deploy without a line`, async () => {
+    // Migrations of 5 minutes: nothing changes on screen meanwhile. Polls every 5 s, as the CLI's.
+    const { deps, out } = setup({ web: 2, worker: 1, serving: 'r1', timings: { migrationSeconds: 300 } }, 5);
+    const run = await runHerd(['deploy', 'staging', appDirectory()], deps);
+    expect(run.code).toBe(0);
+    const heartbeats = out.lines.filter((l) => l.text.startsWith('… '));
+    expect(heartbeats.length).toBeGreaterThan(5);
+    expect(heartbeats[0]?.text).toMatch(/^… still migrate: running the migrations, elapsed \d+m\d+s, ETA (~\d+m?\d*s?|unknown)$/);
+    const started = out.lines.findIndex((l) => l.text.startsWith('deploy '));
+    const gaps = out.lines.slice(started + 1).map((l, n) => (l.at - (out.lines[started + n]?.at ?? l.at)) / 1000);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(HEARTBEAT_SECONDS);
+    expect(run.out).not.toMatch(/\u001b\[|\r/);
+    expectNoInternalId(run.out + run.err);
+  });
+
+  test('a full deploy shows the maintenance banner once with since when and the bypass, never the secret; then that the page is down', async () => {
+    const { sim, deps } = setup({ web: 2, worker: 1, serving: 'r1' });
+    const run = await runHerd(['deploy', 'staging', appDirectory(), '--strategy', 'full'], deps);
+    expect(run.code).toBe(0);
+    const lines = run.out.split('\n');
+    const at = lines.findIndex((l) => l.startsWith('▲ maintenance page up'));
+    expect(lines.slice(at, at + 3)).toEqual([
+      expect.stringMatching(/^▲ maintenance page up since \d\d:\d\d:\d\d UTC \(\d+s\): visitors get 503$/),
+      '  bypass: X-Herd-Bypass header = secret herd/shop/staging/maintenance-bypass',
+      '  bypass: requests from 203.0.113.0/24 skip the page',
+    ]);
+    expect(lines.filter((l) => l.startsWith('▲ maintenance page up'))).toHaveLength(1);
+    expect(lines.findIndex((l) => /^maintenance page down at \d\d:\d\d:\d\d UTC, after (\d+m)?\d+s$/.test(l))).toBeGreaterThan(at);
+    // The bypass secret's value is never read, so never printed.
+    expect(sim.iam.calls.filter((c) => c.call.api === 'GetSecretValue')).toEqual([]);
+    expect(lines).toContainEqual(expect.stringMatching(/^rollout: \d of 3 new instances in service · elapsed \S+ · ETA \S+$/));
+    expectNoInternalId(run.out + run.err);
+  });
+
+  test('an unhealthy release: the failing instances with the target-health reason, the diagnosis, the rollback', async () => {
+    const dir = appDirectory('unhealthy');
+    const { deps } = setup({ web: 2, worker: 1, serving: 'r1', releases: { [releaseIdOfTree(dir)]: { neverHealthy: true } } });
+    const run = await runHerd(['deploy', 'staging', dir], deps);
+    expect(run.code).toBe(1);
+    const release = releaseIdOfTree(dir);
+    const lines = run.out.split('\n');
+    expect(lines).toContainEqual(
+      expect.stringMatching(new RegExp(`^  web {4}i-\\w+  ${release} +failing +Target\\.ResponseCodeMismatch: Health checks failed with these codes: \\[502\\]$`)),
+    );
+    expect(lines).toContainEqual(expect.stringMatching(/^✖ rollout {9}\d+m\d+s \(estimate ~\S+\) — failed$/));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^deploy failed in rollout: release ${release} is unhealthy: \\d new web instance\\(s\\) failed their health check`)));
+    expect(lines).toContainEqual('    Target.ResponseCodeMismatch: Health checks failed with these codes: [502]');
+    expect(lines).toContainEqual('  rolled back: release r1 keeps serving');
+    expectNoInternalId(run.out);
+  });
+});
