@@ -8,7 +8,7 @@
 import ora, { type Ora } from 'ora';
 import { styleText } from 'node:util';
 import type { CliDeps } from './deps';
-import { instanceLine, type InstanceView } from './fleet';
+import { instanceLines, type InstanceView } from './fleet';
 
 /** Piped output prints at least a line this often (seconds of `deps.now()`), so a log shows the deploy is alive. */
 export const HEARTBEAT_SECONDS = 30;
@@ -83,7 +83,7 @@ export class TerminalDisplay implements Display {
     const { columns, rows } = terminalSize(this.deps);
     // The spinner and a space before the first line; the block keeps a few rows for the lines above.
     const room = Math.max(1, rows - 4);
-    const instances = view.instances.map((i) => `  ${instanceLine(i)}`);
+    const instances = view.instances.flatMap((i) => instanceLines(i).map((l) => `  ${l}`));
     const shown = [...view.banner.map((l) => this.paint('yellow', fit(l, columns - 1))), ...instances.map((l) => fit(l, columns - 1))];
     const lines = shown.length > room - 1 ? [...shown.slice(0, room - 2), `  … and ${shown.length - (room - 2)} more`] : shown;
     // The spinner and its space take 2 columns; the time is kept whole, the step cut if need be.
@@ -128,7 +128,7 @@ export class PlainDisplay implements Display {
       this.lastKey = view.key;
       this.write(view.time ? `${view.line} · ${view.time}` : view.line);
     }
-    for (const i of view.changes) this.write(`  ${instanceLine(i)}`);
+    for (const i of view.changes) for (const l of instanceLines(i)) this.write(`  ${l}`);
     // Polls drift (each takes its own time): the next is expected within 1.5 of the longer of the poll interval and the last one.
     const now = this.deps.now();
     const interval = Math.max(this.pollSeconds * 1000, this.lastLive === undefined ? 0 : now - this.lastLive);

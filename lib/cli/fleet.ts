@@ -132,8 +132,13 @@ export class InstanceTracker {
 /** Characters of a release id an instance line shows. */
 const RELEASE_CHARS = 16;
 
-/** `web    i-0abc…  v42-3f9c0a1b  failing     Target.ResponseCodeMismatch: …` */
-export function instanceLine(i: InstanceView): string {
+/**
+ * One instance: `web    i-0abc…  v42-3f9c0a1b     failing`, and the load balancer's reason
+ * under it (`    Target.ResponseCodeMismatch: Health checks failed with these codes: [502]`),
+ * on its own line so a narrow terminal keeps it whole.
+ */
+export function instanceLines(i: InstanceView): string[] {
   const release = i.release.length > RELEASE_CHARS ? `${i.release.slice(0, RELEASE_CHARS - 1)}…` : i.release;
-  return `${i.role.padEnd(6)} ${i.id}  ${release.padEnd(RELEASE_CHARS)} ${i.status.padEnd(10)}${i.reason ? ` ${i.reason}` : ''}`.trimEnd();
+  const line = `${i.role.padEnd(6)} ${i.id}  ${release.padEnd(RELEASE_CHARS)} ${i.status}`;
+  return i.reason ? [line, `  ${i.reason}`] : [line];
 }

@@ -192,7 +192,9 @@ export function successLines(state: DeployState, fleet: FleetView | undefined, e
   lines.push(`  duration   ${formatDuration(took)}${estimate && estimate.totalSeconds > 0 ? ` (estimate ${about(estimate.totalSeconds)} ${estimate.source})` : ''}`);
   const previous = state.previous?.release;
   if (previous && previous !== state.release) {
-    lines.push(`  previous   ${previous}; roll back with \`herd rollback ${env.name}\` (or \`herd rollback ${env.name} ${previous}\`)`);
+    lines.push(`  previous   ${previous}`);
+    // `herd rollback <env>` goes back to the last successful release before the serving one: this one.
+    lines.push(`  roll back  herd rollback ${env.name}`);
   }
   return lines;
 }

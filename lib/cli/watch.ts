@@ -10,7 +10,7 @@ import type { CliDeps } from './deps';
 import type { EnvironmentHandle } from './environment';
 import { CliError, EXIT } from './errors';
 import { EXECUTION_VISIBILITY_SECONDS, endedAbnormally, readDeployExecution, type ExecutionView } from './execution';
-import { PlainDisplay, TerminalDisplay, type Display } from './display';
+import { PlainDisplay, TerminalDisplay, terminalSize, type Display } from './display';
 import { estimateDeploy, mediansOf, type DeployEstimate } from './estimate';
 import { InstanceTracker, readFleet, type FleetView, type ReleaseVersions } from './fleet';
 import { readHistory } from './history';
@@ -207,7 +207,10 @@ function outcome(deps: CliDeps, handle: EnvironmentHandle, target: WatchTarget, 
     } else if (target.mode === 'bake') {
       deps.out.write(`image ${state?.image?.imageId ?? '(unknown)'} of release ${target.release} is ready${took}; deploy it with \`herd deploy ${handle.name} ${target.release}\`\n`);
     } else {
-      deps.out.write(`release ${target.release} serves on ${handle.name} (deploy ${target.deployId}${took})\n`);
+      // A terminal too narrow for the deploy id (printed when it started) gets the line without it.
+      const full = `release ${target.release} serves on ${handle.name} (deploy ${target.deployId}${took})`;
+      const fits = !deps.isTTY || [...full].length < terminalSize(deps).columns;
+      deps.out.write(`${fits ? full : `release ${target.release} serves on ${handle.name} (${took.trim()})`}\n`);
     }
     return EXIT.ok;
   }

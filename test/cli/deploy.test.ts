@@ -63,11 +63,12 @@ describe('herd deploy <env> <path>', () => {
       expect.stringMatching(/^  web {4}i-\w+  r1 +terminated$/),
     ]));
     // The summary: URL, instances per role, duration against the estimate, the way back; the verdict last.
-    expect(lines.slice(-5)).toEqual([
+    expect(lines.slice(-6)).toEqual([
       '  url        http://herd-staging-123.eu-west-1.elb.amazonaws.com',
       '  instances  web 2 · worker 1',
       expect.stringMatching(/^  duration   \d+m\d+s \(estimate ~\d+m\d+s from herd plan\)$/),
-      '  previous   r1; roll back with `herd rollback staging` (or `herd rollback staging r1`)',
+      '  previous   r1',
+      '  roll back  herd rollback staging',
       expect.stringMatching(new RegExp(`^release ${release} serves on staging \\(deploy \\S+ in \\d+m\\d+s\\)$`)),
     ]);
     // Piped output: one line per change, never the same progress line twice in a row.

@@ -7,8 +7,10 @@
  * - `HERD_TTY_RELEASE`: JSON `ReleaseBehaviour` of the release packed from the directory
  *   argument (`{"neverHealthy":true}`, `{"migrationExitCode":1}`);
  * - `HERD_TTY_WEB`: web instances (2);
- * - `HERD_TTY_HOLD_FILE`: while the deploy's maintenance page is up, the poll waits until
- *   this file exists (a test captures the banner, then creates it).
+ * - `HERD_TTY_HOLD_WHEN` (`page`: the deploy's maintenance page is up; `rollout`: an instance
+ *   refresh runs; `failing`: a new instance fails its health check) and `HERD_TTY_HOLD_FILE`:
+ *   the first time the display has drawn that, the next poll waits until the file exists (a
+ *   test captures the screen, then creates it).
  */
 import { existsSync, statSync } from 'node:fs';
 import { cachedActor, type CliDeps } from '../../../lib/cli/deps';
@@ -27,11 +29,23 @@ sim.secondsPerPoll = Number(process.env.HERD_TTY_SECONDS_PER_POLL ?? 60);
 const waitMs = Number(process.env.HERD_TTY_WAIT_MS ?? 60);
 const holdFile = process.env.HERD_TTY_HOLD_FILE;
 
-/** Whether the newest deploy's maintenance page is up (its last state says so). */
-function pageUp(): boolean {
+/** Whether the newest deploy's last state (the one the display drew) is what the test waits for. */
+function holding(): boolean {
   const state = [...sim.executions.values()].at(-1)?.states.at(-1);
-  return state?.maintenance?.onAt !== undefined && state.maintenance.offAt === undefined && !state.done;
+  if (!state || state.done) return false;
+  switch (process.env.HERD_TTY_HOLD_WHEN) {
+    case 'page':
+      return state.maintenance?.onAt !== undefined && state.maintenance.offAt === undefined;
+    case 'rollout':
+      return state.step === 'refresh.wait';
+    case 'failing':
+      return Object.keys(state.unhealthy?.watching ?? {}).length > 0;
+    default:
+      return false;
+  }
 }
+
+let held = false;
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -42,8 +56,11 @@ const deps: CliDeps = {
   isTTY: process.stdout.isTTY === true,
   now: () => sim.world.clock.now(),
   sleep: async () => {
-    // The display drew the page's banner after the last poll: hold it on screen for the test.
-    if (holdFile && pageUp()) while (!existsSync(holdFile)) await pause(50);
+    // The display drew what the test waits for after the last poll: hold it on screen, once.
+    if (holdFile && !held && holding()) {
+      held = true;
+      while (!existsSync(holdFile)) await pause(50);
+    }
     await sim.sleep();
     await pause(waitMs);
   },
