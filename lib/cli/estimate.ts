@@ -9,6 +9,8 @@ import type { DeployStrategy } from '../config/types';
 import { planDeploy } from '../plan/model';
 import { planInputOf } from './commands/plan';
 import type { EnvironmentHandle } from './environment';
+import { releaseImages, tagOf } from './images';
+import { TAGS } from '../names';
 import { phaseMedians, type DeployRecord } from './history';
 
 export interface PhaseEstimate {
@@ -50,13 +52,16 @@ function fromHistory(history: readonly DeployRecord[], like: { strategy: string;
 export async function estimateDeploy(
   handle: EnvironmentHandle,
   history: readonly DeployRecord[],
-  target: { readonly release: string; readonly strategy: string; readonly mode?: 'deploy' | 'bake' },
+  target: { readonly deployId: string; readonly release: string; readonly strategy: string; readonly mode?: 'deploy' | 'bake' },
 ): Promise<DeployEstimate | undefined> {
   const known = fromHistory(history, { strategy: target.strategy, ...(target.mode ? { mode: target.mode } : {}) });
   if (known) return known;
   try {
     const input = await planInputOf(handle, target.release, target.strategy as DeployStrategy);
-    const plan = await planDeploy(input);
+    // Followed after its start (`herd watch`), the deploy may have baked the image itself: it had none.
+    const images = input.imageExists ? await releaseImages(handle.clients, handle.app, target.release) : [];
+    const bakedByIt = images.length > 0 && images.every((i) => tagOf(i, TAGS.deploy) === target.deployId);
+    const plan = await planDeploy(bakedByIt ? { ...input, imageExists: false } : input);
     const wanted = target.mode === 'bake' ? new Set<Phase>(['lock', 'bake', 'record']) : undefined;
     const phases = plan.phases.filter((p) => !wanted || wanted.has(p.phase)).map((p) => ({ phase: p.phase, seconds: Math.round(p.end - p.start) }));
     return { phases, totalSeconds: phases.reduce((s, p) => s + p.seconds, 0), source: 'from herd plan' };

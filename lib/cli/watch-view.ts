@@ -44,7 +44,8 @@ export function finishedPhaseLine(state: DeployState, n: number, estimate: Deplo
   const failed = state.failure !== undefined && t.phase === state.failure.phase && t.endedAt === state.failure.at && state.timings[n + 1]?.phase === 'compensate';
   const guess = estimate?.phases.filter((p) => p.phase === t.phase).reduce((s, p) => s + p.seconds, 0);
   const vs = guess !== undefined && guess > 0 && t.phase !== 'compensate' ? ` (estimate ${about(guess)})` : '';
-  return { line: `${PHASE_NAMES[t.phase].padEnd(PHASE_COLUMN)}${took}${vs}${failed ? ' — failed' : ''}`, mark: failed ? 'failed' : 'done' };
+  const end = failed ? (state.abortedBy ? ' — aborted' : ' — failed') : '';
+  return { line: `${PHASE_NAMES[t.phase].padEnd(PHASE_COLUMN)}${took}${vs}${end}`, mark: failed ? 'failed' : 'done' };
 }
 
 /** Whether a deploy's maintenance page is up now, and since when (undefined: an operator's, up before the deploy). */
@@ -154,7 +155,8 @@ function causeHead(cause: string, diagnosed: boolean): string[] {
 export function failureLines(state: DeployState | undefined, fallbackCause: string | undefined): string[] {
   if (!state?.failure && !fallbackCause) return [];
   const lines: string[] = [];
-  const where = state?.failure ? `deploy failed in ${PHASE_NAMES[state.failure.phase]}` : 'deploy failed';
+  const how = state?.abortedBy ? 'aborted' : 'failed';
+  const where = state?.failure ? `deploy ${how} in ${PHASE_NAMES[state.failure.phase]}` : `deploy ${how}`;
   const [head, ...more] = causeHead(state?.failure?.cause ?? fallbackCause ?? '', state?.diagnosis !== undefined);
   lines.push(`${where}: ${head ?? ''}`);
   for (const l of more) lines.push(`  ${l}`);
