@@ -42,7 +42,8 @@ export interface Display {
 /** Colours on a terminal unless `NO_COLOR` is set (https://no-color.org). */
 export function colours(deps: Pick<CliDeps, 'isTTY'>, env: NodeJS.ProcessEnv = process.env): (style: 'red' | 'green' | 'yellow' | 'dim', text: string) => string {
   const on = deps.isTTY && (env.NO_COLOR ?? '') === '';
-  return (style, text) => (on ? styleText(style, text) : text);
+  // Whether to colour is decided here (the stream may not be process.stdout): styleText does not check again.
+  return (style, text) => (on ? styleText(style, text, { validateStream: false }) : text);
 }
 
 /** `line` cut to `width` characters, with `…` when cut. */
@@ -88,7 +89,10 @@ export class TerminalDisplay implements Display {
     const lines = shown.length > room - 1 ? [...shown.slice(0, room - 2), `  … and ${shown.length - (room - 2)} more`] : shown;
     // The spinner and its space take 2 columns; the time is kept whole, the step cut if need be.
     const time = view.time ? ` · ${view.time}` : '';
-    this.spinner.text = [`${fit(view.line, Math.max(10, columns - 3 - time.length))}${time}`, ...lines].join('\n');
+    const width = columns - 3 - time.length;
+    const first = width >= 10 ? `${fit(view.line, width)}${time}` : fit(`${view.line}${time}`, columns - 3);
+    this.spinner.text = [first, ...lines].join('\n');
+    this.spinner.render(); // at once, not at the next frame
   }
 
   stop(): void {
