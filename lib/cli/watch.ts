@@ -1,8 +1,12 @@
 /**
- * Follows a deploy until it ends: on a terminal one spinner line redrawn in place (ora),
- * with a line kept per finished phase; piped, one plain line per change. Polls every
- * `POLL_MS` (the injectable sleep), reading the execution and the environment's groups.
- * Ctrl-C detaches: the deploy keeps running.
+ * Follows a deploy until it ends. First the phases with their estimates and the total
+ * (`estimate.ts`: the environment's history, else `herd plan`); then, every `POLL_MS` (the
+ * injectable sleep), the execution's state and, during a rollout, the groups and targets
+ * (`fleet.ts`): each finished phase against its estimate, the live step in words
+ * (`step-names.ts`), the maintenance banner and one line per instance; at the end a summary
+ * or the failure's cause and what was rolled back (`watch-view.ts`). `display.ts` draws it on
+ * a terminal (redrawn in place) or piped (plain lines, a heartbeat). Ctrl-C detaches: the
+ * deploy keeps running.
  */
 import { ADVANCE_FATAL_ERRORS } from '../../lambda/deploy/contract';
 import type { DeployState } from '../../lambda/deploy/state';
