@@ -258,7 +258,7 @@ describe('herd status during a deploy', () => {
     expect(status.refreshes[0]).toMatchObject({ role: 'web', status: 'InProgress' });
     expect(status.refreshes[0]?.percent).toBeGreaterThan(0);
     const text = await runHerd(['status', 'staging'], testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now() }));
-    expect(text.out).toMatch(/^deploy {6}\S+ running: rollout \(refresh\.wait\), release \S+, by alice \(arn:aws:iam::123456789012:user\/alice\) since /m);
+    expect(text.out).toMatch(/^deploy {6}\S+ running: rollout: replacing web instances, release \S+, by alice \(arn:aws:iam::123456789012:user\/alice\) since /m);
     expect(text.out).toMatch(/^refresh {5}web InProgress \d+%$/m);
   });
 });
