@@ -171,7 +171,13 @@ export function failureLines(state: DeployState | undefined, fallbackCause: stri
   }
   const comp = state?.compensation;
   if (comp) {
-    const done = comp.steps.slice(0, comp.index + (state?.done ? 1 : 0)).map((s) => COMPENSATION_DONE[s] ?? '').filter((s) => s !== '');
+    // Steps passed, except those that failed for good (their errors start with the step id).
+    const failed = (step: string) => comp.errors.some((e) => e.startsWith(`${step}: `));
+    const done = comp.steps
+      .slice(0, comp.index + (state?.done ? 1 : 0))
+      .filter((s) => !failed(s))
+      .map((s) => COMPENSATION_DONE[s] ?? '')
+      .filter((s) => s !== '');
     const back = state?.previous?.release ? `release ${state.previous.release} keeps serving` : 'nothing served before this deploy';
     lines.push(`  rolled back: ${done.length > 0 ? '' : 'nothing had changed; '}${back}`);
     for (const d of done) lines.push(`    - ${d}`);

@@ -9,6 +9,7 @@ import { releaseIdOfTree } from '../../lib/release-id';
 import { HEARTBEAT_SECONDS, TerminalDisplay, colours } from '../../lib/cli/display';
 import { statusOf } from '../../lib/cli/fleet';
 import { PHASE_NAMES, STEP_PHRASES, stepPhrase } from '../../lib/cli/step-names';
+import { failureLines, phaseListLines, successLines } from '../../lib/cli/watch-view';
 import type { DeployState } from '../../lambda/deploy/state';
 import { appDirectory } from './support/app';
 import { Collector, runHerd, testDeps } from './support/harness';
@@ -165,5 +166,33 @@ describe('piped', () => {
     expect(lines).toContainEqual('    Target.ResponseCodeMismatch: Health checks failed with these codes: [502]');
     expect(lines).toContainEqual('  rolled back: release r1 keeps serving');
     expectNoInternalId(run.out);
+  });
+});
+
+describe('what is said at the end', () => {
+  const env = { name: 'staging', outputs: { url: 'https://shop.example.com' } as never, config: { maintenance: { bypassCidrs: [] } } };
+  const base = { kind: 'herd-deploy-state', deployId: 'd1', release: 'v2', step: 'compensate.record', roleIndex: 0, plan: [], timings: [], startedAt: 0, done: true } as unknown as DeployState;
+
+  test('a rollback that did not finish names the steps that failed, in words', () => {
+    const state: DeployState = {
+      ...base,
+      outcome: 'needs-attention',
+      previous: { imageId: 'ami-1', release: 'v1', versions: {} },
+      failure: { phase: 'rollout', step: 'refresh.wait', cause: 'refresh.wait: instance refresh ended Failed', at: 1 },
+      compensation: { steps: ['compensate.refresh', 'compensate.waitRefresh', 'compensate.parameters', 'compensate.record'], index: 3, errors: ['compensate.parameters: AccessDenied'], refreshes: {} },
+    };
+    expect(failureLines(state, undefined)).toEqual([
+      'deploy failed in rollout: replacing web instances: instance refresh ended Failed',
+      '  rolled back: release v1 keeps serving',
+      '    - instances rolled back',
+      '  rollback steps that failed: restoring the release parameters: AccessDenied',
+    ]);
+  });
+
+  test('a first release has no way back to offer; without an estimate the duration stands alone', () => {
+    expect(successLines({ ...base, outcome: 'succeeded' }, undefined, undefined, env, 754_000)).toEqual(['  url        https://shop.example.com', '  duration   12m34s']);
+    expect(phaseListLines(undefined, { release: 'v2', strategy: 'rolling' }, 'staging')).toEqual([
+      'release v2 on staging, rolling: no estimate (no earlier deploy like it, and herd plan could not model it)',
+    ]);
   });
 });
