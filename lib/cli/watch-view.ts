@@ -105,15 +105,23 @@ export function followsInstances(state: DeployState, phase: Phase): boolean {
 /** Steps whose failure cause says it all (`release … is unhealthy: …`): no phrase in front. */
 const SELF_EXPLAINING = new Set(['rollout.unhealthy']);
 
-/** A step id at the start of a cause (`migrate.waitRunner: …`) in words. */
+/** A step's words without the state's counts (a cause is read after the fact). */
+function wordsOf(step: string): string | undefined {
+  return STEP_PHRASES[step]?.({ state: { step, roleIndex: 0 } as DeployState, hasWorker: false });
+}
+
+/**
+ * A cause in words: the step id the deploy step puts in front (`migrate.waitRunner: …`,
+ * `refresh.wait kept failing for 5 min: …`) becomes its phrase, and any other step id in it too.
+ */
 export function humanCause(cause: string): string {
-  const m = /^([a-zA-Z]+\.[a-zA-Z]+): /.exec(cause);
-  const phrase = m?.[1] ? STEP_PHRASES[m[1]] : undefined;
-  if (!m || !phrase) return cause;
-  if (SELF_EXPLAINING.has(m[1] ?? '')) return cause.slice(m[0].length);
-  // Phrases that need counts read nothing here: they fall back to their plain wording.
-  const words = phrase({ state: { step: m[1], roleIndex: 0 } as DeployState, hasWorker: false });
-  return `${words}: ${cause.slice(m[0].length)}`;
+  const lead = /^([a-zA-Z]+\.[a-zA-Z]+)(: | kept failing)/.exec(cause);
+  let text = cause;
+  if (lead?.[1] && STEP_PHRASES[lead[1]]) {
+    const rest = cause.slice(lead[1].length + (lead[2] === ': ' ? 2 : 0));
+    text = SELF_EXPLAINING.has(lead[1]) && lead[2] === ': ' ? rest : `${wordsOf(lead[1])}${lead[2] === ': ' ? ': ' : ''}${rest}`;
+  }
+  return text.replace(/\b[a-zA-Z]+\.[a-zA-Z]+\b/g, (id) => wordsOf(id) ?? id);
 }
 
 /** The live part after a poll. */
@@ -172,7 +180,7 @@ export function failureLines(state: DeployState | undefined, fallbackCause: stri
   const comp = state?.compensation;
   if (comp) {
     // Steps passed, except those that failed for good (their errors start with the step id).
-    const failed = (step: string) => comp.errors.some((e) => e.startsWith(`${step}: `));
+    const failed = (step: string) => comp.errors.some((e) => e.startsWith(`${step}: `) || e.startsWith(`${step} kept failing`));
     const done = comp.steps
       .slice(0, comp.index + (state?.done ? 1 : 0))
       .filter((s) => !failed(s))

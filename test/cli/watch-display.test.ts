@@ -9,7 +9,7 @@ import { releaseIdOfTree } from '../../lib/release-id';
 import { HEARTBEAT_SECONDS, TerminalDisplay, colours } from '../../lib/cli/display';
 import { statusOf } from '../../lib/cli/fleet';
 import { PHASE_NAMES, STEP_PHRASES, stepPhrase } from '../../lib/cli/step-names';
-import { failureLines, phaseListLines, successLines } from '../../lib/cli/watch-view';
+import { failureLines, humanCause, phaseListLines, successLines } from '../../lib/cli/watch-view';
 import type { DeployState } from '../../lambda/deploy/state';
 import { appDirectory } from './support/app';
 import { Collector, runHerd, testDeps } from './support/harness';
@@ -187,6 +187,14 @@ describe('what is said at the end', () => {
       '    - instances rolled back',
       '  rollback steps that failed: restoring the release parameters: AccessDenied',
     ]);
+  });
+
+  test('causes in words: the step in front, one that kept failing, one named inside', () => {
+    expect(humanCause('migrate.waitRunner: migration failed (exit 1)')).toBe('running the migrations: migration failed (exit 1)');
+    expect(humanCause('refresh.wait kept failing for 5 min: ThrottlingException')).toBe('replacing web instances kept failing for 5 min: ThrottlingException');
+    expect(humanCause('advance Lambda failed on bake.waitImage: Task timed out')).toBe('advance Lambda failed on waiting for the image to be available: Task timed out');
+    expect(humanCause('rollout.unhealthy: release v2 is unhealthy')).toBe('release v2 is unhealthy');
+    expect(humanCause('aborted by alice (herd abort stopped execution d1)')).toBe('aborted by alice (herd abort stopped execution d1)');
   });
 
   test('a first release has no way back to offer; without an estimate the duration stands alone', () => {
