@@ -1,7 +1,7 @@
 /**
  * What a running deploy is doing: phase and step, bake or refresh
- * percentage, time elapsed and time left (from the environment's
- * history when there is any, else "unknown").
+ * percentage, time elapsed and time left (from the per-phase estimate, `estimate.ts`:
+ * history or herd plan; else "unknown").
  */
 import { DescribeInstanceRefreshesCommand } from '@aws-sdk/client-auto-scaling';
 import { phaseOf, type DeployState, type Phase } from '../../lambda/deploy/state';
