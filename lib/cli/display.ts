@@ -62,6 +62,11 @@ export function terminalSize(deps: Pick<CliDeps, 'out'>): { columns: number; row
   return { columns: out.columns && out.columns > 0 ? out.columns : 80, rows: out.rows && out.rows > 0 ? out.rows : 24 };
 }
 
+/**
+ * A terminal: lines that stay are printed above an ora spinner whose text is the live block
+ * (the live line, the banner in yellow, the instances), redrawn in place after each poll and
+ * kept within the terminal's width and height; ✖ and a failure's cause in red.
+ */
 export class TerminalDisplay implements Display {
   private readonly spinner: Ora;
   private readonly paint: ReturnType<typeof colours>;
@@ -100,6 +105,12 @@ export class TerminalDisplay implements Display {
   }
 }
 
+/**
+ * A pipe or a file: every line printed once, the live line when its step changes (not its
+ * clock), the banner when the page goes up, an instance when its status changes, and a
+ * heartbeat (`… still <phase>: <step>, elapsed, ETA`) so that a log never stays silent for
+ * `HEARTBEAT_SECONDS` of the deploy's time.
+ */
 export class PlainDisplay implements Display {
   private lastKey = '';
   private lastBanner = '';
