@@ -103,8 +103,13 @@ export async function watchDeploy(deps: CliDeps, handle: EnvironmentHandle, targ
   let view: ExecutionView | undefined;
   let diedAt: number | undefined;
   let from = target.execution;
-  const waiting = (line: string, key: string) =>
-    display.live({ line, time: '', key, heartbeat: line, banner: [], bannerKey: '', instances: [], changes: [] });
+  /** Before the first state: the total estimate counts down from the start. */
+  const startingTime = () => {
+    const elapsed = Math.max(0, (deps.now() - target.startedAt) / 1000);
+    return estimate ? `elapsed ${formatDuration(elapsed)} · ETA ~${formatDuration(Math.max(0, estimate.totalSeconds - elapsed))}` : '';
+  };
+  const waiting = (line: string, key: string, time = '') =>
+    display.live({ line, time, key, heartbeat: time ? `${line}, ${time.replace(' · ', ', ')}` : line, banner: [], bannerKey: '', instances: [], changes: [] });
   try {
     for (;;) {
       const current = await readDeployExecution(handle.clients, handle.outputs.deployStateMachineArn, target.deployId, from);
@@ -113,7 +118,7 @@ export async function watchDeploy(deps: CliDeps, handle: EnvironmentHandle, targ
           throw new CliError(`Step Functions does not know deploy ${target.deployId} on ${handle.name}; see \`herd history ${handle.name}\``);
         }
         // Started a moment ago: DescribeExecution is eventually consistent.
-        waiting('starting', 'starting');
+        waiting('starting', 'starting', startingTime());
       } else {
         view = current.view;
         from = current.executionArn.split(':').pop();
@@ -149,7 +154,7 @@ export async function watchDeploy(deps: CliDeps, handle: EnvironmentHandle, targ
             display.live(live);
           }
         } else if (view.status === 'RUNNING') {
-          waiting('starting', 'starting');
+          waiting('starting', 'starting', startingTime());
         }
         if (view.status !== 'RUNNING') {
           // An execution that died is resumed by the reaper in a new one: wait for it.

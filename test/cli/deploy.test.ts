@@ -472,7 +472,7 @@ describe('an execution Step Functions does not show yet, or that died', () => {
     const run = await runHerd(['deploy', 'staging', appDirectory()], deps);
     expect(run.err).toBe('');
     expect(run.code).toBe(0);
-    expect(run.out).toMatch(/^starting$/m);
+    expect(run.out).toMatch(/^starting · elapsed \d+s · ETA ~\d+m\d+s$/m);
     expect(run.out).toMatch(/serves on staging/);
   });
 
@@ -480,7 +480,7 @@ describe('an execution Step Functions does not show yet, or that died', () => {
     const { sim, deps } = setup();
     sim.executionLagSeconds = 3600;
     const watch = await runHerd(['deploy', 'staging', appDirectory()], deps);
-    expect(watch.out).toMatch(/^starting$/m);
+    expect(watch.out).toMatch(/^starting · elapsed \d+s · ETA ~\d+m\d+s$/m);
     expect(watch.code).toBe(2);
     expect(watch.err).toMatch(/^herd: Step Functions does not know deploy \S+ on staging; see `herd history staging`\n$/);
   });
