@@ -16,7 +16,11 @@ import { COMPENSATION_DONE, PHASE_NAMES, STEP_PHRASES, stepPhrase } from './step
 /** Width of the phase column. */
 const PHASE_COLUMN = 16;
 
-type Env = Pick<EnvironmentHandle, 'name' | 'outputs'> & { readonly config: { readonly maintenance: { readonly bypassCidrs: readonly string[] } } };
+type Env = Pick<EnvironmentHandle, 'name' | 'outputs'> & {
+  readonly config: { readonly maintenance: { readonly bypassCidrs: readonly string[] } };
+  /** An operator's maintenance page was up when the watch began. */
+  readonly pageUpBefore?: boolean;
+};
 
 /** `~6m00s`, or `?` without an estimate. */
 function about(seconds: number | undefined): string {
@@ -48,10 +52,15 @@ export function finishedPhaseLine(state: DeployState, n: number, estimate: Deplo
   return { line: `${PHASE_NAMES[t.phase].padEnd(PHASE_COLUMN)}${took}${vs}${end}`, mark: failed ? 'failed' : 'done' };
 }
 
-/** Whether a deploy's maintenance page is up now, and since when (undefined: an operator's, up before the deploy). */
-function pageUp(state: DeployState): { since?: number } | undefined {
+/**
+ * Whether the maintenance page is up now, and since when (no `since`: an operator's, up
+ * before the deploy). `upBefore`: the listener showed an operator's page when the watch began
+ * (a rolling deploy records none in its state).
+ */
+function pageUp(state: DeployState, upBefore = false): { since?: number } | undefined {
   const m = state.maintenance;
-  if (!m || state.done) return undefined;
+  if (state.done) return undefined;
+  if (!m) return upBefore ? {} : undefined;
   if (m.wasOnBefore) return {};
   if (m.onAt !== undefined && m.offAt === undefined) return { since: m.onAt };
   return undefined;
@@ -69,8 +78,8 @@ export function secretName(arn: string): string {
 }
 
 /** What changes the banner: whether the page is up, and since when. */
-export function bannerKey(state: DeployState): string {
-  const up = pageUp(state);
+export function bannerKey(state: DeployState, upBefore = false): string {
+  const up = pageUp(state, upBefore);
   return up ? `up:${up.since ?? 'before'}` : '';
 }
 
@@ -79,7 +88,7 @@ export function bannerKey(state: DeployState): string {
  * bypass header, read from its secret — its value is never printed — and the allowed CIDRs).
  */
 export function bannerLines(state: DeployState, env: Env, now: number): string[] {
-  const up = pageUp(state);
+  const up = pageUp(state, env.pageUpBefore);
   if (!up) return [];
   const since = up.since === undefined ? 'since before this deploy (an operator put it up)' : `since ${clock(up.since)} (${formatDuration((now - up.since) / 1000)})`;
   const lines = [`▲ maintenance page up ${since}: visitors get 503`];
@@ -146,7 +155,7 @@ export function liveView(
     key: [phase, step, ...extra].join('|'),
     heartbeat: `still ${phase}: ${step}, elapsed ${elapsed}, ETA ${eta}`,
     banner: bannerLines(state, env, now),
-    bannerKey: bannerKey(state),
+    bannerKey: bannerKey(state, env.pageUpBefore),
     instances: instances.all,
     changes: instances.changes,
   };

@@ -9,6 +9,7 @@
  * deploy keeps running.
  */
 import { ADVANCE_FATAL_ERRORS } from '../../lambda/deploy/contract';
+import { maintenanceStatus } from '../../lambda/deploy/maintenance';
 import type { DeployState } from '../../lambda/deploy/state';
 import type { CliDeps } from './deps';
 import type { EnvironmentHandle } from './environment';
@@ -88,7 +89,10 @@ export async function watchDeploy(deps: CliDeps, handle: EnvironmentHandle, targ
     throw err;
   }
   const medians = mediansOf(estimate);
-  const env = { ...handle, hasWorker: handle.outputs.workerAutoScalingGroup !== '' };
+  // An operator's page up already: the deploy's state says nothing of it when it is rolling.
+  const page = await maintenanceStatus(handle.clients, handle.deploy).catch(() => undefined);
+  const pageUpBefore = page?.on === true && page.owner !== target.deployId;
+  const env = { ...handle, hasWorker: handle.outputs.workerAutoScalingGroup !== '', pageUpBefore };
   const tracker = new InstanceTracker();
   let trackedPhase: string | undefined;
   /** The maintenance banner is on screen: its end is said once. */
@@ -171,7 +175,7 @@ export async function watchDeploy(deps: CliDeps, handle: EnvironmentHandle, targ
       if (interrupted) break;
     }
     if (view && !(interrupted && (view.status === 'RUNNING' || endedAbnormally(view)))) {
-      if (pageShown && view.state && bannerKey(view.state) === '') display.print(pageDownLine(view.state));
+      if (pageShown && view.state && bannerKey(view.state, pageUpBefore) === '' && !pageUpBefore) display.print(pageDownLine(view.state));
       await summarize(deps, handle, target, view, display, estimate);
     }
   } finally {

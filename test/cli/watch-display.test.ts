@@ -149,6 +149,15 @@ describe('piped', () => {
     expectNoInternalId(run.out + run.err);
   });
 
+  test("an operator's page up before a rolling deploy: the banner says so, and that it stays up", async () => {
+    const { deps } = setup({ web: 2, worker: 1, serving: 'r1', maintenanceOn: true });
+    const run = await runHerd(['deploy', 'staging', appDirectory()], deps);
+    expect(run.code).toBe(0);
+    const lines = run.out.split('\n');
+    expect(lines.filter((l) => l.startsWith('▲ maintenance'))).toEqual(['▲ maintenance page up since before this deploy (an operator put it up): visitors get 503']);
+    expect(lines.filter((l) => l.startsWith('maintenance page down'))).toEqual([]);
+  });
+
   test('an unhealthy release: the failing instances with the target-health reason, the diagnosis, the rollback', async () => {
     const dir = appDirectory('unhealthy');
     const { deps } = setup({ web: 2, worker: 1, serving: 'r1', releases: { [releaseIdOfTree(dir)]: { neverHealthy: true } } });
