@@ -21,6 +21,7 @@ import type { AwsClients, CliDeps, Writer } from './deps';
 import { artifactKey } from './environment';
 import { CliError, EXIT } from './errors';
 import { HERDIGNORE, largestEntries, selectFiles, type PackSelection } from './pack';
+import { fit, terminalSize } from './display';
 import { formatDuration } from './progress';
 
 /** A release id as the deploy step accepts it. */
@@ -219,15 +220,16 @@ function uploadDisplay(deps: Pick<CliDeps, 'out' | 'isTTY'>, url: string, size: 
       stop: () => undefined,
     };
   }
+  const width = terminalSize(deps).columns - 3;
   const text = (sent: number) =>
-    `uploading ${url} · ${formatBytes(sent, size)} / ${formatBytes(size)} · ${size > 0 ? Math.floor((Math.min(sent, size) / size) * 100) : 100}%`;
+    fit(`uploading ${url} · ${formatBytes(sent, size)} / ${formatBytes(size)} · ${size > 0 ? Math.floor((Math.min(sent, size) / size) * 100) : 100}%`, width);
   const spinner = ora({ stream: deps.out as NodeJS.WritableStream, isEnabled: true, discardStdin: false, text: text(0) }).start();
   return {
     progress(sent) {
       spinner.text = text(sent);
       spinner.render(); // at once, not at the next frame: a part may take a while
     },
-    done: (line) => void spinner.stopAndPersist({ symbol: '✔', text: line }),
+    done: (line) => void spinner.stopAndPersist({ symbol: '✔', text: fit(line, width) }),
     stop: () => void spinner.stop(),
   };
 }

@@ -1,9 +1,9 @@
 /**
- * What a running deploy is doing, in one line: phase and step, bake or refresh
- * percentage, instances replaced, time elapsed and time left (from the environment's
- * history when there is any, else "unknown").
+ * What a running deploy is doing: phase and step, bake or refresh
+ * percentage, time elapsed and time left (from the per-phase estimate, `estimate.ts`:
+ * history or herd plan; else "unknown").
  */
-import { DescribeAutoScalingGroupsCommand, DescribeInstanceRefreshesCommand } from '@aws-sdk/client-auto-scaling';
+import { DescribeInstanceRefreshesCommand } from '@aws-sdk/client-auto-scaling';
 import { phaseOf, type DeployState, type Phase } from '../../lambda/deploy/state';
 import type { Role } from '../config/types';
 import type { AwsClients } from './deps';
@@ -16,8 +16,6 @@ export interface Progress {
   readonly bakePercent?: number;
   /** Instance refresh in progress: role and PercentageComplete. */
   readonly refresh?: { readonly role: Role; readonly percent: number };
-  /** Instances serving the new launch-template version, out of the groups' desired capacity. */
-  readonly replaced?: { readonly done: number; readonly total: number };
   readonly elapsedSeconds: number;
   /** Seconds left, or undefined when unknown (no history). */
   readonly leftSeconds?: number;
@@ -71,20 +69,6 @@ export async function progressOf(
     const r = res.InstanceRefreshes?.[0];
     if (r && r.PercentageComplete !== undefined) refresh = { role, percent: r.PercentageComplete };
   }
-  let replaced: Progress['replaced'];
-  const next = state.next?.versions;
-  if (next && (phase === 'rollout' || phase === 'verify' || phase === 'migrate')) {
-    const res = await handle.clients.autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [groups.web, groups.worker] }));
-    let done = 0;
-    let total = 0;
-    for (const g of res.AutoScalingGroups ?? []) {
-      const role: Role = g.AutoScalingGroupName === groups.worker ? 'worker' : 'web';
-      const version = next[role];
-      total += g.DesiredCapacity ?? 0;
-      done += (g.Instances ?? []).filter((i) => i.LifecycleState === 'InService' && version !== undefined && i.LaunchTemplate?.Version === version).length;
-    }
-    replaced = { done: Math.min(done, total), total };
-  }
   const bakeMedian = medians.bake;
   const bakePercent = phase === 'bake' && bakeMedian ? Math.min(99, Math.floor((inPhaseSeconds(state, now) / bakeMedian) * 100)) : undefined;
   const left = estimateLeft(state, medians, now);
@@ -93,7 +77,6 @@ export async function progressOf(
     step: state.step,
     ...(bakePercent !== undefined ? { bakePercent } : {}),
     ...(refresh ? { refresh } : {}),
-    ...(replaced ? { replaced } : {}),
     elapsedSeconds: Math.max(0, Math.round((now - state.startedAt) / 1000)),
     ...(left !== undefined ? { leftSeconds: left } : {}),
   };
@@ -108,20 +91,4 @@ export function formatDuration(seconds: number): string {
   if (h > 0) return `${h}h${String(m).padStart(2, '0')}m`;
   if (m > 0) return `${m}m${String(r).padStart(2, '0')}s`;
   return `${r}s`;
-}
-
-/** What changes the line (elapsed time alone does not). */
-export function progressKey(p: Progress): string {
-  return [p.phase, p.step, p.bakePercent ?? '', p.refresh ? `${p.refresh.role}${p.refresh.percent}` : '', p.replaced ? `${p.replaced.done}/${p.replaced.total}` : ''].join('|');
-}
-
-/** `rollout: refresh.wait · refresh web 40% · 1/2 instances replaced · elapsed 9m12s · left ~3m10s` */
-export function progressLine(p: Progress): string {
-  const parts = [`${p.phase}: ${p.step}`];
-  if (p.bakePercent !== undefined) parts.push(`bake ~${p.bakePercent}%`);
-  if (p.refresh) parts.push(`refresh ${p.refresh.role} ${p.refresh.percent}%`);
-  if (p.replaced) parts.push(`${p.replaced.done}/${p.replaced.total} instances replaced`);
-  parts.push(`elapsed ${formatDuration(p.elapsedSeconds)}`);
-  parts.push(`left ${p.leftSeconds === undefined ? 'unknown' : `~${formatDuration(p.leftSeconds)}`}`);
-  return parts.join(' · ');
 }

@@ -5,6 +5,7 @@ import { lockedMessage, readLock } from '../../lambda/deploy/lock';
 import { preflight, preflightMessage } from '../../lambda/deploy/preflight';
 import type { DeployInput } from '../../lambda/deploy/state';
 import type { DeployStrategy, MigrationOrder } from '../config/types';
+import { fit, terminalSize } from './display';
 import type { CliDeps } from './deps';
 import type { EnvironmentHandle } from './environment';
 import { CliError, EXIT } from './errors';
@@ -81,7 +82,13 @@ export async function startDeploy(deps: CliDeps, handle: EnvironmentHandle, requ
     new StartExecutionCommand({ stateMachineArn: handle.outputs.deployStateMachineArn, name: deployId, input: JSON.stringify(input) }),
   );
   const what = request.mode === 'bake' ? `bake of release ${request.release}` : `release ${request.release} (${strategy}${request.migrationOrder ? `, migrations ${request.migrationOrder}` : ''})`;
-  deps.out.write(`deploy ${deployId} started on ${handle.name}: ${what}, by ${input.actor}\n`);
+  if (deps.isTTY) {
+    // A terminal: two lines that fit its width (the actor's ARN is long).
+    const { columns } = terminalSize(deps);
+    deps.out.write(`${fit(`deploy ${deployId} started on ${handle.name}: ${what}`, columns - 1)}\n${fit(`  by ${input.actor}`, columns - 1)}\n`);
+  } else {
+    deps.out.write(`deploy ${deployId} started on ${handle.name}: ${what}, by ${input.actor}\n`);
+  }
   await onStarted?.({ deployId, actor: input.actor });
   return followUnlessDetached(deps, handle, { deployId, startedAt, release: request.release, strategy, mode: request.mode ?? 'deploy' }, request.detach);
 }

@@ -48,10 +48,29 @@ describe('herd deploy <env> <path>', () => {
     expect(lines[1]).toMatch(new RegExp(`^uploaded s3://${sim.bucket}/releases/${release}\\.tar\\.gz \\(\\d+ B in 0s\\)$`));
     // The actor is the caller's AWS identity (STS), not a name the caller chose.
     expect(lines[2]).toMatch(new RegExp(`^deploy \\S+ started on staging: release ${release} \\(rolling\\), by alice \\(arn:aws:iam::123456789012:user/alice\\)$`));
-    expect(lines.some((l) => /^rollout: refresh\.\w+ · refresh web \d+% · \d\/\d instances replaced · elapsed \S+ · left unknown$/.test(l))).toBe(true);
-    expect(lines.some((l) => /^bake: bake\.\w+ · elapsed/.test(l))).toBe(true);
-    expect(lines.filter((l) => /^done lock \d+s$/.test(l))).toHaveLength(1);
-    expect(lines[lines.length - 1]).toMatch(new RegExp(`^release ${release} serves on staging \\(deploy \\S+ in \\d+m\\d+s\\)$`));
+    // A first deploy: the phases and the total come from herd plan, before the first poll.
+    expect(lines[3]).toMatch(new RegExp(`^release ${release} on staging, rolling: ETA ~\\d+m\\d+s \\(estimate from herd plan\\)$`));
+    expect(lines.slice(4, 11).map((l) => l.replace(/~\S+$/, '~'))).toEqual(['lock', 'bake', 'launch template', 'migrate', 'rollout', 'verify', 'record'].map((p) => `  ${p.padEnd(16)}~`));
+    // The step in words, with the count of instances replaced, and the time left from the first line on.
+    expect(lines.some((l) => /^rollout: replacing [12] of 2 web instances · refresh web \d+% · elapsed \S+ · ETA ~\S+$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^bake: waiting for the builder · bake ~\d+% · elapsed \S+ · ETA ~\S+$/.test(l))).toBe(true);
+    expect(lines.filter((l) => /^✔ lock {12}\d+s \(estimate ~\d+s\)$/.test(l))).toHaveLength(1);
+    // Each instance of the rollout as it changes, the new ones launching to healthy, the old ones draining to terminated.
+    expect(lines).toEqual(expect.arrayContaining([
+      expect.stringMatching(new RegExp(`^  web {4}i-\\w+  ${release} +launching$`)),
+      expect.stringMatching(new RegExp(`^  web {4}i-\\w+  ${release} +healthy$`)),
+      expect.stringMatching(/^  web {4}i-\w+  r1 +draining$/),
+      expect.stringMatching(/^  web {4}i-\w+  r1 +terminated$/),
+    ]));
+    // The summary: URL, instances per role, duration against the estimate, the way back; the verdict last.
+    expect(lines.slice(-6)).toEqual([
+      '  url        http://herd-staging-123.eu-west-1.elb.amazonaws.com',
+      '  instances  web 2 · worker 1',
+      expect.stringMatching(/^  duration   \d+m\d+s \(estimate ~\d+m\d+s from herd plan\)$/),
+      '  previous   r1',
+      '  roll back  herd rollback staging',
+      expect.stringMatching(new RegExp(`^release ${release} serves on staging \\(deploy \\S+ in \\d+m\\d+s\\)$`)),
+    ]);
     // Piped output: one line per change, never the same progress line twice in a row.
     const progress = lines.filter((l) => / · elapsed /.test(l)).map((l) => l.replace(/ · elapsed.*/, ''));
     for (let i = 1; i < progress.length; i++) expect(progress[i]).not.toBe(progress[i - 1]);
@@ -63,8 +82,9 @@ describe('herd deploy <env> <path>', () => {
     const second = testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now(), sleep: () => sim.sleep() });
     const run = await runHerd(['deploy', 'staging', appDirectory('b')], second);
     expect(run.code).toBe(0);
-    expect(run.out).toMatch(/bake: \S+ · bake ~\d+% · elapsed \S+ · left ~\d+m\d+s/);
-    expect(run.out).not.toMatch(/left unknown/);
+    expect(run.out).toMatch(/ on staging, rolling: ETA ~\d+m\d+s \(estimate from 1 earlier deploy\)\n/);
+    expect(run.out).toMatch(/bake: [a-z ]+ · bake ~\d+% · elapsed \S+ · ETA ~\d+m\d+s/);
+    expect(run.out).not.toMatch(/ETA unknown/);
   });
 
   test('a release already uploaded is not uploaded again', async () => {
@@ -111,8 +131,18 @@ describe('herd deploy <env> <path>', () => {
     const run = await runHerd(['deploy', 'staging', dir], deps);
     expect(run.code).toBe(1);
     expect(run.err).toMatch(
-      /^herd: deploy \S+ failed in migrate: migrate\.waitRunner: migration failed on runner i-\w+ \(exit 1\): django\.db\.utils\.ProgrammingError: column "sku" does not exist; rolled back; release r1 keeps serving\n$/,
+      /^herd: deploy \S+ failed in migrate: running the migrations: migration failed on runner i-\w+ \(exit 1\): django\.db\.utils\.ProgrammingError: column "sku" does not exist; rolled back; release r1 keeps serving\n$/,
     );
+    // The display: the failed phase marked, the cause in words, what was rolled back.
+    const lines = run.out.trim().split('\n');
+    expect(lines.filter((l) => l.startsWith('✖ '))).toEqual([expect.stringMatching(/^✖ migrate {9}\d+s \(estimate ~\S+\) — failed$/)]);
+    expect(lines).toContainEqual(expect.stringMatching(/^✔ roll back {7}\d+/));
+    expect(lines.slice(-4)).toEqual([
+      expect.stringMatching(/^deploy failed in migrate: running the migrations: migration failed on runner i-\w+ \(exit 1\): django\.db\.utils\.ProgrammingError: column "sku" does not exist$/),
+      '  rolled back: release r1 keeps serving',
+      '    - release parameters restored',
+      '    - builder and runner terminated',
+    ]);
     expect(currentRelease(sim)).toBe('r1');
   });
 
@@ -228,7 +258,7 @@ describe('herd status during a deploy', () => {
     expect(status.refreshes[0]).toMatchObject({ role: 'web', status: 'InProgress' });
     expect(status.refreshes[0]?.percent).toBeGreaterThan(0);
     const text = await runHerd(['status', 'staging'], testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now() }));
-    expect(text.out).toMatch(/^deploy {6}\S+ running: rollout \(refresh\.wait\), release \S+, by alice \(arn:aws:iam::123456789012:user\/alice\) since /m);
+    expect(text.out).toMatch(/^deploy {6}\S+ running: rollout: replacing web instances, release \S+, by alice \(arn:aws:iam::123456789012:user\/alice\) since /m);
     expect(text.out).toMatch(/^refresh {5}web InProgress \d+%$/m);
   });
 });
@@ -442,7 +472,7 @@ describe('an execution Step Functions does not show yet, or that died', () => {
     const run = await runHerd(['deploy', 'staging', appDirectory()], deps);
     expect(run.err).toBe('');
     expect(run.code).toBe(0);
-    expect(run.out).toMatch(/^starting$/m);
+    expect(run.out).toMatch(/^starting · elapsed \d+s · ETA ~\d+m\d+s$/m);
     expect(run.out).toMatch(/serves on staging/);
   });
 
@@ -450,7 +480,7 @@ describe('an execution Step Functions does not show yet, or that died', () => {
     const { sim, deps } = setup();
     sim.executionLagSeconds = 3600;
     const watch = await runHerd(['deploy', 'staging', appDirectory()], deps);
-    expect(watch.out).toMatch(/^starting$/m);
+    expect(watch.out).toMatch(/^starting · elapsed \d+s · ETA ~\d+m\d+s$/m);
     expect(watch.code).toBe(2);
     expect(watch.err).toMatch(/^herd: Step Functions does not know deploy \S+ on staging; see `herd history staging`\n$/);
   });
@@ -471,7 +501,8 @@ describe('an execution Step Functions does not show yet, or that died', () => {
     expect(unlock.err).toMatch(/is still running on staging; its lock ends with it/);
 
     const watch = await runHerd(['watch', 'staging'], again(sim));
-    expect(watch.out).toContain(`done execution ${first!.name} ended ABORTED; resumed by the reaper\n`);
+    expect(watch.out).toContain(`▲ execution ${first!.name} ended ABORTED; resumed by the reaper\n`);
+    expect(watch.out).toMatch(/^✖ rollout {9}\d+m\d+s \(estimate ~\S+\) — failed$/m);
     expect(watch.code).toBe(1);
     expect(watch.err).toMatch(new RegExp(`^herd: deploy ${first!.name} failed in rollout: execution ${first!.name} ended ABORTED; rolled back; release r1 keeps serving\\n$`));
     expect(currentRelease(sim)).toBe('r1');

@@ -64,7 +64,11 @@ describe('herd abort', () => {
     expect(run.err).toBe('');
     expect(run.code).toBe(0);
     expect(run.out).toMatch(new RegExp(`^deploy ${deployId} stopped by \\S+.*; it is being compensated \\(the previous release comes back\\)$`, 'm'));
-    expect(run.out).toMatch(new RegExp(`^done execution ${deployId} ended ABORTED.*; resumed by the reaper$`, 'm'));
+    expect(run.out).toMatch(new RegExp(`^▲ execution ${deployId} ended ABORTED.*; resumed by the reaper$`, 'm'));
+    // The phase it stopped in is marked, the rollback is followed, and what it put back is said.
+    expect(run.out).toMatch(/^✖ rollout {9}\d+m\d+s \(estimate ~\S+\) — aborted$/m);
+    expect(run.out).toMatch(/^✔ roll back {7}\d+/m);
+    expect(run.out).toMatch(/^ {2}rolled back: release r1 keeps serving$/m);
     expect(run.out).toMatch(new RegExp(`^deploy ${deployId} aborted \\(aborted by .*\\); compensated: release r1 keeps serving`, 'm'));
 
     expect(currentRelease(sim)).toBe('r1');

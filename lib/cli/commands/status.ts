@@ -4,7 +4,7 @@ import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeTargetHealthCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { Command } from 'commander';
 import { readLock } from '../../../lambda/deploy/lock';
-import type { DeployState } from '../../../lambda/deploy/state';
+import type { DeployState, Phase } from '../../../lambda/deploy/state';
 import type { Role } from '../../config/types';
 import { maintenanceStatus } from '../../../lambda/deploy/maintenance';
 import { parameterNames, TAGS } from '../../names';
@@ -14,6 +14,7 @@ import { EXECUTION_VISIBILITY_SECONDS, endedAbnormally, readDeployExecution } fr
 import { readParameter, releaseImages, tagOf } from '../images';
 import { JSON_OPTION, table, writeJson } from '../output';
 import { currentPhase } from '../progress';
+import { PHASE_NAMES, stepPhrase } from '../step-names';
 
 const ACTIVE_REFRESH = new Set(['Pending', 'InProgress', 'Cancelling', 'RollbackInProgress', 'Baking']);
 
@@ -52,6 +53,8 @@ export interface EnvironmentStatus {
     since: string;
     phase?: string;
     step?: string;
+    /** The step in words (`step-names.ts`): what the text shows instead of the id. */
+    stepWords?: string;
     status?: string;
     /** The deploy failed and its compensation did not finish: what is half done, and how to repair it. */
     needsAttention?: string;
@@ -127,7 +130,7 @@ export async function environmentStatus(handle: EnvironmentHandle, now: number):
   let lockView: EnvironmentStatus['lock'];
   let deployState: DeployState | undefined;
   if (lock) {
-    let phase: Pick<NonNullable<EnvironmentStatus['lock']>, 'phase' | 'step' | 'status'> = {};
+    let phase: Pick<NonNullable<EnvironmentStatus['lock']>, 'phase' | 'step' | 'stepWords' | 'status'> = {};
     // From the deploy's own execution (its deaths and the reaper's resumes), or the repair the lock names.
     let current = await readDeployExecution(clients, outputs.deployStateMachineArn, lock.deployId);
     if (lock.execution && current && !current.executionArn.endsWith(`:${lock.execution}`)) {
@@ -141,7 +144,8 @@ export async function environmentStatus(handle: EnvironmentHandle, now: number):
         : /-repair-\d+$/.test(current.executionArn) ? ' (herd repair)'
         : '';
       const status = endedAbnormally(view) ? `${view.status}: waiting for the reaper to resume it` : `${view.status}${resumed}`;
-      phase = { status, ...(view.state ? { phase: currentPhase(view.state), step: view.state.step } : {}) };
+      const words = view.state ? stepPhrase({ state: view.state, hasWorker: outputs.workerAutoScalingGroup !== '' }) : undefined;
+      phase = { status, ...(view.state ? { phase: currentPhase(view.state), step: view.state.step, stepWords: words } : {}) };
     } else {
       // DescribeExecution is eventually consistent: a deploy that just took the lock may not show yet.
       const young = now - (Date.parse(lock.since) || 0) < EXECUTION_VISIBILITY_SECONDS * 1000;
@@ -223,7 +227,7 @@ export function renderStatus(s: EnvironmentStatus): string {
     ? 'none running'
     : s.lock.needsAttention
       ? `${s.lock.deployId} ended and needs attention (its compensation did not finish): release ${s.lock.release}, by ${s.lock.actor} since ${s.lock.since}; fix the cause, then \`herd repair ${s.environment}\``
-      : `${s.lock.deployId} running: ${s.lock.phase ? `${s.lock.phase} (${s.lock.step ?? ''})` : (s.lock.status ?? '')}, release ${s.lock.release}, by ${s.lock.actor} since ${s.lock.since}${s.lock.abortedBy ? `; aborted by ${s.lock.abortedBy}, compensating` : ''}`;
+      : `${s.lock.deployId} running: ${s.lock.phase ? `${PHASE_NAMES[s.lock.phase as Phase] ?? s.lock.phase}: ${s.lock.stepWords ?? 'working'}` : (s.lock.status ?? '')}, release ${s.lock.release}, by ${s.lock.actor} since ${s.lock.since}${s.lock.abortedBy ? `; aborted by ${s.lock.abortedBy}, compensating` : ''}`;
   lines.push(`deploy      ${deploy}`);
   lines.push(`lock        ${s.lock ? `held by deploy ${s.lock.deployId} (${s.lock.actor})` : 'free'}`);
   lines.push(`refresh     ${s.refreshes.length > 0 ? s.refreshes.map((r) => `${r.role} ${r.status} ${r.percent ?? 0}%`).join(', ') : s.refreshError ? `unknown (${s.refreshError})` : 'none in progress'}`);

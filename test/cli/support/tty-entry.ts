@@ -2,16 +2,53 @@
  * Test-only entry point: `herd` wired to a simulated environment, writing to the real
  * stdout, so a test can run it in a terminal (tmux) or through a pipe.
  *   node -r tsx/cjs test/cli/support/tty-entry.ts deploy staging <dir>
- * Each poll lets the simulated deploy run 60 virtual seconds and waits 60 real ms, so the
- * spinner has time to draw.
+ * Each poll lets the simulated deploy run `HERD_TTY_SECONDS_PER_POLL` virtual seconds (60)
+ * and waits `HERD_TTY_WAIT_MS` real ms (60), so the spinner has time to draw. Scenario knobs:
+ * - `HERD_TTY_RELEASE`: JSON `ReleaseBehaviour` of the release packed from the directory
+ *   argument (`{"neverHealthy":true}`, `{"migrationExitCode":1}`);
+ * - `HERD_TTY_WEB`: web instances (2);
+ * - `HERD_TTY_HOLD_WHEN` (`page`: the deploy's maintenance page is up; `rollout`: an instance
+ *   refresh runs; `failing`: a new instance fails its health check) and `HERD_TTY_HOLD_FILE`:
+ *   the first time the display has drawn that, the next poll waits until the file exists (a
+ *   test captures the screen, then creates it).
  */
+import { existsSync, statSync } from 'node:fs';
 import { cachedActor, type CliDeps } from '../../../lib/cli/deps';
 import { main } from '../../../lib/cli/program';
+import { releaseIdOfTree } from '../../../lib/release-id';
+import type { ReleaseBehaviour } from '../../../lib/simulation/fake-cloud';
 import { testConfig } from './harness';
 import { SimulatedEnvironment } from './simulated';
 
-const sim = new SimulatedEnvironment({ web: 2, worker: 1, serving: 'r1' }, { iam: false });
-sim.secondsPerPoll = 60;
+const argv = process.argv.slice(2);
+const dir = argv.find((a) => existsSync(a) && statSync(a).isDirectory());
+const behaviour = process.env.HERD_TTY_RELEASE ? (JSON.parse(process.env.HERD_TTY_RELEASE) as ReleaseBehaviour) : undefined;
+const releases = behaviour && dir ? { [releaseIdOfTree(dir)]: behaviour } : {};
+const sim = new SimulatedEnvironment({ web: Number(process.env.HERD_TTY_WEB ?? 2), worker: 1, serving: 'r1', releases }, { iam: false });
+sim.secondsPerPoll = Number(process.env.HERD_TTY_SECONDS_PER_POLL ?? 60);
+const waitMs = Number(process.env.HERD_TTY_WAIT_MS ?? 60);
+const holdFile = process.env.HERD_TTY_HOLD_FILE;
+
+/** Whether the newest deploy's last state (the one the display drew) is what the test waits for. */
+function holding(): boolean {
+  const state = [...sim.executions.values()].at(-1)?.states.at(-1);
+  if (!state || state.done) return false;
+  switch (process.env.HERD_TTY_HOLD_WHEN) {
+    case 'page':
+      return state.maintenance?.onAt !== undefined && state.maintenance.offAt === undefined;
+    case 'rollout':
+      return state.step === 'refresh.wait';
+    case 'failing':
+      return Object.keys(state.unhealthy?.watching ?? {}).length > 0;
+    default:
+      return false;
+  }
+}
+
+let held = false;
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 const deps: CliDeps = {
   clients: () => sim.clients(),
   out: process.stdout,
@@ -19,8 +56,13 @@ const deps: CliDeps = {
   isTTY: process.stdout.isTTY === true,
   now: () => sim.world.clock.now(),
   sleep: async () => {
+    // The display drew what the test waits for after the last poll: hold it on screen, once.
+    if (holdFile && !held && holding()) {
+      held = true;
+      while (!existsSync(holdFile)) await pause(50);
+    }
     await sim.sleep();
-    await new Promise((resolve) => setTimeout(resolve, 60));
+    await pause(waitMs);
   },
   config: () => testConfig(),
   actor: cachedActor(),
@@ -30,6 +72,6 @@ const deps: CliDeps = {
   },
 };
 
-main(process.argv.slice(2), deps).then((code) => {
+main(argv, deps).then((code) => {
   process.exitCode = code;
 });

@@ -1,0 +1,130 @@
+/**
+ * What a deploy is doing, in the operator's words: every step id the deploy step can set
+ * (`state.step`, `lambda/deploy/advance.ts` `STEP_NAMES`) and every phase has a phrase, with
+ * live counts where the state or a read of the fleet gives them ("replacing 2 of 6 web
+ * instances"). The display never shows an internal id (`refresh.wait`, `launchTemplate`).
+ */
+import type { DeployState, Phase } from '../../lambda/deploy/state';
+import type { Role } from '../config/types';
+
+/** What a phrase may use besides the state: counts read from the groups this poll. */
+export interface StepContext {
+  readonly state: DeployState;
+  /** Whether the environment has a worker fleet (the rolling rollout refreshes web, then worker). */
+  readonly hasWorker: boolean;
+  /** Per role: desired capacity and instances of the new launch-template version in service. */
+  readonly counts?: Partial<Record<Role, { readonly desired: number; readonly replaced: number }>>;
+}
+
+/** The role a rolling rollout is at (`state.roleIndex` over web, then worker). */
+function rollingRole(c: StepContext): Role {
+  return (c.hasWorker ? (['web', 'worker'] as const) : (['web'] as const))[c.state.roleIndex] ?? 'web';
+}
+
+/** "replacing 2 of 6 web instances", or "replacing web instances" when the group was not read. */
+function replacing(c: StepContext, role: Role): string {
+  const n = c.counts?.[role];
+  if (!n || n.desired === 0) return `replacing ${role} instances`;
+  if (n.replaced >= n.desired) return n.desired === 1 ? `the ${role} instance replaced, finishing` : `all ${n.desired} ${role} instances replaced, finishing`;
+  return `replacing ${n.replaced + 1} of ${n.desired} ${role} instance${n.desired === 1 ? '' : 's'}`;
+}
+
+/** The new fleets of a `full` deploy: "3 of 6 new instances in service". */
+function newFleet(c: StepContext): string {
+  // The groups' desired counts include the old instances while both run: the new ones to bring up are the snapshot's target.
+  const roles = (Object.entries(c.counts ?? {}) as [Role, { desired: number; replaced: number }][]).map(([role, n]) => {
+    const snapshot = c.state.full?.groups?.[role];
+    return { desired: snapshot?.target ?? snapshot?.desired ?? n.desired, replaced: n.replaced };
+  });
+  const desired = roles.reduce((s, n) => s + n.desired, 0);
+  const replaced = roles.reduce((s, n) => s + Math.min(n.replaced, n.desired), 0);
+  return desired > 0 ? `${replaced} of ${desired} new instances in service` : 'waiting for the new instances';
+}
+
+const previousRelease = (c: StepContext) => c.state.previous?.release ?? 'the previous release';
+
+/** A phrase for every step id of the deploy step. */
+export const STEP_PHRASES: Readonly<Record<string, (c: StepContext) => string>> = {
+  'lock.acquire': () => 'taking the deploy lock',
+  'lock.preflight': () => 'running the pre-flight checks',
+  'lock.notify': () => 'telling the team the deploy started',
+  'lock.janitor': () => 'cleaning up after earlier deploys',
+  'bake.find': () => 'looking for an image of this release',
+  'bake.launch': () => 'launching the builder',
+  'bake.waitBuilder': () => 'waiting for the builder',
+  'bake.createImage': () => 'creating the image',
+  'bake.waitImage': () => 'waiting for the image to be available',
+  'bake.terminateBuilder': () => 'terminating the builder',
+  'launchTemplate.read': () => 'reading the launch templates',
+  'launchTemplate.create': () => 'creating launch template versions',
+  'launchTemplate.waitParameters': () => 'waiting for the image parameter',
+  'migrate.waitDatabase': () => 'waiting for the database to be available',
+  'migrate.snapshot': () => 'snapshotting the database',
+  'migrate.waitSnapshot': () => 'waiting for the database snapshot',
+  'migrate.launchRunner': () => 'launching the migration runner',
+  'migrate.waitRunner': () => 'running the migrations',
+  'migrate.terminateRunner': () => 'terminating the migration runner',
+  'refresh.start': (c) => `starting the ${rollingRole(c)} instance refresh`,
+  'refresh.wait': (c) => replacing(c, rollingRole(c)),
+  'refresh.checkFloor': (c) => `checking the ${rollingRole(c)} fleet's size`,
+  'refresh.floor': (c) => `moving the ${rollingRole(c)} fleet to its configured size`,
+  'refresh.waitFloor': (c) => `waiting for the ${rollingRole(c)} fleet at its configured size`,
+  'maintenance.on': () => 'putting the maintenance page up',
+  'maintenance.off': () => 'taking the maintenance page down',
+  'replace.record': () => 'recording the serving fleets',
+  'replace.scaleOut': () => 'launching the new fleets',
+  'replace.waitNew': (c) => newFleet(c),
+  'replace.terminateOld': () => 'terminating the old instances',
+  'replace.restore': () => "restoring the fleets' settings",
+  'hold.wait': () => 'holding the maintenance page a moment',
+  'verify.targets': () => 'checking the load balancer targets',
+  'verify.watch': () => 'watching the rollback alarms',
+  'rollout.unhealthy': () => 'reading why the new instances are unhealthy',
+  'record.retention': () => 'pruning old release images',
+  'record.backups': () => 'pruning old database snapshots',
+  'record.history': () => 'writing the deploy history',
+  'record.notify': () => 'telling the team the release serves',
+  'record.unlock': () => 'releasing the deploy lock',
+  'record.note': () => 'noting that the lock is still held',
+  'compensate.fleet': () => 'putting the old fleets back',
+  'compensate.floor': () => "restoring the fleets' sizes",
+  'compensate.waitFloor': () => "waiting for the fleets' sizes",
+  'compensate.refresh': (c) => `rolling the instances back to ${previousRelease(c)}`,
+  'compensate.waitRefresh': (c) => `waiting for the instances of ${previousRelease(c)}`,
+  'compensate.parameters': () => 'restoring the release parameters',
+  'compensate.waitParameters': () => 'waiting for the release parameters',
+  'compensate.instances': () => 'terminating the builder and the migration runner',
+  'compensate.maintenance': () => 'taking the maintenance page down',
+  'compensate.record': () => 'recording the rollback',
+};
+
+/** The phrase for the state's current step; a step this CLI does not know yet reads "working" (never its id). */
+export function stepPhrase(c: StepContext): string {
+  return STEP_PHRASES[c.state.step]?.(c) ?? 'working';
+}
+
+/** Phases as the operator reads them. */
+export const PHASE_NAMES: Readonly<Record<Phase, string>> = {
+  lock: 'lock',
+  bake: 'bake',
+  launchTemplate: 'launch template',
+  migrate: 'migrate',
+  rollout: 'rollout',
+  verify: 'verify',
+  record: 'record',
+  compensate: 'roll back',
+};
+
+/** The compensation steps, as "what was rolled back". */
+export const COMPENSATION_DONE: Readonly<Record<string, string>> = {
+  'compensate.fleet': 'old fleets put back',
+  'compensate.floor': "fleets' sizes restored",
+  'compensate.waitFloor': '',
+  'compensate.refresh': 'instances rolled back',
+  'compensate.waitRefresh': '',
+  'compensate.parameters': 'release parameters restored',
+  'compensate.waitParameters': '',
+  'compensate.instances': 'builder and runner terminated',
+  'compensate.maintenance': 'maintenance page taken down',
+  'compensate.record': '',
+};
