@@ -9,7 +9,7 @@
  * `herd iam-policy` from placeholder outputs (`README_POLICY_TARGET`), and a test keeps that
  * block equal to this code's output.
  */
-import { TAGS } from '../names';
+import { logGroupName, TAGS } from '../names';
 
 /** Where an environment's resources are, from `herd-<env>`'s outputs. */
 export interface OperatorPolicyTarget {
@@ -48,7 +48,7 @@ export interface OperatorPolicy {
 }
 
 /** The verbs the read-only policy is for. */
-export const READ_ONLY_VERBS = ['status', 'history', 'plan'] as const;
+export const READ_ONLY_VERBS = ['status', 'logs', 'history', 'plan'] as const;
 
 /** The region, account and name a state machine ARN holds. */
 function stateMachineParts(arn: string): { region: string; account: string; name: string } {
@@ -99,6 +99,8 @@ export function operatorPolicy(target: OperatorPolicyTarget, mode: OperatorPolic
     ...(target.rollbackAlarms.length > 0
       ? [{ Sid: 'ReadRollbackAlarms', Effect: 'Allow' as const, Action: ['cloudwatch:DescribeAlarms'], Resource: target.rollbackAlarms.map((n) => `arn:aws:cloudwatch:${r}:${a}:alarm:${n}`) }]
       : []),
+    // logs: the environment's log groups (one per process, release, boot).
+    { Sid: 'ReadLogs', Effect: 'Allow', Action: ['logs:FilterLogEvents'], Resource: `arn:aws:logs:${r}:${a}:log-group:${logGroupName(target.app, target.env, '*')}` },
     { Sid: 'CheckArtifacts', Effect: 'Allow', Action: ['s3:GetObject'], Resource: artifacts },
     // A missing artifact answers 404 (not 403) only to a caller who may list its prefix; releases lists the artifacts.
     { Sid: 'ListArtifacts', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucket, Condition: { StringLike: { 's3:prefix': [`${target.artifactPrefix}*`] } } },

@@ -12,6 +12,7 @@ import * as bake from './commands/bake';
 import * as deploy from './commands/deploy';
 import * as history from './commands/history';
 import * as iamPolicy from './commands/iam-policy';
+import * as logs from './commands/logs';
 import * as maintenance from './commands/maintenance';
 import * as plan from './commands/plan';
 import * as promote from './commands/promote';
@@ -28,7 +29,7 @@ export interface CliCommand {
 }
 
 /** Every verb, in the order `herd --help` lists them. Add a new verb here. */
-export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, history, rollback, promote, abort, repair, bake, releases, maintenance, autoscaling, unlock, plan, iamPolicy];
+export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, logs, history, rollback, promote, abort, repair, bake, releases, maintenance, autoscaling, unlock, plan, iamPolicy];
 
 export function buildProgram(deps: CliDeps): Command {
   const program = new Command('herd');

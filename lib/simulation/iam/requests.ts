@@ -140,6 +140,10 @@ class Arns {
   alarm(name: string): string {
     return `arn:aws:cloudwatch:${this.r}:${this.a}:alarm:${name}`;
   }
+  /** A CloudWatch Logs log group (FilterLogEvents authorizes the group). */
+  logGroup(name: string): string {
+    return `arn:aws:logs:${this.r}:${this.a}:log-group:${name}`;
+  }
   /** A CloudWatch Logs log stream (GetLogEvents authorizes the stream). */
   logStream(group: string, stream: string): string {
     return `arn:aws:logs:${this.r}:${this.a}:log-group:${group}:log-stream:${stream}`;
@@ -493,6 +497,11 @@ const MAPPERS: Record<string, Mapper> = {
   'logs:GetLogEvents': (input, arns) => [{
     action: 'logs:GetLogEvents',
     resource: arns.logStream(str(input.logGroupName ?? input.logGroupIdentifier).replace(/^arn:[^:]+:logs:[^:]*:[^:]*:log-group:/, '').replace(/:\*$/, ''), str(input.logStreamName)),
+    context: {},
+  }],
+  'logs:FilterLogEvents': (input, arns) => [{
+    action: 'logs:FilterLogEvents',
+    resource: arns.logGroup(str(input.logGroupName ?? input.logGroupIdentifier).replace(/^arn:[^:]+:logs:[^:]*:[^:]*:log-group:/, '').replace(/:\*$/, '')),
     context: {},
   }],
   's3:HeadObject': headObject,
