@@ -448,6 +448,10 @@ const MAPPERS: Record<string, Mapper> = {
   'ec2:DescribeLaunchTemplates': everything('ec2:DescribeLaunchTemplates'),
   'ec2:DescribeLaunchTemplateVersions': everything('ec2:DescribeLaunchTemplateVersions'),
   'ec2:DescribeSnapshots': everything('ec2:DescribeSnapshots'),
+  'ec2:GetEbsEncryptionByDefault': everything('ec2:GetEbsEncryptionByDefault'),
+  'ec2:GetEbsDefaultKmsKeyId': everything('ec2:GetEbsDefaultKmsKeyId'),
+  'ec2:DescribeAccountAttributes': everything('ec2:DescribeAccountAttributes'),
+  'ec2:DescribeAddresses': everything('ec2:DescribeAddresses'),
   'ec2:RunInstances': runInstances,
   'ec2:CreateImage': createImage,
   'ec2:TerminateInstances': onInstances('ec2:TerminateInstances'),
@@ -487,6 +491,7 @@ const MAPPERS: Record<string, Mapper> = {
   'dynamodb:UpdateItem': tableRequest('dynamodb:UpdateItem'),
   'dynamodb:Query': tableRequest('dynamodb:Query'),
 
+  'rds:DescribeAccountAttributes': everything('rds:DescribeAccountAttributes'),
   'rds:CreateDBSnapshot': createDbSnapshot,
   'rds:DescribeDBInstances': describeDb('rds:DescribeDBInstances'),
   'rds:DescribeDBSnapshots': describeDb('rds:DescribeDBSnapshots'),
@@ -521,7 +526,9 @@ const MAPPERS: Record<string, Mapper> = {
   'sfn:StopExecution': executionRequest('states:StopExecution'),
   'sfn:DescribeExecution': executionRequest('states:DescribeExecution'),
   'sfn:GetExecutionHistory': executionRequest('states:GetExecutionHistory'),
+  'sfn:ListExecutions': (input) => [{ action: 'states:ListExecutions', resource: str(input.stateMachineArn), context: {} }],
   // GetCallerIdentity needs no permission (STS API reference): nothing to authorize.
   'sts:GetCallerIdentity': () => [],
   'secretsManager:GetSecretValue': (input) => [{ action: 'secretsmanager:GetSecretValue', resource: str(input.SecretId), context: {} }],
+  'secretsManager:DescribeSecret': (input) => [{ action: 'secretsmanager:DescribeSecret', resource: str(input.SecretId), context: {} }],
 };

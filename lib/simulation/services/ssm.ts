@@ -61,4 +61,31 @@ export function registerSsm(cloud: FakeCloud): void {
     if (!cloud.parameters.delete(input.Name ?? '')) fail('ParameterNotFound', `Parameter ${input.Name} not found.`);
     return {};
   });
+
+  // As its API reference: Path fully qualified, MaxResults 1 to 10, direct children unless
+  // Recursive, a page at most MaxResults long with a NextToken bound to the query.
+  cloud.on('ssm', ssm.GetParametersByPathCommand, (input) => {
+    const path = input.Path ?? '';
+    if (!path.startsWith('/')) fail('ValidationException', `The parameter path ${path} is not valid. Parameter paths must begin with a forward slash (/)`);
+    const max = input.MaxResults ?? 10;
+    if (!Number.isInteger(max) || max < 1 || max > 10) fail('ValidationException', `1 validation error detected: Value '${max}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 10`);
+    if (input.ParameterFilters?.length) throw new Error('the fake cloud does not model GetParametersByPath ParameterFilters');
+    const prefix = path.endsWith('/') ? path : `${path}/`;
+    const names = [...cloud.parameters.keys()]
+      .filter((n) => n.startsWith(prefix) && cloud.visible('parameter', n) && (input.Recursive === true || !n.slice(prefix.length).includes('/')))
+      .sort();
+    const query = JSON.stringify([prefix, input.Recursive === true]);
+    let start = 0;
+    if (input.NextToken !== undefined) {
+      const m = /^(\d+):(.*)$/s.exec(Buffer.from(input.NextToken, 'base64').toString('utf8'));
+      if (!m || m[2] !== query) return fail('ValidationException', 'The specified token is not valid.');
+      start = Number(m[1]);
+    }
+    const page = names.slice(start, start + max);
+    const next = start + page.length;
+    return {
+      Parameters: page.map((Name) => ({ Name, Value: cloud.parameters.get(Name) ?? '', Type: 'String' as const, Version: 1 })),
+      ...(next < names.length ? { NextToken: Buffer.from(`${next}:${query}`).toString('base64') } : {}),
+    };
+  });
 }
