@@ -25,7 +25,8 @@ function setup(spec: Partial<ConstructorParameters<typeof SimulatedEnvironment>[
   cloud.stacks.get('herd-staging')!.outputs!.ConfigFingerprint = configFingerprint('shop', staging, ['production']);
   addSecret(cloud, 'db', DB_SECRET);
   addSecret(cloud, 'shop/staging/app', APP_SECRET);
-  cloud.parameters.set('/herd/shop/staging/env/DEBUG', '0');
+  // Three settings: more than a page of the fake's GetParametersByPath.
+  for (const [k, v] of [['DEBUG', '0'], ['ALLOWED_HOSTS', 'shop.example.com'], ['TIME_ZONE', 'UTC']]) cloud.parameters.set(`/herd/shop/staging/env/${k}`, v!);
   cloud.parameters.set('/herd/shop/staging/secret-env/DATABASE_URL', `${DB_SECRET}#url`);
   cloud.parameters.set('/herd/shop/staging/secret-env/SECRET_KEY', APP_SECRET);
   const deps = (options: { config?: typeof config } = {}) =>
@@ -53,7 +54,7 @@ describe('herd doctor', () => {
     ]);
     expect(run.report.ok).toBe(true);
     expect(run.out).toMatch(/^✔ stack: herd-staging is UPDATE_COMPLETE$/m);
-    expect(run.out).toMatch(/^✔ boot settings: 1 setting under \/herd\/shop\/staging\/env\/, 2 secrets \(described, not read\) all there$/m);
+    expect(run.out).toMatch(/^✔ boot settings: 3 settings under \/herd\/shop\/staging\/env\/, 2 secrets \(described, not read\) all there$/m);
     expect(run.out.trim().split('\n').at(-1)).toBe('staging: 14 checks, 14 ok, 0 warnings, 0 failed');
   });
 });
@@ -117,6 +118,21 @@ describe('herd doctor, one thing broken at a time: that check fails with its fix
     );
   });
 
+  test('fails when a group launches another image than the current one', async () => {
+    const { sim, cloud, doctor } = setup({ baked: ['r0'] });
+    const lt = cloud.launchTemplates.get(sim.world.env.fleets.web.launchTemplateId)!;
+    const old = [...cloud.images.values()].find((i) => i.release === 'r0')!.id;
+    lt.versions.push({ ...lt.versions[0]!, number: 2, imageId: old });
+    cloud.groups.get(sim.world.env.fleets.web.autoScalingGroupName)!.ltVersion = '2';
+    const current = cloud.parameters.get('/herd/shop/staging/current-image');
+    await expectFailure(
+      await doctor(),
+      'launch templates',
+      `web group herd-staging-web launches ${lt.id} version 2, whose image is ${old}, not the current image ${current}: a scale-out or replacement launches another release`,
+      'the next deploy points the groups back at a version with the serving image (herd deploy staging <app directory>); herd status staging shows what each instance runs',
+    );
+  });
+
   test('fails when a group has a suspended process', async () => {
     const { sim, cloud, doctor } = setup();
     cloud.groups.get(sim.world.env.fleets.web.autoScalingGroupName)!.suspended.add('Launch');
@@ -177,6 +193,25 @@ describe('herd doctor, one thing broken at a time: that check fails with its fix
     expect(failures[0]!.detail).toMatch(/^could not be checked: AWS denied cloudwatch:DescribeAlarms to your identity \(AccessDenied, profile [^)]+\): the operator's IAM policy is missing or out of date\. Print it with `npx herd iam-policy staging`/);
     expect(failures[0]!.fix).toBe('fix what the error names, then run herd doctor staging again');
     expect(run.report.checks).toHaveLength(14);
+  });
+});
+
+describe('herd doctor when the environment cannot be found', () => {
+  test('fails the stack check when the stack does not exist, and still checks the account', async () => {
+    const { cloud, doctor } = setup();
+    cloud.stacks.delete('herd-staging');
+    const run = await doctor();
+    expect(run.writes).toEqual([]);
+    expect({ code: run.code, err: run.err }).toEqual({ code: 1, err: '' });
+    expect(run.report.checks.map((c) => [c.name, c.status])).toEqual([['stack', 'fail'], ['EBS default encryption', 'ok'], ['Elastic IPs', 'ok'], ['manual DB snapshots', 'ok']]);
+    expect(run.out).toContain('✖ stack: stack herd-staging does not exist: environment staging is not deployed yet; run npx cdk deploy herd-staging\n    fix: npx cdk deploy herd-staging\n');
+  });
+
+  test('fails when the environment is not configured, before any call', async () => {
+    const { cloud } = setup();
+    const direct = await runHerd(['doctor', 'qa'], testDeps({ clients: () => { throw new Error('no client expected'); } }));
+    expect({ code: direct.code, err: direct.err, out: direct.out }).toEqual({ code: 2, err: 'herd: unknown environment "qa"; configured environments: staging, production (herd.config.ts)\n', out: '' });
+    expect(cloud.calls).toEqual([]);
   });
 });
 

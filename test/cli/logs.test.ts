@@ -153,6 +153,17 @@ describe('herd logs refuses, before reading any log', () => {
     expect(filterCalls()).toBe(0);
   });
 
+  test('knows the processes from the serving image\'s herd:processes tag, or the fleets when it has none', async () => {
+    const { cloud, deps, write, web1, iso } = setup();
+    const image = cloud.images.get(cloud.parameters.get('/herd/shop/staging/current-image')!)!;
+    image.tags[TAGS.processes] = 'web worker clock';
+    write('clock', web1, [[10, 'tick']]);
+    expect((await runHerd(['logs', 'staging', 'clock'], deps())).out).toBe(`${iso(10)} ${web1} clock | tick\n`);
+    expect((await runHerd(['logs', 'staging', 'cron'], deps())).err).toBe('herd: unknown process "cron" on staging; processes with logs (release r1): web, worker, clock, release, boot\n');
+    delete image.tags[TAGS.processes];
+    expect((await runHerd(['logs', 'staging', 'clock'], deps())).err).toBe('herd: unknown process "clock" on staging; processes with logs (release r1): web, worker, release, boot\n');
+  });
+
   test('fails when --instance names another environment\'s instance', async () => {
     const { cloud, deps, filterCalls } = setup();
     const other = cloud.newInstance({ imageId: 'ami-0', instanceType: 't3.small', tags: { [TAGS.app]: 'shop', [TAGS.environment]: 'production' }, userData: '', shutdownBehavior: 'terminate', state: 'running' });

@@ -27,6 +27,9 @@ export function tickPendingParameters(cloud: FakeCloud, now: number): void {
 
 // ---------------------------------------------------------------- API
 
+/** Parameters a GetParametersByPath page of the fake holds at most (AWS: between zero and MaxResults). */
+export const PARAMETER_PAGE = 2;
+
 /** Registers the SSM API handlers on `cloud`. */
 export function registerSsm(cloud: FakeCloud): void {
   cloud.on('ssm', ssm.GetParameterCommand, (input) => {
@@ -63,7 +66,9 @@ export function registerSsm(cloud: FakeCloud): void {
   });
 
   // As its API reference: Path fully qualified, MaxResults 1 to 10, direct children unless
-  // Recursive, a page at most MaxResults long with a NextToken bound to the query.
+  // Recursive; results are best effort, a page holding between zero and MaxResults with a
+  // NextToken while more remain (here at most `PARAMETER_PAGE` a page, so a caller that does
+  // not page misses parameters); the token is bound to its query.
   cloud.on('ssm', ssm.GetParametersByPathCommand, (input) => {
     const path = input.Path ?? '';
     if (!path.startsWith('/')) fail('ValidationException', `The parameter path ${path} is not valid. Parameter paths must begin with a forward slash (/)`);
@@ -81,7 +86,7 @@ export function registerSsm(cloud: FakeCloud): void {
       if (!m || m[2] !== query) return fail('ValidationException', 'The specified token is not valid.');
       start = Number(m[1]);
     }
-    const page = names.slice(start, start + max);
+    const page = names.slice(start, start + Math.min(max, PARAMETER_PAGE));
     const next = start + page.length;
     return {
       Parameters: page.map((Name) => ({ Name, Value: cloud.parameters.get(Name) ?? '', Type: 'String' as const, Version: 1 })),

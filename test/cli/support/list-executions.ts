@@ -3,6 +3,8 @@
  * API reference describes it: executions of `stateMachineArn` (another ARN:
  * StateMachineDoesNotExist), newest first, optionally of one `statusFilter`, at most
  * `maxResults` a page (0 or unset: 100; at most 1,000) with a `nextToken` bound to the query.
+ * It is eventually consistent ("best effort"): an execution started less than the
+ * environment's `executionLagSeconds` ago is not listed yet.
  * Registered from the tests that need it, on the environment's fake cloud, reading its
  * executions (the simulated Step Functions' own state).
  */
@@ -19,6 +21,7 @@ export function registerListExecutions(sim: SimulatedEnvironment): void {
       throw new FakeAwsError('ValidationException', `1 validation error detected: Value '${max}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 1000`, 400);
     }
     const all = [...sim.executions.values()]
+      .filter((x) => sim.world.clock.now() - x.startDate.getTime() >= sim.executionLagSeconds * 1000)
       .filter((x) => input.statusFilter === undefined || x.status === input.statusFilter)
       .sort((a, b) => b.startDate.getTime() - a.startDate.getTime() || b.name.localeCompare(a.name));
     const query = `${input.stateMachineArn}|${input.statusFilter ?? ''}`;
