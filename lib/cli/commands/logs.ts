@@ -25,8 +25,12 @@ export const HERD_LOG_PROCESSES = ['release', 'boot'] as const;
 /** How far back logs go when `--since` is not given. */
 export const DEFAULT_SINCE = '10m';
 
-/** Between two reads of `-f`. */
-export const FOLLOW_POLL_MS = 2_000;
+/**
+ * Between two reads of `-f`: the CloudWatch agent ships every 5 seconds by default, and each
+ * read costs one FilterLogEvents call per log group against a small per-account, per-Region
+ * rate quota every caller shares (adaptive retries absorb throttling, slower).
+ */
+export const FOLLOW_POLL_MS = 5_000;
 
 /**
  * How far behind the newest event `-f` reads again: the CloudWatch agent ships in batches
