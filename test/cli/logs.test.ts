@@ -130,7 +130,7 @@ describe('herd logs refuses, before reading any log', () => {
     [['--grep', 'a\nb'], '--grep must be one line (received "a\\nb"): log events are searched line by line'],
     [['--grep', 'x'.repeat(501)], '--grep is at most 500 characters (received 501)'],
     [['--instance', 'web-1'], '--instance must be an EC2 instance id like i-0123456789abcdef0 (received "web-1")'],
-  ])('fails when %j', async (args, message) => {
+  ].map(([args, message]) => [(args as string[]).map((a) => (a.length > 20 ? `<${a.length} characters>` : JSON.stringify(a))).join(' '), args, message] as const))('fails when %s', async (_label, args, message) => {
     const { deps, filterCalls, cloud } = setup();
     const run = await runHerd(['logs', 'staging', ...args], deps());
     expect({ code: run.code, err: run.err, out: run.out }).toEqual({ code: 2, err: `herd: ${message}\n`, out: '' });
