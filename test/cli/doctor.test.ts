@@ -6,6 +6,7 @@
 import { configFingerprint } from '../../lib/config/fingerprint';
 import type { DoctorReport } from '../../lib/cli/commands/doctor';
 import { addSecret } from '../../lib/simulation/services/secrets-manager';
+import { appDirectory } from './support/app';
 import { runHerd, testConfig, testDeps } from './support/harness';
 import { registerListExecutions } from './support/list-executions';
 import { OPERATOR_PRINCIPALS, SimulatedEnvironment } from './support/simulated';
@@ -162,12 +163,10 @@ describe('herd doctor, one thing broken at a time: that check fails with its fix
     const { cloud, doctor } = setup();
     const since = new Date(cloud.now() - 2 * 3600_000).toISOString();
     cloud.table.set('LOCK\u0000LOCK', { pk: 'LOCK', sk: 'LOCK', deployId: '20261105T080000Z-dead00', actor: 'bob', release: 'r2', since });
-    const run = await doctor();
-    // The lock is read through herd status's view; a held lock makes group and target shortfalls a deploy's doing, not failures.
     await expectFailure(
-      run,
+      await doctor(),
       'lock',
-      `held by deploy 20261105T080000Z-dead00 (release r2, by bob since ${since}), whose execution is no such execution (stale lock?): deploys refuse to start`,
+      `held by deploy 20261105T080000Z-dead00 (release r2, by bob since ${since}), but Step Functions has no execution of it (a stale lock): deploys refuse to start`,
       'herd unlock staging --deploy 20261105T080000Z-dead00',
     );
   });
@@ -216,6 +215,35 @@ describe('herd doctor when the environment cannot be found', () => {
 });
 
 describe('herd doctor warnings: exit 0', () => {
+  test('warns when an operator\'s maintenance page is up with no deploy running', async () => {
+    const { doctor } = setup({ maintenanceOn: true });
+    const run = await doctor();
+    expect(run.writes).toEqual([]);
+    expect(run.code).toBe(0);
+    expect(run.report.checks.filter((c) => c.status !== 'ok')).toEqual([
+      { name: 'maintenance', status: 'warn', detail: expect.stringMatching(/^page up \(owner .+\) with no deploy holding it: the site answers the maintenance page$/), fix: 'herd maintenance off staging when the work is done' },
+    ]);
+  });
+
+  test('during a full deploy: the lock, the page and the processes it holds are its own, not failures', async () => {
+    const { sim, doctor } = setup();
+    const deps = () => testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now(), sleep: () => sim.sleep() });
+    expect((await runHerd(['deploy', 'staging', appDirectory('doctor'), '--strategy', 'full', '--detach'], deps())).code).toBe(3);
+    // Until the deploy has suspended the web group's processes for its replacement.
+    const web = sim.world.cloud.groups.get(sim.world.env.fleets.web.autoScalingGroupName)!;
+    for (let i = 0; i < 400 && web.suspended.size === 0; i++) await sim.run(15);
+    expect([...web.suspended].sort()).toEqual(['AZRebalance', 'AlarmNotification', 'ScheduledActions']);
+    const run = await doctor();
+    expect(run.writes).toEqual([]);
+    const byName = Object.fromEntries(run.report.checks.map((c) => [c.name, c]));
+    expect(byName.lock).toMatchObject({ status: 'ok', detail: expect.stringMatching(/^held by running deploy /) });
+    expect(byName.maintenance).toMatchObject({ status: 'ok', detail: expect.stringMatching(/^page up, held by running deploy /) });
+    expect(byName.groups!.status).toBe('ok');
+    expect(run.report.checks.filter((c) => c.status === 'fail')).toEqual([]);
+    expect(run.code).toBe(0);
+    await sim.finish();
+  });
+
   test('warns when the last deploy failed and none succeeded since', async () => {
     const { sim, cloud, doctor } = setup();
     const arn = 'arn:aws:states:eu-west-1:123456789012:execution:herd-staging-deploy:20261105T090000Z-abc123';

@@ -242,7 +242,8 @@ const lock: Check<EnvironmentCheckContext> = {
     const st = l.status ?? '';
     if (/^RUNNING/.test(st) || st === 'starting') return ok(`held by running ${holder}`);
     if (/waiting for the reaper/.test(st)) return warn(`held by ${holder}: ${st}`, `herd watch ${handle.name} follows the resume`);
-    return failed(`held by ${holder}, whose execution is ${st || 'unknown'}: deploys refuse to start`, `herd unlock ${handle.name} --deploy ${l.deployId}`);
+    const why = /^no such execution/.test(st) ? 'but Step Functions has no execution of it (a stale lock)' : `whose execution ended ${st || 'in an unknown state'}`;
+    return failed(`held by ${holder}, ${why}: deploys refuse to start`, `herd unlock ${handle.name} --deploy ${l.deployId}`);
   },
 };
 
