@@ -110,7 +110,10 @@ export function operatorPolicy(target: OperatorPolicyTarget, mode: OperatorPolic
     {
       Sid: 'CheckAccountPrerequisites',
       Effect: 'Allow',
-      Action: ['ec2:DescribeAccountAttributes', 'ec2:DescribeAddresses', 'ec2:GetEbsDefaultKmsKeyId', 'ec2:GetEbsEncryptionByDefault', 'rds:DescribeAccountAttributes'],
+      Action: [
+        'ec2:DescribeAccountAttributes', 'ec2:DescribeAddresses', 'ec2:DescribeNatGateways', 'ec2:DescribeSubnets',
+        'ec2:GetEbsDefaultKmsKeyId', 'ec2:GetEbsEncryptionByDefault', 'rds:DescribeAccountAttributes',
+      ],
       Resource: '*',
     },
     { Sid: 'CheckArtifacts', Effect: 'Allow', Action: ['s3:GetObject'], Resource: artifacts },

@@ -68,7 +68,7 @@ const doctor = async () => {
 const statuses = (report: DoctorReport) => Object.fromEntries(report.checks.map((c) => [c.name, c.status]));
 const HEALTHY = {
   stack: 'ok', configuration: 'warn', release: 'ok', 'boot settings': 'ok', 'launch templates': 'ok', groups: 'ok', targets: 'ok', alarms: 'warn',
-  lock: 'ok', maintenance: 'ok', deploys: 'ok', 'EBS default encryption': 'ok', 'Elastic IPs': 'ok', 'manual DB snapshots': 'fail',
+  lock: 'ok', maintenance: 'ok', deploys: 'ok', 'EBS default encryption': 'ok', 'Elastic IPs': 'ok', 'NAT gateways': 'ok', 'manual DB snapshots': 'fail',
 };
 
 describe('herd doctor (moto)', () => {

@@ -51,12 +51,13 @@ describe('herd doctor', () => {
     expect({ code: run.code, err: run.err }).toEqual({ code: 0, err: '' });
     expect(run.report.checks.map((c) => [c.name, c.status])).toEqual([
       ['stack', 'ok'], ['configuration', 'ok'], ['release', 'ok'], ['boot settings', 'ok'], ['launch templates', 'ok'], ['groups', 'ok'], ['targets', 'ok'], ['alarms', 'ok'],
-      ['lock', 'ok'], ['maintenance', 'ok'], ['deploys', 'ok'], ['EBS default encryption', 'ok'], ['Elastic IPs', 'ok'], ['manual DB snapshots', 'ok'],
+      ['lock', 'ok'], ['maintenance', 'ok'], ['deploys', 'ok'], ['EBS default encryption', 'ok'], ['Elastic IPs', 'ok'], ['NAT gateways', 'ok'],
+      ['manual DB snapshots', 'ok'],
     ]);
     expect(run.report.ok).toBe(true);
     expect(run.out).toMatch(/^✔ stack: herd-staging is UPDATE_COMPLETE$/m);
     expect(run.out).toMatch(/^✔ boot settings: 3 settings under \/herd\/shop\/staging\/env\/, 2 secrets \(described, not read\) all there$/m);
-    expect(run.out.trim().split('\n').at(-1)).toBe('staging: 14 checks, 14 ok, 0 warnings, 0 failed');
+    expect(run.out.trim().split('\n').at(-1)).toBe('staging: 15 checks, 15 ok, 0 warnings, 0 failed');
   });
 });
 
@@ -191,7 +192,7 @@ describe('herd doctor, one thing broken at a time: that check fails with its fix
     expect(failures.map((c) => c.name)).toEqual(['alarms']);
     expect(failures[0]!.detail).toMatch(/^could not be checked: AWS denied cloudwatch:DescribeAlarms to your identity \(AccessDenied, profile [^)]+\): the operator's IAM policy is missing or out of date\. Print it with `npx herd iam-policy staging`/);
     expect(failures[0]!.fix).toBe('fix what the error names, then run herd doctor staging again');
-    expect(run.report.checks).toHaveLength(14);
+    expect(run.report.checks).toHaveLength(15);
   });
 });
 
@@ -202,7 +203,7 @@ describe('herd doctor when the environment cannot be found', () => {
     const run = await doctor();
     expect(run.writes).toEqual([]);
     expect({ code: run.code, err: run.err }).toEqual({ code: 1, err: '' });
-    expect(run.report.checks.map((c) => [c.name, c.status])).toEqual([['stack', 'fail'], ['EBS default encryption', 'ok'], ['Elastic IPs', 'ok'], ['manual DB snapshots', 'ok']]);
+    expect(run.report.checks.map((c) => [c.name, c.status])).toEqual([['stack', 'fail'], ['EBS default encryption', 'ok'], ['Elastic IPs', 'ok'], ['NAT gateways', 'ok'], ['manual DB snapshots', 'ok']]);
     expect(run.out).toContain('✖ stack: stack herd-staging does not exist: environment staging is not deployed yet; run npx cdk deploy herd-staging\n    fix: npx cdk deploy herd-staging\n');
   });
 
@@ -256,6 +257,24 @@ describe('herd doctor warnings: exit 0', () => {
       { name: 'deploys', status: 'warn', detail: `last deploy 20261105T090000Z-abc123 ended FAILED at ${stopDate.toISOString()}, and no deploy succeeded since`, fix: 'herd history staging says why; the next successful deploy clears this' },
     ]);
     expect(run.out).toContain(`! deploys: last deploy 20261105T090000Z-abc123 ended FAILED`);
+  });
+
+  test('warns when a zone holds the default quota of NAT gateways, counting only pending and available ones', async () => {
+    const { cloud, doctor } = setup();
+    const account = cloud.ec2Account;
+    account.subnetZones.set('subnet-a', 'eu-west-1a').set('subnet-b', 'eu-west-1b');
+    for (let n = 0; n < 5; n++) account.natGateways.push({ id: `nat-a${n}`, subnetId: 'subnet-a', state: 'available' });
+    account.natGateways.push({ id: 'nat-b0', subnetId: 'subnet-b', state: 'pending' }, { id: 'nat-b1', subnetId: 'subnet-b', state: 'deleted' });
+    const run = await doctor();
+    expect(run.code).toBe(0);
+    expect(run.report.checks.filter((c) => c.status !== 'ok')).toEqual([
+      {
+        name: 'NAT gateways',
+        status: 'warn',
+        detail: 'eu-west-1a 5, eu-west-1b 1: eu-west-1a at the default quota of 5 per zone, so a new environment\'s NAT gateway there fails unless the quota was raised (doctor does not read Service Quotas)',
+        fix: 'delete NAT gateways no longer used (aws ec2 describe-nat-gateways), or check and raise the quota in Service Quotas (Amazon VPC, "NAT gateways per Availability Zone")',
+      },
+    ]);
   });
 
   test('warns when EBS encryption by default uses a key whose policy doctor cannot read', async () => {

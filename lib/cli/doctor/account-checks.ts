@@ -1,11 +1,20 @@
 /**
  * `herd doctor`'s checks of the account and region around the environment: EBS encryption
- * by default and its key, Elastic IPs against their quota, manual DB snapshots against
- * theirs. All through EC2 and RDS, whose clients the CLI has; the checks that need IAM
- * (the Auto Scaling service-linked role), KMS (a customer key's policy) or Service Quotas
- * (NAT gateways per zone) are not made: the CLI carries none of those clients.
+ * by default and its key, Elastic IPs against their quota, NAT gateways per zone against the
+ * default quota, manual DB snapshots against their quota. All through EC2 and RDS, whose
+ * clients the CLI has; what needs IAM (the Auto Scaling service-linked role), KMS (a
+ * customer key's policy) or Service Quotas (a raised NAT gateway quota) is not read: the CLI
+ * carries none of those clients.
  */
-import { DescribeAccountAttributesCommand, DescribeAddressesCommand, GetEbsDefaultKmsKeyIdCommand, GetEbsEncryptionByDefaultCommand } from '@aws-sdk/client-ec2';
+import {
+  DescribeAccountAttributesCommand,
+  DescribeAddressesCommand,
+  DescribeNatGatewaysCommand,
+  DescribeSubnetsCommand,
+  GetEbsDefaultKmsKeyIdCommand,
+  GetEbsEncryptionByDefaultCommand,
+  type NatGateway,
+} from '@aws-sdk/client-ec2';
 import { DescribeAccountAttributesCommand as DescribeRdsAccountAttributesCommand } from '@aws-sdk/client-rds';
 import type { AwsClients } from '../deps';
 import { failed, ok, warn, type Check } from './check';
@@ -17,6 +26,9 @@ export interface AccountCheckContext {
 
 /** The AWS managed EBS key, which Auto Scaling may always use. */
 const AWS_MANAGED_EBS_KEY = 'alias/aws/ebs';
+
+/** NAT gateways an Availability Zone may hold by default (VPC quotas; a raised quota is not read). */
+export const DEFAULT_NAT_GATEWAYS_PER_ZONE = 5;
 
 /** Share of the manual snapshot quota from which doctor warns. */
 export const SNAPSHOT_QUOTA_WARNING = 0.9;
@@ -53,6 +65,38 @@ const elasticIps: Check<AccountCheckContext> = {
   },
 };
 
+const natGateways: Check<AccountCheckContext> = {
+  name: 'NAT gateways',
+  async run({ clients }) {
+    const gateways: NatGateway[] = [];
+    let NextToken: string | undefined;
+    do {
+      const res = await clients.ec2.send(new DescribeNatGatewaysCommand({ Filter: [{ Name: 'state', Values: ['pending', 'available'] }], MaxResults: 1000, ...(NextToken ? { NextToken } : {}) }));
+      gateways.push(...(res.NatGateways ?? []));
+      NextToken = res.NextToken;
+    } while (NextToken);
+    if (gateways.length === 0) return ok('none in this region');
+    const subnets = [...new Set(gateways.map((g) => g.SubnetId ?? '').filter(Boolean))];
+    const res = await clients.ec2.send(new DescribeSubnetsCommand({ SubnetIds: subnets }));
+    const zoneOf = new Map((res.Subnets ?? []).map((s) => [s.SubnetId ?? '', s.AvailabilityZone ?? 'unknown zone']));
+    const perZone = new Map<string, number>();
+    for (const g of gateways) {
+      const zone = zoneOf.get(g.SubnetId ?? '') ?? 'unknown zone';
+      perZone.set(zone, (perZone.get(zone) ?? 0) + 1);
+    }
+    const counts = [...perZone.entries()].sort(([a], [b]) => a.localeCompare(b));
+    const full = counts.filter(([, n]) => n >= DEFAULT_NAT_GATEWAYS_PER_ZONE);
+    const text = counts.map(([zone, n]) => `${zone} ${n}`).join(', ');
+    if (full.length > 0) {
+      return warn(
+        `${text}: ${full.map(([zone]) => zone).join(', ')} at the default quota of ${DEFAULT_NAT_GATEWAYS_PER_ZONE} per zone, so a new environment's NAT gateway there fails unless the quota was raised (doctor does not read Service Quotas)`,
+        'delete NAT gateways no longer used (aws ec2 describe-nat-gateways), or check and raise the quota in Service Quotas (Amazon VPC, "NAT gateways per Availability Zone")',
+      );
+    }
+    return ok(text);
+  },
+};
+
 const dbSnapshots: Check<AccountCheckContext> = {
   name: 'manual DB snapshots',
   async run({ clients, env }) {
@@ -68,4 +112,4 @@ const dbSnapshots: Check<AccountCheckContext> = {
 };
 
 /** The account checks, in the order doctor runs them (after the environment's). */
-export const ACCOUNT_CHECKS: readonly Check<AccountCheckContext>[] = [ebsEncryption, elasticIps, dbSnapshots];
+export const ACCOUNT_CHECKS: readonly Check<AccountCheckContext>[] = [ebsEncryption, elasticIps, natGateways, dbSnapshots];

@@ -452,6 +452,8 @@ const MAPPERS: Record<string, Mapper> = {
   'ec2:GetEbsDefaultKmsKeyId': everything('ec2:GetEbsDefaultKmsKeyId'),
   'ec2:DescribeAccountAttributes': everything('ec2:DescribeAccountAttributes'),
   'ec2:DescribeAddresses': everything('ec2:DescribeAddresses'),
+  'ec2:DescribeNatGateways': everything('ec2:DescribeNatGateways'),
+  'ec2:DescribeSubnets': everything('ec2:DescribeSubnets'),
   'ec2:RunInstances': runInstances,
   'ec2:CreateImage': createImage,
   'ec2:TerminateInstances': onInstances('ec2:TerminateInstances'),
