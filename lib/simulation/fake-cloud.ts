@@ -23,15 +23,17 @@
  *   runner's migration), images and snapshots, launch templates;
  * - `services/autoscaling.ts`: group capacity, instance refreshes;
  * - `services/elbv2.ts`: target health, draining, listener rules;
- * - `services/ssm.ts`: parameters, the asynchronous `aws:ec2:image` validation;
+ * - `services/ssm.ts`: parameters, the asynchronous `aws:ec2:image` validation, GetParametersByPath;
  * - `services/dynamodb.ts`: GetItem/PutItem/DeleteItem/Query on the deploy table;
- * - `services/rds.ts`: DB snapshots;
+ * - `services/rds.ts`: DB snapshots, the account's snapshot quota;
  * - `services/cloudwatch.ts`: herd's alarms, evaluated over computed traffic and target health;
+ * - `services/logs.ts`: the instances' boot logs, GetLogEvents and FilterLogEvents;
  * - `services/s3.ts`: HeadObject on the artifacts bucket;
  * - `services/cloudformation.ts`: DescribeStacks (the stack update model is `cloudformation.ts`);
  * - `services/sns.ts`: Publish to the notifications topic;
  * - `services/secrets-manager.ts`: DescribeSecret (never a secret's value);
- * - `services/ec2-account.ts`: EBS encryption by default, the Elastic IP quota and addresses;
+ * - `services/ec2-account.ts`: EBS encryption by default, the Elastic IP quota and addresses,
+ *   NAT gateways and their subnets' zones;
  * - `services/eventbridge.ts`: PutEvents onto the default bus;
  * - `services/common.ts`: helpers they share (AWS errors, tags, ids, filters).
  */

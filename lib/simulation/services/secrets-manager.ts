@@ -16,8 +16,8 @@ export interface FakeSecret {
   deletedAt?: number;
 }
 
-/** Adds a secret named `name` (its ARN in the cloud's account and region unless given). */
-export function addSecret(cloud: FakeCloud, name: string, arn = `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`): FakeSecret {
+/** Adds the secret `name` whose ARN is `arn`. */
+export function addSecret(cloud: FakeCloud, name: string, arn: string): FakeSecret {
   const secret: FakeSecret = { arn, name };
   cloud.secrets.set(arn, secret);
   return secret;
