@@ -14,6 +14,7 @@ import { DeployGuard } from './deploy-guard';
 import { DeployStep } from './deploy-step';
 import { Fleet } from './fleet';
 import { LoadBalancer, MAINTENANCE_PRIORITY } from './load-balancer';
+import { configFingerprint } from './config/fingerprint';
 import { logGroupName, NO_RELEASE, parameterNames, TAGS } from './names';
 import { acknowledge } from './nag';
 import { Network } from './network';
@@ -226,6 +227,8 @@ export class EnvironmentStack extends Stack {
       DeployTableName: this.deployStep.table.tableName,
       // The alarms that roll a deploy back, comma-separated: the CLI's pre-flight reads their state.
       RollbackAlarms: Fn.join(',', this.loadBalancer.rollbackAlarms.map((a) => a.alarmName)),
+      // What configuration this stack was synthesized from: `herd doctor` compares it with the local one.
+      ConfigFingerprint: configFingerprint(app, config, props.peerEnvironments),
     };
     if (bypassSecret) outputs.MaintenanceBypassSecretArn = bypassSecret.secretArn;
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });

@@ -41,6 +41,8 @@ export interface StackOutputs {
   readonly maintenanceBypassSecretArn?: string;
   /** Names of the alarms that roll a deploy back (empty for a stack deployed before this output existed). */
   readonly rollbackAlarms: readonly string[];
+  /** The fingerprint of the configuration the stack was synthesized from (`lib/config/fingerprint.ts`); absent on a stack deployed before this output existed. */
+  readonly configFingerprint?: string;
 }
 
 const REQUIRED_OUTPUTS = [
@@ -135,6 +137,7 @@ export async function readStackOutputs(clients: AwsClients, env: string): Promis
     deployTableName: get('DeployTableName'),
     ...(bypass ? { maintenanceBypassSecretArn: bypass } : {}),
     rollbackAlarms: (values.get('RollbackAlarms') ?? '').split(',').filter(Boolean),
+    ...(values.get('ConfigFingerprint') ? { configFingerprint: values.get('ConfigFingerprint') } : {}),
   };
 }
 

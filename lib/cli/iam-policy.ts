@@ -1,7 +1,7 @@
 /**
  * The IAM policies an operator needs to run herd's CLI on one environment, scoped to that
  * environment's resources as its stack outputs name them: `deploy` for every verb,
- * `read-only` for `status`, `history` and `plan`.
+ * `read-only` for `status`, `logs`, `doctor`, `history` and `plan`.
  *
  * Each statement says which verbs need it. `test/cli/iam.test.ts` runs every verb in the
  * simulated environment and evaluates each of its calls (with the permissions AWS documents
@@ -9,7 +9,7 @@
  * `herd iam-policy` from placeholder outputs (`README_POLICY_TARGET`), and a test keeps that
  * block equal to this code's output.
  */
-import { TAGS } from '../names';
+import { logGroupName, TAGS } from '../names';
 
 /** Where an environment's resources are, from `herd-<env>`'s outputs. */
 export interface OperatorPolicyTarget {
@@ -48,7 +48,7 @@ export interface OperatorPolicy {
 }
 
 /** The verbs the read-only policy is for. */
-export const READ_ONLY_VERBS = ['status', 'history', 'plan'] as const;
+export const READ_ONLY_VERBS = ['status', 'logs', 'doctor', 'history', 'plan'] as const;
 
 /** The region, account and name a state machine ARN holds. */
 function stateMachineParts(arn: string): { region: string; account: string; name: string } {
@@ -99,6 +99,23 @@ export function operatorPolicy(target: OperatorPolicyTarget, mode: OperatorPolic
     ...(target.rollbackAlarms.length > 0
       ? [{ Sid: 'ReadRollbackAlarms', Effect: 'Allow' as const, Action: ['cloudwatch:DescribeAlarms'], Resource: target.rollbackAlarms.map((n) => `arn:aws:cloudwatch:${r}:${a}:alarm:${n}`) }]
       : []),
+    // logs: the environment's log groups (one per process, release, boot).
+    { Sid: 'ReadLogs', Effect: 'Allow', Action: ['logs:FilterLogEvents'], Resource: `arn:aws:logs:${r}:${a}:log-group:${logGroupName(target.app, target.env, '*')}` },
+    // doctor: the settings the boot renders (listed, not decrypted) and the secrets they name (described, never read).
+    { Sid: 'CheckBootSettings', Effect: 'Allow', Action: ['ssm:GetParametersByPath'], Resource: parameters },
+    { Sid: 'CheckBootSecrets', Effect: 'Allow', Action: ['secretsmanager:DescribeSecret'], Resource: `arn:aws:secretsmanager:${r}:${a}:secret:*` },
+    // doctor: the deploy state machine's last executions.
+    { Sid: 'ListDeploys', Effect: 'Allow', Action: ['states:ListExecutions'], Resource: target.deployStateMachineArn },
+    // doctor: the account's prerequisites (these calls take no resource).
+    {
+      Sid: 'CheckAccountPrerequisites',
+      Effect: 'Allow',
+      Action: [
+        'ec2:DescribeAccountAttributes', 'ec2:DescribeAddresses', 'ec2:DescribeNatGateways', 'ec2:DescribeSubnets',
+        'ec2:GetEbsDefaultKmsKeyId', 'ec2:GetEbsEncryptionByDefault', 'rds:DescribeAccountAttributes',
+      ],
+      Resource: '*',
+    },
     { Sid: 'CheckArtifacts', Effect: 'Allow', Action: ['s3:GetObject'], Resource: artifacts },
     // A missing artifact answers 404 (not 403) only to a caller who may list its prefix; releases lists the artifacts.
     { Sid: 'ListArtifacts', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucket, Condition: { StringLike: { 's3:prefix': [`${target.artifactPrefix}*`] } } },

@@ -10,8 +10,10 @@ import * as abort from './commands/abort';
 import * as autoscaling from './commands/autoscaling';
 import * as bake from './commands/bake';
 import * as deploy from './commands/deploy';
+import * as doctor from './commands/doctor';
 import * as history from './commands/history';
 import * as iamPolicy from './commands/iam-policy';
+import * as logs from './commands/logs';
 import * as maintenance from './commands/maintenance';
 import * as plan from './commands/plan';
 import * as promote from './commands/promote';
@@ -29,7 +31,7 @@ export interface CliCommand {
 }
 
 /** Every verb, in the order `herd --help` lists them. Add a new verb here. */
-export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, history, rollback, promote, abort, repair, bake, releases, maintenance, autoscaling, unlock, plan, iamPolicy, sandbox];
+export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, logs, doctor, history, rollback, promote, abort, repair, bake, releases, maintenance, autoscaling, unlock, plan, iamPolicy, sandbox];
 
 export function buildProgram(deps: CliDeps): Command {
   const program = new Command('herd');

@@ -23,13 +23,17 @@
  *   runner's migration), images and snapshots, launch templates;
  * - `services/autoscaling.ts`: group capacity, instance refreshes;
  * - `services/elbv2.ts`: target health, draining, listener rules;
- * - `services/ssm.ts`: parameters, the asynchronous `aws:ec2:image` validation;
+ * - `services/ssm.ts`: parameters, the asynchronous `aws:ec2:image` validation, GetParametersByPath;
  * - `services/dynamodb.ts`: GetItem/PutItem/DeleteItem/Query on the deploy table;
- * - `services/rds.ts`: DB snapshots;
+ * - `services/rds.ts`: DB snapshots, the account's snapshot quota;
  * - `services/cloudwatch.ts`: herd's alarms, evaluated over computed traffic and target health;
+ * - `services/logs.ts`: the instances' boot logs, GetLogEvents and FilterLogEvents;
  * - `services/s3.ts`: HeadObject on the artifacts bucket;
  * - `services/cloudformation.ts`: DescribeStacks (the stack update model is `cloudformation.ts`);
  * - `services/sns.ts`: Publish to the notifications topic;
+ * - `services/secrets-manager.ts`: DescribeSecret (never a secret's value);
+ * - `services/ec2-account.ts`: EBS encryption by default, the Elastic IP quota and addresses,
+ *   NAT gateways and their subnets' zones;
  * - `services/eventbridge.ts`: PutEvents onto the default bus;
  * - `services/common.ts`: helpers they share (AWS errors, tags, ids, filters).
  */
@@ -56,6 +60,8 @@ import { registerRds, tickDbSnapshots } from './services/rds';
 import { registerSns } from './services/sns';
 import { registerSsm, tickPendingParameters } from './services/ssm';
 import { registerLogs, type LogEvent } from './services/logs';
+import { defaultEc2Account, registerEc2Account, type Ec2Account } from './services/ec2-account';
+import { registerSecretsManager, type FakeSecret } from './services/secrets-manager';
 import { fakeDeployClients, type FakeEndpoint } from './transport';
 
 /** The fake's names of the services: the deploy step's clients, and the CLI's others. */
@@ -259,6 +265,10 @@ export class FakeCloud implements FakeEndpoint {
   readonly alarms = new Map<string, FakeAlarm>();
   /** CloudWatch Logs: log group name to log stream name to events (`services/logs.ts`: the instances' boot logs). */
   readonly logGroups = new Map<string, Map<string, LogEvent[]>>();
+  /** Secrets Manager secrets by ARN (`services/secrets-manager.ts`: described, never read). */
+  readonly secrets = new Map<string, FakeSecret>();
+  /** EC2's account-level settings and quota-counted resources (`services/ec2-account.ts`). */
+  readonly ec2Account: Ec2Account = defaultEc2Account();
   /** Requests a minute the site receives. */
   requestsPerMinute: number;
   /**
@@ -615,5 +625,7 @@ export class FakeCloud implements FakeEndpoint {
     registerCloudWatch(this);
     registerLogs(this);
     registerS3(this);
+    registerSecretsManager(this);
+    registerEc2Account(this);
   }
 }

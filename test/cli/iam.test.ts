@@ -1,7 +1,7 @@
 /**
  * The operator IAM policies (`herd iam-policy`, `lib/cli/iam-policy.ts`): every CLI verb
  * runs in the simulated environment and each of its calls is evaluated against the matching
- * policy — the read-only one for `status`, `history` and `plan`, the deploy one for every
+ * policy — the read-only one for `status`, `logs`, `doctor`, `history` and `plan`, the deploy one for every
  * verb — after each test (`test/cli/support/simulated.ts`). The README shows both, and a
  * removed statement fails the evaluation naming the permission.
  */
@@ -12,10 +12,15 @@ import { README_POLICY_TARGET, READ_ONLY_VERBS, operatorPolicy } from '../../lib
 import { describeDenial, type Principal } from '../support/iam/evaluator';
 import { appDirectory } from './support/app';
 import { runHerd, testDeps } from './support/harness';
+import { addSecret } from '../../lib/simulation/services/secrets-manager';
+import { registerListExecutions } from './support/list-executions';
 import { OPERATOR_PRINCIPALS, SimulatedEnvironment } from './support/simulated';
 
 function setup(principal: string = OPERATOR_PRINCIPALS.deploy) {
   const sim = new SimulatedEnvironment({ web: 2, worker: 1, serving: 'r1', baked: ['r0'] });
+  // What herd doctor reads besides: the deploy executions, the database's secret.
+  registerListExecutions(sim);
+  addSecret(sim.world.cloud, 'db', sim.outputs().DatabaseSecretArn);
   const deps = () => testDeps({ clients: () => sim.clients(principal), now: () => sim.world.clock.now(), sleep: () => sim.sleep() });
   return { sim, deps };
 }
@@ -46,10 +51,10 @@ describe('the read-only operator policy', () => {
 });
 
 describe('the deploy operator policy', () => {
-  test('allows every call of a deploy from an app directory (upload, start, follow), status, history, plan, iam-policy, and watch of a detached deploy', async () => {
+  test('allows every call of a deploy from an app directory (upload, start, follow), status, logs, doctor, history, plan, iam-policy, and watch of a detached deploy', async () => {
     const { sim, deps } = setup();
     expect((await herd(['deploy', 'staging', appDirectory('a'), '--label', 'v2'], deps())).code).toBe(0);
-    for (const verb of ['status', 'history', 'plan', 'iam-policy']) {
+    for (const verb of ['status', 'logs', 'doctor', 'history', 'plan', 'iam-policy']) {
       const run = await herd([verb, 'staging'], deps());
       expect([verb, run.code, run.err]).toEqual([verb, 0, '']);
     }
@@ -97,7 +102,7 @@ describe('the deploy operator policy', () => {
 
   test('every verb of the CLI was run by the tests above', () => {
     expect(COMMANDS.length).toBeGreaterThan(0);
-    const verbs = ['deploy', 'watch', 'status', 'history', 'rollback', 'promote', 'abort', 'repair', 'bake', 'releases', 'maintenance', 'autoscaling', 'unlock', 'plan', 'iam-policy', 'sandbox'];
+    const verbs = ['deploy', 'watch', 'status', 'logs', 'doctor', 'history', 'rollback', 'promote', 'abort', 'repair', 'bake', 'releases', 'maintenance', 'autoscaling', 'unlock', 'plan', 'iam-policy', 'sandbox'];
     expect(COMMANDS.length).toBe(verbs.length);
     expect([...exercised].sort()).toEqual([...verbs].sort());
   });

@@ -2,7 +2,9 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { HerdSettings } from '../../lib/config/types';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { configFingerprint } from '../../lib/config/fingerprint';
 import { readmeCostTable } from '../../lib/cost/estimate';
+import { peerEnvironments } from '../../lib/names';
 import { buildApp, SynthesizedApp } from '../support/app';
 
 type Resources = Record<string, { Type: string; Properties?: Record<string, unknown>; DeletionPolicy?: string; DependsOn?: string[] }>;
@@ -65,6 +67,13 @@ describe.each(ENVIRONMENTS)('the %s environment', (env) => {
       Matcher: { HttpCode: '200' },
       TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '30' }]),
     });
+  });
+
+  test('outputs the fingerprint of the configuration it was synthesized from, as herd doctor computes it', () => {
+    const peers = peerEnvironments(built.config.environments.map((e) => e.name), env);
+    template.hasOutput('ConfigFingerprint', { Value: configFingerprint(built.config.app, config(), peers) });
+    // Any change of the environment's configuration changes it.
+    expect(configFingerprint(built.config.app, { ...config(), amiRetention: config().amiRetention + 1 }, peers)).not.toBe(configFingerprint(built.config.app, config(), peers));
   });
 
   test('has a web and a worker Auto Scaling group, each with its own launch template', () => {

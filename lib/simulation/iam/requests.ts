@@ -140,6 +140,10 @@ class Arns {
   alarm(name: string): string {
     return `arn:aws:cloudwatch:${this.r}:${this.a}:alarm:${name}`;
   }
+  /** A CloudWatch Logs log group (FilterLogEvents authorizes the group). */
+  logGroup(name: string): string {
+    return `arn:aws:logs:${this.r}:${this.a}:log-group:${name}`;
+  }
   /** A CloudWatch Logs log stream (GetLogEvents authorizes the stream). */
   logStream(group: string, stream: string): string {
     return `arn:aws:logs:${this.r}:${this.a}:log-group:${group}:log-stream:${stream}`;
@@ -444,6 +448,12 @@ const MAPPERS: Record<string, Mapper> = {
   'ec2:DescribeLaunchTemplates': everything('ec2:DescribeLaunchTemplates'),
   'ec2:DescribeLaunchTemplateVersions': everything('ec2:DescribeLaunchTemplateVersions'),
   'ec2:DescribeSnapshots': everything('ec2:DescribeSnapshots'),
+  'ec2:GetEbsEncryptionByDefault': everything('ec2:GetEbsEncryptionByDefault'),
+  'ec2:GetEbsDefaultKmsKeyId': everything('ec2:GetEbsDefaultKmsKeyId'),
+  'ec2:DescribeAccountAttributes': everything('ec2:DescribeAccountAttributes'),
+  'ec2:DescribeAddresses': everything('ec2:DescribeAddresses'),
+  'ec2:DescribeNatGateways': everything('ec2:DescribeNatGateways'),
+  'ec2:DescribeSubnets': everything('ec2:DescribeSubnets'),
   'ec2:RunInstances': runInstances,
   'ec2:CreateImage': createImage,
   'ec2:TerminateInstances': onInstances('ec2:TerminateInstances'),
@@ -483,6 +493,7 @@ const MAPPERS: Record<string, Mapper> = {
   'dynamodb:UpdateItem': tableRequest('dynamodb:UpdateItem'),
   'dynamodb:Query': tableRequest('dynamodb:Query'),
 
+  'rds:DescribeAccountAttributes': everything('rds:DescribeAccountAttributes'),
   'rds:CreateDBSnapshot': createDbSnapshot,
   'rds:DescribeDBInstances': describeDb('rds:DescribeDBInstances'),
   'rds:DescribeDBSnapshots': describeDb('rds:DescribeDBSnapshots'),
@@ -493,6 +504,11 @@ const MAPPERS: Record<string, Mapper> = {
   'logs:GetLogEvents': (input, arns) => [{
     action: 'logs:GetLogEvents',
     resource: arns.logStream(str(input.logGroupName ?? input.logGroupIdentifier).replace(/^arn:[^:]+:logs:[^:]*:[^:]*:log-group:/, '').replace(/:\*$/, ''), str(input.logStreamName)),
+    context: {},
+  }],
+  'logs:FilterLogEvents': (input, arns) => [{
+    action: 'logs:FilterLogEvents',
+    resource: arns.logGroup(str(input.logGroupName ?? input.logGroupIdentifier).replace(/^arn:[^:]+:logs:[^:]*:[^:]*:log-group:/, '').replace(/:\*$/, '')),
     context: {},
   }],
   's3:HeadObject': headObject,
@@ -512,7 +528,9 @@ const MAPPERS: Record<string, Mapper> = {
   'sfn:StopExecution': executionRequest('states:StopExecution'),
   'sfn:DescribeExecution': executionRequest('states:DescribeExecution'),
   'sfn:GetExecutionHistory': executionRequest('states:GetExecutionHistory'),
+  'sfn:ListExecutions': (input) => [{ action: 'states:ListExecutions', resource: str(input.stateMachineArn), context: {} }],
   // GetCallerIdentity needs no permission (STS API reference): nothing to authorize.
   'sts:GetCallerIdentity': () => [],
   'secretsManager:GetSecretValue': (input) => [{ action: 'secretsmanager:GetSecretValue', resource: str(input.SecretId), context: {} }],
+  'secretsManager:DescribeSecret': (input) => [{ action: 'secretsmanager:DescribeSecret', resource: str(input.SecretId), context: {} }],
 };

@@ -342,6 +342,7 @@ export function registerEc2(cloud: FakeCloud): void {
         if (name.startsWith('tag:')) return im.tags[name.slice(4)];
         if (name === 'state') return im.state;
         if (name === 'name') return im.name;
+        if (name === 'image-id') return im.id;
         fail('InvalidParameterValue', `The filter '${name}' is invalid`);
       }),
     );

@@ -45,6 +45,13 @@ function describeSnapshot(s: DbSnapshot): rds.DBSnapshot {
 
 /** Registers the RDS API handlers on `cloud`. */
 export function registerRds(cloud: FakeCloud): void {
+  // The account's quotas and their use (RDS API reference, DescribeAccountAttributes): the manual snapshots herd counts.
+  cloud.on('rds', rds.DescribeAccountAttributesCommand, () => ({
+    AccountQuotas: [
+      { AccountQuotaName: 'DBInstances', Used: cloud.dbInstances.size, Max: 40 },
+      { AccountQuotaName: 'ManualSnapshots', Used: cloud.dbSnapshots.size, Max: cloud.manualSnapshotQuota },
+    ],
+  }));
   cloud.on('rds', rds.DescribeDBInstancesCommand, (input) => {
     const id = input.DBInstanceIdentifier ?? '';
     if (!cloud.dbInstances.has(id)) fail('DBInstanceNotFoundFault', `DBInstance ${id} not found.`, 404);

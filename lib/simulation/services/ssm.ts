@@ -27,6 +27,9 @@ export function tickPendingParameters(cloud: FakeCloud, now: number): void {
 
 // ---------------------------------------------------------------- API
 
+/** Parameters a GetParametersByPath page of the fake holds at most (AWS: between zero and MaxResults). */
+export const PARAMETER_PAGE = 2;
+
 /** Registers the SSM API handlers on `cloud`. */
 export function registerSsm(cloud: FakeCloud): void {
   cloud.on('ssm', ssm.GetParameterCommand, (input) => {
@@ -60,5 +63,34 @@ export function registerSsm(cloud: FakeCloud): void {
   cloud.on('ssm', ssm.DeleteParameterCommand, (input) => {
     if (!cloud.parameters.delete(input.Name ?? '')) fail('ParameterNotFound', `Parameter ${input.Name} not found.`);
     return {};
+  });
+
+  // As its API reference: Path fully qualified, MaxResults 1 to 10, direct children unless
+  // Recursive; results are best effort, a page holding between zero and MaxResults with a
+  // NextToken while more remain (here at most `PARAMETER_PAGE` a page, so a caller that does
+  // not page misses parameters); the token is bound to its query.
+  cloud.on('ssm', ssm.GetParametersByPathCommand, (input) => {
+    const path = input.Path ?? '';
+    if (!path.startsWith('/')) fail('ValidationException', `The parameter path ${path} is not valid. Parameter paths must begin with a forward slash (/)`);
+    const max = input.MaxResults ?? 10;
+    if (!Number.isInteger(max) || max < 1 || max > 10) fail('ValidationException', `1 validation error detected: Value '${max}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 10`);
+    if (input.ParameterFilters?.length) throw new Error('the fake cloud does not model GetParametersByPath ParameterFilters');
+    const prefix = path.endsWith('/') ? path : `${path}/`;
+    const names = [...cloud.parameters.keys()]
+      .filter((n) => n.startsWith(prefix) && cloud.visible('parameter', n) && (input.Recursive === true || !n.slice(prefix.length).includes('/')))
+      .sort();
+    const query = JSON.stringify([prefix, input.Recursive === true]);
+    let start = 0;
+    if (input.NextToken !== undefined) {
+      const m = /^(\d+):(.*)$/s.exec(Buffer.from(input.NextToken, 'base64').toString('utf8'));
+      if (!m || m[2] !== query) return fail('ValidationException', 'The specified token is not valid.');
+      start = Number(m[1]);
+    }
+    const page = names.slice(start, start + Math.min(max, PARAMETER_PAGE));
+    const next = start + page.length;
+    return {
+      Parameters: page.map((Name) => ({ Name, Value: cloud.parameters.get(Name) ?? '', Type: 'String' as const, Version: 1 })),
+      ...(next < names.length ? { NextToken: Buffer.from(`${next}:${query}`).toString('base64') } : {}),
+    };
   });
 }
