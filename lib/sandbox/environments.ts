@@ -2,10 +2,14 @@
  * The sandbox's environments: one simulated environment per configured one, as `cdk
  * deploy` leaves it before its first release (`serving: none`: groups at zero, the base
  * image in the launch templates), with the configuration's fleet sizes, instance type,
- * deploy settings, alarm thresholds and image retention, and a database to snapshot.
+ * deploy settings, alarm thresholds and image retention, and a database to snapshot — its
+ * secret exists, and the stack's `ConfigFingerprint` output is the configuration's (so
+ * `herd doctor` finds the environment as a `cdk deploy` of this configuration leaves it).
  */
+import { configFingerprint } from '../config/fingerprint';
 import type { EnvironmentConfig, HerdConfig } from '../config/types';
-import { NO_RELEASE } from '../names';
+import { NO_RELEASE, peerEnvironments, stackName } from '../names';
+import { addSecret } from '../simulation/services/secrets-manager';
 import type { WorldSpec } from '../simulation/world';
 import { SandboxEnvironment } from './environment';
 
@@ -29,5 +33,17 @@ export function freshEnvironmentSpec(app: string, e: EnvironmentConfig): WorldSp
 
 /** Every configured environment, simulated, by name (in the configuration's order). */
 export function sandboxEnvironments(config: HerdConfig): Map<string, SandboxEnvironment> {
-  return new Map(config.environments.map((e) => [e.name, new SandboxEnvironment(freshEnvironmentSpec(config.app, e))]));
+  const names = config.environments.map((e) => e.name);
+  return new Map(
+    config.environments.map((e) => {
+      const environment = new SandboxEnvironment(freshEnvironmentSpec(config.app, e));
+      const stack = environment.world.cloud.stacks.get(stackName(e.name));
+      if (stack?.outputs) {
+        stack.outputs = { ...stack.outputs, ConfigFingerprint: configFingerprint(config.app, e, peerEnvironments(names, e.name)) };
+        const dbSecret = stack.outputs.DatabaseSecretArn;
+        if (dbSecret) addSecret(environment.world.cloud, `herd-${e.name}-db`, dbSecret);
+      }
+      return [e.name, environment];
+    }),
+  );
 }

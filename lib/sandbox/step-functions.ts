@@ -5,9 +5,12 @@
  * the first advance at once, StopExecution aborts (and the reaper, `lambda/deploy/reaper.ts`,
  * resumes the deploy in a new execution), and DescribeExecution and GetExecutionHistory
  * answer ExecutionDoesNotExist for `executionLagSeconds` after the start (they are
- * eventually consistent).
+ * eventually consistent). ListExecutions (`herd doctor`), as its API reference describes it:
+ * newest first, optionally of one `statusFilter`, at most `maxResults` a page (0 or unset: 100;
+ * at most 1,000) with a `nextToken` bound to the query; "best effort" consistent, so an
+ * execution started less than `executionLagSeconds` ago is not listed yet.
  */
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, ListExecutionsCommand, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { handle } from '../../lambda/deploy/handler';
 import { OUTCOME_ERRORS, SUCCEEDING_OUTCOMES } from '../../lambda/deploy/contract';
 import { ABNORMAL_STATUSES, reap } from '../../lambda/deploy/reaper';
@@ -230,6 +233,31 @@ export class DeployStateMachine {
       const x = visible(input.executionArn);
       const events = x.states.map((s, n) => ({ id: n + 2, type: 'LambdaFunctionSucceeded' as const, timestamp: new Date(this.now()), lambdaFunctionSucceededEventDetails: { output: JSON.stringify(s) } }));
       return { events: input.reverseOrder ? events.reverse().slice(0, input.maxResults ?? 1000) : events };
+    });
+    cloud.on('sfn', ListExecutionsCommand, (input) => {
+      if (input.stateMachineArn === undefined) throw new FakeAwsError('ValidationException', 'Must provide a StateMachine ARN or MapRun ARN', 400);
+      if (input.stateMachineArn !== this.arn) throw new FakeAwsError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${input.stateMachineArn}'`, 400);
+      const max = input.maxResults ?? 0;
+      if (!Number.isInteger(max) || max < 0 || max > 1000) {
+        throw new FakeAwsError('ValidationException', `1 validation error detected: Value '${max}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 1000`, 400);
+      }
+      const all = [...this.executions.values()]
+        .filter((x) => this.now() - x.startDate.getTime() >= this.executionLagSeconds * 1000)
+        .filter((x) => input.statusFilter === undefined || x.status === input.statusFilter)
+        .sort((a, b) => b.startDate.getTime() - a.startDate.getTime() || b.name.localeCompare(a.name));
+      const query = `${input.stateMachineArn}|${input.statusFilter ?? ''}`;
+      let start = 0;
+      if (input.nextToken !== undefined) {
+        const [n, q] = Buffer.from(input.nextToken, 'base64').toString('utf8').split('#');
+        if (q !== query) throw new FakeAwsError('InvalidToken', 'Invalid Token', 400);
+        start = Number(n);
+      }
+      const page = all.slice(start, start + (max === 0 ? 100 : max));
+      const next = start + page.length;
+      return {
+        executions: page.map((x) => ({ executionArn: x.arn, stateMachineArn: this.arn, name: x.name, status: x.status, startDate: x.startDate, ...(x.stopDate ? { stopDate: x.stopDate } : {}) })),
+        ...(next < all.length ? { nextToken: Buffer.from(`${next}#${query}`).toString('base64') } : {}),
+      };
     });
   }
 }

@@ -8,7 +8,6 @@ import type { DoctorReport } from '../../lib/cli/commands/doctor';
 import { addSecret } from '../../lib/simulation/services/secrets-manager';
 import { appDirectory } from './support/app';
 import { runHerd, testConfig, testDeps } from './support/harness';
-import { registerListExecutions } from './support/list-executions';
 import { OPERATOR_PRINCIPALS, SimulatedEnvironment } from './support/simulated';
 
 const DB_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf';
@@ -19,7 +18,6 @@ const READ = /^[A-Za-z0-9]+:(Describe|Get|List|Filter|Query)/;
 
 function setup(spec: Partial<ConstructorParameters<typeof SimulatedEnvironment>[0]> = {}) {
   const sim = new SimulatedEnvironment({ web: 2, worker: 1, serving: 'r1', ...spec });
-  registerListExecutions(sim);
   const cloud = sim.world.cloud;
   const config = testConfig();
   const staging = config.environments.find((e) => e.name === 'staging')!;

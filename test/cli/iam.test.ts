@@ -13,13 +13,11 @@ import { describeDenial, type Principal } from '../support/iam/evaluator';
 import { appDirectory } from './support/app';
 import { runHerd, testDeps } from './support/harness';
 import { addSecret } from '../../lib/simulation/services/secrets-manager';
-import { registerListExecutions } from './support/list-executions';
 import { OPERATOR_PRINCIPALS, SimulatedEnvironment } from './support/simulated';
 
 function setup(principal: string = OPERATOR_PRINCIPALS.deploy) {
   const sim = new SimulatedEnvironment({ web: 2, worker: 1, serving: 'r1', baked: ['r0'] });
-  // What herd doctor reads besides: the deploy executions, the database's secret.
-  registerListExecutions(sim);
+  // What herd doctor reads besides: the database's secret.
   addSecret(sim.world.cloud, 'db', sim.outputs().DatabaseSecretArn);
   const deps = () => testDeps({ clients: () => sim.clients(principal), now: () => sim.world.clock.now(), sleep: () => sim.sleep() });
   return { sim, deps };

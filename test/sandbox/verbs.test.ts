@@ -45,6 +45,19 @@ describe('herd --sandbox: the verbs', () => {
     expect(JSON.stringify(JSON.parse(releases.out))).toMatch(new RegExp(`"release":"${first}"[^}]*"servingOn":\\["staging"\\]`));
   });
 
+  test('logs reads the fleet\'s boot lines, each with its instance; doctor finds every check passing', async () => {
+    const logs = await sandbox.herd(['logs', 'staging', 'boot', '--since', '1d']);
+    expect(logs.code).toBe(0);
+    expect(logs.out).toMatch(/^\S+Z i-[0-9a-f]{17} boot \| herd-boot: configuring mootube\/staging web on i-/m);
+    expect(logs.out).toMatch(/^\S+Z i-[0-9a-f]{17} boot \| herd-boot: configuring mootube\/staging worker on i-/m);
+
+    const doctor = await sandbox.herd(['doctor', 'staging']);
+    expect(doctor.code).toBe(0);
+    expect(doctor.out).not.toMatch(/^[✖!]/m);
+    expect(doctor.out).toMatch(new RegExp(`^✔ release: release ${first}, image ami-\\S+ available$`, 'm'));
+    expect(doctor.out).toMatch(/^✔ configuration: herd-staging was deployed from the local configuration/m);
+  });
+
   test('plan predicts a deploy of staging as it is', async () => {
     const plan = await sandbox.herd(['plan', 'staging']);
     expect(plan.code).toBe(0);

@@ -31,7 +31,7 @@ export async function runDoctor(deps: CliDeps, env: string): Promise<DoctorRepor
     if (!(err instanceof CliError)) throw err;
     checks = [{ name: 'stack', status: 'fail', detail: err.message, fix: `npx cdk deploy ${stackName(env)}` }];
   }
-  checks.push(...(await runChecks(ACCOUNT_CHECKS, { clients: deps.clients(config.region), env }, env)));
+  checks.push(...(await runChecks(ACCOUNT_CHECKS, { clients: deps.clients(config.region, config.name), env }, env)));
   return { environment: env, ok: checks.every((c) => c.status !== 'fail'), checks };
 }
 
