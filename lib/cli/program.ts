@@ -9,6 +9,7 @@ import { CliExit, EXIT, exitCodesHelp, explain } from './errors';
 import * as abort from './commands/abort';
 import * as autoscaling from './commands/autoscaling';
 import * as bake from './commands/bake';
+import * as config from './commands/config';
 import * as deploy from './commands/deploy';
 import * as history from './commands/history';
 import * as iamPolicy from './commands/iam-policy';
@@ -17,6 +18,7 @@ import * as plan from './commands/plan';
 import * as promote from './commands/promote';
 import * as releases from './commands/releases';
 import * as repair from './commands/repair';
+import * as restart from './commands/restart';
 import * as rollback from './commands/rollback';
 import * as status from './commands/status';
 import * as unlock from './commands/unlock';
@@ -28,7 +30,7 @@ export interface CliCommand {
 }
 
 /** Every verb, in the order `herd --help` lists them. Add a new verb here. */
-export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, history, rollback, promote, abort, repair, bake, releases, maintenance, autoscaling, unlock, plan, iamPolicy];
+export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, history, rollback, promote, abort, repair, bake, releases, maintenance, autoscaling, config, restart, unlock, plan, iamPolicy];
 
 export function buildProgram(deps: CliDeps): Command {
   const program = new Command('herd');

@@ -4,7 +4,7 @@ import { newDeployId } from '../../lambda/deploy/advance';
 import { lockedMessage, readLock } from '../../lambda/deploy/lock';
 import { preflight, preflightMessage } from '../../lambda/deploy/preflight';
 import type { DeployInput } from '../../lambda/deploy/state';
-import type { DeployStrategy, MigrationOrder } from '../config/types';
+import type { DeployStrategy, MigrationOrder, Role } from '../config/types';
 import type { CliDeps } from './deps';
 import type { EnvironmentHandle } from './environment';
 import { CliError, EXIT } from './errors';
@@ -14,8 +14,10 @@ export interface StartRequest {
   readonly release: string;
   readonly strategy?: DeployStrategy;
   readonly migrationOrder?: MigrationOrder;
-  /** `bake`: lock → bake → record only; no server changes. */
-  readonly mode?: 'deploy' | 'bake';
+  /** `bake`: lock → bake → record only; no server changes. `restart`: fresh instances of the serving release (`herd restart`). */
+  readonly mode?: 'deploy' | 'bake' | 'restart';
+  /** `restart`: the roles to restart (default: every role). */
+  readonly roles?: readonly Role[];
   /** Deploy even if the release serves already (every instance replaced). */
   readonly force?: boolean;
   /** Start even if a rollback alarm is in ALARM (the history records it). */
@@ -66,13 +68,14 @@ export async function startDeploy(deps: CliDeps, handle: EnvironmentHandle, requ
   await refuseWhenLocked(handle);
   const deployId = newDeployId(deps.now());
   const strategy = request.strategy ?? handle.config.deploy.strategy;
-  const input: DeployInput & { mode?: 'bake' } = {
+  const input: DeployInput = {
     release: request.release,
     actor: await deps.actor(handle.clients),
     deployId,
     ...(request.strategy ? { strategy: request.strategy } : {}),
     ...(request.migrationOrder ? { migrationOrder: request.migrationOrder } : {}),
     ...(request.mode === 'bake' ? { mode: 'bake' as const } : {}),
+    ...(request.mode === 'restart' ? { mode: 'restart' as const, ...(request.roles ? { roles: [...request.roles] } : {}) } : {}),
     ...(request.force ? { force: true } : {}),
     ...(request.ignoreAlarms ? { ignoreAlarms: true } : {}),
   };
@@ -80,8 +83,12 @@ export async function startDeploy(deps: CliDeps, handle: EnvironmentHandle, requ
   await handle.clients.sfn.send(
     new StartExecutionCommand({ stateMachineArn: handle.outputs.deployStateMachineArn, name: deployId, input: JSON.stringify(input) }),
   );
-  const what = request.mode === 'bake' ? `bake of release ${request.release}` : `release ${request.release} (${strategy}${request.migrationOrder ? `, migrations ${request.migrationOrder}` : ''})`;
+  const what = request.mode === 'bake'
+    ? `bake of release ${request.release}`
+    : request.mode === 'restart'
+      ? `restart of ${(request.roles ?? ['web', 'worker']).join(' and ')} on release ${request.release} (fresh instances, same image, no migration)`
+      : `release ${request.release} (${strategy}${request.migrationOrder ? `, migrations ${request.migrationOrder}` : ''})`;
   deps.out.write(`deploy ${deployId} started on ${handle.name}: ${what}, by ${input.actor}\n`);
   await onStarted?.({ deployId, actor: input.actor });
-  return followUnlessDetached(deps, handle, { deployId, startedAt, release: request.release, strategy, mode: request.mode ?? 'deploy' }, request.detach);
+  return followUnlessDetached(deps, handle, { deployId, startedAt, release: request.release, strategy, mode: request.mode === 'bake' ? 'bake' : 'deploy' }, request.detach);
 }
