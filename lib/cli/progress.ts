@@ -73,7 +73,8 @@ export async function progressOf(
   }
   let replaced: Progress['replaced'];
   const next = state.next?.versions;
-  if (next && (phase === 'rollout' || phase === 'verify' || phase === 'migrate')) {
+  // A restart keeps the version: counting instances on it would say all are replaced at once (the refresh percentage says how far it is).
+  if (next && state.mode !== 'restart' && (phase === 'rollout' || phase === 'verify' || phase === 'migrate')) {
     const res = await handle.clients.autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [groups.web, groups.worker] }));
     let done = 0;
     let total = 0;

@@ -76,7 +76,12 @@ describe('herd restart', () => {
     const { sim, deps } = setup();
     const webBefore = members(sim, 'herd-staging-web');
     const workerBefore = members(sim, 'herd-staging-worker');
-    expect(await runHerd(['restart', 'staging', '--role', 'worker'], deps())).toMatchObject({ code: 0, err: '' });
+    const run = await runHerd(['restart', 'staging', '--role', 'worker'], deps());
+    expect(run).toMatchObject({ code: 0, err: '' });
+    // The same display as a deploy: the refresh's progress (not a count of instances on the version, which a restart keeps).
+    expect(run.out).toMatch(/^rollout: refresh\.wait · refresh worker \d+% · elapsed /m);
+    expect(run.out).not.toContain('instances replaced');
+    expect(run.out).toMatch(/\nrelease r1 serves on staging \(deploy \S+ in \S+\)\n$/);
     expect(members(sim, 'herd-staging-web').ids).toEqual(webBefore.ids);
     const after = members(sim, 'herd-staging-worker').ids;
     expect(after).toHaveLength(1);
