@@ -27,7 +27,7 @@ const healthyWeb = (sim: SimulatedEnvironment) => [...(sim.world.cloud.targetGro
 
 const launchedBy = (sim: SimulatedEnvironment, role: string) => [...sim.world.cloud.instances.values()].filter((i) => i.tags[TAGS.role] === role);
 
-interface Entry { kind: string; verb?: string; actor?: string; detail?: string; mode?: string; status?: string; release?: string; roles?: string[] }
+interface Entry { kind: string; verb?: string; actor?: string; detail?: string; mode?: string; status?: string; release?: string; roles?: string[]; warnings?: string[] }
 const history = async (deps: ReturnType<ReturnType<typeof setup>['deps']>) => JSON.parse((await runHerd(['history', 'staging', '--json'], deps)).out) as Entry[];
 
 describe('herd restart', () => {
@@ -135,6 +135,31 @@ describe('herd restart refusals: the exact message, nothing started', () => {
     sim.world.cloud.table.set('LOCK\u0000LOCK', { pk: 'LOCK', sk: 'LOCK', ...lock });
     expect(await runHerd(['restart', 'staging'], deps())).toEqual({ code: 2, out: '', err: `herd: ${lockedMessage('staging', lock)}\n` });
     expect(sim.executions.size).toBe(0);
+  });
+
+  test('config set --restart fails before writing while a rollback alarm fires; --ignore-alarms writes the fix and restarts, the history records it', async () => {
+    const { sim, deps } = setup({ alarms: { firing: ['Target5xx'] } });
+    const before = JSON.stringify([...sim.world.cloud.parameters].sort());
+    const refused = await runHerd(['config', 'staging', 'set', 'FIX=1', '--restart'], deps());
+    expect(refused.code).toBe(2);
+    expect(refused.out).toBe('');
+    expect(refused.err).toMatch(/^herd: deploy refused on staging before any change: \(1\) alarm herd-staging-target5xx, which rolls deploys back, is in ALARM \([^\n]*\): a deploy would be rolled back at once; find out why it fires, or start anyway with --ignore-alarms \(the history records it\)\n$/);
+    expect(JSON.stringify([...sim.world.cloud.parameters].sort())).toBe(before);
+    expect(sim.executions.size).toBe(0);
+
+    const run = await runHerd(['config', 'staging', 'set', 'FIX=1', '--restart', '--ignore-alarms'], deps());
+    expect(run).toMatchObject({ code: 0, err: '' });
+    expect(sim.world.cloud.parameters.get(`${parameterNames('shop', 'staging').envPrefix}FIX`)).toBe('1');
+    expect((await history(deps())).find((e) => e.kind === 'deploy')).toMatchObject({ mode: 'restart', status: 'succeeded', warnings: [expect.stringContaining('started with alarm(s) in ALARM, as asked (ignoreAlarms): herd-staging-target5xx')] });
+  });
+
+  test('config set --restart fails before writing when nothing serves yet', async () => {
+    const { sim, deps } = setup({ serving: 'none', web: 0, worker: 0 });
+    const before = JSON.stringify([...sim.world.cloud.parameters].sort());
+    expect(await runHerd(['config', 'staging', 'set', 'FIX=1', '--restart'], deps())).toEqual({
+      code: 2, out: '', err: 'herd: nothing serves on staging yet: there is nothing to restart (deploy a release first: herd deploy staging <app directory>); nothing was changed\n',
+    });
+    expect(JSON.stringify([...sim.world.cloud.parameters].sort())).toBe(before);
   });
 
   test('fails on an unknown role', async () => {

@@ -36,7 +36,7 @@ import type { CliDeps } from '../deps';
 import { resolveEnvironment, type EnvironmentHandle } from '../environment';
 import { CliError, EXIT, exitWith } from '../errors';
 import { lockedMessage, readLock } from '../../../lambda/deploy/lock';
-import { parseRoles, restartEnvironment } from './restart';
+import { checkRestart, parseRoles, restartEnvironment, type RestartOptions } from './restart';
 
 const ACTIONS = ['list', 'set', 'unset'] as const;
 type Action = (typeof ACTIONS)[number];
@@ -47,6 +47,7 @@ interface ConfigOptions {
   readonly restart?: boolean;
   readonly role?: string;
   readonly detach?: boolean;
+  readonly ignoreAlarms?: boolean;
 }
 
 /** One `set` item: a key and its value (read from stdin for a bare `--secret KEY`). */
@@ -169,6 +170,7 @@ async function set(deps: CliDeps, handle: EnvironmentHandle, items: readonly str
   const values = assignments.map((a) => a.value);
   await refuseWhenLocked(handle);
   const stored = await readStoredSettings(handle);
+  const serving = opts.restart ? await checkRestart(handle, restartOptions(opts, roles)) : undefined;
   const problems = storedProblems(handle, stored, assignments.map((a) => a.key), secret);
   if (problems.length > 0) refuse(problems);
   const actor = await deps.actor(handle.clients);
@@ -186,7 +188,11 @@ async function set(deps: CliDeps, handle: EnvironmentHandle, items: readonly str
   const keys = describeKeys(done, secret);
   deps.out.write(`set ${keys} on ${handle.name}; instances load settings when they boot: ${opts.restart ? 'restarting now' : `run herd restart ${handle.name} to roll them out`}\n`);
   await auditAction(deps, handle, 'config set', actor, `set ${keys}`);
-  return opts.restart ? restartEnvironment(deps, handle, { ...(roles ? { roles } : {}), detach: opts.detach === true }) : EXIT.ok;
+  return serving ? restartEnvironment(deps, handle, restartOptions(opts, roles), serving) : EXIT.ok;
+}
+
+function restartOptions(opts: ConfigOptions, roles: readonly Role[] | undefined): RestartOptions {
+  return { ...(roles ? { roles } : {}), detach: opts.detach === true, ...(opts.ignoreAlarms ? { ignoreAlarms: true } : {}) };
 }
 
 function describeKeys(keys: readonly string[], secret: boolean): string {
@@ -215,6 +221,7 @@ async function unset(deps: CliDeps, handle: EnvironmentHandle, keys: readonly st
     else problems.push(`${key} is not set on ${env} (herd config ${env} list shows what is)`);
   }
   if (problems.length > 0) refuse(problems);
+  const serving = opts.restart ? await checkRestart(handle, restartOptions(opts, roles)) : undefined;
   const actor = await deps.actor(handle.clients);
   const done: string[] = [];
   try {
@@ -231,7 +238,7 @@ async function unset(deps: CliDeps, handle: EnvironmentHandle, keys: readonly st
   const what = `${done.join(', ')}${secrets.length > 0 ? ` (secret${secrets.length === 1 ? '' : 's'} ${secrets.join(', ')} deleted with a 7-day recovery window)` : ''}`;
   deps.out.write(`unset ${what} on ${env}; running instances keep it until they boot again: ${opts.restart ? 'restarting now' : `run herd restart ${env} to roll them out`}\n`);
   await auditAction(deps, handle, 'config unset', actor, `unset ${done.join(', ')}`);
-  return opts.restart ? restartEnvironment(deps, handle, { ...(roles ? { roles } : {}), detach: opts.detach === true }) : EXIT.ok;
+  return serving ? restartEnvironment(deps, handle, restartOptions(opts, roles), serving) : EXIT.ok;
 }
 
 export function register(program: Command, deps: CliDeps): void {
@@ -245,6 +252,7 @@ export function register(program: Command, deps: CliDeps): void {
     .option('--restart', 'set, unset: then roll the instances onto the new settings (herd restart)')
     .option('--role <role>', 'with --restart: restart only this role (web or worker)')
     .option('--detach', 'with --restart: start the restart and return (herd watch follows it)')
+    .option('--ignore-alarms', 'with --restart: restart even if a rollback alarm is in ALARM (a setting that fixes the site)')
     .option('--json', 'list: print the settings as JSON (secrets without values)')
     .addHelpText(
       'after',
@@ -266,9 +274,9 @@ export function register(program: Command, deps: CliDeps): void {
       const act = action as Action;
       if (act === 'list' && items.length > 0) throw new CliError(`herd config ${env} list takes no keys (received ${items.length})`);
       if (act !== 'set' && opts.secret) throw new CliError(`--secret is for herd config ${env} set only (unset finds where each key is)`);
-      if (act === 'list' && (opts.restart || opts.role || opts.detach)) throw new CliError('--restart, --role and --detach are for set and unset');
+      if (act === 'list' && (opts.restart || opts.role || opts.detach || opts.ignoreAlarms)) throw new CliError('--restart, --role, --detach and --ignore-alarms are for set and unset');
       if (act !== 'list' && opts.json) throw new CliError('--json is for herd config <env> list');
-      if (!opts.restart && (opts.role || opts.detach)) throw new CliError('--role and --detach go with --restart');
+      if (!opts.restart && (opts.role || opts.detach || opts.ignoreAlarms)) throw new CliError('--role, --detach and --ignore-alarms go with --restart');
       const roles = opts.role !== undefined ? parseRoles(opts.role) : undefined;
       const handle = await resolveEnvironment(deps, env);
       if (act === 'list') return list(deps, handle, opts.json === true);

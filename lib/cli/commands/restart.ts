@@ -22,19 +22,35 @@ export function parseRoles(value: string): Role[] {
   return [value as Role];
 }
 
-/** Restarts `roles` (default both) of `handle`'s environment; resolves with the exit code. */
-export async function restartEnvironment(deps: CliDeps, handle: EnvironmentHandle, options: { readonly roles?: readonly Role[]; readonly detach: boolean }): Promise<number> {
+export interface RestartOptions {
+  readonly roles?: readonly Role[];
+  readonly detach: boolean;
+  /** Start even if a rollback alarm is in ALARM (a setting that fixes a failing site); the history records it. */
+  readonly ignoreAlarms?: boolean;
+}
+
+/**
+ * Every refusal of a restart, before anything changes (`config set --restart` runs them before
+ * its writes): the lock, nothing serving, the pre-flight checks. Resolves with the serving release.
+ */
+export async function checkRestart(handle: EnvironmentHandle, options: RestartOptions): Promise<string> {
   await refuseWhenLocked(handle);
   const serving = await readParameter(handle.context, parameterNames(handle.app, handle.name).currentRelease);
   if (serving === undefined || serving === NO_RELEASE) {
     throw new CliError(`nothing serves on ${handle.name} yet: there is nothing to restart (deploy a release first: herd deploy ${handle.name} <app directory>); nothing was changed`);
   }
-  await refuseWhenNotReady(handle, { release: serving });
+  await refuseWhenNotReady(handle, { release: serving, ...(options.ignoreAlarms ? { ignoreAlarms: true } : {}) });
+  return serving;
+}
+
+/** Restarts `roles` (default both) of `handle`'s environment onto `serving` (`checkRestart`'s answer, or checked now); resolves with the exit code. */
+export async function restartEnvironment(deps: CliDeps, handle: EnvironmentHandle, options: RestartOptions, checked?: string): Promise<number> {
+  const serving = checked ?? (await checkRestart(handle, options));
   const roles = options.roles ?? RESTART_ROLES;
   return startDeploy(
     deps,
     handle,
-    { release: serving, mode: 'restart', ...(options.roles ? { roles: options.roles } : {}), detach: options.detach },
+    { release: serving, mode: 'restart', ...(options.roles ? { roles: options.roles } : {}), ...(options.ignoreAlarms ? { ignoreAlarms: true } : {}), detach: options.detach },
     ({ deployId, actor }) => auditAction(deps, handle, 'restart', actor, `restart of ${roles.join(' and ')} on release ${serving} (configuration change: fresh instances load the settings), deploy ${deployId}`),
   );
 }
@@ -46,10 +62,11 @@ export function register(program: Command, deps: CliDeps): void {
     .argument('<env>', 'environment (herd.config.ts)')
     .option('--role <role>', `restart only this role (${RESTART_ROLES.join(' or ')})`)
     .option('--detach', 'start the restart and return (herd watch follows it)')
+    .option('--ignore-alarms', 'start even if a rollback alarm is in ALARM (e.g. to load a setting that fixes the site); recorded in the history')
     .addHelpText('after', ['', 'Examples:', '  $ herd restart staging', '  $ herd restart production --role worker'].join('\n'))
-    .action(async (env: string, opts: { role?: string; detach?: boolean }) => {
+    .action(async (env: string, opts: { role?: string; detach?: boolean; ignoreAlarms?: boolean }) => {
       const roles = opts.role !== undefined ? parseRoles(opts.role) : undefined;
       const handle = await resolveEnvironment(deps, env);
-      exitWith(await restartEnvironment(deps, handle, { ...(roles ? { roles } : {}), detach: opts.detach === true }));
+      exitWith(await restartEnvironment(deps, handle, { ...(roles ? { roles } : {}), detach: opts.detach === true, ...(opts.ignoreAlarms ? { ignoreAlarms: true } : {}) }));
     });
 }
