@@ -6,6 +6,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { AccessLogs } from './access-logs';
+import { HERD_PLAIN_SETTINGS, HERD_SECRET_SETTINGS } from './app-settings';
 import { Artifacts } from './artifacts';
 import { Cache, CACHE_PORT } from './cache';
 import type { EnvironmentConfig } from './config/types';
@@ -150,7 +151,8 @@ export class EnvironmentStack extends Stack {
 
     // What the boot script renders into the app's environment (it adds HERD_APP, HERD_ENV,
     // HERD_ROLE, HERD_RELEASE and HERD_INSTANCE_ID itself).
-    const settings: Record<string, string> = {
+    // Exactly the names `HERD_PLAIN_SETTINGS` lists (the type says so), which `herd config` refuses.
+    const herdSettings: Record<(typeof HERD_PLAIN_SETTINGS)[number], string> = {
       PORT: String(config.appPort),
       DATABASE_HOST: this.database.instance.dbInstanceEndpointAddress,
       DATABASE_PORT: String(DATABASE_PORT),
@@ -159,8 +161,8 @@ export class EnvironmentStack extends Stack {
       REDIS_PORT: String(CACHE_PORT),
       REDIS_TLS: 'true',
       ALLOWED_HOSTS: [...config.domainNames, this.loadBalancer.alb.loadBalancerDnsName].join(','),
-      ...config.appSettings,
     };
+    const settings: Record<string, string> = { ...herdSettings, ...config.appSettings };
     for (const [name, value] of Object.entries(settings)) {
       new ssm.StringParameter(this, `Env${name}`, {
         parameterName: `${this.parameters.envPrefix}${name}`,
@@ -168,7 +170,7 @@ export class EnvironmentStack extends Stack {
         description: `herd ${env}: app setting ${name}`,
       });
     }
-    const secretSettings: Record<string, string> = {
+    const secretSettings: Record<(typeof HERD_SECRET_SETTINGS)[number], string> = {
       DATABASE_USER: `${this.database.secret.secretArn}#username`,
       DATABASE_PASSWORD: `${this.database.secret.secretArn}#password`,
       REDIS_PASSWORD: this.cache.authToken.secretArn,

@@ -10,6 +10,7 @@ import { Construct } from 'constructs';
 import type { FleetConfig, Role } from './config/types';
 import { logGroupName, parameterRoot } from './names';
 import { acknowledge } from './nag';
+import { configSecretPrefix } from './app-settings';
 
 export interface FleetProps {
   readonly vpc: ec2.IVpc;
@@ -65,6 +66,11 @@ export function grantBoot(role: iam.Role, app: string, environment: string, secr
     ],
   }));
   for (const secret of secrets) secret.grantRead(role);
+  // Secrets an operator set with `herd config --secret` (encrypted with the AWS managed key: no KMS grant needed).
+  const configSecrets = stack.formatArn({ service: 'secretsmanager', resource: 'secret', arnFormat: ArnFormat.COLON_RESOURCE_NAME, resourceName: `${configSecretPrefix(app, environment)}*` });
+  role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadOwnConfigSecrets', actions: ['secretsmanager:GetSecretValue'], resources: [configSecrets] }));
+  acknowledge(role, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${configSecretPrefix(app, environment)}*]`,
+    'Boot reads the secrets operators set with herd config --secret, under its own environment\'s prefix only (their names end with a random suffix).');
   role.addToPrincipalPolicy(new iam.PolicyStatement({
     sid: 'ShipOwnEnvironmentLogs',
     actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],

@@ -19,14 +19,14 @@ import { DeployLockedError, EnvironmentBusyError, InvalidDeployInputError, Prefl
 import { notSent, notifyDeploy } from './notify';
 import { preflight, preflightMessage } from './preflight';
 import { readParameter } from './release';
-import { parameterNames } from '../../lib/names';
+import { NO_RELEASE, parameterNames } from '../../lib/names';
 import { failureCause, isPersistent, retryAfter } from './retries';
 import { RECORD_STEPS } from './record';
 import { RELEASE_STEPS } from './release';
 import { ROLLOUT_STEPS } from './rollout';
 import { DIAGNOSE_STEPS } from './diagnose';
 import { checkStackSettled } from './stack';
-import { BAKE_ONLY_STAGES, FIRST_STEP, STATE_KIND, phaseOf, planStages, type DeployInput, type DeployOutcome, type DeployState, type Phase } from './state';
+import { BAKE_ONLY_STAGES, FIRST_STEP, RESTART_STAGES, STATE_KIND, phaseOf, planStages, type DeployInput, type DeployOutcome, type DeployState, type Phase } from './state';
 import type { AdvanceContext, Step, StepResult } from './step';
 
 /**
@@ -51,7 +51,15 @@ const lockStep: Step = async (state, ctx) => {
  */
 const preflightStep: Step = async (state, ctx) => {
   try {
-    if (state.mode !== 'bake' && !state.force && (await readParameter(ctx, parameterNames(state.app, state.env).currentRelease)) === state.release) {
+    if (state.mode === 'restart') {
+      // A restart replaces the instances of the release that serves, as the caller saw it serve.
+      const serving = await readParameter(ctx, parameterNames(state.app, state.env).currentRelease);
+      if (serving !== state.release) {
+        throw new PreflightError(preflightMessage(state.env, [{ check: 'release', message: serving === undefined || serving === NO_RELEASE
+          ? `nothing serves on ${state.env} yet: there is nothing to restart (deploy a release first)`
+          : `release ${serving} serves on ${state.env} now, not ${state.release}: run the restart again` }]));
+      }
+    } else if (state.mode !== 'bake' && !state.force && (await readParameter(ctx, parameterNames(state.app, state.env).currentRelease)) === state.release) {
       await releaseLock(ctx.clients, ctx.env.tableName, state.deployId);
       state.warnings.push(`release ${state.release} already serves on ${state.env}: nothing to do (deploy again with force to replace every instance)`);
       const unsent = await notifyDeploy(ctx.clients, ctx.env, { ...state, outcome: 'unchanged' }, 'unchanged', ctx.clock.now());
@@ -105,12 +113,14 @@ export function newDeployId(now: number): string {
 /** The first state of a deploy (no side effect). */
 export function startDeploy(input: DeployInput, env: DeployEnvironment, clock: Clock): DeployState {
   const now = clock.now();
-  const strategy = input.strategy ?? env.deploy.strategy;
-  let migrationOrder = input.migrationOrder ?? env.deploy.migrationOrder;
+  const restart = input.mode === 'restart';
+  // A restart is always an instance refresh of the serving release, without migration.
+  const strategy = restart ? 'rolling' : (input.strategy ?? env.deploy.strategy);
+  let migrationOrder = restart ? 'none' : (input.migrationOrder ?? env.deploy.migrationOrder);
   // A `maintenance` default only makes sense for `full`; a rolling deploy then migrates first.
   if (strategy === 'rolling' && migrationOrder === 'maintenance' && input.migrationOrder === undefined) migrationOrder = 'before';
   const bakeOnly = input.mode === 'bake';
-  const plan = bakeOnly ? [...BAKE_ONLY_STAGES] : planStages(strategy, migrationOrder);
+  const plan = bakeOnly ? [...BAKE_ONLY_STAGES] : restart ? [...RESTART_STAGES] : planStages(strategy, migrationOrder);
   return {
     kind: STATE_KIND,
     deployId: input.deployId ?? newDeployId(now),
@@ -122,6 +132,7 @@ export function startDeploy(input: DeployInput, env: DeployEnvironment, clock: C
     migrationOrder,
     actor: input.actor,
     ...(bakeOnly ? { mode: 'bake' as const } : {}),
+    ...(restart ? { mode: 'restart' as const, ...(input.roles ? { roles: [...input.roles] } : {}) } : {}),
     ...(input.force ? { force: true } : {}),
     ...(input.ignoreAlarms ? { ignoreAlarms: true } : {}),
     startedAt: now,

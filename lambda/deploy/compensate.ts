@@ -20,6 +20,7 @@ import { notifyDeploy, outcomeStatus } from './notify';
 import { liftOwnPage, maintenanceStatus } from './maintenance';
 import { PARAMETER_WAIT_MINUTES, releaseParametersVisible, writeCurrent } from './release';
 import { FULL_SUSPENDED_PROCESSES, describeGroups, describeRefresh, restoreGroup, startRefresh } from './rollout';
+import { RESTART_COMPENSATION_STEPS } from './restart';
 import type { DeployState, GroupCapacity } from './state';
 import { STAGE_DONE, VISIBILITY_GRACE_SECONDS, waitFor, fleetOf, retireDeployInstances, rolesOf, type AdvanceContext, type Step } from './step';
 
@@ -30,10 +31,12 @@ export function compensationSteps(state: DeployState): string[] {
   // that did it never returned (a dead execution); restoring what was recorded is harmless otherwise.
   if (state.full?.scaledOut || (state.full?.groups && state.step === 'replace.scaleOut')) steps.push('compensate.fleet');
   if (state.floors && Object.keys(state.floors).length > 0) steps.push('compensate.floor', 'compensate.waitFloor');
+  // A restart's refresh is stopped, not rolled back: a rollback would launch the same settings again (`restart.ts`).
+  if (state.mode === 'restart') steps.push('compensate.restart', 'compensate.waitRefresh', 'compensate.waitRestart');
   // A refresh may also have started in a step that never returned (refresh.start): compensate.refresh looks.
-  if (Object.keys(state.refreshes).length > 0 || state.full?.oldTerminated || state.step === 'refresh.start') steps.push('compensate.refresh', 'compensate.waitRefresh');
+  else if (Object.keys(state.refreshes).length > 0 || state.full?.oldTerminated || state.step === 'refresh.start') steps.push('compensate.refresh', 'compensate.waitRefresh');
   // Whenever the previous values are known: restoring them is harmless if nothing was written.
-  if (state.previous) steps.push('compensate.parameters', 'compensate.waitParameters');
+  if (state.previous && state.mode !== 'restart') steps.push('compensate.parameters', 'compensate.waitParameters');
   steps.push('compensate.instances');
   if (state.strategy === 'full') steps.push('compensate.maintenance');
   steps.push('compensate.record');
@@ -272,6 +275,7 @@ const record: Step = async (state, ctx) => {
 };
 
 export const COMPENSATION_STEPS: Record<string, Step> = {
+  ...RESTART_COMPENSATION_STEPS,
   'compensate.fleet': fleet,
   'compensate.floor': floor,
   'compensate.waitFloor': waitFloor,

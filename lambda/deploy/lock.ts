@@ -12,6 +12,7 @@ import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { DeployClients } from './clients';
 import { DeployLockedError, LockNotHeldError } from './errors';
 import type { DeployOutcome, DeployState, Phase } from './state';
+import type { Role } from '../../lib/config/types';
 
 export const LOCK_KEY = { pk: 'LOCK', sk: 'LOCK' } as const;
 
@@ -22,7 +23,7 @@ export interface LockItem {
   /** ISO time the lock was taken. */
   readonly since: string;
   /** `bake` for an image-only run (`herd bake`), which changes no fleet; absent for a deploy. */
-  readonly mode?: 'bake';
+  readonly mode?: 'bake' | 'restart';
   /**
    * The deploy failed and its compensation did not finish: what is half done. The lock stays
    * held until `herd repair` finishes the compensation (or an operator breaks it).
@@ -46,7 +47,7 @@ function isLockItem(value: unknown): value is LockItem {
     typeof v.actor === 'string' &&
     typeof v.since === 'string' &&
     typeof v.release === 'string' &&
-    (v.mode === undefined || v.mode === 'bake') &&
+    (v.mode === undefined || v.mode === 'bake' || v.mode === 'restart') &&
     (v.needsAttention === undefined || typeof v.needsAttention === 'string') &&
     (v.execution === undefined || typeof v.execution === 'string') &&
     (v.abortedBy === undefined || typeof v.abortedBy === 'string')
@@ -177,8 +178,10 @@ export interface HistoryItem {
   readonly strategy: string;
   readonly migrationOrder: string;
   readonly actor: string;
-  /** `bake` for an image-only run (`herd bake`); absent for a deploy. */
-  readonly mode?: 'bake';
+  /** `bake` for an image-only run (`herd bake`), `restart` for `herd restart`; absent for a deploy. */
+  readonly mode?: 'bake' | 'restart';
+  /** `herd restart`: the roles restarted. */
+  readonly roles?: readonly Role[];
   readonly status: HistoryStatus;
   readonly startedAt: string;
   readonly endedAt?: string;
@@ -229,6 +232,7 @@ export function historyItem(state: DeployState, now: number, status: HistoryItem
     migrationOrder: state.migrationOrder,
     actor: state.actor,
     ...(state.mode ? { mode: state.mode } : {}),
+    ...(state.roles ? { roles: state.roles } : {}),
     status,
     startedAt: iso(state.startedAt),
     ...(status !== 'running' ? { endedAt: iso(now) } : {}),

@@ -58,8 +58,8 @@ export interface DeployEvent {
   readonly environment: string;
   readonly deployId: string;
   readonly release: string;
-  /** `bake` for an image-only run (`herd bake`), which changes no server. */
-  readonly mode: 'deploy' | 'bake';
+  /** `bake` for an image-only run (`herd bake`), which changes no server; `restart` for `herd restart` (fresh instances, same release). */
+  readonly mode: 'deploy' | 'bake' | 'restart';
   /** Who started it: the caller's AWS identity as the CLI records it (`alice (arn:aws:iam::…:user/alice)`). */
   readonly actor: string;
   readonly status: DeployEventStatus;
@@ -118,7 +118,7 @@ export function deployEventOf(state: DeployState, status: DeployEventStatus, now
     environment: state.env,
     deployId: state.deployId,
     release: state.release,
-    mode: state.mode === 'bake' ? 'bake' : 'deploy',
+    mode: state.mode ?? 'deploy',
     actor: truncate(state.actor, 200),
     status,
     strategy: state.strategy,
@@ -161,7 +161,7 @@ function fit(text: string, max: number): string {
 export function deploySubject(event: DeployEvent): string {
   const status = STATUS_WORDS[event.status];
   const where = printableAscii(`herd ${event.app}/${event.environment}`);
-  const what = printableAscii(event.mode === 'bake' ? `bake of release ${event.release}` : `release ${event.release}`);
+  const what = printableAscii(event.mode === 'bake' ? `bake of release ${event.release}` : event.mode === 'restart' ? `restart of release ${event.release}` : `release ${event.release}`);
   const room = MAX_SUBJECT_CHARS - status.length - ': '.length - ' '.length;
   const whereFit = fit(where, Math.max(room - what.length, Math.ceil(room / 2)));
   return `${whereFit}: ${fit(what, room - whereFit.length)} ${status}`;
@@ -173,7 +173,7 @@ export function deployMessage(event: DeployEvent): string {
   const fact = (label: string, value: string | undefined) => {
     if (value !== undefined) lines.push(`${label.padEnd(10)}${value}`);
   };
-  fact('deploy', `${event.deployId} (${event.mode === 'bake' ? 'bake only' : event.strategy})`);
+  fact('deploy', `${event.deployId} (${event.mode === 'bake' ? 'bake only' : event.mode === 'restart' ? 'restart: fresh instances, same release' : event.strategy})`);
   fact('actor', event.actor);
   fact('started', event.startedAt);
   fact('ended', event.endedAt);

@@ -183,6 +183,13 @@ function repairWarning(group: string, version: string, launched: string | undefi
 }
 
 const createVersions: Step = async (state, ctx) => {
+  if (state.mode === 'restart') {
+    // The serving versions and image, as recorded: nothing new is created or written.
+    if (!state.previous || !/^ami-/.test(state.previous.imageId)) throw new DeployFailure(`no serving image recorded on ${state.env}: nothing to restart`);
+    state.image = { imageId: state.previous.imageId, reused: true };
+    state.next = { versions: { ...state.previous.versions } };
+    return STAGE_DONE;
+  }
   const imageId = state.image?.imageId;
   if (!imageId || !state.previous) throw new DeployFailure('no image or previous versions recorded before the launch-template swap');
   const next: Partial<Record<Role, string>> = { ...(state.next?.versions ?? {}) };

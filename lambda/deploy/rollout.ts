@@ -127,7 +127,8 @@ export async function startRefresh(
         MinHealthyPercentage: rolling.minHealthyPercentage,
         MaxHealthyPercentage: rolling.maxHealthyPercentage,
         InstanceWarmup: rolling.instanceWarmupSeconds,
-        SkipMatching: true,
+        // A restart replaces every instance, though each already runs this version.
+        SkipMatching: state.mode !== 'restart',
         AutoRollback: options.autoRollback,
         ...(options.autoRollback && watched.length > 0 ? { AlarmSpecification: { Alarms: watched } } : {}),
         ...(rolling.checkpointPercentages.length > 0
@@ -158,15 +159,20 @@ async function withNewVersion<T>(state: DeployState, ctx: AdvanceContext, call: 
   }
 }
 
+/** The roles the rolling rollout refreshes, in order: every role, or those a restart names. */
+export function refreshRoles(state: DeployState, ctx: AdvanceContext): Role[] {
+  return rolesOf(ctx.env).filter((r) => !state.roles || state.roles.includes(r));
+}
+
 /** Moves the rolling rollout to the next role, or ends the stage. */
 function nextRole(state: DeployState, ctx: AdvanceContext): StepResult {
   state.roleIndex += 1;
-  return state.roleIndex < rolesOf(ctx.env).length ? { goto: 'refresh.start' } : STAGE_DONE;
+  return state.roleIndex < refreshRoles(state, ctx).length ? { goto: 'refresh.start' } : STAGE_DONE;
 }
 
 /** Role and new launch-template version the rolling rollout is at; undefined when every role is done. */
 function currentRole(state: DeployState, ctx: AdvanceContext): { role: Role; version: string } | undefined {
-  const role = rolesOf(ctx.env)[state.roleIndex];
+  const role = refreshRoles(state, ctx)[state.roleIndex];
   if (!role) return undefined;
   const version = state.next?.versions[role];
   if (!version) throw new DeployFailure(`no launch-template version for ${role}`);
@@ -185,6 +191,10 @@ const refreshStart: Step = async (state, ctx) => {
   if (state.floors?.[role]) return { goto: 'refresh.floor' };
   if (!state.refreshes[role]) {
     const group = await describeGroup(ctx, role);
+    if (state.mode === 'restart' && (group?.DesiredCapacity ?? 0) === 0) {
+      state.warnings.push(`${fleetOf(ctx.env, role).autoScalingGroupName} runs no instance: nothing to restart there`);
+      return nextRole(state, ctx);
+    }
     if ((group?.DesiredCapacity ?? 0) === 0 && fleetOf(ctx.env, role).minCapacity > 0) {
       // Nothing runs (first release, or a group scaled to zero): a refresh would replace nothing.
       state.floors = { ...state.floors, [role]: capacityOf(group) };
@@ -381,7 +391,7 @@ const replaceScaleOut: Step = async (state, ctx) => {
   return { goto: 'replace.waitNew' };
 };
 
-async function healthyTargets(ctx: AdvanceContext): Promise<Set<string>> {
+export async function healthyTargets(ctx: AdvanceContext): Promise<Set<string>> {
   const res = await ctx.clients.elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: ctx.env.loadBalancer.targetGroupArn }));
   return new Set(
     (res.TargetHealthDescriptions ?? []).filter((t) => t.TargetHealth?.State === 'healthy').map((t) => t.Target?.Id ?? ''),

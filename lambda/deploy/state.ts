@@ -19,8 +19,15 @@ export interface DeployInput {
   readonly actor: string;
   /** Deploy id; the CLI passes the execution name. Generated when absent. */
   readonly deployId?: string;
-  /** `bake`: prepare the release's image only (lock → bake → record); no server changes. Default `deploy`. */
+  /**
+   * `bake`: prepare the release's image only (lock → bake → record); no server changes.
+   * `restart`: replace the instances of `roles` with fresh ones of the serving release (same
+   * image and launch-template version; no bake, no migration), so they load the settings anew;
+   * `release` must be the serving release. Default `deploy`.
+   */
   readonly mode?: DeployMode;
+  /** `restart`: the roles whose instances are replaced (default: every role). */
+  readonly roles?: readonly Role[];
   /** Deploy even if the release serves already (every instance replaced). */
   readonly force?: boolean;
   /** Start even if a rollback alarm is in ALARM (recorded in the history). */
@@ -28,8 +35,10 @@ export interface DeployInput {
 }
 
 /** What a run of the deploy step does: a whole deploy, or only the image (`herd bake`). */
-export type DeployMode = 'deploy' | 'bake';
-export const DEPLOY_MODES: readonly DeployMode[] = ['deploy', 'bake'];
+export type DeployMode = 'deploy' | 'bake' | 'restart';
+export const DEPLOY_MODES: readonly DeployMode[] = ['deploy', 'bake', 'restart'];
+/** The roles a restart may name. */
+export const RESTART_ROLES: readonly Role[] = ['web', 'worker'];
 
 /**
  * Outcome of a finished deploy:
@@ -126,8 +135,10 @@ export interface DeployState {
   strategy: DeployStrategy;
   migrationOrder: MigrationOrder;
   actor: string;
-  /** `bake` for an image-only run; absent for a deploy. */
-  mode?: 'bake';
+  /** `bake` for an image-only run, `restart` for `herd restart`; absent for a deploy. */
+  mode?: 'bake' | 'restart';
+  /** `restart`: the roles whose instances are replaced (absent: every role). */
+  roles?: Role[];
   /** Deploy even if the release serves already. */
   force?: boolean;
   /** Rollback alarms in ALARM when the deploy started, which it was asked to ignore (`ignoreAlarms`). */
@@ -245,7 +256,7 @@ function isObj(value: unknown): value is Record<string, unknown> {
 export function parseDeployInput(value: unknown): DeployInput {
   if (!isObj(value)) throw new InvalidDeployInputError(`deploy input must be an object (received ${JSON.stringify(value)})`);
   const problems: string[] = [];
-  const { release, artifactKey, strategy, migrationOrder, actor, deployId, mode, force, ignoreAlarms } = value;
+  const { release, artifactKey, strategy, migrationOrder, actor, deployId, mode, force, ignoreAlarms, roles } = value;
   if (typeof release !== 'string' || !RELEASE_ID_PATTERN.test(release)) {
     problems.push(`release must match ${RELEASE_ID_PATTERN} (received ${JSON.stringify(release)})`);
   }
@@ -269,6 +280,14 @@ export function parseDeployInput(value: unknown): DeployInput {
   }
   if (force !== undefined && typeof force !== 'boolean') problems.push(`force must be true or false (received ${JSON.stringify(force)})`);
   if (ignoreAlarms !== undefined && typeof ignoreAlarms !== 'boolean') problems.push(`ignoreAlarms must be true or false (received ${JSON.stringify(ignoreAlarms)})`);
+  if (roles !== undefined) {
+    const valid = Array.isArray(roles) && roles.length > 0 && roles.every((r) => (RESTART_ROLES as readonly unknown[]).includes(r)) && new Set(roles).size === roles.length;
+    if (mode !== 'restart') problems.push(`roles is for mode restart only (received mode ${JSON.stringify(mode)})`);
+    else if (!valid) problems.push(`roles must be a non-empty list of distinct roles among ${RESTART_ROLES.join(', ')} (received ${JSON.stringify(roles)})`);
+  }
+  if (mode === 'restart' && (strategy !== undefined || migrationOrder !== undefined || force !== undefined)) {
+    problems.push('a restart takes no strategy, migrationOrder or force: it refreshes the serving release in place, without migration');
+  }
   if (problems.length > 0) throw new InvalidDeployInputError(`invalid deploy input: ${problems.join('; ')}`);
   return value as unknown as DeployInput;
 }
@@ -301,6 +320,13 @@ export function planStages(strategy: DeployStrategy, order: MigrationOrder): Sta
   const before: Stage[] = order === 'before' ? ['migrate'] : [];
   return ['lock', 'bake', 'launchTemplate', ...before, ...window, 'hold', 'maintenanceOff', 'verify', 'record'];
 }
+
+/**
+ * Stages of a restart: the serving versions recorded (`launchTemplate.read`; no new version,
+ * no parameter written), an instance refresh to them that replaces every instance, verified,
+ * recorded. No bake, no migration.
+ */
+export const RESTART_STAGES: readonly Stage[] = ['lock', 'launchTemplate', 'refresh', 'verify', 'record'];
 
 /** Stages of a bake-only run: the image, recorded; nothing serves it yet. */
 export const BAKE_ONLY_STAGES: readonly Stage[] = ['lock', 'bake', 'record'];

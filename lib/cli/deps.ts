@@ -58,6 +58,11 @@ export interface CliDeps {
   actor(clients: Pick<AwsClients, 'sts'>): Promise<string>;
   /** Calls `handler` on Ctrl-C (SIGINT) until unsubscribed. */
   onInterrupt(handler: () => void): Unsubscribe;
+  /**
+   * Everything on standard input, to its end (`herd config set --secret KEY` reads the value
+   * there, so it stays out of the shell's history). Absent: the command has no input.
+   */
+  readStdin?(): Promise<string>;
   /** The sandbox the command runs in (`herd --sandbox`); absent against AWS. */
   readonly sandbox?: SandboxControl;
 }
@@ -182,6 +187,11 @@ export function defaultDeps(): CliDeps {
       return () => {
         process.off('SIGINT', handler);
       };
+    },
+    async readStdin() {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+      return Buffer.concat(chunks).toString('utf8');
     },
   };
 }

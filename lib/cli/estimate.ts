@@ -52,7 +52,7 @@ function fromHistory(history: readonly DeployRecord[], like: { strategy: string;
 export async function estimateDeploy(
   handle: EnvironmentHandle,
   history: readonly DeployRecord[],
-  target: { readonly deployId: string; readonly release: string; readonly strategy: string; readonly mode?: 'deploy' | 'bake' },
+  target: { readonly deployId: string; readonly release: string; readonly strategy: string; readonly mode?: 'deploy' | 'bake' | 'restart' },
 ): Promise<DeployEstimate | undefined> {
   const known = fromHistory(history, { strategy: target.strategy, ...(target.mode ? { mode: target.mode } : {}) });
   if (known) return known;
@@ -61,8 +61,10 @@ export async function estimateDeploy(
     // Followed after its start (`herd watch`), the deploy may have baked the image itself: it had none.
     const images = input.imageExists ? await releaseImages(handle.clients, handle.app, target.release) : [];
     const bakedByIt = images.length > 0 && images.every((i) => tagOf(i, TAGS.deploy) === target.deployId);
-    const plan = await planDeploy(bakedByIt ? { ...input, imageExists: false } : input);
-    const wanted = target.mode === 'bake' ? new Set<Phase>(['lock', 'bake', 'record']) : undefined;
+    // A restart replaces every instance of the serving release: no bake, no migration.
+    const plan = await planDeploy(target.mode === 'restart' ? { ...input, imageExists: true, releaseCommand: false } : bakedByIt ? { ...input, imageExists: false } : input);
+    const wanted =
+      target.mode === 'bake' ? new Set<Phase>(['lock', 'bake', 'record']) : target.mode === 'restart' ? new Set<Phase>(['lock', 'launchTemplate', 'rollout', 'verify', 'record']) : undefined;
     const phases = plan.phases.filter((p) => !wanted || wanted.has(p.phase)).map((p) => ({ phase: p.phase, seconds: Math.round(p.end - p.start) }));
     return { phases, totalSeconds: phases.reduce((s, p) => s + p.seconds, 0), source: 'from herd plan' };
   } catch {

@@ -1,7 +1,7 @@
 /**
  * The IAM policies an operator needs to run herd's CLI on one environment, scoped to that
  * environment's resources as its stack outputs name them: `deploy` for every verb,
- * `read-only` for `status`, `logs`, `doctor`, `history` and `plan`.
+ * `read-only` for `status`, `logs`, `doctor`, `history`, `plan` and `config list`.
  *
  * Each statement says which verbs need it. `test/cli/iam.test.ts` runs every verb in the
  * simulated environment and evaluates each of its calls (with the permissions AWS documents
@@ -9,6 +9,7 @@
  * `herd iam-policy` from placeholder outputs (`README_POLICY_TARGET`), and a test keeps that
  * block equal to this code's output.
  */
+import { configSecretPrefix } from '../app-settings';
 import { logGroupName, TAGS } from '../names';
 
 /** Where an environment's resources are, from `herd-<env>`'s outputs. */
@@ -95,13 +96,15 @@ export function operatorPolicy(target: OperatorPolicyTarget, mode: OperatorPolic
       ],
       Resource: '*',
     },
+    // config list: which settings herd config wrote (their description); the call takes no resource.
+    { Sid: 'DescribeAppSettings', Effect: 'Allow', Action: ['ssm:DescribeParameters'], Resource: '*' },
     // plan (and deploy's pre-flight): the rollback alarms' state, the release's artifact.
     ...(target.rollbackAlarms.length > 0
       ? [{ Sid: 'ReadRollbackAlarms', Effect: 'Allow' as const, Action: ['cloudwatch:DescribeAlarms'], Resource: target.rollbackAlarms.map((n) => `arn:aws:cloudwatch:${r}:${a}:alarm:${n}`) }]
       : []),
     // logs: the environment's log groups (one per process, release, boot).
     { Sid: 'ReadLogs', Effect: 'Allow', Action: ['logs:FilterLogEvents'], Resource: `arn:aws:logs:${r}:${a}:log-group:${logGroupName(target.app, target.env, '*')}` },
-    // doctor: the settings the boot renders (listed, not decrypted) and the secrets they name (described, never read).
+    // doctor and config list: the settings the boot renders (listed, not decrypted) and the secrets they name (described, never read).
     { Sid: 'CheckBootSettings', Effect: 'Allow', Action: ['ssm:GetParametersByPath'], Resource: parameters },
     { Sid: 'CheckBootSecrets', Effect: 'Allow', Action: ['secretsmanager:DescribeSecret'], Resource: `arn:aws:secretsmanager:${r}:${a}:secret:*` },
     // doctor: the deploy state machine's last executions.
@@ -126,7 +129,7 @@ export function operatorPolicy(target: OperatorPolicyTarget, mode: OperatorPolic
     // deploy, bake: the artifact upload (multipart for large ones; Ctrl-C aborts it, a retry lists what is left over).
     { Sid: 'UploadArtifacts', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'], Resource: artifacts },
     { Sid: 'ListArtifactUploads', Effect: 'Allow', Action: ['s3:ListBucketMultipartUploads'], Resource: bucket },
-    // deploy, rollback, promote, bake, repair: start the deploy step; abort: stop it.
+    // deploy, rollback, promote, bake, repair, restart (and config --restart): start the deploy step; abort: stop it.
     { Sid: 'StartDeploys', Effect: 'Allow', Action: ['states:StartExecution'], Resource: target.deployStateMachineArn },
     { Sid: 'StopDeploys', Effect: 'Allow', Action: ['states:StopExecution'], Resource: executions },
     // unlock, abort, repair, promote, maintenance, autoscaling: the lock and the operator audit.
@@ -138,6 +141,20 @@ export function operatorPolicy(target: OperatorPolicyTarget, mode: OperatorPolic
     ...(target.maintenanceBypassSecretArn
       ? [{ Sid: 'ReadMaintenanceBypass', Effect: 'Allow' as const, Action: ['secretsmanager:GetSecretValue'], Resource: target.maintenanceBypassSecretArn }]
       : []),
+    // config set|unset: the environment's app settings (herd's own and herd.config.ts's are refused by the CLI) …
+    {
+      Sid: 'WriteAppSettings',
+      Effect: 'Allow',
+      Action: ['ssm:PutParameter', 'ssm:DeleteParameter'],
+      Resource: [`arn:aws:ssm:${r}:${a}:parameter${target.parameterRoot}/env/*`, `arn:aws:ssm:${r}:${a}:parameter${target.parameterRoot}/secret-env/*`],
+    },
+    // … and config set|unset --secret: the environment's config secrets only.
+    {
+      Sid: 'WriteConfigSecrets',
+      Effect: 'Allow',
+      Action: ['secretsmanager:CreateSecret', 'secretsmanager:DescribeSecret', 'secretsmanager:PutSecretValue', 'secretsmanager:DeleteSecret', 'secretsmanager:RestoreSecret'],
+      Resource: `arn:aws:secretsmanager:${r}:${a}:secret:${configSecretPrefix(target.app, target.env)}*`,
+    },
     // autoscaling suspend|resume: the environment's groups only.
     { Sid: 'SuspendResumeOwnGroups', Effect: 'Allow', Action: ['autoscaling:SuspendProcesses', 'autoscaling:ResumeProcesses'], Resource: '*', Condition: ownTag },
     // releases prune: the app's release images and their snapshots only.

@@ -9,6 +9,7 @@ import { CliExit, EXIT, exitCodesHelp, explain } from './errors';
 import * as abort from './commands/abort';
 import * as autoscaling from './commands/autoscaling';
 import * as bake from './commands/bake';
+import * as config from './commands/config';
 import * as deploy from './commands/deploy';
 import * as doctor from './commands/doctor';
 import * as history from './commands/history';
@@ -19,6 +20,7 @@ import * as plan from './commands/plan';
 import * as promote from './commands/promote';
 import * as releases from './commands/releases';
 import * as repair from './commands/repair';
+import * as restart from './commands/restart';
 import * as rollback from './commands/rollback';
 import * as sandbox from './commands/sandbox';
 import * as status from './commands/status';
@@ -31,7 +33,7 @@ export interface CliCommand {
 }
 
 /** Every verb, in the order `herd --help` lists them. Add a new verb here. */
-export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, logs, doctor, history, rollback, promote, abort, repair, bake, releases, maintenance, autoscaling, unlock, plan, iamPolicy, sandbox];
+export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, logs, doctor, history, rollback, promote, abort, repair, bake, releases, maintenance, autoscaling, config, restart, unlock, plan, iamPolicy, sandbox];
 
 export function buildProgram(deps: CliDeps): Command {
   const program = new Command('herd');

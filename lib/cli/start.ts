@@ -4,7 +4,7 @@ import { newDeployId } from '../../lambda/deploy/advance';
 import { lockedMessage, readLock } from '../../lambda/deploy/lock';
 import { preflight, preflightMessage } from '../../lambda/deploy/preflight';
 import type { DeployInput } from '../../lambda/deploy/state';
-import type { DeployStrategy, MigrationOrder } from '../config/types';
+import type { DeployStrategy, MigrationOrder, Role } from '../config/types';
 import { fit, terminalSize } from './display';
 import type { CliDeps } from './deps';
 import type { EnvironmentHandle } from './environment';
@@ -15,8 +15,10 @@ export interface StartRequest {
   readonly release: string;
   readonly strategy?: DeployStrategy;
   readonly migrationOrder?: MigrationOrder;
-  /** `bake`: lock → bake → record only; no server changes. */
-  readonly mode?: 'deploy' | 'bake';
+  /** `bake`: lock → bake → record only; no server changes. `restart`: fresh instances of the serving release (`herd restart`). */
+  readonly mode?: 'deploy' | 'bake' | 'restart';
+  /** `restart`: the roles to restart (default: every role). */
+  readonly roles?: readonly Role[];
   /** Deploy even if the release serves already (every instance replaced). */
   readonly force?: boolean;
   /** Start even if a rollback alarm is in ALARM (the history records it). */
@@ -67,13 +69,14 @@ export async function startDeploy(deps: CliDeps, handle: EnvironmentHandle, requ
   await refuseWhenLocked(handle);
   const deployId = newDeployId(deps.now());
   const strategy = request.strategy ?? handle.config.deploy.strategy;
-  const input: DeployInput & { mode?: 'bake' } = {
+  const input: DeployInput = {
     release: request.release,
     actor: await deps.actor(handle.clients),
     deployId,
     ...(request.strategy ? { strategy: request.strategy } : {}),
     ...(request.migrationOrder ? { migrationOrder: request.migrationOrder } : {}),
     ...(request.mode === 'bake' ? { mode: 'bake' as const } : {}),
+    ...(request.mode === 'restart' ? { mode: 'restart' as const, ...(request.roles ? { roles: [...request.roles] } : {}) } : {}),
     ...(request.force ? { force: true } : {}),
     ...(request.ignoreAlarms ? { ignoreAlarms: true } : {}),
   };
@@ -81,7 +84,11 @@ export async function startDeploy(deps: CliDeps, handle: EnvironmentHandle, requ
   await handle.clients.sfn.send(
     new StartExecutionCommand({ stateMachineArn: handle.outputs.deployStateMachineArn, name: deployId, input: JSON.stringify(input) }),
   );
-  const what = request.mode === 'bake' ? `bake of release ${request.release}` : `release ${request.release} (${strategy}${request.migrationOrder ? `, migrations ${request.migrationOrder}` : ''})`;
+  const what = request.mode === 'bake'
+    ? `bake of release ${request.release}`
+    : request.mode === 'restart'
+      ? `restart of ${(request.roles ?? ['web', 'worker']).join(' and ')} on release ${request.release} (fresh instances, same image, no migration)`
+      : `release ${request.release} (${strategy}${request.migrationOrder ? `, migrations ${request.migrationOrder}` : ''})`;
   if (deps.isTTY) {
     // A terminal: two lines that fit its width (the actor's ARN is long).
     const { columns } = terminalSize(deps);

@@ -16,13 +16,19 @@ export interface StepContext {
   readonly counts?: Partial<Record<Role, { readonly desired: number; readonly replaced: number }>>;
 }
 
-/** The role a rolling rollout is at (`state.roleIndex` over web, then worker). */
+/** The role a rolling rollout is at (`state.roleIndex` over web, then worker; those a restart names). */
 function rollingRole(c: StepContext): Role {
-  return (c.hasWorker ? (['web', 'worker'] as const) : (['web'] as const))[c.state.roleIndex] ?? 'web';
+  const roles = (c.hasWorker ? (['web', 'worker'] as const) : (['web'] as const)).filter((r) => !c.state.roles || c.state.roles.includes(r));
+  return roles[c.state.roleIndex] ?? 'web';
 }
 
-/** "replacing 2 of 6 web instances", or "replacing web instances" when the group was not read. */
+/**
+ * "replacing 2 of 6 web instances", or "replacing web instances" when the group was not read. A
+ * restart keeps the launch-template version, so no count tells its new instances from the old
+ * ones: it says what it does (the refresh's percentage is on the same line).
+ */
 function replacing(c: StepContext, role: Role): string {
+  if (c.state.mode === 'restart') return `replacing the ${role} instances with fresh ones`;
   const n = c.counts?.[role];
   if (!n || n.desired === 0) return `replacing ${role} instances`;
   if (n.replaced >= n.desired) return n.desired === 1 ? `the ${role} instance replaced, finishing` : `all ${n.desired} ${role} instances replaced, finishing`;

@@ -39,7 +39,7 @@ export interface WatchTarget {
   readonly startedAt: number;
   readonly release: string;
   readonly strategy: string;
-  readonly mode?: 'deploy' | 'bake';
+  readonly mode?: 'deploy' | 'bake' | 'restart';
 }
 
 /** Follows `target` (exit code of `watchDeploy`), or returns `detached` at once, saying how to follow it. */
@@ -260,7 +260,14 @@ function outcome(deps: CliDeps, handle: EnvironmentHandle, target: WatchTarget, 
   const cause = humanCause(state?.failure?.cause ?? view.cause ?? view.error ?? `execution ${view.status}`);
   const where = state?.failure ? ` in ${PHASE_NAMES[state.failure.phase]}` : '';
   const previous = state?.previous?.release;
-  const kept = target.mode === 'bake' ? 'nothing was deployed' : previous ? `rolled back; release ${previous} keeps serving` : 'rolled back';
+  const kept =
+    target.mode === 'bake'
+      ? 'nothing was deployed'
+      : target.mode === 'restart'
+        ? `stopped; the instances from before keep serving release ${target.release}`
+        : previous
+          ? `rolled back; release ${previous} keeps serving`
+          : 'rolled back';
   const extra = state?.compensation && state.compensation.errors.length > 0 ? `; compensation errors: ${state.compensation.errors.join('; ')}` : '';
   throw new CliError(`deploy ${target.deployId} failed${where}: ${cause}; ${kept}${extra}`, EXIT.failed);
 }

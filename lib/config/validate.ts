@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { architectureOf } from '../architecture';
 import { profileDefaults } from './defaults';
+import { SETTING_NAME, isHerdSetting } from '../app-settings';
 import {
   DEPLOY_STRATEGIES,
   EnvironmentConfig,
@@ -34,21 +35,7 @@ const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
 const HOSTNAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const CERTIFICATE_ARN = /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/;
 const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/(mrk-)?[0-9a-f-]{32,36}$/;
-const ENV_VAR = /^[A-Z_][A-Z0-9_]*$/;
-const RESERVED_ENV_VARS = new Set([
-  'PORT',
-  'DATABASE_HOST',
-  'DATABASE_PORT',
-  'DATABASE_NAME',
-  'DATABASE_USER',
-  'DATABASE_PASSWORD',
-  'REDIS_HOST',
-  'REDIS_PORT',
-  'REDIS_TLS',
-  'REDIS_PASSWORD',
-  'SECRET_KEY',
-  'ALLOWED_HOSTS',
-]);
+
 
 /** Parses `a.b.c.d/n` into a 32-bit network address and prefix, or undefined. */
 export function parseCidr(cidr: string): { network: number; prefix: number } | undefined {
@@ -111,7 +98,7 @@ const environmentSchema = z.strictObject({
   appPort: int(1024, 65535).optional(),
   appSettings: z
     .record(
-      z.string().regex(ENV_VAR, { message: 'setting names must be environment variable names (A-Z, 0-9, _)' }),
+      z.string().regex(SETTING_NAME, { message: 'setting names must be environment variable names (A-Z, 0-9, _)' }),
       z.string({ message: 'must be a string' }),
     )
     .optional(),
@@ -359,7 +346,7 @@ function checkEnvironment(env: EnvironmentConfig, problems: string[]): void {
     at('deploy.rolling.checkpointDelaySeconds', r.checkpointDelaySeconds, 'has no effect without checkpointPercentages');
   }
   for (const key of Object.keys(env.appSettings)) {
-    if (RESERVED_ENV_VARS.has(key) || key.startsWith('HERD_')) {
+    if (isHerdSetting(key)) {
       at(`appSettings.${key}`, env.appSettings[key], 'is set by herd itself; choose another name');
     }
   }

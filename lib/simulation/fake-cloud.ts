@@ -23,7 +23,7 @@
  *   runner's migration), images and snapshots, launch templates;
  * - `services/autoscaling.ts`: group capacity, instance refreshes;
  * - `services/elbv2.ts`: target health, draining, listener rules;
- * - `services/ssm.ts`: parameters, the asynchronous `aws:ec2:image` validation, GetParametersByPath;
+ * - `services/ssm.ts`: parameters, the asynchronous `aws:ec2:image` validation, GetParametersByPath, DescribeParameters;
  * - `services/dynamodb.ts`: GetItem/PutItem/DeleteItem/Query on the deploy table;
  * - `services/rds.ts`: DB snapshots, the account's snapshot quota;
  * - `services/cloudwatch.ts`: herd's alarms, evaluated over computed traffic and target health;
@@ -31,7 +31,7 @@
  * - `services/s3.ts`: HeadObject on the artifacts bucket;
  * - `services/cloudformation.ts`: DescribeStacks (the stack update model is `cloudformation.ts`);
  * - `services/sns.ts`: Publish to the notifications topic;
- * - `services/secrets-manager.ts`: DescribeSecret (never a secret's value);
+ * - `services/secrets-manager.ts`: the secrets `herd config --secret` writes (and reads for the instances), DescribeSecret for `herd doctor`;
  * - `services/ec2-account.ts`: EBS encryption by default, the Elastic IP quota and addresses,
  *   NAT gateways and their subnets' zones;
  * - `services/eventbridge.ts`: PutEvents onto the default bus;
@@ -41,7 +41,7 @@ import type { MiddlewareStack } from '@smithy/types';
 import type { DeployClients } from '../../lambda/deploy/clients';
 import type { HerdAlarmShape } from '../alarms';
 import { architectureOf, type Architecture } from '../architecture';
-import { TAGS } from '../names';
+import { TAGS, parameterNames } from '../names';
 import type { VirtualClock } from './clock';
 import { Consistency, type ConsistencyOptions, type Visible } from './consistency';
 import { FakeAwsError, THROTTLE_CODES } from './errors';
@@ -59,9 +59,9 @@ import { registerEventBridge } from './services/eventbridge';
 import { registerRds, tickDbSnapshots } from './services/rds';
 import { registerSns } from './services/sns';
 import { registerSsm, tickPendingParameters } from './services/ssm';
+import { registerSecretsManager, type FakeSecret } from './services/secrets-manager';
 import { registerLogs, type LogEvent } from './services/logs';
 import { defaultEc2Account, registerEc2Account, type Ec2Account } from './services/ec2-account';
-import { registerSecretsManager, type FakeSecret } from './services/secrets-manager';
 import { fakeDeployClients, type FakeEndpoint } from './transport';
 
 /** The fake's names of the services: the deploy step's clients, and the CLI's others. */
@@ -120,6 +120,12 @@ export interface ReleaseBehaviour {
   readonly migrationExitCode?: number;
   /** Instances of this release never pass their health check. */
   readonly neverHealthy?: boolean;
+  /**
+   * An app setting this release cannot start with: instances launched while a parameter of that
+   * name exists under the environment's `env/` or `secret-env/` prefix (what boot renders) never
+   * pass their health check; those launched before it keep serving.
+   */
+  readonly crashesWithSetting?: string;
   /**
    * Why the load balancer's health check fails for a `neverHealthy` release, as
    * DescribeTargetHealth's `TargetHealth.Reason` says it (default `Target.ResponseCodeMismatch`:
@@ -237,6 +243,10 @@ export class FakeCloud implements FakeEndpoint {
   readonly targetGroups = new Map<string, Map<string, Target>>();
   readonly listeners = new Map<string, Rule[]>();
   readonly parameters = new Map<string, string>();
+  /** Descriptions of parameters, by name (PutParameter's `Description`, or the stack's). */
+  readonly parameterDescriptions = new Map<string, string>();
+  /** Secrets Manager secrets by name (`services/secrets-manager.ts`). */
+  readonly secrets = new Map<string, FakeSecret>();
   /** `aws:ec2:image` writes SSM is still validating (visible `imageParameterSeconds` later, if the image is usable). */
   readonly pendingParameters: PendingParameter[] = [];
   readonly stacks = new Map<string, FakeStack>();
@@ -265,8 +275,6 @@ export class FakeCloud implements FakeEndpoint {
   readonly alarms = new Map<string, FakeAlarm>();
   /** CloudWatch Logs: log group name to log stream name to events (`services/logs.ts`: the instances' boot logs). */
   readonly logGroups = new Map<string, Map<string, LogEvent[]>>();
-  /** Secrets Manager secrets by ARN (`services/secrets-manager.ts`: described, never read). */
-  readonly secrets = new Map<string, FakeSecret>();
   /** EC2's account-level settings and quota-counted resources (`services/ec2-account.ts`). */
   readonly ec2Account: Ec2Account = defaultEc2Account();
   /** Requests a minute the site receives. */
@@ -386,6 +394,7 @@ export class FakeCloud implements FakeEndpoint {
     if (!i || i.state !== 'running') return false;
     const behaviour = this.behaviour(releaseOfInstance(this, i));
     if (behaviour.neverHealthy) return false;
+    if (behaviour.crashesWithSetting !== undefined && (i.settings ?? []).includes(behaviour.crashesWithSetting)) return false;
     return now - i.stateAt >= (behaviour.appStartSeconds ?? this.timings.appStartSeconds) * 1000;
   }
 
@@ -427,10 +436,13 @@ export class FakeCloud implements FakeEndpoint {
     return `${prefix}-${pad(this.seq, width)}`;
   }
 
-  newInstance(spec: Omit<Instance, 'id' | 'state' | 'launchedAt' | 'stateAt'> & { state?: Instance['state'] }): string {
+  newInstance(spec: Omit<Instance, 'id' | 'state' | 'launchedAt' | 'stateAt' | 'settings'> & { state?: Instance['state'] }): string {
     const id = this.nextId('i');
     const now = this.now();
-    this.instances.set(id, { ...spec, id, state: spec.state ?? 'pending', launchedAt: now, stateAt: now });
+    // The app settings boot renders (`instance/boot.sh`), as they are when the instance launches.
+    const names = parameterNames(this.app, this.env);
+    const settings = [...this.parameters.keys()].filter((n) => n.startsWith(names.envPrefix) || n.startsWith(names.secretEnvPrefix)).map((n) => n.slice(n.lastIndexOf('/') + 1));
+    this.instances.set(id, { ...spec, id, state: spec.state ?? 'pending', launchedAt: now, stateAt: now, settings });
     return id;
   }
 

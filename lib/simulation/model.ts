@@ -16,6 +16,8 @@ export interface Instance {
   state: 'pending' | 'running' | 'shutting-down' | 'terminated' | 'stopping' | 'stopped';
   launchedAt: number;
   stateAt: number;
+  /** Names of the app settings (parameters under `env/` and `secret-env/`) when it launched: what its boot rendered. */
+  settings?: string[];
   tags: Tags;
   userData: string;
   shutdownBehavior: 'stop' | 'terminate';

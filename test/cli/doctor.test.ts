@@ -107,7 +107,7 @@ describe('herd doctor, one thing broken at a time: that check fails with its fix
 
   test('fails when a secret a variable names is gone, never reading a secret\'s value', async () => {
     const { cloud, doctor } = setup();
-    cloud.secrets.delete(APP_SECRET);
+    cloud.secrets.delete('shop/staging/app');
     const run = await doctor();
     expect(Object.keys(cloud.callCounts()).filter((api) => api.startsWith('secretsManager:'))).toEqual(['secretsManager:DescribeSecret']);
     await expectFailure(

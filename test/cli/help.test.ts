@@ -19,7 +19,7 @@ const verbs = paths(buildProgram(testDeps({ clients: noClients })));
 
 test('every verb is there', () => {
   expect(verbs.map((v) => v.join(' '))).toEqual(
-    expect.arrayContaining(['deploy', 'watch', 'status', 'history', 'rollback', 'promote', 'bake', 'releases', 'releases prune', 'maintenance on', 'maintenance off', 'autoscaling suspend', 'autoscaling resume', 'unlock']),
+    expect.arrayContaining(['deploy', 'watch', 'status', 'history', 'rollback', 'promote', 'bake', 'releases', 'releases prune', 'maintenance on', 'maintenance off', 'autoscaling suspend', 'autoscaling resume', 'config', 'restart', 'unlock']),
   );
 });
 

@@ -98,9 +98,22 @@ describe('the deploy operator policy', () => {
     expect(sim.iam.calls).toEqual([]);
   });
 
+  test('allows every call of config list, set, set --secret (create, update, restore), unset and restart (config set --restart)', async () => {
+    const { sim, deps } = setup();
+    const typing = () => sim.world.cloud.advance(5);
+    expect(await herd(['config', 'staging', 'set', 'FEATURE=on', '--restart'], deps())).toMatchObject({ code: 0, err: '' });
+    expect(await herd(['config', 'staging', 'set', '--secret', 'TOKEN=one'], deps())).toMatchObject({ code: 0, err: '' });
+    expect(await herd(['config', 'staging', 'set', '--secret', 'TOKEN=two'], deps())).toMatchObject({ code: 0, err: '' });
+    typing();
+    expect(await herd(['config', 'staging', 'list', '--json'], deps())).toMatchObject({ code: 0, err: '' });
+    expect(await herd(['config', 'staging', 'unset', 'FEATURE', 'TOKEN'], deps())).toMatchObject({ code: 0, err: '' });
+    expect(await herd(['config', 'staging', 'set', '--secret', 'TOKEN=three'], deps())).toMatchObject({ code: 0, err: '' });
+    expect(await herd(['restart', 'staging', '--role', 'worker'], deps())).toMatchObject({ code: 0, err: '' });
+  });
+
   test('every verb of the CLI was run by the tests above', () => {
     expect(COMMANDS.length).toBeGreaterThan(0);
-    const verbs = ['deploy', 'watch', 'status', 'logs', 'doctor', 'history', 'rollback', 'promote', 'abort', 'repair', 'bake', 'releases', 'maintenance', 'autoscaling', 'unlock', 'plan', 'iam-policy', 'sandbox'];
+    const verbs = ['deploy', 'watch', 'status', 'logs', 'doctor', 'history', 'rollback', 'promote', 'abort', 'repair', 'bake', 'releases', 'maintenance', 'autoscaling', 'config', 'restart', 'unlock', 'plan', 'iam-policy', 'sandbox'];
     expect(COMMANDS.length).toBe(verbs.length);
     expect([...exercised].sort()).toEqual([...verbs].sort());
   });

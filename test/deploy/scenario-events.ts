@@ -10,7 +10,7 @@
  */
 import { ResumeProcessesCommand, SuspendProcessesCommand, UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
 import { HERD_ALARMS, type HerdAlarmId } from '../../lib/alarms';
-import { TAGS } from '../../lib/names';
+import { TAGS, parameterNames } from '../../lib/names';
 import { setState } from '../../lib/simulation/services/ec2';
 import type { World } from '../../lib/simulation/world';
 import { readLock, updateLock } from '../../lambda/deploy/lock';
@@ -40,7 +40,9 @@ export type ScenarioEvent =
   /** An operator runs `herd abort`: the lock records who, the execution is stopped, the reaper resumes it to compensate. */
   | { readonly atStep: string; readonly kind: 'abort'; readonly actor: string }
   /** The execution dies: stopped from the console (no `herd abort`); the reaper resumes it. */
-  | { readonly atStep: string; readonly kind: 'die' };
+  | { readonly atStep: string; readonly kind: 'die' }
+  /** An app setting is written where boot reads it (as `herd config set` does, the lock aside): instances launched from now on load it. */
+  | { readonly atStep: string; readonly kind: 'setting'; readonly key: string; readonly value: string };
 
 /** What an event may act on. */
 export interface EventContext {
@@ -180,5 +182,8 @@ export async function applyEvent(event: ScenarioEvent, state: DeployState, c: Ev
     case 'die':
       c.stop({ name: 'ExecutionAborted', message: `stopped from the console at ${state.step}` });
       return 'execution stopped';
+    case 'setting':
+      cloud.writeParameter(`${parameterNames(env.app, env.env).envPrefix}${event.key}`, event.value);
+      return `app setting ${event.key} written`;
   }
 }

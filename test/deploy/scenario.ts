@@ -109,7 +109,11 @@ export interface ScenarioExpectations {
 export interface Scenario {
   readonly name: string;
   readonly world: WorldSpec;
-  readonly deploy: { readonly release: string; readonly actor: string; readonly strategy?: string; readonly migrationOrder?: string; readonly deployId?: string; readonly ignoreAlarms?: boolean; readonly force?: boolean };
+  readonly deploy: {
+    readonly release: string; readonly actor: string; readonly strategy?: string; readonly migrationOrder?: string; readonly deployId?: string; readonly ignoreAlarms?: boolean; readonly force?: boolean;
+    /** `restart`: `herd restart` (fresh instances of the serving release), of `roles`. */
+    readonly mode?: 'restart'; readonly roles?: readonly string[];
+  };
   readonly faults?: ScenarioFaults;
   readonly expect: ScenarioExpectations;
 }

@@ -104,7 +104,10 @@ const PARAMETERS = {
   '/herd/shop/staging/env/DATABASE_HOST': 'db.staging.internal',
   '/herd/shop/staging/secret-env/DATABASE_PASSWORD': `${DB_SECRET_ARN}#password`,
 };
-const SECRETS = { [DB_SECRET_ARN]: JSON.stringify({ username: 'shop', password: DB_PASSWORD }) };
+/** A secret `herd config staging set --secret STRIPE_API_KEY` made (its name is `configSecretName`). */
+const CONFIG_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:herd/shop/staging/config/STRIPE_API_KEY-AbCdEf';
+const CONFIG_SECRET_VALUE = 'sk_test_from_herd_config';
+const SECRETS = { [DB_SECRET_ARN]: JSON.stringify({ username: 'shop', password: DB_PASSWORD }), [CONFIG_SECRET_ARN]: CONFIG_SECRET_VALUE };
 
 /** Shell single-quoting. */
 function q(s: string): string {
@@ -483,6 +486,16 @@ describeWith({
         expect([role, await denied(role, report)]).toEqual([role, [expect.stringContaining(`is denied ssm:PutParameter on arn:aws:ssm:eu-west-1:123456789012:parameter${reportName}`)]]);
       }
       expect(await denied('builder', report)).toHaveLength(1);
+    });
+
+    test('a secret setting herd config wrote: boot reads its secret into the app\'s environment, as the runner, web and worker roles may', async () => {
+      const r = await runner(imageRoot, release, { ...PARAMETERS, [`${names.secretEnvPrefix}STRIPE_API_KEY`]: CONFIG_SECRET_ARN });
+      expect(r.result.code).toBe(0);
+      const reads = r.machine.awsCalls().filter((c) => c.argv[1] === 'get-secret-value');
+      expect(reads.map((c) => c.argv[3]).sort()).toEqual([CONFIG_SECRET_ARN, DB_SECRET_ARN].sort());
+      for (const role of ['runner', 'web', 'worker'] as const) expect([role, await denied(role, reads)]).toEqual([role, []]);
+      expect(await denied('builder', reads.filter((c) => c.argv[3] === CONFIG_SECRET_ARN))).toHaveLength(1);
+      expect(readFileSync(path.join(r.machine.root, 'etc', 'herd', `${WIRE_APP}.env`), 'utf8')).toContain(`\nSTRIPE_API_KEY="${CONFIG_SECRET_VALUE}"\n`);
     });
 
     test('a release command that fails (exit 3): the deploy step fails with its exit code and output; powered off', async () => {

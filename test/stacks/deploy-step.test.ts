@@ -193,11 +193,15 @@ describe('the migration runner', () => {
     const named = statements.filter((s) => s.Sid !== undefined);
     expect(named.map((s) => [s.Sid, [...actionsOf(s)].sort()])).toEqual([
       ['ReadOwnEnvironmentParameters', ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath']],
+      ['ReadOwnConfigSecrets', ['secretsmanager:GetSecretValue']],
       ['ShipOwnEnvironmentLogs', ['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents']],
       ['CreateOwnEnvironmentLogGroups', ['logs:CreateLogGroup', 'logs:DescribeLogGroups', 'logs:PutRetentionPolicy']],
       ['ReportReleaseRun', ['ssm:PutParameter']],
     ]);
-    const [parameters, logs, groups, report] = named.map((s) => JSON.stringify(s.Resource));
+    const [parameters, configSecrets, logs, groups, report] = named.map((s) => JSON.stringify(s.Resource));
+    // herd config --secret values: the environment's config secrets only.
+    expect(configSecrets).toContain(':secret:herd/mootube/staging/config/*"');
+    expect(configSecrets).toBe(JSON.stringify(statementsOf('WebInstanceRoleDefaultPolicy').find((s) => s.Sid === 'ReadOwnConfigSecrets')?.Resource));
     expect(groups).toContain(':log-group:/herd/mootube/staging/*"');
     expect(parameters).toContain(':parameter/herd/mootube/staging"');
     expect(parameters).toContain(':parameter/herd/mootube/staging/*"');

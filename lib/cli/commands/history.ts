@@ -16,6 +16,7 @@ export function parseLimit(value: string): number {
 }
 
 function outcome(item: DeployRecord): string {
+  if (item.mode === 'restart') return `${item.status} (restart${Array.isArray(item.roles) ? ` of ${item.roles.join(', ')}` : ''}: fresh instances, same release)`;
   return item.mode === 'bake' ? `${item.status} (bake only)` : item.status;
 }
 

@@ -36,7 +36,7 @@ export function register(program: Command, deps: CliDeps): void {
           startedAt: current?.view.startedAt ?? startedAt,
           release: state?.release ?? '(unknown)',
           strategy: state?.strategy ?? handle.config.deploy.strategy,
-          mode: state?.mode === 'bake' ? 'bake' : 'deploy',
+          mode: state?.mode ?? 'deploy',
         }),
       );
     });

@@ -123,6 +123,15 @@ class Arns {
   group(name: string): string {
     return `arn:aws:autoscaling:${this.r}:${this.a}:autoScalingGroup:00000000-0000-4000-8000-000000000000:autoScalingGroupName/${name}`;
   }
+  /**
+   * A secret's ARN from a `SecretId` (its ARN, or its name: the fake's secret of that name, or,
+   * for one not created yet, the name with a placeholder for the six random characters AWS adds).
+   */
+  secret(id: string): string {
+    if (id.startsWith('arn:')) return id;
+    const known = this.scope.cloud?.secrets.get(id);
+    return known?.arn ?? `arn:aws:secretsmanager:${this.r}:${this.a}:secret:${id}-AbCdEf`;
+  }
   /** A parameter name (`/herd/…`, or a public `/aws/service/…` one, owned by no account). */
   parameter(name: string): string {
     const account = name.startsWith('/aws/service/') ? '' : this.a;
@@ -485,6 +494,8 @@ const MAPPERS: Record<string, Mapper> = {
   'ssm:PutParameter': putParameter,
   'ssm:DeleteParameter': parameterRequest('ssm:DeleteParameter'),
   // The path names the parameter the hierarchy hangs from (`/herd/app/env/env/` → …parameter/herd/app/env/env).
+  // DescribeParameters supports no resource-level permission.
+  'ssm:DescribeParameters': everything('ssm:DescribeParameters'),
   'ssm:GetParametersByPath': (input, arns) => [{ action: 'ssm:GetParametersByPath', resource: arns.parameter(str(input.Path).replace(/\/$/, '')), context: {} }],
 
   'dynamodb:GetItem': tableRequest('dynamodb:GetItem'),
@@ -532,5 +543,9 @@ const MAPPERS: Record<string, Mapper> = {
   // GetCallerIdentity needs no permission (STS API reference): nothing to authorize.
   'sts:GetCallerIdentity': () => [],
   'secretsManager:GetSecretValue': (input) => [{ action: 'secretsmanager:GetSecretValue', resource: str(input.SecretId), context: {} }],
-  'secretsManager:DescribeSecret': (input) => [{ action: 'secretsmanager:DescribeSecret', resource: str(input.SecretId), context: {} }],
+  'secretsManager:CreateSecret': (input, arns) => [{ action: 'secretsmanager:CreateSecret', resource: arns.secret(str(input.Name)), context: { 'secretsmanager:Name': str(input.Name), ...requestTagContext(list<TagList>(input.Tags)) } }],
+  'secretsManager:PutSecretValue': (input, arns) => [{ action: 'secretsmanager:PutSecretValue', resource: arns.secret(str(input.SecretId)), context: {} }],
+  'secretsManager:DescribeSecret': (input, arns) => [{ action: 'secretsmanager:DescribeSecret', resource: arns.secret(str(input.SecretId)), context: {} }],
+  'secretsManager:DeleteSecret': (input, arns) => [{ action: 'secretsmanager:DeleteSecret', resource: arns.secret(str(input.SecretId)), context: {} }],
+  'secretsManager:RestoreSecret': (input, arns) => [{ action: 'secretsmanager:RestoreSecret', resource: arns.secret(str(input.SecretId)), context: {} }],
 };

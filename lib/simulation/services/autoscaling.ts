@@ -166,7 +166,10 @@ function tickRefresh(cloud: FakeCloud, g: Group, r: Refresh, now: number): void 
   const target = r.rollingBack ? r.previousVersion : r.desiredVersion;
   const d = g.desired;
   const active = activeInstances(g);
-  const outdated = active.filter((i) => i.ltVersion !== target || (!prefs.SkipMatching && !r.rollingBack && i.launchedAt < r.startTime));
+  // Without SkipMatching, every instance launched before the refresh is replaced, even one on
+  // the desired version already (RefreshPreferences.SkipMatching: "false" replaces all).
+  const isOutdated = (i: GroupInstance) => i.ltVersion !== target || (!prefs.SkipMatching && !r.rollingBack && i.launchedAt < r.startTime);
+  const outdated = active.filter(isOutdated);
   // Without a warmup, AWS falls back to the group's health-check grace period.
   const warmup = prefs.InstanceWarmup ?? cloud.timings.healthCheckGracePeriodSeconds;
   // "When the instance's health status changes to healthy and the specified warm-up time passes,
@@ -217,7 +220,7 @@ function tickRefresh(cloud: FakeCloud, g: Group, r: Refresh, now: number): void 
     // booting (Auto Scaling has not found it unhealthy) is left to come into service, not
     // terminated while no replacement is ready.
     if (!isHealthy && minPct >= 100 && v.health === 'Healthy') continue;
-    const matchingActive = active.filter((i) => i.ltVersion === target && i.lifecycle !== 'Pending').length;
+    const matchingActive = active.filter((i) => !isOutdated(i) && i.lifecycle !== 'Pending').length;
     if (isHealthy && activeCount - 1 < d && matchingActive === 0 && minPct >= 100) break;
     startTerminating(cloud, g, v);
     activeCount -= 1;
@@ -235,7 +238,7 @@ function tickRefresh(cloud: FakeCloud, g: Group, r: Refresh, now: number): void 
     return;
   }
   // Launch replacements within the max healthy budget.
-  const matching = activeInstances(g).filter((i) => i.ltVersion === target).length;
+  const matching = activeInstances(g).filter((i) => !isOutdated(i)).length;
   let count = activeInstances(g).length;
   let launches = Math.min(maxCap - count, d - matching);
   while (launches > 0) {

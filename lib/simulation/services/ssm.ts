@@ -30,6 +30,28 @@ export function tickPendingParameters(cloud: FakeCloud, now: number): void {
 /** Parameters a GetParametersByPath page of the fake holds at most (AWS: between zero and MaxResults). */
 export const PARAMETER_PAGE = 2;
 
+/** Largest value of a Standard-tier parameter (PutParameter, `Value`). */
+export const MAX_STANDARD_VALUE_CHARS = 4096;
+
+/** Parameter names under `path` (one level, or all levels when `recursive`), sorted; validates the path and the page size. */
+function namesUnder(cloud: FakeCloud, path: string | undefined, recursive: boolean | undefined, maxResults: number | undefined, maxPage: number): string[] {
+  if (!path || !path.startsWith('/')) fail('ValidationException', `The parameter path must begin with a forward slash (received ${JSON.stringify(path)})`);
+  if (maxResults !== undefined && (!Number.isInteger(maxResults) || maxResults < 1 || maxResults > maxPage)) {
+    fail('ValidationException', `1 validation error detected: Value '${maxResults}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to ${maxPage}`);
+  }
+  const prefix = path.endsWith('/') ? path : `${path}/`;
+  return [...cloud.parameters.keys()]
+    .filter((name) => name.startsWith(prefix) && (recursive || !name.slice(prefix.length).includes('/')) && cloud.visible('parameter', name))
+    .sort();
+}
+
+function paginate(names: string[], token: string | undefined, size: number): { page: string[]; next?: string } {
+  const start = token ? Number(token) : 0;
+  if (!Number.isInteger(start) || start < 0 || start > names.length) fail('ValidationException', 'The specified token is not valid.');
+  const page = names.slice(start, start + size);
+  return start + size < names.length ? { page, next: String(start + size) } : { page };
+}
+
 /** Registers the SSM API handlers on `cloud`. */
 export function registerSsm(cloud: FakeCloud): void {
   cloud.on('ssm', ssm.GetParameterCommand, (input) => {
@@ -47,7 +69,15 @@ export function registerSsm(cloud: FakeCloud): void {
     const name = input.Name ?? '';
     if (!name.startsWith('/')) fail('ValidationException', `Parameter name ${name} must be fully qualified`);
     if (input.Value === undefined || input.Value.length === 0) fail('ValidationException', 'Value must not be empty');
+    // The standard tier (the default; herd never asks for another) holds 4 KB.
+    if (input.Tier !== undefined && input.Tier !== 'Standard') fail('ValidationException', `herd's fake models the Standard tier only (received Tier ${input.Tier})`);
+    if (input.Value.length > MAX_STANDARD_VALUE_CHARS) {
+      fail('ValidationException', `Standard tier parameters support a maximum parameter value of ${MAX_STANDARD_VALUE_CHARS} characters. To create a larger parameter value, upgrade the parameter to use the advanced-parameter tier.`);
+    }
+    if ((input.Description ?? '').length > 1024) fail('ValidationException', 'Description must be at most 1024 characters');
     if (cloud.parameters.has(name) && !input.Overwrite) fail('ParameterAlreadyExists', `The parameter ${name} already exists.`);
+    if (!cloud.parameters.has(name) && input.Type === undefined) fail('ValidationException', 'A parameter type is required when you create a parameter.');
+    if (input.Type !== undefined && input.Type !== 'String') fail('ValidationException', `herd's fake models String parameters only (received Type ${input.Type})`);
     if (input.DataType !== undefined && !['text', 'aws:ec2:image', 'aws:ssm:integration'].includes(input.DataType)) fail('ValidationException', `DataType ${input.DataType} is not supported`);
     if (input.DataType === 'aws:ec2:image') {
       if (!/^ami-[0-9a-f]+$/.test(input.Value)) fail('ValidationException', `Invalid format for DataType aws:ec2:image: ${input.Value}`);
@@ -57,12 +87,8 @@ export function registerSsm(cloud: FakeCloud): void {
     }
     if (!cloud.parameters.has(name)) cloud.created('parameter', name);
     cloud.parameters.set(name, input.Value);
+    if (input.Description !== undefined) cloud.parameterDescriptions.set(name, input.Description);
     return { Version: 1 };
-  });
-
-  cloud.on('ssm', ssm.DeleteParameterCommand, (input) => {
-    if (!cloud.parameters.delete(input.Name ?? '')) fail('ParameterNotFound', `Parameter ${input.Name} not found.`);
-    return {};
   });
 
   // As its API reference: Path fully qualified, MaxResults 1 to 10, direct children unless
@@ -92,5 +118,26 @@ export function registerSsm(cloud: FakeCloud): void {
       Parameters: page.map((Name) => ({ Name, Value: cloud.parameters.get(Name) ?? '', Type: 'String' as const, Version: 1 })),
       ...(next < names.length ? { NextToken: Buffer.from(`${next}:${query}`).toString('base64') } : {}),
     };
+  });
+
+  // Only the filter herd uses: `Path` (OneLevel), MaxResults 1–50 a page. Values are not returned.
+  cloud.on('ssm', ssm.DescribeParametersCommand, (input) => {
+    if (input.Filters !== undefined) fail('ValidationException', 'herd\'s fake supports ParameterFilters only');
+    const filters = input.ParameterFilters ?? [];
+    const path = filters.find((f) => f.Key === 'Path');
+    if (filters.length !== 1 || !path || (path.Values?.length ?? 0) !== 1) fail('ValidationException', 'herd\'s fake supports one Path filter with one value');
+    if (path.Option !== undefined && path.Option !== 'OneLevel' && path.Option !== 'Recursive') fail('InvalidFilterOption', `The following filter option is not valid: ${path.Option}. Valid options include: [Recursive, OneLevel].`);
+    const names = namesUnder(cloud, path.Values?.[0], path.Option === 'Recursive', input.MaxResults, 50);
+    const { page, next } = paginate(names, input.NextToken, input.MaxResults ?? 50);
+    return {
+      Parameters: page.map((name) => ({ Name: name, Type: 'String' as const, Version: 1, ...(cloud.parameterDescriptions.has(name) ? { Description: cloud.parameterDescriptions.get(name) } : {}) })),
+      ...(next ? { NextToken: next } : {}),
+    };
+  });
+
+  cloud.on('ssm', ssm.DeleteParameterCommand, (input) => {
+    if (!cloud.parameters.delete(input.Name ?? '')) fail('ParameterNotFound', `Parameter ${input.Name} not found.`);
+    cloud.parameterDescriptions.delete(input.Name ?? '');
+    return {};
   });
 }

@@ -84,6 +84,9 @@ const choices = fc.record({
   healthy: fc.constantFrom<readonly [number, number]>([100, 150], [100, 200], [90, 120], [50, 100], [0, 100]),
   floorShare: fc.integer({ min: 0, max: 100 }),
   rollback: fc.oneof({ arbitrary: fc.constant(false), weight: 6 }, { arbitrary: fc.constant(true), weight: 1 }),
+  /** `herd restart` of the serving release instead of a deploy; `brokenSetting`: after a setting the app cannot start with. */
+  restart: fc.oneof({ arbitrary: fc.constant(false), weight: 6 }, { arbitrary: fc.constant(true), weight: 1 }),
+  brokenSetting: fc.boolean(),
   releaseFault,
   pageBefore: fc.oneof({ arbitrary: fc.constant(false), weight: 6 }, { arbitrary: fc.constant(true), weight: 1 }),
   suspendedBefore: fc.oneof({ arbitrary: fc.constant([] as string[]), weight: 5 }, { arbitrary: processes, weight: 1 }),
@@ -111,6 +114,9 @@ export type Choices = typeof choices extends fc.Arbitrary<infer T> ? T : never;
 /** The scenario a set of choices describes (its `expect` is filled once it ran: `counterexample.ts`). */
 export function toScenario(c: Choices): Scenario {
   const fault = releaseFaults[c.releaseFault];
+  // A restart needs a serving release (a fresh environment refuses it before any change).
+  const restart = c.restart && !c.fresh;
+  const events: ScenarioEvent[] = [...(restart && c.brokenSetting ? [{ atStep: 'lock.acquire', kind: 'setting' as const, key: 'BROKEN', value: '1' }] : []), ...c.events];
   const [minHealthyPercentage, maxHealthyPercentage] = c.healthy;
   const world: WorldSpec = {
     web: c.web,
@@ -126,7 +132,8 @@ export function toScenario(c: Choices): Scenario {
       alarmWatchMinutes: c.alarmWatch,
       ...(c.database ? { backupBeforeMigrate: true } : {}),
     },
-    ...(fault && !c.rollback ? { releases: { r2: fault } } : {}),
+    ...(fault && !c.rollback && !restart ? { releases: { r2: fault } } : {}),
+    ...(restart && c.brokenSetting ? { releases: { r1: { crashesWithSetting: 'BROKEN' } } } : {}),
     ...(c.pageBefore ? { maintenanceOn: true } : {}),
     ...(c.suspendedBefore.length > 0 ? { suspended: { web: c.suspendedBefore } } : {}),
     ...(c.database ? { database: true } : {}),
@@ -139,12 +146,12 @@ export function toScenario(c: Choices): Scenario {
     ...(c.lambdaDown ? { lambdaDown: c.lambdaDown } : {}),
     ...(c.apiFaults.length > 0 ? { apiFaults: c.apiFaults } : {}),
     ...(c.secondDeploy ? { secondDeploy: { atStep: c.secondDeploy, actor: 'bob', release: 'r3' } } : {}),
-    ...(c.events.length > 0 ? { events: c.events } : {}),
+    ...(events.length > 0 ? { events } : {}),
   };
   return {
     name: 'generated',
     world,
-    deploy: { release: c.rollback ? 'r0' : 'r2', actor: 'alice' },
+    deploy: restart ? { release: 'r1', actor: 'alice', mode: 'restart' } : { release: c.rollback ? 'r0' : 'r2', actor: 'alice' },
     ...(Object.keys(faults).length > 0 ? { faults } : {}),
     expect: { outcome: 'succeeded' },
   };
