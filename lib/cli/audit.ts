@@ -15,7 +15,7 @@ import type { EnvironmentHandle } from './environment';
 export const ACTION_PK = 'ACTION';
 
 /** The verbs herd records (the CLI's words). */
-export type OperatorVerb = 'maintenance on' | 'maintenance off' | 'autoscaling suspend' | 'autoscaling resume' | 'unlock' | 'abort' | 'repair' | 'promote';
+export type OperatorVerb = 'maintenance on' | 'maintenance off' | 'autoscaling suspend' | 'autoscaling resume' | 'unlock' | 'abort' | 'repair' | 'promote' | 'run' | 'console';
 
 /** One operator action as stored. */
 export interface OperatorActionItem {

@@ -8,6 +8,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { createInterface } from 'node:readline';
 import { createDeployClients, type DeployClients } from '../../lambda/deploy/clients';
 import { findConfigFile, loadConfig } from '../config/load';
 import type { HerdConfig } from '../config/types';
@@ -56,6 +57,12 @@ export interface CliDeps {
   actor(clients: Pick<AwsClients, 'sts'>): Promise<string>;
   /** Calls `handler` on Ctrl-C (SIGINT) until unsubscribed. */
   onInterrupt(handler: () => void): Unsubscribe;
+  /**
+   * Asks the operator a yes/no question on the terminal (`herd run`'s Ctrl-C: terminate or
+   * detach?); resolves true only for an explicit yes. Absent, or without a terminal: no one
+   * can answer, and the caller takes its documented default.
+   */
+  confirm?(question: string): Promise<boolean>;
 }
 
 /** Client settings shared by every real client: adaptive retries absorb throttling. */
@@ -163,5 +170,17 @@ export function defaultDeps(): CliDeps {
         process.off('SIGINT', handler);
       };
     },
+    ...(process.stdin.isTTY ? { confirm: askOnTerminal } : {}),
   };
+}
+
+/** `question [y/N] ` on stderr, one line read from stdin: true for y or yes. */
+function askOnTerminal(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  return new Promise((resolve) => {
+    rl.question(`${question} [y/N] `, (answer) => {
+      rl.close();
+      resolve(/^\s*y(es)?\s*$/i.test(answer));
+    });
+  });
 }

@@ -41,6 +41,11 @@ export interface StackOutputs {
   readonly maintenanceBypassSecretArn?: string;
   /** Names of the alarms that roll a deploy back (empty for a stack deployed before this output existed). */
   readonly rollbackAlarms: readonly string[];
+  /**
+   * What `herd run` launches its instance with: the migration runner's instance profile and
+   * role, and the subnets (absent for a stack deployed before these outputs existed).
+   */
+  readonly runner?: { readonly instanceProfileArn: string; readonly roleArn: string; readonly subnetIds: readonly string[] };
 }
 
 const REQUIRED_OUTPUTS = [
@@ -117,6 +122,9 @@ export async function readStackOutputs(clients: AwsClients, env: string): Promis
     throw new CliError(`stack ${stack} output MaintenancePriority (${JSON.stringify(get('MaintenancePriority'))}) is not a rule priority; run npx cdk deploy ${stack}`);
   }
   const bypass = values.get('MaintenanceBypassSecretArn');
+  const runnerProfile = values.get('RunnerInstanceProfileArn');
+  const runnerRole = values.get('RunnerRoleArn');
+  const runnerSubnets = (values.get('RunnerSubnetIds') ?? '').split(',').filter(Boolean);
   return {
     url: get('Url'),
     loadBalancerDnsName: get('LoadBalancerDnsName'),
@@ -135,6 +143,7 @@ export async function readStackOutputs(clients: AwsClients, env: string): Promis
     deployTableName: get('DeployTableName'),
     ...(bypass ? { maintenanceBypassSecretArn: bypass } : {}),
     rollbackAlarms: (values.get('RollbackAlarms') ?? '').split(',').filter(Boolean),
+    ...(runnerProfile && runnerRole && runnerSubnets.length > 0 ? { runner: { instanceProfileArn: runnerProfile, roleArn: runnerRole, subnetIds: runnerSubnets } } : {}),
   };
 }
 

@@ -18,6 +18,7 @@ import * as promote from './commands/promote';
 import * as releases from './commands/releases';
 import * as repair from './commands/repair';
 import * as rollback from './commands/rollback';
+import * as run from './commands/run';
 import * as status from './commands/status';
 import * as unlock from './commands/unlock';
 import * as watch from './commands/watch';
@@ -28,7 +29,7 @@ export interface CliCommand {
 }
 
 /** Every verb, in the order `herd --help` lists them. Add a new verb here. */
-export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, history, rollback, promote, abort, repair, bake, releases, maintenance, autoscaling, unlock, plan, iamPolicy];
+export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, history, rollback, promote, abort, repair, bake, releases, maintenance, autoscaling, run, unlock, plan, iamPolicy];
 
 export function buildProgram(deps: CliDeps): Command {
   const program = new Command('herd');

@@ -89,9 +89,41 @@ describe('the deploy operator policy', () => {
     expect((await herd(['unlock', 'staging', '--deploy', 'nobody'], deps())).code).toBe(2);
   });
 
+  test('allows every call of run: the launch (tags, launch template, image, subnet, runner role), the output, the report, the terminate; and of a run stopped with Ctrl-C', async () => {
+    const { sim } = setup();
+    const runDeps = (interruptAt?: number) => {
+      let polls = 0;
+      const d = testDeps({
+        clients: () => sim.clients(),
+        now: () => sim.world.clock.now(),
+        sleep: async (ms) => {
+          polls += 1;
+          if (polls === interruptAt) d.interrupt();
+          sim.world.cloud.advance(ms / 1000);
+        },
+      });
+      return d;
+    };
+    const ran = await herd(['run', 'staging', '--', 'python', 'manage.py', 'check'], runDeps());
+    expect([ran.code, ran.err]).toEqual([0, '']);
+    expect((await herd(['run', 'staging', '--role', 'worker', '--', 'sleep', '1'], runDeps(3))).code).toBe(1);
+    expect((await herd(['run', 'staging', '--detach', '--', 'true'], runDeps())).code).toBe(3);
+  });
+
+  test('fails when a read-only operator runs a command, naming ec2:RunInstances and the missing statement', async () => {
+    const { sim } = setup(OPERATOR_PRINCIPALS['read-only']);
+    const d = testDeps({ clients: () => sim.clients(OPERATOR_PRINCIPALS['read-only']), now: () => sim.world.clock.now(), sleep: async (ms) => sim.world.cloud.advance(ms / 1000) });
+    await herd(['run', 'staging', '--detach', '--', 'true'], d);
+    const denied = await sim.iam.denials();
+    sim.iam.calls.splice(0);
+    const text = denied.map(describeDenial).join('\n');
+    expect(text).toContain('operator-read-only (arn:aws:iam::123456789012:user/alice) is denied ec2:RunInstances on arn:aws:ec2:eu-west-1:123456789012:instance/*');
+    expect(text).toContain('is denied iam:PassRole on arn:aws:iam::123456789012:role/DeployStepRunnerRole');
+  });
+
   test('every verb of the CLI was run by the tests above', () => {
     expect(COMMANDS.length).toBeGreaterThan(0);
-    const verbs = ['deploy', 'watch', 'status', 'history', 'rollback', 'promote', 'abort', 'repair', 'bake', 'releases', 'maintenance', 'autoscaling', 'unlock', 'plan', 'iam-policy'];
+    const verbs = ['deploy', 'watch', 'status', 'history', 'rollback', 'promote', 'abort', 'repair', 'bake', 'releases', 'maintenance', 'autoscaling', 'run', 'unlock', 'plan', 'iam-policy'];
     expect(COMMANDS.length).toBe(verbs.length);
     expect([...exercised].sort()).toEqual([...verbs].sort());
   });

@@ -126,6 +126,11 @@ export class SimulatedEnvironment {
   constructor(spec: WorldSpec, options: { readonly iam?: boolean } = {}) {
     this.world = createWorld({ app: 'shop', env: 'staging', ...spec });
     this.iam = options.iam === false ? NO_IAM : checkWorldIam(this.world, { extraPrincipals: operatorPrincipals(this.world, { deployStateMachineArn: STATE_MACHINE_ARN, maintenanceBypassSecretArn: BYPASS_SECRET_ARN }) });
+    // The operator may pass the runner role (`herd run`): its ARN is the synthesized one the evaluation resolved.
+    const runnerRoleArn = this.iam.scope.roleOfInstanceProfile(this.world.env.instances.runnerInstanceProfileArn);
+    if (runnerRoleArn) {
+      for (const p of operatorPrincipals(this.world, { deployStateMachineArn: STATE_MACHINE_ARN, maintenanceBypassSecretArn: BYPASS_SECRET_ARN, runnerRoleArn })) this.iam.principals.set(p.name, p);
+    }
     if (options.iam !== false) live.push(this);
     // The environment's stack as CloudFormation describes it, with its outputs.
     const stack = this.world.cloud.stacks.get('herd-staging');
@@ -135,6 +140,11 @@ export class SimulatedEnvironment {
     this.registerSts();
   }
 
+
+  /** The runner role's ARN (for IAM: the synthesized one; without IAM evaluation: a made-up one). */
+  runnerRoleArn(): string {
+    return this.iam.scope.roleOfInstanceProfile(this.world.env.instances.runnerInstanceProfileArn) ?? 'arn:aws:iam::123456789012:role/herd-staging-runner';
+  }
 
   get bucket(): string {
     return this.world.env.artifacts.bucket;
@@ -160,6 +170,9 @@ export class SimulatedEnvironment {
       DeployTableName: e.tableName,
       RollbackAlarms: e.alarmNames.join(','),
       MaintenanceBypassSecretArn: BYPASS_SECRET_ARN,
+      RunnerInstanceProfileArn: e.instances.runnerInstanceProfileArn,
+      RunnerRoleArn: this.runnerRoleArn(),
+      RunnerSubnetIds: e.instances.subnetIds.join(','),
     };
   }
 
