@@ -155,6 +155,23 @@ describe('herd run', () => {
     expect(['shutting-down', 'terminated']).toContain(instance!.state);
   });
 
+  test('herd status lists a run instance still alive (a detached run, or one a dead CLI left), and none once it ended', async () => {
+    const { sim, deps } = setup();
+    await runHerd(['run', 'staging', '--detach', '--', 'python', 'manage.py', 'createsuperuser', '--noinput'], deps);
+    const id = runInstances(sim)[0]!.id;
+    const status = (...more: string[]) => runHerd(['status', 'staging', ...more], testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now() }));
+    sim.world.cloud.advance(10); // DescribeInstances lists an instance launched seconds ago only after a while
+    const during = await status();
+    expect(during.out).toMatch(new RegExp(`\\nruns        ${id} (pending|running) \\(run-\\S+, launched [^)]+\\) — herd run instances; one whose CLI is gone stops at its --timeout; end it sooner with \`aws ec2 terminate-instances --instance-ids <id>\`\\n`));
+    const json = JSON.parse((await status('--json')).out);
+    expect(json.runs).toEqual([{ id, runId: expect.stringMatching(/^run-/), state: expect.stringMatching(/^(pending|running)$/), launchedAt: expect.any(String) }]);
+    sim.world.cloud.advance(120);
+    sim.world.cloud.advance(sim.world.cloud.timings.shutdownSeconds + 1);
+    const after = await status();
+    expect(after.out).not.toContain('runs ');
+    expect(JSON.parse((await status('--json')).out).runs).toBeUndefined();
+  });
+
   test('--during-deploy runs while a deploy holds the lock', async () => {
     const { sim, deps } = setup();
     sim.world.cloud.table.set('LOCK\u0000LOCK', { pk: 'LOCK', sk: 'LOCK', ...LOCK });
