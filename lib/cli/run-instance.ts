@@ -18,7 +18,8 @@
  */
 import { DescribeInstancesCommand, RunInstancesCommand, TerminateInstancesCommand, type Tag } from '@aws-sdk/client-ec2';
 import { DeleteParameterCommand } from '@aws-sdk/client-ssm';
-import { groupVersions, readParameter, runCommandUserData } from '../../lambda/deploy/release';
+import { DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
+import { readParameter, runCommandUserData } from '../../lambda/deploy/release';
 import { base64 } from '../../lambda/deploy/step';
 import { NO_RELEASE, TAGS, parameterNames } from '../names';
 import type { EnvironmentHandle } from './environment';
@@ -77,7 +78,13 @@ export async function launchRunInstance(handle: EnvironmentHandle, launch: RunLa
   if (!runner) throw new CliError(`stack ${handle.stackName} has no runner outputs (RunnerInstanceProfileArn, RunnerRoleArn, RunnerSubnetIds); run npx cdk deploy ${handle.stackName} to bring it up to date; nothing was changed`);
   const fleet = handle.deploy.fleets[launch.role];
   if (!fleet) throw new CliError(`environment ${handle.name} has no ${launch.role} fleet; nothing was changed`);
-  const version = (await groupVersions(handle.context))[launch.role];
+  // The version the role's group launches: the serving release's settings (the image is named anyway).
+  const groups = await handle.clients.autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [fleet.autoScalingGroupName] }));
+  const group = groups.AutoScalingGroups?.[0];
+  if (group?.LaunchTemplate?.LaunchTemplateId !== fleet.launchTemplateId) {
+    throw new CliError(`Auto Scaling group ${fleet.autoScalingGroupName} does not use launch template ${fleet.launchTemplateId} (stack output ${launch.role === 'web' ? 'Web' : 'Worker'}LaunchTemplateId); run npx cdk deploy ${handle.stackName}; nothing was changed`);
+  }
+  const version = group.LaunchTemplate.Version ?? '$Default';
   const tags = runTags(handle, launch);
   const refused: string[] = [];
   for (const [attempt, subnetId] of runner.subnetIds.entries()) {
