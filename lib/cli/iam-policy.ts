@@ -130,7 +130,29 @@ export function operatorPolicy(target: OperatorPolicyTarget, mode: OperatorPolic
     // releases prune: the app's release images and their snapshots only.
     { Sid: 'PruneReleaseImages', Effect: 'Allow', Action: ['ec2:DeregisterImage', 'ec2:DeleteSnapshot'], Resource: [`arn:aws:ec2:${r}::image/*`, `arn:aws:ec2:${r}::snapshot/*`], Condition: appImages },
   ];
-  return { Version: '2012-10-17', Statement: [...read, ...write, ...runStatements(target, r, a)] };
+  return { Version: '2012-10-17', Statement: [...read, ...write, ...runStatements(target, r, a), ...consoleStatements(target, r, a)] };
+}
+
+/**
+ * `herd console`: Session Manager sessions on the environment's instances only (by their
+ * `herd:environment` tag, as `ssm:resourceTag`), with the one document it uses (AWS-owned: its ARN has no account); ending only the
+ * caller's own sessions — an IAM user's session ids start with their user name, a federated or
+ * assumed-role caller's sessions carry their user id in the `aws:ssmmessages:session-id` tag
+ * (Session Manager user guide, "Additional sample IAM policies", examples 1 and 4).
+ */
+function consoleStatements(target: OperatorPolicyTarget, r: string, a: string): PolicyStatement[] {
+  return [
+    { Sid: 'ConsoleSessions', Effect: 'Allow', Action: ['ssm:StartSession'], Resource: `arn:aws:ec2:${r}:${a}:instance/*`, Condition: { StringEquals: { [`ssm:resourceTag/${TAGS.environment}`]: target.env } } },
+    { Sid: 'ConsoleSessionDocument', Effect: 'Allow', Action: ['ssm:StartSession'], Resource: `arn:aws:ssm:${r}:*:document/AWS-StartInteractiveCommand` },
+    { Sid: 'ConsoleEndOwnSessions', Effect: 'Allow', Action: ['ssm:TerminateSession'], Resource: `arn:aws:ssm:${r}:${a}:session/\${aws:username}-*` },
+    {
+      Sid: 'ConsoleEndOwnFederatedSessions',
+      Effect: 'Allow',
+      Action: ['ssm:TerminateSession'],
+      Resource: `arn:aws:ssm:${r}:${a}:session/*`,
+      Condition: { StringLike: { 'ssm:resourceTag/aws:ssmmessages:session-id': '\${aws:userid}' } },
+    },
+  ];
 }
 
 /**

@@ -9,6 +9,7 @@ import { CliExit, EXIT, exitCodesHelp, explain } from './errors';
 import * as abort from './commands/abort';
 import * as autoscaling from './commands/autoscaling';
 import * as bake from './commands/bake';
+import * as consoleVerb from './commands/console';
 import * as deploy from './commands/deploy';
 import * as history from './commands/history';
 import * as iamPolicy from './commands/iam-policy';
@@ -29,7 +30,7 @@ export interface CliCommand {
 }
 
 /** Every verb, in the order `herd --help` lists them. Add a new verb here. */
-export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, history, rollback, promote, abort, repair, bake, releases, maintenance, autoscaling, run, unlock, plan, iamPolicy];
+export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, history, rollback, promote, abort, repair, bake, releases, maintenance, autoscaling, run, consoleVerb, unlock, plan, iamPolicy];
 
 export function buildProgram(deps: CliDeps): Command {
   const program = new Command('herd');

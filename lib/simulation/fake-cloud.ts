@@ -56,6 +56,7 @@ import { registerRds, tickDbSnapshots } from './services/rds';
 import { registerSns } from './services/sns';
 import { registerSsm, tickPendingParameters } from './services/ssm';
 import { registerLogs, type LogEvent } from './services/logs';
+import { registerSessionManager } from './services/session-manager';
 import { fakeDeployClients, type FakeEndpoint } from './transport';
 
 /** The fake's names of the services: the deploy step's clients, and the CLI's others. */
@@ -607,6 +608,7 @@ export class FakeCloud implements FakeEndpoint {
     registerAutoScaling(this);
     registerElbv2(this);
     registerSsm(this);
+    registerSessionManager(this);
     registerDynamoDb(this);
     registerCloudFormation(this);
     registerRds(this);

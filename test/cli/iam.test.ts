@@ -5,10 +5,14 @@
  * verb — after each test (`test/cli/support/simulated.ts`). The README shows both, and a
  * removed statement fails the evaluation naming the permission.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { join } from 'node:path';
 import { COMMANDS } from '../../lib/cli/program';
 import { README_POLICY_TARGET, READ_ONLY_VERBS, operatorPolicy } from '../../lib/cli/iam-policy';
+import { configureRuns } from '../../lib/simulation/services/runs';
+import { SSM_AGENT_ONLINE_SECONDS, setSessionUserName } from '../../lib/simulation/services/session-manager';
 import { describeDenial, type Principal } from '../support/iam/evaluator';
 import { appDirectory } from './support/app';
 import { runHerd, testDeps } from './support/harness';
@@ -110,6 +114,28 @@ describe('the deploy operator policy', () => {
     expect((await herd(['run', 'staging', '--detach', '--', 'true'], runDeps())).code).toBe(3);
   });
 
+  test('allows every call of console: the session on an instance and on a fresh one, ending it, the fresh instance\'s launch and end', async () => {
+    const { sim } = setup();
+    setSessionUserName(sim.world.cloud, 'alice');
+    configureRuns(sim.world.cloud, { 'sleep 3600': { lines: [], seconds: 3600 } });
+    sim.world.cloud.advance(SSM_AGENT_ONLINE_SECONDS);
+    const dir = mkdtempSync(path.join(tmpdir(), 'herd-iam-console-'));
+    writeFileSync(path.join(dir, 'session-manager-plugin'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    const saved = { PATH: process.env.PATH, AWS_REGION: process.env.AWS_REGION };
+    process.env.PATH = `${dir}${path.delimiter}${saved.PATH}`;
+    process.env.AWS_REGION = 'eu-west-1';
+    try {
+      const d = () => testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now(), sleep: async (ms) => sim.world.cloud.advance(ms / 1000) });
+      expect((await herd(['console', 'staging'], d())).code).toBe(0);
+      expect((await herd(['console', 'staging', '--fresh'], d())).code).toBe(0);
+    } finally {
+      process.env.PATH = saved.PATH;
+      if (saved.AWS_REGION === undefined) delete process.env.AWS_REGION;
+      else process.env.AWS_REGION = saved.AWS_REGION;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('fails when a read-only operator runs a command, naming ec2:RunInstances and the missing statement', async () => {
     const { sim } = setup(OPERATOR_PRINCIPALS['read-only']);
     const d = testDeps({ clients: () => sim.clients(OPERATOR_PRINCIPALS['read-only']), now: () => sim.world.clock.now(), sleep: async (ms) => sim.world.cloud.advance(ms / 1000) });
@@ -123,7 +149,7 @@ describe('the deploy operator policy', () => {
 
   test('every verb of the CLI was run by the tests above', () => {
     expect(COMMANDS.length).toBeGreaterThan(0);
-    const verbs = ['deploy', 'watch', 'status', 'history', 'rollback', 'promote', 'abort', 'repair', 'bake', 'releases', 'maintenance', 'autoscaling', 'run', 'unlock', 'plan', 'iam-policy'];
+    const verbs = ['deploy', 'watch', 'status', 'history', 'rollback', 'promote', 'abort', 'repair', 'bake', 'releases', 'maintenance', 'autoscaling', 'run', 'console', 'unlock', 'plan', 'iam-policy'];
     expect(COMMANDS.length).toBe(verbs.length);
     expect([...exercised].sort()).toEqual([...verbs].sort());
   });
