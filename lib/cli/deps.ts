@@ -174,13 +174,18 @@ export function defaultDeps(): CliDeps {
   };
 }
 
-/** `question [y/N] ` on stderr, one line read from stdin: true for y or yes. */
+/** `question [y/N] ` on stderr, one line read from stdin: true for y or yes; Ctrl-C at the prompt keeps the default (no). */
 function askOnTerminal(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   return new Promise((resolve) => {
-    rl.question(`${question} [y/N] `, (answer) => {
+    const answer = (yes: boolean) => {
       rl.close();
-      resolve(/^\s*y(es)?\s*$/i.test(answer));
+      resolve(yes);
+    };
+    rl.on('SIGINT', () => {
+      process.stderr.write('\n');
+      answer(false);
     });
+    rl.question(`${question} [y/N] `, (text) => answer(/^\s*y(es)?\s*$/i.test(text)));
   });
 }

@@ -113,6 +113,15 @@ describe('herd run', () => {
     expect(run.err).toMatch(new RegExp(`^herd: the command exited with 124 \\(it ran longer than --timeout 2m and was stopped\\) on ${id} after \\d+ s; the instance is terminated\\n$`));
   });
 
+  test('a run whose boot never starts the command (an image older than herd run): its watchdog ends it; exit 1 saying where its boot log is', async () => {
+    const { sim, deps } = setup({ runs: { migrate: { neverStarts: true } } });
+    const run = await runHerd(['run', 'staging', '--timeout', '1m', '--', 'migrate'], deps);
+    const id = runInstances(sim)[0]!.id;
+    expect(run.code).toBe(1);
+    expect(run.err).toMatch(new RegExp(`^herd: instance ${id} is (shutting-down|terminated) and never reported \\(its boot log: /herd/shop/staging/boot, stream ${id}\\) after \\d+ s; the instance is terminated\\n$`));
+    expect(sim.world.clock.now() - runInstances(sim)[0]!.launchedAt).toBeLessThan((1 + 15 + 1) * 60_000);
+  });
+
   test('Ctrl-C asks; yes terminates the instance and records the run as interrupted', async () => {
     const { sim, deps, asked } = setup({ runs: { 'sleep 999': { lines: ['started'], seconds: 900 } }, answer: true, interruptAtPoll: 20 });
     const run = await runHerd(['run', 'staging', '--', 'sleep', '999'], deps);

@@ -15,6 +15,7 @@
  */
 import type { Command } from 'commander';
 import { newDeployId } from '../../../lambda/deploy/advance';
+import { RUN_WATCHDOG_GRACE_MINUTES } from '../../../lambda/deploy/release';
 import { auditAction } from '../audit';
 import type { CliDeps } from '../deps';
 import { resolveEnvironment, type EnvironmentHandle } from '../environment';
@@ -29,8 +30,11 @@ export const MAX_RUN_TIMEOUT_SECONDS = 6 * 3600;
 export const DEFAULT_RUN_TIMEOUT = '1h';
 /** Seconds between two reads of the output and the report. */
 export const RUN_POLL_SECONDS = 2;
-/** Time allowed on top of `--timeout` for the instance to boot, render, report and ship its last lines. */
-export const RUN_BOOT_ALLOWANCE_SECONDS = 15 * 60;
+/**
+ * Time allowed on top of `--timeout` for the instance to boot, render, report and ship its last
+ * lines: longer than the instance's own watchdog, so the CLI sees the instance end first.
+ */
+export const RUN_BOOT_ALLOWANCE_SECONDS = (RUN_WATCHDOG_GRACE_MINUTES + 5) * 60;
 /** Reads of the output after the report, waiting for the agent's last lines. */
 const FINAL_READS = 6;
 const FINAL_READ_SECONDS = 5;

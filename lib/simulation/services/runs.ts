@@ -14,6 +14,8 @@ import type { LogEvent } from './logs';
 
 /** What one command does on a run instance. */
 export interface RunBehaviour {
+  /** Its boot never gets to the command (an image whose herd-boot predates the run role): no line, no report. */
+  readonly neverStarts?: boolean;
   readonly exitCode?: number;
   /** Lines it prints, spread evenly over its duration. */
   readonly lines?: readonly string[];
@@ -74,7 +76,15 @@ export function tickRunInstance(cloud: FakeCloud, i: Instance, now: number, powe
     i.reported = true;
     return;
   }
+  // The watchdog at the top of the user data (`shutdown -h +N`): a run that never reported powers off.
+  const watchdog = /^shutdown -h \+(\d+)/m.exec(i.userData)?.[1];
+  if (!i.reported && watchdog !== undefined && now - i.launchedAt >= Number(watchdog) * 60_000) {
+    i.reported = true;
+    powerOff(i);
+    return;
+  }
   const b = s.byCommand.get(run.command) ?? s.fallback;
+  if (b.neverStarts) return;
   const duration = Math.min(b.seconds ?? 20, run.timeoutSeconds);
   const timedOut = (b.seconds ?? 20) > run.timeoutSeconds;
   const lines = [...(b.lines ?? []), ...(timedOut ? [`herd-boot: the command ran longer than ${run.timeoutSeconds}s and was stopped`] : [])];

@@ -7,7 +7,7 @@
  */
 import { GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { RunInstancesCommand } from '@aws-sdk/client-ec2';
-import { runCommandUserData } from '../../../lambda/deploy/release';
+import { RUN_WATCHDOG_GRACE_MINUTES, runCommandUserData } from '../../../lambda/deploy/release';
 import { TAGS, parameterNames } from '../../../lib/names';
 import { AGENT_SHIP_SECONDS, RUN_FLUSH_SECONDS, configureRuns } from '../../../lib/simulation/services/runs';
 import { createWorld } from '../../../lib/simulation/world';
@@ -60,6 +60,17 @@ describe('a herd run instance in the fake cloud', () => {
     const { w, report } = await launch('manage.py fix', 10);
     w.cloud.advance(w.cloud.timings.bootSeconds + 10);
     expect(JSON.parse(report()!)).toEqual({ exitCode: 124, logTail: 'one\ntwo\nthree\nfour\nherd-boot: the command ran longer than 10s and was stopped\n', lines: 5 });
+  });
+
+  test('a run whose boot never starts the command powers off when its watchdog fires (timeout plus the grace)', async () => {
+    const { w, id, report } = await launch('stuck', 600);
+    configureRuns(w.cloud, { stuck: { neverStarts: true } });
+    expect(w.cloud.instances.get(id)!.userData).toContain(`shutdown -h +${10 + RUN_WATCHDOG_GRACE_MINUTES} 'herd run watchdog'\n`);
+    w.cloud.advance((10 + RUN_WATCHDOG_GRACE_MINUTES) * 60 - 5);
+    expect(w.cloud.instances.get(id)!.state).toBe('running');
+    w.cloud.advance(5);
+    expect(w.cloud.instances.get(id)!.state).toBe('shutting-down');
+    expect(report()).toBeUndefined();
   });
 
   test('GetLogEvents refuses a token it did not give', async () => {
