@@ -95,6 +95,15 @@ describe('herd run', () => {
     expect(actions(sim)[0]!.detail).toMatch(/: exit 3 after \d+ s$/);
   });
 
+  test('lines the agent had not shipped when the instance went are printed from the report\'s tail, said so', async () => {
+    const lines = ['Processed 1000 orders', 'Processed 2000 orders', 'Done: 2345 orders'];
+    const { deps } = setup({ runs: { 'python manage.py backfill': { exitCode: 0, lines, seconds: 30, shipSeconds: 25 } } });
+    const run = await runHerd(['run', 'staging', '--', 'python', 'manage.py', 'backfill'], deps);
+    expect(run.code).toBe(0);
+    // The first line ships before the command ends (at 10 + 25 s); the last two would ship after the instance is gone.
+    expect(run.out).toContain('Processed 1000 orders\n(the last 2 line(s) did not reach CloudWatch Logs in time; from the instance\'s report:)\nProcessed 2000 orders\nDone: 2345 orders\nexit 0');
+  });
+
   test('--role worker: the worker launch template and the worker\'s environment; arguments are quoted for the shell', async () => {
     const { sim, deps } = setup({ runs: { "python -c 'print(1)'": { exitCode: 0, lines: ['1'], seconds: 5 } } });
     const run = await runHerd(['run', 'staging', '--role', 'worker', '--timeout', '30m', '--', 'python', '-c', 'print(1)'], deps);

@@ -21,6 +21,8 @@ export interface RunBehaviour {
   readonly lines?: readonly string[];
   /** How long it runs (virtual seconds). */
   readonly seconds?: number;
+  /** Seconds the agent takes to ship each line (default `AGENT_SHIP_SECONDS`); lines not shipped when the instance powers off are lost. */
+  readonly shipSeconds?: number;
 }
 
 /** Seconds the CloudWatch agent takes to ship a line (its flush interval). */
@@ -91,13 +93,14 @@ export function tickRunInstance(cloud: FakeCloud, i: Instance, now: number, powe
   const exitCode = timedOut ? 124 : (b.exitCode ?? 0);
   const elapsed = (now - i.stateAt) / 1000;
   // Line n is printed at n/len of the duration, and shipped AGENT_SHIP_SECONDS later.
-  const due = lines.filter((_, n) => ((n + 1) / Math.max(1, lines.length)) * duration + AGENT_SHIP_SECONDS <= elapsed).length;
+  const ship = b.shipSeconds ?? AGENT_SHIP_SECONDS;
+  const due = lines.filter((_, n) => ((n + 1) / Math.max(1, lines.length)) * duration + ship <= elapsed).length;
   if (due > progress.shipped) {
     const group = logGroupName(cloud.app, cloud.env, 'run');
     const streams = cloud.logGroups.get(group) ?? new Map<string, LogEvent[]>();
     cloud.logGroups.set(group, streams);
     const events = streams.get(i.id) ?? [];
-    for (let n = progress.shipped; n < due; n++) events.push({ timestamp: now - AGENT_SHIP_SECONDS * 1000, message: lines[n] ?? '', ingestionTime: now });
+    for (let n = progress.shipped; n < due; n++) events.push({ timestamp: now - ship * 1000, message: lines[n] ?? '', ingestionTime: now });
     streams.set(i.id, events);
     progress.shipped = due;
   }
