@@ -14,7 +14,7 @@ import { auditAction } from '../audit';
 import type { CliDeps } from '../deps';
 import { fleetsOf, resolveEnvironment, type EnvironmentHandle } from '../environment';
 import { CliError, EXIT, isAwsCode } from '../errors';
-import { launchRunInstance, runInstanceState, servingRelease, terminateRunInstance } from '../run-instance';
+import { deleteRunResult, launchRunInstance, runInstanceState, servingRelease, terminateRunInstance } from '../run-instance';
 import { openShell, requirePlugin } from '../session-manager';
 import { DEFAULT_RUN_TIMEOUT, RUN_ROLES, parseRunTimeout } from './run';
 
@@ -120,6 +120,8 @@ export function register(program: Command, deps: CliDeps): void {
         }
       } finally {
         await terminateRunInstance(handle, instanceId);
+        // Its idle command reports when it ends (a session as long as --timeout): nobody reads that report.
+        await deleteRunResult(handle, instanceId);
         deps.out.write(`instance ${instanceId} terminated\n`);
       }
     });
