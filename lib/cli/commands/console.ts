@@ -70,7 +70,7 @@ export function register(program: Command, deps: CliDeps): void {
       if (opts.instance !== undefined && (opts.fresh || roleGiven)) {
         throw new CliError(`--instance ${opts.instance} names the instance: it goes with neither --role nor --fresh; nothing was changed`);
       }
-      if (opts.instance !== undefined && !/^i-[0-9a-f]{8,17}$/.test(opts.instance)) {
+      if (opts.instance !== undefined && !/^i-([0-9a-f]{8}|[0-9a-f]{17})$/.test(opts.instance)) {
         throw new CliError(`--instance "${opts.instance}" is not an EC2 instance id (i- and 8 or 17 hex digits); \`herd status ${env}\` lists the instances; nothing was changed`);
       }
       if (!(RUN_ROLES as readonly string[]).includes(opts.role)) {
