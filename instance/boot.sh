@@ -4,6 +4,8 @@
 #
 #   herd-boot --app <app> --env <env> --role web|worker|release [--region <r>]
 #             [--log-retention-days <n>] [--root <dir>]
+#   herd-boot --app <app> --env <env> --role run --command-base64 <b64> [--run-as web|worker]
+#             [--timeout-seconds <n>] [--region <r>] [--log-retention-days <n>] [--root <dir>]
 #
 # 1. reads every parameter under /herd/<app>/<env>/env/ (the last path segment is the
 #    variable name) and every secret reference under /herd/<app>/<env>/secret-env/
@@ -20,6 +22,16 @@
 #    /srv/<app>/current, reports {"exitCode":N,"logTail":"<last ~3000 chars>"} to
 #    /herd/<app>/<env>/release-runs/<instance-id>, prints a HERD-RELEASE-RUN line on the
 #    console and shuts the instance down.
+#    run (`herd run`): runs the command given base64-encoded (the user data carries it: a
+#    command line is readable by anyone allowed ec2:DescribeInstanceAttribute, so it must
+#    hold no secret; the environment it runs with is rendered here, never in the user data)
+#    once, like `release:` (the app user, /srv/<app>/current, the rendered environment with
+#    HERD_ROLE=<--run-as>, default web), killed after --timeout-seconds (default 3600; exit
+#    124); its output goes to /var/log/herd/<app>/run.log, which the agent ships to
+#    /herd/<app>/<env>/run (stream <instance-id>); reports {"exitCode":N,"logTail":"…",
+#    "lines":<lines of output>} to /herd/<app>/<env>/run-results/<instance-id>, waits
+#    HERD_RUN_FLUSH_SECONDS (default 10) for the agent to ship the last lines, and shuts the
+#    instance down (the CLI launches it with shutdown behaviour terminate).
 # If the configuration cannot be read (an aws call fails, no parameter under env/, a
 # secret or key is missing), it fails loudly (console, stderr, syslog), exits non-zero,
 # leaves no env file behind and starts nothing.
@@ -76,6 +88,10 @@ RELEASE_ID=''
 WORK=''
 PENDING_FILE=''
 FAILING=''
+RUN_COMMAND_B64=''
+RUN_AS='web'
+RUN_TIMEOUT=3600
+RUN_COMMAND=''
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
@@ -103,7 +119,8 @@ say() {
 }
 
 usage() {
-  echo "usage: herd-boot --app <app> --env <env> --role web|worker|release [--region <r>] [--log-retention-days <n>] [--root <dir>]" >&2
+  echo "usage: herd-boot --app <app> --env <env> --role web|worker|release|run [--region <r>] [--log-retention-days <n>] [--root <dir>]" >&2
+  echo "       (--role run: --command-base64 <b64> [--run-as web|worker] [--timeout-seconds <n>])" >&2
   exit 2
 }
 
@@ -124,12 +141,13 @@ open_boot_log() {
   BOOT_LOG="$file"
 }
 
-# fail <message>: the boot cannot go on. A release runner still reports (exit code 125,
-# the message as log tail) so the deploy step does not wait, then powers off.
+# fail <message>: the boot cannot go on. A release runner (or a run instance) still reports
+# (exit code 125, the message as log tail) so the deploy step (or the CLI) does not wait,
+# then powers off.
 fail() {
   local message="$1"
   say err "ERROR: $message"
-  if [[ $ROLE == release && -z $FAILING ]]; then
+  if [[ ($ROLE == release || $ROLE == run) && -z $FAILING ]]; then
     FAILING=1
     if [[ -n $INSTANCE_ID && -n $REGION && -n $WORK ]]; then
       printf '%s: ERROR: %s\n' "$PROG" "$message" >"$WORK/failure.log"
@@ -185,16 +203,22 @@ aws_backoff() {
   }'
 }
 
-# report_release_run <exit-code> <log-file>: JSON {exitCode, logTail} to Parameter Store,
-# the tail shortened until the value fits a standard parameter.
+# report_release_run <exit-code> <log-file>: JSON {exitCode, logTail} to Parameter Store
+# (release-runs/; a run instance: run-results/, with "lines", the output's line count), the
+# tail shortened until the value fits a standard parameter.
 report_release_run() {
-  local code="$1" log_file="$2" chars="$LOG_TAIL_CHARS" value
+  local code="$1" log_file="$2" chars="$LOG_TAIL_CHARS" value lines=0 where=release-runs
+  if [[ $ROLE == run ]]; then
+    where=run-results
+    lines="$(awk 'END { print NR }' "$log_file")"
+  fi
   while :; do
-    value="$(tail -c "$chars" "$log_file" | jq -Rsc --argjson c "$code" '{exitCode: $c, logTail: .}')"
+    value="$(tail -c "$chars" "$log_file" | jq -Rsc --argjson c "$code" --argjson n "$lines" --arg role "$ROLE" \
+      'if $role == "run" then {exitCode: $c, logTail: ., lines: $n} else {exitCode: $c, logTail: .} end')"
     [[ ${#value} -le $PARAMETER_VALUE_MAX || $chars -le 0 ]] && break
     chars=$((chars - 500))
   done
-  local name="${PARAM_ROOT}/release-runs/$INSTANCE_ID"
+  local name="${PARAM_ROOT}/$where/$INSTANCE_ID"
   if ! aws_call /dev/null "$WORK/report.err" ssm put-parameter --name "$name" --type String --overwrite \
     --value "$value" --region "$REGION"; then
     say err "ERROR: cannot report to $name: $AWS_FAILURE"
@@ -216,6 +240,9 @@ while [[ $# -gt 0 ]]; do
     --region) [[ $# -ge 2 ]] || usage; REGION="$2"; shift 2 ;;
     --log-retention-days) [[ $# -ge 2 ]] || usage; LOG_RETENTION_GIVEN="$2"; shift 2 ;;
     --root) [[ $# -ge 2 ]] || usage; ROOT="$2"; shift 2 ;;
+    --command-base64) [[ $# -ge 2 ]] || usage; RUN_COMMAND_B64="$2"; shift 2 ;;
+    --run-as) [[ $# -ge 2 ]] || usage; RUN_AS="$2"; shift 2 ;;
+    --timeout-seconds) [[ $# -ge 2 ]] || usage; RUN_TIMEOUT="$2"; shift 2 ;;
     -h | --help) usage ;;
     *) echo "$PROG: unknown argument '$1'" >&2; usage ;;
   esac
@@ -230,9 +257,18 @@ fi
 open_boot_log
 [[ $ENV_NAME =~ ^[a-z][a-z0-9-]{0,31}$ ]] || fail "--env '$ENV_NAME' is invalid (must match ^[a-z][a-z0-9-]{0,31}\$)"
 case "$ROLE" in
-  web | worker | release) ;;
-  *) ROLE_GIVEN="$ROLE"; ROLE=''; fail "--role '$ROLE_GIVEN' is invalid (must be web, worker or release)" ;;
+  web | worker | release | run) ;;
+  *) ROLE_GIVEN="$ROLE"; ROLE=''; fail "--role '$ROLE_GIVEN' is invalid (must be web, worker, release or run)" ;;
 esac
+if [[ $ROLE == run ]]; then
+  [[ $RUN_AS == web || $RUN_AS == worker ]] || fail "--run-as '$RUN_AS' is invalid (must be web or worker)"
+  [[ $RUN_TIMEOUT =~ ^[1-9][0-9]{0,5}$ ]] || fail "--timeout-seconds '$RUN_TIMEOUT' is invalid (must be a whole number of seconds from 1 to 999999)"
+  [[ -n $RUN_COMMAND_B64 ]] || fail "--role run needs --command-base64 (the command, base64-encoded)"
+  RUN_COMMAND="$(printf '%s' "$RUN_COMMAND_B64" | base64 -d 2>/dev/null)" || RUN_COMMAND=''
+  [[ -n ${RUN_COMMAND//[[:space:]]/} ]] || fail "--command-base64 '$RUN_COMMAND_B64' does not decode to a command"
+elif [[ -n $RUN_COMMAND_B64 ]]; then
+  fail "--command-base64 is only for --role run"
+fi
 if [[ -n $REGION && ! $REGION =~ ^[a-z0-9-]+$ ]]; then
   fail "--region '$REGION' is invalid"
 fi
@@ -251,7 +287,7 @@ done
 if [[ $LOG_RETENTION_DAYS != "$LOG_RETENTION_GIVEN" ]]; then
   say info "--log-retention-days $LOG_RETENTION_GIVEN: logs are kept $LOG_RETENTION_DAYS days (the next retention CloudWatch Logs accepts)"
 fi
-for tool in aws jq curl setpriv awk sleep; do
+for tool in aws jq curl setpriv awk sleep $([[ $ROLE == run ]] && echo timeout base64); do
   command -v "$tool" >/dev/null 2>&1 || fail "required command '$tool' not found on PATH"
 done
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/herd-boot.XXXXXX")"
@@ -362,8 +398,9 @@ PENDING_FILE="$(mktemp "$ROOT/etc/herd/.$APP.env.XXXXXX")"
 chmod 0600 "$PENDING_FILE"
 {
   echo "# Rendered by herd-boot from $PARAM_ROOT; do not edit."
+  # A run instance gets the environment of the role it runs as.
   printf 'HERD_APP=%s\nHERD_ENV=%s\nHERD_ROLE=%s\nHERD_RELEASE=%s\nHERD_INSTANCE_ID=%s\n' \
-    "$APP" "$ENV_NAME" "$ROLE" "$RELEASE_ID" "$INSTANCE_ID"
+    "$APP" "$ENV_NAME" "$([[ $ROLE == run ]] && echo "$RUN_AS" || echo "$ROLE")" "$RELEASE_ID" "$INSTANCE_ID"
 } >>"$PENDING_FILE"
 
 while IFS=$'\t' read -r param name; do
@@ -419,6 +456,14 @@ if [[ -f $template ]]; then
   sed -e "s/@HERD_ENV@/$ENV_NAME/g" \
     -e "s/\"@HERD_LOG_RETENTION_DAYS@\"/$LOG_RETENTION_DAYS/g" \
     -e "s/@HERD_LOG_RETENTION_DAYS@/$LOG_RETENTION_DAYS/g" "$template" >"$PENDING_FILE"
+  if [[ $ROLE == run ]]; then
+    # The command's output: its own group (images baked before `herd run` existed have no entry for it).
+    jq --arg f "/var/log/herd/$APP/run.log" --arg g "/herd/$APP/$ENV_NAME/run" --argjson d "$LOG_RETENTION_DAYS" \
+      '.logs.logs_collected.files.collect_list |= ((. // []) | map(select(.file_path != $f)) + [{file_path: $f,
+        log_group_name: $g, log_stream_name: "{instance_id}", timezone: "UTC", retention_in_days: $d}])' \
+      "$PENDING_FILE" >"$PENDING_FILE.run" || fail "cannot add the run log to $agent_config"
+    mv -f -- "$PENDING_FILE.run" "$PENDING_FILE"
+  fi
   chmod 0644 "$PENDING_FILE"
   mv -f -- "$PENDING_FILE" "$agent_config"
   PENDING_FILE=''
@@ -438,34 +483,61 @@ fi
 # ---------------------------------------------------------------------------------
 # Start the role.
 # ---------------------------------------------------------------------------------
-if [[ $ROLE != release ]]; then
+if [[ $ROLE == web || $ROLE == worker ]]; then
   systemctl enable --now "$UNIT" 2>"$WORK/systemctl.err" \
     || fail "systemctl enable --now $UNIT failed: $(tr '\n' ' ' <"$WORK/systemctl.err")"
   say info "started $UNIT"
   exit 0
 fi
 
-readonly RELEASE_LOG="$ROOT/var/log/herd/$APP/release.log"
 install -d -m 0755 "$ROOT/var" "$ROOT/var/log" "$ROOT/var/log/herd"
 [[ -d $ROOT/var/log/herd/$APP ]] || install -d -m 0750 "$ROOT/var/log/herd/$APP"
+
+# run_as_app <log-file> <command> [<wrapper>...]: <command> once as the app user, in a clean
+# environment (the rendered env file, sourced as root, which can read it), in the release
+# directory, like the units; its output to <log-file>. Status: the command's.
+run_as_app() {
+  local log_file="$1" command="$2" app_uid app_gid
+  shift 2
+  app_uid="$(awk -F: -v u="$APP" '$1 == u { print $3 }' "$ROOT/etc/passwd")"
+  app_gid="$(awk -F: -v u="$APP" '$1 == u { print $4 }' "$ROOT/etc/passwd")"
+  [[ $app_uid =~ ^[0-9]+$ && $app_gid =~ ^[0-9]+$ ]] || fail "user '$APP' not found in $ROOT/etc/passwd"
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  "$@" env -i "PATH=$ROOT$APP_DIR/current/.venv/bin:$ROOT$APP_DIR/current/bin:$APP_PATH_DIRS" \
+    LANG=C.UTF-8 PYTHONUNBUFFERED=1 "HOME=$APP_DIR" \
+    /bin/bash -c 'set -a && . "$1" && set +a && cd "$2" &&
+      exec setpriv --reuid="$3" --regid="$4" --clear-groups -- /bin/bash -c "$5"' \
+    "herd-$ROLE" "$ENV_FILE" "$CURRENT" "$app_uid" "$app_gid" "$command" \
+    </dev/null >"$log_file" 2>&1
+}
+
+if [[ $ROLE == run ]]; then
+  readonly RUN_LOG="$ROOT/var/log/herd/$APP/run.log"
+  say info "running as $RUN_AS (timeout ${RUN_TIMEOUT}s): $RUN_COMMAND"
+  set +e
+  # timeout: TERM after the limit (exit 124), KILL 30 s later if the command ignores it.
+  run_as_app "$RUN_LOG" "$RUN_COMMAND" timeout --kill-after=30 "$RUN_TIMEOUT"
+  exit_code=$?
+  set -e
+  ((exit_code == 124)) && printf '%s: the command ran longer than %ss and was stopped\n' "$PROG" "$RUN_TIMEOUT" >>"$RUN_LOG"
+  reported=0
+  report_release_run "$exit_code" "$RUN_LOG" || reported=1
+  say info "HERD-RUN app=$APP env=$ENV_NAME release=$RELEASE_ID instance=$INSTANCE_ID exitCode=$exit_code"
+  # The agent ships every few seconds: give it the last lines before the instance goes.
+  sleep "${HERD_RUN_FLUSH_SECONDS:-10}"
+  power_off
+  ((reported == 0)) || exit 1
+  exit "$exit_code"
+fi
+
+readonly RELEASE_LOG="$ROOT/var/log/herd/$APP/release.log"
 if [[ -z $RELEASE_COMMAND ]]; then
   echo "$PROG: the Procfile of release $RELEASE_ID defines no release: process; nothing to run" >"$RELEASE_LOG"
   exit_code=0
 else
-  app_uid="$(awk -F: -v u="$APP" '$1 == u { print $3 }' "$ROOT/etc/passwd")"
-  app_gid="$(awk -F: -v u="$APP" '$1 == u { print $4 }' "$ROOT/etc/passwd")"
-  [[ $app_uid =~ ^[0-9]+$ && $app_gid =~ ^[0-9]+$ ]] || fail "user '$APP' not found in $ROOT/etc/passwd"
   say info "running release: $RELEASE_COMMAND"
   set +e
-  # A clean environment: the rendered env file (sourced as root, which can read it),
-  # then the app user's identity, in the release directory, like the units.
-  # shellcheck disable=SC2016  # expanded by the inner bash
-  env -i "PATH=$ROOT$APP_DIR/current/.venv/bin:$ROOT$APP_DIR/current/bin:$APP_PATH_DIRS" \
-    LANG=C.UTF-8 PYTHONUNBUFFERED=1 "HOME=$APP_DIR" \
-    /bin/bash -c 'set -a && . "$1" && set +a && cd "$2" &&
-      exec setpriv --reuid="$3" --regid="$4" --clear-groups -- /bin/bash -c "$5"' \
-    herd-release "$ENV_FILE" "$CURRENT" "$app_uid" "$app_gid" "$RELEASE_COMMAND" \
-    </dev/null >"$RELEASE_LOG" 2>&1
+  run_as_app "$RELEASE_LOG" "$RELEASE_COMMAND"
   exit_code=$?
   set -e
 fi

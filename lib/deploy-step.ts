@@ -87,6 +87,10 @@ export class DeployStep extends Construct {
   public readonly builderSecurityGroup: ec2.SecurityGroup;
   /** The migration runner's role: boots in the `release` role, writes only its report. */
   public readonly runnerRole: iam.Role;
+  /** The runner's instance profile: the deploy step's migration runners and `herd run` launch with it. */
+  public readonly runnerProfile: iam.InstanceProfile;
+  /** Subnets builders, runners and `herd run` instances are launched into. */
+  public readonly runnerSubnetIds: string[];
   /** Finishes or compensates a deploy whose execution died (stopped, timed out, history limit). */
   public readonly reaper: BundledFunction;
 
@@ -159,9 +163,19 @@ export class DeployStep extends Construct {
     }));
     acknowledge(this.runnerRole, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${root}/release-runs/*]`,
       'A migration runner reports under its own instance id, unknown before launch, in its environment\'s release-runs path.');
+    // `herd run` boots the same runner in the `run` role: it reports the command's exit code here.
+    this.runnerRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      sid: 'ReportCommandRun',
+      actions: ['ssm:PutParameter'],
+      resources: [parameterArn(`${root.slice(1)}/run-results/*`)],
+    }));
+    acknowledge(this.runnerRole, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${root}/run-results/*]`,
+      'A herd run instance reports under its own instance id, unknown before launch, in its environment\'s run-results path.');
     const runnerProfile = new iam.InstanceProfile(this, 'RunnerProfile', { role: this.runnerRole });
+    this.runnerProfile = runnerProfile;
 
     const privateSubnets = props.vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds;
+    this.runnerSubnetIds = privateSubnets;
     const deployEnvironment: DeployEnvironment = {
       app,
       env,

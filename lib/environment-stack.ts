@@ -145,7 +145,8 @@ export class EnvironmentStack extends Stack {
 
     // Migration runs and every instance's boot (herd-boot and cloud-init); web and worker
     // have theirs in their fleets. They go with the stack: a re-created environment makes them anew.
-    for (const [id, process] of [['ReleaseLogs', 'release'], ['BootLogs', 'boot']] as const) {
+    // `herd run`'s one-off commands have their own group, so their output never mixes with the migrations'.
+    for (const [id, process] of [['ReleaseLogs', 'release'], ['RunLogs', 'run'], ['BootLogs', 'boot']] as const) {
       new logs.LogGroup(this, id, { logGroupName: logGroupName(app, env, process), retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
     }
 
@@ -231,6 +232,10 @@ export class EnvironmentStack extends Stack {
       RollbackAlarms: Fn.join(',', this.loadBalancer.rollbackAlarms.map((a) => a.alarmName)),
       // What configuration this stack was synthesized from: `herd doctor` compares it with the local one.
       ConfigFingerprint: configFingerprint(app, config, props.peerEnvironments),
+      // `herd run` launches its one-off instance as the deploy step launches a migration runner.
+      RunnerInstanceProfileArn: this.deployStep.runnerProfile.instanceProfileArn,
+      RunnerRoleArn: this.deployStep.runnerRole.roleArn,
+      RunnerSubnetIds: Fn.join(',', this.deployStep.runnerSubnetIds),
     };
     if (bypassSecret) outputs.MaintenanceBypassSecretArn = bypassSecret.secretArn;
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });

@@ -27,6 +27,8 @@ export function parameterNames(app: string, env: string) {
     secretEnvPrefix: `${root}/secret-env/`,
     /** Where a `release` (migration) runner reports: `…/release-runs/<instance-id>` = JSON {exitCode, logTail}. */
     releaseRunsPrefix: `${root}/release-runs/`,
+    /** Where a `herd run` instance reports: `…/run-results/<instance-id>` = JSON {exitCode, logTail, lines}. */
+    runResultsPrefix: `${root}/run-results/`,
     /**
      * Where a builder reports its bake: `…/bake-runs/<instance-id>` = JSON
      * {exitCode, logTail, processes} (`instance/herd-bake.sh --report` takes this prefix).
@@ -64,6 +66,8 @@ export const TAGS = {
   deploy: 'herd:deploy',
   /** On a baked image: the Procfile's process types, space-separated (from the bake report). */
   processes: 'herd:processes',
+  /** On a `herd run` instance (`herd:role` = `run`): the run's id. */
+  run: 'herd:run',
 } as const;
 
 /** Value of the release parameter before the first release. */

@@ -296,6 +296,39 @@ export function runnerUserData(app: string, env: string, logRetentionDays?: numb
   return ['#!/bin/bash', 'set -euo pipefail', `exec /opt/herd/bin/herd-boot --app ${app} --env ${env} --role release${retention}`, ''].join('\n');
 }
 
+/** What a `herd run` instance runs: the command, the role whose environment it gets, its time limit. */
+export interface RunCommandSpec {
+  readonly command: string;
+  readonly runAs: 'web' | 'worker';
+  readonly timeoutSeconds: number;
+  readonly logRetentionDays?: number;
+}
+
+/** Minutes a run instance may live beyond its command's timeout (boot, report, flush) before its watchdog powers it off. */
+export const RUN_WATCHDOG_GRACE_MINUTES = 15;
+
+/**
+ * A `herd run` instance's user data: the migration runner's boot (`runnerUserData`) in the
+ * `run` role, the command base64-encoded (no quoting to get wrong). User data is readable by
+ * anyone allowed `ec2:DescribeInstanceAttribute`: a command line is not a secret, and the
+ * environment it runs with (secrets included) is rendered on the instance, never put here.
+ * A watchdog first, as the builder's: whatever happens to the boot (an image whose herd-boot
+ * predates the run role, a hang before the command starts) or to the CLI, the instance powers
+ * off (and, launched with shutdown behaviour terminate, goes) after the timeout and a grace.
+ */
+export function runCommandUserData(app: string, env: string, spec: RunCommandSpec): string {
+  const retention = spec.logRetentionDays !== undefined ? ` --log-retention-days ${spec.logRetentionDays}` : '';
+  const command = Buffer.from(spec.command, 'utf8').toString('base64');
+  const watchdogMinutes = Math.ceil(spec.timeoutSeconds / 60) + RUN_WATCHDOG_GRACE_MINUTES;
+  return [
+    '#!/bin/bash',
+    'set -euo pipefail',
+    `shutdown -h +${watchdogMinutes} 'herd run watchdog'`,
+    `exec /opt/herd/bin/herd-boot --app ${app} --env ${env} --role run --run-as ${spec.runAs} --timeout-seconds ${spec.timeoutSeconds} --command-base64 ${command}${retention}`,
+    '',
+  ].join('\n');
+}
+
 /** A launch from this deploy's new launch-template version, which EC2 may not show yet: "not visible yet", retried. */
 async function launchingNewVersion<T>(state: DeployState, ctx: AdvanceContext, call: () => Promise<T>): Promise<T> {
   try {

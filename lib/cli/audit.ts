@@ -19,7 +19,7 @@ export type OperatorVerb =
   | 'maintenance on' | 'maintenance off' | 'autoscaling suspend' | 'autoscaling resume' | 'unlock' | 'abort' | 'repair' | 'promote'
   /** `herd config`: the keys written or removed, never their values. */
   | 'config set' | 'config unset'
-  | 'restart';
+  | 'restart' | 'run' | 'console';
 
 /** One operator action as stored. */
 export interface OperatorActionItem {

@@ -8,6 +8,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { createInterface } from 'node:readline';
 import { createDeployClients, type DeployClients } from '../../lambda/deploy/clients';
 import { findConfigFile, loadConfig } from '../config/load';
 import type { HerdConfig } from '../config/types';
@@ -58,6 +59,12 @@ export interface CliDeps {
   actor(clients: Pick<AwsClients, 'sts'>): Promise<string>;
   /** Calls `handler` on Ctrl-C (SIGINT) until unsubscribed. */
   onInterrupt(handler: () => void): Unsubscribe;
+  /**
+   * Asks the operator a yes/no question on the terminal (`herd run`'s Ctrl-C: terminate or
+   * detach?); resolves true only for an explicit yes. Absent, or without a terminal: no one
+   * can answer, and the caller takes its documented default.
+   */
+  confirm?(question: string): Promise<boolean>;
   /**
    * Everything on standard input, to its end (`herd config set --secret KEY` reads the value
    * there, so it stays out of the shell's history). Absent: the command has no input.
@@ -193,5 +200,22 @@ export function defaultDeps(): CliDeps {
       for await (const chunk of process.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
       return Buffer.concat(chunks).toString('utf8');
     },
+    ...(process.stdin.isTTY ? { confirm: askOnTerminal } : {}),
   };
+}
+
+/** `question [y/N] ` on stderr, one line read from stdin: true for y or yes; Ctrl-C at the prompt keeps the default (no). */
+function askOnTerminal(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  return new Promise((resolve) => {
+    const answer = (yes: boolean) => {
+      rl.close();
+      resolve(yes);
+    };
+    rl.on('SIGINT', () => {
+      process.stderr.write('\n');
+      answer(false);
+    });
+    rl.question(`${question} [y/N] `, (text) => answer(/^\s*y(es)?\s*$/i.test(text)));
+  });
 }

@@ -43,6 +43,11 @@ export interface StackOutputs {
   readonly rollbackAlarms: readonly string[];
   /** The fingerprint of the configuration the stack was synthesized from (`lib/config/fingerprint.ts`); absent on a stack deployed before this output existed. */
   readonly configFingerprint?: string;
+  /**
+   * What `herd run` launches its instance with: the migration runner's instance profile and
+   * role, and the subnets (absent for a stack deployed before these outputs existed).
+   */
+  readonly runner?: { readonly instanceProfileArn: string; readonly roleArn: string; readonly subnetIds: readonly string[] };
 }
 
 const REQUIRED_OUTPUTS = [
@@ -119,6 +124,9 @@ export async function readStackOutputs(clients: AwsClients, env: string): Promis
     throw new CliError(`stack ${stack} output MaintenancePriority (${JSON.stringify(get('MaintenancePriority'))}) is not a rule priority; run npx cdk deploy ${stack}`);
   }
   const bypass = values.get('MaintenanceBypassSecretArn');
+  const runnerProfile = values.get('RunnerInstanceProfileArn');
+  const runnerRole = values.get('RunnerRoleArn');
+  const runnerSubnets = (values.get('RunnerSubnetIds') ?? '').split(',').filter(Boolean);
   return {
     url: get('Url'),
     loadBalancerDnsName: get('LoadBalancerDnsName'),
@@ -138,6 +146,7 @@ export async function readStackOutputs(clients: AwsClients, env: string): Promis
     ...(bypass ? { maintenanceBypassSecretArn: bypass } : {}),
     rollbackAlarms: (values.get('RollbackAlarms') ?? '').split(',').filter(Boolean),
     ...(values.get('ConfigFingerprint') ? { configFingerprint: values.get('ConfigFingerprint') } : {}),
+    ...(runnerProfile && runnerRole && runnerSubnets.length > 0 ? { runner: { instanceProfileArn: runnerProfile, roleArn: runnerRole, subnetIds: runnerSubnets } } : {}),
   };
 }
 

@@ -31,6 +31,10 @@ export interface OperatorPolicyTarget {
   readonly maintenanceBypassSecretArn?: string;
   /** The artifacts prefix (`releases/`). */
   readonly artifactPrefix: string;
+  /** The web and worker launch templates (`WebLaunchTemplateId`, `WorkerLaunchTemplateId`): `herd run` launches from them. */
+  readonly launchTemplateIds?: readonly string[];
+  /** The migration runner's role and subnets (`RunnerRoleArn`, `RunnerSubnetIds`): `herd run`'s instance; absent before the stack had them. */
+  readonly runner?: { readonly roleArn: string; readonly subnetIds: readonly string[] };
 }
 
 export type OperatorPolicyMode = 'deploy' | 'read-only';
@@ -160,7 +164,60 @@ export function operatorPolicy(target: OperatorPolicyTarget, mode: OperatorPolic
     // releases prune: the app's release images and their snapshots only.
     { Sid: 'PruneReleaseImages', Effect: 'Allow', Action: ['ec2:DeregisterImage', 'ec2:DeleteSnapshot'], Resource: [`arn:aws:ec2:${r}::image/*`, `arn:aws:ec2:${r}::snapshot/*`], Condition: appImages },
   ];
-  return { Version: '2012-10-17', Statement: [...read, ...write] };
+  return { Version: '2012-10-17', Statement: [...read, ...write, ...runStatements(target, r, a), ...consoleStatements(target, r, a)] };
+}
+
+/**
+ * `herd console`: Session Manager sessions on the environment's instances only (by their
+ * `herd:environment` tag, as `ssm:resourceTag`), with the one document it uses (AWS-owned: its ARN has no account); ending only the
+ * caller's own sessions — an IAM user's session ids start with their user name, a federated or
+ * assumed-role caller's sessions carry their user id in the `aws:ssmmessages:session-id` tag
+ * (Session Manager user guide, "Additional sample IAM policies", examples 1 and 4).
+ */
+function consoleStatements(target: OperatorPolicyTarget, r: string, a: string): PolicyStatement[] {
+  return [
+    { Sid: 'ConsoleSessions', Effect: 'Allow', Action: ['ssm:StartSession'], Resource: `arn:aws:ec2:${r}:${a}:instance/*`, Condition: { StringEquals: { [`ssm:resourceTag/${TAGS.environment}`]: target.env } } },
+    { Sid: 'ConsoleSessionDocument', Effect: 'Allow', Action: ['ssm:StartSession'], Resource: `arn:aws:ssm:${r}:*:document/AWS-StartInteractiveCommand` },
+    { Sid: 'ConsoleEndOwnSessions', Effect: 'Allow', Action: ['ssm:TerminateSession'], Resource: `arn:aws:ssm:${r}:${a}:session/\${aws:username}-*` },
+    {
+      Sid: 'ConsoleEndOwnFederatedSessions',
+      Effect: 'Allow',
+      Action: ['ssm:TerminateSession'],
+      Resource: `arn:aws:ssm:${r}:${a}:session/*`,
+      Condition: { StringLike: { 'ssm:resourceTag/aws:ssmmessages:session-id': '\${aws:userid}' } },
+    },
+  ];
+}
+
+/**
+ * `herd run`: the CLI launches a one-off instance as the deploy step launches a migration
+ * runner (`run-instance.ts`), so the operator gets exactly that launch: instances and volumes
+ * only when tagged `herd:environment=<env>` and `herd:role=run` at launch, from the
+ * environment's launch templates, the app's images, into its subnets, with the runner role
+ * only; terminating only those instances; their reports and output only.
+ */
+function runStatements(target: OperatorPolicyTarget, r: string, a: string): PolicyStatement[] {
+  const runner = target.runner;
+  const templates = target.launchTemplateIds ?? [];
+  if (!runner || templates.length === 0) return [];
+  const ec2 = (type: string, id: string) => `arn:aws:ec2:${r}:${a}:${type}/${id}`;
+  const runInstance = { [`${TAGS.environment}`]: target.env, [`${TAGS.role}`]: 'run' };
+  const tagged = (prefix: string) => Object.fromEntries(Object.entries(runInstance).map(([k, v]) => [`${prefix}/${k}`, v]));
+  return [
+    { Sid: 'RunCommandInstances', Effect: 'Allow', Action: ['ec2:RunInstances'], Resource: [ec2('instance', '*'), ec2('volume', '*')], Condition: { StringEquals: tagged('aws:RequestTag') } },
+    {
+      Sid: 'RunCommandLaunchFrom',
+      Effect: 'Allow',
+      Action: ['ec2:RunInstances'],
+      Resource: [...templates.map((id) => ec2('launch-template', id)), ...runner.subnetIds.map((id) => ec2('subnet', id)), ec2('network-interface', '*'), ec2('security-group', '*')],
+    },
+    { Sid: 'RunCommandImages', Effect: 'Allow', Action: ['ec2:RunInstances'], Resource: `arn:aws:ec2:${r}::image/*`, Condition: { StringEquals: { [`aws:ResourceTag/${TAGS.app}`]: target.app } } },
+    { Sid: 'RunCommandTagOnLaunch', Effect: 'Allow', Action: ['ec2:CreateTags'], Resource: [ec2('instance', '*'), ec2('volume', '*')], Condition: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } } },
+    { Sid: 'RunCommandPassRunnerRole', Effect: 'Allow', Action: ['iam:PassRole'], Resource: runner.roleArn, Condition: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } } },
+    { Sid: 'RunCommandTerminate', Effect: 'Allow', Action: ['ec2:TerminateInstances'], Resource: ec2('instance', '*'), Condition: { StringEquals: tagged('aws:ResourceTag') } },
+    { Sid: 'RunCommandReports', Effect: 'Allow', Action: ['ssm:DeleteParameter'], Resource: `arn:aws:ssm:${r}:${a}:parameter${target.parameterRoot}/run-results/*` },
+    { Sid: 'RunCommandOutput', Effect: 'Allow', Action: ['logs:GetLogEvents'], Resource: `arn:aws:logs:${r}:${a}:log-group:${target.parameterRoot}/run:log-stream:*` },
+  ];
 }
 
 /** The outputs the README's policies are generated from: placeholders an operator replaces with the stack's. */
@@ -176,4 +233,6 @@ export const README_POLICY_TARGET: OperatorPolicyTarget = {
   rollbackAlarms: ['<RollbackAlarm>'],
   maintenanceBypassSecretArn: '<MaintenanceBypassSecretArn>',
   artifactPrefix: 'releases/',
+  launchTemplateIds: ['<WebLaunchTemplateId>', '<WorkerLaunchTemplateId>'],
+  runner: { roleArn: '<RunnerRoleArn>', subnetIds: ['<RunnerSubnetId>'] },
 };

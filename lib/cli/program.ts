@@ -10,6 +10,7 @@ import * as abort from './commands/abort';
 import * as autoscaling from './commands/autoscaling';
 import * as bake from './commands/bake';
 import * as config from './commands/config';
+import * as consoleVerb from './commands/console';
 import * as deploy from './commands/deploy';
 import * as doctor from './commands/doctor';
 import * as history from './commands/history';
@@ -23,6 +24,7 @@ import * as repair from './commands/repair';
 import * as restart from './commands/restart';
 import * as rollback from './commands/rollback';
 import * as sandbox from './commands/sandbox';
+import * as run from './commands/run';
 import * as status from './commands/status';
 import * as unlock from './commands/unlock';
 import * as watch from './commands/watch';
@@ -33,7 +35,7 @@ export interface CliCommand {
 }
 
 /** Every verb, in the order `herd --help` lists them. Add a new verb here. */
-export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, logs, doctor, history, rollback, promote, abort, repair, bake, releases, maintenance, autoscaling, config, restart, unlock, plan, iamPolicy, sandbox];
+export const COMMANDS: readonly CliCommand[] = [deploy, watch, status, logs, doctor, history, rollback, promote, abort, repair, bake, releases, maintenance, autoscaling, config, restart, run, consoleVerb, unlock, plan, iamPolicy, sandbox];
 
 export function buildProgram(deps: CliDeps): Command {
   const program = new Command('herd');

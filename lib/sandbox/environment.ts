@@ -39,7 +39,7 @@ export class SandboxEnvironment implements ArtifactsStore {
     const { app, env } = this.world.env;
     this.stateMachineArn = deployStateMachineArn(env);
     this.bypassSecretArn = maintenanceBypassSecretArn(app, env);
-    publishStackOutputs(this.world, { stateMachineArn: this.stateMachineArn, bypassSecretArn: this.bypassSecretArn });
+    this.publishOutputs();
     registerArtifactsBucket(this.world.cloud, this);
     this.stateMachine = new DeployStateMachine(this.world, this.stateMachineArn, (call) => this.recordCall(call));
     registerSts(this.world.cloud);
@@ -68,8 +68,23 @@ export class SandboxEnvironment implements ArtifactsStore {
     this.stateMachine.executionLagSeconds = seconds;
   }
 
+  /** The runner role's ARN the stack outputs (`herd run` passes it); undefined: a made-up one. */
+  protected runnerRoleArn(): string | undefined {
+    return undefined;
+  }
+
+  private arns() {
+    const runnerRoleArn = this.runnerRoleArn();
+    return { stateMachineArn: this.stateMachineArn, bypassSecretArn: this.bypassSecretArn, ...(runnerRoleArn ? { runnerRoleArn } : {}) };
+  }
+
+  /** Sets the environment's stack as CloudFormation describes it, with its outputs. */
+  protected publishOutputs(): void {
+    publishStackOutputs(this.world, this.arns());
+  }
+
   outputs(): Record<string, string> {
-    return stackOutputs(this.world, { stateMachineArn: this.stateMachineArn, bypassSecretArn: this.bypassSecretArn });
+    return stackOutputs(this.world, this.arns());
   }
 
   /** Ends a running execution abnormally (`DeployStateMachine.kill`); the reaper resumes it. */

@@ -17,8 +17,16 @@ export function maintenanceBypassSecretArn(app: string, env: string): string {
   return `arn:aws:secretsmanager:${SIMULATED_REGION}:${SIMULATED_ACCOUNT}:secret:herd/${app}/${env}/maintenance-bypass-AbCdEf`;
 }
 
+/** The ARNs of what the world does not model as a resource. */
+export interface StackArns {
+  readonly stateMachineArn: string;
+  readonly bypassSecretArn: string;
+  /** The migration runner's role (`herd run` passes it); default `herd-<env>-runner`. */
+  readonly runnerRoleArn?: string;
+}
+
 /** The outputs of the world's environment stack. */
-export function stackOutputs(world: World, arns: { readonly stateMachineArn: string; readonly bypassSecretArn: string }): Record<string, string> {
+export function stackOutputs(world: World, arns: StackArns): Record<string, string> {
   const e = world.env;
   const dns = `herd-${e.env}-123.${SIMULATED_REGION}.elb.amazonaws.com`;
   return {
@@ -39,11 +47,14 @@ export function stackOutputs(world: World, arns: { readonly stateMachineArn: str
     DeployTableName: e.tableName,
     RollbackAlarms: e.alarmNames.join(','),
     MaintenanceBypassSecretArn: arns.bypassSecretArn,
+    RunnerInstanceProfileArn: e.instances.runnerInstanceProfileArn,
+    RunnerRoleArn: arns.runnerRoleArn ?? `arn:aws:iam::${SIMULATED_ACCOUNT}:role/herd-${e.env}-runner`,
+    RunnerSubnetIds: e.instances.subnetIds.join(','),
   };
 }
 
 /** Sets the world's environment stack as CloudFormation describes it, with its outputs. */
-export function publishStackOutputs(world: World, arns: { readonly stateMachineArn: string; readonly bypassSecretArn: string }): void {
+export function publishStackOutputs(world: World, arns: StackArns): void {
   const name = world.env.stackName ?? stackName(world.env.env);
   const stack = world.cloud.stacks.get(name);
   world.cloud.stacks.set(name, { status: stack?.status ?? 'UPDATE_COMPLETE', outputs: stackOutputs(world, arns) });

@@ -62,6 +62,7 @@ import { registerSsm, tickPendingParameters } from './services/ssm';
 import { registerSecretsManager, type FakeSecret } from './services/secrets-manager';
 import { registerLogs, type LogEvent } from './services/logs';
 import { defaultEc2Account, registerEc2Account, type Ec2Account } from './services/ec2-account';
+import { registerSessionManager } from './services/session-manager';
 import { fakeDeployClients, type FakeEndpoint } from './transport';
 
 /** The fake's names of the services: the deploy step's clients, and the CLI's others. */
@@ -629,6 +630,7 @@ export class FakeCloud implements FakeEndpoint {
     registerAutoScaling(this);
     registerElbv2(this);
     registerSsm(this);
+    registerSessionManager(this);
     registerDynamoDb(this);
     registerCloudFormation(this);
     registerRds(this);

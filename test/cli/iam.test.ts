@@ -5,10 +5,14 @@
  * verb — after each test (`test/cli/support/simulated.ts`). The README shows both, and a
  * removed statement fails the evaluation naming the permission.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { join } from 'node:path';
 import { COMMANDS } from '../../lib/cli/program';
 import { README_POLICY_TARGET, READ_ONLY_VERBS, operatorPolicy } from '../../lib/cli/iam-policy';
+import { configureRuns } from '../../lib/simulation/services/runs';
+import { SSM_AGENT_ONLINE_SECONDS, setSessionUserName } from '../../lib/simulation/services/session-manager';
 import { describeDenial, type Principal } from '../support/iam/evaluator';
 import { appDirectory } from './support/app';
 import { runHerd, testDeps } from './support/harness';
@@ -111,9 +115,63 @@ describe('the deploy operator policy', () => {
     expect(await herd(['restart', 'staging', '--role', 'worker'], deps())).toMatchObject({ code: 0, err: '' });
   });
 
+  test('allows every call of run: the launch (tags, launch template, image, subnet, runner role), the output, the report, the terminate; and of a run stopped with Ctrl-C', async () => {
+    const { sim } = setup();
+    const runDeps = (interruptAt?: number) => {
+      let polls = 0;
+      const d = testDeps({
+        clients: () => sim.clients(),
+        now: () => sim.world.clock.now(),
+        sleep: async (ms) => {
+          polls += 1;
+          if (polls === interruptAt) d.interrupt();
+          sim.world.cloud.advance(ms / 1000);
+        },
+      });
+      return d;
+    };
+    const ran = await herd(['run', 'staging', '--', 'python', 'manage.py', 'check'], runDeps());
+    expect([ran.code, ran.err]).toEqual([0, '']);
+    expect((await herd(['run', 'staging', '--role', 'worker', '--', 'sleep', '1'], runDeps(3))).code).toBe(1);
+    expect((await herd(['run', 'staging', '--detach', '--', 'true'], runDeps())).code).toBe(3);
+  });
+
+  test('allows every call of console: the session on an instance and on a fresh one, ending it, the fresh instance\'s launch and end', async () => {
+    const { sim } = setup();
+    setSessionUserName(sim.world.cloud, 'alice');
+    configureRuns(sim.world.cloud, { 'sleep 3600': { lines: [], seconds: 3600 } });
+    sim.world.cloud.advance(SSM_AGENT_ONLINE_SECONDS);
+    const dir = mkdtempSync(path.join(tmpdir(), 'herd-iam-console-'));
+    writeFileSync(path.join(dir, 'session-manager-plugin'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    const saved = { PATH: process.env.PATH, AWS_REGION: process.env.AWS_REGION };
+    process.env.PATH = `${dir}${path.delimiter}${saved.PATH}`;
+    process.env.AWS_REGION = 'eu-west-1';
+    try {
+      const d = () => testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now(), sleep: async (ms) => sim.world.cloud.advance(ms / 1000) });
+      expect((await herd(['console', 'staging'], d())).code).toBe(0);
+      expect((await herd(['console', 'staging', '--fresh'], d())).code).toBe(0);
+    } finally {
+      process.env.PATH = saved.PATH;
+      if (saved.AWS_REGION === undefined) delete process.env.AWS_REGION;
+      else process.env.AWS_REGION = saved.AWS_REGION;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('fails when a read-only operator runs a command, naming ec2:RunInstances and the missing statement', async () => {
+    const { sim } = setup(OPERATOR_PRINCIPALS['read-only']);
+    const d = testDeps({ clients: () => sim.clients(OPERATOR_PRINCIPALS['read-only']), now: () => sim.world.clock.now(), sleep: async (ms) => sim.world.cloud.advance(ms / 1000) });
+    await herd(['run', 'staging', '--detach', '--', 'true'], d);
+    const denied = await sim.iam.denials();
+    sim.iam.calls.splice(0);
+    const text = denied.map(describeDenial).join('\n');
+    expect(text).toContain('operator-read-only (arn:aws:iam::123456789012:user/alice) is denied ec2:RunInstances on arn:aws:ec2:eu-west-1:123456789012:instance/*');
+    expect(text).toContain('is denied iam:PassRole on arn:aws:iam::123456789012:role/DeployStepRunnerRole');
+  });
+
   test('every verb of the CLI was run by the tests above', () => {
     expect(COMMANDS.length).toBeGreaterThan(0);
-    const verbs = ['deploy', 'watch', 'status', 'logs', 'doctor', 'history', 'rollback', 'promote', 'abort', 'repair', 'bake', 'releases', 'maintenance', 'autoscaling', 'config', 'restart', 'unlock', 'plan', 'iam-policy', 'sandbox'];
+    const verbs = ['deploy', 'watch', 'status', 'logs', 'doctor', 'history', 'rollback', 'promote', 'abort', 'repair', 'bake', 'releases', 'maintenance', 'autoscaling', 'config', 'restart', 'run', 'console', 'unlock', 'plan', 'iam-policy', 'sandbox'];
     expect(COMMANDS.length).toBe(verbs.length);
     expect([...exercised].sort()).toEqual([...verbs].sort());
   });

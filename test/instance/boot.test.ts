@@ -445,6 +445,64 @@ describeWith({
     });
   });
 
+  describe('role run (herd run)', () => {
+    const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
+    const runArgs = (command: string, more: string[] = []) => ['--region', 'eu-west-1', '--command-base64', b64(command), ...more];
+
+    test('runs the command once as the app user with the role\'s environment, ships and reports its output, powers off after the flush wait', async () => {
+      const fakes = given({ stubSleep: true });
+      const command = 'echo "as uid $(id -u) role $HERD_ROLE in $PWD with $DATABASE_PASSWORD"; echo second line; exit 3';
+      const result = await boot(fakes, 'run', runArgs(command, ['--run-as', 'worker', '--timeout-seconds', '600']));
+      expect(result.code).toBe(3);
+      const uid = uidIn(fakes.root, 'fixture');
+      const output = `as uid ${uid} role worker in ${fakes.root}/srv/fixture/releases/${releaseId} with ${CANARY_SECRET}\nsecond line\n`;
+      expect(readFileSync(path.join(fakes.root, 'var', 'log', 'herd', 'fixture', 'run.log'), 'utf8')).toBe(output);
+      const reports = puts(fakes);
+      expect(reports.map((r) => r.name)).toEqual([`/herd/fixture/staging/run-results/${INSTANCE_ID}`]);
+      expect(JSON.parse(reports[0].value)).toEqual({ exitCode: 3, logTail: output, lines: 2 });
+      expect(calls(fakes, 'systemctl')).toEqual([]);
+      expect(calls(fakes, 'sleep')).toEqual(['10']);
+      expect(calls(fakes, 'shutdown')).toEqual(['-h now']);
+      // The agent ships run.log to the run group, stream = instance id.
+      const runEntry = agentConfigOf(fakes).logs.logs_collected.files.collect_list
+        .filter((e: { file_path: string }) => e.file_path === '/var/log/herd/fixture/run.log');
+      expect(runEntry).toEqual([{ file_path: '/var/log/herd/fixture/run.log', log_group_name: '/herd/fixture/staging/run', log_stream_name: '{instance_id}', timezone: 'UTC', retention_in_days: 14 }]);
+      const bootLog = readFileSync(bootLogOf(fakes), 'utf8');
+      expect(bootLog).toContain(`herd-boot: HERD-RUN app=fixture env=staging release=${releaseId} instance=${INSTANCE_ID} exitCode=3\n`);
+      expect(bootLog).not.toContain(CANARY_SECRET);
+      expect(readFileSync(path.join(fakes.root, 'etc', 'herd', 'fixture.env'), 'utf8')).toContain('HERD_ROLE=worker\n');
+    });
+
+    test('a command that outlives --timeout-seconds is stopped: exit 124, said in its output', async () => {
+      const fakes = given({ extraEnv: { HERD_RUN_FLUSH_SECONDS: '0' } });
+      const result = await boot(fakes, 'run', runArgs('echo started; sleep 30', ['--timeout-seconds', '1']));
+      expect(result.code).toBe(124);
+      const report = JSON.parse(puts(fakes)[0].value);
+      expect(report).toEqual({ exitCode: 124, logTail: 'started\nherd-boot: the command ran longer than 1s and was stopped\n', lines: 2 });
+      expect(calls(fakes, 'shutdown')).toEqual(['-h now']);
+    });
+
+    test.each([
+      [['--region', 'eu-west-1'], "--role run needs --command-base64 (the command, base64-encoded)"],
+      [runArgs('true', ['--run-as', 'release']), "--run-as 'release' is invalid (must be web or worker)"],
+      [runArgs('true', ['--timeout-seconds', '30m']), "--timeout-seconds '30m' is invalid (must be a whole number of seconds from 1 to 999999)"],
+      [['--region', 'eu-west-1', '--command-base64', b64('   ')], `--command-base64 '${b64('   ')}' does not decode to a command`],
+    ])('refuses bad run arguments %j before rendering anything, and powers off', async (args, message) => {
+      const fakes = given();
+      const result = await boot(fakes, 'run', args);
+      expectFailedLoudly(fakes, result, message);
+      expect(puts(fakes)).toEqual([]); // no instance id yet: nothing to report under
+      expect(calls(fakes, 'shutdown')).toEqual(['-h now']);
+    });
+
+    test('--command-base64 with another role is refused', async () => {
+      const fakes = given();
+      const result = await boot(fakes, 'web', runArgs('true'));
+      expectFailedLoudly(fakes, result, '--command-base64 is only for --role run');
+      expect(calls(fakes, 'shutdown')).toEqual([]);
+    });
+  });
+
   describe('under a burst: AWS throttles', () => {
     const ENV_CALL = 'ssm get-parameters-by-path --path /herd/fixture/staging/env/ --recursive --with-decryption --region eu-west-1 --output json';
     const throttled = (op: string) => ` An error occurred (ThrottlingException) when calling the ${op} operation (reached max retries: 9): Rate exceeded `;

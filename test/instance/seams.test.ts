@@ -3,7 +3,9 @@ import * as path from 'path';
 import { BAKE_STEPS, builderUserData } from '../../lambda/deploy/bake';
 import type { DeployClients } from '../../lambda/deploy/clients';
 import { DeployFailure } from '../../lambda/deploy/errors';
-import { RELEASE_STEPS, runnerUserData } from '../../lambda/deploy/release';
+import { RELEASE_STEPS, runCommandUserData, runnerUserData } from '../../lambda/deploy/release';
+import type { EnvironmentHandle } from '../../lib/cli/environment';
+import { readRunResult } from '../../lib/cli/run-instance';
 import type { DeployState } from '../../lambda/deploy/state';
 import { REPORT_GRACE_SECONDS, readReport, tail, type AdvanceContext, type RunReport } from '../../lambda/deploy/step';
 import { prepareRelease, type PreparedRelease } from '../../lib/cli/artifact';
@@ -317,7 +319,7 @@ describeWith({
   test('the generated user data is shellcheck-clean bash', async () => {
     if (!hasCommand('shellcheck')) return; // shellcheck.test.ts reports a missing shellcheck
     const { ctx, state } = deployOn(new Machine(scratchRoot()), BUILDER_ID, prepared.release);
-    for (const userData of [builderUserData(state, ctx), runnerUserData(state.app, state.env)]) {
+    for (const userData of [builderUserData(state, ctx), runnerUserData(state.app, state.env), runCommandUserData(state.app, state.env, { command: "python manage.py shell -c 'print(1)'", runAs: 'web', timeoutSeconds: 3600, logRetentionDays: 14 })]) {
       const result = await run('shellcheck', ['--shell=bash', '--severity=style', '-'], { input: userData });
       expect(result.stdout).toBe('');
       expect(result.code).toBe(0);
@@ -509,5 +511,27 @@ describeWith({
       expect(failure?.message).toBe(`migration failed on runner ${RUNNER_ID} (exit 3): ${logTail.trim()}`);
       expect(r.machine.calls('shutdown')).toEqual(['-h now']);
     });
+  });
+  describe('herd run: runCommandUserData → herd-boot --role run → run-results report → readRunResult', () => {
+    test('the command runs with the role\'s environment; the CLI reads its exit code, output and line count; only the runner role may report', async () => {
+      const imageRoot = scratchRoot();
+      const baked = await run(BAKE, ['--app', WIRE_APP, '--artifact', appDir, '--label', 'v1', '--root', imageRoot], { env: bakeStubs().env });
+      if (baked.code !== 0) throw new Error(baked.stderr);
+      const machine = new Machine(imageRoot);
+      const { ctx } = deployOn(machine, RUNNER_ID, baked.stdout.trim());
+      const command = 'echo "as $HERD_ROLE on $DATABASE_HOST"; echo done; exit 4';
+      const userData = runCommandUserData(WIRE_APP, WIRE_ENV, { command, runAs: 'worker', timeoutSeconds: 120 });
+      const result = await machine.boot(userData, runnerImds.url);
+      expect(result.code).toBe(4);
+      const reportName = `${names.runResultsPrefix}${RUNNER_ID}`;
+      expect(machine.awsCalls().map((c) => c.argv.slice(0, 4)).at(-1)).toEqual(['ssm', 'put-parameter', '--name', reportName]);
+      const handle = { app: WIRE_APP, name: WIRE_ENV, context: ctx } as unknown as EnvironmentHandle;
+      expect(await readRunResult(handle, RUNNER_ID)).toEqual({ exitCode: 4, logTail: 'as worker on db.staging.internal\ndone\n', lines: 2 });
+      // The watchdog first, then herd-boot's own power-off.
+      expect(machine.calls('shutdown')).toEqual(["-h +17 herd run watchdog", '-h now']);
+      expect(await denied('runner', machine.awsCalls())).toEqual([]);
+      const report = machine.awsCalls().filter((c) => c.argv[1] === 'put-parameter');
+      expect(await denied('web', report)).toEqual([expect.stringContaining(`is denied ssm:PutParameter on arn:aws:ssm:eu-west-1:123456789012:parameter${reportName}`)]);
+    }, 60_000);
   });
 });

@@ -83,7 +83,8 @@ describe('herd --sandbox: faults', () => {
   test('execution-dies: the execution dies mid-rollout, the reaper resumes it to put the previous release back', async () => {
     await arm('execution-dies');
 
-    const deploy = await sandbox.herd(['deploy', 'staging', b]);
+    // Ten minutes later: the 5xx alarm the previous test fired is OK again (else the pre-flight refuses).
+    const deploy = await sandbox.herd(['deploy', 'staging', b], 600);
 
     expect(deploy.code).toBe(1);
     expect(deploy.err).toContain('States.Runtime');

@@ -197,11 +197,13 @@ describe('the migration runner', () => {
       ['ShipOwnEnvironmentLogs', ['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents']],
       ['CreateOwnEnvironmentLogGroups', ['logs:CreateLogGroup', 'logs:DescribeLogGroups', 'logs:PutRetentionPolicy']],
       ['ReportReleaseRun', ['ssm:PutParameter']],
+      ['ReportCommandRun', ['ssm:PutParameter']],
     ]);
-    const [parameters, configSecrets, logs, groups, report] = named.map((s) => JSON.stringify(s.Resource));
+    const [parameters, configSecrets, logs, groups, report, runReport] = named.map((s) => JSON.stringify(s.Resource));
     // herd config --secret values: the environment's config secrets only.
     expect(configSecrets).toContain(':secret:herd/mootube/staging/config/*"');
     expect(configSecrets).toBe(JSON.stringify(statementsOf('WebInstanceRoleDefaultPolicy').find((s) => s.Sid === 'ReadOwnConfigSecrets')?.Resource));
+    expect(runReport).toContain(':parameter/herd/mootube/staging/run-results/*"');
     expect(groups).toContain(':log-group:/herd/mootube/staging/*"');
     expect(parameters).toContain(':parameter/herd/mootube/staging"');
     expect(parameters).toContain(':parameter/herd/mootube/staging/*"');
@@ -246,9 +248,22 @@ describe('the migration runner', () => {
     for (const prefix of ['WebInstanceRoleDefaultPolicy', 'WorkerInstanceRoleDefaultPolicy']) {
       const statements = statementsOf(prefix);
       expect(statements.map((s) => s.Sid)).not.toContain('ReportReleaseRun');
+      expect(statements.map((s) => s.Sid)).not.toContain('ReportCommandRun');
       expect(statements.flatMap(actionsOf)).not.toContain('ssm:PutParameter');
       expect(JSON.stringify(statements)).not.toContain('release-runs');
+      expect(JSON.stringify(statements)).not.toContain('run-results');
     }
+  });
+
+  test('herd run launches as the runner: its profile, role and subnets are stack outputs; its output has a log group with retention', () => {
+    const id = runnerRoleId();
+    const [profileId] = Object.keys(template.findResources('AWS::IAM::InstanceProfile', { Properties: { Roles: [{ Ref: id }] } }));
+    template.hasOutput('RunnerInstanceProfileArn', { Value: { 'Fn::GetAtt': [profileId, 'Arn'] } });
+    template.hasOutput('RunnerRoleArn', { Value: { 'Fn::GetAtt': [id, 'Arn'] } });
+    const subnets = JSON.stringify(template.findOutputs('RunnerSubnetIds'));
+    expect(subnets).toContain('PrivateSubnet');
+    expect(subnets).not.toContain('PublicSubnet');
+    template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/herd/mootube/staging/run', RetentionInDays: Match.anyValue() });
   });
 
   test('the advance function may pass the runner role to EC2', () => {

@@ -33,6 +33,8 @@ export function register(program: Command, deps: CliDeps): void {
           rollbackAlarms: o.rollbackAlarms,
           ...(o.maintenanceBypassSecretArn ? { maintenanceBypassSecretArn: o.maintenanceBypassSecretArn } : {}),
           artifactPrefix: RELEASES_PREFIX,
+          launchTemplateIds: [o.webLaunchTemplateId, o.workerLaunchTemplateId].filter(Boolean),
+          ...(o.runner ? { runner: { roleArn: o.runner.roleArn, subnetIds: o.runner.subnetIds } } : {}),
         },
         opts.readOnly ? 'read-only' : 'deploy',
       );

@@ -15,6 +15,7 @@ import { readParameter, releaseImages, tagOf } from '../images';
 import { JSON_OPTION, table, writeJson } from '../output';
 import { currentPhase } from '../progress';
 import { PHASE_NAMES, stepPhrase } from '../step-names';
+import { liveRunInstances } from '../run-instance';
 
 const ACTIVE_REFRESH = new Set(['Pending', 'InProgress', 'Cancelling', 'RollbackInProgress', 'Baking']);
 
@@ -64,6 +65,8 @@ export interface EnvironmentStatus {
   readonly refreshes: { role: string; id: string; status: string; percent?: number }[];
   readonly refreshError?: string;
   readonly maintenance: { on: boolean; owner?: string; foreignRuleArn?: string };
+  /** `herd run` instances not terminated yet (present only when there are some): a run goes on, or a CLI that died left it. */
+  readonly runs?: { id: string; runId: string; state: string; launchedAt?: string }[];
 }
 
 async function groupsOf(handle: EnvironmentHandle): Promise<Map<string, AutoScalingGroup>> {
@@ -75,13 +78,14 @@ async function groupsOf(handle: EnvironmentHandle): Promise<Map<string, AutoScal
 export async function environmentStatus(handle: EnvironmentHandle, now: number): Promise<EnvironmentStatus> {
   const { clients, outputs } = handle;
   const names = parameterNames(handle.app, handle.name);
-  const [release, image, groups, lock, maintenance, images] = await Promise.all([
+  const [release, image, groups, lock, maintenance, images, runs] = await Promise.all([
     readParameter(clients, names.currentRelease),
     readParameter(clients, names.currentImage),
     groupsOf(handle),
     readLock(clients, outputs.deployTableName),
     maintenanceStatus(clients, handle.deploy),
     releaseImages(clients, handle.app),
+    liveRunInstances(handle),
   ]);
   const releaseOfImage = new Map(images.map((i) => [i.ImageId ?? '', tagOf(i, TAGS.release) ?? '']));
   const members = fleetsOf(handle).flatMap((f) => (groups.get(f.group)?.Instances ?? []).map((i) => ({ role: f.role, i })));
@@ -179,6 +183,9 @@ export async function environmentStatus(handle: EnvironmentHandle, now: number):
     refreshes,
     ...(refreshError ? { refreshError } : {}),
     maintenance: { on: maintenance.on, ...(maintenance.owner ? { owner: maintenance.owner } : {}), ...(maintenance.foreignRuleArn ? { foreignRuleArn: maintenance.foreignRuleArn } : {}) },
+    ...(runs.length > 0
+      ? { runs: runs.map((r) => ({ id: r.id, runId: r.runId, state: r.state, ...(r.launchedAt !== undefined ? { launchedAt: new Date(r.launchedAt).toISOString() } : {}) })) }
+      : {}),
   };
 }
 
@@ -230,6 +237,12 @@ export function renderStatus(s: EnvironmentStatus): string {
       : `${s.lock.deployId} running: ${s.lock.phase ? `${PHASE_NAMES[s.lock.phase as Phase] ?? s.lock.phase}: ${s.lock.stepWords ?? 'working'}` : (s.lock.status ?? '')}, release ${s.lock.release}, by ${s.lock.actor} since ${s.lock.since}${s.lock.abortedBy ? `; aborted by ${s.lock.abortedBy}, compensating` : ''}`;
   lines.push(`deploy      ${deploy}`);
   lines.push(`lock        ${s.lock ? `held by deploy ${s.lock.deployId} (${s.lock.actor})` : 'free'}`);
+  if (s.runs) {
+    lines.push(
+      `runs        ${s.runs.map((r) => `${r.id} ${r.state} (${r.runId || 'no run id'}${r.launchedAt ? `, launched ${r.launchedAt}` : ''})`).join('; ')} — herd run instances; ` +
+        'one whose CLI is gone stops at its --timeout; end it sooner with `aws ec2 terminate-instances --instance-ids <id>`',
+    );
+  }
   lines.push(`refresh     ${s.refreshes.length > 0 ? s.refreshes.map((r) => `${r.role} ${r.status} ${r.percent ?? 0}%`).join(', ') : s.refreshError ? `unknown (${s.refreshError})` : 'none in progress'}`);
   lines.push(
     `groups      ${s.groups.map((g) => `${g.role} ${g.desired} (min ${g.min}, max ${g.max}${g.version ? `, launch-template version ${g.version}` : ''})${g.suspended.length > 0 ? ` SUSPENDED: ${g.suspended.join(' ')}` : ''}`).join('; ')}`,

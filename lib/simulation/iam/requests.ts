@@ -496,6 +496,16 @@ const MAPPERS: Record<string, Mapper> = {
   // The path names the parameter the hierarchy hangs from (`/herd/app/env/env/` → …parameter/herd/app/env/env).
   // DescribeParameters supports no resource-level permission.
   'ssm:DescribeParameters': everything('ssm:DescribeParameters'),
+  // StartSession authorizes the target instance (its tags as ssm:resourceTag/*) and the session document (AWS-owned: no account).
+  'ssm:StartSession': (input, arns, scope) => {
+    const target = str(input.Target);
+    const document = str(input.DocumentName) || 'SSM-SessionManagerRunShell';
+    return [
+      { action: 'ssm:StartSession', resource: arns.ec2('instance', target), context: resourceTagContext(scope.cloud?.instances.get(target)?.tags, 'ssm') },
+      { action: 'ssm:StartSession', resource: document.startsWith('arn:') ? document : `arn:aws:ssm:${arns.region}::document/${document}`, context: {} },
+    ];
+  },
+  'ssm:TerminateSession': (input, arns) => [{ action: 'ssm:TerminateSession', resource: `arn:aws:ssm:${arns.region}:${arns.account}:session/${str(input.SessionId)}`, context: {} }],
   'ssm:GetParametersByPath': (input, arns) => [{ action: 'ssm:GetParametersByPath', resource: arns.parameter(str(input.Path).replace(/\/$/, '')), context: {} }],
 
   'dynamodb:GetItem': tableRequest('dynamodb:GetItem'),

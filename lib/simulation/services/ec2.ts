@@ -12,6 +12,7 @@ import { TAGS, parameterNames } from '../../names';
 import type { FakeCloud } from '../fake-cloud';
 import type { Image, Instance, LaunchTemplate, LtVersion, Tags } from '../model';
 import { fail, filterMatches, tagList, tagsFrom } from './common';
+import { tickRunInstance } from './runs';
 
 // ---------------------------------------------------------------- processes
 
@@ -77,6 +78,8 @@ export function straddleReportRead(cloud: FakeCloud, parameterName: string): boo
 
 /** What runs on a running instance: a builder bakes and reports (or its watchdog powers it off), a runner migrates and reports. */
 function runInstanceProcess(cloud: FakeCloud, i: Instance, now: number): void {
+  // A `herd run` instance ships its output while it runs and powers off after reporting (runs.ts).
+  if (i.tags[TAGS.role] === 'run') return tickRunInstance(cloud, i, now, (x) => powerOff(cloud, x));
   if (i.state !== 'running' || i.reported) return;
   const role = i.tags[TAGS.role];
   const release = releaseOfInstance(cloud, i);

@@ -146,9 +146,16 @@ export function registerLogs(cloud: FakeCloud): void {
     const inRange = all.filter(
       (e) => (input.startTime === undefined || e.timestamp >= input.startTime) && (input.endTime === undefined || e.timestamp < input.endTime),
     );
-    const events = input.startFromHead ? inRange.slice(0, limit) : inRange.slice(-limit);
-    const token = (dir: 'f' | 'b') => `${dir}/${String(inRange.length).padStart(56, '0')}`;
-    return { events: events.map((e) => ({ ...e })), nextForwardToken: token('f'), nextBackwardToken: token('b') };
+    // A forward token names the position after the events already returned; at the end of the
+    // stream the same token comes back (GetLogEvents: "If you have reached the end of the
+    // stream, it returns the same token you passed in").
+    const from = input.nextToken === undefined ? undefined : /^f\/(\d{56})$/.exec(input.nextToken)?.[1];
+    if (input.nextToken !== undefined && from === undefined) fail('InvalidParameterException', 'The specified nextToken is invalid.');
+    const start = from === undefined ? 0 : Math.min(Number(from), inRange.length);
+    const events = from !== undefined ? inRange.slice(start, start + limit) : input.startFromHead ? inRange.slice(0, limit) : inRange.slice(-limit);
+    const after = from !== undefined ? start + events.length : input.startFromHead ? events.length : inRange.length;
+    const token = (dir: 'f' | 'b', at: number) => `${dir}/${String(at).padStart(56, '0')}`;
+    return { events: events.map((e) => ({ ...e })), nextForwardToken: token('f', after), nextBackwardToken: token('b', from !== undefined ? start : inRange.length - events.length) };
   });
 
   cloud.on('logs', cwl.FilterLogEventsCommand, (input) => {

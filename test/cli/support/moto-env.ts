@@ -20,6 +20,7 @@ import {
   createGroup,
   createLaunchTemplate,
   createLoadBalancer,
+  createInstanceProfile,
   createNetwork,
   wireClients,
   type Network,
@@ -51,7 +52,11 @@ export interface MotoEnvironment {
   readonly baseImage: string;
 }
 
-export async function createMotoEnvironment(clients: MotoClients, env = 'staging', app = 'shop'): Promise<MotoEnvironment> {
+/**
+ * `server`: also create the migration runner's instance profile (moto's RunInstances checks it
+ * exists) and give the stack the Runner* outputs `herd run` launches with.
+ */
+export async function createMotoEnvironment(clients: MotoClients, env = 'staging', app = 'shop', server?: MotoServer): Promise<MotoEnvironment> {
   const wire = clients.wire;
   const network = await createNetwork(wire);
   const lb = await createLoadBalancer(wire, network, `herd-${env}`);
@@ -91,6 +96,13 @@ export async function createMotoEnvironment(clients: MotoClients, env = 'staging
     DeployStateMachineArn: sm.stateMachineArn ?? '',
     DeployTableName: tableName,
     MaintenanceBypassSecretArn: secret.ARN ?? '',
+    ...(server
+      ? {
+          RunnerInstanceProfileArn: await createInstanceProfile(server, `herd-${env}-runner`),
+          RunnerRoleArn: `arn:aws:iam::123456789012:role/herd-${env}-runner`,
+          RunnerSubnetIds: network.subnetIds.join(','),
+        }
+      : {}),
   };
   const template = {
     Resources: { Topic: { Type: 'AWS::SNS::Topic', Properties: { TopicName: `herd-${env}` } } },

@@ -57,7 +57,20 @@ export class SimulatedEnvironment extends SandboxEnvironment {
   constructor(spec: WorldSpec, options: { readonly iam?: boolean } = {}) {
     super({ app: 'shop', env: 'staging', ...spec });
     this.iam = options.iam === false ? NO_IAM : checkWorldIam(this.world, { extraPrincipals: operatorPrincipals(this.world, { deployStateMachineArn: STATE_MACHINE_ARN, maintenanceBypassSecretArn: BYPASS_SECRET_ARN }) });
+    // The operator may pass the runner role (`herd run`): its ARN is the synthesized one the evaluation resolved.
+    const runnerRoleArn = this.iam.scope.roleOfInstanceProfile(this.world.env.instances.runnerInstanceProfileArn);
+    if (runnerRoleArn) {
+      for (const p of operatorPrincipals(this.world, { deployStateMachineArn: STATE_MACHINE_ARN, maintenanceBypassSecretArn: BYPASS_SECRET_ARN, runnerRoleArn })) this.iam.principals.set(p.name, p);
+    }
     if (options.iam !== false) live.push(this);
+    // The stack's outputs name the runner role the evaluation resolved.
+    this.publishOutputs();
+  }
+
+  /** The runner role's ARN (for IAM: the synthesized one; without IAM evaluation: the sandbox's made-up one). */
+  protected override runnerRoleArn(): string | undefined {
+    // Called by the base constructor too, before the evaluation exists.
+    return this.iam?.scope.roleOfInstanceProfile(this.world.env.instances.runnerInstanceProfileArn) ?? super.runnerRoleArn();
   }
 
   protected override recordCall(call: ApiCall): void {

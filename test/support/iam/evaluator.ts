@@ -70,19 +70,22 @@ export function evaluate(principal: Principal, request: IamRequest, resourcePoli
  * stand-in does; `*` matches both).
  */
 const NO_ACCOUNT = '000000000000';
-const ACCOUNTLESS_PARAMETER = /^(arn:aws:ssm:[^:]*):(:parameter\/)/;
+const ACCOUNTLESS_PARAMETER = /^(arn:aws:ssm:[^:]*):(:(?:parameter|document)\/)/;
 function accountless(request: IamRequest): IamRequest {
   return ACCOUNTLESS_PARAMETER.test(request.resource) ? { ...request, resource: request.resource.replace(ACCOUNTLESS_PARAMETER, `$1:${NO_ACCOUNT}$2`) } : request;
 }
 function withAccountlessParameters(principal: Principal): Principal {
   const text = JSON.stringify(principal.policies);
-  if (!/arn:aws:ssm:[^:"]*::parameter\//.test(text)) return principal;
-  return { ...principal, policies: JSON.parse(text.replace(/(arn:aws:ssm:[^:"]*):(:parameter\/)/g, `$1:${NO_ACCOUNT}$2`)) as Principal['policies'] };
+  if (!/arn:aws:ssm:[^:"]*::(parameter|document)\//.test(text)) return principal;
+  return { ...principal, policies: JSON.parse(text.replace(/(arn:aws:ssm:[^:"]*):(:(?:parameter|document)\/)/g, `$1:${NO_ACCOUNT}$2`)) as Principal['policies'] };
 }
 
 async function simulate(principal: Principal, request: IamRequest, resourcePolicy: PolicyDocument | undefined): Promise<string> {
   const principalAccount = ACCOUNT_OF_ARN.exec(principal.arn)?.[1] ?? '123456789012';
   const context: Record<string, string | string[]> = {};
+  // An IAM user's name, as AWS sets aws:username for one (policy variables such as Session Manager's session/${aws:username}-*).
+  const userName = /^arn:aws:iam::\d{12}:user\/(?:.*\/)?([^/]+)$/.exec(principal.arn)?.[1];
+  if (userName) context['aws:username'] = userName;
   for (const [k, v] of Object.entries(request.context)) context[k] = typeof v === 'string' ? v : [...v];
   const owner = ACCOUNT_OF_ARN.exec(request.resource)?.[1];
   const simulation = {

@@ -19,6 +19,8 @@ export interface OperatorOutputs {
   /** Default: `herd-<env>-deploy` in the world's account and region. */
   readonly deployStateMachineArn?: string;
   readonly maintenanceBypassSecretArn?: string;
+  /** The runner role (`RunnerRoleArn`): the role of the world's runner instance profile. */
+  readonly runnerRoleArn?: string;
 }
 
 /** The operator of `world` with the policy of `mode`. */
@@ -37,6 +39,8 @@ export function operatorPrincipal(world: World, mode: OperatorPolicyMode, output
       rollbackAlarms: e.alarmNames,
       ...(outputs.maintenanceBypassSecretArn ? { maintenanceBypassSecretArn: outputs.maintenanceBypassSecretArn } : {}),
       artifactPrefix: RELEASES_PREFIX,
+      launchTemplateIds: [e.fleets.web.launchTemplateId, ...(e.fleets.worker ? [e.fleets.worker.launchTemplateId] : [])],
+      runner: { roleArn: outputs.runnerRoleArn ?? `arn:aws:iam::${SIMULATED_ACCOUNT}:role/herd-${e.env}-runner`, subnetIds: e.instances.subnetIds },
     },
     mode,
   );
