@@ -58,6 +58,38 @@ describe('herd --sandbox: the verbs', () => {
     expect(doctor.out).toMatch(/^✔ configuration: herd-staging was deployed from the local configuration/m);
   });
 
+  test('config sets a setting where boot reads it, list shows herd\'s own beside it, restart rolls fresh workers onto the same release', async () => {
+    const set = await sandbox.herd(['config', 'staging', 'set', 'FEATURE_CHECKOUT=on']);
+    expect(set.code).toBe(0);
+    const list = await sandbox.herd(['config', 'staging', 'list', '--json']);
+    expect(list.code).toBe(0);
+    expect(list.out).toContain('"FEATURE_CHECKOUT"');
+    expect(list.out).toContain('"DATABASE_HOST"');
+    expect((await sandbox.herd(['config', 'staging', 'set', 'PORT=1'])).code).toBe(2);
+
+    const workersBefore = (await sandbox.open()).environment('staging').world.cloud.groups.get('herd-staging-worker')?.instances.map((i) => i.id);
+    const restart = await sandbox.herd(['restart', 'staging', '--role', 'worker']);
+    expect(restart.code).toBe(0);
+    const cloud = (await sandbox.open()).environment('staging').world.cloud;
+    const workersAfter = cloud.groups.get('herd-staging-worker')?.instances.filter((i) => i.lifecycle === 'InService').map((i) => i.id) ?? [];
+    expect(workersAfter.length).toBeGreaterThan(0);
+    expect(workersAfter.filter((id) => workersBefore?.includes(id))).toEqual([]);
+    expect(await sandbox.serving('staging')).toBe(first);
+  });
+
+  test('run runs a one-off command on a fresh instance and terminates it; console says the sandbox has no shell to open', async () => {
+    const run = await sandbox.herd(['run', 'staging', '--', 'python', 'manage.py', 'check']);
+    expect(run.code).toBe(0);
+    const id = /instance (i-[0-9a-f]{17}) runs release/.exec(run.out)?.[1];
+    expect(id).toBeDefined();
+    const instance = (await sandbox.open()).environment('staging').world.cloud.instances.get(id ?? '');
+    expect(['shutting-down', 'terminated']).toContain(instance?.state);
+
+    const console = await sandbox.herd(['console', 'staging']);
+    expect(console.code).toBe(2);
+    expect(console.err).toContain("herd console opens a shell on a real instance through Session Manager, and the sandbox's instances are simulated");
+  });
+
   test('plan predicts a deploy of staging as it is', async () => {
     const plan = await sandbox.herd(['plan', 'staging']);
     expect(plan.code).toBe(0);

@@ -77,6 +77,13 @@ export function register(program: Command, deps: CliDeps): void {
         throw new CliError(`--role "${opts.role}" is not a role with a console: use ${RUN_ROLES.join(' or ')}; nothing was changed`);
       }
       const timeoutSeconds = parseRunTimeout(opts.timeout);
+      if (deps.sandbox) {
+        // The sandbox's instances are simulated: there is no shell to open on one.
+        throw new CliError(
+          `herd console opens a shell on a real instance through Session Manager, and the sandbox's instances are simulated: it has none to open; ` +
+            `run a command on a fresh simulated instance with \`herd run ${env} --sandbox -- <command>\` instead; nothing was changed`,
+        );
+      }
       const plugin = requirePlugin();
       const handle = await resolveEnvironment(deps, env);
       const region = handle.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
