@@ -101,6 +101,8 @@ export const STEP_PHRASES: Readonly<Record<string, (c: StepContext) => string>> 
   'compensate.waitParameters': () => 'waiting for the release parameters',
   'compensate.instances': () => 'terminating the builder and the migration runner',
   'compensate.maintenance': () => 'taking the maintenance page down',
+  'compensate.restart': () => "stopping the restart: terminating its new instances that do not serve",
+  'compensate.waitRestart': () => 'waiting for the instances from before the restart to serve',
   'compensate.record': () => 'recording the rollback',
 };
 
@@ -132,5 +134,7 @@ export const COMPENSATION_DONE: Readonly<Record<string, string>> = {
   'compensate.waitParameters': '',
   'compensate.instances': 'builder and runner terminated',
   'compensate.maintenance': 'maintenance page taken down',
+  'compensate.restart': "the restart's failing instances terminated",
+  'compensate.waitRestart': '',
   'compensate.record': '',
 };
