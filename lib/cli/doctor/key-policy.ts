@@ -69,23 +69,36 @@ function conditions(s: Statement, principal: string, account: string, action: st
   if (s.Condition === undefined) return 'true';
   if (typeof s.Condition !== 'object' || s.Condition === null) return 'undecided';
   let result: Decision = 'true';
+  let undecidable = false;
   for (const [operator, block] of Object.entries(s.Condition as Record<string, unknown>)) {
     if (typeof block !== 'object' || block === null) return 'undecided';
     for (const [rawKey, rawValues] of Object.entries(block as Record<string, unknown>)) {
       const key = rawKey.toLowerCase();
       const values = strings(rawValues).concat(typeof rawValues === 'boolean' ? [String(rawValues)] : []);
-      const actual = key === 'aws:principalarn' ? principal : key === 'aws:principalaccount' || key === 'kms:calleraccount' ? account : key === 'kms:grantisforawsresource' && action === 'kms:CreateGrant' ? 'true' : undefined;
-      if (actual === undefined) return 'undecided';
       const op = operator.replace(/IfExists$/, '');
+      // kms:GrantIsForAWSResource is in CreateGrant's request only: absent, a condition on it fails (passes with IfExists).
+      if (key === 'kms:grantisforawsresource' && action !== 'kms:CreateGrant') {
+        if (op === operator) result = 'false';
+        continue;
+      }
+      const actual = key === 'aws:principalarn' ? principal : key === 'aws:principalaccount' || key === 'kms:calleraccount' ? account : key === 'kms:grantisforawsresource' ? 'true' : undefined;
+      if (actual === undefined) {
+        undecidable = true;
+        continue;
+      }
       let ok: boolean;
       if (op === 'Bool') ok = values.some((v) => v.toLowerCase() === actual);
       else if (op === 'StringEquals' || op === 'ArnEquals') ok = values.includes(actual);
       else if (op === 'StringLike' || op === 'ArnLike') ok = values.some((v) => glob(v, actual));
-      else return 'undecided';
+      else {
+        undecidable = true;
+        continue;
+      }
       if (!ok) result = 'false';
     }
   }
-  return result;
+  // A condition that fails decides the statement, whatever the undecidable ones say.
+  return result === 'false' ? 'false' : undecidable ? 'undecided' : 'true';
 }
 
 /** What `policy` (a key policy document, JSON) lets `principal` (an ARN of `account`) do of `actions`. */
