@@ -73,7 +73,7 @@ const serviceLinkedRole: Check<AccountCheckContext> = {
 };
 
 /** The statement a customer-managed EBS key's policy needs for Auto Scaling's service-linked role (README, "A customer-managed EBS key"). */
-function autoScalingKeyStatements(roleArn: string): string {
+export function autoScalingKeyStatements(roleArn: string): string {
   return JSON.stringify([
     { Sid: 'AllowAutoScalingToUseTheKey', Effect: 'Allow', Principal: { AWS: roleArn }, Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:DescribeKey'], Resource: '*' },
     { Sid: 'AllowAutoScalingGrantsForAwsResources', Effect: 'Allow', Principal: { AWS: roleArn }, Action: 'kms:CreateGrant', Resource: '*', Condition: { Bool: { 'kms:GrantIsForAWSResource': true } } },
