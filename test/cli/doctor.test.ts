@@ -354,6 +354,22 @@ describe('herd doctor warnings: exit 0', () => {
     }]);
   });
 
+  test('warns when the EBS default key is named by an alias, which GetKeyPolicy does not take, without asking KMS', async () => {
+    const { cloud, doctor } = setup();
+    const alias = 'arn:aws:kms:eu-west-1:123456789012:alias/landing-zone-ebs';
+    cloud.ec2Account.ebsEncryptionByDefault = true;
+    cloud.ec2Account.ebsDefaultKmsKeyId = alias;
+    const run = await doctor();
+    expect(run.code).toBe(0);
+    expect(cloud.callCounts()['kms:GetKeyPolicy']).toBeUndefined();
+    expect(run.report.checks.filter((c) => c.status !== 'ok')).toEqual([{
+      name: 'EBS default encryption',
+      status: 'warn',
+      detail: `on, with key alias ${alias}: doctor reads a key policy by the key's id or ARN (GetKeyPolicy takes no alias), so its policy was not checked for AWSServiceRoleForAutoScaling`,
+      fix: `aws kms describe-key --key-id ${alias} gives the key's ARN; aws kms get-key-policy --key-id <key ARN> --policy-name default, and look for ${ROLE_ARN}`,
+    }]);
+  });
+
   test('warns when KMS denies reading the EBS default key\'s policy, naming what to ask for', async () => {
     const { cloud, doctor } = setup();
     addKey(cloud, KEY_ID);

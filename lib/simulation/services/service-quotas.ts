@@ -24,13 +24,13 @@ export interface FakeQuota {
   applied?: number;
 }
 
-/** The quotas doctor reads, by `<service>/<quota>`, at AWS's defaults (applied = default). */
+/**
+ * The quotas doctor reads, by `<service>/<quota>`, at AWS's defaults (applied = default): NAT
+ * gateways per Availability Zone (Amazon VPC quotas; moto's VPC defaults carry the same code).
+ * doctor reads the Elastic IP and manual DB snapshot quotas from EC2 and RDS themselves.
+ */
 export function defaultQuotas(): Map<string, FakeQuota> {
-  const quotas: FakeQuota[] = [
-    { serviceCode: 'ec2', quotaCode: 'L-0263D0A3', name: 'EC2-VPC Elastic IPs', defaultValue: 5, applied: 5 },
-    { serviceCode: 'vpc', quotaCode: 'L-FE5A380F', name: 'NAT gateways per Availability Zone', defaultValue: 5, applied: 5 },
-    { serviceCode: 'rds', quotaCode: 'L-272F1212', name: 'Manual DB instance snapshots', defaultValue: 100, applied: 100 },
-  ];
+  const quotas: FakeQuota[] = [{ serviceCode: 'vpc', quotaCode: 'L-FE5A380F', name: 'NAT gateways per Availability Zone', defaultValue: 5, applied: 5 }];
   return new Map(quotas.map((q) => [`${q.serviceCode}/${q.quotaCode}`, q]));
 }
 
