@@ -338,36 +338,29 @@ describe('herd doctor warnings: exit 0', () => {
     });
   });
 
-  test('warns when the EBS default key is in another account (KMS lets no other account read its policy), without asking KMS', async () => {
-    const { cloud, doctor } = setup();
-    const foreign = 'arn:aws:kms:eu-west-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab';
-    cloud.ec2Account.ebsEncryptionByDefault = true;
-    cloud.ec2Account.ebsDefaultKmsKeyId = foreign;
-    const run = await doctor();
-    expect(run.code).toBe(0);
-    expect(cloud.callCounts()['kms:GetKeyPolicy']).toBeUndefined();
-    expect(run.report.checks.filter((c) => c.status !== 'ok')).toEqual([{
-      name: 'EBS default encryption',
-      status: 'warn',
-      detail: `on, with key ${foreign} of account 210987654321: KMS lets no other account read its policy, so doctor cannot tell whether AWSServiceRoleForAutoScaling (${ROLE_ARN}) may use it; without that, every launch fails`,
+  const FOREIGN_KEY = 'arn:aws:kms:eu-west-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  const ALIAS = 'arn:aws:kms:eu-west-1:123456789012:alias/landing-zone-ebs';
+  test.each([
+    {
+      why: 'in another account (KMS lets no other account read its policy)',
+      key: FOREIGN_KEY,
+      detail: `on, with key ${FOREIGN_KEY} of account 210987654321: KMS lets no other account read its policy, so doctor cannot tell whether AWSServiceRoleForAutoScaling (${ROLE_ARN}) may use it; without that, every launch fails`,
       fix: `ask account 210987654321's key administrators to check that the key's policy or a grant (aws kms create-grant --grantee-principal ${ROLE_ARN}) gives AWSServiceRoleForAutoScaling kms:Encrypt, kms:Decrypt, kms:ReEncrypt*, kms:GenerateDataKey*, kms:DescribeKey, kms:CreateGrant`,
-    }]);
-  });
-
-  test('warns when the EBS default key is named by an alias, which GetKeyPolicy does not take, without asking KMS', async () => {
+    },
+    {
+      why: 'named by an alias, which GetKeyPolicy does not take',
+      key: ALIAS,
+      detail: `on, with key alias ${ALIAS}: doctor reads a key policy by the key's id or ARN (GetKeyPolicy takes no alias), so its policy was not checked for AWSServiceRoleForAutoScaling`,
+      fix: `aws kms describe-key --key-id ${ALIAS} gives the key's ARN; aws kms get-key-policy --key-id <key ARN> --policy-name default, and look for ${ROLE_ARN}`,
+    },
+  ])('warns when the EBS default key is $why, without asking KMS', async ({ key, detail, fix }) => {
     const { cloud, doctor } = setup();
-    const alias = 'arn:aws:kms:eu-west-1:123456789012:alias/landing-zone-ebs';
     cloud.ec2Account.ebsEncryptionByDefault = true;
-    cloud.ec2Account.ebsDefaultKmsKeyId = alias;
+    cloud.ec2Account.ebsDefaultKmsKeyId = key;
     const run = await doctor();
     expect(run.code).toBe(0);
     expect(cloud.callCounts()['kms:GetKeyPolicy']).toBeUndefined();
-    expect(run.report.checks.filter((c) => c.status !== 'ok')).toEqual([{
-      name: 'EBS default encryption',
-      status: 'warn',
-      detail: `on, with key alias ${alias}: doctor reads a key policy by the key's id or ARN (GetKeyPolicy takes no alias), so its policy was not checked for AWSServiceRoleForAutoScaling`,
-      fix: `aws kms describe-key --key-id ${alias} gives the key's ARN; aws kms get-key-policy --key-id <key ARN> --policy-name default, and look for ${ROLE_ARN}`,
-    }]);
+    expect(run.report.checks.filter((c) => c.status !== 'ok')).toEqual([{ name: 'EBS default encryption', status: 'warn', detail, fix }]);
   });
 
   test('warns when KMS denies reading the EBS default key\'s policy, naming what to ask for', async () => {
