@@ -57,10 +57,11 @@ const serviceLinkedRole: Check<AccountCheckContext> = {
   name: 'Auto Scaling service-linked role',
   async run({ clients, env, deployed }) {
     try {
-      const role = (await clients.iam.send(new GetRoleCommand({ RoleName: AUTO_SCALING_ROLE }))).Role;
-      return ok(`${AUTO_SCALING_ROLE} exists${role?.Path && role.Path !== AUTO_SCALING_ROLE_PATH ? ` (path ${role.Path})` : ''}`);
+      await clients.iam.send(new GetRoleCommand({ RoleName: AUTO_SCALING_ROLE }));
+      return ok(`${AUTO_SCALING_ROLE} exists`);
     } catch (err) {
-      if (errorName(err) !== 'NoSuchEntityException' && errorName(err) !== 'NoSuchEntity') throw err;
+      // IAM's NoSuchEntity, as the SDK names it.
+      if (errorName(err) !== 'NoSuchEntityException') throw err;
     }
     if (deployed) {
       return failed(`${AUTO_SCALING_ROLE} does not exist: herd-${env}'s groups launch and replace instances through it`, CREATE_AUTO_SCALING_ROLE);
