@@ -4,8 +4,11 @@
  * (their AWS identity). `defaultDeps()` wires the real ones; tests inject moto-backed or
  * simulated ones, a collecting writer and a sleep that does not wait.
  */
+import { IAMClient } from '@aws-sdk/client-iam';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { createInterface } from 'node:readline';
@@ -13,13 +16,19 @@ import { createDeployClients, type DeployClients } from '../../lambda/deploy/cli
 import { findConfigFile, loadConfig } from '../config/load';
 import type { HerdConfig } from '../config/types';
 
-/** The clients the CLI uses: the deploy step's (CloudFormation among them), plus Step Functions, S3, Secrets Manager, STS. */
+/** The clients the CLI uses: the deploy step's (CloudFormation among them), plus Step Functions, S3, Secrets Manager, STS, and IAM, KMS and Service Quotas (doctor's account checks). */
 export interface AwsClients extends DeployClients {
   readonly sfn: Pick<SFNClient, 'send'>;
   readonly s3: Pick<S3Client, 'send'>;
   readonly secretsManager: Pick<SecretsManagerClient, 'send'>;
   /** Who the caller is (GetCallerIdentity, which needs no permission): the actor of every mutating verb. */
   readonly sts: Pick<STSClient, 'send'>;
+  /** doctor: Auto Scaling's service-linked role (GetRole). */
+  readonly iam: Pick<IAMClient, 'send'>;
+  /** doctor: the EBS default key's policy (GetKeyPolicy). */
+  readonly kms: Pick<KMSClient, 'send'>;
+  /** doctor: applied quotas (GetServiceQuota, GetAWSDefaultServiceQuota). */
+  readonly serviceQuotas: Pick<ServiceQuotasClient, 'send'>;
 }
 
 /** Where the CLI writes: a stream (`process.stdout`) or a test's collector. */
@@ -100,6 +109,9 @@ export function realClients(region: string | undefined): AwsClients {
     sfn: new SFNClient(config),
     secretsManager: new SecretsManagerClient(config),
     sts: new STSClient(config),
+    iam: new IAMClient(config),
+    kms: new KMSClient(config),
+    serviceQuotas: new ServiceQuotasClient(config),
     ...createDeployClients(config),
   };
 }

@@ -120,9 +120,19 @@ export function operatorPolicy(target: OperatorPolicyTarget, mode: OperatorPolic
       Action: [
         'ec2:DescribeAccountAttributes', 'ec2:DescribeAddresses', 'ec2:DescribeNatGateways', 'ec2:DescribeSubnets',
         'ec2:GetEbsDefaultKmsKeyId', 'ec2:GetEbsEncryptionByDefault', 'rds:DescribeAccountAttributes',
+        'servicequotas:GetAWSDefaultServiceQuota', 'servicequotas:GetServiceQuota',
       ],
       Resource: '*',
     },
+    // doctor: Auto Scaling's service-linked role exists (its ARN with its path; without it while it does not exist).
+    {
+      Sid: 'CheckAutoScalingServiceLinkedRole',
+      Effect: 'Allow',
+      Action: ['iam:GetRole'],
+      Resource: [`arn:aws:iam::${a}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`, `arn:aws:iam::${a}:role/AWSServiceRoleForAutoScaling`],
+    },
+    // doctor: the EBS default key's policy lets Auto Scaling's service-linked role use it (the key policy must also allow this read).
+    { Sid: 'CheckEbsKeyPolicy', Effect: 'Allow', Action: ['kms:GetKeyPolicy'], Resource: `arn:aws:kms:${r}:${a}:key/*` },
     { Sid: 'CheckArtifacts', Effect: 'Allow', Action: ['s3:GetObject'], Resource: artifacts },
     // A missing artifact answers 404 (not 403) only to a caller who may list its prefix; releases lists the artifacts.
     { Sid: 'ListArtifacts', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucket, Condition: { StringLike: { 's3:prefix': [`${target.artifactPrefix}*`] } } },

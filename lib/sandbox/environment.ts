@@ -8,7 +8,10 @@
  * (`herd --sandbox`) holds one per configured environment; the CLI tests' `SimulatedEnvironment`
  * adds IAM evaluation around one.
  */
+import { IAMClient } from '@aws-sdk/client-iam';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { AwsClients } from '../cli/deps';
@@ -118,6 +121,9 @@ export class SandboxEnvironment implements ArtifactsStore {
         sfn: fakeClient(SFNClient, cloud, 'sfn', { principal }),
         sts: fakeClient(STSClient, cloud, 'sts', { principal }),
         secretsManager: fakeClient(SecretsManagerClient, cloud, 'secretsManager', { principal }),
+        iam: fakeClient(IAMClient, cloud, 'iam', { principal }),
+        kms: fakeClient(KMSClient, cloud, 'kms', { principal }),
+        serviceQuotas: fakeClient(ServiceQuotasClient, cloud, 'serviceQuotas', { principal }),
       };
       this.cliClients.set(principal, clients);
     }

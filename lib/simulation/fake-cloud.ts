@@ -35,6 +35,9 @@
  * - `services/ec2-account.ts`: EBS encryption by default, the Elastic IP quota and addresses,
  *   NAT gateways and their subnets' zones;
  * - `services/eventbridge.ts`: PutEvents onto the default bus;
+ * - `services/iam.ts`: roles (GetRole: Auto Scaling's service-linked role);
+ * - `services/kms.ts`: key policies (GetKeyPolicy: the EBS default key's);
+ * - `services/service-quotas.ts`: applied and default quotas (GetServiceQuota, GetAWSDefaultServiceQuota);
  * - `services/common.ts`: helpers they share (AWS errors, tags, ids, filters).
  */
 import type { MiddlewareStack } from '@smithy/types';
@@ -63,10 +66,13 @@ import { registerSecretsManager, type FakeSecret } from './services/secrets-mana
 import { registerLogs, type LogEvent } from './services/logs';
 import { defaultEc2Account, registerEc2Account, type Ec2Account } from './services/ec2-account';
 import { registerSessionManager } from './services/session-manager';
+import { defaultRoles, registerIam, type FakeRole } from './services/iam';
+import { registerKms, type FakeKey } from './services/kms';
+import { defaultQuotas, registerServiceQuotas, type FakeQuota } from './services/service-quotas';
 import { fakeDeployClients, type FakeEndpoint } from './transport';
 
 /** The fake's names of the services: the deploy step's clients, and the CLI's others. */
-export type ServiceName = keyof DeployClients | 'sfn' | 'sts' | 'secretsManager';
+export type ServiceName = keyof DeployClients | 'sfn' | 'sts' | 'secretsManager' | 'iam' | 'kms' | 'serviceQuotas';
 
 /** Timings of the simulated processes, seconds. */
 export interface FakeTimings {
@@ -278,6 +284,12 @@ export class FakeCloud implements FakeEndpoint {
   readonly logGroups = new Map<string, Map<string, LogEvent[]>>();
   /** EC2's account-level settings and quota-counted resources (`services/ec2-account.ts`). */
   readonly ec2Account: Ec2Account = defaultEc2Account();
+  /** IAM roles by name (`services/iam.ts`): Auto Scaling's service-linked role to begin with. */
+  readonly roles: Map<string, FakeRole>;
+  /** KMS keys by key id (`services/kms.ts`). */
+  readonly kmsKeys = new Map<string, FakeKey>();
+  /** Service Quotas by `<service>/<quota>` (`services/service-quotas.ts`). */
+  readonly serviceQuotas: Map<string, FakeQuota> = defaultQuotas();
   /** Requests a minute the site receives. */
   requestsPerMinute: number;
   /**
@@ -334,6 +346,7 @@ export class FakeCloud implements FakeEndpoint {
     this.architecture = options.architecture ?? 'x86_64';
     this.consistency = new Consistency(options.consistency ?? { maxLagSeconds: 0, seed: 0 });
     this.requestsPerMinute = options.requestsPerMinute ?? DEFAULT_REQUESTS_PER_MINUTE;
+    this.roles = defaultRoles(this.clock.now());
   }
 
   /** Records that the API created `id` now (it lags per `consistency`). */
@@ -641,5 +654,8 @@ export class FakeCloud implements FakeEndpoint {
     registerS3(this);
     registerSecretsManager(this);
     registerEc2Account(this);
+    registerIam(this);
+    registerKms(this);
+    registerServiceQuotas(this);
   }
 }

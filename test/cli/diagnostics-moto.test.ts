@@ -7,17 +7,26 @@
  * doctor: every check. moto implements each call but RDS DescribeAccountAttributes (its
  * answer is an HTML error page), so the manual DB snapshots check fails there, as any
  * unreadable check does; the environment built in moto has no ConfigFingerprint or
- * RollbackAlarms outputs (warnings).
+ * RollbackAlarms outputs (warnings). moto's groups do not create Auto Scaling's
+ * service-linked role as AWS's do, so each test creates it (IAM CreateServiceLinkedRole);
+ * KMS keys and their policies, EBS encryption by default and Service Quotas' VPC quotas are
+ * moto's own.
  */
 import { SuspendProcessesCommand } from '@aws-sdk/client-auto-scaling';
+import { AllocateAddressCommand, CreateNatGatewayCommand, DescribeSubnetsCommand } from '@aws-sdk/client-ec2';
+import { CreateServiceLinkedRoleCommand, DeleteServiceLinkedRoleCommand } from '@aws-sdk/client-iam';
+import { CreateKeyCommand, GetKeyPolicyCommand, PutKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { CreateLogGroupCommand, CreateLogStreamCommand, PutLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import type { DoctorReport } from '../../lib/cli/commands/doctor';
+import { autoScalingKeyStatements } from '../../lib/cli/doctor/account-checks';
+import { AUTO_SCALING_KEY_ACTIONS, DEPLOY_STEP_KEY_ACTIONS, keyPolicyAccess } from '../../lib/cli/doctor/key-policy';
 import { startMoto } from '../support/moto';
 import { runHerd, testDeps } from './support/harness';
 import { createMotoEnvironment, motoClients, type MotoClients } from './support/moto-env';
 
 const moto = startMoto();
+const ROLE_ARN = 'arn:aws:iam::123456789012:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling';
 let clients: MotoClients;
 
 beforeAll(async () => {
@@ -27,6 +36,8 @@ beforeAll(async () => {
 beforeEach(async () => {
   await moto.server().reset();
   await createMotoEnvironment(clients);
+  // What AWS does when the first Auto Scaling group of an account is created.
+  await clients.iam.send(new CreateServiceLinkedRoleCommand({ AWSServiceName: 'autoscaling.amazonaws.com' }));
 }, 30_000);
 
 async function write(group: string, stream: string, events: { timestamp: number; message: string }[]) {
@@ -68,7 +79,7 @@ const doctor = async () => {
 const statuses = (report: DoctorReport) => Object.fromEntries(report.checks.map((c) => [c.name, c.status]));
 const HEALTHY = {
   stack: 'ok', configuration: 'warn', release: 'ok', 'boot settings': 'ok', 'launch templates': 'ok', groups: 'ok', targets: 'ok', alarms: 'warn',
-  lock: 'ok', maintenance: 'ok', deploys: 'ok', 'EBS default encryption': 'ok', 'Elastic IPs': 'ok', 'NAT gateways': 'ok', 'manual DB snapshots': 'fail',
+  lock: 'ok', maintenance: 'ok', deploys: 'ok', 'Auto Scaling service-linked role': 'ok', 'EBS default encryption': 'ok', 'Elastic IPs': 'ok', 'NAT gateways': 'ok', 'manual DB snapshots': 'fail',
 };
 
 describe('herd doctor (moto)', () => {
@@ -92,5 +103,36 @@ describe('herd doctor (moto)', () => {
     const { report } = await doctor();
     expect(statuses(report)).toEqual({ ...HEALTHY, groups: 'fail' });
     expect(report.checks.find((c) => c.name === 'groups')).toMatchObject({ detail: 'worker group herd-staging-worker has suspended processes AZRebalance: scaling and deploys misbehave', fix: 'herd autoscaling resume staging' });
+  });
+
+  test('fails when Auto Scaling\'s service-linked role does not exist', async () => {
+    await clients.iam.send(new DeleteServiceLinkedRoleCommand({ RoleName: 'AWSServiceRoleForAutoScaling' }));
+    const { code, report } = await doctor();
+    expect(code).toBe(1);
+    expect(statuses(report)).toEqual({ ...HEALTHY, 'Auto Scaling service-linked role': 'fail' });
+    expect(report.checks.find((c) => c.name === 'Auto Scaling service-linked role')?.fix).toBe('aws iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com');
+  });
+
+  test('reads a KMS key policy as KMS writes it: the default one enables IAM policies but not Auto Scaling\'s role; the statements doctor\'s fix prints let the role in', async () => {
+    // moto has no GetEbsDefaultKmsKeyId (its answer is an HTML page), so doctor's EBS check cannot reach the key there: its reading of the policy is tested on moto's key.
+    const key = (await clients.kms.send(new CreateKeyCommand({ Description: 'landing zone EBS key' }))).KeyMetadata!.Arn!;
+    const read = async () => (await clients.kms.send(new GetKeyPolicyCommand({ KeyId: key, PolicyName: 'default' }))).Policy!;
+    const policy = await read();
+    expect(keyPolicyAccess(policy, ROLE_ARN, '123456789012', AUTO_SCALING_KEY_ACTIONS).missing).toEqual([...AUTO_SCALING_KEY_ACTIONS]);
+    expect(keyPolicyAccess(policy, 'arn:aws:iam::123456789012:root', '123456789012', DEPLOY_STEP_KEY_ACTIONS)).toEqual({ missing: [], denied: [], undecided: 0 });
+    const fixed = JSON.parse(policy) as { Statement: unknown[] };
+    fixed.Statement.push(...(JSON.parse(autoScalingKeyStatements(ROLE_ARN)) as unknown[]));
+    await clients.kms.send(new PutKeyPolicyCommand({ KeyId: key, PolicyName: 'default', Policy: JSON.stringify(fixed) }));
+    expect(keyPolicyAccess(await read(), ROLE_ARN, '123456789012', AUTO_SCALING_KEY_ACTIONS)).toEqual({ missing: [], denied: [], undecided: 0 });
+  });
+
+  test('reads the NAT gateway quota from Service Quotas (moto answers VPC quotas at their defaults)', async () => {
+    const env = await createMotoEnvironment(clients, 'qa');
+    const subnet = env.network.subnetIds[0];
+    const zone = (await clients.ec2.send(new DescribeSubnetsCommand({ SubnetIds: [subnet] }))).Subnets![0]!.AvailabilityZone!;
+    const { AllocationId } = await clients.ec2.send(new AllocateAddressCommand({ Domain: 'vpc' }));
+    await clients.ec2.send(new CreateNatGatewayCommand({ SubnetId: subnet, AllocationId }));
+    const { report } = await doctor();
+    expect(report.checks.find((c) => c.name === 'NAT gateways')?.detail).toBe(`${zone} 1 (applied quota: 5 per zone)`);
   });
 });

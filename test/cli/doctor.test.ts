@@ -5,13 +5,26 @@
  */
 import { configFingerprint } from '../../lib/config/fingerprint';
 import type { DoctorReport } from '../../lib/cli/commands/doctor';
+import { addKey } from '../../lib/simulation/services/kms';
 import { addSecret } from '../../lib/simulation/services/secrets-manager';
 import { appDirectory } from './support/app';
 import { runHerd, testConfig, testDeps } from './support/harness';
-import { OPERATOR_PRINCIPALS, SimulatedEnvironment } from './support/simulated';
+import { OPERATOR_PRINCIPALS, SIMULATED_CALLER_ARN, SimulatedEnvironment } from './support/simulated';
 
 const DB_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf';
 const APP_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/staging/app-XyZ123';
+
+const KEY_ID = '1234abcd-12ab-34cd-56ef-1234567890ab';
+const KEY = `arn:aws:kms:eu-west-1:123456789012:key/${KEY_ID}`;
+const ROLE_ARN = 'arn:aws:iam::123456789012:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling';
+/** The key's default statement: the account's IAM policies may use it. */
+const ROOT_STATEMENT = { Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:root' }, Action: 'kms:*', Resource: '*' };
+/** What the README ("A customer-managed EBS key") says the key policy must give Auto Scaling's service-linked role. */
+const AUTO_SCALING_STATEMENTS = [
+  { Sid: 'AllowAutoScalingToUseTheKey', Effect: 'Allow', Principal: { AWS: ROLE_ARN }, Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:DescribeKey'], Resource: '*' },
+  { Sid: 'AllowAutoScalingGrantsForAwsResources', Effect: 'Allow', Principal: { AWS: ROLE_ARN }, Action: 'kms:CreateGrant', Resource: '*', Condition: { Bool: { 'kms:GrantIsForAWSResource': true } } },
+];
+const NAT_FIX = 'delete NAT gateways no longer used (aws ec2 describe-nat-gateways), or ask for more in Service Quotas (Amazon VPC, "NAT gateways per Availability Zone", L-FE5A380F)';
 
 /** Calls that are reads, by the API's verb. */
 const READ = /^[A-Za-z0-9]+:(Describe|Get|List|Filter|Query)/;
@@ -49,13 +62,14 @@ describe('herd doctor', () => {
     expect({ code: run.code, err: run.err }).toEqual({ code: 0, err: '' });
     expect(run.report.checks.map((c) => [c.name, c.status])).toEqual([
       ['stack', 'ok'], ['configuration', 'ok'], ['release', 'ok'], ['boot settings', 'ok'], ['launch templates', 'ok'], ['groups', 'ok'], ['targets', 'ok'], ['alarms', 'ok'],
-      ['lock', 'ok'], ['maintenance', 'ok'], ['deploys', 'ok'], ['EBS default encryption', 'ok'], ['Elastic IPs', 'ok'], ['NAT gateways', 'ok'],
-      ['manual DB snapshots', 'ok'],
+      ['lock', 'ok'], ['maintenance', 'ok'], ['deploys', 'ok'], ['Auto Scaling service-linked role', 'ok'], ['EBS default encryption', 'ok'], ['Elastic IPs', 'ok'],
+      ['NAT gateways', 'ok'], ['manual DB snapshots', 'ok'],
     ]);
+    expect(run.out).toMatch(/^✔ Auto Scaling service-linked role: AWSServiceRoleForAutoScaling exists$/m);
     expect(run.report.ok).toBe(true);
     expect(run.out).toMatch(/^✔ stack: herd-staging is UPDATE_COMPLETE$/m);
     expect(run.out).toMatch(/^✔ boot settings: 3 settings under \/herd\/shop\/staging\/env\/, 2 secrets \(described, not read\) all there$/m);
-    expect(run.out.trim().split('\n').at(-1)).toBe('staging: 15 checks, 15 ok, 0 warnings, 0 failed');
+    expect(run.out.trim().split('\n').at(-1)).toBe('staging: 16 checks, 16 ok, 0 warnings, 0 failed');
   });
 });
 
@@ -190,7 +204,7 @@ describe('herd doctor, one thing broken at a time: that check fails with its fix
     expect(failures.map((c) => c.name)).toEqual(['alarms']);
     expect(failures[0]!.detail).toMatch(/^could not be checked: AWS denied cloudwatch:DescribeAlarms to your identity \(AccessDenied, profile [^)]+\): the operator's IAM policy is missing or out of date\. Print it with `npx herd iam-policy staging`/);
     expect(failures[0]!.fix).toBe('fix what the error names, then run herd doctor staging again');
-    expect(run.report.checks).toHaveLength(15);
+    expect(run.report.checks).toHaveLength(16);
   });
 });
 
@@ -201,7 +215,7 @@ describe('herd doctor when the environment cannot be found', () => {
     const run = await doctor();
     expect(run.writes).toEqual([]);
     expect({ code: run.code, err: run.err }).toEqual({ code: 1, err: '' });
-    expect(run.report.checks.map((c) => [c.name, c.status])).toEqual([['stack', 'fail'], ['EBS default encryption', 'ok'], ['Elastic IPs', 'ok'], ['NAT gateways', 'ok'], ['manual DB snapshots', 'ok']]);
+    expect(run.report.checks.map((c) => [c.name, c.status])).toEqual([['stack', 'fail'], ['Auto Scaling service-linked role', 'ok'], ['EBS default encryption', 'ok'], ['Elastic IPs', 'ok'], ['NAT gateways', 'ok'], ['manual DB snapshots', 'ok']]);
     expect(run.out).toContain('✖ stack: stack herd-staging does not exist: environment staging is not deployed yet; run npx cdk deploy herd-staging\n    fix: npx cdk deploy herd-staging\n');
   });
 
@@ -269,18 +283,212 @@ describe('herd doctor warnings: exit 0', () => {
       {
         name: 'NAT gateways',
         status: 'warn',
-        detail: 'eu-west-1a 5, eu-west-1b 1: eu-west-1a at the default quota of 5 per zone, so a new environment\'s NAT gateway there fails unless the quota was raised (doctor does not read Service Quotas)',
-        fix: 'delete NAT gateways no longer used (aws ec2 describe-nat-gateways), or check and raise the quota in Service Quotas (Amazon VPC, "NAT gateways per Availability Zone")',
+        detail: 'eu-west-1a 5, eu-west-1b 1: eu-west-1a at the applied quota of 5 per zone, so a new environment\'s NAT gateway there fails',
+        fix: NAT_FIX,
       },
     ]);
   });
 
-  test('warns when EBS encryption by default uses a key whose policy doctor cannot read', async () => {
+
+  test('reads the applied NAT gateway quota from Service Quotas: a raised one makes five per zone fine', async () => {
+    const { cloud, doctor } = setup();
+    cloud.ec2Account.subnetZones.set('subnet-a', 'eu-west-1a');
+    for (let n = 0; n < 5; n++) cloud.ec2Account.natGateways.push({ id: `nat-a${n}`, subnetId: 'subnet-a', state: 'available' });
+    cloud.serviceQuotas.get('vpc/L-FE5A380F')!.applied = 10;
+    const run = await doctor();
+    expect(run.writes).toEqual([]);
+    expect(run.code).toBe(0);
+    expect(run.report.checks.find((c) => c.name === 'NAT gateways')).toEqual({ name: 'NAT gateways', status: 'ok', detail: 'eu-west-1a 5 (applied quota: 10 per zone)' });
+  });
+
+  test('without an applied value in Service Quotas, the NAT gateway quota is its default there; without Service Quotas, the documented default, saying so', async () => {
+    const { cloud, doctor } = setup();
+    cloud.ec2Account.subnetZones.set('subnet-a', 'eu-west-1a');
+    for (let n = 0; n < 5; n++) cloud.ec2Account.natGateways.push({ id: `nat-a${n}`, subnetId: 'subnet-a', state: 'available' });
+    const quota = cloud.serviceQuotas.get('vpc/L-FE5A380F')!;
+    delete quota.applied;
+    const unapplied = await doctor();
+    expect(unapplied.report.checks.find((c) => c.name === 'NAT gateways')).toEqual({
+      name: 'NAT gateways',
+      status: 'warn',
+      detail: 'eu-west-1a 5: eu-west-1a at the default quota (Service Quotas has no applied value) of 5 per zone, so a new environment\'s NAT gateway there fails',
+      fix: NAT_FIX,
+    });
+    expect(cloud.callCounts()['serviceQuotas:GetAWSDefaultServiceQuota']).toBe(2);
+    quota.applied = 10;
+    cloud.faults.push({ api: 'serviceQuotas:GetServiceQuota', code: 'AccessDeniedException', message: 'not authorized', status: 400 });
+    const unavailable = await doctor();
+    expect(unavailable.code).toBe(0);
+    expect(unavailable.report.checks.find((c) => c.name === 'NAT gateways')?.detail).toBe(
+      'eu-west-1a 5: eu-west-1a at the documented default quota (Service Quotas unavailable: AccessDeniedException) of 5 per zone, so a new environment\'s NAT gateway there fails',
+    );
+  });
+
+  test('warns, before the first deploy, that Auto Scaling\'s service-linked role does not exist yet', async () => {
+    const { cloud, doctor } = setup();
+    cloud.stacks.delete('herd-staging');
+    cloud.roles.delete('AWSServiceRoleForAutoScaling');
+    const run = await doctor();
+    expect(run.writes).toEqual([]);
+    expect(run.report.checks.find((c) => c.name === 'Auto Scaling service-linked role')).toEqual({
+      name: 'Auto Scaling service-linked role',
+      status: 'warn',
+      detail: 'AWSServiceRoleForAutoScaling does not exist yet: Auto Scaling creates it with herd-staging\'s first group if the identity deploying may iam:CreateServiceLinkedRole; a customer-managed EBS key\'s policy cannot name it until it exists',
+      fix: 'aws iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com',
+    });
+  });
+
+  const FOREIGN_KEY = 'arn:aws:kms:eu-west-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  const ALIAS = 'arn:aws:kms:eu-west-1:123456789012:alias/landing-zone-ebs';
+  test.each([
+    {
+      why: 'in another account (KMS lets no other account read its policy)',
+      key: FOREIGN_KEY,
+      detail: `on, with key ${FOREIGN_KEY} of account 210987654321: KMS lets no other account read its policy, so doctor cannot tell whether AWSServiceRoleForAutoScaling (${ROLE_ARN}) may use it; without that, every launch fails`,
+      fix: `ask account 210987654321's key administrators to check that the key's policy or a grant (aws kms create-grant --grantee-principal ${ROLE_ARN}) gives AWSServiceRoleForAutoScaling kms:Encrypt, kms:Decrypt, kms:ReEncrypt*, kms:GenerateDataKey*, kms:DescribeKey, kms:CreateGrant`,
+    },
+    {
+      why: 'named by an alias, which GetKeyPolicy does not take',
+      key: ALIAS,
+      detail: `on, with key alias ${ALIAS}: doctor reads a key policy by the key's id or ARN (GetKeyPolicy takes no alias), so its policy was not checked for AWSServiceRoleForAutoScaling`,
+      fix: `aws kms describe-key --key-id ${ALIAS} gives the key's ARN; aws kms get-key-policy --key-id <key ARN> --policy-name default, and look for ${ROLE_ARN}`,
+    },
+  ])('warns when the EBS default key is $why, without asking KMS', async ({ key, detail, fix }) => {
     const { cloud, doctor } = setup();
     cloud.ec2Account.ebsEncryptionByDefault = true;
-    cloud.ec2Account.ebsDefaultKmsKeyId = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    cloud.ec2Account.ebsDefaultKmsKeyId = key;
     const run = await doctor();
     expect(run.code).toBe(0);
-    expect(run.report.checks.filter((c) => c.status !== 'ok').map((c) => [c.name, c.status])).toEqual([['EBS default encryption', 'warn']]);
+    expect(cloud.callCounts()['kms:GetKeyPolicy']).toBeUndefined();
+    expect(run.report.checks.filter((c) => c.status !== 'ok')).toEqual([{ name: 'EBS default encryption', status: 'warn', detail, fix }]);
+  });
+
+  test('warns when KMS denies reading the EBS default key\'s policy, naming what to ask for', async () => {
+    const { cloud, doctor } = setup();
+    addKey(cloud, KEY_ID);
+    cloud.ec2Account.ebsEncryptionByDefault = true;
+    cloud.ec2Account.ebsDefaultKmsKeyId = KEY;
+    cloud.faults.push({ api: 'kms:GetKeyPolicy', code: 'AccessDeniedException', message: `User: alice is not authorized to perform: kms:GetKeyPolicy on resource: ${KEY}`, status: 400 });
+    const run = await doctor();
+    expect(run.code).toBe(0);
+    expect(run.report.checks.filter((c) => c.status !== 'ok')).toEqual([{
+      name: 'EBS default encryption',
+      status: 'warn',
+      detail: `on, with key ${KEY}, whose policy doctor may not read (AccessDeniedException): doctor cannot tell whether AWSServiceRoleForAutoScaling may use it; without that, every launch fails`,
+      fix: `ask the key's administrators for kms:GetKeyPolicy on ${KEY} (the key policy must allow it, itself or through its statement for the account's IAM policies), or to check that the policy gives ${ROLE_ARN} kms:Encrypt, kms:Decrypt, kms:ReEncrypt*, kms:GenerateDataKey*, kms:DescribeKey, kms:CreateGrant (CreateGrant with kms:GrantIsForAWSResource)`,
+    }]);
+  });
+
+  test('warns when the key lets Auto Scaling\'s role use it but not the account\'s IAM policies (no default statement)', async () => {
+    const { cloud, doctor } = setup();
+    // The operator may read the policy: the key policy names alice, as IAM policies count for nothing on this key.
+    const reader = { Sid: 'Doctor', Effect: 'Allow', Principal: { AWS: SIMULATED_CALLER_ARN }, Action: 'kms:GetKeyPolicy', Resource: '*' };
+    addKey(cloud, KEY_ID, JSON.stringify({ Version: '2012-10-17', Statement: [reader, ...AUTO_SCALING_STATEMENTS] }));
+    cloud.ec2Account.ebsEncryptionByDefault = true;
+    cloud.ec2Account.ebsDefaultKmsKeyId = KEY;
+    const run = await doctor();
+    expect(run.code).toBe(0);
+    expect(run.report.checks.filter((c) => c.status !== 'ok')).toEqual([{
+      name: 'EBS default encryption',
+      status: 'warn',
+      detail: `on, with key ${KEY}: AWSServiceRoleForAutoScaling may use it, but the policy does not let the account's IAM policies grant kms:CreateGrant, kms:Decrypt, kms:DescribeKey, kms:GenerateDataKeyWithoutPlaintext, kms:ReEncrypt*, so the deploy step's role (granted by IAM) cannot launch builders and runners unless the policy names it`,
+      fix: `add the key's default statement (Principal arn:aws:iam::123456789012:root, Action kms:*) to its policy (aws kms get-key-policy --key-id ${KEY} --policy-name default)`,
+    }]);
+  });
+
+  test('warns, not fails, when only a conditional statement doctor cannot evaluate might let the role use the key', async () => {
+    const { cloud, doctor } = setup();
+    const conditional = AUTO_SCALING_STATEMENTS.map((st) => ({ ...st, Condition: { StringEquals: { 'aws:SourceVpce': 'vpce-1a2b3c4d' } } }));
+    addKey(cloud, KEY_ID, JSON.stringify({ Version: '2012-10-17', Statement: [ROOT_STATEMENT, ...conditional] }));
+    cloud.ec2Account.ebsEncryptionByDefault = true;
+    cloud.ec2Account.ebsDefaultKmsKeyId = KEY;
+    const run = await doctor();
+    expect(run.code).toBe(0);
+    const ebs = run.report.checks.find((c) => c.name === 'EBS default encryption')!;
+    expect(ebs.status).toBe('warn');
+    expect(ebs.detail).toBe(`on, with key ${KEY}, whose policy does not let AWSServiceRoleForAutoScaling kms:Encrypt, kms:Decrypt, kms:ReEncrypt*, kms:GenerateDataKey*, kms:DescribeKey, kms:CreateGrant unless one of its 2 conditional statements doctor cannot evaluate does: otherwise every launch fails`);
+  });
+});
+
+describe('herd doctor, account prerequisites that fail: exit 1, nothing changed', () => {
+  test('fails when Auto Scaling\'s service-linked role is missing from a deployed environment\'s account', async () => {
+    const { cloud, doctor } = setup();
+    cloud.roles.delete('AWSServiceRoleForAutoScaling');
+    const run = await doctor();
+    expect(run.writes).toEqual([]);
+    expect(run.code).toBe(1);
+    expect(run.report.checks.filter((c) => c.status !== 'ok')).toEqual([{
+      name: 'Auto Scaling service-linked role',
+      status: 'fail',
+      detail: 'AWSServiceRoleForAutoScaling does not exist: herd-staging\'s groups launch and replace instances through it',
+      fix: 'aws iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com',
+    }]);
+    expect(run.out).toContain('✖ Auto Scaling service-linked role: AWSServiceRoleForAutoScaling does not exist');
+  });
+
+  test('fails when the customer-managed EBS default key\'s policy does not name Auto Scaling\'s role; the statements its fix adds make it pass', async () => {
+    const { cloud, doctor } = setup();
+    const key = addKey(cloud, KEY_ID);
+    cloud.ec2Account.ebsEncryptionByDefault = true;
+    cloud.ec2Account.ebsDefaultKmsKeyId = KEY;
+    const run = await doctor();
+    expect(run.writes).toEqual([]);
+    expect(run.code).toBe(1);
+    const statements = JSON.stringify(AUTO_SCALING_STATEMENTS);
+    expect(run.report.checks.filter((c) => c.status !== 'ok')).toEqual([{
+      name: 'EBS default encryption',
+      status: 'fail',
+      detail: `on, with key ${KEY}, whose policy does not let AWSServiceRoleForAutoScaling kms:Encrypt, kms:Decrypt, kms:ReEncrypt*, kms:GenerateDataKey*, kms:DescribeKey, kms:CreateGrant: instances go from pending to terminated (Client.InternalError), so every launch fails (a grant to the role, which doctor does not read, can stand in for the policy)`,
+      fix: `add to the key policy (aws kms put-key-policy --key-id ${KEY} --policy-name default --policy file://policy.json, with the current policy from aws kms get-key-policy --key-id ${KEY} --policy-name default) the statements ${statements}`,
+    }]);
+    // An operator following the fix: the key policy with those statements added.
+    const fixed = JSON.parse(key.policy) as { Statement: unknown[] };
+    fixed.Statement.push(...(JSON.parse(/the statements (\[.*\])$/.exec(run.report.checks.find((c) => c.name === 'EBS default encryption')!.fix!)![1]!) as unknown[]));
+    key.policy = JSON.stringify(fixed);
+    const after = await doctor();
+    expect(after.code).toBe(0);
+    expect(after.report.checks.find((c) => c.name === 'EBS default encryption')).toEqual({
+      name: 'EBS default encryption',
+      status: 'ok',
+      detail: `on, with customer-managed key ${KEY}, whose policy lets AWSServiceRoleForAutoScaling and the account's IAM policies use it`,
+    });
+  });
+
+  test('fails when the key policy grants the role everything but kms:CreateGrant, or denies it', async () => {
+    const { cloud, doctor } = setup();
+    const [use] = AUTO_SCALING_STATEMENTS;
+    const key = addKey(cloud, KEY_ID, JSON.stringify({ Version: '2012-10-17', Statement: [ROOT_STATEMENT, use] }));
+    cloud.ec2Account.ebsEncryptionByDefault = true;
+    cloud.ec2Account.ebsDefaultKmsKeyId = KEY;
+    const run = await doctor();
+    expect(run.code).toBe(1);
+    expect(run.report.checks.find((c) => c.name === 'EBS default encryption')!.detail).toBe(
+      `on, with key ${KEY}, whose policy does not let AWSServiceRoleForAutoScaling kms:CreateGrant: instances go from pending to terminated (Client.InternalError), so every launch fails (a grant to the role, which doctor does not read, can stand in for the policy)`,
+    );
+    const deny = { Effect: 'Deny', Principal: { AWS: ROLE_ARN }, Action: 'kms:Decrypt', Resource: '*' };
+    key.policy = JSON.stringify({ Version: '2012-10-17', Statement: [ROOT_STATEMENT, ...AUTO_SCALING_STATEMENTS, deny] });
+    const denied = await doctor();
+    expect(denied.code).toBe(1);
+    expect(denied.report.checks.find((c) => c.name === 'EBS default encryption')).toEqual({
+      name: 'EBS default encryption',
+      status: 'fail',
+      detail: `on, with key ${KEY}, whose policy denies AWSServiceRoleForAutoScaling kms:Decrypt: instances go from pending to terminated (Client.InternalError), so every launch fails`,
+      fix: `remove that Deny for ${ROLE_ARN} from the key policy (aws kms get-key-policy --key-id ${KEY} --policy-name default)`,
+    });
+  });
+
+  test('fails when the EBS default key does not exist', async () => {
+    const { cloud, doctor } = setup();
+    cloud.ec2Account.ebsEncryptionByDefault = true;
+    cloud.ec2Account.ebsDefaultKmsKeyId = KEY;
+    const run = await doctor();
+    expect(run.writes).toEqual([]);
+    expect(run.code).toBe(1);
+    expect(run.report.checks.filter((c) => c.status !== 'ok')).toEqual([{
+      name: 'EBS default encryption',
+      status: 'fail',
+      detail: `on, with key ${KEY}, which does not exist: every launch of an encrypted volume fails`,
+      fix: 'set the default EBS key to one that exists (aws ec2 modify-ebs-default-kms-key-id --kms-key-id <key ARN>) or to the AWS managed key (aws ec2 reset-ebs-default-kms-key-id)',
+    }]);
   });
 });

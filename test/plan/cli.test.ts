@@ -12,6 +12,9 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,7 +61,7 @@ beforeAll(async () => {
   const server = await moto.ready;
   wire = wireClients(server);
   const config = clientConfig(server);
-  clients = { ...wire, cloudFormation: new CloudFormationClient(config), sfn: new SFNClient(config), s3: new S3Client(config), secretsManager: new SecretsManagerClient(config), sts: new STSClient(config) };
+  clients = { ...wire, cloudFormation: new CloudFormationClient(config), sfn: new SFNClient(config), s3: new S3Client(config), secretsManager: new SecretsManagerClient(config), sts: new STSClient(config), iam: new IAMClient(config), kms: new KMSClient(config), serviceQuotas: new ServiceQuotasClient(config) };
   dir = mkdtempSync(join(tmpdir(), 'herd-plan-'));
 
   const network = await createNetwork(wire);

@@ -23,22 +23,24 @@ export interface DoctorReport {
 export async function runDoctor(deps: CliDeps, env: string): Promise<DoctorReport> {
   const config = configuredEnvironment(deps.config(), env);
   let checks: CheckResult[];
+  let deployed = true;
   try {
     const handle = await resolveEnvironment(deps, env);
     checks = await runChecks(ENVIRONMENT_CHECKS, environmentCheckContext(handle, deps.now()), env);
   } catch (err) {
     // No stack (or one without herd's outputs): nothing of the environment can be checked.
     if (!(err instanceof CliError)) throw err;
+    deployed = false;
     checks = [{ name: 'stack', status: 'fail', detail: err.message, fix: `npx cdk deploy ${stackName(env)}` }];
   }
-  checks.push(...(await runChecks(ACCOUNT_CHECKS, { clients: deps.clients(config.region, config.name), env }, env)));
+  checks.push(...(await runChecks(ACCOUNT_CHECKS, { clients: deps.clients(config.region, config.name), env, deployed }, env)));
   return { environment: env, ok: checks.every((c) => c.status !== 'fail'), checks };
 }
 
 export function register(program: Command, deps: CliDeps): void {
   program
     .command('doctor')
-    .description('live checks of an environment and its account, each with its fix: stack, release, settings, launch templates, groups, targets, alarms, lock, maintenance, deploys, quotas')
+    .description('live checks of an environment and its account, each with its fix: stack, release, settings, launch templates, groups, targets, alarms, lock, maintenance, deploys; the Auto Scaling service-linked role, the EBS default key policy, quotas')
     .argument('<env>', 'environment (herd.config.ts)')
     .option(...JSON_OPTION)
     .addHelpText(

@@ -557,5 +557,20 @@ const MAPPERS: Record<string, Mapper> = {
   'secretsManager:PutSecretValue': (input, arns) => [{ action: 'secretsmanager:PutSecretValue', resource: arns.secret(str(input.SecretId)), context: {} }],
   'secretsManager:DescribeSecret': (input, arns) => [{ action: 'secretsmanager:DescribeSecret', resource: arns.secret(str(input.SecretId)), context: {} }],
   'secretsManager:DeleteSecret': (input, arns) => [{ action: 'secretsmanager:DeleteSecret', resource: arns.secret(str(input.SecretId)), context: {} }],
+  // GetRole authorizes the role's ARN, its path included (a service-linked role's `/aws-service-role/<service>/`);
+  // a role that does not exist is named without a path.
+  'iam:GetRole': (input, arns, scope) => {
+    const name = str(input.RoleName);
+    const role = scope.cloud?.roles.get(name);
+    return [{ action: 'iam:GetRole', resource: `arn:aws:iam::${arns.account}:role${role?.path ?? '/'}${name}`, context: {} }];
+  },
+  // GetKeyPolicy takes a key id or key ARN (never an alias): the key's ARN.
+  'kms:GetKeyPolicy': (input, arns) => {
+    const id = str(input.KeyId);
+    return [{ action: 'kms:GetKeyPolicy', resource: id.startsWith('arn:') ? id : `arn:aws:kms:${arns.region}:${arns.account}:key/${id}`, context: { 'kms:CallerAccount': arns.account } }];
+  },
+  // The quota resource is optional for GetServiceQuota, and GetAWSDefaultServiceQuota has none.
+  'serviceQuotas:GetServiceQuota': everything('servicequotas:GetServiceQuota'),
+  'serviceQuotas:GetAWSDefaultServiceQuota': everything('servicequotas:GetAWSDefaultServiceQuota'),
   'secretsManager:RestoreSecret': (input, arns) => [{ action: 'secretsmanager:RestoreSecret', resource: arns.secret(str(input.SecretId)), context: {} }],
 };

@@ -6,8 +6,11 @@
  */
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { CreateImageCommand, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
@@ -42,6 +45,9 @@ export function motoClients(server: MotoServer): MotoClients {
     s3: new S3Client({ ...config, forcePathStyle: true }),
     secretsManager: new SecretsManagerClient(config),
     sts: new STSClient(config),
+    iam: new IAMClient(config),
+    kms: new KMSClient(config),
+    serviceQuotas: new ServiceQuotasClient(config),
   };
 }
 

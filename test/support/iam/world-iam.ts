@@ -7,6 +7,7 @@
  * Step Functions, CloudFormation).
  */
 import type { EnvironmentSettings, HerdSettings } from '../../../lib/config/types';
+import { defaultKeyPolicy } from '../../../lib/simulation/services/kms';
 import { iamRequestsOf, type ApiCall, type IamRequest, type IamScope } from '../../../lib/simulation/iam/requests';
 import { SIMULATED_ACCOUNT, SIMULATED_REGION, type World } from '../../../lib/simulation/world';
 import { describeDenial, evaluate, type Denial, type Principal } from './evaluator';
@@ -57,6 +58,18 @@ export interface IamCheck {
 }
 
 /**
+ * The policy of a KMS key the fake cloud holds (`services/kms.ts`: keys a test adds), by its
+ * ARN. GetKeyPolicy of a key of the account the fake does not hold answers NotFoundException
+ * whatever the caller's permissions, so that call is evaluated with KMS's default policy.
+ */
+function fakeKeyPolicy(scope: IamScope, request: IamRequest): PolicyDocument | undefined {
+  if (!scope.cloud || !request.resource.startsWith(`arn:aws:kms:${scope.region}:${scope.account}:key/`)) return undefined;
+  const key = [...scope.cloud.kmsKeys.values()].find((k) => k.arn === request.resource);
+  if (!key && request.action !== 'kms:GetKeyPolicy') return undefined;
+  return JSON.parse(key?.policy ?? defaultKeyPolicy(scope.account)) as PolicyDocument;
+}
+
+/**
  * A check of calls against `principals`, scoped to `scope`. `resourcePolicies`: policies of
  * resources whose service requires one besides the caller's (KMS key policies), by ARN.
  */
@@ -69,7 +82,7 @@ export function iamCheck(principals: Map<string, Principal>, scope: IamScope, re
       const principal = principals.get(call.principal);
       if (!principal) throw new Error(`IAM: no policies for principal ${call.principal} (calling ${call.service}:${call.api})`);
       for (const request of requests) {
-        const result = await evaluate(principal, request, resourcePolicies.get(request.resource));
+        const result = await evaluate(principal, request, resourcePolicies.get(request.resource) ?? fakeKeyPolicy(scope, request));
         const key = JSON.stringify([principal.name, call.service, call.api, request.action, request.resource, request.context]);
         if (result !== 'Allowed' && !seen.has(key)) {
           seen.add(key);
