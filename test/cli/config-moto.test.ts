@@ -5,21 +5,13 @@
 import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { GetParametersByPathCommand } from '@aws-sdk/client-ssm';
 import { parameterNames } from '../../lib/names';
-import { startMoto } from '../support/moto';
 import { runHerd, testConfig, testDeps } from './support/harness';
-import { createMotoEnvironment, motoClients, type MotoClients } from './support/moto-env';
+import { freshMotoEnvironmentEachTest, type MotoClients } from './support/moto-env';
 
-const moto = startMoto();
 let clients: MotoClients;
-
-beforeAll(async () => {
-  clients = motoClients(await moto.ready);
-}, 30_000);
-
-beforeEach(async () => {
-  await moto.server().reset();
-  await createMotoEnvironment(clients);
-}, 30_000);
+freshMotoEnvironmentEachTest((c) => {
+  clients = c;
+});
 
 const names = parameterNames('shop', 'staging');
 const deps = (stdin?: string) => ({ ...testDeps({ clients: () => clients, config: testConfig() }), ...(stdin !== undefined ? { readStdin: async () => stdin } : {}) });

@@ -21,24 +21,16 @@ import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import type { DoctorReport } from '../../lib/cli/commands/doctor';
 import { autoScalingKeyStatements } from '../../lib/cli/doctor/account-checks';
 import { AUTO_SCALING_KEY_ACTIONS, DEPLOY_STEP_KEY_ACTIONS, keyPolicyAccess } from '../../lib/cli/doctor/key-policy';
-import { startMoto } from '../support/moto';
 import { runHerd, testDeps } from './support/harness';
-import { createMotoEnvironment, motoClients, type MotoClients } from './support/moto-env';
+import { createMotoEnvironment, freshMotoEnvironmentEachTest, type MotoClients } from './support/moto-env';
 
-const moto = startMoto();
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling';
 let clients: MotoClients;
-
-beforeAll(async () => {
-  clients = motoClients(await moto.ready);
-}, 30_000);
-
-beforeEach(async () => {
-  await moto.server().reset();
-  await createMotoEnvironment(clients);
+freshMotoEnvironmentEachTest(async (c) => {
+  clients = c;
   // What AWS does when the first Auto Scaling group of an account is created.
   await clients.iam.send(new CreateServiceLinkedRoleCommand({ AWSServiceName: 'autoscaling.amazonaws.com' }));
-}, 30_000);
+});
 
 async function write(group: string, stream: string, events: { timestamp: number; message: string }[]) {
   await clients.logs.send(new CreateLogGroupCommand({ logGroupName: group })).catch((err: Error) => {

@@ -9,22 +9,15 @@ import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, TerminateIn
 import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { lockedMessage } from '../../lambda/deploy/lock';
 import { TAGS } from '../../lib/names';
-import { startMoto } from '../support/moto';
 import { runHerd, testDeps } from './support/harness';
-import { createMotoEnvironment, motoClients, type MotoClients, type MotoEnvironment } from './support/moto-env';
+import { freshMotoEnvironmentEachTest, type MotoClients, type MotoEnvironment } from './support/moto-env';
 
-const moto = startMoto();
 let clients: MotoClients;
 let m: MotoEnvironment;
-
-beforeAll(async () => {
-  clients = motoClients(await moto.ready);
-}, 30_000);
-
-beforeEach(async () => {
-  await moto.server().reset();
-  m = await createMotoEnvironment(clients, 'staging', 'shop', moto.server());
-}, 30_000);
+freshMotoEnvironmentEachTest((c, e) => {
+  clients = c;
+  m = e;
+});
 
 async function runInstances(): Promise<Instance[]> {
   const res = await clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: `tag:${TAGS.role}`, Values: ['run'] }] }));

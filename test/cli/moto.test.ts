@@ -21,23 +21,16 @@ import { deployEnvironmentOf, readStackOutputs } from '../../lib/cli/environment
 import { resolveConfig } from '../../lib/config/validate';
 import { parameterNames } from '../../lib/names';
 import { releaseIdOfTree } from '../../lib/release-id';
-import { startMoto } from '../support/moto';
 import { appDirectory, largeAppDirectory } from './support/app';
 import { runHerd, testConfig, testDeps } from './support/harness';
-import { createMotoEnvironment, createReleaseImage, motoClients, type MotoClients, type MotoEnvironment } from './support/moto-env';
+import { createReleaseImage, freshMotoEnvironmentEachTest, type MotoClients, type MotoEnvironment } from './support/moto-env';
 
-const moto = startMoto();
 let clients: MotoClients;
 let m: MotoEnvironment;
-
-beforeAll(async () => {
-  clients = motoClients(await moto.ready);
-}, 30_000);
-
-beforeEach(async () => {
-  await moto.server().reset();
-  m = await createMotoEnvironment(clients);
-}, 30_000);
+freshMotoEnvironmentEachTest((c, e) => {
+  clients = c;
+  m = e;
+});
 
 const deps = (config = testConfig()) => testDeps({ clients: () => clients, config });
 const LOCK = { deployId: '20261105T090000Z-abcdef', actor: 'bob', release: 'r0', since: '2026-11-05T09:00:00.000Z' };

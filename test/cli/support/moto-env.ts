@@ -16,7 +16,7 @@ import { PutParameterCommand } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { AwsClients } from '../../../lib/cli/deps';
 import { TAGS, parameterNames } from '../../../lib/names';
-import { clientConfig, type MotoServer } from '../../support/moto';
+import { clientConfig, startMoto, type MotoHandle, type MotoServer } from '../../support/moto';
 import {
   baseImageId,
   createDeployTable,
@@ -131,4 +131,24 @@ export async function createReleaseImage(clients: MotoClients, m: MotoEnvironmen
   );
   await clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
   return image.ImageId ?? '';
+}
+
+/**
+ * A moto_server for the test file and, before each test, the environment made afresh in it
+ * (with the migration runner's instance profile, which `herd run` launches with). `use` gets
+ * the clients and the environment (and may add to it) before each test.
+ */
+export function freshMotoEnvironmentEachTest(use: (clients: MotoClients, m: MotoEnvironment, server: MotoServer) => void | Promise<void>): MotoHandle {
+  const moto = startMoto();
+  let clients: MotoClients | undefined;
+  beforeAll(async () => {
+    clients = motoClients(await moto.ready);
+  }, 30_000);
+  beforeEach(async () => {
+    const server = moto.server();
+    await server.reset();
+    if (!clients) throw new Error('moto_server did not start');
+    await use(clients, await createMotoEnvironment(clients, 'staging', 'shop', server), server);
+  }, 30_000);
+  return moto;
 }
