@@ -152,7 +152,9 @@ export function liveView(
   return {
     line: [`${phase}: ${step}`, ...extra].join(' · '),
     time: `elapsed ${elapsed} · ETA ${eta}`,
-    key: [phase, step, ...extra].join('|'),
+    // What makes a new piped line: the bake's estimate moves every poll, so only its tens count
+    // (the heartbeat says the rest); a refresh's percentage moves as instances are replaced.
+    key: [phase, step, progress.bakePercent === undefined ? '' : `bake ${Math.floor(progress.bakePercent / 10) * 10}`, progress.refresh ? `${progress.refresh.role} ${progress.refresh.percent}` : ''].join('|'),
     heartbeat: `still ${phase}: ${step}, elapsed ${elapsed}, ETA ${eta}`,
     banner: bannerLines(state, env, now),
     bannerKey: bannerKey(state, env.pageUpBefore),

@@ -54,6 +54,10 @@ describe('herd deploy <env> <path>', () => {
     // The step in words, with the count of instances replaced, and the time left from the first line on.
     expect(lines.some((l) => /^rollout: replacing [12] of 2 web instances · refresh web \d+% · elapsed \S+ · ETA ~\S+$/.test(l))).toBe(true);
     expect(lines.some((l) => /^bake: waiting for the builder · bake ~\d+% · elapsed \S+ · ETA ~\S+$/.test(l))).toBe(true);
+    // Piped, the bake's estimate prints a line per ten percent (heartbeats in between), not one a poll.
+    const bakeLines = lines.filter((l) => /^bake: waiting for the builder · bake ~\d+%/.test(l));
+    expect(bakeLines.length).toBeLessThanOrEqual(11);
+    expect(new Set(bakeLines.map((l) => Math.floor(Number(/bake ~(\d+)%/.exec(l)?.[1]) / 10))).size).toBe(bakeLines.length);
     expect(lines.filter((l) => /^✔ lock {12}\d+s \(estimate ~\d+s\)$/.test(l))).toHaveLength(1);
     // Each instance of the rollout as it changes, the new ones launching to healthy, the old ones draining to terminated.
     expect(lines).toEqual(expect.arrayContaining([
