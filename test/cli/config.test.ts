@@ -157,6 +157,18 @@ describe('herd config set --secret', () => {
   });
 });
 
+describe('herd config set, half done', () => {
+  test('fails on the second of two keys: the error says which key is written and which failed, and history records the written one', async () => {
+    const { sim, deps } = setup();
+    sim.world.cloud.faults.push({ api: 'ssm:PutParameter', code: 'ThrottlingException', message: 'Rate exceeded', status: 400, when: (input) => input.Name === `${names.envPrefix}SECOND` });
+    const run = await runHerd(['config', 'staging', 'set', 'FIRST=1', 'SECOND=2'], deps());
+    expect(run.code).toBe(1);
+    expect(run.err).toMatch(/^herd: set FIRST on staging, then failed on SECOND: .*Rate exceeded.*; FIRST is written \(`herd config staging list`\); fix the cause and set the rest again\n$/);
+    expect(sim.world.cloud.parameters.get(`${names.envPrefix}FIRST`)).toBe('1');
+    expect(sim.world.cloud.parameters.has(`${names.envPrefix}SECOND`)).toBe(false);
+  });
+});
+
 describe('herd config list', () => {
   test('shows every setting with its source: herd, herd.config.ts, herd config; secrets without values', async () => {
     const { sim, deps } = setup();

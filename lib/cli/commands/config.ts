@@ -34,7 +34,7 @@ import {
 import { auditAction } from '../audit';
 import type { CliDeps } from '../deps';
 import { resolveEnvironment, type EnvironmentHandle } from '../environment';
-import { CliError, EXIT, exitWith } from '../errors';
+import { CliError, EXIT, exitWith, explain } from '../errors';
 import { lockedMessage, readLock } from '../../../lambda/deploy/lock';
 import { checkRestart, parseRoles, restartEnvironment, type RestartOptions } from './restart';
 
@@ -182,8 +182,16 @@ async function set(deps: CliDeps, handle: EnvironmentHandle, items: readonly str
       done.push(a.key);
     }
   } catch (err) {
-    if (done.length > 0) await auditAction(deps, handle, 'config set', actor, `set ${describeKeys(done, secret)} (then failed on ${assignments[done.length]?.key})`);
-    throw secret ? redacted(err, values) : err;
+    const cause = secret ? redacted(err, values) : err;
+    if (done.length === 0) throw cause;
+    // Half done: say what is written (and record it) rather than only the error.
+    const failedOn = assignments[done.length]?.key ?? '?';
+    await auditAction(deps, handle, 'config set', actor, `set ${describeKeys(done, secret)} (then failed on ${failedOn})`);
+    throw new CliError(
+      `set ${describeKeys(done, secret)} on ${handle.name}, then failed on ${failedOn}: ${explain(cause).message}; ` +
+        `${done.join(', ')} ${done.length === 1 ? 'is' : 'are'} written (\`herd config ${handle.name} list\`); fix the cause and set the rest again`,
+      EXIT.failed,
+    );
   }
   const keys = describeKeys(done, secret);
   deps.out.write(`set ${keys} on ${handle.name}; instances load settings when they boot: ${opts.restart ? 'restarting now' : `run herd restart ${handle.name} to roll them out`}\n`);
