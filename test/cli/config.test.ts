@@ -167,6 +167,18 @@ describe('herd config set, half done', () => {
     expect(sim.world.cloud.parameters.get(`${names.envPrefix}FIRST`)).toBe('1');
     expect(sim.world.cloud.parameters.has(`${names.envPrefix}SECOND`)).toBe(false);
   });
+
+  test('unset fails on the second of two keys: the error says which key is gone and which failed', async () => {
+    const { sim, deps } = setup();
+    expect((await runHerd(['config', 'staging', 'set', 'FIRST=1', 'SECOND=2'], deps())).code).toBe(0);
+    typing(sim);
+    sim.world.cloud.faults.push({ api: 'ssm:DeleteParameter', code: 'ThrottlingException', message: 'Rate exceeded', status: 400, when: (input) => input.Name === `${names.envPrefix}SECOND` });
+    const run = await runHerd(['config', 'staging', 'unset', 'FIRST', 'SECOND'], deps());
+    expect(run.code).toBe(1);
+    expect(run.err).toMatch(/^herd: unset FIRST on staging, then failed on SECOND: .*Rate exceeded.*; FIRST is gone \(`herd config staging list`\); fix the cause and unset the rest again\n$/);
+    expect(sim.world.cloud.parameters.has(`${names.envPrefix}FIRST`)).toBe(false);
+    expect(sim.world.cloud.parameters.get(`${names.envPrefix}SECOND`)).toBe('2');
+  });
 });
 
 describe('herd config list', () => {

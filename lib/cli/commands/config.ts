@@ -239,8 +239,14 @@ async function unset(deps: CliDeps, handle: EnvironmentHandle, keys: readonly st
       done.push(p.key);
     }
   } catch (err) {
-    if (done.length > 0) await auditAction(deps, handle, 'config unset', actor, `unset ${done.join(', ')} (then failed on ${plan[done.length]?.key})`);
-    throw err;
+    if (done.length === 0) throw err;
+    const failedOn = plan[done.length]?.key ?? '?';
+    await auditAction(deps, handle, 'config unset', actor, `unset ${done.join(', ')} (then failed on ${failedOn})`);
+    throw new CliError(
+      `unset ${done.join(', ')} on ${env}, then failed on ${failedOn}: ${explain(err).message}; ` +
+        `${done.join(', ')} ${done.length === 1 ? 'is' : 'are'} gone (\`herd config ${env} list\`); fix the cause and unset the rest again`,
+      EXIT.failed,
+    );
   }
   const secrets = plan.filter((p) => p.secretReference !== undefined).map((p) => p.key);
   const what = `${done.join(', ')}${secrets.length > 0 ? ` (secret${secrets.length === 1 ? '' : 's'} ${secrets.join(', ')} deleted with a 7-day recovery window)` : ''}`;
