@@ -27,6 +27,12 @@ const config: HerdSettings = {
       name: 'production',
       profile: 'production',
       network: { cidr: '10.30.0.0/16' },
+      // A production environment serves HTTPS only (or says why not with allowPlainHttp).
+      // PLACEHOLDER: account 123456789012 is AWS's documentation account. Replace both with
+      // your domain and its ACM certificate (in the environment's region) before deploying:
+      // CloudFormation refuses this ARN, so production never goes out on plain HTTP by mistake.
+      domainNames: ['mootube.example.com'],
+      certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000',
       web: { minCapacity: 2, maxCapacity: 8 },
       deploy: { rolling: { checkpointPercentages: [50, 100], checkpointDelaySeconds: 60 } },
     },

@@ -21,6 +21,7 @@ import { acknowledge } from './nag';
 import { Network } from './network';
 import { Notifications } from './notifications';
 import { retentionOf } from './retention';
+import { WebApplicationFirewall } from './waf';
 
 export interface EnvironmentStackProps extends StackProps {
   /** The app every environment of this configuration runs. */
@@ -44,6 +45,8 @@ export interface EnvironmentStackProps extends StackProps {
 export class EnvironmentStack extends Stack {
   public readonly network: Network;
   public readonly loadBalancer: LoadBalancer;
+  /** The web application firewall on the load balancer (`waf.enabled`). */
+  public readonly firewall?: WebApplicationFirewall;
   public readonly web: Fleet;
   public readonly worker: Fleet;
   public readonly database: Database;
@@ -101,6 +104,16 @@ export class EnvironmentStack extends Stack {
       alarms: config.alarms,
       topic: this.notifications.topic,
     });
+
+    if (config.waf.enabled) {
+      this.firewall = new WebApplicationFirewall(this, 'Firewall', {
+        app,
+        environment: env,
+        settings: config.waf,
+        loadBalancer: this.loadBalancer.alb,
+        logRetention,
+      });
+    }
 
     this.database = new Database(this, 'Database', { vpc, app, environment: env, settings: config.database, logRetention });
     this.cache = new Cache(this, 'Cache', {

@@ -9,18 +9,10 @@ import { Construct } from 'constructs';
 import type { AccessLogs } from './access-logs';
 import { HERD_ALARMS, HERD_ALARM_IDS, type HerdAlarmId, type HerdAlarmShape } from './alarms';
 import type { AlarmConfig, HealthCheckConfig, LoadBalancerConfig } from './config/types';
-import { BYPASS_HEADER } from './names';
+import { BYPASS_CIDR_PRIORITY, BYPASS_HEADER, BYPASS_HEADER_PRIORITY } from './names';
 import { acknowledge } from './nag';
 
-/**
- * Listener rule priorities reserved for the maintenance page. The bypass rules stay in
- * place (they forward like the default action while no page is up); the deploy step and
- * `herd maintenance on` insert the fixed-response rule at `MAINTENANCE_PRIORITY`, below
- * the bypass rules and above any rule an app may add (priority >= 100).
- */
-export const BYPASS_HEADER_PRIORITY = 1;
-export const BYPASS_CIDR_PRIORITY = 2;
-export const MAINTENANCE_PRIORITY = 10;
+export { BYPASS_CIDR_PRIORITY, BYPASS_HEADER_PRIORITY, MAINTENANCE_PRIORITY } from './names';
 
 export interface LoadBalancerProps {
   readonly vpc: ec2.IVpc;
@@ -70,6 +62,8 @@ export class LoadBalancer extends Construct implements ec2.IConnectable {
       vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
       dropInvalidHeaderFields: true,
       idleTimeout: Duration.seconds(props.settings.idleTimeoutSeconds),
+      // `deletion_protection.enabled`: deleting the stack fails instead of taking the site down.
+      deletionProtection: props.settings.deletionProtection,
     });
     props.accessLogs.receiveLoadBalancerLogs(this.alb, 'alb');
     this.connections = this.alb.connections;

@@ -75,3 +75,14 @@ export const NO_RELEASE = 'none';
 
 /** Header that carries the maintenance bypass secret. */
 export const BYPASS_HEADER = 'X-Herd-Bypass';
+
+/**
+ * Listener rule priorities reserved for the maintenance page. The bypass rules stay in
+ * place (they forward like the default action while no page is up); the deploy step and
+ * `herd maintenance on` insert the fixed-response rule at `MAINTENANCE_PRIORITY`, below
+ * the bypass rules and above any rule an app may add (priority >= 100).
+ * `herd maintenance rotate-bypass` finds the header rule at `BYPASS_HEADER_PRIORITY`.
+ */
+export const BYPASS_HEADER_PRIORITY = 1;
+export const BYPASS_CIDR_PRIORITY = 2;
+export const MAINTENANCE_PRIORITY = 10;

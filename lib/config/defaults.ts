@@ -1,7 +1,13 @@
-import type { EnvironmentConfig, Profile } from './types';
+import { WAF_MANAGED_RULE_GROUPS, type EnvironmentConfig, type Profile } from './types';
 
 /** New instances that may fail their health check for the same reason before a deploy stops (`deploy.maxFailedInstances`). */
 export const DEFAULT_MAX_FAILED_INSTANCES = 3;
+
+/**
+ * Requests per client IP in 5 minutes before the firewall's rate rule blocks (`waf.rateLimitPer5Minutes`):
+ * about 7 a second sustained, far above one person's browsing, well below a scraper's.
+ */
+export const DEFAULT_WAF_RATE_LIMIT = 2000;
 
 /**
  * Defaults per profile. `small` keeps a testing environment cheap (one NAT gateway,
@@ -49,6 +55,14 @@ export function profileDefaults(profile: Profile, app: string): Omit<Environment
       deregistrationDelaySeconds: 30,
       idleTimeoutSeconds: 60,
       accessLogRetentionDays: production ? 365 : 30,
+      deletionProtection: production,
+    },
+    waf: {
+      enabled: production,
+      rateLimitPer5Minutes: DEFAULT_WAF_RATE_LIMIT,
+      countOnly: false,
+      managedRules: [...WAF_MANAGED_RULE_GROUPS],
+      excludedRules: [],
     },
     database: {
       instanceType: production ? 't4g.medium' : 't4g.micro',

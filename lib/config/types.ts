@@ -77,6 +77,44 @@ export interface LoadBalancerConfig {
   readonly idleTimeoutSeconds: number;
   /** Days access logs are kept in their bucket. */
   readonly accessLogRetentionDays: number;
+  /**
+   * Refuse to delete the load balancer (`deletion_protection.enabled`), so that deleting the
+   * stack fails instead of taking the site down; default on for `production`. Turn it off
+   * (and cdk deploy) before tearing the environment down.
+   */
+  readonly deletionProtection: boolean;
+}
+
+/** The AWS managed rule groups herd's web application firewall can use (AWS Managed Rules, baseline and IP reputation groups). */
+export const WAF_MANAGED_RULE_GROUPS = ['AWSManagedRulesCommonRuleSet', 'AWSManagedRulesKnownBadInputsRuleSet', 'AWSManagedRulesAmazonIpReputationList'] as const;
+export type WafManagedRuleGroup = (typeof WAF_MANAGED_RULE_GROUPS)[number];
+
+/**
+ * The web application firewall (AWS WAF web ACL) in front of the load balancer: AWS managed
+ * rule groups and a rate limit per client IP, its logs in CloudWatch Logs. On by default for
+ * `production`. The Common Rule Set blocks request bodies over 8 KB (`SizeRestrictions_BODY`):
+ * an app that takes uploads lists `AWSManagedRulesCommonRuleSet:SizeRestrictions_BODY` in
+ * `excludedRules`.
+ */
+export interface WafConfig {
+  readonly enabled: boolean;
+  /** Requests one client IP may make in 5 minutes before the rate rule blocks it (10 to 2,000,000,000). */
+  readonly rateLimitPer5Minutes: number;
+  /** Count what the rules match instead of blocking (to tune the rules before enforcing them). */
+  readonly countOnly: boolean;
+  /** The managed rule groups evaluated, in this order. */
+  readonly managedRules: readonly WafManagedRuleGroup[];
+  /** Rules of those groups that only count, as `<group>:<rule>`, e.g. `AWSManagedRulesCommonRuleSet:SizeRestrictions_BODY`. */
+  readonly excludedRules: readonly string[];
+}
+
+/**
+ * Serving a production environment without TLS, said explicitly: without a certificate,
+ * session cookies, logins and the maintenance bypass header cross the internet in clear text.
+ */
+export interface PlainHttpAcknowledgment {
+  /** Why plain HTTP is acceptable here (at least 10 characters), e.g. "TLS ends at the CDN in front of it". */
+  readonly reason: string;
 }
 
 /** The shared PostgreSQL database. */
@@ -201,8 +239,10 @@ export interface EnvironmentConfig {
   readonly region?: string;
   /** Host names served; with a certificate, the listener is HTTPS. */
   readonly domainNames: readonly string[];
-  /** ACM certificate ARN for `domainNames`. */
+  /** ACM certificate ARN for `domainNames`. Required for a `production` environment unless `allowPlainHttp` says why not. */
   readonly certificateArn?: string;
+  /** A `production` environment without `certificateArn` must say why it may serve plain HTTP. */
+  readonly allowPlainHttp?: PlainHttpAcknowledgment;
   /** TCP port the web process listens on (`$PORT`). */
   readonly appPort: number;
   /** Plain (non-secret) settings handed to the app as environment variables. */
@@ -212,6 +252,7 @@ export interface EnvironmentConfig {
   readonly worker: FleetConfig;
   readonly healthCheck: HealthCheckConfig;
   readonly loadBalancer: LoadBalancerConfig;
+  readonly waf: WafConfig;
   readonly database: DatabaseConfig;
   readonly cache: CacheConfig;
   readonly deploy: DeployConfig;

@@ -8,6 +8,7 @@ import {
   HerdConfig,
   MIGRATION_ORDERS,
   PROFILES,
+  WAF_MANAGED_RULE_GROUPS,
 } from './types';
 
 /**
@@ -35,6 +36,16 @@ const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
 const HOSTNAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const CERTIFICATE_ARN = /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/;
 const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/(mrk-)?[0-9a-f-]{32,36}$/;
+/** `<managed rule group>:<rule name>`; WAF rule names are 1–128 letters, digits, `_` or `-`. */
+const WAF_EXCLUDED_RULE = /^([A-Za-z]+):([A-Za-z0-9_-]{1,128})$/;
+/** Shortest reason `allowPlainHttp` accepts: a word or two is not a reason. */
+export const MIN_PLAIN_HTTP_REASON_CHARS = 10;
+/**
+ * The rate-based rule's limit per 5-minute window: at least 10 (AWS WAF Developer Guide,
+ * "Rate-based rule high-level settings"), at most 2,000,000,000 (WAFV2 API, RateBasedStatement.Limit).
+ */
+export const WAF_RATE_LIMIT_MIN = 10;
+export const WAF_RATE_LIMIT_MAX = 2_000_000_000;
 
 
 /** Parses `a.b.c.d/n` into a 32-bit network address and prefix, or undefined. */
@@ -95,6 +106,15 @@ const environmentSchema = z.strictObject({
   region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: 'must be an AWS region like "eu-west-1"' }).optional(),
   domainNames: z.array(z.string().regex(HOSTNAME, { message: 'must be a lower-case host name like "www.example.com"' })).optional(),
   certificateArn: z.string().regex(CERTIFICATE_ARN, { message: 'must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)' }).optional(),
+  allowPlainHttp: z
+    .strictObject({
+      reason: z
+        .string({ message: `must be a string saying why this environment may serve plain HTTP (at least ${MIN_PLAIN_HTTP_REASON_CHARS} characters)` })
+        .refine((r) => r.trim().length >= MIN_PLAIN_HTTP_REASON_CHARS, {
+          message: `must say why this environment may serve plain HTTP in at least ${MIN_PLAIN_HTTP_REASON_CHARS} characters, e.g. "TLS ends at the CDN in front of it"`,
+        }),
+    }, { message: 'must be { reason: "<why plain HTTP is acceptable here>" }' })
+    .optional(),
   appPort: int(1024, 65535).optional(),
   appSettings: z
     .record(
@@ -127,6 +147,21 @@ const environmentSchema = z.strictObject({
       deregistrationDelaySeconds: int(0, 3600, ' seconds').optional(),
       idleTimeoutSeconds: int(1, 4000, ' seconds').optional(),
       accessLogRetentionDays: int(1, 3653, ' days').optional(),
+      deletionProtection: bool.optional(),
+    })
+    .optional(),
+  waf: z
+    .strictObject({
+      enabled: bool.optional(),
+      rateLimitPer5Minutes: int(WAF_RATE_LIMIT_MIN, WAF_RATE_LIMIT_MAX, ' requests per client IP in 5 minutes (AWS WAF rate-based rule limits)').optional(),
+      countOnly: bool.optional(),
+      managedRules: z
+        .array(oneOf(WAF_MANAGED_RULE_GROUPS))
+        .refine((groups) => new Set(groups).size === groups.length, { message: 'must not list a rule group twice' })
+        .optional(),
+      excludedRules: z
+        .array(z.string().regex(WAF_EXCLUDED_RULE, { message: 'must be "<rule group>:<rule name>", e.g. "AWSManagedRulesCommonRuleSet:SizeRestrictions_BODY"' }))
+        .optional(),
     })
     .optional(),
   database: z
@@ -303,6 +338,26 @@ function checkEnvironment(env: EnvironmentConfig, problems: string[]): void {
   if (env.domainNames.length > 0 && env.certificateArn === undefined) {
     at('certificateArn', env.certificateArn, `is required when domainNames are set (${env.domainNames.join(', ')}): herd serves a domain over HTTPS only; request an ACM certificate for them`);
   }
+  if (env.profile === 'production' && env.certificateArn === undefined && env.allowPlainHttp === undefined && env.domainNames.length === 0) {
+    at(
+      'certificateArn',
+      env.certificateArn,
+      'is required for a production environment: without TLS, session cookies, logins and the maintenance bypass header cross the internet in clear text. ' +
+        'Set certificateArn to an ACM certificate of the environment\'s region, or, if plain HTTP is really acceptable here, say why with allowPlainHttp: { reason: "…" }',
+    );
+  }
+  if (env.allowPlainHttp !== undefined && env.certificateArn !== undefined) {
+    at('allowPlainHttp', env.allowPlainHttp, 'has no effect with a certificateArn (the site is served over HTTPS, HTTP only redirects): remove it');
+  }
+  for (const [i, rule] of env.waf.excludedRules.entries()) {
+    const group = WAF_EXCLUDED_RULE.exec(rule)?.[1];
+    if (group !== undefined && !(env.waf.managedRules as readonly string[]).includes(group)) {
+      at(`waf.excludedRules.${i}`, rule, `names a rule group that waf.managedRules does not list (${env.waf.managedRules.join(', ') || 'none'}); known groups: ${WAF_MANAGED_RULE_GROUPS.join(', ')}`);
+    }
+  }
+  if (new Set(env.waf.excludedRules).size !== env.waf.excludedRules.length) {
+    at('waf.excludedRules', env.waf.excludedRules, 'lists a rule twice');
+  }
   if (env.certificateArn !== undefined && env.region !== undefined) {
     const certRegion = env.certificateArn.split(':')[3];
     if (certRegion !== env.region) {
@@ -355,6 +410,12 @@ function checkEnvironment(env: EnvironmentConfig, problems: string[]): void {
   }
 }
 
+/** Keys whose rules depend on another section: when that section is invalid, their rules are skipped too. */
+const SECTIONS_DECIDED_BY: Readonly<Record<string, readonly string[]>> = {
+  // An invalid acknowledgment is reported as such, not also as a missing certificate.
+  allowPlainHttp: ['certificateArn'],
+};
+
 /**
  * Validates what an operator wrote and applies profile defaults.
  * @throws ConfigError listing every problem found, in every environment.
@@ -384,7 +445,7 @@ export function resolveConfig(settings: unknown): HerdConfig {
       const retry = environmentSchema.safeParse(pruned);
       if (!retry.success) return;
       settings = retry.data;
-      invalidSections = parsed.error.issues.map((i) => `${settings.name}.${String(i.path[0] ?? '')}`);
+      invalidSections = parsed.error.issues.flatMap((i) => [String(i.path[0] ?? ''), ...(SECTIONS_DECIDED_BY[String(i.path[0] ?? '')] ?? [])].map((s) => `${settings.name}.${s}`));
     }
     const previous = seen.get(settings.name);
     if (previous !== undefined) {

@@ -24,6 +24,7 @@ import {
   SECRET_MONTHLY,
   TRANSFER_OUT_PER_GB,
   VALKEY_NODE_HOURLY,
+  WAF,
 } from './prices';
 
 /** The parts of a CloudFormation template the estimate reads. */
@@ -135,6 +136,11 @@ export function estimateMonthlyCost(template: CostTemplate): CostEstimate {
   if (eips + lbAzs > 0) lines.push({ item: 'public IPv4 addresses', what: `${eips + lbAzs} (${eips} NAT, ${lbAzs} load balancer)`, monthly: hourly(PUBLIC_IPV4_HOURLY, eips + lbAzs) });
   if (balancers.length > 0) lines.push({ item: 'load balancer', what: `${balancers.length} ALB + 1 LCU`, monthly: hourly(ALB.hourly + ALB.perLcuHour, balancers.length) });
 
+  for (const [, acl] of ofType('AWS::WAFv2::WebACL')) {
+    const rules = ((acl.Properties?.Rules as unknown[] | undefined) ?? []).length;
+    lines.push({ item: 'web application firewall', what: `1 web ACL + ${rules} rules`, monthly: WAF.webAclMonthly + rules * WAF.ruleMonthly });
+  }
+
   const interfaceEndpoints = ofType('AWS::EC2::VPCEndpoint').filter(([, e]) => e.Properties?.VpcEndpointType === 'Interface');
   if (interfaceEndpoints.length > 0) {
     const azs = interfaceEndpoints.reduce((n, [, e]) => n + ((e.Properties?.SubnetIds as unknown[] | undefined)?.length ?? 1), 0);
@@ -163,7 +169,7 @@ export function usd(amount: number | undefined): string {
 /** What traffic adds, per unit (not in the totals). */
 export const USAGE_RATES =
   `traffic adds: NAT processing $${NAT_GATEWAY.perGb}/GB, data out $${TRANSFER_OUT_PER_GB}/GB, ` +
-  `load balancer $${ALB.perLcuHour}/LCU-hour beyond the first, CloudWatch Logs $${LOGS.ingestPerGb}/GB ingested and $${LOGS.storePerGbMonth}/GB-month kept, ` +
+  `load balancer $${ALB.perLcuHour}/LCU-hour beyond the first, web application firewall $${WAF.perMillionRequests}/million requests, CloudWatch Logs $${LOGS.ingestPerGb}/GB ingested and $${LOGS.storePerGbMonth}/GB-month kept, ` +
   'a builder and a runner instance for a few minutes per deploy; Lambda, Step Functions, DynamoDB, S3 and SNS stay under $1 at herd\'s use';
 
 /**

@@ -78,3 +78,9 @@ export const ALARM_MONTHLY = 0.1;
 export const LOGS = { ingestPerGb: 0.5, storePerGbMonth: 0.03 } as const;
 /** Data transfer out to the internet, first 10 TB, per GB (https://aws.amazon.com/ec2/pricing/on-demand/). */
 export const TRANSFER_OUT_PER_GB = 0.09;
+/**
+ * AWS WAF: a web ACL per month, each rule (a rule of its own or an AWS Managed Rules baseline or
+ * IP reputation group) per month, and per million requests inspected; up to 1,500 WCU a web
+ * ACL adds no request charge (herd's rules use about 930) (https://aws.amazon.com/waf/pricing/).
+ */
+export const WAF = { webAclMonthly: 5, ruleMonthly: 1, perMillionRequests: 0.6 } as const;

@@ -22,7 +22,7 @@ function config(appSettings: Record<string, string> = { DEBUG: '0' }): HerdConfi
     app: 'shop',
     environments: [
       { name: 'staging', profile: 'small', network: { cidr: '10.20.0.0/16' }, maintenance: { bypassCidrs: ['203.0.113.0/24'] }, appSettings },
-      { name: 'production', profile: 'production', network: { cidr: '10.30.0.0/16' } },
+      { name: 'production', profile: 'production', network: { cidr: '10.30.0.0/16' }, certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/0b5f3f4e-1111-2222-3333-444455556666' },
     ],
   });
 }

@@ -13,9 +13,12 @@ function problemsOf(settings: unknown): readonly string[] {
   }
 }
 
+/** A production environment's certificate (production serves HTTPS only). */
+const CERTIFICATE = 'arn:aws:acm:eu-west-1:123456789012:certificate/0b5f3f4e-1111-2222-3333-444455556666';
+
 const one = (overrides: Record<string, unknown>): HerdSettings => ({
   app: 'mootube',
-  environments: [{ name: 'production', profile: 'production', network: { cidr: '10.30.0.0/16' }, ...overrides }],
+  environments: [{ name: 'production', profile: 'production', network: { cidr: '10.30.0.0/16' }, certificateArn: CERTIFICATE, ...overrides }],
 });
 
 describe('the default configuration', () => {
@@ -75,7 +78,7 @@ describe('invalid configurations', () => {
       'production.network.cidr ("10.30.0.1/16") must be an IPv4 network in CIDR notation with no host bits set (e.g. 203.0.113.0/24), for the VPC'],
     ['a VPC too small for three subnet tiers', one({ network: { cidr: '10.30.0.0/26' } }),
       'production.network.cidr ("10.30.0.0/26") must have a prefix from /16 to /22 so that 3 subnet tiers fit in every AZ'],
-    ['an HTTPS domain without a certificate', one({ domainNames: ['www.mootube.example'] }),
+    ['an HTTPS domain without a certificate', one({ domainNames: ['www.mootube.example'], certificateArn: undefined }),
       'production.certificateArn (missing) is required when domainNames are set (www.mootube.example): herd serves a domain over HTTPS only; request an ACM certificate for them'],
     ['an environment name that is not DNS-safe', { app: 'mootube', environments: [{ name: 'Prod_1' }] },
       'Prod_1.name ("Prod_1") must be DNS-safe: 1-32 lower-case letters, digits or hyphens, starting with a letter, not ending with a hyphen'],
@@ -182,5 +185,80 @@ describe('invalid configurations', () => {
       '  - production.amiRetention (0) must be >= 1 releases (keep at least the previous release for rollback)\n' +
       '  - production.web.minCapacity (9) must be <= maxCapacity (6)',
     );
+  });
+});
+
+describe('TLS or nothing in production', () => {
+  test('a production environment without a certificate is refused, with the other problems, saying how to fix it', () => {
+    expect(problemsOf(one({ certificateArn: undefined, amiRetention: 0 }))).toEqual([
+      'production.amiRetention (0) must be >= 1 releases (keep at least the previous release for rollback)',
+      'production.certificateArn (missing) is required for a production environment: without TLS, session cookies, logins and the maintenance bypass header cross the internet in clear text. ' +
+        'Set certificateArn to an ACM certificate of the environment\'s region, or, if plain HTTP is really acceptable here, say why with allowPlainHttp: { reason: "…" }',
+    ]);
+  });
+
+  test('plain HTTP is accepted only with a reason of at least 10 characters', () => {
+    const plain = (allowPlainHttp: unknown) => one({ certificateArn: undefined, allowPlainHttp });
+    expect(problemsOf(plain({ reason: 'TLS ends at the CDN in front of this load balancer' }))).toEqual([]);
+    expect(problemsOf(plain({ reason: 'because' }))).toEqual([
+      'production.allowPlainHttp.reason ("because") must say why this environment may serve plain HTTP in at least 10 characters, e.g. "TLS ends at the CDN in front of it"',
+    ]);
+    expect(problemsOf(plain({ reason: '          ' }))).toHaveLength(1);
+    expect(problemsOf(plain(true))).toEqual(['production.allowPlainHttp (true) must be { reason: "<why plain HTTP is acceptable here>" }']);
+    expect(problemsOf(plain({}))).toEqual([
+      'production.allowPlainHttp.reason (missing) must be a string saying why this environment may serve plain HTTP (at least 10 characters)',
+    ]);
+  });
+
+  test('allowPlainHttp beside a certificate is refused (it would mean nothing)', () => {
+    expect(problemsOf(one({ allowPlainHttp: { reason: 'TLS ends at the CDN in front of it' } }))).toEqual([
+      'production.allowPlainHttp ({"reason":"TLS ends at the CDN in front of it"}) has no effect with a certificateArn (the site is served over HTTPS, HTTP only redirects): remove it',
+    ]);
+  });
+
+  test('a small environment may still serve plain HTTP (the synthesis warns)', () => {
+    expect(problemsOf({ app: 'mootube', environments: [{ name: 'staging', profile: 'small' }] })).toEqual([]);
+  });
+});
+
+describe('the web application firewall and deletion protection', () => {
+  test('are on by default for production only', () => {
+    const [production, staging] = resolveConfig({
+      app: 'mootube',
+      environments: [
+        { name: 'production', profile: 'production', certificateArn: CERTIFICATE, network: { cidr: '10.30.0.0/16' } },
+        { name: 'staging', profile: 'small', network: { cidr: '10.20.0.0/16' } },
+      ],
+    }).environments;
+    expect(production!.waf).toEqual({
+      enabled: true,
+      rateLimitPer5Minutes: 2000,
+      countOnly: false,
+      managedRules: ['AWSManagedRulesCommonRuleSet', 'AWSManagedRulesKnownBadInputsRuleSet', 'AWSManagedRulesAmazonIpReputationList'],
+      excludedRules: [],
+    });
+    expect(production!.loadBalancer.deletionProtection).toBe(true);
+    expect(staging!.waf.enabled).toBe(false);
+    expect(staging!.loadBalancer.deletionProtection).toBe(false);
+  });
+
+  test.each<[string, Record<string, unknown>, string]>([
+    ['a rate limit below AWS WAF\'s minimum', { waf: { rateLimitPer5Minutes: 9 } }, 'production.waf.rateLimitPer5Minutes (9) must be >= 10 requests per client IP in 5 minutes (AWS WAF rate-based rule limits)'],
+    ['a rate limit above AWS WAF\'s maximum', { waf: { rateLimitPer5Minutes: 2_000_000_001 } }, 'production.waf.rateLimitPer5Minutes (2000000001) must be <= 2000000000 requests per client IP in 5 minutes (AWS WAF rate-based rule limits)'],
+    ['an unknown managed rule group', { waf: { managedRules: ['AWSManagedRulesSQLiRuleSet'] } }, 'production.waf.managedRules.0 ("AWSManagedRulesSQLiRuleSet") must be one of "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesAmazonIpReputationList"'],
+    ['a rule group listed twice', { waf: { managedRules: ['AWSManagedRulesCommonRuleSet', 'AWSManagedRulesCommonRuleSet'] } }, 'production.waf.managedRules (["AWSManagedRulesCommonRuleSet","AWSManagedRulesCommonRuleSet"]) must not list a rule group twice'],
+    ['an excluded rule without its group', { waf: { excludedRules: ['SizeRestrictions_BODY'] } }, 'production.waf.excludedRules.0 ("SizeRestrictions_BODY") must be "<rule group>:<rule name>", e.g. "AWSManagedRulesCommonRuleSet:SizeRestrictions_BODY"'],
+    ['an excluded rule of a group not evaluated', { waf: { managedRules: ['AWSManagedRulesKnownBadInputsRuleSet'], excludedRules: ['AWSManagedRulesCommonRuleSet:SizeRestrictions_BODY'] } },
+      'production.waf.excludedRules.0 ("AWSManagedRulesCommonRuleSet:SizeRestrictions_BODY") names a rule group that waf.managedRules does not list (AWSManagedRulesKnownBadInputsRuleSet); known groups: AWSManagedRulesCommonRuleSet, AWSManagedRulesKnownBadInputsRuleSet, AWSManagedRulesAmazonIpReputationList'],
+    ['count-only that is not a boolean', { waf: { countOnly: 'yes' } }, 'production.waf.countOnly ("yes") must be true or false'],
+    ['enabled that is not a boolean', { waf: { enabled: 1 } }, 'production.waf.enabled (1) must be true or false'],
+    ['an unknown firewall setting', { waf: { rateLimit: 100 } }, 'production.waf.rateLimit (100) is not a known setting; check its spelling in the configuration reference'],
+    ['deletion protection that is not a boolean', { loadBalancer: { deletionProtection: 'off' } }, 'production.loadBalancer.deletionProtection ("off") must be true or false'],
+  ])('refuses %s', (_what, overrides, expected) => {
+    expect(problemsOf(one(overrides))).toEqual([expected]);
+  });
+
+  test('accepts an upload-friendly Common Rule Set and count-only mode', () => {
+    expect(problemsOf(one({ waf: { countOnly: true, rateLimitPer5Minutes: 10, excludedRules: ['AWSManagedRulesCommonRuleSet:SizeRestrictions_BODY'] }, loadBalancer: { deletionProtection: false } }))).toEqual([]);
   });
 });

@@ -54,3 +54,12 @@ test('amounts: cents under $10, whole dollars above', () => {
   expect(usd(1234.6)).toBe('$1,235');
   expect(usd(undefined)).toBe('price unknown');
 });
+
+test('a web application firewall costs its web ACL and each of its rules; its requests are a usage rate', () => {
+  const base = template();
+  const withWaf: CostTemplate = { Resources: { ...base.Resources, Acl: { Type: 'AWS::WAFv2::WebACL', Properties: { Rules: [{}, {}, {}, {}] } } } };
+  expect(line(withWaf, 'web application firewall')).toEqual({ item: 'web application firewall', what: '1 web ACL + 4 rules', monthly: 5 + 4 * 1 });
+  expect(line(base, 'web application firewall')).toBeUndefined();
+  expect(estimateMonthlyCost(withWaf).total).toBeCloseTo(estimateMonthlyCost(base).total + 9, 6);
+  expect(costTable([{ title: 'x', estimate: estimateMonthlyCost(withWaf) }])).toContain('web application firewall $0.6/million requests');
+});

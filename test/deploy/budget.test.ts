@@ -16,6 +16,7 @@ const LARGEST: HerdSettings = {
   environments: [{
     name: 'production',
     profile: 'production',
+    certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/0b5f3f4e-1111-2222-3333-444455556666',
     deploy: {
       holdMaintenanceMinutes: 240,
       maxFailedInstances: 50,

@@ -51,11 +51,28 @@ describe.each(ENVIRONMENTS)('the %s environment', (env) => {
     });
   });
 
-  test('serves HTTP on port 80 with a warning, since no certificate is configured', () => {
+  test('serves plain HTTP with a warning where no certificate is configured; production (placeholder certificate) HTTPS only', () => {
+    const warnings = built.stacks[env].node.findAll().flatMap((c) => c.node.metadata).filter((m) => m.type === 'aws:cdk:warning').map((w) => String(w.data));
+    if (env === 'production') {
+      expect(config().certificateArn).toMatch(/^arn:aws:acm:[a-z0-9-]+:123456789012:certificate\/0{8}-/);
+      template.resourceCountIs('AWS::ElasticLoadBalancingV2::Listener', 2);
+      template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 443, Protocol: 'HTTPS' });
+      template.hasOutput('Url', { Value: 'https://mootube.example.com' });
+      expect(warnings).not.toContainEqual(expect.stringContaining('No certificateArn configured'));
+      return;
+    }
     template.resourceCountIs('AWS::ElasticLoadBalancingV2::Listener', 1);
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 80, Protocol: 'HTTP' });
-    const warnings = built.stacks[env].node.findAll().flatMap((c) => c.node.metadata).filter((m) => m.type === 'aws:cdk:warning');
-    expect(warnings.map((w) => String(w.data))).toContainEqual(expect.stringContaining('No certificateArn configured'));
+    expect(warnings).toContainEqual(expect.stringContaining('No certificateArn configured'));
+  });
+
+  test('protects the load balancer from deletion and puts a web application firewall in front of it in production only', () => {
+    const production = env === 'production';
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      LoadBalancerAttributes: Match.arrayWith([{ Key: 'deletion_protection.enabled', Value: String(production) }]),
+    });
+    template.resourceCountIs('AWS::WAFv2::WebACL', production ? 1 : 0);
+    template.resourceCountIs('AWS::WAFv2::WebACLAssociation', production ? 1 : 0);
   });
 
   test('checks the health path fast enough for deploys and drains briefly', () => {
@@ -196,13 +213,13 @@ describe.each(ENVIRONMENTS)('the %s environment', (env) => {
     });
   });
 
-  test('opens no port 22 anywhere, and only 80 to the internet', () => {
+  test('opens no port 22 anywhere, and only 80 (and 443 with a certificate) to the internet', () => {
     for (const [from, to] of ingressPorts(template)) {
       expect(from <= 22 && 22 <= to).toBe(false);
     }
     const sgs = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroup'));
     const open = sgs.flatMap((sg) => ((sg.Properties?.SecurityGroupIngress as Array<Record<string, unknown>> | undefined) ?? []).filter((r) => r.CidrIp === '0.0.0.0/0'));
-    expect(open.map((r) => r.FromPort)).toEqual([80]);
+    expect(open.map((r) => r.FromPort).sort()).toEqual(config().certificateArn ? [443, 80] : [80]);
   });
 
   test('lets the ALB reach web, and only the fleets reach the database and cache', () => {
@@ -313,6 +330,37 @@ describe('an environment with a domain and certificate', () => {
     template.hasOutput('MaintenancePriority', { Value: '10' });
     const header = JSON.stringify(template.findResources('AWS::ElasticLoadBalancingV2::ListenerRule', { Properties: { Priority: 1 } }));
     expect(header).toContain('{{resolve:secretsmanager:');
+  });
+
+  test('sends nothing in clear text: port 80 only redirects (no rule on it), the bypass rules are on the HTTPS listener', () => {
+    const listeners = template.findResources('AWS::ElasticLoadBalancingV2::Listener') as Resources;
+    const idOf = (port: number) => Object.entries(listeners).find(([, l]) => l.Properties?.Port === port)?.[0];
+    const [https, http] = [idOf(443), idOf(80)];
+    expect(listeners[http!]!.Properties!.DefaultActions).toEqual([{ Type: 'redirect', RedirectConfig: { Port: '443', Protocol: 'HTTPS', StatusCode: 'HTTP_301' } }]);
+    const rules = Object.values(template.findResources('AWS::ElasticLoadBalancingV2::ListenerRule') as Resources);
+    expect(rules.map((r) => r.Properties?.Priority).sort()).toEqual([1, 2]);
+    for (const rule of rules) expect(rule.Properties?.ListenerArn).toEqual({ Ref: https });
+    template.hasOutput('ListenerArn', { Value: { Ref: https } });
+    template.hasOutput('Url', { Value: 'https://mootube.example' });
+  });
+
+  test('reads the bypass value as the secret\'s current version, so a deploy after herd maintenance rotate-bypass keeps the rotated value', () => {
+    // No version stage or id: CloudFormation resolves AWSCURRENT whenever it updates the rule
+    // (AWS CloudFormation User Guide, "Get a secret or secret value from Secrets Manager":
+    // versionless references), which PutSecretValue moved to the rotated value.
+    const rule = Object.values(template.findResources('AWS::ElasticLoadBalancingV2::ListenerRule', { Properties: { Priority: 1 } }) as Resources)[0]!;
+    const values = (rule.Properties!.Conditions as { HttpHeaderConfig: { Values: unknown[] } }[])[0]!.HttpHeaderConfig.Values;
+    expect(values).toHaveLength(1);
+    const reference = JSON.stringify(values[0]);
+    expect(reference).toMatch(/\{\{resolve:secretsmanager:/);
+    expect(reference).toMatch(/:SecretString:::\}\}/);
+  });
+
+  test('generates a bypass value of letters and digits only (no character a firewall rule or a header parser could trip on)', () => {
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Description: Match.stringLikeRegexp('X-Herd-Bypass'),
+      GenerateSecretString: { PasswordLength: 32, ExcludePunctuation: true, IncludeSpace: false },
+    });
   });
 
   test('uses three AZs with a NAT gateway in each when the region is known', () => {

@@ -38,7 +38,7 @@ export function testConfig(): HerdConfig {
     app: 'shop',
     environments: [
       { name: 'staging', profile: 'small', network: { cidr: '10.20.0.0/16' }, maintenance: { bypassCidrs: ['203.0.113.0/24'] } },
-      { name: 'production', profile: 'production', network: { cidr: '10.30.0.0/16' } },
+      { name: 'production', profile: 'production', network: { cidr: '10.30.0.0/16' }, certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/0b5f3f4e-1111-2222-3333-444455556666' },
     ],
   });
 }
