@@ -19,7 +19,9 @@ export type OperatorVerb =
   | 'maintenance on' | 'maintenance off' | 'autoscaling suspend' | 'autoscaling resume' | 'unlock' | 'abort' | 'repair' | 'promote'
   /** `herd config`: the keys written or removed, never their values. */
   | 'config set' | 'config unset'
-  | 'restart' | 'run' | 'console';
+  | 'restart' | 'run' | 'console'
+  /** `herd maintenance rotate-bypass`: that the value changed (or how far a stopped rotation got), never the value. */
+  | 'maintenance rotate-bypass';
 
 /** One operator action as stored. */
 export interface OperatorActionItem {

@@ -151,9 +151,14 @@ export function operatorPolicy(target: OperatorPolicyTarget, mode: OperatorPolic
     // maintenance on|off: the page's rule on the environment's listener only.
     { Sid: 'MaintenancePage', Effect: 'Allow', Action: ['elasticloadbalancing:CreateRule'], Resource: [target.listenerArn] },
     { Sid: 'MaintenancePageLifecycle', Effect: 'Allow', Action: ['elasticloadbalancing:DeleteRule', 'elasticloadbalancing:AddTags'], Resource: [rules] },
-    // maintenance on: prints the bypass header.
+    // maintenance on: prints the bypass header; maintenance rotate-bypass: reads the stored value,
+    // stores a new one, and changes the header rule's values (a rule of the environment's listener).
     ...(target.maintenanceBypassSecretArn
-      ? [{ Sid: 'ReadMaintenanceBypass', Effect: 'Allow' as const, Action: ['secretsmanager:GetSecretValue'], Resource: target.maintenanceBypassSecretArn }]
+      ? [
+        { Sid: 'ReadMaintenanceBypass', Effect: 'Allow' as const, Action: ['secretsmanager:GetSecretValue'], Resource: target.maintenanceBypassSecretArn },
+        { Sid: 'RotateMaintenanceBypass', Effect: 'Allow' as const, Action: ['secretsmanager:PutSecretValue'], Resource: target.maintenanceBypassSecretArn },
+        { Sid: 'RotateMaintenanceBypassRule', Effect: 'Allow' as const, Action: ['elasticloadbalancing:ModifyRule'], Resource: [rules] },
+      ]
       : []),
     // config set|unset: the environment's app settings (herd's own and herd.config.ts's are refused by the CLI) …
     {

@@ -14,7 +14,10 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { STSClient } from '@aws-sdk/client-sts';
+import { newBypassValue } from '../cli/bypass-rotation';
 import type { AwsClients } from '../cli/deps';
+import { BYPASS_HEADER, BYPASS_HEADER_PRIORITY } from '../names';
+import { addSecret } from '../simulation/services/secrets-manager';
 import type { ApiCall } from '../simulation/iam/requests';
 import { fakeClient } from '../simulation/transport';
 import { createWorld, type World, type WorldSpec } from '../simulation/world';
@@ -43,9 +46,29 @@ export class SandboxEnvironment implements ArtifactsStore {
     this.stateMachineArn = deployStateMachineArn(env);
     this.bypassSecretArn = maintenanceBypassSecretArn(app, env);
     this.publishOutputs();
+    this.addBypassRule(app, env);
     registerArtifactsBucket(this.world.cloud, this);
     this.stateMachine = new DeployStateMachine(this.world, this.stateMachineArn, (call) => this.recordCall(call));
     registerSts(this.world.cloud);
+  }
+
+  /**
+   * What the stack makes for the maintenance bypass: the secret holding a generated value and
+   * the listener rule at `BYPASS_HEADER_PRIORITY` whose `X-Herd-Bypass` condition accepts it,
+   * forwarding to the app (`lib/load-balancer.ts`), so `herd maintenance rotate-bypass` finds both.
+   */
+  private addBypassRule(app: string, env: string): void {
+    const cloud = this.world.cloud;
+    const value = newBypassValue();
+    addSecret(cloud, `herd/${app}/${env}/maintenance-bypass`, this.bypassSecretArn, value);
+    const listenerArn = this.world.env.loadBalancer.listenerArn;
+    cloud.listeners.get(listenerArn)?.push({
+      arn: `${listenerArn.replace(':listener/', ':listener-rule/')}/0000000000bypass`,
+      priority: BYPASS_HEADER_PRIORITY,
+      conditions: [{ Field: 'http-header', HttpHeaderConfig: { HttpHeaderName: BYPASS_HEADER, Values: [value] } }],
+      actions: [{ Type: 'forward', TargetGroupArn: this.world.env.loadBalancer.targetGroupArn }],
+      tags: {},
+    });
   }
 
   /** Sees the calls made outside the fake cloud (the reaper's to Step Functions); nothing by default. */

@@ -81,9 +81,10 @@ describe('the deploy operator policy', () => {
     expect(await herd(['promote', 'production', 'staging'], deps())).toMatchObject({ code: 0, err: '' });
   });
 
-  test('allows every call of maintenance on/off, autoscaling suspend/resume, abort, repair and unlock', async () => {
+  test('allows every call of maintenance on/off/rotate-bypass, autoscaling suspend/resume, abort, repair and unlock', async () => {
     const { sim, deps } = setup();
     expect((await herd(['maintenance', 'on', 'staging'], deps())).code).toBe(0);
+    expect((await herd(['maintenance', 'rotate-bypass', 'staging'], deps()))).toMatchObject({ code: 0, err: '' });
     expect((await herd(['maintenance', 'off', 'staging'], deps())).code).toBe(0);
     expect((await herd(['autoscaling', 'suspend', 'staging', 'AZRebalance'], deps())).code).toBe(0);
     expect((await herd(['autoscaling', 'resume', 'staging', 'AZRebalance'], deps())).code).toBe(0);
@@ -94,6 +95,21 @@ describe('the deploy operator policy', () => {
     // Nothing needs repair and no lock is held now: both refuse, after reading what they need.
     expect((await herd(['repair', 'staging'], deps())).code).toBe(2);
     expect((await herd(['unlock', 'staging', '--deploy', 'nobody'], deps())).code).toBe(2);
+  });
+
+  test('fails when the rotation statements are removed, naming ModifyRule on the bypass rule and PutSecretValue on the bypass secret', async () => {
+    const { sim, deps } = setup();
+    const operator = sim.iam.principals.get(OPERATOR_PRINCIPALS.deploy) as Principal;
+    const [policy] = operator.policies;
+    sim.iam.principals.set(OPERATOR_PRINCIPALS.deploy, {
+      ...operator,
+      policies: [{ name: policy!.name, document: { ...policy!.document, Statement: policy!.document.Statement.filter((s) => s.Sid !== 'RotateMaintenanceBypass' && s.Sid !== 'RotateMaintenanceBypassRule') } }],
+    });
+    await herd(['maintenance', 'rotate-bypass', 'staging'], deps());
+    const denied = (await sim.iam.denials()).map(describeDenial).join('\n');
+    sim.iam.calls.splice(0);
+    expect(denied).toContain('is denied elasticloadbalancing:ModifyRule on arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/herd-staging/');
+    expect(denied).toContain('is denied secretsmanager:PutSecretValue on arn:aws:secretsmanager:eu-west-1:123456789012:secret:herd/shop/staging/maintenance-bypass-AbCdEf');
   });
 
   test('sandbox makes no AWS call: outside the sandbox it refuses before any', async () => {

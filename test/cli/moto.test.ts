@@ -5,7 +5,8 @@
  */
 import { DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
-import { DescribeRulesCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { CreateRuleCommand, DescribeRulesCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -119,6 +120,26 @@ describe('herd maintenance', () => {
     expect(off).toEqual({ code: 0, err: '', out: 'maintenance page lifted on staging (it was put up by manual)\n' });
     expect(await rules()).toHaveLength(0);
     expect((await runHerd(['maintenance', 'off', 'staging'], deps())).out).toBe('maintenance page of staging was not up; nothing changed\n');
+  });
+
+  test('rotate-bypass stores a new value and narrows the stack\'s bypass rule to it (moto\'s ModifyRule and PutSecretValue)', async () => {
+    const secretId = m.outputs.MaintenanceBypassSecretArn;
+    const stored = async () => (await clients.secretsManager.send(new GetSecretValueCommand({ SecretId: secretId }))).SecretString;
+    // The rule the stack makes at priority 1 (lib/load-balancer.ts), holding the secret's value.
+    await clients.elbv2.send(new CreateRuleCommand({
+      ListenerArn: m.outputs.ListenerArn,
+      Priority: 1,
+      Conditions: [{ Field: 'http-header', HttpHeaderConfig: { HttpHeaderName: 'X-Herd-Bypass', Values: ['bypass-value'] } }],
+      Actions: [{ Type: 'forward', TargetGroupArn: m.outputs.TargetGroupArn }],
+    }));
+    const run = await runHerd(['maintenance', 'rotate-bypass', 'staging'], deps());
+    expect([run.code, run.err]).toEqual([0, '']);
+    const value = await stored();
+    expect(value).toMatch(/^[A-Za-z0-9]{32}$/);
+    const rule = (await clients.elbv2.send(new DescribeRulesCommand({ ListenerArn: m.outputs.ListenerArn }))).Rules?.find((r) => r.Priority === '1');
+    expect(rule?.Conditions?.find((c) => c.Field === 'http-header')?.HttpHeaderConfig?.Values).toEqual([value]);
+    expect(run.out).not.toContain(value!);
+    expect(run.out).not.toContain('bypass-value');
   });
 
   test('fails when a running deploy owns the page, unless --force', async () => {

@@ -117,6 +117,25 @@ describe('herd --sandbox: the verbs', () => {
     expect((await sandbox.status('staging')).maintenance.on).toBe(false);
   });
 
+  test('maintenance rotate-bypass: the stored value changes and the bypass rule accepts only it, in the state the next command loads', async () => {
+    const bypass = async () => {
+      const env = (await sandbox.open()).environments.get('staging')!;
+      const cloud = env.world.cloud;
+      const stored = [...cloud.secrets.values()].find((x) => x.arn === env.bypassSecretArn)!.value;
+      const rule = cloud.listeners.get(env.world.env.loadBalancer.listenerArn)!.find((r) => r.priority === 1)!;
+      return { stored, accepted: rule.conditions[0]!.HttpHeaderConfig!.Values };
+    };
+    const before = await bypass();
+    expect(before.accepted).toEqual([before.stored]);
+    const run = await sandbox.herd(['maintenance', 'rotate-bypass', 'staging']);
+    expect(run.code).toBe(0);
+    expect(run.err).not.toContain('herd:');
+    const after = await bypass();
+    expect(after.stored).not.toBe(before.stored);
+    expect(after.accepted).toEqual([after.stored]);
+    expect(run.out).not.toContain(after.stored);
+  });
+
   test('autoscaling suspend, then resume: the groups\' processes are suspended, then not', async () => {
     expect((await sandbox.herd(['autoscaling', 'suspend', 'staging', 'Launch'])).code).toBe(0);
     expect((await sandbox.status('staging')).groups.map((g) => g.suspended)).toEqual([['Launch'], ['Launch']]);

@@ -1,12 +1,18 @@
-/** `herd maintenance on|off <env>`: the maintenance page, with the bypass shown; recorded in the history as the caller. */
+/**
+ * `herd maintenance on|off <env>`: the maintenance page, with the bypass shown;
+ * `herd maintenance rotate-bypass <env>`: a new bypass value (`bypass-rotation.ts`), refused
+ * during a deploy. Each is recorded in the history as the caller; a bypass value never is.
+ */
 import type { Command } from 'commander';
 import { MaintenanceOwnedError, NotVisibleYetError } from '../../../lambda/deploy/errors';
 import { MANUAL_OWNER, MaintenanceSlotTakenError, maintenanceOff, maintenanceOn, takeOverPage, type MaintenanceStatus } from '../../../lambda/deploy/maintenance';
 import { BYPASS_HEADER } from '../../names';
+import { lockedMessage, readLock } from '../../../lambda/deploy/lock';
 import { auditAction } from '../audit';
+import { NoBypassRuleError, RotationIncompleteError, rotateBypass } from '../bypass-rotation';
 import type { CliDeps } from '../deps';
 import { resolveEnvironment, type EnvironmentHandle } from '../environment';
-import { CliError } from '../errors';
+import { CliError, EXIT } from '../errors';
 
 /** How to reach the app behind the page. */
 export function bypassHelp(handle: EnvironmentHandle): string {
@@ -45,7 +51,7 @@ export function register(program: Command, deps: CliDeps): void {
   const maintenance = program
     .command('maintenance')
     .description('put the maintenance page up or take it down (503 for everyone but the bypass)')
-    .addHelpText('after', ['', 'Examples:', '  $ herd maintenance on production', '  $ herd maintenance off production'].join('\n'));
+    .addHelpText('after', ['', 'Examples:', '  $ herd maintenance on production', '  $ herd maintenance off production', '  $ herd maintenance rotate-bypass production'].join('\n'));
 
   maintenance
     .command('on')
@@ -91,5 +97,42 @@ export function register(program: Command, deps: CliDeps): void {
       const done = before.on ? `maintenance page lifted on ${env} (it was put up by ${before.owner ?? 'unknown'})` : `maintenance page of ${env} was not up; nothing changed`;
       deps.out.write(`${done}\n`);
       await auditAction(deps, handle, 'maintenance off', actor, `${done}${before.on && opts.force ? ' (--force)' : ''}`);
+    });
+
+  maintenance
+    .command('rotate-bypass')
+    .description(`give the ${BYPASS_HEADER} bypass a new value (no moment where an operator's value stops working mid-check; refused during a deploy; the value is never printed)`)
+    .argument('<env>', 'environment (herd.config.ts)')
+    .addHelpText('after', ['', 'Example:', '  $ herd maintenance rotate-bypass production', '', 'Who can read the value: anyone allowed secretsmanager:GetSecretValue on the secret, and anyone allowed', 'elasticloadbalancing:DescribeRules on the listener (the rule holds the value).'].join('\n'))
+    .action(async (env: string) => {
+      const handle = await resolveEnvironment(deps, env);
+      const secretArn = handle.outputs.maintenanceBypassSecretArn;
+      if (!secretArn) {
+        throw new CliError(`${env} has no bypass header to rotate (its stack outputs no MaintenanceBypassSecretArn: maintenance.bypassHeader is false); set maintenance.bypassHeader: true and run cdk deploy to have one; nothing was changed`, EXIT.usage);
+      }
+      // A deploy's checks through the bypass would see the value change under them; and one thing at a time.
+      const holder = await readLock(handle.clients, handle.outputs.deployTableName);
+      if (holder) {
+        throw new CliError(`${lockedMessage(env, holder)}. The bypass value does not change while a deploy runs (its checks may be using it): wait for it to end (herd watch ${env}), then run this again; nothing was changed`, EXIT.usage);
+      }
+      const actor = await deps.actor(handle.clients);
+      let done: string;
+      try {
+        const result = await rotateBypass(handle.clients, { env, listenerArn: handle.outputs.listenerArn, secretArn });
+        done =
+          `bypass value of ${env} rotated: the ${BYPASS_HEADER} rule accepts only the new value, stored in ${secretArn}` +
+          (result.finishedPrevious ? ' (a previous rotation left part-way is finished too)' : '') +
+          (result.storedWasRefused ? ' (the rule did not accept the stored value before: it had been changed by hand; both agree now)' : '');
+      } catch (err) {
+        if (err instanceof NoBypassRuleError) throw new CliError(err.message, EXIT.usage);
+        if (err instanceof RotationIncompleteError) {
+          await auditAction(deps, handle, 'maintenance rotate-bypass', actor, `bypass rotation stopped part-way (${err.step === 'store' ? 'the new value may not be stored' : 'the previous value is still accepted'}); every operator's value still works`);
+          throw new CliError(err.message, EXIT.failed);
+        }
+        throw err;
+      }
+      deps.out.write(`${done}\n`);
+      await auditAction(deps, handle, 'maintenance rotate-bypass', actor, done);
+      deps.out.write(bypassHelp(handle));
     });
 }

@@ -486,6 +486,7 @@ const MAPPERS: Record<string, Mapper> = {
   'elbv2:DescribeTargetHealth': everything('elasticloadbalancing:DescribeTargetHealth'),
   'elbv2:CreateRule': createRule,
   'elbv2:DeleteRule': (input, _arns, scope) => [{ action: 'elasticloadbalancing:DeleteRule', resource: str(input.RuleArn), context: resourceTagContext(elbTags(str(input.RuleArn), scope)) }],
+  'elbv2:ModifyRule': (input, _arns, scope) => [{ action: 'elasticloadbalancing:ModifyRule', resource: str(input.RuleArn), context: resourceTagContext(elbTags(str(input.RuleArn), scope)) }],
   'elbv2:AddTags': (input, _arns, scope) => list<string>(input.ResourceArns).map((arn) => ({
     action: 'elasticloadbalancing:AddTags', resource: arn, context: { ...resourceTagContext(elbTags(arn, scope)), ...requestTagContext(list<TagList>(input.Tags)) },
   })),

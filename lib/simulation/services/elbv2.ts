@@ -70,6 +70,47 @@ function reasonOf(cloud: FakeCloud, t: Target): { Reason?: elb.TargetHealthReaso
 
 // ---------------------------------------------------------------- API
 
+/**
+ * Listener rule condition limits (Elastic Load Balancing, Application Load Balancers, "Condition
+ * types for listener rules"): at least one condition, at most one of host-header,
+ * http-request-method, path-pattern and source-ip; up to three match evaluations (values) per
+ * condition and five per rule; an http-header name of at most 40 characters; each value at most
+ * 128 characters and not empty.
+ */
+export const RULE_LIMITS = { valuesPerCondition: 3, valuesPerRule: 5, headerNameChars: 40, valueChars: 128 } as const;
+
+function checkConditions(conditions: readonly elb.RuleCondition[]): void {
+  if (conditions.length === 0) fail('ValidationError', 'A rule needs at least one condition');
+  let total = 0;
+  const once = new Set<string>();
+  for (const c of conditions) {
+    const field = c.Field ?? '';
+    if (['host-header', 'http-request-method', 'path-pattern', 'source-ip'].includes(field)) {
+      if (once.has(field)) fail('ValidationError', `A rule can have at most one '${field}' condition`);
+      once.add(field);
+    }
+    const values =
+      field === 'http-header' ? c.HttpHeaderConfig?.Values
+        : field === 'source-ip' ? c.SourceIpConfig?.Values
+          : field === 'path-pattern' ? (c.PathPatternConfig?.Values ?? c.Values)
+            : field === 'host-header' ? (c.HostHeaderConfig?.Values ?? c.Values)
+              : field === 'http-request-method' ? c.HttpRequestMethodConfig?.Values
+                : field === 'query-string' ? c.QueryStringConfig?.Values?.map((v) => `${v.Key ?? ''}=${v.Value ?? ''}`)
+                  : fail('ValidationError', `Condition field '${field}' is not supported`);
+    if (field === 'http-header') {
+      const name = c.HttpHeaderConfig?.HttpHeaderName ?? '';
+      if (name.length === 0 || name.length > RULE_LIMITS.headerNameChars) fail('ValidationError', `An HTTP header name must be 1 to ${RULE_LIMITS.headerNameChars} characters long`);
+    }
+    if (!values || values.length === 0) fail('ValidationError', `A '${field}' condition needs at least one value`);
+    if (values.length > RULE_LIMITS.valuesPerCondition) fail('ValidationError', `A condition can have at most ${RULE_LIMITS.valuesPerCondition} values (received ${values.length})`);
+    for (const v of values) {
+      if (v.length === 0 || v.length > RULE_LIMITS.valueChars) fail('ValidationError', `A condition value must be 1 to ${RULE_LIMITS.valueChars} characters long`);
+    }
+    total += values.length;
+  }
+  if (total > RULE_LIMITS.valuesPerRule) fail('ValidationError', `A rule can have at most ${RULE_LIMITS.valuesPerRule} condition values in total (received ${total})`);
+}
+
 /** Registers the ELBv2 API handlers on `cloud`. */
 export function registerElbv2(cloud: FakeCloud): void {
   cloud.on('elbv2', elb.DescribeTargetHealthCommand, (input) => {
@@ -118,6 +159,21 @@ export function registerElbv2(cloud: FakeCloud): void {
     rules.push(rule);
     cloud.created('rule', rule.arn);
     return { Rules: [{ RuleArn: rule.arn, Priority: String(priority), Conditions: rule.conditions, Actions: rule.actions }] };
+  });
+
+  cloud.on('elbv2', elb.ModifyRuleCommand, (input) => {
+    if (input.RuleArn?.endsWith('/default')) fail('OperationNotPermittedException', 'The default rule cannot be modified with ModifyRule; use ModifyListener');
+    const rule = [...cloud.listeners.values()].flat().find((r) => r.arn === input.RuleArn);
+    if (!rule) fail('RuleNotFoundException', 'One or more rules not found');
+    if (input.Conditions !== undefined) {
+      checkConditions(input.Conditions);
+      rule.conditions = input.Conditions;
+    }
+    if (input.Actions !== undefined) {
+      if (input.Actions.length === 0) fail('ValidationError', 'A rule needs at least one action');
+      rule.actions = input.Actions;
+    }
+    return { Rules: [{ RuleArn: rule.arn, Priority: String(rule.priority), Conditions: rule.conditions, Actions: rule.actions, IsDefault: false }] };
   });
 
   cloud.on('elbv2', elb.DeleteRuleCommand, (input) => {
