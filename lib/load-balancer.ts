@@ -34,6 +34,14 @@ export interface LoadBalancerProps {
 }
 
 /**
+ * The example configuration's placeholder certificate: AWS's documentation account
+ * (123456789012) and an all-zero id. Synthesis works with it; a deploy does not.
+ */
+export function isPlaceholderCertificate(arn: string): boolean {
+  return /^arn:aws[a-z-]*:acm:[a-z0-9-]+:123456789012:certificate\/0{8}-0{4}-0{4}-0{4}-0{12}$/.test(arn);
+}
+
+/**
  * The environment's internet-facing Application Load Balancer: HTTPS (with HTTP
  * redirected) when a certificate is configured, a target group whose health check is
  * tuned for deploys, the maintenance page's rule slot and bypass rules, access logs, and
@@ -94,6 +102,9 @@ export class LoadBalancer extends Construct implements ec2.IConnectable {
         defaultTargetGroups: [this.targetGroup],
       });
       this.alb.addRedirect({ sourcePort: 80, sourceProtocol: elbv2.ApplicationProtocol.HTTP, targetPort: 443, targetProtocol: elbv2.ApplicationProtocol.HTTPS });
+      if (isPlaceholderCertificate(props.certificateArn)) {
+        Annotations.of(this).addWarningV2('herd:placeholder-certificate', `certificateArn (${props.certificateArn}) is the example's placeholder: CloudFormation will refuse it. Replace it with your ACM certificate's ARN (and domainNames with your domains) before deploying.`);
+      }
     } else {
       this.listener = this.alb.addListener('Http', {
         port: 80,

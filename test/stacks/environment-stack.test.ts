@@ -59,6 +59,8 @@ describe.each(ENVIRONMENTS)('the %s environment', (env) => {
       template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 443, Protocol: 'HTTPS' });
       template.hasOutput('Url', { Value: 'https://mootube.example.com' });
       expect(warnings).not.toContainEqual(expect.stringContaining('No certificateArn configured'));
+      // The placeholder synthesizes; the warning says it must be replaced before a deploy.
+      expect(warnings).toContainEqual(expect.stringContaining('is the example\'s placeholder: CloudFormation will refuse it'));
       return;
     }
     template.resourceCountIs('AWS::ElasticLoadBalancingV2::Listener', 1);
@@ -330,6 +332,13 @@ describe('an environment with a domain and certificate', () => {
     template.hasOutput('MaintenancePriority', { Value: '10' });
     const header = JSON.stringify(template.findResources('AWS::ElasticLoadBalancingV2::ListenerRule', { Properties: { Priority: 1 } }));
     expect(header).toContain('{{resolve:secretsmanager:');
+  });
+
+  test('a real certificate draws no placeholder warning', () => {
+    const warnings = built.stacks.production.node.findAll().flatMap((c) => c.node.metadata).filter((m) => m.type === 'aws:cdk:warning').map((w) => String(w.data));
+    expect(warnings.filter((w) => w.includes('placeholder'))).toHaveLength(1);
+    const real = buildApp(settings).stacks.production.node.findAll().flatMap((c) => c.node.metadata).filter((m) => m.type === 'aws:cdk:warning').map((w) => String(w.data));
+    expect(real.filter((w) => w.includes('placeholder') || w.includes('plain HTTP'))).toEqual([]);
   });
 
   test('sends nothing in clear text: port 80 only redirects (no rule on it), the bypass rules are on the HTTPS listener', () => {

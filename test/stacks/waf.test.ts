@@ -4,6 +4,8 @@
  * bypass header, the operator's own requests).
  */
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { HerdSettings } from '../../lib/config/types';
 import { BYPASS_HEADER } from '../../lib/names';
 import { buildApp } from '../support/app';
@@ -96,5 +98,22 @@ describe('the firewall\'s settings', () => {
     off.resourcePropertiesCountIs('AWS::Logs::LogGroup', { LogGroupName: Match.stringLikeRegexp('^aws-waf-logs-') }, 0);
     const small = buildApp({ app: 'shop', environments: [{ name: 'staging', waf: { enabled: true } }] }).template('staging');
     small.resourceCountIs('AWS::WAFv2::WebACL', 1);
+  });
+});
+
+describe('what herd itself sends through the firewall', () => {
+  test('herd\'s own code makes no HTTP request to the load balancer (a new one must send a User-Agent: the Common Rule Set blocks requests without one)', () => {
+    // The operator's checks go through the curl command `herd maintenance on` prints (curl sends
+    // `User-Agent: curl/<version>` unless told not to); AWS calls go through the SDK to AWS endpoints.
+    const root = join(__dirname, '..', '..');
+    const files = (dir: string): string[] =>
+      readdirSync(dir).flatMap((name) => {
+        const full = join(dir, name);
+        if (statSync(full).isDirectory()) return name === 'node_modules' ? [] : files(full);
+        return /\.(ts|js|mjs)$/.test(name) ? [full] : [];
+      });
+    const httpClient = /\bfetch\s*\(|\bhttps?\.(request|get)\s*\(|from ['"](undici|axios|node-fetch|got)['"]/;
+    const callers = ['lib', 'lambda', 'bin'].flatMap((d) => files(join(root, d))).filter((f) => httpClient.test(readFileSync(f, 'utf8')));
+    expect(callers.map((f) => f.slice(root.length + 1))).toEqual([]);
   });
 });
