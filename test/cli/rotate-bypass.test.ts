@@ -49,9 +49,9 @@ function setup() {
   const deps = () => testDeps({ clients, now: () => sim.world.clock.now(), sleep: () => sim.sleep() });
   const rotate = () => runHerd(['maintenance', 'rotate-bypass', 'staging'], deps());
   const actions = () => [...cloud.table.values()].filter((i) => i.pk === 'ACTION').map((i) => ({ verb: i.verb, actor: i.actor, detail: i.detail }));
-  const failNext = (call: string, nth: number, name: string) => {
+  const failNext = (call: string, nth: number, name: string, message = `${name}: the service refused`) => {
     counts.clear();
-    fail = { call, nth, error: Object.assign(new Error(`${name}: the service refused`), { name, $metadata: {} }) };
+    fail = { call, nth, error: Object.assign(new Error(message), { name, $metadata: {} }) };
   };
   const succeedNext = () => {
     counts.clear();
@@ -111,12 +111,14 @@ describe('herd maintenance rotate-bypass', () => {
     for (const m of t.moments) expect(m.accepted).toContain(m.stored);
   });
 
-  test('a first step that fails changes nothing and says only the AWS error', async () => {
+  test('a first step that fails changes nothing and says the AWS error, with any bypass value in it replaced', async () => {
     const t = setup();
     const before = t.stored();
-    t.failNext('ModifyRule', 1, 'AccessDeniedException');
+    t.failNext('ModifyRule', 1, 'ValidationError', `Condition value '${before}' is not valid`);
     const run = await t.rotate();
     expect(run.code).toBe(1);
+    expect(run.err).toContain('Condition value \'<bypass value>\' is not valid');
+    expect(run.err).not.toContain(before);
     expect([t.accepted(), t.stored()]).toEqual([[before], before]);
   });
 
