@@ -133,6 +133,8 @@ describe.each(ENVIRONMENTS)('the %s environment', (env) => {
       // The parameter's name, never its value: a new AL2023 release does not make the resource run.
       BaseImageParameter: '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64',
       NoRelease: 'none',
+      // Created tagged like everything herd makes: two apps may have environments of the same name.
+      Tags: { 'herd:app': 'mootube', 'herd:environment': env },
     });
     expect(Object.keys(resourcesOf(template, 'Custom::HerdReleaseParameters'))).toEqual([]);
   });
