@@ -243,6 +243,22 @@ describe('two apps with an environment of the same name, in one account', () => 
     expect(names[1]).toEqual([ENV]);
   });
 
+  test.each(APPS.map((app) => [app]))('%s\'s template tags what the conditions name: security groups, launch templates (and what they launch), groups (propagated), the database', (app) => {
+    const untagged: string[] = [];
+    const has = (tags: unknown, propagate = false) => [TAGS.app, TAGS.environment].every((key) =>
+      ((tags as { Key: string; Value: string; PropagateAtLaunch?: boolean }[] | undefined) ?? []).some((t) => t.Key === key && t.Value === (key === TAGS.app ? app : ENV) && (!propagate || t.PropagateAtLaunch === true)));
+    for (const [id, r] of Object.entries(worlds[app].template.Resources)) {
+      const props = r.Properties ?? {};
+      if (['AWS::EC2::SecurityGroup', 'AWS::RDS::DBInstance'].includes(r.Type) && !has(props.Tags)) untagged.push(id);
+      if (r.Type === 'AWS::AutoScaling::AutoScalingGroup' && !has(props.Tags, true)) untagged.push(id);
+      if (r.Type === 'AWS::EC2::LaunchTemplate') {
+        const specs = [...((props.TagSpecifications as { ResourceType: string; Tags: unknown }[] | undefined) ?? []), ...(((props.LaunchTemplateData as { TagSpecifications?: { ResourceType: string; Tags: unknown }[] } | undefined)?.TagSpecifications) ?? [])];
+        for (const type of ['launch-template', 'instance', 'volume']) if (!has(specs.find((t) => t.ResourceType === type)?.Tags)) untagged.push(`${id} (${type})`);
+      }
+    }
+    expect(untagged).toEqual([]);
+  });
+
   test.each(APPS.map((app) => [app, APPS.find((a) => a !== app)!]))('%s\'s principals may change their own resources and none of %s\'s', async (own, other) => {
     const wrong: string[] = [];
     for (const [name, action, request] of CASES) {
