@@ -260,8 +260,8 @@ export class DeployStep extends Construct {
       stack.formatArn({ service: 'ec2', resource: 'launch-template', resourceName: props.worker.launchTemplate.launchTemplateId! }),
     ]);
     // The interface RunInstances creates has no id before launch: only in this environment's
-    // subnets (RunInstances supports ec2:Subnet on network-interface, Service Authorization Reference, Amazon EC2).
-    allow('LaunchInterfacesIntoEnvironment', ['ec2:RunInstances'], [ec2Arn('network-interface')], { StringEquals: { 'ec2:Subnet': subnetArns } });
+    // subnets (RunInstances supports ec2:Subnet, an ARN-typed key, on network-interface: Service Authorization Reference, Amazon EC2).
+    allow('LaunchInterfacesIntoEnvironment', ['ec2:RunInstances'], [ec2Arn('network-interface')], { ArnEquals: { 'ec2:Subnet': subnetArns } });
     allow('LaunchFromOwnOrAmazonImages', ['ec2:RunInstances'], [stack.formatArn({ service: 'ec2', resource: 'image', account: '', resourceName: '*' })],
       { StringEquals: { 'ec2:Owner': ['amazon', stack.account] } });
     allow('ResolveBaseImage', ['ssm:GetParameters', 'ssm:GetParameter'], [

@@ -236,7 +236,7 @@ function runStatements(target: OperatorPolicyTarget, r: string, a: string): Poli
     },
     // Launch templates name security groups by id, not in the outputs: the environment's by its stack's tags.
     { Sid: 'RunCommandSecurityGroups', Effect: 'Allow', Action: ['ec2:RunInstances'], Resource: ec2('security-group', '*'), Condition: { StringEquals: ownTags('aws:ResourceTag', target) } },
-    { Sid: 'RunCommandNetworkInterface', Effect: 'Allow', Action: ['ec2:RunInstances'], Resource: ec2('network-interface', '*'), Condition: { StringEquals: { 'ec2:Subnet': runner.subnetIds.map((id) => ec2('subnet', id)) } } },
+    { Sid: 'RunCommandNetworkInterface', Effect: 'Allow', Action: ['ec2:RunInstances'], Resource: ec2('network-interface', '*'), Condition: { ArnEquals: { 'ec2:Subnet': runner.subnetIds.map((id) => ec2('subnet', id)) } } },
     { Sid: 'RunCommandImages', Effect: 'Allow', Action: ['ec2:RunInstances'], Resource: `arn:aws:ec2:${r}::image/*`, Condition: { StringEquals: { [`aws:ResourceTag/${TAGS.app}`]: target.app } } },
     { Sid: 'RunCommandTagOnLaunch', Effect: 'Allow', Action: ['ec2:CreateTags'], Resource: [ec2('instance', '*'), ec2('volume', '*')], Condition: { StringEquals: { 'ec2:CreateAction': 'RunInstances', ...tagged('aws:RequestTag') } } },
     { Sid: 'RunCommandPassRunnerRole', Effect: 'Allow', Action: ['iam:PassRole'], Resource: runner.roleArn, Condition: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } } },
