@@ -26,8 +26,9 @@ import type { Database } from './database';
 import { grantBoot, type Fleet } from './fleet';
 import type { LoadBalancer } from './load-balancer';
 import { MAINTENANCE_PRIORITY } from './load-balancer';
-import { logGroupName, parameterNames, parameterRoot, peerEnvironments, TAGS } from './names';
+import { backupSnapshotPrefix, logGroupName, parameterNames, parameterRoot, peerEnvironments, TAGS } from './names';
 import { acknowledge } from './nag';
+import { grantSessionManagerAgent } from './session-manager-agent';
 
 /**
  * Base image of the bake builder for the fleets' architecture: the latest Amazon Linux 2023
@@ -75,8 +76,9 @@ export interface DeployStepProps {
  * resource limit), plus the image builder's role and security group and the migration
  * runner's role.
  *
- * The Lambda may only change resources of its own environment: tag conditions
- * (`herd:environment`, `herd:role`, `herd:deploy`) or ARNs scope every mutating action;
+ * The Lambda may only change resources of its own app and environment: tag conditions
+ * (`herd:app` and `herd:environment`, both: two apps may name an environment alike; with
+ * `herd:role`) or ARNs that name this environment's resources scope every mutating action;
  * only Describe-style calls, which support no resource scoping, use `*`.
  */
 export class DeployStep extends Construct {
@@ -117,10 +119,9 @@ export class DeployStep extends Construct {
     this.builderRole = new iam.Role(this, 'BuilderRole', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
       description: `herd ${app} ${env} image builder`,
-      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
     });
-    acknowledge(this.builderRole, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
-      'Session Manager lets an operator inspect a builder; this AWS policy is the documented minimum for the SSM agent.');
+    // Session Manager lets an operator inspect a builder.
+    grantSessionManagerAgent(this.builderRole);
     this.builderRole.addToPrincipalPolicy(new iam.PolicyStatement({
       sid: 'ReadArtifactAndScripts',
       actions: ['s3:GetObject'],
@@ -151,10 +152,9 @@ export class DeployStep extends Construct {
     this.runnerRole = new iam.Role(this, 'RunnerRole', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
       description: `herd ${app} ${env} migration runner`,
-      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
     });
-    acknowledge(this.runnerRole, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
-      'Session Manager lets an operator inspect a runner; this AWS policy is the documented minimum for the SSM agent.');
+    // Session Manager lets an operator inspect a runner.
+    grantSessionManagerAgent(this.runnerRole);
     grantBoot(this.runnerRole, app, env, props.secrets);
     this.runnerRole.addToPrincipalPolicy(new iam.PolicyStatement({
       sid: 'ReportReleaseRun',
@@ -242,21 +242,26 @@ export class DeployStep extends Construct {
     const env = config.name;
     const fn = this.function;
     const ec2Arn = (resource: string) => stack.formatArn({ service: 'ec2', resource, resourceName: '*' });
-    const envTag = { [`aws:ResourceTag/${TAGS.environment}`]: env };
+    // Both tags: two apps in one account may have environments of the same name.
+    const ownTag = (prefix: 'aws:ResourceTag' | 'aws:RequestTag') => ({ [`${prefix}/${TAGS.app}`]: app, [`${prefix}/${TAGS.environment}`]: env });
+    const owned = ownTag('aws:ResourceTag');
+    const tagging = ownTag('aws:RequestTag');
     const allow = (sid: string, actions: string[], resources: string[], conditions?: Record<string, Record<string, unknown>>) =>
       fn.addToRolePolicy(new iam.PolicyStatement({ sid, actions, resources, conditions }));
 
     // Builders and runners: launched into this environment's subnets, tagged with it.
-    allow('LaunchTaggedInstances', ['ec2:RunInstances'], [ec2Arn('instance'), ec2Arn('volume')],
-      { StringEquals: { [`aws:RequestTag/${TAGS.environment}`]: env } });
+    allow('LaunchTaggedInstances', ['ec2:RunInstances'], [ec2Arn('instance'), ec2Arn('volume')], { StringEquals: tagging });
+    const subnetArns = props.vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds.map((s) => stack.formatArn({ service: 'ec2', resource: 'subnet', resourceName: s }));
     allow('LaunchIntoEnvironment', ['ec2:RunInstances'], [
-      ...props.vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds.map((s) => stack.formatArn({ service: 'ec2', resource: 'subnet', resourceName: s })),
+      ...subnetArns,
       stack.formatArn({ service: 'ec2', resource: 'security-group', resourceName: this.builderSecurityGroup.securityGroupId }),
       ...props.web.connections.securityGroups.concat(props.worker.connections.securityGroups).map((sg) => stack.formatArn({ service: 'ec2', resource: 'security-group', resourceName: sg.securityGroupId })),
-      ec2Arn('network-interface'),
       stack.formatArn({ service: 'ec2', resource: 'launch-template', resourceName: props.web.launchTemplate.launchTemplateId! }),
       stack.formatArn({ service: 'ec2', resource: 'launch-template', resourceName: props.worker.launchTemplate.launchTemplateId! }),
     ]);
+    // The interface RunInstances creates has no id before launch: only in this environment's
+    // subnets (RunInstances supports ec2:Subnet, an ARN-typed key, on network-interface: Service Authorization Reference, Amazon EC2).
+    allow('LaunchInterfacesIntoEnvironment', ['ec2:RunInstances'], [ec2Arn('network-interface')], { ArnEquals: { 'ec2:Subnet': subnetArns } });
     allow('LaunchFromOwnOrAmazonImages', ['ec2:RunInstances'], [stack.formatArn({ service: 'ec2', resource: 'image', account: '', resourceName: '*' })],
       { StringEquals: { 'ec2:Owner': ['amazon', stack.account] } });
     allow('ResolveBaseImage', ['ssm:GetParameters', 'ssm:GetParameter'], [
@@ -264,22 +269,23 @@ export class DeployStep extends Construct {
     ]);
     allow('PassInstanceRoles', ['iam:PassRole'], [this.builderRole.roleArn, this.runnerRole.roleArn, props.web.instanceRole.roleArn, props.worker.instanceRole.roleArn],
       { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
+    // Tags only as the create action applies them, and only this environment's.
     allow('TagOnCreate', ['ec2:CreateTags'], [ec2Arn('instance'), ec2Arn('volume'), stack.formatArn({ service: 'ec2', resource: 'image', account: '', resourceName: '*' }), stack.formatArn({ service: 'ec2', resource: 'snapshot', account: '', resourceName: '*' })],
-      { StringEquals: { 'ec2:CreateAction': ['RunInstances', 'CreateImage'] } });
+      { StringEquals: { 'ec2:CreateAction': ['RunInstances', 'CreateImage'], ...tagging } });
     allow('ImageFromOwnBuilder', ['ec2:CreateImage'], [ec2Arn('instance')],
-      { StringEquals: { [`aws:ResourceTag/${TAGS.environment}`]: env, [`aws:ResourceTag/${TAGS.role}`]: 'builder' } });
+      { StringEquals: { ...owned, [`aws:ResourceTag/${TAGS.role}`]: 'builder' } });
     allow('CreateTaggedImage', ['ec2:CreateImage'], [
       stack.formatArn({ service: 'ec2', resource: 'image', account: '', resourceName: '*' }),
       stack.formatArn({ service: 'ec2', resource: 'snapshot', account: '', resourceName: '*' }),
-    ], { StringEquals: { [`aws:RequestTag/${TAGS.environment}`]: env } });
+    ], { StringEquals: tagging });
     // Only builders and migration runners: fleet instances go through the Auto Scaling API.
     allow('TerminateOwnInstances', ['ec2:TerminateInstances'], [ec2Arn('instance')], {
-      StringEquals: { ...envTag, [`aws:ResourceTag/${TAGS.app}`]: app, [`aws:ResourceTag/${TAGS.role}`]: ['builder', 'release'] },
+      StringEquals: { ...owned, [`aws:ResourceTag/${TAGS.role}`]: ['builder', 'release'] },
     });
     allow('RetireOwnImages', ['ec2:DeregisterImage', 'ec2:DeleteSnapshot'], [
       stack.formatArn({ service: 'ec2', resource: 'image', account: '', resourceName: '*' }),
       stack.formatArn({ service: 'ec2', resource: 'snapshot', account: '', resourceName: '*' }),
-    ], { StringEquals: envTag });
+    ], { StringEquals: owned });
     allow('NewLaunchTemplateVersions', ['ec2:CreateLaunchTemplateVersion'], [
       stack.formatArn({ service: 'ec2', resource: 'launch-template', resourceName: props.web.launchTemplate.launchTemplateId! }),
       stack.formatArn({ service: 'ec2', resource: 'launch-template', resourceName: props.worker.launchTemplate.launchTemplateId! }),
@@ -294,13 +300,15 @@ export class DeployStep extends Construct {
       'autoscaling:StartInstanceRefresh', 'autoscaling:RollbackInstanceRefresh', 'autoscaling:CancelInstanceRefresh',
       'autoscaling:UpdateAutoScalingGroup', 'autoscaling:SuspendProcesses', 'autoscaling:ResumeProcesses',
       'autoscaling:TerminateInstanceInAutoScalingGroup', 'autoscaling:SetDesiredCapacity',
-    ], ['*'], { StringEquals: envTag });
+    ], ['*'], { StringEquals: owned });
 
     // The maintenance rule lives on this environment's listener only.
     const listenerArn = props.loadBalancer.listener.listenerArn;
     const rulesOfListener = Fn.join('', [Fn.select(0, Fn.split(':listener/', listenerArn)), ':listener-rule/', Fn.select(1, Fn.split(':listener/', listenerArn)), '/*']);
-    allow('MaintenanceRule', ['elasticloadbalancing:CreateRule'], [listenerArn, rulesOfListener]);
-    allow('MaintenanceRuleLifecycle', ['elasticloadbalancing:DeleteRule', 'elasticloadbalancing:AddTags'], [rulesOfListener]);
+    allow('MaintenanceRule', ['elasticloadbalancing:CreateRule'], [listenerArn, rulesOfListener], { StringEquals: tagging });
+    // Tagging on create (the rule exists, untagged as yet) and deleting a rule herd tagged as this environment's.
+    allow('TagMaintenanceRule', ['elasticloadbalancing:AddTags'], [rulesOfListener], { StringEquals: { 'elasticloadbalancing:CreateAction': 'CreateRule', ...tagging } });
+    allow('MaintenanceRuleLifecycle', ['elasticloadbalancing:DeleteRule'], [rulesOfListener], { StringEquals: owned });
     const listenerRef = JSON.stringify({ Ref: stack.getLogicalId(props.loadBalancer.listener.node.defaultChild as CfnElement) });
     acknowledge(fn.role!, `AwsSolutions-IAM5[Resource::{"Fn::Select":[0,{"Fn::Split":[":listener/",${listenerRef}]}]}:listener-rule/{"Fn::Select":[1,{"Fn::Split":[":listener/",${listenerRef}]}]}/*]`,
       'The maintenance rule\'s ARN is only known once created; this pattern admits rules of this environment\'s serving listener only.');
@@ -316,12 +324,21 @@ export class DeployStep extends Construct {
     }
     allow('LockAndHistory', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem', 'dynamodb:Query'], [this.table.tableArn]);
     const dbId = props.database.instance.instanceIdentifier;
-    // Wait for the instance to be available, snapshot it, and retire herd's older snapshots
-    // (deploy.backupRetention: manual snapshots count against a quota).
-    allow('SnapshotBeforeMigrate', ['rds:CreateDBSnapshot', 'rds:AddTagsToResource', 'rds:DescribeDBSnapshots', 'rds:DescribeDBInstances', 'rds:DeleteDBSnapshot'], [
+    const snapshotArn = (name: string) => stack.formatArn({ service: 'rds', resource: 'snapshot', resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    // Wait for the instance to be available, snapshot it (named herd-<app>-<env>-<deploy>, tagged
+    // with both: CreateDBSnapshot and AddTagsToResource support aws:RequestTag), and retire herd's
+    // older snapshots (deploy.backupRetention: manual snapshots count against a quota).
+    allow('ReadDatabaseAndSnapshots', ['rds:DescribeDBSnapshots', 'rds:DescribeDBInstances'], [
       stack.formatArn({ service: 'rds', resource: 'db', resourceName: dbId, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
-      stack.formatArn({ service: 'rds', resource: 'snapshot', resourceName: `herd-${env}-*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+      snapshotArn(backupSnapshotPrefix(app, env)),
+      snapshotArn(`herd-${env}-*`),
     ]);
+    allow('SnapshotOwnDatabase', ['rds:CreateDBSnapshot'], [stack.formatArn({ service: 'rds', resource: 'db', resourceName: dbId, arnFormat: ArnFormat.COLON_RESOURCE_NAME })]);
+    allow('SnapshotBeforeMigrate', ['rds:CreateDBSnapshot', 'rds:AddTagsToResource'], [snapshotArn(backupSnapshotPrefix(app, env))], { StringEquals: tagging });
+    // Deleting needs the snapshot's tags (DeleteDBSnapshot supports aws:ResourceTag on snapshot):
+    // a name prefix alone is ambiguous (app `a` env `b-c`, app `a-b` env `c`). Snapshots named
+    // before names held the app (`herd-<env>-<deploy>`) stay retire-able, by their tags too.
+    allow('RetireOwnSnapshots', ['rds:DeleteDBSnapshot'], [snapshotArn(backupSnapshotPrefix(app, env)), snapshotArn(`herd-${env}-*`)], { StringEquals: owned });
 
     // Pre-flight and the alarm watch read the rollback alarms' state (DescribeAlarms takes alarm ARNs).
     if (props.loadBalancer.rollbackAlarms.length > 0) {
@@ -396,15 +413,16 @@ export class DeployStep extends Construct {
     const r = '<AWS::Region>';
     const a = '<AWS::AccountId>';
     const findings: Array<[string, string]> = [
-      ['Resource::*', 'Describe calls of EC2, Auto Scaling and ELBv2 support no resource scoping; every mutating Auto Scaling call is limited by the herd:environment tag condition.'],
-      [`Resource::arn:${p}:ec2:${r}:${a}:instance/*`, `Instances are created, imaged and terminated only with the herd:environment=${env} tag (request or resource condition).`],
-      [`Resource::arn:${p}:ec2:${r}:${a}:volume/*`, `Volumes are created only tagged herd:environment=${env} (request tag condition).`],
-      [`Resource::arn:${p}:ec2:${r}:${a}:network-interface/*`, 'RunInstances creates the network interface in this environment\'s subnets and security groups, which are listed by ARN.'],
-      [`Resource::arn:${p}:ec2:${r}::image/*`, `Images: launched only when owned by Amazon or this account, created only tagged herd:environment=${env}, deregistered only when so tagged.`],
-      [`Resource::arn:${p}:ec2:${r}::snapshot/*`, `Snapshots are created with their image and deleted only when tagged herd:environment=${env}.`],
+      ['Resource::*', `Describe calls of EC2, Auto Scaling and ELBv2 support no resource scoping; every mutating Auto Scaling call is limited by the herd:app=${app} and herd:environment=${env} tag conditions.`],
+      [`Resource::arn:${p}:ec2:${r}:${a}:instance/*`, `Instances are created, imaged and terminated only with the herd:app=${app} and herd:environment=${env} tags (request or resource condition).`],
+      [`Resource::arn:${p}:ec2:${r}:${a}:volume/*`, `Volumes are created only tagged herd:app=${app} and herd:environment=${env} (request tag condition).`],
+      [`Resource::arn:${p}:ec2:${r}:${a}:network-interface/*`, 'RunInstances creates the network interface only in this environment\'s subnets (ec2:Subnet condition), with its security groups, which are listed by ARN.'],
+      [`Resource::arn:${p}:ec2:${r}::image/*`, `Images: launched only when owned by Amazon or this account, created only tagged herd:app=${app} and herd:environment=${env}, deregistered only when so tagged.`],
+      [`Resource::arn:${p}:ec2:${r}::snapshot/*`, `Snapshots are created with their image and deleted only when tagged herd:app=${app} and herd:environment=${env}.`],
       [`Resource::arn:${p}:ssm:${r}::parameter/aws/service/ami-amazon-linux-latest/*`, 'The public Amazon Linux parameters resolve the builder\'s base image.'],
       [`Resource::arn:${p}:ssm:${r}:${a}:parameter${root}/*`, `Release parameters of ${app} ${env} only.`],
-      [`Resource::arn:${p}:rds:${r}:${a}:snapshot:herd-${env}-*`, `Pre-migration snapshots are named herd-${env}-<deploy>.`],
+      [`Resource::arn:${p}:rds:${r}:${a}:snapshot:${backupSnapshotPrefix(app, env)}`, `Pre-migration snapshots are named ${backupSnapshotPrefix(app, env)}<deploy>; deleted only when tagged herd:app=${app} and herd:environment=${env}.`],
+      [`Resource::arn:${p}:rds:${r}:${a}:snapshot:herd-${env}-*`, `Pre-migration snapshots named before names held the app: read, and deleted only when tagged herd:app=${app} and herd:environment=${env}.`],
       [`Resource::arn:${p}:cloudformation:${r}:${a}:stack/${Stack.of(this).stackName}/*`, 'A stack ARN ends with its id, unknown before creation; this names the environment\'s own stack.'],
     ];
     for (const [finding, reason] of findings) acknowledge(role, `AwsSolutions-IAM5[${finding}]`, reason);

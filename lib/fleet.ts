@@ -11,6 +11,7 @@ import type { FleetConfig, Role } from './config/types';
 import { logGroupName, parameterRoot } from './names';
 import { acknowledge } from './nag';
 import { configSecretPrefix } from './app-settings';
+import { grantSessionManagerAgent } from './session-manager-agent';
 
 export interface FleetProps {
   readonly vpc: ec2.IVpc;
@@ -131,10 +132,9 @@ export class Fleet extends Construct implements ec2.IConnectable {
     this.instanceRole = new iam.Role(this, 'InstanceRole', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
       description: `herd ${props.app} ${props.environment} ${props.role} instances`,
-      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
     });
-    acknowledge(this.instanceRole, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
-      'Session Manager replaces SSH; this AWS policy is the documented minimum for the SSM agent.');
+    // Session Manager replaces SSH.
+    grantSessionManagerAgent(this.instanceRole);
     grantBoot(this.instanceRole, props.app, props.environment, props.secrets);
 
     const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {

@@ -47,6 +47,15 @@ export function peerEnvironments(environments: readonly string[], env: string): 
   return [...new Set(environments)].filter((e) => e !== env);
 }
 
+/**
+ * Names of an environment's pre-migration database snapshots (`herd-<app>-<env>-<deploy>`,
+ * `lambda/deploy/release.ts`), as an ARN pattern: the app is in the name because two apps of
+ * one account may have environments of the same name.
+ */
+export function backupSnapshotPrefix(app: string, env: string): string {
+  return `herd-${app}-${env}-*`;
+}
+
 /** The stack of one environment. */
 export function stackName(env: string): string {
   return `herd-${env}`;

@@ -28,6 +28,7 @@ export class ReleaseStateStack extends Stack {
     Tags.of(this).add(TAGS.environment, props.environment);
     const names = parameterNames(props.app, props.environment);
     this.releaseState = new ReleaseState(this, 'ReleaseState', {
+      app: props.app,
       environment: props.environment,
       currentImageParameter: names.currentImage,
       currentReleaseParameter: names.currentRelease,

@@ -5,10 +5,11 @@ import { Construct } from 'constructs';
 import { amazonLinuxImageParameter, type Architecture } from './architecture';
 import { BundledFunction } from './bundled-function';
 import { customResourceProvider } from './custom-resource-provider';
-import { NO_RELEASE } from './names';
+import { NO_RELEASE, TAGS } from './names';
 import { acknowledge } from './nag';
 
 export interface ReleaseStateProps {
+  readonly app: string;
   readonly environment: string;
   readonly currentImageParameter: string;
   readonly currentReleaseParameter: string;
@@ -44,7 +45,8 @@ export class ReleaseState extends Construct {
       stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: name.slice(1) }));
     fn.addToRolePolicy(new iam.PolicyStatement({
       sid: 'ReleaseParameters',
-      actions: ['ssm:PutParameter', 'ssm:GetParameter', 'ssm:DeleteParameter'],
+      // AddTagsToResource: PutParameter creates them tagged with the app and environment.
+      actions: ['ssm:PutParameter', 'ssm:AddTagsToResource', 'ssm:GetParameter', 'ssm:DeleteParameter'],
       resources: parameterArns,
     }));
     fn.addToRolePolicy(new iam.PolicyStatement({
@@ -66,6 +68,7 @@ export class ReleaseState extends Construct {
         // The parameter's name, not its value: a new AL2023 release must not make this resource run again.
         BaseImageParameter: baseImageParameter,
         NoRelease: NO_RELEASE,
+        Tags: { [TAGS.app]: props.app, [TAGS.environment]: props.environment },
       },
     });
   }

@@ -1,6 +1,6 @@
 /**
  * herd's pre-migration database snapshots: tagged with the app, environment, deploy and
- * release (`deployTags`, role `backup`), named `herd-<env>-<deploy>`. Manual snapshots count
+ * release (`deployTags`, role `backup`), named `herd-<app>-<env>-<deploy>` (`herd-<env>-<deploy>` before). Manual snapshots count
  * against a quota (100 per region by default: CreateDBSnapshot then fails with
  * SnapshotQuotaExceeded), so each successful deploy deletes this environment's snapshots
  * beyond the newest `deploy.backupRetention`, never the one that guards it. Snapshots

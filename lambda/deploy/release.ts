@@ -230,9 +230,12 @@ function hasReleaseProcess(state: DeployState): boolean {
 /** RDS creates a snapshot only from an instance in one of these states (CreateDBSnapshot). */
 const SNAPSHOT_READY = new Set(['available', 'storage-optimization']);
 
-/** The identifier of this deploy's pre-migration snapshot. */
+/**
+ * The identifier of this deploy's pre-migration snapshot: `herd-<app>-<env>-<deploy>`
+ * (`backupSnapshotPrefix`; the deploy step's role may create snapshots of no other name).
+ */
 export function snapshotIdentifier(state: DeployState): string {
-  return `herd-${state.env}-${state.deployId}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/-+/g, '-').replace(/-$/, '');
+  return `herd-${state.app}-${state.env}-${state.deployId}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/-+/g, '-').replace(/-$/, '');
 }
 
 /**

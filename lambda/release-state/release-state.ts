@@ -29,6 +29,8 @@ export interface ReleaseParametersProperties {
   readonly baseImageParameter: string;
   /** Release value meaning "nothing deployed yet". */
   readonly noRelease: string;
+  /** Tags the parameters are created with (`herd:app`, `herd:environment`); none from a resource an older herd deployed. */
+  readonly tags?: Readonly<Record<string, string>>;
 }
 
 export interface ReleaseStateClients {
@@ -68,9 +70,10 @@ export async function readParameter(ssm: ReleaseStateClients['ssm'], name: strin
   }
 }
 
-async function putIfAbsent(ssm: ReleaseStateClients['ssm'], name: string, value: string, dataType: string): Promise<void> {
+async function putIfAbsent(ssm: ReleaseStateClients['ssm'], name: string, value: string, dataType: string, tags: ReleaseParametersProperties['tags']): Promise<void> {
+  const Tags = Object.entries(tags ?? {}).map(([Key, Value]) => ({ Key, Value }));
   try {
-    await ssm.send(new PutParameterCommand({ Name: name, Value: value, Type: 'String', DataType: dataType, Overwrite: false }));
+    await ssm.send(new PutParameterCommand({ Name: name, Value: value, Type: 'String', DataType: dataType, Overwrite: false, ...(Tags.length > 0 ? { Tags } : {}) }));
   } catch (err) {
     if (!(err instanceof ParameterAlreadyExists || isNamed(err, 'ParameterAlreadyExists'))) throw err;
   }
@@ -119,12 +122,12 @@ export async function applyReleaseParameters(
     await deleteIfPresent(clients.ssm, props.currentReleaseParameter);
     return { PhysicalResourceId: physicalId, Data: { Release: props.noRelease, Image: '' } };
   }
-  await putIfAbsent(clients.ssm, props.currentReleaseParameter, props.noRelease, 'text');
+  await putIfAbsent(clients.ssm, props.currentReleaseParameter, props.noRelease, 'text', props.tags);
   let image = await readParameter(clients.ssm, props.currentImageParameter);
   if (image === undefined) {
     const base = await readParameter(clients.ssm, props.baseImageParameter);
     if (!base) throw new Error(`${props.baseImageParameter} not found: this region publishes no Amazon Linux 2023 image for the fleets' architecture`);
-    await putIfAbsent(clients.ssm, props.currentImageParameter, base, 'aws:ec2:image');
+    await putIfAbsent(clients.ssm, props.currentImageParameter, base, 'aws:ec2:image', props.tags);
     image = await waitReadable(clients.ssm, props.currentImageParameter, wait, base);
   }
   const release = (await readParameter(clients.ssm, props.currentReleaseParameter)) ?? props.noRelease;
@@ -138,10 +141,13 @@ export async function applyReleaseParameters(
  */
 export function parseProperties(raw: unknown): ReleaseParametersProperties {
   const p = stringProperties(raw, ['CurrentImageParameter', 'CurrentReleaseParameter', 'BaseImageParameter', 'NoRelease']);
+  const tags = (raw as { Tags?: unknown }).Tags;
+  const validTags = typeof tags === 'object' && tags !== null && Object.values(tags).every((v) => typeof v === 'string') ? (tags as Record<string, string>) : undefined;
   return {
     currentImageParameter: p.CurrentImageParameter,
     currentReleaseParameter: p.CurrentReleaseParameter,
     baseImageParameter: p.BaseImageParameter,
     noRelease: p.NoRelease,
+    ...(validTags ? { tags: validTags } : {}),
   };
 }

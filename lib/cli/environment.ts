@@ -8,7 +8,7 @@ import { DescribeStacksCommand, type Output } from '@aws-sdk/client-cloudformati
 import type { DeployEnvironment } from '../../lambda/deploy/environment';
 import type { AdvanceContext } from '../../lambda/deploy/step';
 import type { EnvironmentConfig, HerdConfig } from '../config/types';
-import { peerEnvironments, stackName } from '../names';
+import { parameterRoot, peerEnvironments, stackName } from '../names';
 import type { AwsClients, CliDeps } from './deps';
 import { CliError } from './errors';
 
@@ -192,6 +192,16 @@ export async function resolveEnvironment(deps: CliDeps, name: string): Promise<E
   const config = configuredEnvironment(herdConfig, name);
   const clients = deps.clients(config.region, name);
   const outputs = await readStackOutputs(clients, name);
+  // Stack names do not hold the app (`herd-<env>`): another app's environment of the same name
+  // in this account and region is that stack. Refuse before anything acts on it.
+  const ownRoot = parameterRoot(herdConfig.app, name);
+  if (outputs.parameterRoot !== ownRoot) {
+    throw new CliError(
+      `stack ${stackName(name)} is not ${herdConfig.app}'s ${name} environment (its ParameterRoot output is ${outputs.parameterRoot}, herd.config.ts expects ${ownRoot}): ` +
+        `herd names an environment's stack herd-<env>, so two apps cannot both have an environment "${name}" in one account and region; ` +
+        'give this app\'s environment another name in herd.config.ts (or deploy it to another account or region); nothing was changed',
+    );
+  }
   const deploy = deployEnvironmentOf(herdConfig.app, config, outputs, herdConfig.environments.map((e) => e.name));
   return {
     app: herdConfig.app,

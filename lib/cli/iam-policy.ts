@@ -35,6 +35,8 @@ export interface OperatorPolicyTarget {
   readonly launchTemplateIds?: readonly string[];
   /** The migration runner's role and subnets (`RunnerRoleArn`, `RunnerSubnetIds`): `herd run`'s instance; absent before the stack had them. */
   readonly runner?: { readonly roleArn: string; readonly subnetIds: readonly string[] };
+  /** The environment's customer-managed EBS key (`ebsKmsKeyArn` in herd.config.ts): `herd run` launches volumes encrypted with it. */
+  readonly ebsKmsKeyArn?: string;
 }
 
 export type OperatorPolicyMode = 'deploy' | 'read-only';
@@ -71,7 +73,8 @@ export function operatorPolicy(target: OperatorPolicyTarget, mode: OperatorPolic
   const executions = `arn:aws:states:${r}:${a}:execution:${machine}:*`;
   const parameters = `arn:aws:ssm:${r}:${a}:parameter${target.parameterRoot}/*`;
   const rules = `${target.listenerArn.replace(':listener/', ':listener-rule/')}/*`;
-  const ownTag = { StringEquals: { [`aws:ResourceTag/${TAGS.environment}`]: target.env } };
+  // Both tags: two apps of one account may have environments of the same name.
+  const ownTag = { StringEquals: ownTags('aws:ResourceTag', target) };
   const appImages = { StringEquals: { [`aws:ResourceTag/${TAGS.app}`]: target.app } };
 
   const read: PolicyStatement[] = [
@@ -149,8 +152,10 @@ export function operatorPolicy(target: OperatorPolicyTarget, mode: OperatorPolic
     // unlock, abort, repair, promote, maintenance, autoscaling: the lock and the operator audit.
     { Sid: 'WriteLockAndAudit', Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem'], Resource: table },
     // maintenance on|off: the page's rule on the environment's listener only.
-    { Sid: 'MaintenancePage', Effect: 'Allow', Action: ['elasticloadbalancing:CreateRule'], Resource: [target.listenerArn] },
-    { Sid: 'MaintenancePageLifecycle', Effect: 'Allow', Action: ['elasticloadbalancing:DeleteRule', 'elasticloadbalancing:AddTags'], Resource: [rules] },
+    // The rule is created tagged as the environment's, and only such a rule is re-tagged (taken over) or deleted.
+    { Sid: 'MaintenancePage', Effect: 'Allow', Action: ['elasticloadbalancing:CreateRule'], Resource: [target.listenerArn], Condition: { StringEquals: ownTags('aws:RequestTag', target) } },
+    { Sid: 'MaintenancePageTagOnCreate', Effect: 'Allow', Action: ['elasticloadbalancing:AddTags'], Resource: [rules], Condition: { StringEquals: { 'elasticloadbalancing:CreateAction': 'CreateRule', ...ownTags('aws:RequestTag', target) } } },
+    { Sid: 'MaintenancePageLifecycle', Effect: 'Allow', Action: ['elasticloadbalancing:DeleteRule', 'elasticloadbalancing:AddTags'], Resource: [rules], Condition: ownTag },
     // maintenance on: prints the bypass header; maintenance rotate-bypass: reads the stored value,
     // stores a new one, and changes the header rule's values (a rule of the environment's listener).
     ...(target.maintenanceBypassSecretArn
@@ -182,16 +187,21 @@ export function operatorPolicy(target: OperatorPolicyTarget, mode: OperatorPolic
   return { Version: '2012-10-17', Statement: [...read, ...write, ...runStatements(target, r, a), ...consoleStatements(target, r, a)] };
 }
 
+/** `<prefix>/herd:app` = the app and `<prefix>/herd:environment` = the environment. */
+function ownTags(prefix: string, target: Pick<OperatorPolicyTarget, 'app' | 'env'>): Record<string, string> {
+  return { [`${prefix}/${TAGS.app}`]: target.app, [`${prefix}/${TAGS.environment}`]: target.env };
+}
+
 /**
  * `herd console`: Session Manager sessions on the environment's instances only (by their
- * `herd:environment` tag, as `ssm:resourceTag`), with the one document it uses (AWS-owned: its ARN has no account); ending only the
+ * `herd:app` and `herd:environment` tags, as `ssm:resourceTag`), with the one document it uses (AWS-owned: its ARN has no account); ending only the
  * caller's own sessions — an IAM user's session ids start with their user name, a federated or
  * assumed-role caller's sessions carry their user id in the `aws:ssmmessages:session-id` tag
  * (Session Manager user guide, "Additional sample IAM policies", examples 1 and 4).
  */
 function consoleStatements(target: OperatorPolicyTarget, r: string, a: string): PolicyStatement[] {
   return [
-    { Sid: 'ConsoleSessions', Effect: 'Allow', Action: ['ssm:StartSession'], Resource: `arn:aws:ec2:${r}:${a}:instance/*`, Condition: { StringEquals: { [`ssm:resourceTag/${TAGS.environment}`]: target.env } } },
+    { Sid: 'ConsoleSessions', Effect: 'Allow', Action: ['ssm:StartSession'], Resource: `arn:aws:ec2:${r}:${a}:instance/*`, Condition: { StringEquals: ownTags('ssm:resourceTag', target) } },
     { Sid: 'ConsoleSessionDocument', Effect: 'Allow', Action: ['ssm:StartSession'], Resource: `arn:aws:ssm:${r}:*:document/AWS-StartInteractiveCommand` },
     { Sid: 'ConsoleEndOwnSessions', Effect: 'Allow', Action: ['ssm:TerminateSession'], Resource: `arn:aws:ssm:${r}:${a}:session/\${aws:username}-*` },
     {
@@ -207,16 +217,19 @@ function consoleStatements(target: OperatorPolicyTarget, r: string, a: string): 
 /**
  * `herd run`: the CLI launches a one-off instance as the deploy step launches a migration
  * runner (`run-instance.ts`), so the operator gets exactly that launch: instances and volumes
- * only when tagged `herd:environment=<env>` and `herd:role=run` at launch, from the
- * environment's launch templates, the app's images, into its subnets, with the runner role
- * only; terminating only those instances; their reports and output only.
+ * only when tagged `herd:app=<app>`, `herd:environment=<env>` and `herd:role=run` at launch,
+ * from the environment's launch templates (with their security groups, which the stack tags
+ * with the app and environment), the app's images, into its subnets (the network interface
+ * too: RunInstances supports `ec2:Subnet` on it), with the runner role only, and with a
+ * customer-managed EBS key through EC2 only; terminating only those instances; their reports
+ * and output only.
  */
 function runStatements(target: OperatorPolicyTarget, r: string, a: string): PolicyStatement[] {
   const runner = target.runner;
   const templates = target.launchTemplateIds ?? [];
   if (!runner || templates.length === 0) return [];
   const ec2 = (type: string, id: string) => `arn:aws:ec2:${r}:${a}:${type}/${id}`;
-  const runInstance = { [`${TAGS.environment}`]: target.env, [`${TAGS.role}`]: 'run' };
+  const runInstance = { [`${TAGS.app}`]: target.app, [`${TAGS.environment}`]: target.env, [`${TAGS.role}`]: 'run' };
   const tagged = (prefix: string) => Object.fromEntries(Object.entries(runInstance).map(([k, v]) => [`${prefix}/${k}`, v]));
   return [
     { Sid: 'RunCommandInstances', Effect: 'Allow', Action: ['ec2:RunInstances'], Resource: [ec2('instance', '*'), ec2('volume', '*')], Condition: { StringEquals: tagged('aws:RequestTag') } },
@@ -224,14 +237,31 @@ function runStatements(target: OperatorPolicyTarget, r: string, a: string): Poli
       Sid: 'RunCommandLaunchFrom',
       Effect: 'Allow',
       Action: ['ec2:RunInstances'],
-      Resource: [...templates.map((id) => ec2('launch-template', id)), ...runner.subnetIds.map((id) => ec2('subnet', id)), ec2('network-interface', '*'), ec2('security-group', '*')],
+      Resource: [...templates.map((id) => ec2('launch-template', id)), ...runner.subnetIds.map((id) => ec2('subnet', id))],
     },
+    // Launch templates name security groups by id, not in the outputs: the environment's by its stack's tags.
+    { Sid: 'RunCommandSecurityGroups', Effect: 'Allow', Action: ['ec2:RunInstances'], Resource: ec2('security-group', '*'), Condition: { StringEquals: ownTags('aws:ResourceTag', target) } },
+    { Sid: 'RunCommandNetworkInterface', Effect: 'Allow', Action: ['ec2:RunInstances'], Resource: ec2('network-interface', '*'), Condition: { ArnEquals: { 'ec2:Subnet': runner.subnetIds.map((id) => ec2('subnet', id)) } } },
     { Sid: 'RunCommandImages', Effect: 'Allow', Action: ['ec2:RunInstances'], Resource: `arn:aws:ec2:${r}::image/*`, Condition: { StringEquals: { [`aws:ResourceTag/${TAGS.app}`]: target.app } } },
-    { Sid: 'RunCommandTagOnLaunch', Effect: 'Allow', Action: ['ec2:CreateTags'], Resource: [ec2('instance', '*'), ec2('volume', '*')], Condition: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } } },
+    { Sid: 'RunCommandTagOnLaunch', Effect: 'Allow', Action: ['ec2:CreateTags'], Resource: [ec2('instance', '*'), ec2('volume', '*')], Condition: { StringEquals: { 'ec2:CreateAction': 'RunInstances', ...tagged('aws:RequestTag') } } },
     { Sid: 'RunCommandPassRunnerRole', Effect: 'Allow', Action: ['iam:PassRole'], Resource: runner.roleArn, Condition: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } } },
     { Sid: 'RunCommandTerminate', Effect: 'Allow', Action: ['ec2:TerminateInstances'], Resource: ec2('instance', '*'), Condition: { StringEquals: tagged('aws:ResourceTag') } },
     { Sid: 'RunCommandReports', Effect: 'Allow', Action: ['ssm:DeleteParameter'], Resource: `arn:aws:ssm:${r}:${a}:parameter${target.parameterRoot}/run-results/*` },
     { Sid: 'RunCommandOutput', Effect: 'Allow', Action: ['logs:GetLogEvents'], Resource: `arn:aws:logs:${r}:${a}:log-group:${target.parameterRoot}/run:log-stream:*` },
+    ...(target.ebsKmsKeyArn ? runEbsKeyStatements(target.ebsKmsKeyArn, r) : []),
+  ];
+}
+
+/**
+ * A customer-managed EBS key: RunInstances creates the run instance's encrypted volume with
+ * the caller's permissions on the key, through EC2 only (as the deploy step's
+ * `UseEbsKeyThroughEc2` and `GrantEbsKeyToEc2`; EBS guide, "How Amazon EBS uses AWS KMS").
+ */
+function runEbsKeyStatements(keyArn: string, r: string): PolicyStatement[] {
+  const viaEc2 = { 'kms:ViaService': `ec2.${r}.amazonaws.com` };
+  return [
+    { Sid: 'RunCommandUseEbsKey', Effect: 'Allow', Action: ['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'], Resource: keyArn, Condition: { StringEquals: viaEc2 } },
+    { Sid: 'RunCommandGrantEbsKey', Effect: 'Allow', Action: ['kms:CreateGrant'], Resource: keyArn, Condition: { StringEquals: viaEc2, Bool: { 'kms:GrantIsForAWSResource': 'true' } } },
   ];
 }
 

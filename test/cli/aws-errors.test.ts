@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { deniedAction, explainAwsError } from '../../lib/cli/aws-errors';
 import { explain } from '../../lib/cli/errors';
-import { runHerd, testDeps } from './support/harness';
+import { runHerd, testConfig, testDeps } from './support/harness';
 import { SimulatedEnvironment } from './support/simulated';
 
 const CONFIG = `[profile sso-dev]
@@ -203,5 +203,22 @@ describe('through the CLI (simulated environment)', () => {
     });
     // staging's operator policy does not reach production's stack: not what this test is about.
     sim.iam.calls.splice(0);
+  });
+
+  test('another app\'s environment of the same name (herd-<env> does not name the app): refused before any change, exit 2', async () => {
+    const sim = new SimulatedEnvironment({ web: 2, worker: 1, serving: 'r1' });
+    const blog = { ...testConfig(), app: 'blog' };
+    const deps = testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now(), sleep: () => sim.sleep(), config: blog });
+    const before = JSON.stringify([...sim.world.cloud.groups.values()].map((g) => [g.name, [...g.suspended], g.ltVersion]));
+    const run = await runHerd(['autoscaling', 'suspend', 'staging'], deps);
+    expect(run).toEqual({
+      code: 2,
+      out: '',
+      err: 'herd: stack herd-staging is not blog\'s staging environment (its ParameterRoot output is /herd/shop/staging, herd.config.ts expects /herd/blog/staging): ' +
+        'herd names an environment\'s stack herd-<env>, so two apps cannot both have an environment "staging" in one account and region; ' +
+        'give this app\'s environment another name in herd.config.ts (or deploy it to another account or region); nothing was changed\n',
+    });
+    expect(JSON.stringify([...sim.world.cloud.groups.values()].map((g) => [g.name, [...g.suspended], g.ltVersion]))).toBe(before);
+    expect(sim.iam.calls.map((c) => `${c.call.service}:${c.call.api}`).filter((c) => !/:(Describe|Get)/.test(c))).toEqual([]);
   });
 });

@@ -13,7 +13,10 @@ import { COMMANDS } from '../../lib/cli/program';
 import { README_POLICY_TARGET, READ_ONLY_VERBS, operatorPolicy } from '../../lib/cli/iam-policy';
 import { configureRuns } from '../../lib/simulation/services/runs';
 import { SSM_AGENT_ONLINE_SECONDS, setSessionUserName } from '../../lib/simulation/services/session-manager';
-import { describeDenial, type Principal } from '../support/iam/evaluator';
+import { describeDenial, evaluate, type Principal } from '../support/iam/evaluator';
+import type { PolicyDocument } from '../support/iam/template-policies';
+import { iamRequestsOf, type ApiCall } from '../../lib/simulation/iam/requests';
+import { defaultKeyPolicy } from '../../lib/simulation/services/kms';
 import { appDirectory } from './support/app';
 import { runHerd, testDeps } from './support/harness';
 import { addSecret } from '../../lib/simulation/services/secrets-manager';
@@ -211,6 +214,25 @@ describe('the deploy operator policy', () => {
         '  no statement of operator names states:StartExecution',
       ].join('\n'),
     ]);
+  });
+});
+
+describe('herd run with a customer-managed EBS key (ebsKmsKeyArn)', () => {
+  test('the deploy policy lets RunInstances use the key through EC2 for the run instance\'s volume; without the key in the target, it is denied', async () => {
+    const key = 'arn:aws:kms:eu-west-1:123456789012:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
+    const target = { ...README_POLICY_TARGET, app: 'shop', env: 'staging', deployStateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:herd-staging-deploy' };
+    const launch: ApiCall = { principal: OPERATOR_PRINCIPALS.deploy, service: 'ec2', api: 'RunInstances', input: { SubnetId: 'subnet-0123456789abcdef0' } };
+    const requests = iamRequestsOf(launch, { account: '123456789012', region: 'eu-west-1', ebsKeyArn: key, roleOfInstanceProfile: () => undefined }).filter((r) => r.resource === key);
+    expect(requests.map((r) => r.action).sort()).toEqual(['kms:CreateGrant', 'kms:Decrypt', 'kms:GenerateDataKeyWithoutPlaintext']);
+    const keyPolicy = JSON.parse(defaultKeyPolicy('123456789012')) as PolicyDocument;
+    const operator = (withKey: boolean): Principal => ({
+      name: OPERATOR_PRINCIPALS.deploy,
+      arn: 'arn:aws:iam::123456789012:user/alice',
+      policies: [{ name: 'operator', document: operatorPolicy({ ...target, ...(withKey ? { ebsKmsKeyArn: key } : {}) }, 'deploy') as unknown as PolicyDocument }],
+    });
+    const results = async (withKey: boolean) => Promise.all(requests.map(async (r) => `${r.action} ${await evaluate(operator(withKey), r, keyPolicy)}`));
+    expect(await results(true)).toEqual(requests.map((r) => `${r.action} Allowed`));
+    expect(await results(false)).toEqual(requests.map((r) => `${r.action} ImplicitlyDenied`));
   });
 });
 

@@ -56,6 +56,16 @@ describe('the release parameters', () => {
     expect(waited()).toBeGreaterThanOrEqual(world.cloud.timings.imageParameterSeconds * 1000);
   });
 
+  test('are created tagged with the app and the environment, which the custom resource\'s role may do', async () => {
+    const { clients, wait } = setup();
+    const tags = { 'herd:app': 'shop', 'herd:environment': 'fresh' };
+    await applyReleaseParameters('Create', { ...props, tags }, clients, wait);
+    const puts = iam!.calls.filter((c) => c.call.api === 'PutParameter');
+    expect(puts.map((c) => [c.call.input.Name, c.call.input.Tags])).toEqual([names.currentRelease, names.currentImage].map((name) => [name, [{ Key: 'herd:app', Value: 'shop' }, { Key: 'herd:environment', Value: 'fresh' }]]));
+    expect(puts.flatMap((c) => c.requests.map((r) => r.action))).toContain('ssm:AddTagsToResource');
+    expect(parseProperties({ CurrentImageParameter: 'a', CurrentReleaseParameter: 'b', BaseImageParameter: 'c', NoRelease: 'none', Tags: tags }).tags).toEqual(tags);
+  });
+
   test('are never overwritten once the deploy step owns them', async () => {
     const { world, clients, wait, waited } = setup();
     world.cloud.parameters.set(names.currentImage, world.images.r1 ?? '');

@@ -34,10 +34,7 @@ function roleStatements(defaultPolicyPrefix: string): Statement[] {
 
 beforeAll(() => {
   template = buildApp().template('staging');
-  const policies = template.findResources('AWS::IAM::Policy');
-  const advance = Object.entries(policies).find(([id]) => id.startsWith('DeployStepAdvanceServiceRoleDefaultPolicy'));
-  if (!advance) throw new Error('advance function policy not found');
-  advanceStatements = (advance[1].Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement;
+  advanceStatements = roleStatements('DeployStepAdvanceServiceRoleDefaultPolicy');
 });
 
 describe('the deploy table', () => {
@@ -93,22 +90,25 @@ describe('the advance function', () => {
 });
 
 describe('the advance function\'s permissions', () => {
-  test('use * only for Describe calls or under an environment tag condition', () => {
+  test('use * only for Describe calls or under an app and environment tag condition', () => {
     const wildcard = advanceStatements.filter((s) => resourcesOf(s).includes('*'));
     for (const s of wildcard) {
       const describeOnly = actionsOf(s).every((a) => /:Describe/.test(a));
-      const envScoped = s.Condition?.StringEquals?.['aws:ResourceTag/herd:environment'] === 'staging';
+      const envScoped = s.Condition?.StringEquals?.['aws:ResourceTag/herd:environment'] === 'staging' && s.Condition?.StringEquals?.['aws:ResourceTag/herd:app'] === 'mootube';
       expect({ sid: s.Sid, scoped: describeOnly || envScoped }).toEqual({ sid: s.Sid, scoped: true });
     }
   });
 
-  test('launch, image and terminate instances only with this environment\'s tag', () => {
+  test('launch, image and terminate instances only with this app\'s and environment\'s tags', () => {
     const bySid = (sid: string) => advanceStatements.find((s) => s.Sid === sid)!;
-    expect(bySid('LaunchTaggedInstances').Condition).toEqual({ StringEquals: { 'aws:RequestTag/herd:environment': 'staging' } });
-    expect(bySid('TerminateOwnInstances').Condition).toEqual({ StringEquals: {
-      'aws:ResourceTag/herd:environment': 'staging', 'aws:ResourceTag/herd:app': 'mootube', 'aws:ResourceTag/herd:role': ['builder', 'release'] } });
-    expect(bySid('ImageFromOwnBuilder').Condition).toEqual({ StringEquals: { 'aws:ResourceTag/herd:environment': 'staging', 'aws:ResourceTag/herd:role': 'builder' } });
-    expect(bySid('RetireOwnImages').Condition).toEqual({ StringEquals: { 'aws:ResourceTag/herd:environment': 'staging' } });
+    const own = (prefix: string) => ({ [`${prefix}/herd:app`]: 'mootube', [`${prefix}/herd:environment`]: 'staging' });
+    expect(bySid('LaunchTaggedInstances').Condition).toEqual({ StringEquals: own('aws:RequestTag') });
+    expect(bySid('TerminateOwnInstances').Condition).toEqual({ StringEquals: { ...own('aws:ResourceTag'), 'aws:ResourceTag/herd:role': ['builder', 'release'] } });
+    expect(bySid('ImageFromOwnBuilder').Condition).toEqual({ StringEquals: { ...own('aws:ResourceTag'), 'aws:ResourceTag/herd:role': 'builder' } });
+    expect(bySid('CreateTaggedImage').Condition).toEqual({ StringEquals: own('aws:RequestTag') });
+    expect(bySid('RetireOwnImages').Condition).toEqual({ StringEquals: own('aws:ResourceTag') });
+    expect(bySid('RetireOwnSnapshots').Condition).toEqual({ StringEquals: own('aws:ResourceTag') });
+    expect(bySid('MaintenanceRuleLifecycle').Condition).toEqual({ StringEquals: own('aws:ResourceTag') });
     expect(bySid('PassInstanceRoles').Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
   });
 
@@ -169,11 +169,12 @@ describe('the image builder', () => {
     const policy = Object.entries(template.findResources('AWS::IAM::Policy')).find(([id]) => id.startsWith('DeployStepBuilderRoleDefaultPolicy'))!;
     const statements = (policy[1].Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement;
     expect(statements.map((s) => [s.Sid, actionsOf(s)])).toEqual([
+      ['SessionManagerAgent', expect.arrayContaining(['ssm:UpdateInstanceInformation'])],
       ['ReadArtifactAndScripts', ['s3:GetObject']],
       ['ReportBake', ['ssm:PutParameter']],
     ]);
-    expect(JSON.stringify(statements[0].Resource)).toContain('/releases/*');
-    expect(JSON.stringify(statements[1].Resource)).toContain('parameter/herd/mootube/staging/bake-runs/*');
+    expect(JSON.stringify(statements[1].Resource)).toContain('/releases/*');
+    expect(JSON.stringify(statements[2].Resource)).toContain('parameter/herd/mootube/staging/bake-runs/*');
   });
 
   test('has an egress-only security group', () => {
@@ -192,6 +193,7 @@ describe('the migration runner', () => {
     const statements = statementsOf('DeployStepRunnerRoleDefaultPolicy');
     const named = statements.filter((s) => s.Sid !== undefined);
     expect(named.map((s) => [s.Sid, [...actionsOf(s)].sort()])).toEqual([
+      ['SessionManagerAgent', expect.arrayContaining(['ssm:UpdateInstanceInformation', 'ssmmessages:OpenDataChannel'])],
       ['ReadOwnEnvironmentParameters', ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath']],
       ['ReadOwnConfigSecrets', ['secretsmanager:GetSecretValue']],
       ['ShipOwnEnvironmentLogs', ['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents']],
@@ -199,7 +201,7 @@ describe('the migration runner', () => {
       ['ReportReleaseRun', ['ssm:PutParameter']],
       ['ReportCommandRun', ['ssm:PutParameter']],
     ]);
-    const [parameters, configSecrets, logs, groups, report, runReport] = named.map((s) => JSON.stringify(s.Resource));
+    const [parameters, configSecrets, logs, groups, report, runReport] = named.filter((s) => s.Sid !== 'SessionManagerAgent').map((s) => JSON.stringify(s.Resource));
     // herd config --secret values: the environment's config secrets only.
     expect(configSecrets).toContain(':secret:herd/mootube/staging/config/*"');
     expect(configSecrets).toBe(JSON.stringify(statementsOf('WebInstanceRoleDefaultPolicy').find((s) => s.Sid === 'ReadOwnConfigSecrets')?.Resource));
@@ -231,8 +233,9 @@ describe('the migration runner', () => {
     template.hasResourceProperties('AWS::IAM::Role', {
       Description: 'herd mootube staging migration runner',
       AssumeRolePolicyDocument: Match.objectLike({ Statement: [Match.objectLike({ Principal: { Service: 'ec2.amazonaws.com' } })] }),
-      ManagedPolicyArns: [Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([':iam::aws:policy/AmazonSSMManagedInstanceCore'])] })],
+      ManagedPolicyArns: Match.absent(),
     });
+    expect(statementsOf('DeployStepRunnerRoleDefaultPolicy').find((s) => s.Sid === 'SessionManagerAgent')).toBeDefined();
     const profiles = template.findResources('AWS::IAM::InstanceProfile', { Properties: { Roles: [{ Ref: id }] } });
     const [profileId] = Object.keys(profiles);
     expect(profileId).toMatch(/^DeployStepRunnerProfile/);

@@ -152,6 +152,8 @@ describe.each(ENVIRONMENTS)('the %s environment', (env) => {
       // The parameter's name, never its value: a new AL2023 release does not make the resource run.
       BaseImageParameter: '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64',
       NoRelease: 'none',
+      // Created tagged like everything herd makes: two apps may have environments of the same name.
+      Tags: { 'herd:app': 'mootube', 'herd:environment': env },
     });
     expect(Object.keys(resourcesOf(template, 'Custom::HerdReleaseParameters'))).toEqual([]);
   });
@@ -241,7 +243,12 @@ describe.each(ENVIRONMENTS)('the %s environment', (env) => {
       const text = JSON.stringify(policy.Properties);
       expect(text).toContain(`parameter/herd/mootube/${env}/*`);
       expect(text).toContain(`log-group:/herd/mootube/${env}/*:*`);
-      expect(text).not.toMatch(/"ssm:\*"|"Resource":"\*"/);
+      // Only the SSM agent's own calls (Session Manager's minimum) take `*`: no parameter read, no ssm:*.
+      const statements = (policy.Properties as { PolicyDocument: { Statement: { Sid?: string; Action: string | string[]; Resource: unknown }[] } }).PolicyDocument.Statement;
+      const anywhere = statements.filter((st) => st.Resource === '*');
+      expect(anywhere.map((st) => st.Sid)).toEqual(['SessionManagerAgent']);
+      expect([anywhere[0]?.Action].flat().filter((action) => !/^(ssm:UpdateInstanceInformation|ssmmessages:\w+Channel|ec2messages:\w+)$/.test(String(action)))).toEqual([]);
+      expect(text).not.toMatch(/"ssm:\*"/);
     }
   });
 

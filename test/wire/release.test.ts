@@ -234,9 +234,9 @@ describe('wire: launch-template swap and migration on EC2, Auto Scaling, SSM and
     // RDS (moto) says the instance is available: on to the snapshot.
     expect(await step('migrate.waitDatabase')(state, ctx)).toEqual({ goto: 'migrate.snapshot' });
     expect(await step('migrate.snapshot')(state, ctx)).toEqual({ goto: 'migrate.waitSnapshot' });
-    expect(state.migration?.snapshotId).toBe('herd-staging-deploy-0001');
+    expect(state.migration?.snapshotId).toBe('herd-shop-staging-deploy-0001');
 
-    const res = await clients.rds.send(new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: 'herd-staging-deploy-0001' }));
+    const res = await clients.rds.send(new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: 'herd-shop-staging-deploy-0001' }));
     const snapshot = res.DBSnapshots?.[0];
     expect(snapshot).toMatchObject({ DBInstanceIdentifier: 'herd-staging-db', SnapshotType: 'manual', Status: 'available' });
     const tags = await clients.rds.send(new ListTagsForResourceCommand({ ResourceName: snapshot?.DBSnapshotArn ?? '' }));

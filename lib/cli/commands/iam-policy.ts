@@ -35,6 +35,7 @@ export function register(program: Command, deps: CliDeps): void {
           artifactPrefix: RELEASES_PREFIX,
           launchTemplateIds: [o.webLaunchTemplateId, o.workerLaunchTemplateId].filter(Boolean),
           ...(o.runner ? { runner: { roleArn: o.runner.roleArn, subnetIds: o.runner.subnetIds } } : {}),
+          ...(handle.config.ebsKmsKeyArn ? { ebsKmsKeyArn: handle.config.ebsKmsKeyArn } : {}),
         },
         opts.readOnly ? 'read-only' : 'deploy',
       );

@@ -244,10 +244,12 @@ const runInstances: Mapper = (input, arns, scope) => {
   const out: IamRequest[] = [
     { action: 'ec2:RunInstances', resource: arns.ec2('instance', '*'), context: requestTags('instance') },
     { action: 'ec2:RunInstances', resource: arns.ec2('volume', '*'), context: requestTags('volume') },
-    { action: 'ec2:RunInstances', resource: arns.ec2('network-interface', '*'), context: {} },
   ];
   const lt = input.LaunchTemplate as { LaunchTemplateId?: string; Version?: string } | undefined;
   const fromTemplate = lt?.LaunchTemplateId ? templateVersion(scope, lt.LaunchTemplateId, lt.Version) : undefined;
+  // The interface RunInstances creates is in the request's subnet (`ec2:Subnet`, its ARN).
+  const interfaceSubnet = str(input.SubnetId);
+  out.push({ action: 'ec2:RunInstances', resource: arns.ec2('network-interface', '*'), context: interfaceSubnet ? { 'ec2:Subnet': arns.ec2('subnet', interfaceSubnet) } : {} });
   if (lt?.LaunchTemplateId) {
     out.push({ action: 'ec2:RunInstances', resource: arns.ec2('launch-template', lt.LaunchTemplateId), context: resourceTagContext(fromTemplate?.lt.tags) });
   }

@@ -41,6 +41,7 @@ export function operatorPrincipal(world: World, mode: OperatorPolicyMode, output
       artifactPrefix: RELEASES_PREFIX,
       launchTemplateIds: [e.fleets.web.launchTemplateId, ...(e.fleets.worker ? [e.fleets.worker.launchTemplateId] : [])],
       runner: { roleArn: outputs.runnerRoleArn ?? `arn:aws:iam::${SIMULATED_ACCOUNT}:role/herd-${e.env}-runner`, subnetIds: e.instances.subnetIds },
+      ...(e.instances.ebsKmsKeyArn ? { ebsKmsKeyArn: e.instances.ebsKmsKeyArn } : {}),
     },
     mode,
   );
