@@ -87,8 +87,10 @@ export class Database extends Construct implements ec2.IConnectable {
       autoMinorVersionUpgrade: false, // upgrades follow the configuration, rehearsed on staging first
       copyTagsToSnapshot: true,
       cloudwatchLogsExports: [...POSTGRES_LOG_EXPORTS],
-      // OS metrics every N seconds (CDK creates the monitoring role); RDS writes them to the
-      // account's RDSOSMetrics log group, which it creates with 30 days' retention.
+      // OS metrics every N seconds (CDK creates the monitoring role). RDS writes them to the
+      // account-wide RDSOSMetrics log group, which it creates and sets the retention of itself
+      // (AmazonRDSEnhancedMonitoringRole allows logs:PutRetentionPolicy on RDS*): a group of
+      // that name in this stack would collide with the other environments' of the account.
       ...(s.enhancedMonitoringSeconds > 0 ? { monitoringInterval: Duration.seconds(s.enhancedMonitoringSeconds) } : {}),
       // RDS for PostgreSQL supports Performance Insights on every instance class (RDS user
       // guide, "DB engine, Region, and instance class support for Database Insights": the
