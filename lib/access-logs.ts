@@ -74,13 +74,6 @@ function loadBalancerLogStatements(stack: Stack, resource: string): iam.PolicySt
 export interface AccessLogsProps {
   /** Days logs are kept. */
   readonly retentionDays: number;
-  /**
-   * Days S3 Object Lock keeps each new log from being deleted or overwritten (governance
-   * mode), 0 or undefined: no Object Lock. It can only be set when the bucket is created:
-   * CloudFormation replaces the bucket when it changes (a new, empty bucket; the old one is
-   * retained with its logs). @default 0
-   */
-  readonly objectLockDays?: number;
 }
 
 /**
@@ -93,14 +86,15 @@ export class AccessLogs extends Construct {
 
   constructor(scope: Construct, id: string, props: AccessLogsProps) {
     super(scope, id);
-    const lockDays = props.objectLockDays ?? 0;
     this.bucket = new s3.Bucket(this, 'Bucket', {
       encryption: s3.BucketEncryption.S3_MANAGED,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
       // Versioned, so a log deleted or overwritten by mistake (or on purpose) can be recovered
-      // while it is kept. Expiring a log in a versioned bucket only makes it noncurrent: the
+      // while it is kept. No S3 Object Lock: S3 refuses to deliver server access logs to a
+      // bucket with Object Lock (S3 user guide, "Enabling Amazon S3 server access logging"),
+      // and this bucket receives the other buckets' (`logsOf`). Expiring a log in a versioned bucket only makes it noncurrent: the
       // noncurrent version goes a day later, and the delete marker left alone after it, or
       // versioning would keep every log forever.
       versioned: true,
@@ -108,7 +102,6 @@ export class AccessLogs extends Construct {
         { id: 'ExpireLogs', expiration: Duration.days(props.retentionDays), noncurrentVersionExpiration: Duration.days(1), abortIncompleteMultipartUploadAfter: Duration.days(1) },
         { id: 'RemoveExpiredDeleteMarkers', expiredObjectDeleteMarker: true },
       ],
-      ...(lockDays > 0 ? { objectLockEnabled: true, objectLockDefaultRetention: s3.ObjectLockRetention.governance(Duration.days(lockDays)) } : {}),
       removalPolicy: RemovalPolicy.RETAIN,
     });
     acknowledge(this.bucket, 'AwsSolutions-S1', 'This bucket is the access-log destination itself; logging it to itself would loop.');

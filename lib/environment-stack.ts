@@ -84,10 +84,7 @@ export class EnvironmentStack extends Stack {
       interfaceEndpoints: config.network.interfaceEndpoints,
     });
     const vpc = this.network.vpc;
-    const accessLogs = new AccessLogs(this, 'AccessLogs', {
-      retentionDays: config.loadBalancer.accessLogRetentionDays,
-      objectLockDays: config.loadBalancer.accessLogObjectLockDays,
-    });
+    const accessLogs = new AccessLogs(this, 'AccessLogs', { retentionDays: config.loadBalancer.accessLogRetentionDays });
     this.artifacts = new Artifacts(this, 'Artifacts', { accessLogs });
 
     const bypassSecret = config.maintenance.bypassHeader

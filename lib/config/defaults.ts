@@ -51,7 +51,6 @@ export function profileDefaults(profile: Profile, app: string): Omit<Environment
       deregistrationDelaySeconds: 30,
       idleTimeoutSeconds: 60,
       accessLogRetentionDays: production ? 365 : 30,
-      accessLogObjectLockDays: 0,
     },
     database: {
       instanceType: production ? 't4g.medium' : 't4g.micro',

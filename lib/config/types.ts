@@ -83,12 +83,6 @@ export interface LoadBalancerConfig {
   readonly idleTimeoutSeconds: number;
   /** Days access logs are kept in their bucket. */
   readonly accessLogRetentionDays: number;
-  /**
-   * Days S3 Object Lock (governance mode) keeps each access log from deletion; 0 turns Object
-   * Lock off. Object Lock can only be turned on when a bucket is created: changing this from 0
-   * replaces the access-log bucket (a new, empty one; the old one is retained).
-   */
-  readonly accessLogObjectLockDays: number;
 }
 
 /** The shared PostgreSQL database. */

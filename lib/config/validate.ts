@@ -131,7 +131,6 @@ const environmentSchema = z.strictObject({
       deregistrationDelaySeconds: int(0, 3600, ' seconds').optional(),
       idleTimeoutSeconds: int(1, 4000, ' seconds').optional(),
       accessLogRetentionDays: int(1, 3653, ' days').optional(),
-      accessLogObjectLockDays: int(0, 3653, ' days (0 turns Object Lock off)').optional(),
     })
     .optional(),
   database: z
@@ -339,10 +338,6 @@ function checkEnvironment(env: EnvironmentConfig, problems: string[]): void {
   }
   if (env.database.maxAllocatedStorageGiB < env.database.allocatedStorageGiB) {
     at('database.maxAllocatedStorageGiB', env.database.maxAllocatedStorageGiB, `must be >= allocatedStorageGiB (${env.database.allocatedStorageGiB})`);
-  }
-  const lb = env.loadBalancer;
-  if (lb.accessLogObjectLockDays > lb.accessLogRetentionDays) {
-    at('loadBalancer.accessLogObjectLockDays', lb.accessLogObjectLockDays, `must be <= accessLogRetentionDays (${lb.accessLogRetentionDays}): a log locked longer than it is kept cannot be expired on time`);
   }
   const d = env.deploy;
   if (d.migrationOrder === 'maintenance' && d.strategy !== 'full') {

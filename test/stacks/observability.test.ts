@@ -17,7 +17,7 @@ type Resources = Record<string, Resource>;
 let built: SynthesizedApp;
 let variants: SynthesizedApp;
 
-/** Variants the default configuration does not cover: a non-burstable database, Object Lock, no endpoints in production. */
+/** Variants the default configuration does not cover: a non-burstable database, no endpoints in production. */
 const VARIANTS: HerdSettings = {
   app: 'mootube',
   environments: [
@@ -26,7 +26,6 @@ const VARIANTS: HerdSettings = {
       profile: 'production',
       network: { cidr: '10.40.0.0/16', interfaceEndpoints: false },
       database: { instanceType: 'm7g.large', enhancedMonitoringSeconds: 15, performanceInsights: false },
-      loadBalancer: { accessLogObjectLockDays: 30 },
       alarms: { databaseCpuPercent: 70, databaseConnections: 500, cacheEvictions: 5 },
     },
   ],
@@ -241,6 +240,7 @@ describe.each(['testing', 'production'] as const)('the %s environment', (env) =>
         expect.objectContaining({ ExpirationInDays: config(env).loadBalancer.accessLogRetentionDays, NoncurrentVersionExpiration: { NoncurrentDays: 1 }, Status: 'Enabled' }),
         expect.objectContaining({ ExpiredObjectDeleteMarker: true, Status: 'Enabled' }),
       ]));
+      // No Object Lock: S3 delivers no server access logs (the artifacts bucket's) to a bucket with it.
       expect(bucket.Properties!.ObjectLockEnabled).toBeUndefined();
     });
   });
@@ -263,15 +263,6 @@ describe('configuration variants', () => {
   test('Enhanced Monitoring at the configured interval, Performance Insights off by configuration', () => {
     const [, db] = only(resources(t, 'AWS::RDS::DBInstance'));
     expect(db.Properties).toMatchObject({ MonitoringInterval: 15, EnablePerformanceInsights: false });
-  });
-
-  test('Object Lock keeps access logs in governance mode for the configured days', () => {
-    const [, bucket] = only(Object.fromEntries(Object.entries(resources(t, 'AWS::S3::Bucket')).filter(([id]) => id.startsWith('AccessLogs'))));
-    expect(bucket.Properties).toMatchObject({
-      ObjectLockEnabled: true,
-      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: 30 } } },
-      VersioningConfiguration: { Status: 'Enabled' },
-    });
   });
 
   test('a production environment may turn interface endpoints off', () => {
