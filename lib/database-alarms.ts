@@ -59,8 +59,10 @@ export class DatabaseAlarms extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
     });
     if (isBurstable(props.settings.instanceType)) {
+      // RDS runs db.t3 and db.t4g in Unlimited mode (RDS pricing page, "T3/T4g CPU credits"):
+      // an empty balance is not throttled but charged per vCPU-hour above the baseline.
       add('CpuCredits', {
-        alarmDescription: `Database CPU credit balance below ${t.databaseCpuCreditBalance}: the burstable instance is about to be throttled to its baseline`,
+        alarmDescription: `Database CPU credit balance below ${t.databaseCpuCreditBalance}: the burstable instance runs above its baseline and is about to be charged for surplus credits (consider a larger or non-burstable class)`,
         metric: instance.metric('CPUCreditBalance', { period, statistic: 'Minimum' }),
         threshold: t.databaseCpuCreditBalance,
         evaluationPeriods: 3,

@@ -198,7 +198,7 @@ export interface AlarmConfig {
   readonly latencyP99Seconds: number;
   /** Database CPU, percent, averaged over 5-minute periods, before the alarm fires. */
   readonly databaseCpuPercent: number;
-  /** CPU credits left on a burstable (db.t*) database before the alarm fires. */
+  /** CPU credits left on a burstable (db.t*) database before the alarm fires (RDS runs them in Unlimited mode: below zero costs extra). */
   readonly databaseCpuCreditBalance: number;
   /** Free storage, as a percentage of the autoscaling ceiling (maxAllocatedStorageGiB), below which the alarm fires. */
   readonly databaseFreeStoragePercent: number;
