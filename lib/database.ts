@@ -93,8 +93,9 @@ export class Database extends Construct implements ec2.IConnectable {
       // that name in this stack would collide with the other environments' of the account.
       ...(s.enhancedMonitoringSeconds > 0 ? { monitoringInterval: Duration.seconds(s.enhancedMonitoringSeconds) } : {}),
       // RDS for PostgreSQL supports Performance Insights on every instance class (RDS user
-      // guide, "DB engine, Region, and instance class support for Database Insights": the
-      // micro/small restriction is MariaDB's and MySQL's); the free tier keeps 7 days.
+      // guide, "Amazon RDS DB engine, Region, and instance class support for Performance
+      // Insights": no restriction for PostgreSQL; db.t*.micro/small are excluded for MariaDB
+      // and MySQL only), so no class is refused. The free tier keeps 7 days.
       enablePerformanceInsights: s.performanceInsights,
       ...(s.performanceInsights ? { performanceInsightRetention: rds.PerformanceInsightRetention.DEFAULT } : {}),
       parameters: { 'rds.force_ssl': '1' },
