@@ -91,7 +91,17 @@ export class AccessLogs extends Construct {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-      lifecycleRules: [{ expiration: Duration.days(props.retentionDays) }],
+      // Versioned, so a log deleted or overwritten by mistake (or on purpose) can be recovered
+      // while it is kept. Expiring a log in a versioned bucket only makes it noncurrent: the
+      // noncurrent version goes a day later, and the delete marker left alone after it, or
+      // versioning would keep every log forever. No S3 Object Lock: S3 delivers no server
+      // access logs to a bucket with Object Lock (S3 user guide, "Enabling Amazon S3 server
+      // access logging"), and this bucket receives the other buckets' (`logsOf`).
+      versioned: true,
+      lifecycleRules: [
+        { id: 'ExpireLogs', expiration: Duration.days(props.retentionDays), noncurrentVersionExpiration: Duration.days(1), abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        { id: 'RemoveExpiredDeleteMarkers', expiredObjectDeleteMarker: true },
+      ],
       removalPolicy: RemovalPolicy.RETAIN,
     });
     acknowledge(this.bucket, 'AwsSolutions-S1', 'This bucket is the access-log destination itself; logging it to itself would loop.');

@@ -10,6 +10,15 @@ import { acknowledge } from './nag';
 /** The PostgreSQL port. */
 export const DATABASE_PORT = 5432;
 
+/**
+ * Every log RDS for PostgreSQL exports to CloudWatch Logs that herd's instance produces
+ * (ModifyDBInstance CloudwatchLogsExportConfiguration: postgresql | upgrade | iam-db-auth-error).
+ * `iam-db-auth-error` is left out: herd does not turn IAM database authentication on, so that log stays empty.
+ */
+export const POSTGRES_LOG_EXPORTS = ['postgresql', 'upgrade'] as const;
+/** Construct ids of their log groups (`postgresql`'s keeps the id it had, so the group is not replaced). */
+const LOG_GROUP_IDS: Record<(typeof POSTGRES_LOG_EXPORTS)[number], string> = { postgresql: 'PostgresqlLogs', upgrade: 'UpgradeLogs' };
+
 export interface DatabaseProps {
   readonly vpc: ec2.IVpc;
   readonly app: string;
@@ -45,10 +54,17 @@ export class Database extends Construct implements ec2.IConnectable {
     super(scope, id);
     const s = props.settings;
     const identifier = databaseIdentifier(props.app, props.environment);
-    const logGroup = new logs.LogGroup(this, 'PostgresqlLogs', {
-      logGroupName: `/aws/rds/instance/${identifier}/postgresql`,
+    const logGroups = POSTGRES_LOG_EXPORTS.map((type) => new logs.LogGroup(this, LOG_GROUP_IDS[type], {
+      logGroupName: `/aws/rds/instance/${identifier}/${type}`,
       retention: props.logRetention,
       removalPolicy: RemovalPolicy.DESTROY,
+    }));
+    // The instance needs no egress: it only answers the fleets (RDS's own traffic to its
+    // service, monitoring and log export does not pass through the instance's security group).
+    const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'herd database: reachable from the fleets only',
+      allowAllOutbound: false,
     });
     this.instance = new rds.DatabaseInstance(this, 'Instance', {
       instanceIdentifier: identifier,
@@ -56,6 +72,7 @@ export class Database extends Construct implements ec2.IConnectable {
       instanceType: new ec2.InstanceType(s.instanceType),
       vpc: props.vpc,
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+      securityGroups: [securityGroup],
       credentials: rds.Credentials.fromGeneratedSecret('herd'),
       databaseName: s.databaseName,
       allocatedStorage: s.allocatedStorageGiB,
@@ -69,14 +86,27 @@ export class Database extends Construct implements ec2.IConnectable {
       removalPolicy: s.deletionProtection ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
       autoMinorVersionUpgrade: false, // upgrades follow the configuration, rehearsed on staging first
       copyTagsToSnapshot: true,
-      cloudwatchLogsExports: ['postgresql'],
-      enablePerformanceInsights: false,
+      cloudwatchLogsExports: [...POSTGRES_LOG_EXPORTS],
+      // OS metrics every N seconds (CDK creates the monitoring role). RDS writes them to the
+      // account-wide RDSOSMetrics log group, which it creates and sets the retention of itself
+      // (AmazonRDSEnhancedMonitoringRole allows logs:PutRetentionPolicy on RDS*): a group of
+      // that name in this stack would collide with the other environments' of the account.
+      ...(s.enhancedMonitoringSeconds > 0 ? { monitoringInterval: Duration.seconds(s.enhancedMonitoringSeconds) } : {}),
+      // RDS for PostgreSQL supports Performance Insights on every instance class (RDS user
+      // guide, "Amazon RDS DB engine, Region, and instance class support for Performance
+      // Insights": no restriction for PostgreSQL; db.t*.micro/small are excluded for MariaDB
+      // and MySQL only), so no class is refused. The free tier keeps 7 days.
+      enablePerformanceInsights: s.performanceInsights,
+      ...(s.performanceInsights ? { performanceInsightRetention: rds.PerformanceInsightRetention.DEFAULT } : {}),
       parameters: { 'rds.force_ssl': '1' },
     });
-    this.instance.node.addDependency(logGroup);
+    for (const logGroup of logGroups) this.instance.node.addDependency(logGroup);
     this.secret = this.instance.secret!;
     this.connections = this.instance.connections;
 
+    if (s.enhancedMonitoringSeconds > 0) {
+      acknowledge(this.instance, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole]', 'The Enhanced Monitoring role RDS assumes needs exactly what the AWS-managed policy for it grants (writing to the RDSOSMetrics log group).');
+    }
     acknowledge(this.instance, 'AwsSolutions-RDS11', 'The default PostgreSQL port is kept: the database is reachable only from the fleets\' security groups, and a different port adds no protection.');
     acknowledge(this.instance, 'AwsSolutions-SMG4', 'Instances render the password at boot; rotating it in place would cut running servers off. Rotate by updating the secret and rolling the fleet with a deploy.');
     if (!s.multiAz) acknowledge(this.instance, 'AwsSolutions-RDS3', 'Single-AZ by configuration (database.multiAz: false) to keep a non-production environment cheap.');

@@ -9,16 +9,22 @@ import { AccessLogs } from './access-logs';
 import { HERD_PLAIN_SETTINGS, HERD_SECRET_SETTINGS } from './app-settings';
 import { Artifacts } from './artifacts';
 import { Cache, CACHE_PORT } from './cache';
+import { CacheAlarms } from './cache-alarms';
 import type { EnvironmentConfig } from './config/types';
+import { Dashboard, dashboardName } from './dashboard';
 import { Database, DATABASE_PORT } from './database';
+import { DatabaseAlarms } from './database-alarms';
+import { DeployAlarms } from './deploy-alarms';
 import { DeployGuard } from './deploy-guard';
 import { DeployStep } from './deploy-step';
 import { Fleet } from './fleet';
+import { retainFunctionLogs } from './function-logs';
 import { LoadBalancer, MAINTENANCE_PRIORITY } from './load-balancer';
 import { configFingerprint } from './config/fingerprint';
 import { logGroupName, NO_RELEASE, parameterNames, TAGS } from './names';
 import { acknowledge } from './nag';
 import { Network } from './network';
+import { NetworkAlarms } from './network-alarms';
 import { Notifications } from './notifications';
 import { retentionOf } from './retention';
 import { WebApplicationFirewall } from './waf';
@@ -56,6 +62,12 @@ export class EnvironmentStack extends Stack {
   public readonly deployStep: DeployStep;
   public readonly deployGuard: DeployGuard;
   public readonly parameters: ReturnType<typeof parameterNames>;
+  /**
+   * Alarms beyond the load balancer's (database, cache, NAT gateways, deploy executions): they
+   * notify the topic and never roll a deploy back (`alarms.ts`).
+   */
+  public readonly serviceAlarms: { database: DatabaseAlarms; cache: CacheAlarms; network: NetworkAlarms; deploy: DeployAlarms };
+  public readonly dashboard: Dashboard;
 
   constructor(scope: Construct, id: string, props: EnvironmentStackProps) {
     super(scope, id, props);
@@ -72,6 +84,7 @@ export class EnvironmentStack extends Stack {
       maxAzs: config.network.maxAzs,
       natGateways: config.network.natGateways,
       flowLogRetention: retentionOf(config.network.flowLogRetentionDays),
+      interfaceEndpoints: config.network.interfaceEndpoints,
     });
     const vpc = this.network.vpc;
     const accessLogs = new AccessLogs(this, 'AccessLogs', { retentionDays: config.loadBalancer.accessLogRetentionDays });
@@ -225,6 +238,23 @@ export class EnvironmentStack extends Stack {
     this.deployGuard.protect(this.web);
     this.deployGuard.protect(this.worker);
 
+    this.serviceAlarms = {
+      database: new DatabaseAlarms(this, 'DatabaseAlarms', { instance: this.database.instance, settings: config.database, thresholds: config.alarms, notifications: this.notifications }),
+      cache: new CacheAlarms(this, 'CacheAlarms', { replicationGroup: this.cache.replicationGroup, replicas: config.cache.replicas, thresholds: config.alarms, notifications: this.notifications }),
+      network: new NetworkAlarms(this, 'NetworkAlarms', { vpc, thresholds: config.alarms, notifications: this.notifications }),
+      deploy: new DeployAlarms(this, 'DeployAlarms', { stateMachine: this.deployStep.stateMachine, notifications: this.notifications }),
+    };
+    this.dashboard = new Dashboard(this, 'Dashboard', {
+      app,
+      environment: env,
+      loadBalancer: this.loadBalancer,
+      fleets: [this.web, this.worker],
+      database: this.database,
+      cache: this.cache,
+      cacheReplicas: config.cache.replicas,
+    });
+    retainFunctionLogs(this, logRetention);
+
     const outputs: Record<string, string> = {
       Url: `${config.certificateArn ? 'https' : 'http'}://${config.domainNames[0] ?? this.loadBalancer.alb.loadBalancerDnsName}`,
       LoadBalancerDnsName: this.loadBalancer.alb.loadBalancerDnsName,
@@ -249,6 +279,7 @@ export class EnvironmentStack extends Stack {
       RunnerInstanceProfileArn: this.deployStep.runnerProfile.instanceProfileArn,
       RunnerRoleArn: this.deployStep.runnerRole.roleArn,
       RunnerSubnetIds: Fn.join(',', this.deployStep.runnerSubnetIds),
+      DashboardUrl: `https://console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards/dashboard/${dashboardName(app, env)}`,
     };
     if (bypassSecret) outputs.MaintenanceBypassSecretArn = bypassSecret.secretArn;
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });

@@ -12,12 +12,33 @@ export interface NetworkProps {
   readonly natGateways: number;
   /** How long flow logs are kept. */
   readonly flowLogRetention: logs.RetentionDays;
+  /** Interface endpoints for what the instances call (`INSTANCE_ENDPOINTS`). @default false */
+  readonly interfaceEndpoints?: boolean;
 }
+
+/**
+ * The AWS APIs herd's instances call, reached through interface endpoints when configured:
+ * the boot script reads its settings from SSM Parameter Store and secrets from Secrets
+ * Manager, the migration runner and `herd run` report to SSM, the CloudWatch agent ships logs
+ * (and sets their retention), Session Manager (`herd console`) uses SSM with its ssmmessages
+ * and ec2messages channels. S3 has its gateway endpoint. Not needed: STS (instances take
+ * their credentials from instance metadata), KMS (Secrets Manager and SSM decrypt
+ * server-side), CloudWatch metrics (the agent ships logs only), EC2 (the boot script reads
+ * tags from no API; the instance id comes from instance metadata).
+ */
+export const INSTANCE_ENDPOINTS = {
+  Ssm: ec2.InterfaceVpcEndpointAwsService.SSM,
+  SsmMessages: ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES,
+  Ec2Messages: ec2.InterfaceVpcEndpointAwsService.EC2_MESSAGES,
+  SecretsManager: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+  Logs: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+} as const;
 
 /**
  * The environment's VPC: public subnets for the load balancer and NAT gateways, private
  * subnets (egress through NAT) for the fleets, isolated subnets for the database and
- * cache, an S3 gateway endpoint, and flow logs of all traffic.
+ * cache, an S3 gateway endpoint, optionally interface endpoints for the APIs the instances
+ * call, and flow logs of all traffic.
  */
 export class Network extends Construct {
   public readonly vpc: ec2.Vpc;
@@ -41,6 +62,25 @@ export class Network extends Construct {
       service: ec2.GatewayVpcEndpointAwsService.S3,
       subnets: [{ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }, { subnetType: ec2.SubnetType.PRIVATE_ISOLATED }],
     });
+    if (props.interfaceEndpoints) {
+      // One security group for every endpoint: HTTPS from the VPC, no egress (an endpoint only answers).
+      const endpointSecurityGroup = new ec2.SecurityGroup(this, 'EndpointSecurityGroup', {
+        vpc: this.vpc,
+        description: 'herd interface endpoints: HTTPS from the VPC',
+        allowAllOutbound: false,
+      });
+      endpointSecurityGroup.addIngressRule(ec2.Peer.ipv4(props.cidr), ec2.Port.tcp(443), 'HTTPS from the VPC');
+      for (const [id, service] of Object.entries(INSTANCE_ENDPOINTS)) {
+        // Private DNS: the instances' SDKs resolve the regional service names to the endpoint.
+        this.vpc.addInterfaceEndpoint(id, {
+          service,
+          subnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+          privateDnsEnabled: true,
+          securityGroups: [endpointSecurityGroup],
+          open: false,
+        });
+      }
+    }
     const flowLogGroup = new logs.LogGroup(this, 'FlowLogGroup', {
       retention: props.flowLogRetention,
       removalPolicy: RemovalPolicy.DESTROY,

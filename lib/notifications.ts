@@ -1,4 +1,6 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -59,5 +61,13 @@ export class Notifications extends Construct {
     for (const email of props.emails ?? []) {
       this.topic.addSubscription(new subscriptions.EmailSubscription(email));
     }
+  }
+
+  /** Makes `alarm` notify the topic when it goes into ALARM and when it is OK again. */
+  public notify(alarm: cloudwatch.Alarm): cloudwatch.Alarm {
+    const action = new actions.SnsAction(this.topic);
+    alarm.addAlarmAction(action);
+    alarm.addOkAction(action);
+    return alarm;
   }
 }

@@ -1,6 +1,7 @@
 import { Stack, StackProps, Tags } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import type { Architecture } from './architecture';
+import { retainFunctionLogs } from './function-logs';
 import { parameterNames, TAGS } from './names';
 import { ReleaseState } from './release-state';
 import { retentionOf } from './retention';
@@ -35,5 +36,6 @@ export class ReleaseStateStack extends Stack {
       architecture: props.architecture,
       logRetention: retentionOf(props.logRetentionDays),
     });
+    retainFunctionLogs(this, retentionOf(props.logRetentionDays));
   }
 }

@@ -48,6 +48,8 @@ export interface StackOutputs {
    * role, and the subnets (absent for a stack deployed before these outputs existed).
    */
   readonly runner?: { readonly instanceProfileArn: string; readonly roleArn: string; readonly subnetIds: readonly string[] };
+  /** The environment's CloudWatch dashboard (absent on a stack deployed before this output existed). */
+  readonly dashboardUrl?: string;
 }
 
 const REQUIRED_OUTPUTS = [
@@ -147,6 +149,7 @@ export async function readStackOutputs(clients: AwsClients, env: string): Promis
     rollbackAlarms: (values.get('RollbackAlarms') ?? '').split(',').filter(Boolean),
     ...(values.get('ConfigFingerprint') ? { configFingerprint: values.get('ConfigFingerprint') } : {}),
     ...(runnerProfile && runnerRole && runnerSubnets.length > 0 ? { runner: { instanceProfileArn: runnerProfile, roleArn: runnerRole, subnetIds: runnerSubnets } } : {}),
+    ...(values.get('DashboardUrl') ? { dashboardUrl: values.get('DashboardUrl') } : {}),
   };
 }
 

@@ -29,7 +29,9 @@ export function profileDefaults(profile: Profile, app: string): Omit<Environment
       cidr: '10.0.0.0/16',
       maxAzs: 2,
       natGateways: production ? 2 : 1,
-      flowLogRetentionDays: production ? 90 : 14,
+      // Investigations look back months: production keeps a year of every log.
+      flowLogRetentionDays: production ? 365 : 14,
+      interfaceEndpoints: production,
     },
     web: {
       instanceType: production ? 't3.medium' : 't3.small',
@@ -73,6 +75,8 @@ export function profileDefaults(profile: Profile, app: string): Omit<Environment
       backupRetentionDays: production ? 14 : 1,
       deletionProtection: production,
       databaseName: app.replace(/-/g, '_'),
+      enhancedMonitoringSeconds: production ? 60 : 0,
+      performanceInsights: production,
     },
     cache: {
       nodeType: production ? 't4g.small' : 't4g.micro',
@@ -110,9 +114,19 @@ export function profileDefaults(profile: Profile, app: string): Omit<Environment
       target5xxPerMinute: production ? 10 : 50,
       unhealthyHosts: 0,
       latencyP99Seconds: 2,
+      databaseCpuPercent: production ? 80 : 90,
+      databaseCpuCreditBalance: production ? 50 : 20,
+      databaseFreeStoragePercent: production ? 15 : 10,
+      // t4g.medium's max_connections default is about 400 (LEAST(DBInstanceClassMemory/9531392, 5000));
+      // t4g.micro's about 80: alarm well before either.
+      databaseConnections: production ? 300 : 60,
+      cacheMemoryPercent: production ? 80 : 90,
+      cacheCpuPercent: production ? 80 : 90,
+      cacheEvictions: production ? 100 : 1000,
+      natPacketsDropped: 100,
       emails: [],
     },
     amiRetention: production ? 10 : 3,
-    logRetentionDays: production ? 90 : 14,
+    logRetentionDays: production ? 365 : 14,
   };
 }

@@ -39,6 +39,12 @@ export interface NetworkConfig {
   readonly natGateways: number;
   /** Days VPC flow logs are kept. */
   readonly flowLogRetentionDays: number;
+  /**
+   * Interface VPC endpoints (SSM, Session Manager's channels, Secrets Manager, CloudWatch
+   * Logs) in the private subnets, so instances boot, ship logs and open sessions without the
+   * NAT gateway. Each costs per AZ-hour.
+   */
+  readonly interfaceEndpoints: boolean;
 }
 
 /** One role's fleet. */
@@ -133,6 +139,10 @@ export interface DatabaseConfig {
   readonly deletionProtection: boolean;
   /** Database name the app connects to. */
   readonly databaseName: string;
+  /** Seconds between Enhanced Monitoring (OS metrics) samples: 0 (off), 1, 5, 10, 15, 30 or 60. */
+  readonly enhancedMonitoringSeconds: number;
+  /** Performance Insights (query-level load), with its free 7-day retention. */
+  readonly performanceInsights: boolean;
 }
 
 /** The shared Redis-compatible cache (Valkey), for cache and sessions. */
@@ -224,6 +234,22 @@ export interface AlarmConfig {
   readonly unhealthyHosts: number;
   /** p99 target response time, seconds, before the alarm fires. */
   readonly latencyP99Seconds: number;
+  /** Database CPU, percent, averaged over 5-minute periods, before the alarm fires. */
+  readonly databaseCpuPercent: number;
+  /** CPU credits left on a burstable (db.t*) database before the alarm fires (RDS runs them in Unlimited mode: below zero costs extra). */
+  readonly databaseCpuCreditBalance: number;
+  /** Free storage, as a percentage of the autoscaling ceiling (maxAllocatedStorageGiB), below which the alarm fires. */
+  readonly databaseFreeStoragePercent: number;
+  /** Database connections before the alarm fires. */
+  readonly databaseConnections: number;
+  /** Cache memory used, percent (DatabaseMemoryUsagePercentage), before the alarm fires. */
+  readonly cacheMemoryPercent: number;
+  /** Cache engine CPU, percent (EngineCPUUtilization), before the alarm fires. */
+  readonly cacheCpuPercent: number;
+  /** Keys evicted from the cache per 5 minutes before the alarm fires. */
+  readonly cacheEvictions: number;
+  /** Packets a NAT gateway drops per 5 minutes before its alarm fires. */
+  readonly natPacketsDropped: number;
   /** Email addresses subscribed to the topic (confirmed by each recipient). */
   readonly emails: readonly string[];
 }

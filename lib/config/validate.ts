@@ -90,6 +90,9 @@ const oneOf = <T extends string>(values: readonly T[]) =>
 
 const bool = z.boolean({ message: 'must be true or false' });
 
+/** Enhanced Monitoring intervals RDS accepts. */
+const ENHANCED_MONITORING_SECONDS = [0, 1, 5, 10, 15, 30, 60] as const;
+
 const fleetSchema = z.strictObject({
   instanceType: instanceType('t3.small').optional(),
   minCapacity: int(0, 500).optional(),
@@ -128,6 +131,7 @@ const environmentSchema = z.strictObject({
       maxAzs: int(2, 6).optional(),
       natGateways: int(1, 6).optional(),
       flowLogRetentionDays: int(1, 3653, ' days').optional(),
+      interfaceEndpoints: bool.optional(),
     })
     .optional(),
   web: fleetSchema.optional(),
@@ -174,6 +178,9 @@ const environmentSchema = z.strictObject({
       backupRetentionDays: int(1, 35, ' days').optional(),
       deletionProtection: bool.optional(),
       databaseName: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, { message: 'must be a PostgreSQL identifier: a lower-case letter, then letters, digits or _' }).optional(),
+      // The intervals RDS accepts (CreateDBInstance MonitoringInterval: 0, 1, 5, 10, 15, 30, 60).
+      enhancedMonitoringSeconds: z.union(ENHANCED_MONITORING_SECONDS.map((n) => z.literal(n)), { message: `must be one of ${ENHANCED_MONITORING_SECONDS.join(', ')} seconds (0 turns Enhanced Monitoring off)` }).optional(),
+      performanceInsights: bool.optional(),
     })
     .optional(),
   cache: z
@@ -223,6 +230,14 @@ const environmentSchema = z.strictObject({
       target5xxPerMinute: int(1, 1000000).optional(),
       unhealthyHosts: int(0, 1000).optional(),
       latencyP99Seconds: z.number().positive({ message: 'must be > 0 seconds' }).max(4000, { message: 'must be <= 4000 seconds' }).optional(),
+      databaseCpuPercent: int(1, 100, ' %').optional(),
+      databaseCpuCreditBalance: int(1, 10000, ' credits').optional(),
+      databaseFreeStoragePercent: int(1, 99, ' % of maxAllocatedStorageGiB').optional(),
+      databaseConnections: int(1, 262143, ' connections (PostgreSQL\'s max_connections limit)').optional(),
+      cacheMemoryPercent: int(1, 100, ' %').optional(),
+      cacheCpuPercent: int(1, 100, ' %').optional(),
+      cacheEvictions: int(1, 100000000, ' keys per 5 minutes').optional(),
+      natPacketsDropped: int(1, 100000000, ' packets per 5 minutes').optional(),
       emails: z.array(z.string().regex(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, { message: 'must be an email address' })).optional(),
     })
     .optional(),

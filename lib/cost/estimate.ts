@@ -2,13 +2,14 @@
  * What an environment costs a month, read from its synthesized template (what CloudFormation
  * will create, not what the configuration meant): the fleets at their floor and ceiling, their
  * volumes, the database, the cache, NAT gateways, public IPv4 addresses, the load balancer,
- * interface endpoints, secrets, keys and alarms, priced with `prices.ts`. Traffic-driven
+ * interface endpoints, secrets, keys, alarms and dashboards, priced with `prices.ts`. Traffic-driven
  * charges (NAT and load-balancer processing, data out, logs) are listed with their rates
  * rather than guessed. `npm run cost` prints it for every synthesized environment.
  */
 import {
   ALARM_MONTHLY,
   ALB,
+  DASHBOARD_MONTHLY,
   EBS_GP3_GIB_MONTH,
   EC2_HOURLY,
   HOURS_PER_MONTH,
@@ -153,6 +154,8 @@ export function estimateMonthlyCost(template: CostTemplate): CostEstimate {
   if (keys > 0) lines.push({ item: 'KMS keys', what: `${keys}`, monthly: keys * KMS_KEY_MONTHLY });
   const alarms = ofType('AWS::CloudWatch::Alarm').length;
   if (alarms > 0) lines.push({ item: 'alarms', what: `${alarms}`, monthly: alarms * ALARM_MONTHLY });
+  const dashboards = ofType('AWS::CloudWatch::Dashboard').length;
+  if (dashboards > 0) lines.push({ item: 'dashboards', what: `${dashboards} (an account's first 3 are free)`, monthly: dashboards * DASHBOARD_MONTHLY });
 
   const total = lines.reduce((sum, l) => sum + (l.monthly ?? 0), 0);
   const totalAtCeiling = lines.reduce((sum, l) => sum + ((l.atCeiling !== undefined ? l.atCeiling : l.monthly) ?? 0), 0);

@@ -74,6 +74,8 @@ export const SECRET_MONTHLY = 0.4;
 export const KMS_KEY_MONTHLY = 1;
 /** A standard-resolution CloudWatch metric alarm, per month (https://aws.amazon.com/cloudwatch/pricing/). */
 export const ALARM_MONTHLY = 0.1;
+/** A CloudWatch dashboard, per month; an account's first 3 are free (https://aws.amazon.com/cloudwatch/pricing/). */
+export const DASHBOARD_MONTHLY = 3;
 /** CloudWatch Logs: ingestion per GB, storage per GB-month (https://aws.amazon.com/cloudwatch/pricing/). */
 export const LOGS = { ingestPerGb: 0.5, storePerGbMonth: 0.03 } as const;
 /** Data transfer out to the internet, first 10 TB, per GB (https://aws.amazon.com/ec2/pricing/on-demand/). */

@@ -31,6 +31,20 @@ describe('herd status during a full deploy', () => {
   });
 });
 
+describe('herd status and the dashboard', () => {
+  test('prints the stack\'s DashboardUrl output under the environment line', async () => {
+    const sim = new SimulatedEnvironment({ web: 1, worker: 1, serving: 'r1' });
+    const url = 'https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1#dashboards/dashboard/herd-mootube-staging';
+    const stack = sim.world.cloud.stacks.get('herd-staging')!;
+    sim.world.cloud.stacks.set('herd-staging', { ...stack, outputs: { ...stack.outputs, DashboardUrl: url } });
+    const deps = () => testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now(), sleep: () => sim.sleep() });
+    const json = JSON.parse((await runHerd(['status', 'staging', '--json'], deps())).out) as EnvironmentStatus;
+    expect(json.dashboard).toBe(url);
+    const text = await runHerd(['status', 'staging'], deps());
+    expect(text.out).toMatch(new RegExp(`^environment staging  \\S+\ndashboard   ${url.replace(/[.?]/g, '\\$&')}$`, 'm'));
+  });
+});
+
 describe('renderStatus', () => {
   const base: EnvironmentStatus = {
     environment: 'staging',
@@ -46,6 +60,13 @@ describe('renderStatus', () => {
     const lines = renderStatus(base).split('\n');
     expect(lines[0]).toBe('!! WARNING: web group herd-staging-web has suspended processes: Launch — resume with `herd autoscaling resume staging`');
     expect(lines[1]).toBe('note: web group herd-staging-web: AZRebalance suspended by deploy d1 for its replacement (it resumes them when it ends; do not resume them yourself)');
+  });
+
+  test('shows the dashboard under the environment line when the stack has one, and no line when it has none', () => {
+    const url = 'https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1#dashboards/dashboard/herd-mootube-staging';
+    const lines = renderStatus({ ...base, dashboard: url }).split('\n');
+    expect(lines[lines.indexOf('environment staging  http://x') + 1]).toBe(`dashboard   ${url}`);
+    expect(renderStatus(base)).not.toContain('dashboard');
   });
 
   test('a deploy that needs attention: herd repair resumes them', () => {

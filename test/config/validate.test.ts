@@ -42,6 +42,28 @@ describe('the default configuration', () => {
     expect(production.deploy.backupBeforeMigrate).toBe(true);
   });
 
+  test('production keeps every log a year, monitors its database closely and reaches AWS APIs through endpoints; testing stays cheap', () => {
+    const testing = config.environments.find((e) => e.name === 'testing')!;
+    const production = config.environments.find((e) => e.name === 'production')!;
+    expect(production.logRetentionDays).toBeGreaterThanOrEqual(365);
+    expect(production.network.flowLogRetentionDays).toBeGreaterThanOrEqual(365);
+    expect(production.loadBalancer.accessLogRetentionDays).toBeGreaterThanOrEqual(365);
+    expect(production.database).toMatchObject({ enhancedMonitoringSeconds: 60, performanceInsights: true });
+    expect(production.network.interfaceEndpoints).toBe(true);
+    expect(testing.database).toMatchObject({ enhancedMonitoringSeconds: 0, performanceInsights: false });
+    expect(testing.network.interfaceEndpoints).toBe(false);
+    expect(testing.logRetentionDays).toBe(14);
+  });
+
+  test('alarm thresholds differ per profile and can be overridden', () => {
+    const testing = config.environments.find((e) => e.name === 'testing')!;
+    const production = config.environments.find((e) => e.name === 'production')!;
+    expect(production.alarms.databaseCpuPercent).toBeLessThan(testing.alarms.databaseCpuPercent);
+    expect(production.alarms.cacheEvictions).toBeLessThan(testing.alarms.cacheEvictions);
+    const custom = resolveConfig(one({ alarms: { databaseConnections: 42, cacheCpuPercent: 70 } })).environments[0]!;
+    expect(custom.alarms).toMatchObject({ databaseConnections: 42, cacheCpuPercent: 70, databaseCpuPercent: production.alarms.databaseCpuPercent });
+  });
+
   test('tunes health checks and deregistration for deploys', () => {
     for (const env of config.environments) {
       expect(env.healthCheck.intervalSeconds).toBeLessThanOrEqual(10);
@@ -122,6 +144,16 @@ describe('invalid configurations', () => {
       'production.region ("123456789012") must be set together with account, or neither for an environment-agnostic stack'],
     ['a string where a number belongs', one({ web: { maxCapacity: '4' } }),
       'production.web.maxCapacity ("4") must be a number'],
+    ['an Enhanced Monitoring interval RDS does not offer', one({ database: { enhancedMonitoringSeconds: 20 } }),
+      'production.database.enhancedMonitoringSeconds (20) must be one of 0, 1, 5, 10, 15, 30, 60 seconds (0 turns Enhanced Monitoring off)'],
+    ['a CPU alarm above 100 %', one({ alarms: { databaseCpuPercent: 120 } }),
+      'production.alarms.databaseCpuPercent (120) must be <= 100 %'],
+    ['a free-storage alarm at the whole ceiling', one({ alarms: { databaseFreeStoragePercent: 100 } }),
+      'production.alarms.databaseFreeStoragePercent (100) must be <= 99 % of maxAllocatedStorageGiB'],
+    ['a cache memory alarm at 0 %', one({ alarms: { cacheMemoryPercent: 0 } }),
+      'production.alarms.cacheMemoryPercent (0) must be >= 1 %'],
+    ['interface endpoints given as a string', one({ network: { cidr: '10.30.0.0/16', interfaceEndpoints: 'yes' } }),
+      'production.network.interfaceEndpoints ("yes") must be true or false'],
   ])('fails when given %s', (_what, settings, expected) => {
     expect(problemsOf(settings)).toEqual([expected]);
   });

@@ -33,6 +33,8 @@ export interface InstanceStatus {
 export interface EnvironmentStatus {
   readonly environment: string;
   readonly url: string;
+  /** The environment's CloudWatch dashboard (stack output `DashboardUrl`), when the stack has it. */
+  readonly dashboard?: string;
   readonly release?: string;
   readonly image?: string;
   readonly instances: InstanceStatus[];
@@ -161,6 +163,7 @@ export async function environmentStatus(handle: EnvironmentHandle, now: number):
   return {
     environment: handle.name,
     url: outputs.url,
+    ...(outputs.dashboardUrl ? { dashboard: outputs.dashboardUrl } : {}),
     ...(release ? { release } : {}),
     ...(image ? { image } : {}),
     instances,
@@ -225,6 +228,7 @@ export function renderStatus(s: EnvironmentStatus): string {
     lines.push(`!! NEEDS ATTENTION: ${s.lock.needsAttention}`);
   }
   lines.push(`environment ${s.environment}  ${s.url}`);
+  if (s.dashboard) lines.push(`dashboard   ${s.dashboard}`);
   lines.push(`release     ${s.release ?? 'unknown'}${s.image ? ` (image ${s.image})` : ''}`);
   lines.push(`maintenance ${s.maintenance.on ? `ON (owner ${s.maintenance.owner ?? 'unknown'})` : 'off'}`);
   if (s.maintenance.foreignRuleArn) {
