@@ -24,6 +24,7 @@ const VARIANTS: HerdSettings = {
     {
       name: 'locked',
       profile: 'production',
+      allowPlainHttp: { reason: 'a template-only variant: TLS is not what this test looks at' },
       network: { cidr: '10.40.0.0/16', interfaceEndpoints: false },
       database: { instanceType: 'm7g.large', enhancedMonitoringSeconds: 15, performanceInsights: false },
       alarms: { databaseCpuPercent: 70, databaseConnections: 500, cacheEvictions: 5 },
