@@ -11,6 +11,7 @@ import { Artifacts } from './artifacts';
 import { Cache, CACHE_PORT } from './cache';
 import type { EnvironmentConfig } from './config/types';
 import { Database, DATABASE_PORT } from './database';
+import { DatabaseCredentials } from './database-credentials';
 import { DeployGuard } from './deploy-guard';
 import { DeployStep } from './deploy-step';
 import { Fleet } from './fleet';
@@ -47,6 +48,7 @@ export class EnvironmentStack extends Stack {
   public readonly web: Fleet;
   public readonly worker: Fleet;
   public readonly database: Database;
+  public readonly databaseCredentials: DatabaseCredentials;
   public readonly cache: Cache;
   public readonly artifacts: Artifacts;
   public readonly notifications: Notifications;
@@ -103,6 +105,14 @@ export class EnvironmentStack extends Stack {
     });
 
     this.database = new Database(this, 'Database', { vpc, app, environment: env, settings: config.database, logRetention });
+    this.databaseCredentials = new DatabaseCredentials(this, 'DatabaseCredentials', {
+      vpc,
+      database: this.database,
+      databaseName: config.database.databaseName,
+      rotationDays: config.database.rotationDays,
+      logRetention,
+    });
+    const appDatabaseSecret = this.databaseCredentials.appSecret;
     this.cache = new Cache(this, 'Cache', {
       vpc,
       settings: config.cache,
@@ -116,8 +126,11 @@ export class EnvironmentStack extends Stack {
     const currentRelease = ssm.StringParameter.valueForStringParameter(this, this.parameters.currentRelease);
     const released = new CfnCondition(this, 'Released', { expression: Fn.conditionNot(Fn.conditionEquals(currentRelease, NO_RELEASE)) });
 
-    // What every instance of the environment reads at boot: fleets and the migration runner.
-    const instanceSecrets = [this.database.secret, this.cache.authToken, secretKey];
+    // What the fleets read at boot: the application's database login, never the master's.
+    const instanceSecrets = [appDatabaseSecret, this.cache.authToken, secretKey];
+    // What the migration runner (and `herd run`) reads: the master's login replaces the
+    // application's (`secretEnvOwnerPrefix`), so it owns the schema the migrations change.
+    const runnerSecrets = [this.database.secret, this.cache.authToken, secretKey];
     const ebsKmsKey = config.ebsKmsKeyArn ? kms.Key.fromKeyArn(this, 'EbsKey', config.ebsKmsKeyArn) : undefined;
     const fleetDefaults = {
       vpc,
@@ -172,8 +185,8 @@ export class EnvironmentStack extends Stack {
       });
     }
     const secretSettings: Record<(typeof HERD_SECRET_SETTINGS)[number], string> = {
-      DATABASE_USER: `${this.database.secret.secretArn}#username`,
-      DATABASE_PASSWORD: `${this.database.secret.secretArn}#password`,
+      DATABASE_USER: `${appDatabaseSecret.secretArn}#username`,
+      DATABASE_PASSWORD: `${appDatabaseSecret.secretArn}#password`,
       REDIS_PASSWORD: this.cache.authToken.secretArn,
       SECRET_KEY: secretKey.secretArn,
     };
@@ -182,6 +195,17 @@ export class EnvironmentStack extends Stack {
         parameterName: `${this.parameters.secretEnvPrefix}${name}`,
         stringValue: reference,
         description: `herd ${env}: where the boot script reads secret setting ${name}`,
+      });
+    }
+    const ownerSettings = {
+      DATABASE_USER: `${this.database.secret.secretArn}#username`,
+      DATABASE_PASSWORD: `${this.database.secret.secretArn}#password`,
+    };
+    for (const [name, reference] of Object.entries(ownerSettings)) {
+      new ssm.StringParameter(this, `SecretEnvOwner${name}`, {
+        parameterName: `${this.parameters.secretEnvOwnerPrefix}${name}`,
+        stringValue: reference,
+        description: `herd ${env}: where a migration runner or herd run reads secret setting ${name} (the database owner's)`,
       });
     }
 
@@ -194,7 +218,7 @@ export class EnvironmentStack extends Stack {
       worker: this.worker,
       loadBalancer: this.loadBalancer,
       database: this.database,
-      secrets: instanceSecrets,
+      secrets: runnerSecrets,
       artifacts: this.artifacts.bucket,
       ...(ebsKmsKey ? { ebsKmsKey } : {}),
       notificationTopic: this.notifications.topic,
@@ -226,6 +250,7 @@ export class EnvironmentStack extends Stack {
       NotificationTopic: this.notifications.topic.topicArn,
       ParameterRoot: this.parameters.root,
       DatabaseSecretArn: this.database.secret.secretArn,
+      DatabaseAppSecretArn: appDatabaseSecret.secretArn,
       DeployStateMachineArn: this.deployStep.stateMachine.stateMachineArn,
       DeployTableName: this.deployStep.table.tableName,
       // The alarms that roll a deploy back, comma-separated: the CLI's pre-flight reads their state.

@@ -59,6 +59,7 @@ export function profileDefaults(profile: Profile, app: string): Omit<Environment
       backupRetentionDays: production ? 14 : 1,
       deletionProtection: production,
       databaseName: app.replace(/-/g, '_'),
+      rotationDays: 30,
     },
     cache: {
       nodeType: production ? 't4g.small' : 't4g.micro',

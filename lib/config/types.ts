@@ -95,6 +95,11 @@ export interface DatabaseConfig {
   readonly deletionProtection: boolean;
   /** Database name the app connects to. */
   readonly databaseName: string;
+  /**
+   * Days between rotations of the master and application credentials (Secrets Manager; each
+   * rotation of the application secret restarts web and worker); 0 turns rotation off.
+   */
+  readonly rotationDays: number;
 }
 
 /** The shared Redis-compatible cache (Valkey), for cache and sessions. */

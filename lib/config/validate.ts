@@ -139,6 +139,8 @@ const environmentSchema = z.strictObject({
       backupRetentionDays: int(1, 35, ' days').optional(),
       deletionProtection: bool.optional(),
       databaseName: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, { message: 'must be a PostgreSQL identifier: a lower-case letter, then letters, digits or _' }).optional(),
+      // Secrets Manager's schedule takes 1 to 1000 days (RotationRules.AutomaticallyAfterDays); 0: no rotation.
+      rotationDays: int(0, 1000, ' days (0 turns rotation off)').optional(),
     })
     .optional(),
   cache: z
