@@ -22,6 +22,7 @@ import { acknowledge } from './nag';
 import { Network } from './network';
 import { Notifications } from './notifications';
 import { retentionOf } from './retention';
+import { RotationRestart } from './rotation-restart';
 
 export interface EnvironmentStackProps extends StackProps {
   /** The app every environment of this configuration runs. */
@@ -224,6 +225,18 @@ export class EnvironmentStack extends Stack {
       notificationTopic: this.notifications.topic,
       logRetention,
     });
+
+    if (config.database.rotationDays > 0) {
+      new RotationRestart(this, 'RotationRestart', {
+        environment: env,
+        secrets: [appDatabaseSecret],
+        stateMachine: this.deployStep.stateMachine,
+        table: this.deployStep.table,
+        topic: this.notifications.topic,
+        currentReleaseParameter: this.parameters.currentRelease,
+        logRetention,
+      });
+    }
 
     this.deployGuard = new DeployGuard(this, 'DeployGuard', {
       environment: env,

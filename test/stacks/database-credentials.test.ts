@@ -76,8 +76,23 @@ describe('database credentials', () => {
     expect(byFunction.PostgreSQLMultiUser.s.DependsOn).toEqual(expect.arrayContaining([expect.stringMatching(/^DatabaseCredentialsAppRoles/)]));
   });
 
-  test('rotationDays: 0 rotates nothing', () => {
+  test('a rotation of the application secret starts the restart function, which may start the deploy state machine only', () => {
+    const rules = Object.values(template.findResources('AWS::Events::Rule') as Resources).filter((r) => String(r.Properties?.Description).includes('rotated credential'));
+    expect(rules).toHaveLength(1);
+    expect(rules[0]?.Properties?.EventPattern).toEqual({
+      'source': ['aws.secretsmanager'],
+      'detail-type': ['AWS Service Event via CloudTrail'],
+      'detail': { eventSource: ['secretsmanager.amazonaws.com'], eventName: ['RotationSucceeded'], additionalEventData: { SecretId: [{ Ref: secretId('DatabaseCredentialsAppSecretAttachment') }] } },
+    });
+    const policies = Object.entries(template.findResources('AWS::IAM::Policy') as Resources).filter(([id]) => id.startsWith('RotationRestartFunction'));
+    expect(policies).toHaveLength(1);
+    const statements = (policies[0]?.[1].Properties?.PolicyDocument as { Statement: Array<{ Sid?: string; Action: unknown; Resource: unknown }> }).Statement;
+    expect(statements.find((s) => s.Sid === 'StartRestart')).toEqual(expect.objectContaining({ Action: 'states:StartExecution', Resource: { Ref: expect.stringMatching(/^DeployStepStateMachine/) } }));
+  });
+
+  test('rotationDays: 0 rotates nothing and restarts nothing', () => {
     const off = buildApp({ ...TESTING, environments: [{ ...TESTING.environments[0], database: { rotationDays: 0 } }] }).template('testing');
     off.resourceCountIs('AWS::SecretsManager::RotationSchedule', 0);
+    expect(Object.keys(off.findResources('AWS::Events::Rule')).filter((id) => id.startsWith('RotationRestart'))).toEqual([]);
   });
 });
