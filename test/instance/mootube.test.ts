@@ -168,6 +168,14 @@ describeWith({
     expect(second.code).toBe(0);
   });
 
+  test('web and worker\'s database user cannot change the schema: unapplying a migration as it fails', async () => {
+    const undo = await procfile('python manage.py migrate videos zero --noinput');
+    expect(undo.code).not.toBe(0);
+    expect(undo.stderr).toMatch(/must be owner of (table|relation)/);
+    const still = await procfile('python manage.py showmigrations videos', ownerEnv);
+    expect(still.stdout).toContain('[X] 0001_initial');
+  });
+
   test('web: (gunicorn on $PORT) answers /health 200 when PostgreSQL and Redis answer', async () => {
     web = spawn('/bin/bash', ['--norc', '-c', procfileCommand(appDir, 'web')], { cwd: appDir, env: appEnv });
     web.stdout?.on('data', (chunk: Buffer) => { webLog += chunk.toString(); });
