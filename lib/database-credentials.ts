@@ -80,7 +80,8 @@ export class DatabaseCredentials extends Construct {
         GROUP_ROLE: roles.group,
         DATABASE_NAME: props.databaseName,
         // The Node.js runtime trusts the RDS certificate authorities only when told to:
-        // https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html (Amazon RDS certificates)
+        // https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html ("CA certificate loading": from Node.js 20 on,
+        // only with NODE_EXTRA_CA_CERTS=/var/runtime/ca-cert.pem).
         NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
       },
       logRetention: props.logRetention,
