@@ -9,7 +9,9 @@
 #
 # 1. reads every parameter under /herd/<app>/<env>/env/ (the last path segment is the
 #    variable name) and every secret reference under /herd/<app>/<env>/secret-env/
-#    (value "<secret-arn>" or "<secret-arn>#<json-key>") and renders /etc/herd/<app>.env
+#    (value "<secret-arn>" or "<secret-arn>#<json-key>"); the release and run roles also read
+#    /herd/<app>/<env>/secret-env-owner/, whose variables replace those of the same name (the
+#    database owner's login instead of the application's); and renders /etc/herd/<app>.env
 #    (root, 0600, atomically), adding HERD_APP, HERD_ENV, HERD_ROLE, HERD_RELEASE,
 #    HERD_INSTANCE_ID and PORT (8000 unless set);
 # 2. renders the CloudWatch agent config /etc/herd/<app>.cloudwatch-agent.json from the
@@ -372,6 +374,19 @@ aws_json "$WORK/env.json" "parameters under $ENV_PREFIX" \
   ssm get-parameters-by-path --path "$ENV_PREFIX" --recursive --with-decryption
 aws_json "$WORK/secret-env.json" "parameters under $SECRET_PREFIX" \
   ssm get-parameters-by-path --path "$SECRET_PREFIX" --recursive --with-decryption
+if [[ $ROLE == release || $ROLE == run ]]; then
+  # Migrations and one-off commands own the schema: the owner's variables replace the
+  # application's (web and worker never read them, nor may they read the owner's secret).
+  readonly OWNER_PREFIX="$PARAM_ROOT/secret-env-owner/"
+  aws_json "$WORK/secret-env-owner.json" "parameters under $OWNER_PREFIX" \
+    ssm get-parameters-by-path --path "$OWNER_PREFIX" --recursive --with-decryption
+  jq -s '(.[1].Parameters // [] | map(.Name | split("/") | last)) as $owned
+    | {Parameters: ([.[0].Parameters // [] | .[] | select((.Name | split("/") | last) as $n | $owned | index([$n]) | not)]
+        + (.[1].Parameters // []))}' \
+    "$WORK/secret-env.json" "$WORK/secret-env-owner.json" >"$WORK/secret-env-merged.json" \
+    || fail "cannot merge the parameters under $OWNER_PREFIX"
+  mv -f "$WORK/secret-env-merged.json" "$WORK/secret-env.json"
+fi
 
 env_count="$(jq '.Parameters // [] | length' "$WORK/env.json")"
 [[ $env_count -gt 0 ]] \

@@ -1,4 +1,5 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -13,6 +14,10 @@ export interface BundledFunctionProps {
   readonly timeout?: Duration;
   readonly environment?: Record<string, string>;
   readonly logRetention: logs.RetentionDays;
+  /** Run in this VPC (a function that reaches the database). @default - outside any VPC */
+  readonly vpc?: ec2.IVpc;
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  readonly securityGroups?: ec2.ISecurityGroup[];
 }
 
 /** Lambda runtime of every herd function. */
@@ -35,6 +40,7 @@ export class BundledFunction extends nodejs.NodejsFunction {
       timeout: props.timeout ?? Duration.minutes(1),
       environment: props.environment,
       logGroup,
+      ...(props.vpc ? { vpc: props.vpc, vpcSubnets: props.vpcSubnets, securityGroups: props.securityGroups } : {}),
       depsLockFilePath: path.join(__dirname, '..', 'package-lock.json'),
       projectRoot: path.join(__dirname, '..'),
       bundling: {

@@ -108,7 +108,6 @@ export class Database extends Construct implements ec2.IConnectable {
       acknowledge(this.instance, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole]', 'The Enhanced Monitoring role RDS assumes needs exactly what the AWS-managed policy for it grants (writing to the RDSOSMetrics log group).');
     }
     acknowledge(this.instance, 'AwsSolutions-RDS11', 'The default PostgreSQL port is kept: the database is reachable only from the fleets\' security groups, and a different port adds no protection.');
-    acknowledge(this.instance, 'AwsSolutions-SMG4', 'Instances render the password at boot; rotating it in place would cut running servers off. Rotate by updating the secret and rolling the fleet with a deploy.');
     if (!s.multiAz) acknowledge(this.instance, 'AwsSolutions-RDS3', 'Single-AZ by configuration (database.multiAz: false) to keep a non-production environment cheap.');
     if (!s.deletionProtection) acknowledge(this.instance, 'AwsSolutions-RDS10', 'Deletion protection off by configuration (database.deletionProtection: false) so a test environment can be torn down.');
   }

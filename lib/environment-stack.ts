@@ -15,6 +15,7 @@ import { Dashboard, dashboardName } from './dashboard';
 import { Database, DATABASE_PORT } from './database';
 import { DatabaseAlarms } from './database-alarms';
 import { DeployAlarms } from './deploy-alarms';
+import { DatabaseCredentials } from './database-credentials';
 import { DeployGuard } from './deploy-guard';
 import { DeployStep } from './deploy-step';
 import { Fleet } from './fleet';
@@ -28,6 +29,7 @@ import { NetworkAlarms } from './network-alarms';
 import { Notifications } from './notifications';
 import { retentionOf } from './retention';
 import { WebApplicationFirewall } from './waf';
+import { RotationRestart } from './rotation-restart';
 
 export interface EnvironmentStackProps extends StackProps {
   /** The app every environment of this configuration runs. */
@@ -56,6 +58,7 @@ export class EnvironmentStack extends Stack {
   public readonly web: Fleet;
   public readonly worker: Fleet;
   public readonly database: Database;
+  public readonly databaseCredentials: DatabaseCredentials;
   public readonly cache: Cache;
   public readonly artifacts: Artifacts;
   public readonly notifications: Notifications;
@@ -129,6 +132,14 @@ export class EnvironmentStack extends Stack {
     }
 
     this.database = new Database(this, 'Database', { vpc, app, environment: env, settings: config.database, logRetention });
+    this.databaseCredentials = new DatabaseCredentials(this, 'DatabaseCredentials', {
+      vpc,
+      database: this.database,
+      databaseName: config.database.databaseName,
+      rotationDays: config.database.rotationDays,
+      logRetention,
+    });
+    const appDatabaseSecret = this.databaseCredentials.appSecret;
     this.cache = new Cache(this, 'Cache', {
       vpc,
       settings: config.cache,
@@ -142,8 +153,11 @@ export class EnvironmentStack extends Stack {
     const currentRelease = ssm.StringParameter.valueForStringParameter(this, this.parameters.currentRelease);
     const released = new CfnCondition(this, 'Released', { expression: Fn.conditionNot(Fn.conditionEquals(currentRelease, NO_RELEASE)) });
 
-    // What every instance of the environment reads at boot: fleets and the migration runner.
-    const instanceSecrets = [this.database.secret, this.cache.authToken, secretKey];
+    // What the fleets read at boot: the application's database login, never the master's.
+    const instanceSecrets = [appDatabaseSecret, this.cache.authToken, secretKey];
+    // What the migration runner (and `herd run`) reads: the master's login replaces the
+    // application's (`secretEnvOwnerPrefix`), so it owns the schema the migrations change.
+    const runnerSecrets = [this.database.secret, this.cache.authToken, secretKey];
     const ebsKmsKey = config.ebsKmsKeyArn ? kms.Key.fromKeyArn(this, 'EbsKey', config.ebsKmsKeyArn) : undefined;
     const fleetDefaults = {
       vpc,
@@ -198,8 +212,8 @@ export class EnvironmentStack extends Stack {
       });
     }
     const secretSettings: Record<(typeof HERD_SECRET_SETTINGS)[number], string> = {
-      DATABASE_USER: `${this.database.secret.secretArn}#username`,
-      DATABASE_PASSWORD: `${this.database.secret.secretArn}#password`,
+      DATABASE_USER: `${appDatabaseSecret.secretArn}#username`,
+      DATABASE_PASSWORD: `${appDatabaseSecret.secretArn}#password`,
       REDIS_PASSWORD: this.cache.authToken.secretArn,
       SECRET_KEY: secretKey.secretArn,
     };
@@ -208,6 +222,17 @@ export class EnvironmentStack extends Stack {
         parameterName: `${this.parameters.secretEnvPrefix}${name}`,
         stringValue: reference,
         description: `herd ${env}: where the boot script reads secret setting ${name}`,
+      });
+    }
+    const ownerSettings = {
+      DATABASE_USER: `${this.database.secret.secretArn}#username`,
+      DATABASE_PASSWORD: `${this.database.secret.secretArn}#password`,
+    };
+    for (const [name, reference] of Object.entries(ownerSettings)) {
+      new ssm.StringParameter(this, `SecretEnvOwner${name}`, {
+        parameterName: `${this.parameters.secretEnvOwnerPrefix}${name}`,
+        stringValue: reference,
+        description: `herd ${env}: where a migration runner or herd run reads secret setting ${name} (the database owner's)`,
       });
     }
 
@@ -220,12 +245,24 @@ export class EnvironmentStack extends Stack {
       worker: this.worker,
       loadBalancer: this.loadBalancer,
       database: this.database,
-      secrets: instanceSecrets,
+      secrets: runnerSecrets,
       artifacts: this.artifacts.bucket,
       ...(ebsKmsKey ? { ebsKmsKey } : {}),
       notificationTopic: this.notifications.topic,
       logRetention,
     });
+
+    if (config.database.rotationDays > 0) {
+      new RotationRestart(this, 'RotationRestart', {
+        environment: env,
+        secrets: [appDatabaseSecret],
+        stateMachine: this.deployStep.stateMachine,
+        table: this.deployStep.table,
+        topic: this.notifications.topic,
+        currentReleaseParameter: this.parameters.currentRelease,
+        logRetention,
+      });
+    }
 
     this.deployGuard = new DeployGuard(this, 'DeployGuard', {
       environment: env,
@@ -269,6 +306,7 @@ export class EnvironmentStack extends Stack {
       NotificationTopic: this.notifications.topic.topicArn,
       ParameterRoot: this.parameters.root,
       DatabaseSecretArn: this.database.secret.secretArn,
+      DatabaseAppSecretArn: appDatabaseSecret.secretArn,
       DeployStateMachineArn: this.deployStep.stateMachine.stateMachineArn,
       DeployTableName: this.deployStep.table.tableName,
       // The alarms that roll a deploy back, comma-separated: the CLI's pre-flight reads their state.

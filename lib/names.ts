@@ -25,6 +25,12 @@ export function parameterNames(app: string, env: string) {
      * `<secret-arn>#<json-key>`; the boot script reads the secret and renders its value.
      */
     secretEnvPrefix: `${root}/secret-env/`,
+    /**
+     * Secret settings of the database owner: rendered after `secretEnvPrefix`, overriding it,
+     * by the `release` and `run` roles only (`DATABASE_USER`/`DATABASE_PASSWORD` → the master
+     * secret); web and worker connect as the application user, never as the owner.
+     */
+    secretEnvOwnerPrefix: `${root}/secret-env-owner/`,
     /** Where a `release` (migration) runner reports: `…/release-runs/<instance-id>` = JSON {exitCode, logTail}. */
     releaseRunsPrefix: `${root}/release-runs/`,
     /** Where a `herd run` instance reports: `…/run-results/<instance-id>` = JSON {exitCode, logTail, lines}. */

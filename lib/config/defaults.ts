@@ -77,6 +77,7 @@ export function profileDefaults(profile: Profile, app: string): Omit<Environment
       databaseName: app.replace(/-/g, '_'),
       enhancedMonitoringSeconds: production ? 60 : 0,
       performanceInsights: production,
+      rotationDays: 30,
     },
     cache: {
       nodeType: production ? 't4g.small' : 't4g.micro',

@@ -143,6 +143,11 @@ export interface DatabaseConfig {
   readonly enhancedMonitoringSeconds: number;
   /** Performance Insights (query-level load), with its free 7-day retention. */
   readonly performanceInsights: boolean;
+  /**
+   * Days between rotations of the master and application credentials (Secrets Manager; each
+   * rotation of the application secret restarts web and worker); 0 turns rotation off.
+   */
+  readonly rotationDays: number;
 }
 
 /** The shared Redis-compatible cache (Valkey), for cache and sessions. */

@@ -181,6 +181,8 @@ const environmentSchema = z.strictObject({
       // The intervals RDS accepts (CreateDBInstance MonitoringInterval: 0, 1, 5, 10, 15, 30, 60).
       enhancedMonitoringSeconds: z.union(ENHANCED_MONITORING_SECONDS.map((n) => z.literal(n)), { message: `must be one of ${ENHANCED_MONITORING_SECONDS.join(', ')} seconds (0 turns Enhanced Monitoring off)` }).optional(),
       performanceInsights: bool.optional(),
+      // Secrets Manager's schedule takes 1 to 1000 days (RotationRules.AutomaticallyAfterDays); 0: no rotation.
+      rotationDays: int(0, 1000, ' days (0 turns rotation off)').optional(),
     })
     .optional(),
   cache: z

@@ -76,6 +76,10 @@ function writeAppSettings(cloud: FakeCloud, app: string, e: EnvironmentConfig, d
   }
   addSecret(cloud, `herd-${e.name}-cache-auth`, secret('cache-auth'));
   addSecret(cloud, `herd-${e.name}-secret-key`, secret('secret-key'));
-  const references = { DATABASE_USER: `${dbSecret}#username`, DATABASE_PASSWORD: `${dbSecret}#password`, REDIS_PASSWORD: secret('cache-auth'), SECRET_KEY: secret('secret-key') };
+  // Web and worker log in as the application user; release and run boots as the owner (the master).
+  addSecret(cloud, `herd-${e.name}-db-app`, secret('db-app'));
+  const references = { DATABASE_USER: `${secret('db-app')}#username`, DATABASE_PASSWORD: `${secret('db-app')}#password`, REDIS_PASSWORD: secret('cache-auth'), SECRET_KEY: secret('secret-key') };
   for (const [key, reference] of Object.entries(references)) cloud.parameters.set(`${names.secretEnvPrefix}${key}`, reference);
+  const owner = { DATABASE_USER: `${dbSecret}#username`, DATABASE_PASSWORD: `${dbSecret}#password` };
+  for (const [key, reference] of Object.entries(owner)) cloud.parameters.set(`${names.secretEnvOwnerPrefix}${key}`, reference);
 }

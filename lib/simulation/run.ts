@@ -28,6 +28,8 @@ export interface SimulatedDeploy {
   readonly endedAt: number;
   /** Web instances in the group before the deploy. */
   readonly webAtStart: readonly string[];
+  /** Worker instances in the group before the deploy. */
+  readonly workerAtStart: readonly string[];
   /** Virtual time (ms) the first image of the release became available. */
   readonly imageAvailableAt?: number;
   /** Every state the advance Lambda returned, in order. */
@@ -44,6 +46,7 @@ export async function runSimulatedDeploy(world: World, input: { readonly release
   const ctx: AdvanceContext = { clients: cloud.clients(), env, clock: world.clock };
   const metrics = new ServiceMetrics(cloud, env);
   const webAtStart = cloud.groups.get(env.fleets.web.autoScalingGroupName)?.instances.map((i) => i.id) ?? [];
+  const workerAtStart = (env.fleets.worker ? cloud.groups.get(env.fleets.worker.autoScalingGroupName)?.instances.map((i) => i.id) : undefined) ?? [];
   let imageAvailableAt: number | undefined;
   cloud.onTick((c) => {
     if (imageAvailableAt !== undefined) return;
@@ -63,7 +66,7 @@ export async function runSimulatedDeploy(world: World, input: { readonly release
       await options.onState?.(state, ctx);
     },
   });
-  return { result, metrics, startedAt, endedAt: world.clock.now(), webAtStart, states, ...(imageAvailableAt !== undefined ? { imageAvailableAt } : {}) };
+  return { result, metrics, startedAt, endedAt: world.clock.now(), webAtStart, workerAtStart, states, ...(imageAvailableAt !== undefined ? { imageAvailableAt } : {}) };
 }
 
 /** What the reaper did with one execution that ended, and the execution it started, if any. */

@@ -132,6 +132,18 @@ describe('herd doctor, one thing broken at a time: that check fails with its fix
     );
   });
 
+  test('checks the database owner\'s references too (secret-env-owner/, what migrations render)', async () => {
+    const { cloud, doctor } = setup();
+    const gone = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/staging/owner-ZzZzZz';
+    cloud.parameters.set('/herd/shop/staging/secret-env-owner/DATABASE_PASSWORD', `${gone}#password`);
+    await expectFailure(
+      await doctor(),
+      'boot settings',
+      `instances cannot render their environment: DATABASE_PASSWORD (owner): secret ${gone} does not exist`,
+      'restore the secret (aws secretsmanager restore-secret --secret-id <arn>) or point the variable at one that exists (aws ssm put-parameter --overwrite --name /herd/shop/staging/secret-env/<VARIABLE> --value <secret-arn>)',
+    );
+  });
+
   test('fails when a group launches another image than the current one', async () => {
     const { sim, cloud, doctor } = setup({ baked: ['r0'] });
     const lt = cloud.launchTemplates.get(sim.world.env.fleets.web.launchTemplateId)!;

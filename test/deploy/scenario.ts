@@ -102,6 +102,8 @@ export interface ScenarioExpectations {
   readonly alarmStatesAtEnd?: Readonly<Record<string, 'OK' | 'ALARM'>>;
   /** herd's alarms (by id: Target5xx, UnhealthyHosts, Latency) that went to ALARM during the run, computed by the fake's CloudWatch. */
   readonly alarmsFired?: readonly string[];
+  /** No web or worker instance from before the deploy is left: each was replaced (a restart). */
+  readonly everyInstanceReplaced?: boolean;
   /** Architecture of the serving release's image and of every instance running it. */
   readonly architecture?: 'x86_64' | 'arm64';
 }
@@ -126,6 +128,7 @@ export interface ScenarioRun {
   readonly startedAt: number;
   readonly endedAt: number;
   readonly webAtStart: readonly string[];
+  readonly workerAtStart: readonly string[];
   readonly secondDeploy?: ExecutionResult;
   /** Virtual time the first image of the release became available (ms). */
   readonly imageAvailableAt?: number;

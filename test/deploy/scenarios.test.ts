@@ -54,6 +54,15 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
     expect(run.result.state?.compensation?.errors ?? []).toEqual(e.compensationErrors ?? []);
   });
 
+  if (e.everyInstanceReplaced) test('every web and worker instance from before was replaced by a fresh one', () => {
+    const { cloud, env } = run.world;
+    const before = [...run.webAtStart, ...run.workerAtStart];
+    expect(before.length).toBeGreaterThan(0);
+    const now = [env.fleets.web, env.fleets.worker].flatMap((f) => (f ? cloud.groups.get(f.autoScalingGroupName)?.instances.map((i) => i.id) ?? [] : []));
+    expect(now.filter((id) => before.includes(id))).toEqual([]);
+    expect(now.length).toBe(before.length);
+  });
+
   if (e.serving !== undefined) test(`release ${e.serving} serves on every instance`, () => {
     const { cloud, env } = run.world;
     const release = e.serving ?? '';

@@ -417,6 +417,39 @@ describeWith({
       ]);
     });
 
+    test('renders the database owner\'s login (secret-env-owner/) over the application\'s; web never reads it', async () => {
+      const OWNER_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:herd-owner-AbCdEf';
+      const parameters = {
+        '/herd/fixture/staging/env/DATABASE_HOST': 'db.staging.internal',
+        '/herd/fixture/staging/secret-env/DATABASE_USER': `${DB_SECRET_ARN}#username`,
+        '/herd/fixture/staging/secret-env/DATABASE_PASSWORD': `${DB_SECRET_ARN}#password`,
+        '/herd/fixture/staging/secret-env/DJANGO_SECRET_KEY': KEY_SECRET_ARN,
+        '/herd/fixture/staging/secret-env-owner/DATABASE_USER': `${OWNER_SECRET_ARN}#username`,
+        '/herd/fixture/staging/secret-env-owner/DATABASE_PASSWORD': `${OWNER_SECRET_ARN}#password`,
+      };
+      const secrets = {
+        [DB_SECRET_ARN]: JSON.stringify({ username: 'fixture_app', password: 'app-pass' }),
+        [OWNER_SECRET_ARN]: JSON.stringify({ username: 'herd', password: 'owner-pass' }),
+        [KEY_SECRET_ARN]: 'django-key',
+      };
+      const release = given({ parameters, secrets });
+      expect((await boot(release, 'release')).code).toBe(0);
+      const released = readFileSync(path.join(release.root, 'etc', 'herd', 'fixture.env'), 'utf8');
+      expect(released).toContain('\nDATABASE_USER="herd"\n');
+      expect(released).toContain('\nDATABASE_PASSWORD="owner-pass"\n');
+      expect(released).toContain('\nDJANGO_SECRET_KEY="django-key"\n');
+      expect(released.match(/^DATABASE_USER=/gm)).toHaveLength(1);
+      // The overridden application secret is not even read.
+      expect(calls(release, 'aws').filter((c) => c.includes(DB_SECRET_ARN))).toEqual([]);
+
+      const web = given({ parameters, secrets });
+      expect((await boot(web, 'web')).code).toBe(0);
+      const served = readFileSync(path.join(web.root, 'etc', 'herd', 'fixture.env'), 'utf8');
+      expect(served).toContain('\nDATABASE_USER="fixture_app"\n');
+      expect(served).toContain('\nDATABASE_PASSWORD="app-pass"\n');
+      expect(calls(web, 'aws').filter((c) => c.includes('secret-env-owner') || c.includes(OWNER_SECRET_ARN))).toEqual([]);
+    });
+
     test('reports a failing release with its exit code and the tail of its log', async () => {
       const fakes = given({
         parameters: {
@@ -512,7 +545,7 @@ describeWith({
       const result = await boot(fakes, 'release');
       expect(result.code).toBe(0);
       const seen = calls(fakes, 'aws-env');
-      expect(seen).toHaveLength(5); // env/, secret-env/, two secrets, the report
+      expect(seen).toHaveLength(6); // env/, secret-env/, secret-env-owner/, two secrets, the report
       expect(new Set(seen)).toEqual(new Set(['AWS_RETRY_MODE=adaptive AWS_MAX_ATTEMPTS=10']));
     });
 

@@ -2,17 +2,23 @@ import { ChildProcess, spawn, spawnSync } from 'child_process';
 import { chownSync, existsSync, readFileSync, writeFileSync } from 'fs';
 import { createServer } from 'net';
 import * as path from 'path';
+import { Client } from 'pg';
+import { keepAppRoles } from '../../lambda/role-keeper/roles';
 import {
   EXAMPLE_APP, IS_ROOT, describeWith, ensureVenv, hasCommand, run, runOrThrow, tempDir,
 } from './support';
 
 /**
  * The example app, run from its Procfile against a real PostgreSQL and Redis that this
- * test starts on loopback ports in temp directories.
+ * test starts on loopback ports in temp directories. As in an environment, `release:` runs
+ * as the database's owner (the master user) and web and worker as the application user the
+ * role keeper makes (`lambda/role-keeper/roles.ts`): DML only, no schema changes.
  */
 
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 const DB_PASSWORD = 'db-pass-123';
+const APP_DB_USER = 'mootube_app';
+const APP_DB_PASSWORD = 'app-db-pass-789';
 const REDIS_PASSWORD = 'redis-pass-456';
 const RELEASE_ID = 'v9-0123456789ab';
 const INSTANCE_ID = 'i-0feedc0ffee000001';
@@ -66,6 +72,8 @@ describeWith({
   let webLog = '';
   let baseUrl: string;
   let appEnv: NodeJS.ProcessEnv;
+  /** What `release:` runs with: the owner's credentials (the `secret-env-owner/` prefix). */
+  let ownerEnv: NodeJS.ProcessEnv;
 
   /**
    * Runs a Procfile command the way a unit does: bash -c, in the release dir, venv first on
@@ -112,8 +120,8 @@ describeWith({
       DATABASE_HOST: '127.0.0.1',
       DATABASE_PORT: String(pgPort),
       DATABASE_NAME: 'mootube',
-      DATABASE_USER: 'mootube',
-      DATABASE_PASSWORD: DB_PASSWORD,
+      DATABASE_USER: APP_DB_USER,
+      DATABASE_PASSWORD: APP_DB_PASSWORD,
       REDIS_HOST: '127.0.0.1',
       REDIS_PORT: String(redisPort),
       REDIS_PASSWORD,
@@ -124,6 +132,15 @@ describeWith({
       HERD_RELEASE_FILE: releaseFile,
       HERD_INSTANCE_ID: INSTANCE_ID,
     };
+
+    ownerEnv = { DATABASE_USER: 'mootube', DATABASE_PASSWORD: DB_PASSWORD };
+    const master = new Client({ host: '127.0.0.1', port: pgPort, user: 'mootube', password: DB_PASSWORD, database: 'mootube' });
+    await master.connect();
+    try {
+      await keepAppRoles(master, { database: 'mootube', owner: 'mootube', group: 'mootube_app_group', user: APP_DB_USER, password: APP_DB_PASSWORD });
+    } finally {
+      await master.end();
+    }
 
     const collected = await procfile('python manage.py collectstatic --noinput --verbosity 0');
     if (collected.code !== 0) throw new Error(`collectstatic failed: ${collected.stderr}`);
@@ -142,13 +159,21 @@ describeWith({
   test('release: (migrate) runs twice without error', async () => {
     const command = procfileCommand(appDir, 'release');
     expect(command).toBe('python manage.py migrate --noinput');
-    const first = await procfile(command);
+    const first = await procfile(command, ownerEnv);
     expect(first.stderr).toBe('');
     expect(first.stdout).toContain('Applying videos.0001_initial... OK');
     expect(first.code).toBe(0);
-    const second = await procfile(command);
+    const second = await procfile(command, ownerEnv);
     expect(second.stdout).toContain('No migrations to apply.');
     expect(second.code).toBe(0);
+  });
+
+  test('web and worker\'s database user cannot change the schema: unapplying a migration as it fails', async () => {
+    const undo = await procfile('python manage.py migrate videos zero --noinput');
+    expect(undo.code).not.toBe(0);
+    expect(undo.stderr).toMatch(/must be owner of (table|relation)/);
+    const still = await procfile('python manage.py showmigrations videos', ownerEnv);
+    expect(still.stdout).toContain('[X] 0001_initial');
   });
 
   test('web: (gunicorn on $PORT) answers /health 200 when PostgreSQL and Redis answer', async () => {

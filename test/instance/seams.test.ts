@@ -52,8 +52,10 @@ const BUILDER_ID = 'i-0b0b0b0b0b0b0b0b0';
 const RUNNER_ID = 'i-0c0c0c0c0c0c0c0c0';
 const IMDS_TOKEN = 'imds-token-seams';
 const REAL_IMDS = 'http://169.254.169.254';
+/** The database master's secret (the owner's login: migrations) and the application's (web and worker). */
 const DB_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/staging/db-AbCdEf';
 const DB_PASSWORD = 'seam-s3cret';
+const APP_DB_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/staging/db-app-GhIjKl';
 
 const AWS_STUB = `#!/usr/bin/env bash
 # Fake aws CLI (test/instance/seams.test.ts): logs every call as JSON {region, argv};
@@ -104,12 +106,17 @@ const PROCESSES = ['web', 'worker', 'release'];
 /** The runner's environment `staging`: one plain setting, one secret reference. */
 const PARAMETERS = {
   '/herd/shop/staging/env/DATABASE_HOST': 'db.staging.internal',
-  '/herd/shop/staging/secret-env/DATABASE_PASSWORD': `${DB_SECRET_ARN}#password`,
+  '/herd/shop/staging/secret-env/DATABASE_PASSWORD': `${APP_DB_SECRET_ARN}#password`,
+  '/herd/shop/staging/secret-env-owner/DATABASE_PASSWORD': `${DB_SECRET_ARN}#password`,
 };
 /** A secret `herd config staging set --secret STRIPE_API_KEY` made (its name is `configSecretName`). */
 const CONFIG_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:herd/shop/staging/config/STRIPE_API_KEY-AbCdEf';
 const CONFIG_SECRET_VALUE = 'sk_test_from_herd_config';
-const SECRETS = { [DB_SECRET_ARN]: JSON.stringify({ username: 'shop', password: DB_PASSWORD }), [CONFIG_SECRET_ARN]: CONFIG_SECRET_VALUE };
+const SECRETS = {
+  [DB_SECRET_ARN]: JSON.stringify({ username: 'shop', password: DB_PASSWORD }),
+  [APP_DB_SECRET_ARN]: JSON.stringify({ username: 'shop_app', password: 'seam-app-s3cret' }),
+  [CONFIG_SECRET_ARN]: CONFIG_SECRET_VALUE,
+};
 
 /** Shell single-quoting. */
 function q(s: string): string {
@@ -254,7 +261,7 @@ describeWith({
   'setpriv': hasCommand('setpriv'), 'zip': hasCommand('zip'), 'unzip': hasCommand('unzip'), 'tar': hasCommand('tar'),
 }, 'seams: deploy step user data ⇄ instance scripts ⇄ deploy step report parsers', () => {
   // The instance roles of the synthesized stack; the scripts zip is the object the stack names (its asset hash).
-  const iam = instanceIam(deployEnvironment(), { databaseSecretArn: DB_SECRET_ARN });
+  const iam = instanceIam(deployEnvironment(), { databaseSecretArn: DB_SECRET_ARN, appDatabaseSecretArn: APP_DB_SECRET_ARN });
   const fixture = deployEnvironment();
   const env = { ...fixture, instances: { ...fixture.instances, scripts: { ...fixture.instances.scripts, key: iam.scriptsKey } } };
   /** The denials of `calls` (aws argv) made as `role`, as test failures read them. */
@@ -465,6 +472,7 @@ describeWith({
       expect(r.machine.awsCalls().map((c) => c.argv.slice(0, 4))).toEqual([
         ['ssm', 'get-parameters-by-path', '--path', names.envPrefix],
         ['ssm', 'get-parameters-by-path', '--path', names.secretEnvPrefix],
+        ['ssm', 'get-parameters-by-path', '--path', names.secretEnvOwnerPrefix],
         ['secretsmanager', 'get-secret-value', '--secret-id', DB_SECRET_ARN],
         ['ssm', 'put-parameter', '--name', reportName],
       ]);
@@ -478,13 +486,18 @@ describeWith({
       expect(r.state.migration?.exitCode).toBe(0);
       expect(r.machine.calls('shutdown')).toEqual(['-h now']);
       expect(r.machine.calls('systemctl')).toEqual([]);
-      // IAM: the runner role allows every call; web and worker servers boot the same way
-      // (parameters and secrets) but may not write a runner's report, nor may the builder.
+      // IAM: the runner role allows every call; web and worker servers read the same
+      // parameters but neither the master secret nor a runner's report, nor may the builder.
       expect(await denied('runner', r.machine.awsCalls())).toEqual([]);
-      const boot = r.machine.awsCalls().filter((c) => c.argv[1] !== 'put-parameter');
+      const boot = r.machine.awsCalls().filter((c) => c.argv[1] === 'get-parameters-by-path');
+      const master = r.machine.awsCalls().filter((c) => c.argv[1] === 'get-secret-value');
       const report = r.machine.awsCalls().filter((c) => c.argv[1] === 'put-parameter');
       for (const role of ['web', 'worker'] as const) {
         expect([role, await denied(role, boot)]).toEqual([role, []]);
+        expect([role, await denied(role, master)]).toEqual([role, [expect.stringContaining(`is denied secretsmanager:GetSecretValue on ${DB_SECRET_ARN}`)]]);
+        // What their own boot reads instead: the application's login (`secret-env/`).
+        const app = master.map((c) => ({ ...c, argv: c.argv.map((a) => (a === DB_SECRET_ARN ? APP_DB_SECRET_ARN : a)) }));
+        expect([role, await denied(role, app)]).toEqual([role, []]);
         expect([role, await denied(role, report)]).toEqual([role, [expect.stringContaining(`is denied ssm:PutParameter on arn:aws:ssm:eu-west-1:123456789012:parameter${reportName}`)]]);
       }
       expect(await denied('builder', report)).toHaveLength(1);
@@ -495,7 +508,8 @@ describeWith({
       expect(r.result.code).toBe(0);
       const reads = r.machine.awsCalls().filter((c) => c.argv[1] === 'get-secret-value');
       expect(reads.map((c) => c.argv[3]).sort()).toEqual([CONFIG_SECRET_ARN, DB_SECRET_ARN].sort());
-      for (const role of ['runner', 'web', 'worker'] as const) expect([role, await denied(role, reads)]).toEqual([role, []]);
+      const config = reads.filter((c) => c.argv[3] === CONFIG_SECRET_ARN);
+      for (const role of ['runner', 'web', 'worker'] as const) expect([role, await denied(role, config)]).toEqual([role, []]);
       expect(await denied('builder', reads.filter((c) => c.argv[3] === CONFIG_SECRET_ARN))).toHaveLength(1);
       expect(readFileSync(path.join(r.machine.root, 'etc', 'herd', `${WIRE_APP}.env`), 'utf8')).toContain(`\nSTRIPE_API_KEY="${CONFIG_SECRET_VALUE}"\n`);
     });

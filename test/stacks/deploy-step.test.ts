@@ -212,19 +212,26 @@ describe('the migration runner', () => {
     expect(logs).toContain(':log-group:/herd/mootube/staging/*:*');
     expect(report).toContain(':parameter/herd/mootube/staging/release-runs/*"');
 
-    // The rest is the secrets' read grant (CDK adds it without a Sid): the same secrets the fleets read.
+    // The rest is the secrets' read grant (CDK adds it without a Sid): the fleets', with the
+    // database master's login in place of the application's (migrations own the schema).
     const secretsOf = (list: Statement[]) => {
       const grants = list.filter((s) => s.Sid === undefined);
       for (const s of grants) expect([...actionsOf(s)].sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
       return grants.flatMap(resourcesOf).map((r) => JSON.stringify(r)).sort();
     };
     const secrets = secretsOf(statements);
-    expect(secrets).toEqual(secretsOf(statementsOf('WebInstanceRoleDefaultPolicy')));
     expect(secrets).toEqual([
       expect.stringContaining('CacheAuthToken'),
       expect.stringContaining('DatabaseInstanceSecretAttachment'),
       expect.stringContaining('SecretKey'),
     ]);
+    for (const fleet of ['WebInstanceRoleDefaultPolicy', 'WorkerInstanceRoleDefaultPolicy']) {
+      expect([fleet, secretsOf(statementsOf(fleet))]).toEqual([fleet, [
+        expect.stringContaining('CacheAuthToken'),
+        expect.stringContaining('DatabaseCredentialsAppSecretAttachment'),
+        expect.stringContaining('SecretKey'),
+      ]]);
+    }
   });
 
   test('is an EC2 role with Session Manager, in an instance profile the advance function is told of', () => {
@@ -388,7 +395,8 @@ describe('deploy notifications', () => {
 
 describe('the reaper', () => {
   test('receives every execution of the state machine that ends FAILED, TIMED_OUT or ABORTED', () => {
-    const rules = template.findResources('AWS::Events::Rule');
+    // The deploy step's own rule (the stack's other one restarts the fleets after a rotation: test/stacks/database-credentials.test.ts).
+    const rules = Object.fromEntries(Object.entries(template.findResources('AWS::Events::Rule')).filter(([id]) => id.startsWith('DeployStep')));
     const [rule] = Object.values(rules);
     expect(Object.keys(rules)).toHaveLength(1);
     const props = rule!.Properties as { EventPattern: Record<string, unknown>; Targets: { Arn: unknown; RetryPolicy: unknown }[] };

@@ -226,13 +226,14 @@ describe.each(ENVIRONMENTS)('the %s environment', (env) => {
     expect(open.map((r) => r.FromPort).sort()).toEqual(config().certificateArn ? [443, 80] : [80]);
   });
 
-  test('lets the ALB reach web, and only the fleets reach the database and cache', () => {
+  test('lets the ALB reach web, and only the fleets reach the database (and the role keeper and rotation functions) and cache', () => {
     const ingress = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties as Record<string, unknown>);
     const byPort = (port: number) => ingress.filter((r) => r.FromPort === port).map((r) => JSON.stringify(r.SourceSecurityGroupId));
     const webSg = JSON.stringify({ 'Fn::GetAtt': [Object.keys(template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: `herd mootube ${env} web instances` } }))[0], 'GroupId'] });
     const workerSg = JSON.stringify({ 'Fn::GetAtt': [Object.keys(template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: `herd mootube ${env} worker instances` } }))[0], 'GroupId'] });
     expect(byPort(8000)).toEqual([expect.stringContaining('LoadBalancerSecurityGroup')]);
-    expect(byPort(5432).sort()).toEqual([webSg, workerSg].sort());
+    const credentialsSg = JSON.stringify({ 'Fn::GetAtt': [Object.keys(template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: 'herd database role keeper and credential rotation: to the database and AWS APIs' } }))[0], 'GroupId'] });
+    expect(byPort(5432).sort()).toEqual([webSg, workerSg, credentialsSg].sort());
     expect(byPort(6379).sort()).toEqual([webSg, workerSg].sort());
   });
 
@@ -287,7 +288,7 @@ describe.each(ENVIRONMENTS)('the %s environment', (env) => {
     expect(ids('AWS::ElastiCache::ReplicationGroup')).toEqual(['CacheReplicationGroupBFE59FF3']);
     expect(ids('AWS::S3::Bucket')).toEqual(['AccessLogsBucketCD784A59', 'ArtifactsBucket88671897']);
     expect(ids('AWS::SecretsManager::Secret')).toEqual([
-      'CacheAuthToken04672416', 'MaintenanceBypass3E963058', 'SecretKey573D36D8',
+      'CacheAuthToken04672416', 'DatabaseCredentialsAppSecretC9FEA2D9', 'MaintenanceBypass3E963058', 'SecretKey573D36D8',
       // CDK names the generated database secret after the stack.
       expect.stringMatching(new RegExp(`^herd${env}DatabaseInstanceSecret[0-9A-F]{8}3fdaad7efa858a3daf9490cf0a702aeb$`)),
     ]);

@@ -103,12 +103,18 @@ const bootSettings: Check<EnvironmentCheckContext> = {
   name: 'boot settings',
   async run({ handle }) {
     const names = parameterNames(handle.app, handle.name);
-    const [plain, secretRefs] = await Promise.all([parametersUnder(handle.clients, names.envPrefix.replace(/\/$/, '')), parametersUnder(handle.clients, names.secretEnvPrefix.replace(/\/$/, ''))]);
+    const [plain, appRefs, ownerRefs] = await Promise.all([
+      parametersUnder(handle.clients, names.envPrefix.replace(/\/$/, '')),
+      parametersUnder(handle.clients, names.secretEnvPrefix.replace(/\/$/, '')),
+      // The database owner's login, which release and run boots render over the application's.
+      parametersUnder(handle.clients, names.secretEnvOwnerPrefix.replace(/\/$/, '')),
+    ]);
+    const secretRefs = [...appRefs.map((p) => ({ p, prefix: names.secretEnvPrefix, label: '' })), ...ownerRefs.map((p) => ({ p, prefix: names.secretEnvOwnerPrefix, label: ' (owner)' }))];
     const problems: string[] = [];
     // Each secret once: the variables naming it, and the database's own.
     const secrets = new Map<string, string[]>([[handle.outputs.databaseSecretArn, ['the database (stack output DatabaseSecretArn)']]]);
-    for (const p of secretRefs) {
-      const variable = (p.Name ?? '').slice(names.secretEnvPrefix.length);
+    for (const { p, prefix, label } of secretRefs) {
+      const variable = `${(p.Name ?? '').slice(prefix.length)}${label}`;
       const arn = (p.Value ?? '').split('#')[0] ?? '';
       if (!SECRET_ARN.test(arn)) {
         problems.push(`${variable}: ${p.Name} holds ${JSON.stringify(p.Value)}, not <secret-arn> or <secret-arn>#<json-key>`);

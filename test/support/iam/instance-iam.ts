@@ -22,10 +22,10 @@ export interface InstanceIam {
 }
 
 /**
- * The instance roles of `env`'s stack. `databaseSecretArn`: the database secret's ARN as the
- * test's parameters name it (the stack's is generated).
+ * The instance roles of `env`'s stack. `databaseSecretArn`, `appDatabaseSecretArn`: the master's
+ * and the application's database secret ARNs as the test's parameters name them (the stack's are generated).
  */
-export function instanceIam(env: DeployEnvironment, options: { databaseSecretArn?: string } = {}): InstanceIam {
+export function instanceIam(env: DeployEnvironment, options: { databaseSecretArn?: string; appDatabaseSecretArn?: string } = {}): InstanceIam {
   const templates = synthesizedTemplates(worldSettings(env.app, env.env, env.peerEnvironments))[env.env];
   if (!templates) throw new Error(`IAM: no templates for ${env.env}`);
   const template = templates.environment;
@@ -37,6 +37,10 @@ export function instanceIam(env: DeployEnvironment, options: { databaseSecretArn
   if (options.databaseSecretArn) {
     const attachment = Object.keys(template.Resources).find((id) => id.startsWith('DatabaseInstanceSecretAttachment'));
     if (attachment) known.set(JSON.stringify({ Ref: attachment }), options.databaseSecretArn);
+  }
+  if (options.appDatabaseSecretArn) {
+    const attachment = Object.keys(template.Resources).find((id) => id.startsWith('DatabaseCredentialsAppSecretAttachment'));
+    if (attachment) known.set(JSON.stringify({ Ref: attachment }), options.appDatabaseSecretArn);
   }
   const resolver = new TemplateResolver(template, { account: SIMULATED_ACCOUNT, region: SIMULATED_REGION, stackName: env.stackName ?? `herd-${env.env}`, known });
   const roles = resolver.roles();
