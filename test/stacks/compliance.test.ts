@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Stack } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import { GUARD_NAMESPACE } from '../../lib/nag';
 import { buildApp } from '../support/app';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -11,16 +12,18 @@ const CFN_LINT = path.join(ROOT, '.venv', 'bin', 'cfn-lint');
 
 describe('every environment of the default configuration', () => {
   let outdir: string;
+  let templates: string[];
   beforeAll(() => {
     outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'herd-synth-'));
-    // cdk-nag AwsSolutions is registered as in bin/app.ts: synth throws on any unacknowledged finding.
-    buildApp(undefined, { outdir, nag: true }).app.synth();
+    // cdk-nag AwsSolutions and cfn-guard are registered as in bin/app.ts, with cdk.json's
+    // feature flags as `cdk synth` has them: synth throws on any unacknowledged finding.
+    buildApp(undefined, { outdir, nag: true, cdkJson: true }).app.synth();
+    templates = fs.readdirSync(outdir).filter((f) => f.endsWith('.template.json')).map((f) => path.join(outdir, f));
   });
   afterAll(() => fs.rmSync(outdir, { recursive: true, force: true }));
 
-  test('synthesizes with zero unacknowledged cdk-nag AwsSolutions findings', () => {
-    const templates = fs.readdirSync(outdir).filter((f) => f.endsWith('.template.json')).sort();
-    expect(templates).toEqual([
+  test('synthesizes with zero unacknowledged cdk-nag AwsSolutions and cfn-guard (Control Tower) findings', () => {
+    expect(templates.map((t) => path.basename(t)).sort()).toEqual([
       'herd-production-release-state.template.json', 'herd-production.template.json',
       'herd-staging-release-state.template.json', 'herd-staging.template.json',
       'herd-testing-release-state.template.json', 'herd-testing.template.json',
@@ -31,7 +34,6 @@ describe('every environment of the default configuration', () => {
     if (!fs.existsSync(CFN_LINT)) {
       throw new Error(`cfn-lint not found at ${CFN_LINT}: run scripts/setup.sh (the README's test command does) to create the .venv`);
     }
-    const templates = fs.readdirSync(outdir).filter((f) => f.endsWith('.template.json')).map((f) => path.join(outdir, f));
     const run = spawnSync(CFN_LINT, ['--non-zero-exit-code', 'error', '--format', 'parseable', ...templates], { encoding: 'utf8' });
     const errors = run.stdout.split('\n').filter((line) => /:E\d{4}:/.test(line));
     expect(errors).toEqual([]);
@@ -39,15 +41,24 @@ describe('every environment of the default configuration', () => {
   });
 });
 
-describe('cdk-nag', () => {
-  test('fails synthesis on an unacknowledged finding', () => {
+describe('policy checks at synthesis (cdk-nag, cfn-guard)', () => {
+  test('fail synthesis on an unacknowledged finding, naming the rule and the resource', () => {
     const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'herd-nag-'));
     try {
-      const built = buildApp(undefined, { outdir, nag: true });
-      // An unencrypted, unlogged bucket: AwsSolutions-S1 and S10 must stop the synth.
+      const built = buildApp(undefined, { outdir, nag: true, cdkJson: true });
+      // An unlogged bucket without TLS enforcement: cdk-nag AwsSolutions-S1 and S10, and
+      // Control Tower CT.S3.PR.2 (cfn-guard s3_bucket_logging_enabled_check) must stop the synth.
       new s3.Bucket(built.stacks.testing as Stack, 'CarelessBucket');
-      expect(() => built.app.synth()).toThrow(/herd-testing\/CarelessBucket\/Resource[\s\S]*AwsSolutions-S1/);
-      expect(fs.readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')).toContain('AwsSolutions-S10');
+      expect(() => built.app.synth()).toThrow(/herd-testing\/CarelessBucket\/Resource[\s\S]*AwsSolutions-S1[\s\S]*s3_bucket_logging_enabled_check/);
+      const report = JSON.parse(fs.readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')) as {
+        pluginReports: { pluginName: string; violations: { ruleName: string; violatingConstructs: { constructPath?: string }[] }[] }[];
+      };
+      const flagged = (plugin: string) => report.pluginReports.filter((r) => r.pluginName === plugin)
+        .flatMap((r) => r.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} ${c.constructPath}`)));
+      expect(flagged('AwsSolutions')).toEqual(expect.arrayContaining(['AwsSolutions-S10 herd-testing/CarelessBucket/Resource']));
+      const guard = flagged(GUARD_NAMESPACE);
+      expect(guard).toEqual(expect.arrayContaining(['s3_bucket_logging_enabled_check herd-testing/CarelessBucket/Resource']));
+      expect(guard.filter((f) => !f.endsWith(' herd-testing/CarelessBucket/Resource'))).toEqual([]);
     } finally {
       fs.rmSync(outdir, { recursive: true, force: true });
     }
