@@ -2,10 +2,11 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Stack } from 'aws-cdk-lib';
+import { App, Stack } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { GUARD_NAMESPACE } from '../../lib/nag';
 import { buildApp } from '../support/app';
+import { loadCheckovSkips, runCheckov, skipCovers, unskipped, type CheckovFailure } from '../support/checkov';
 
 const ROOT = path.join(__dirname, '..', '..');
 const CFN_LINT = path.join(ROOT, '.venv', 'bin', 'cfn-lint');
@@ -13,12 +14,14 @@ const CFN_LINT = path.join(ROOT, '.venv', 'bin', 'cfn-lint');
 describe('every environment of the default configuration', () => {
   let outdir: string;
   let templates: string[];
+  let checkovFailures: CheckovFailure[];
   beforeAll(() => {
     outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'herd-synth-'));
     // cdk-nag AwsSolutions and cfn-guard are registered as in bin/app.ts, with cdk.json's
     // feature flags as `cdk synth` has them: synth throws on any unacknowledged finding.
     buildApp(undefined, { outdir, nag: true, cdkJson: true }).app.synth();
     templates = fs.readdirSync(outdir).filter((f) => f.endsWith('.template.json')).map((f) => path.join(outdir, f));
+    checkovFailures = runCheckov(templates);
   });
   afterAll(() => fs.rmSync(outdir, { recursive: true, force: true }));
 
@@ -38,6 +41,32 @@ describe('every environment of the default configuration', () => {
     const errors = run.stdout.split('\n').filter((line) => /:E\d{4}:/.test(line));
     expect(errors).toEqual([]);
     expect(run.status).toBe(0);
+  });
+
+  test('passes checkov but for the checked-in skips, each of which still matches a failure', () => {
+    const skips = loadCheckovSkips();
+    expect(unskipped(checkovFailures, skips)).toEqual([]);
+    const stale = skips.filter((s) => !checkovFailures.some((f) => skipCovers(s, f))).map((s) => s.id);
+    expect(stale).toEqual([]);
+  });
+});
+
+describe('checkov', () => {
+  test('reports a careless resource that no skip covers', () => {
+    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'herd-checkov-'));
+    try {
+      // A stack named like an environment's, so that the skips scoped to it apply as they would.
+      const app = new App({ outdir });
+      new s3.Bucket(new Stack(app, 'herd-testing'), 'CarelessBucket');
+      app.synth();
+      const failures = unskipped(runCheckov([path.join(outdir, 'herd-testing.template.json')]), loadCheckovSkips());
+      expect(failures).toEqual(expect.arrayContaining([
+        expect.stringMatching(/^CKV_AWS_18 herd-testing\.template\.json:AWS::S3::Bucket\.CarelessBucket/),
+        expect.stringMatching(/^CKV_AWS_21 herd-testing\.template\.json:AWS::S3::Bucket\.CarelessBucket/),
+      ]));
+    } finally {
+      fs.rmSync(outdir, { recursive: true, force: true });
+    }
   });
 });
 
