@@ -2,7 +2,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Stack, Validations } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { GUARD_NAMESPACE } from '../../lib/nag';
 import { buildApp } from '../support/app';
@@ -10,16 +10,35 @@ import { loadCheckovSkips, runCheckov, skipCovers, unskipped, type CheckovFailur
 
 const ROOT = path.join(__dirname, '..', '..');
 const CFN_LINT = path.join(ROOT, '.venv', 'bin', 'cfn-lint');
+const SECURITY_DOC = path.join(ROOT, 'docs', 'security.md');
+
+/** Every cfn-guard acknowledgment in `app`: rule name and reason, once each. */
+function guardAcknowledgments(app: App): { rule: string; reason: string }[] {
+  const found = new Map<string, { rule: string; reason: string }>();
+  for (const construct of app.node.findAll()) {
+    for (const entry of construct.node.metadata) {
+      if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
+      for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
+        if (!id.startsWith(`${GUARD_NAMESPACE}::`)) continue;
+        const rule = id.slice(GUARD_NAMESPACE.length + 2);
+        found.set(`${rule}\n${reason}`, { rule, reason });
+      }
+    }
+  }
+  return [...found.values()];
+}
 
 describe('every environment of the default configuration', () => {
   let outdir: string;
+  let app: App;
   let templates: string[];
   let checkovFailures: CheckovFailure[];
   beforeAll(() => {
     outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'herd-synth-'));
     // cdk-nag AwsSolutions and cfn-guard are registered as in bin/app.ts, with cdk.json's
     // feature flags as `cdk synth` has them: synth throws on any unacknowledged finding.
-    buildApp(undefined, { outdir, nag: true, cdkJson: true }).app.synth();
+    app = buildApp(undefined, { outdir, nag: true, cdkJson: true }).app;
+    app.synth();
     templates = fs.readdirSync(outdir).filter((f) => f.endsWith('.template.json')).map((f) => path.join(outdir, f));
     checkovFailures = runCheckov(templates);
   });
@@ -48,6 +67,15 @@ describe('every environment of the default configuration', () => {
     expect(unskipped(checkovFailures, skips)).toEqual([]);
     const stale = skips.filter((s) => !checkovFailures.some((f) => skipCovers(s, f))).map((s) => s.id);
     expect(stale).toEqual([]);
+  });
+
+  test('docs/security.md lists every checkov skip and every cfn-guard acknowledgment with its reason', () => {
+    const doc = fs.readFileSync(SECURITY_DOC, 'utf8').replace(/\s+/g, ' ');
+    const missing = [
+      ...loadCheckovSkips().filter((s) => !doc.includes(`${s.id} | ${s.reason.replace(/\s+/g, ' ')} |`)).map((s) => `checkov ${s.id}: ${s.reason}`),
+      ...guardAcknowledgments(app).filter((a) => !doc.includes(`${a.rule} | ${a.reason} |`)).map((a) => `cfn-guard ${a.rule}: ${a.reason}`),
+    ];
+    expect(missing).toEqual([]);
   });
 });
 
