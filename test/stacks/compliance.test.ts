@@ -5,6 +5,7 @@ import * as path from 'path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { GUARD_NAMESPACE } from '../../lib/nag';
+import defaultSettings from '../../herd.config';
 import { buildApp } from '../support/app';
 import { loadCheckovSkips, runCheckov, skipCovers, unskipped, type CheckovFailure } from '../support/checkov';
 
@@ -102,7 +103,9 @@ describe('policy checks at synthesis (cdk-nag, cfn-guard)', () => {
   test('fail synthesis on an unacknowledged finding, naming the rule and the resource', () => {
     const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'herd-nag-'));
     try {
-      const built = buildApp(undefined, { outdir, nag: true, cdkJson: true });
+      // The testing environment alone: its two stacks make the synth and the checks a third as long.
+      const testingOnly = { ...defaultSettings, environments: defaultSettings.environments.filter((e) => e.name === 'testing') };
+      const built = buildApp(testingOnly, { outdir, nag: true, cdkJson: true });
       // An unlogged bucket without TLS enforcement: cdk-nag AwsSolutions-S1 and S10, and
       // Control Tower CT.S3.PR.2 (cfn-guard s3_bucket_logging_enabled_check) must stop the synth.
       new s3.Bucket(built.stacks.testing as Stack, 'CarelessBucket');
