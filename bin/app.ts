@@ -7,11 +7,11 @@
  * the one the CLI uses (`HERD_CONFIG`, else the nearest `herd.config.ts`: `findConfigFile`).
  * An invalid configuration stops here, listing every problem, before any template is written.
  */
-import { App, Validations } from 'aws-cdk-lib';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { App } from 'aws-cdk-lib';
 import { ConfigError } from '../lib/config/validate';
 import { findConfigFile, loadConfig } from '../lib/config/load';
 import { addEnvironments } from '../lib/herd-app';
+import { addPolicyChecks } from '../lib/policy-checks';
 
 const app = new App();
 const configPath: unknown = app.node.tryGetContext('herd:config');
@@ -28,5 +28,5 @@ try {
 }
 
 addEnvironments(app, config);
-Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+addPolicyChecks(app);
 app.synth();

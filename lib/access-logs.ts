@@ -4,7 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { acknowledge } from './nag';
+import { acknowledge, acknowledgeGuard } from './nag';
 
 /** The service principal that delivers ALB access logs in regions opened since August 2022. */
 export const ELB_LOG_DELIVERY_PRINCIPAL = 'logdelivery.elasticloadbalancing.amazonaws.com';
@@ -105,6 +105,11 @@ export class AccessLogs extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     acknowledge(this.bucket, 'AwsSolutions-S1', 'This bucket is the access-log destination itself; logging it to itself would loop.');
+    acknowledgeGuard(this.bucket, 's3_bucket_logging_enabled_check', 'This bucket is the access-log destination itself; logging it to itself would loop.');
+    // ELB user guide, "Enable access logs for your Application Load Balancer": the bucket's
+    // only supported server-side encryption is SSE-S3.
+    acknowledgeGuard(this.bucket, 's3_bucket_default_encryption_kms_check', 'Application Load Balancer access-log delivery supports only S3-managed keys (SSE-S3) on the destination bucket.');
+    acknowledgeGuard(this.bucket, 's3_event_notifications_enabled_check', 'Nothing reacts to a log file\'s arrival: logs are read on demand, and a notification would have no consumer.');
   }
 
   /**

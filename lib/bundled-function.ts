@@ -5,6 +5,7 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import * as path from 'path';
+import { acknowledgeGuard } from './nag';
 
 export interface BundledFunctionProps {
   /** Entry file, relative to `lambda/`. */
@@ -19,6 +20,12 @@ export interface BundledFunctionProps {
   readonly vpcSubnets?: ec2.SubnetSelection;
   readonly securityGroups?: ec2.ISecurityGroup[];
 }
+
+/**
+ * Why herd's functions (and the CDK helpers that serve them) run outside the VPC: they call
+ * only AWS APIs and reach nothing inside it.
+ */
+export const OUTSIDE_VPC_REASON = 'The function calls only AWS APIs (SSM, EC2, Elastic Load Balancing, Step Functions, DynamoDB, S3, CloudFormation) and reaches nothing inside the VPC; inside it, it would need the NAT gateway or interface endpoints to reach them and would gain no protection.';
 
 /** Lambda runtime of every herd function. */
 export const HERD_LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
@@ -51,5 +58,6 @@ export class BundledFunction extends nodejs.NodejsFunction {
         forceDockerBundling: false,
       },
     });
+    acknowledgeGuard(this, 'lambda_inside_vpc_check', OUTSIDE_VPC_REASON);
   }
 }

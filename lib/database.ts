@@ -5,7 +5,7 @@ import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { DatabaseConfig } from './config/types';
-import { acknowledge } from './nag';
+import { acknowledge, acknowledgeGuard } from './nag';
 
 /** The PostgreSQL port. */
 export const DATABASE_PORT = 5432;
@@ -110,5 +110,12 @@ export class Database extends Construct implements ec2.IConnectable {
     acknowledge(this.instance, 'AwsSolutions-RDS11', 'The default PostgreSQL port is kept: the database is reachable only from the fleets\' security groups, and a different port adds no protection.');
     if (!s.multiAz) acknowledge(this.instance, 'AwsSolutions-RDS3', 'Single-AZ by configuration (database.multiAz: false) to keep a non-production environment cheap.');
     if (!s.deletionProtection) acknowledge(this.instance, 'AwsSolutions-RDS10', 'Deletion protection off by configuration (database.deletionProtection: false) so a test environment can be torn down.');
+    // The same decisions, as the Control Tower proactive controls (cfn-guard) name them.
+    acknowledgeGuard(this.instance, 'rds_instance_no_default_ports_check', 'The default PostgreSQL port is kept: the database is reachable only from the fleets\' security groups, and a different port adds no protection.');
+    acknowledgeGuard(this.instance, 'rds_instance_automatic_minor_version_upgrade_enabled_check', 'Minor versions follow the configuration (database.postgresVersion), rehearsed on staging before production, rather than changing under a running environment in a maintenance window.');
+    acknowledgeGuard(this.instance, 'rds_storage_encrypted_kms_key_check', 'Storage is encrypted with the AWS managed key (aws/rds); only this account uses the database and its snapshots, so a customer managed key would add cost and key administration without a cross-account or key-policy need.');
+    if (!s.multiAz) acknowledgeGuard(this.instance, 'rds_instance_multi_az_support_check', 'Single-AZ by configuration (database.multiAz: false) to keep a non-production environment cheap.');
+    if (!s.deletionProtection) acknowledgeGuard(this.instance, 'rds_instance_deletion_protection_enabled_check', 'Deletion protection off by configuration (database.deletionProtection: false) so a test environment can be torn down.');
+    if (s.backupRetentionDays < 7) acknowledgeGuard(this.instance, 'rds_instance_backup_enabled_check', 'Backups kept fewer than 7 days by configuration (database.backupRetentionDays) to keep a non-production environment cheap; backups are on.');
   }
 }

@@ -9,7 +9,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { FleetConfig, Role } from './config/types';
 import { logGroupName, parameterRoot } from './names';
-import { acknowledge } from './nag';
+import { acknowledge, acknowledgeGuard } from './nag';
 import { configSecretPrefix } from './app-settings';
 import { grantSessionManagerAgent } from './session-manager-agent';
 
@@ -195,6 +195,8 @@ export class Fleet extends Construct implements ec2.IConnectable {
     // image holds no app yet), the configured minimum after. Desired capacity is never in the
     // template: raising MinSize above it raises it, and nothing else here resizes a fleet.
     const group = this.autoScalingGroup.node.defaultChild as autoscaling.CfnAutoScalingGroup;
+    acknowledgeGuard(this.autoScalingGroup, 'autoscaling_multiple_az_check', 'The group spans a private subnet in each of the VPC\'s Availability Zones (VPCZoneIdentifier; network.maxAzs is at least 2); the rule reads only the AvailabilityZones property, which a group placed by subnets leaves out.');
+    acknowledgeGuard(this.autoScalingGroup, 'autoscaling_mixed_instances_policy_multiple_instance_types_check', 'Each fleet runs the one instance type of its configuration (web.instanceType, worker.instanceType): the image is baked and its capacity sized for it; a mixed-instances policy is not needed for On-Demand capacity.');
     group.minSize = Fn.conditionIf(props.released.logicalId, String(props.settings.minCapacity), '0').toString();
   }
 }

@@ -3,8 +3,13 @@ import { architectureOf } from './architecture';
 import type { HerdConfig } from './config/types';
 import { EnvironmentStack } from './environment-stack';
 import { peerEnvironments, releaseStateStackName, stackName } from './names';
+import { acknowledgeGuard } from './nag';
+import { acknowledgePendingFindings } from './pending-findings';
 import { ReleaseStateStack } from './release-state-stack';
 import { retentionOf } from './retention';
+
+/** Why no herd log group has a customer managed key (Control Tower CT.CLOUDWATCH.PR.3). */
+const LOG_GROUP_ENCRYPTION_REASON = 'CloudWatch Logs encrypts every log group at rest with keys it manages; herd\'s logs are read only within this account, under IAM, so a customer managed key would add a key policy for the logs service and cost without narrowing who can read them.';
 
 /** The two stacks of one environment. */
 export interface EnvironmentStacks {
@@ -38,6 +43,8 @@ export function addEnvironments(app: App, config: HerdConfig): Record<string, En
       description: `herd: the ${environment.name} environment of ${config.app}`,
       env,
     });
+    for (const s of [releaseState, stack]) acknowledgeGuard(s, 'cloudwatch_log_group_encrypted_check', LOG_GROUP_ENCRYPTION_REASON);
+    acknowledgePendingFindings(app, { environment: stack, releaseState });
     stack.addStackDependency(releaseState, 'the environment resolves current-image and current-release when its update starts');
     stacks[environment.name] = { releaseState, environment: stack };
   }

@@ -1,7 +1,9 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { OUTSIDE_VPC_REASON } from './bundled-function';
+import { acknowledgeGuard } from './nag';
 
 export interface NetworkProps {
   /** IPv4 range of the VPC. */
@@ -50,12 +52,17 @@ export class Network extends Construct {
       maxAzs: props.maxAzs,
       natGateways: props.natGateways,
       subnetConfiguration: [
-        { name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 26 },
+        // Only the load balancer and NAT gateways live here, with addresses of their own: nothing
+        // launched here gets a public IP by accident (Control Tower CT.EC2.PR.11).
+        { name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 26, mapPublicIpOnLaunch: false },
         { name: 'Private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
         { name: 'Isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 26 },
       ],
       restrictDefaultSecurityGroup: true,
     });
+    // restrictDefaultSecurityGroup's handler: a CDK singleton at the stack's root.
+    const restrictDefaultSg = Stack.of(this).node.tryFindChild('Custom::VpcRestrictDefaultSGCustomResourceProvider');
+    if (restrictDefaultSg) acknowledgeGuard(restrictDefaultSg, 'lambda_inside_vpc_check', OUTSIDE_VPC_REASON);
     // Builder downloads, the AL2023 package repositories (hosted in S3) and artifact reads
     // reach S3 without the NAT gateway (no per-GB processing charge, no NAT dependency).
     this.vpc.addGatewayEndpoint('S3', {

@@ -57,6 +57,17 @@ export class Notifications extends Construct {
         StringEquals: { 'kms:CallerAccount': stack.account },
       },
     }));
+    // Nothing needs a grant on this key: only an AWS service acting for a principal may create
+    // one (Control Tower CT.KMS.PR.3; KMS developer guide, "Controlling access to grants":
+    // kms:GrantIsForAWSResource).
+    this.key.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'GrantsOnlyForAwsServices',
+      effect: iam.Effect.DENY,
+      actions: ['kms:CreateGrant'],
+      principals: [new iam.AnyPrincipal()],
+      resources: ['*'],
+      conditions: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' } },
+    }));
     this.topic = new sns.Topic(this, 'Topic', { masterKey: this.key, enforceSSL: true });
     for (const email of props.emails ?? []) {
       this.topic.addSubscription(new subscriptions.EmailSubscription(email));

@@ -3,7 +3,9 @@
 #   - Node packages (npm ci, from package-lock.json);
 #   - Debian packages listed in scripts/system-packages.txt (shellcheck, PostgreSQL, Redis, jq),
 #     when missing and when running as root;
-#   - a Python virtual environment in .venv with cfn-lint, moto and ministack (requirements-dev.txt).
+#   - a Python virtual environment in .venv with cfn-lint, moto and ministack (requirements-dev.txt);
+#   - checkov in a virtual environment of its own, .venv/checkov (requirements-checkov.txt, every
+#     version pinned): its exact boto3 pin conflicts with ministack's botocore pin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,4 +40,12 @@ if [ ! -x .venv/bin/python ] || [ requirements-dev.txt -nt .venv/.installed ]; t
   .venv/bin/pip install --quiet --upgrade pip
   .venv/bin/pip install --quiet -r requirements-dev.txt
   touch .venv/.installed
+fi
+
+if [ ! -x .venv/checkov/bin/checkov ] || [ requirements-checkov.txt -nt .venv/checkov/.installed ]; then
+  say "python venv (.venv/checkov): checkov"
+  python3 -m venv .venv/checkov
+  .venv/checkov/bin/pip install --quiet --upgrade pip
+  .venv/checkov/bin/pip install --quiet -r requirements-checkov.txt
+  touch .venv/checkov/.installed
 fi

@@ -6,13 +6,16 @@ import * as path from 'path';
 const ROOT = path.join(__dirname, '..');
 const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
 
+/** cdk.json's context (the feature flags), which the CDK CLI hands the app. */
+const CDK_JSON_CONTEXT = (JSON.parse(fs.readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+
 /** Runs the CDK app as the CDK CLI does, with `herd:config` pointing at `config` when given. */
 function runApp(outdir: string, config?: string) {
   const context = config ? { 'herd:config': config } : {};
   return spawnSync(TSX, [path.join(ROOT, 'bin', 'app.ts')], {
     cwd: ROOT,
     encoding: 'utf8',
-    env: { ...process.env, CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify({ ...context, 'aws:cdk:bundling-stacks': [] }) },
+    env: { ...process.env, CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify({ ...CDK_JSON_CONTEXT, ...context, 'aws:cdk:bundling-stacks': [] }) },
   });
 }
 

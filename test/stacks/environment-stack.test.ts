@@ -281,6 +281,20 @@ describe.each(ENVIRONMENTS)('the %s environment', (env) => {
     template.hasResourceProperties('AWS::EC2::FlowLog', { TrafficType: 'ALL' });
   });
 
+  test('gives nothing launched into a public subnet a public IP (Control Tower CT.EC2.PR.11)', () => {
+    const subnets = Object.values(resourcesOf(template, 'AWS::EC2::Subnet'));
+    expect(subnets.map((s) => s.Properties?.MapPublicIpOnLaunch ?? false)).toEqual(subnets.map(() => false));
+  });
+
+  test('lets only AWS services create grants on the notifications key (Control Tower CT.KMS.PR.3)', () => {
+    template.hasResourceProperties('AWS::KMS::Key', {
+      KeyPolicy: { Statement: Match.arrayWith([{
+        Sid: 'GrantsOnlyForAwsServices', Effect: 'Deny', Principal: { AWS: '*' }, Action: 'kms:CreateGrant', Resource: '*',
+        Condition: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' } },
+      }]) },
+    });
+  });
+
   test('keeps the logical ids of stateful resources', () => {
     const ids = (type: string) => Object.keys(template.findResources(type)).sort();
     // Renaming or re-nesting any of these replaces the resource: its data or value is lost.

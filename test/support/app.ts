@@ -1,10 +1,12 @@
-import { App, Validations } from 'aws-cdk-lib';
+import * as fs from 'fs';
+import * as path from 'path';
+import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import { resolveConfig } from '../../lib/config/validate';
 import type { HerdConfig, HerdSettings } from '../../lib/config/types';
 import { EnvironmentStack } from '../../lib/environment-stack';
 import { addEnvironments } from '../../lib/herd-app';
+import { addPolicyChecks } from '../../lib/policy-checks';
 import type { ReleaseStateStack } from '../../lib/release-state-stack';
 import defaultSettings from '../../herd.config';
 
@@ -20,10 +22,13 @@ export interface SynthesizedApp {
 /**
  * Builds herd's CDK app in-process from `settings` (the default configuration when not
  * given), without bundling Lambda code (construct tests do not need the bundles), with
- * cdk-nag registered as in `bin/app.ts`.
+ * the policy checks (cdk-nag, cfn-guard) registered as in `bin/app.ts` when `nag` is set.
+ * With `cdkJson`, the app gets cdk.json's context (its feature flags) as `cdk synth` gives
+ * it: the templates are the ones deployed, byte for byte but for asset hashes.
  */
-export function buildApp(settings: HerdSettings = defaultSettings, options: { outdir?: string; nag?: boolean } = {}): SynthesizedApp {
-  const app = new App({ outdir: options.outdir, context: { 'aws:cdk:bundling-stacks': [] } });
+export function buildApp(settings: HerdSettings = defaultSettings, options: { outdir?: string; nag?: boolean; cdkJson?: boolean } = {}): SynthesizedApp {
+  const flags = options.cdkJson ? cdkJsonContext() : {};
+  const app = new App({ outdir: options.outdir, context: { ...flags, 'aws:cdk:bundling-stacks': [] } });
   const config = resolveConfig(settings);
   const added = addEnvironments(app, config);
   const stacks: Record<string, EnvironmentStack> = {};
@@ -32,7 +37,7 @@ export function buildApp(settings: HerdSettings = defaultSettings, options: { ou
     stacks[name] = pair.environment;
     releaseStateStacks[name] = pair.releaseState;
   }
-  if (options.nag ?? false) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  if (options.nag ?? false) addPolicyChecks(app);
   const templates = new Map<string, Template>();
   const cached = (key: string, stack: () => EnvironmentStack | ReleaseStateStack) => {
     let t = templates.get(key);
@@ -50,4 +55,12 @@ export function buildApp(settings: HerdSettings = defaultSettings, options: { ou
     template: (env: string) => cached(env, () => stacks[env]),
     releaseStateTemplate: (env: string) => cached(`${env}-release-state`, () => releaseStateStacks[env]),
   };
+}
+
+/** The `context` of the repository's cdk.json (the feature flags `cdk synth` runs with). */
+function cdkJsonContext(): Record<string, unknown> {
+  const cdkJson: unknown = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'cdk.json'), 'utf8'));
+  const context = (cdkJson as { context?: unknown }).context;
+  if (typeof context !== 'object' || context === null) throw new Error('cdk.json has no "context" object');
+  return context as Record<string, unknown>;
 }
