@@ -105,6 +105,7 @@ export class AccessLogs extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     acknowledge(this.bucket, 'AwsSolutions-S1', 'This bucket is the access-log destination itself; logging it to itself would loop.');
+    acknowledgeGuard(this.bucket, 's3_bucket_object_lock_enabled_check', 'S3 server access logging refuses a destination bucket with an Object Lock default retention, and this bucket receives the artifacts bucket\'s server access logs; it is versioned instead (noncurrent versions expire with the logs), with public access blocked and TLS required.');
     acknowledgeGuard(this.bucket, 's3_bucket_logging_enabled_check', 'This bucket is the access-log destination itself; logging it to itself would loop.');
     // ELB user guide, "Enable access logs for your Application Load Balancer": the bucket's
     // only supported server-side encryption is SSE-S3.

@@ -4,7 +4,6 @@ import type { HerdConfig } from './config/types';
 import { EnvironmentStack } from './environment-stack';
 import { peerEnvironments, releaseStateStackName, stackName } from './names';
 import { acknowledgeGuard } from './nag';
-import { acknowledgePendingFindings } from './pending-findings';
 import { ReleaseStateStack } from './release-state-stack';
 import { retentionOf } from './retention';
 
@@ -44,7 +43,13 @@ export function addEnvironments(app: App, config: HerdConfig): Record<string, En
       env,
     });
     for (const s of [releaseState, stack]) acknowledgeGuard(s, 'cloudwatch_log_group_encrypted_check', LOG_GROUP_ENCRYPTION_REASON);
-    acknowledgePendingFindings(app, { environment: stack, releaseState });
+    // Every log group of an environment takes its retention from these two settings (test/stacks/observability.test.ts).
+    const shortestRetention = Math.min(environment.logRetentionDays, environment.network.flowLogRetentionDays);
+    if (shortestRetention < 365) {
+      for (const s of [releaseState, stack]) {
+        acknowledgeGuard(s, 'cloudwatch_log_group_retention_period_check', `Logs kept ${shortestRetention} days by configuration (logRetentionDays, network.flowLogRetentionDays: the small profile keeps 14 to stay cheap); the production profile keeps every log at least 365 days.`);
+      }
+    }
     stack.addStackDependency(releaseState, 'the environment resolves current-image and current-release when its update starts');
     stacks[environment.name] = { releaseState, environment: stack };
   }

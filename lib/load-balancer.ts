@@ -10,7 +10,7 @@ import type { AccessLogs } from './access-logs';
 import { HERD_ALARMS, HERD_ALARM_IDS, type HerdAlarmId, type HerdAlarmShape } from './alarms';
 import type { AlarmConfig, HealthCheckConfig, LoadBalancerConfig } from './config/types';
 import { BYPASS_CIDR_PRIORITY, BYPASS_HEADER, BYPASS_HEADER_PRIORITY } from './names';
-import { acknowledge } from './nag';
+import { acknowledge, acknowledgeGuard } from './nag';
 
 export { BYPASS_CIDR_PRIORITY, BYPASS_HEADER_PRIORITY, MAINTENANCE_PRIORITY } from './names';
 
@@ -170,7 +170,12 @@ export class LoadBalancer extends Construct implements ec2.IConnectable {
     }
 
     acknowledge(this.alb, 'AwsSolutions-EC23', 'The public load balancer accepts HTTP(S) from anywhere by design; only ports 80 and 443 are open.');
+    if (!props.settings.deletionProtection) {
+      acknowledgeGuard(this.alb, 'elbv2_deletion_protection_enabled_check', 'Deletion protection off by configuration (loadBalancer.deletionProtection: false, the small profile\'s default) so a test environment can be torn down with `cdk destroy`.');
+    }
     if (!props.certificateArn) {
+      // Reached only for a small-profile environment, or a production one whose allowPlainHttp states a reason (lib/config/validate.ts).
+      acknowledgeGuard(this, 'alb_http_to_https_redirection_check', 'No certificateArn configured: the environment serves plain HTTP, which the configuration allows only outside the production profile or with an explicit allowPlainHttp reason (synthesis warns herd:http-only).');
       acknowledge(this.alb, 'AwsSolutions-ELB1', 'Not a Classic Load Balancer.');
     }
   }

@@ -122,4 +122,35 @@ describe('policy checks at synthesis (cdk-nag, cfn-guard)', () => {
       fs.rmSync(outdir, { recursive: true, force: true });
     }
   });
+
+  test('fail synthesis on a finding only cfn-guard makes, in a stack with other cfn-guard acknowledgments', () => {
+    // cfn-guard reports violations without a severity; once a stack acknowledges any rule,
+    // aws-cdk-lib recomputed the report's success as "no error left" and let this synth pass
+    // (lib/policy-checks.ts marks every cfn-guard violation as an error).
+    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'herd-guard-'));
+    try {
+      const testingOnly = { ...defaultSettings, environments: defaultSettings.environments.filter((e) => e.name === 'testing') };
+      const built = buildApp(testingOnly, { outdir, nag: true, cdkJson: true });
+      const stack = built.stacks.testing as Stack;
+      const accessLogs = (stack.node.findChild('AccessLogs') as unknown as { bucket: s3.IBucket }).bucket;
+      // Everything cdk-nag AwsSolutions asks of a bucket, but not versioned (Control Tower CT.S3.PR.11).
+      new s3.Bucket(stack, 'UnversionedBucket', {
+        encryption: s3.BucketEncryption.S3_MANAGED,
+        enforceSSL: true,
+        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+        serverAccessLogsBucket: accessLogs,
+        serverAccessLogsPrefix: 's3/unversioned/',
+      });
+      expect(() => built.app.synth()).toThrow(/s3_bucket_versioning_enabled_check/);
+      const report = JSON.parse(fs.readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')) as {
+        pluginReports: { pluginName: string; violations: { ruleName: string; violatingConstructs: { constructPath?: string }[] }[] }[];
+      };
+      const flagged = (plugin: string) => report.pluginReports.filter((r) => r.pluginName === plugin)
+        .flatMap((r) => r.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} ${c.constructPath}`)));
+      expect(flagged('AwsSolutions')).toEqual([]);
+      expect(flagged(GUARD_NAMESPACE)).toEqual(expect.arrayContaining(['s3_bucket_versioning_enabled_check herd-testing/UnversionedBucket/Resource']));
+    } finally {
+      fs.rmSync(outdir, { recursive: true, force: true });
+    }
+  });
 });
