@@ -31,6 +31,8 @@ export const UNSUPPORTED_RESOURCE_TYPES: Readonly<Record<string, string>> = {
 /** Types removed because a property points at a removed resource, and why that is all they lose. */
 export const DEPENDENT_TYPES: Readonly<Record<string, string>> = {
   'AWS::EC2::Route': 'a private subnet\'s default route through the NAT gateway',
+  // Only the NAT gateways' alarms refer to a removed resource (their NatGatewayId dimension).
+  'AWS::CloudWatch::Alarm': 'a NAT gateway\'s alarm (port allocation errors, dropped packets)',
 };
 
 interface TemplateResource {

@@ -129,6 +129,7 @@ function resourcesOf(w: AppWorld) {
     artifact: { resource: `arn:aws:s3:::${w.outputs.ArtifactsBucket}/releases/r1.tar.gz`, context: {} },
     configSecret: { resource: `arn:aws:secretsmanager:${R}:${A}:secret:${configSecretPrefix(app, ENV)}API_KEY-AbCdEf`, context: {} },
     databaseSecret: { resource: w.outputs.DatabaseSecretArn ?? '', context: {} },
+    appDatabaseSecret: { resource: w.outputs.DatabaseAppSecretArn ?? '', context: {} },
     logStream: { resource: `arn:aws:logs:${R}:${A}:log-group:${logGroupName(app, ENV, 'web')}:log-stream:i-1`, context: {} },
     processLogGroup: { resource: `arn:aws:logs:${R}:${A}:log-group:${logGroupName(app, ENV, 'clock')}`, context: {} },
     db: { resource: `arn:aws:rds:${R}:${A}:db:${dbId}`, context: {} },
@@ -191,7 +192,8 @@ const CASES: Case[] = [
     [role, 'ssm:GetParameters', p(root('secret-env/SECRET_KEY'))],
     [role, 'ssm:GetParameter', p(root('current-image'))],
     [role, 'secretsmanager:GetSecretValue', (r) => r.configSecret],
-    [role, 'secretsmanager:GetSecretValue', (r) => r.databaseSecret],
+    // Web and worker log in as the application user; only the runner (migrations, herd run) as the owner.
+    [role, 'secretsmanager:GetSecretValue', (r) => (role === 'runner' ? r.databaseSecret : r.appDatabaseSecret)],
     [role, 'logs:PutLogEvents', (r) => r.logStream],
     [role, 'logs:CreateLogGroup', (r) => r.processLogGroup],
   ]),
