@@ -41,7 +41,9 @@ export class Cache extends Construct implements ec2.IConnectable {
       // ElastiCache tokens: 16-128 printable characters, no @ " / or spaces.
       generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
     });
-    acknowledge(this.authToken, 'AwsSolutions-SMG4', 'ElastiCache AUTH rotation needs a coordinated two-token rollout; rotate by updating the secret and rolling the fleet with a deploy.');
+    // Nor by hand: a new value in the secret changes nothing on the group (see AuthToken below),
+    // but servers that boot afterwards would send it and be refused.
+    acknowledge(this.authToken, 'AwsSolutions-SMG4', 'No rotation function yet: the token changes only through ElastiCache ModifyReplicationGroup (ROTATE keeps the old token valid until the fleets restart), which needs the ElastiCache SDK client herd does not bundle yet.');
 
     const subnetGroup = new elasticache.CfnSubnetGroup(this, 'SubnetGroup', {
       description: 'herd cache subnets',
@@ -59,7 +61,16 @@ export class Cache extends Construct implements ec2.IConnectable {
       multiAzEnabled: replicated,
       atRestEncryptionEnabled: true,
       transitEncryptionEnabled: true,
-      authToken: this.authToken.secretValue.unsafeUnwrap(), // a dynamic reference, resolved by CloudFormation
+      // A versionless dynamic reference (AWSCURRENT), kept so on purpose. CloudFormation resolves
+      // it when it creates the group and again only when a stack update updates the group itself,
+      // never because the secret's value changed (CloudFormation User Guide, "Get a secret or
+      // secret value from Secrets Manager": "Updating a secret in Secrets Manager doesn't
+      // automatically update the secret in CloudFormation",
+      // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/dynamic-references-secretsmanager.html,
+      // which recommends versionless references for rotated secrets). Whenever it does resolve
+      // it, it gets the token the servers read (AWSCURRENT); a version id (or another stage) here
+      // would pin an old token and undo a rotation at the next update of the group.
+      authToken: this.authToken.secretValue.unsafeUnwrap(),
       cacheSubnetGroupName: subnetGroup.ref,
       securityGroupIds: [securityGroup.securityGroupId],
       port: CACHE_PORT,

@@ -202,6 +202,16 @@ describe.each(ENVIRONMENTS)('the %s environment', (env) => {
     });
   });
 
+  test('reads the cache AUTH token as the secret\'s current version, so a stack update after a rotation of the token cannot set the group back to an old one', () => {
+    // No version id, no stage but AWSCURRENT: whenever CloudFormation resolves the reference
+    // (creating or updating the group) it gets the token the servers read (lib/cache.ts).
+    const groups = Object.values(resourcesOf(template, 'AWS::ElastiCache::ReplicationGroup'));
+    expect(groups).toHaveLength(1);
+    const reference = JSON.stringify(groups[0]!.Properties!.AuthToken);
+    expect(reference).toMatch(/\{\{resolve:secretsmanager:/);
+    expect(reference).toMatch(/:SecretString::(AWSCURRENT)?:\}\}/);
+  });
+
   test('keeps artifacts in a versioned, encrypted, private, TLS-only bucket', () => {
     const logical = Object.keys(template.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: { Status: 'Enabled' } } })).filter((id) => !id.startsWith('AccessLogs'));
     expect(logical).toEqual([expect.stringMatching(/^ArtifactsBucket/)]);
