@@ -293,7 +293,9 @@ class TimelineRecorder {
 
   entries(end: number): TimelineEntry[] {
     return [
-      ...this.batches.map((b, n) => {
+      ...this.batches.map((b, i) => {
+        // Numbered per role: web and worker refreshed in parallel interleave their batches.
+        const n = this.batches.slice(0, i).filter((o) => o.role === b.role).length;
         const done = [...b.ready.values(), ...b.gone.values()];
         const finished = done.length === b.ids.length ? Math.max(b.start, ...done) : end;
         const failed = b.ids.length - b.ready.size;
@@ -331,10 +333,12 @@ function stageEntries(states: readonly { at: number; state: DeployState }[], end
   for (const { at, state } of states) {
     if (state.done) continue;
     const stage = state.compensation ? 'compensate' : (state.plan[state.stageIndex] ?? 'record');
-    const role = stage === 'refresh' ? roles[Math.min(state.roleIndex, roles.length - 1)] : undefined;
-    const key = `${stage}#${state.stageIndex}#${role ?? ''}`;
+    // Roles refreshed in parallel share one span (`web + worker`); one after the other, a span each.
+    const refreshing = stage !== 'refresh' ? [] : state.parallelRoles ? roles.slice(Math.min(state.roleIndex, roles.length - 1)) : [roles[Math.min(state.roleIndex, roles.length - 1)] as Role];
+    const role = refreshing.length === 1 ? refreshing[0] : undefined;
+    const key = `${stage}#${state.stageIndex}#${refreshing.join('+')}`;
     if (spans[spans.length - 1]?.key === key) continue;
-    const label = stage === 'refresh' ? `instance refresh ${role ?? ''}` : (STAGE_LABEL[stage] ?? stage);
+    const label = stage === 'refresh' ? `instance refresh ${refreshing.join(' + ')}` : (STAGE_LABEL[stage] ?? stage);
     spans.push({ key, label, start: spans.length === 0 ? 0 : at, ...(role ? { role } : {}) });
   }
   return spans.map((s, n) => ({ kind: 'stage' as const, label: s.label, start: s.start, end: spans[n + 1]?.start ?? end, ...(s.role ? { role: s.role } : {}) }));

@@ -88,8 +88,7 @@ describe('the timeline', () => {
       'bake (builder, image)',
       'launch template + release parameters',
       'migrate (runner)',
-      'instance refresh web',
-      'instance refresh worker',
+      'instance refresh web + worker',
       'verify',
       'record (retention, history, unlock)',
     ]);
@@ -156,6 +155,29 @@ function historyItem(n: number, phases: Record<string, number>, extra: Partial<H
     ...extra,
   };
 }
+
+describe('roles refreshed in parallel or one after the other', () => {
+  const worker = { desired: 4, min: 1, max: 8 };
+  const input = (parallelRoles: boolean): PlanInput => ({
+    ...base,
+    fleets: { ...base.fleets, worker },
+    deploy: { ...production, rolling: { ...production.rolling, parallelRoles } },
+    imageExists: true,
+  });
+
+  test('in parallel, web and worker share one refresh span and their batches overlap; one after the other takes longer', async () => {
+    const parallel = await planDeploy(input(true));
+    const serial = await planDeploy(input(false));
+    const stages = (p: DeployPlan) => p.timeline.filter((e) => e.kind === 'stage' && e.label.startsWith('instance refresh')).map((e) => e.label);
+    expect(stages(parallel)).toEqual(['instance refresh web + worker']);
+    expect(stages(serial)).toEqual(['instance refresh web', 'instance refresh worker']);
+    const first = (p: DeployPlan, role: string) => p.timeline.find((e) => e.kind === 'batch' && e.role === role);
+    expect(first(parallel, 'worker')!.start).toBeLessThan(first(parallel, 'web')!.end);
+    expect(first(serial, 'worker')!.start).toBeGreaterThanOrEqual(first(serial, 'web')!.end);
+    expect(parallel.totalSeconds).toBeLessThan(serial.totalSeconds);
+    expect(parallel.minHealthyPercent).toBe(100);
+  });
+});
 
 describe('timings from history', () => {
   const history = [
