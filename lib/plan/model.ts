@@ -104,6 +104,12 @@ export interface DeployPlan {
   readonly failure?: string;
   readonly timeline: readonly TimelineEntry[];
   readonly phases: readonly PlanPhase[];
+  /**
+   * Seconds spent at each step (`migrate.waitSnapshot`, `refresh.wait`…): from the state that
+   * named it to the next one, waits and polls included. Finer than `phases`: the migrate
+   * phase holds the snapshot and the runner.
+   */
+  readonly stepSeconds: Readonly<Record<string, number>>;
   readonly totalSeconds: number;
   /** Seconds the maintenance page is up (0 without one). */
   readonly maintenanceWindowSeconds: number;
@@ -395,6 +401,7 @@ async function runModel(input: PlanInput, timings: TimingTable, overrides: { ima
     ...(final.failure ? { failure: final.failure.cause } : {}),
     timeline,
     phases: final.timings.map((p) => ({ phase: p.phase, start: rel(p.startedAt), end: rel(p.endedAt ?? run.endedAt) })),
+    stepSeconds: stepSecondsOf(states, total),
     totalSeconds: total,
     maintenanceWindowSeconds: input.maintenanceOn ? 0 : m.maintenanceSeconds,
     ...(maintenance && !input.maintenanceOn ? { maintenance } : {}),
@@ -407,6 +414,31 @@ async function runModel(input: PlanInput, timings: TimingTable, overrides: { ima
     advanceCalls: run.result.advanceCalls,
     timings,
   };
+}
+
+/** Seconds from each state to the next, summed by the step it named (what the deploy did or waited for meanwhile). */
+function stepSecondsOf(states: readonly { at: number; state: DeployState }[], end: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  states.forEach(({ at, state }, n) => {
+    if (state.done) return;
+    const step = state.compensation ? (state.compensation.steps[state.compensation.index] ?? state.step) : state.step;
+    out[step] = (out[step] ?? 0) + ((states[n + 1]?.at ?? end) - at);
+  });
+  return out;
+}
+
+/**
+ * Where a rolling deploy's time goes, by what holds it: the bake, the pre-migration snapshot
+ * (and the wait for the database to be available), the migration runner, the rollout (refreshes
+ * and floors), and the rest (lock, launch template, verify, record).
+ */
+export function rollingBreakdown(plan: Pick<DeployPlan, 'stepSeconds' | 'totalSeconds'>): { bake: number; snapshot: number; migrate: number; rollout: number; other: number } {
+  const sum = (match: (step: string) => boolean) => Object.entries(plan.stepSeconds).filter(([step]) => match(step)).reduce((s, [, v]) => s + v, 0);
+  const bake = sum((step) => step.startsWith('bake.'));
+  const snapshot = sum((step) => ['migrate.waitDatabase', 'migrate.snapshot', 'migrate.waitSnapshot'].includes(step));
+  const migrate = sum((step) => step.startsWith('migrate.')) - snapshot;
+  const rollout = sum((step) => step.startsWith('refresh.'));
+  return { bake, snapshot, migrate, rollout, other: plan.totalSeconds - bake - snapshot - migrate - rollout };
 }
 
 function kindOrder(kind: TimelineKind): number {

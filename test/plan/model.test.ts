@@ -8,7 +8,7 @@ import { profileDefaults } from '../../lib/config/defaults';
 import type { DeployConfig } from '../../lib/config/types';
 import { DEFAULT_TIMINGS as FAKE_TIMINGS } from '../../lib/simulation/fake-cloud';
 import { DEFAULT_SIMULATED_DEPLOY } from '../../lib/simulation/world';
-import { planDeploy, type DeployPlan, type PlanInput } from '../../lib/plan/model';
+import { planDeploy, rollingBreakdown, type DeployPlan, type PlanInput } from '../../lib/plan/model';
 import { ganttChart, planSummary, planSvg } from '../../lib/plan/render';
 import { DEFAULT_TIMINGS, historyMedians, withTimings } from '../../lib/plan/timings';
 import { loadScenarios, runScenario, type Scenario } from '../deploy/scenario';
@@ -176,6 +176,23 @@ describe('roles refreshed in parallel or one after the other', () => {
     expect(first(serial, 'worker')!.start).toBeGreaterThanOrEqual(first(serial, 'web')!.end);
     expect(parallel.totalSeconds).toBeLessThan(serial.totalSeconds);
     expect(parallel.minHealthyPercent).toBe(100);
+    // The bench's per-phase rows: the time saved is the rollout's, and the phases add up to the whole.
+    const [p, q] = [rollingBreakdown(parallel), rollingBreakdown(serial)];
+    expect(p.rollout).toBeLessThan(q.rollout);
+    // The image exists: the bake only finds it.
+    expect(p.bake).toBeLessThanOrEqual(5);
+    expect(p.bake + p.snapshot + p.migrate + p.rollout + p.other).toBe(parallel.totalSeconds);
+    expect(p.other).toBeGreaterThanOrEqual(0);
+  });
+
+  test('the per-phase breakdown names the bake, the snapshot and the migration of a deploy that has them', async () => {
+    const plan = await planDeploy({ ...base, deploy: { ...production, backupBeforeMigrate: true }, database: true });
+    const b = rollingBreakdown(plan);
+    expect(b.bake).toBeGreaterThan(0);
+    expect(b.snapshot).toBeGreaterThan(0);
+    expect(b.migrate).toBeGreaterThan(0);
+    expect(b.rollout).toBeGreaterThan(0);
+    expect(b.bake + b.snapshot + b.migrate + b.rollout + b.other).toBe(plan.totalSeconds);
   });
 });
 
