@@ -137,6 +137,24 @@ async function modelRows(): Promise<Row[]> {
       });
       if (strategy === 'rolling') rows.push(...phaseRows(p));
     }
+    // Production's max healthy 150 % rolls 10 web servers in two batches; 200 % (the small
+    // profile's) launches the whole new fleet at once: one batch, twice the instances meanwhile.
+    const oneBatch = await planDeploy({
+      fleets: { web: { desired: n, min: n, max: 2 * n }, worker: { desired: 1, min: 1, max: 2 } },
+      deploy: { ...deploy, rolling: { ...deploy.rolling, maxHealthyPercentage: 200 } },
+      strategy: 'rolling',
+      imageExists: false,
+      releaseCommand: true,
+    });
+    rows.push({
+      measure: '  herd rolling at max healthy 200 % (one batch)',
+      web: String(n),
+      value: s(oneBatch.totalSeconds),
+      down: s(oneBatch.downtimeSeconds),
+      minHealthy: `${oneBatch.minHealthyPercent} %`,
+      calls: String(oneBatch.awsCallsTotal),
+      note: `rollout ${s(rollingBreakdown(oneBatch).rollout)} (150 %: ${s(rollingBreakdown(plans.rolling).rollout)}); up to ${2 * n} web instances during the refresh`,
+    });
     for (const a of anchorsFor(n, anchorTimings)) rows.push(anchorRow(a, plans));
   }
   return rows;
@@ -151,7 +169,8 @@ function phaseRows(p: DeployPlan): Row[] {
     ['snapshot (before migrate)', b.snapshot],
     ['migrate (runner)', b.migrate],
     ['rollout (web and worker refreshes, floors)', b.rollout],
-    ['other (lock, launch template, verify, record)', b.other],
+    ['verify (targets, alarm watch)', b.verify],
+    ['other (lock, launch template, record)', b.other],
   ];
   return rows.map(([label, v]) => ({ measure: `  ↳ ${label}`, web: String(p.fleets.web), value: s(v), note: share(v) }));
 }

@@ -430,15 +430,17 @@ function stepSecondsOf(states: readonly { at: number; state: DeployState }[], en
 /**
  * Where a rolling deploy's time goes, by what holds it: the bake, the pre-migration snapshot
  * (and the wait for the database to be available), the migration runner, the rollout (refreshes
- * and floors), and the rest (lock, launch template, verify, record).
+ * and floors), the verification (targets, then the alarm watch), and the rest (lock, launch
+ * template, record).
  */
-export function rollingBreakdown(plan: Pick<DeployPlan, 'stepSeconds' | 'totalSeconds'>): { bake: number; snapshot: number; migrate: number; rollout: number; other: number } {
+export function rollingBreakdown(plan: Pick<DeployPlan, 'stepSeconds' | 'totalSeconds'>): { bake: number; snapshot: number; migrate: number; rollout: number; verify: number; other: number } {
   const sum = (match: (step: string) => boolean) => Object.entries(plan.stepSeconds).filter(([step]) => match(step)).reduce((s, [, v]) => s + v, 0);
   const bake = sum((step) => step.startsWith('bake.'));
   const snapshot = sum((step) => ['migrate.waitDatabase', 'migrate.snapshot', 'migrate.waitSnapshot'].includes(step));
   const migrate = sum((step) => step.startsWith('migrate.')) - snapshot;
   const rollout = sum((step) => step.startsWith('refresh.'));
-  return { bake, snapshot, migrate, rollout, other: plan.totalSeconds - bake - snapshot - migrate - rollout };
+  const verify = sum((step) => step.startsWith('verify.'));
+  return { bake, snapshot, migrate, rollout, verify, other: plan.totalSeconds - bake - snapshot - migrate - rollout - verify };
 }
 
 function kindOrder(kind: TimelineKind): number {
