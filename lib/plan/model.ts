@@ -443,6 +443,21 @@ export function rollingBreakdown(plan: Pick<DeployPlan, 'stepSeconds' | 'totalSe
   return { bake, snapshot, migrate, rollout, verify, other: plan.totalSeconds - bake - snapshot - migrate - rollout - verify };
 }
 
+/**
+ * Launch batches the rollout waits on one after another: a batch that overlaps the one before
+ * (web and worker rolling in parallel) adds no wait of its own.
+ */
+function sequentialBatches(timeline: readonly TimelineEntry[]): number {
+  let count = 0;
+  let until = -Infinity;
+  for (const b of timeline.filter((e) => e.kind === 'batch').sort((x, y) => x.start - y.start)) {
+    if (b.start < until) continue;
+    count += 1;
+    until = b.end;
+  }
+  return count;
+}
+
 function kindOrder(kind: TimelineKind): number {
   return ['stage', 'maintenance', 'batch', 'checkpoint'].indexOf(kind);
 }
@@ -476,7 +491,7 @@ export async function calibrateFromHistory(input: PlanInput, base: TimingTable):
   let timings = base;
   for (let pass = 0; pass < CALIBRATION_PASSES; pass++) {
     const probe = await runModel(input, timings, probeOverrides);
-    const waves = Math.max(1, probe.timeline.filter((e) => e.kind === 'batch').length);
+    const waves = Math.max(1, sequentialBatches(probe.timeline));
     let settled = true;
     for (const median of medians) {
       const parameter = PARAMETER_OF[median.phase];
