@@ -20,7 +20,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { profileDefaults } from '../lib/config/defaults';
 import { SEED_FABRIC_STEPS, anchorsFor, type AnchorResult, type AnchorTimings } from '../lib/plan/anchors';
-import { planDeploy, type DeployPlan } from '../lib/plan/model';
+import { planDeploy, rollingBreakdown, type DeployPlan } from '../lib/plan/model';
 import { DEFAULT_TIMINGS, timingValues } from '../lib/plan/timings';
 
 // herd pins its SDK (package-lock.json): the SDK's notice that its future releases need
@@ -133,12 +133,46 @@ async function modelRows(): Promise<Row[]> {
         maintenance: s(p.maintenanceWindowSeconds),
         minHealthy: `${p.minHealthyPercent} %`,
         calls: String(p.awsCallsTotal),
-        note: `${p.outcome}; bake ${p.bakes ? 'yes' : 'no'}, migrate ${p.migrationOrder}; ${p.timeline.filter((e) => e.kind === 'batch' && e.role === 'web').length} web batch(es)`,
+        note: `${p.outcome}; bake ${p.bakes ? 'yes' : 'no'}, migrate ${p.migrationOrder}; ${p.timeline.filter((e) => e.kind === 'batch' && e.role === 'web').length} web batch(es)${strategy === 'rolling' && deploy.rolling.parallelRoles ? ', web and worker refreshed in parallel' : ''}`,
       });
+      if (strategy === 'rolling') rows.push(...phaseRows(p));
     }
+    // Production's max healthy 150 % rolls 10 web servers in two batches; 200 % (the small
+    // profile's) launches the whole new fleet at once: one batch, twice the instances meanwhile.
+    const oneBatch = await planDeploy({
+      fleets: { web: { desired: n, min: n, max: 2 * n }, worker: { desired: 1, min: 1, max: 2 } },
+      deploy: { ...deploy, rolling: { ...deploy.rolling, maxHealthyPercentage: 200 } },
+      strategy: 'rolling',
+      imageExists: false,
+      releaseCommand: true,
+    });
+    rows.push({
+      measure: '  herd rolling at max healthy 200 % (one batch)',
+      web: String(n),
+      value: s(oneBatch.totalSeconds),
+      down: s(oneBatch.downtimeSeconds),
+      minHealthy: `${oneBatch.minHealthyPercent} %`,
+      calls: String(oneBatch.awsCallsTotal),
+      note: `rollout ${s(rollingBreakdown(oneBatch).rollout)} (150 %: ${s(rollingBreakdown(plans.rolling).rollout)}); up to ${2 * n} web instances during the refresh`,
+    });
     for (const a of anchorsFor(n, anchorTimings)) rows.push(anchorRow(a, plans));
   }
   return rows;
+}
+
+/** The rolling row's time by phase (`rollingBreakdown`): what holds the deploy, one row each. */
+function phaseRows(p: DeployPlan): Row[] {
+  const b = rollingBreakdown(p);
+  const share = (v: number) => (p.totalSeconds === 0 ? '' : `${Math.round((100 * v) / p.totalSeconds)} % of the rolling row`);
+  const rows: [string, number][] = [
+    ['bake (builder, image)', b.bake],
+    ['snapshot (before migrate)', b.snapshot],
+    ['migrate (runner)', b.migrate],
+    ['rollout (web and worker refreshes, floors)', b.rollout],
+    ['verify (targets, alarm watch)', b.verify],
+    ['other (lock, launch template, record)', b.other],
+  ];
+  return rows.map(([label, v]) => ({ measure: `  ↳ ${label}`, web: String(p.fleets.web), value: s(v), note: share(v) }));
 }
 
 function anchorRow(a: AnchorResult, plans: Record<'rolling' | 'full', DeployPlan>): Row {
@@ -198,7 +232,7 @@ async function main(): Promise<void> {
       '',
       `Timing parameters (lib/plan/timings.ts DEFAULT_TIMINGS): boot ${t.bootSeconds.value} s, app start ${t.appStartSeconds.value} s, bake ${t.bakeSeconds.value} s, ` +
         `image ${t.imageSeconds.value} s, migration ${t.migrationSeconds.value} s, DB snapshot ${t.dbSnapshotSeconds.value} s, health check ${t.healthCheckIntervalSeconds.value} s ` +
-        `(new target: ${t.initialHealthyChecks.value} pass), deregistration delay ${t.deregistrationDelaySeconds.value} s; production deploy settings (max healthy 150 %, warmup 60 s, backup before migrate); 1 worker.`,
+        `(new target: ${t.initialHealthyChecks.value} pass), deregistration delay ${t.deregistrationDelaySeconds.value} s; production deploy settings (max healthy 150 %, warmup 60 s, backup before migrate, web and worker refreshed in parallel); 1 worker.`,
       `Anchors (lib/plan/anchors.ts): Fabric steps ${f.deployCode}/${f.installRequirements}/${f.backupDb}/${f.migrate}/${f.collectstatic}/${f.switchRelease}/${f.reload} s (code/requirements/backup/migrate/collectstatic/switch/reload), Fabulaws sleep 45 s, wait loops poll every 10 s.`,
       'no healthy target: outside a maintenance window; code/schema skew: the seed\'s "potential downtime" (migration started while old code serves, or new code before it finished).',
       'herd ÷: herd\'s modelled duration over the anchor\'s, same fleet, same timing parameters (herd includes its bake; the Fabric anchors bake nothing).',

@@ -144,6 +144,7 @@ export function startDeploy(input: DeployInput, env: DeployEnvironment, clock: C
     transientErrors: 0,
     timings: [{ phase: 'lock', startedAt: now }],
     roleIndex: 0,
+    ...(strategy === 'rolling' && env.deploy.rolling.parallelRoles ? { parallelRoles: true } : {}),
     refreshes: {},
     refreshed: [],
     warnings: [],

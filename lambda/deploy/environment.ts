@@ -215,6 +215,7 @@ function checkDeployConfig(c: Checker, value: unknown, path: string): void {
   c.num(r, 'maxHealthyPercentage', `${path}.rolling`, 100, 200);
   c.num(r, 'instanceWarmupSeconds', `${path}.rolling`, 0, 3600);
   c.num(r, 'checkpointDelaySeconds', `${path}.rolling`, 0, 172800);
+  c.bool(r, 'parallelRoles', `${path}.rolling`);
   const cp = r.checkpointPercentages;
   if (!Array.isArray(cp) || !cp.every((p, i) => typeof p === 'number' && p >= 1 && p <= 100 && (i === 0 || p > (cp[i - 1] as number)))) {
     c.problems.push(`${path}.rolling.checkpointPercentages must be increasing numbers from 1 to 100 (received ${JSON.stringify(cp)})`);

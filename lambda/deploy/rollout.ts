@@ -1,5 +1,5 @@
 /**
- * Rollout: `rolling` by instance refresh (web, then worker), `full` by scaling out a new
+ * Rollout: `rolling` by instance refresh (web and worker at once, or one after the other), `full` by scaling out a new
  * fleet behind the maintenance page and terminating the old one; then verify.
  *
  * Capacity floors: the stack creates each group with MinSize 0 and no desired capacity
@@ -164,19 +164,35 @@ export function refreshRoles(state: DeployState, ctx: AdvanceContext): Role[] {
   return rolesOf(ctx.env).filter((r) => !state.roles || state.roles.includes(r));
 }
 
-/** Moves the rolling rollout to the next role, or ends the stage. */
-function nextRole(state: DeployState, ctx: AdvanceContext): StepResult {
-  state.roleIndex += 1;
-  return state.roleIndex < refreshRoles(state, ctx).length ? { goto: 'refresh.start' } : STAGE_DONE;
+/** A role of the batch the rolling rollout works on, with the launch-template version it moves to. */
+interface BatchRole {
+  readonly role: Role;
+  readonly version: string;
 }
 
-/** Role and new launch-template version the rolling rollout is at; undefined when every role is done. */
-function currentRole(state: DeployState, ctx: AdvanceContext): { role: Role; version: string } | undefined {
-  const role = refreshRoles(state, ctx)[state.roleIndex];
-  if (!role) return undefined;
-  const version = state.next?.versions[role];
-  if (!version) throw new DeployFailure(`no launch-template version for ${role}`);
-  return { role, version };
+/**
+ * The roles the rolling rollout works on now: every role from `state.roleIndex` on when they
+ * roll in parallel (`state.parallelRoles`), else the one it is at; those a restart found
+ * empty (`state.skipped`) left out. Each step below does its work for every role of the batch
+ * and moves on once all of them are through it.
+ */
+export function rolloutBatch(state: DeployState, ctx: AdvanceContext): BatchRole[] {
+  const roles = refreshRoles(state, ctx);
+  const batch = state.parallelRoles ? roles.slice(state.roleIndex) : roles.slice(state.roleIndex, state.roleIndex + 1);
+  return batch
+    .filter((role) => !(state.skipped ?? []).includes(role))
+    .map((role) => {
+      const version = state.next?.versions[role];
+      if (!version) throw new DeployFailure(`no launch-template version for ${role}`);
+      return { role, version };
+    });
+}
+
+/** Moves the rolling rollout past the current batch: to the next role (one after the other), or ends the stage. */
+function nextBatch(state: DeployState, ctx: AdvanceContext): StepResult {
+  const roles = refreshRoles(state, ctx);
+  state.roleIndex = state.parallelRoles ? roles.length : state.roleIndex + 1;
+  return state.roleIndex < roles.length ? { goto: 'refresh.start' } : STAGE_DONE;
 }
 
 /** A wait's next poll, sooner while new instances are failing (a failed target shows for about 40 s). */
@@ -184,109 +200,135 @@ function diagnosing(health: 'watching' | 'quiet', result: StepResult): StepResul
   return health === 'watching' && 'poll' in result ? { poll: Math.min(result.poll, DIAGNOSE_POLL_SECONDS) } : result;
 }
 
+/**
+ * Starts the refresh of every role of the batch (or adopts it, when a retried call already
+ * started it). Instance refreshes of two groups are independent of each other: Auto Scaling
+ * refuses a second refresh on the same group only ("An instance refresh is already in
+ * progress", StartInstanceRefresh InstanceRefreshInProgress), so web and worker roll at once.
+ */
 const refreshStart: Step = async (state, ctx) => {
-  const current = currentRole(state, ctx);
-  if (!current) return STAGE_DONE;
-  const { role, version } = current;
-  if (state.floors?.[role]) return { goto: 'refresh.floor' };
-  if (!state.refreshes[role]) {
-    const group = await describeGroup(ctx, role);
-    if (state.mode === 'restart' && (group?.DesiredCapacity ?? 0) === 0) {
-      state.warnings.push(`${fleetOf(ctx.env, role).autoScalingGroupName} runs no instance: nothing to restart there`);
-      return nextRole(state, ctx);
+  const batch = rolloutBatch(state, ctx);
+  if (batch.length === 0) return nextBatch(state, ctx);
+  for (const { role, version } of batch) {
+    if (state.floors?.[role]) continue;
+    if (!state.refreshes[role]) {
+      const group = await describeGroup(ctx, role);
+      if (state.mode === 'restart' && (group?.DesiredCapacity ?? 0) === 0) {
+        state.warnings.push(`${fleetOf(ctx.env, role).autoScalingGroupName} runs no instance: nothing to restart there`);
+        state.skipped = [...(state.skipped ?? []), role];
+        continue;
+      }
+      if ((group?.DesiredCapacity ?? 0) === 0 && fleetOf(ctx.env, role).minCapacity > 0) {
+        // Nothing runs (first release, or a group scaled to zero): a refresh would replace nothing.
+        state.floors = { ...state.floors, [role]: capacityOf(group) };
+        continue;
+      }
     }
-    if ((group?.DesiredCapacity ?? 0) === 0 && fleetOf(ctx.env, role).minCapacity > 0) {
-      // Nothing runs (first release, or a group scaled to zero): a refresh would replace nothing.
-      state.floors = { ...state.floors, [role]: capacityOf(group) };
-      return { goto: 'refresh.floor' };
-    }
+    state.refreshes[role] = await startRefresh(state, ctx, role, version, { autoRollback: true });
   }
-  state.refreshes[role] = await startRefresh(state, ctx, role, version, { autoRollback: true });
   return { goto: 'refresh.wait' };
 };
 
+/**
+ * Waits for every refresh of the batch. One that ends otherwise than `Successful` fails the
+ * deploy at once, while the others may still run: compensation rolls back every group this
+ * deploy refreshed, running or finished (`compensate.refresh`), so the previous release keeps
+ * serving on all of them.
+ */
 const refreshWait: Step = async (state, ctx) => {
-  const current = currentRole(state, ctx);
-  if (!current) return STAGE_DONE;
-  const { role } = current;
-  const id = state.refreshes[role];
-  if (!id) return { goto: 'refresh.start' };
-  const groupName = fleetOf(ctx.env, role).autoScalingGroupName;
-  const refresh = await describeRefresh(ctx, groupName, id);
-  const status = refresh?.Status ?? 'missing';
-  if (status === 'Successful') {
-    if (!state.refreshed.includes(role)) state.refreshed.push(role);
-    return { goto: 'refresh.checkFloor' };
+  const batch = rolloutBatch(state, ctx);
+  const running: BatchRole[] = [];
+  for (const current of batch) {
+    const { role } = current;
+    const id = state.refreshes[role];
+    if (!id || state.refreshed.includes(role)) continue;
+    const groupName = fleetOf(ctx.env, role).autoScalingGroupName;
+    const refresh = await describeRefresh(ctx, groupName, id);
+    const status = refresh?.Status ?? 'missing';
+    if (status === 'Successful') state.refreshed.push(role);
+    else if (status === 'Pending' || status === 'InProgress' || status === 'Baking') running.push(current);
+    else throw new DeployFailure(`instance refresh ${id} of ${groupName} ended ${status}${refresh?.StatusReason ? `: ${refresh.StatusReason}` : ''}`);
   }
-  if (status === 'Pending' || status === 'InProgress' || status === 'Baking') {
-    const version = current.version;
-    const health = await watchNewInstances(state, ctx, role, version);
-    if (health === 'stop') return { goto: DIAGNOSED_STEP };
-    return diagnosing(health, waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `instance refresh ${id} of ${groupName}`, 15));
+  if (running.length === 0) return { goto: 'refresh.checkFloor' };
+  let health: 'watching' | 'quiet' = 'quiet';
+  for (const { role, version } of running) {
+    const seen = await watchNewInstances(state, ctx, role, version);
+    if (seen === 'stop') return { goto: DIAGNOSED_STEP };
+    if (seen === 'watching') health = 'watching';
   }
-  throw new DeployFailure(`instance refresh ${id} of ${groupName} ended ${status}${refresh?.StatusReason ? `: ${refresh.StatusReason}` : ''}`);
+  const what = running.map(({ role }) => `instance refresh ${state.refreshes[role]} of ${fleetOf(ctx.env, role).autoScalingGroupName}`).join(' and ');
+  return diagnosing(health, waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, what, 15));
 };
 
-/** After a refresh: is the group at its configured floor and ceiling? Records its capacity before moving it. */
+/** After the refreshes: is each group at its configured floor and ceiling? Records its capacity before moving it. */
 const refreshCheckFloor: Step = async (state, ctx) => {
-  const current = currentRole(state, ctx);
-  if (!current) return STAGE_DONE;
-  const { role } = current;
-  const fleet = fleetOf(ctx.env, role);
-  const now = capacityOf(await describeGroup(ctx, role));
-  if (now.min === fleet.minCapacity && now.max === fleet.maxCapacity && now.desired === withinFloor(fleet, now.desired)) return nextRole(state, ctx);
-  state.floors = { ...state.floors, [role]: state.floors?.[role] ?? now };
-  return { goto: 'refresh.floor' };
+  const batch = rolloutBatch(state, ctx);
+  let move = false;
+  for (const { role } of batch) {
+    if (state.floors?.[role]) {
+      move = true;
+      continue;
+    }
+    const fleet = fleetOf(ctx.env, role);
+    const now = capacityOf(await describeGroup(ctx, role));
+    if (now.min === fleet.minCapacity && now.max === fleet.maxCapacity && now.desired === withinFloor(fleet, now.desired)) continue;
+    state.floors = { ...state.floors, [role]: now };
+    move = true;
+  }
+  return move ? { goto: 'refresh.floor' } : nextBatch(state, ctx);
 };
 
-/** Points the group at the new version with the configured MinSize/MaxSize and desired raised to the minimum. */
+/** Points each group of the batch to move at the new version with the configured MinSize/MaxSize and desired raised to the minimum. */
 const refreshFloor: Step = async (state, ctx) => {
-  const current = currentRole(state, ctx);
-  if (!current) return STAGE_DONE;
-  const { role, version } = current;
-  const before = state.floors?.[role];
-  if (!before) return { goto: 'refresh.start' };
-  const fleet = fleetOf(ctx.env, role);
-  await withNewVersion(state, ctx, () => ctx.clients.autoScaling.send(
-    new UpdateAutoScalingGroupCommand({
-      AutoScalingGroupName: fleet.autoScalingGroupName,
-      LaunchTemplate: { LaunchTemplateId: fleet.launchTemplateId, Version: version },
-      MinSize: fleet.minCapacity,
-      MaxSize: fleet.maxCapacity,
-      DesiredCapacity: withinFloor(fleet, before.desired),
-    }),
-  ));
+  const batch = rolloutBatch(state, ctx).filter(({ role }) => state.floors?.[role]);
+  if (batch.length === 0) return nextBatch(state, ctx);
+  for (const { role, version } of batch) {
+    const before = state.floors?.[role] as GroupCapacity;
+    const fleet = fleetOf(ctx.env, role);
+    await withNewVersion(state, ctx, () => ctx.clients.autoScaling.send(
+      new UpdateAutoScalingGroupCommand({
+        AutoScalingGroupName: fleet.autoScalingGroupName,
+        LaunchTemplate: { LaunchTemplateId: fleet.launchTemplateId, Version: version },
+        MinSize: fleet.minCapacity,
+        MaxSize: fleet.maxCapacity,
+        DesiredCapacity: withinFloor(fleet, before.desired),
+      }),
+    ));
+  }
   return { goto: 'refresh.waitFloor' };
 };
 
-/** Waits until the floor's count of new-version instances is in service and healthy (in the target group, for web). */
+/** Waits until each moved group's floor count of new-version instances is in service and healthy (in the target group, for web). */
 const refreshWaitFloor: Step = async (state, ctx) => {
-  const current = currentRole(state, ctx);
-  if (!current) return STAGE_DONE;
-  const { role, version } = current;
-  const before = state.floors?.[role];
-  if (!before) return { goto: 'refresh.start' };
-  const fleet = fleetOf(ctx.env, role);
-  const want = withinFloor(fleet, before.desired);
-  const group = await describeGroup(ctx, role);
-  const healthy = role === 'web' ? await healthyTargets(ctx) : undefined;
-  const ready = (group?.Instances ?? []).filter(
-    (i) =>
-      i.LaunchTemplate?.Version === version &&
-      i.LifecycleState === 'InService' &&
-      i.HealthStatus === 'Healthy' &&
-      (!healthy || healthy.has(i.InstanceId ?? '')),
-  ).length;
-  if (ready >= want) return nextRole(state, ctx);
-  const health = await watchNewInstances(state, ctx, role, version);
-  if (health === 'stop') return { goto: DIAGNOSED_STEP };
-  return diagnosing(health, waitFor(
-    state,
-    ctx,
-    ctx.env.deploy.timeouts.rolloutMinutes,
-    `${want} ${role} instance(s) of launch-template version ${version} in service and healthy in ${fleet.autoScalingGroupName} (${ready}/${want})`,
-    10,
-  ));
+  const batch = rolloutBatch(state, ctx).filter(({ role }) => state.floors?.[role]);
+  if (batch.length === 0) return nextBatch(state, ctx);
+  const groups = await describeGroups(ctx, batch.map(({ role }) => role));
+  const healthy = batch.some(({ role }) => role === 'web') ? await healthyTargets(ctx) : undefined;
+  const waiting: BatchRole[] = [];
+  const shown: string[] = [];
+  for (const current of batch) {
+    const { role, version } = current;
+    const fleet = fleetOf(ctx.env, role);
+    const want = withinFloor(fleet, state.floors?.[role]?.desired ?? 0);
+    const ready = (groups.get(role)?.Instances ?? []).filter(
+      (i) =>
+        i.LaunchTemplate?.Version === version &&
+        i.LifecycleState === 'InService' &&
+        i.HealthStatus === 'Healthy' &&
+        (role !== 'web' || healthy?.has(i.InstanceId ?? '')),
+    ).length;
+    if (ready >= want) continue;
+    waiting.push(current);
+    shown.push(`${want} ${role} instance(s) of launch-template version ${version} in service and healthy in ${fleet.autoScalingGroupName} (${ready}/${want})`);
+  }
+  if (waiting.length === 0) return nextBatch(state, ctx);
+  let health: 'watching' | 'quiet' = 'quiet';
+  for (const { role, version } of waiting) {
+    const seen = await watchNewInstances(state, ctx, role, version);
+    if (seen === 'stop') return { goto: DIAGNOSED_STEP };
+    if (seen === 'watching') health = 'watching';
+  }
+  return diagnosing(health, waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, shown.join(' and '), 10));
 };
 
 const maintenanceOnStep: Step = async (state, ctx) => {

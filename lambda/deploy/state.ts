@@ -179,8 +179,15 @@ export interface DeployState {
   next?: { versions: Partial<Record<Role, string>>; /** When the versions were created (epoch ms). */ createdAt?: number };
   parametersWritten?: boolean;
   migration?: { snapshotId?: string; runnerId?: string; /** When this deploy launched the runner (epoch ms). */ runnerLaunchedAt?: number; exitCode?: number; done?: boolean };
-  /** Index into the roles being refreshed (rolling). */
+  /** Index into the roles being refreshed (rolling): the first role not done yet. */
   roleIndex: number;
+  /**
+   * The rolling rollout refreshes its roles at the same time (`deploy.rolling.parallelRoles`),
+   * not one after the other. Absent in states of older versions: one after the other.
+   */
+  parallelRoles?: boolean;
+  /** Roles a restart found running no instance: nothing to refresh there. */
+  skipped?: Role[];
   /** Instance refreshes this deploy started, by role. */
   refreshes: Partial<Record<Role, string>>;
   /** Roles whose refresh succeeded. */

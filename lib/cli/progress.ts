@@ -14,8 +14,8 @@ export interface Progress {
   readonly step: string;
   /** Estimated bake completion (from history), 0–99. */
   readonly bakePercent?: number;
-  /** Instance refresh in progress: role and PercentageComplete. */
-  readonly refresh?: { readonly role: Role; readonly percent: number };
+  /** Instance refreshes in progress (web and worker at once when they roll in parallel): role and PercentageComplete. */
+  readonly refreshes?: readonly { readonly role: Role; readonly percent: number }[];
   readonly elapsedSeconds: number;
   /** Seconds left, or undefined when unknown (no history). */
   readonly leftSeconds?: number;
@@ -61,13 +61,13 @@ export async function progressOf(
 ): Promise<Progress> {
   const phase = currentPhase(state);
   const groups: Record<Role, string> = { web: handle.outputs.webAutoScalingGroup, worker: handle.outputs.workerAutoScalingGroup };
-  let refresh: Progress['refresh'];
+  const refreshes: { role: Role; percent: number }[] = [];
   for (const role of ['web', 'worker'] as const) {
     const id = state.refreshes[role];
     if (!id || state.refreshed.includes(role) || state.done) continue;
     const res = await handle.clients.autoScaling.send(new DescribeInstanceRefreshesCommand({ AutoScalingGroupName: groups[role], InstanceRefreshIds: [id] }));
     const r = res.InstanceRefreshes?.[0];
-    if (r && r.PercentageComplete !== undefined) refresh = { role, percent: r.PercentageComplete };
+    if (r && r.PercentageComplete !== undefined) refreshes.push({ role, percent: r.PercentageComplete });
   }
   const bakeMedian = medians.bake;
   const bakePercent = phase === 'bake' && bakeMedian ? Math.min(99, Math.floor((inPhaseSeconds(state, now) / bakeMedian) * 100)) : undefined;
@@ -76,7 +76,7 @@ export async function progressOf(
     phase,
     step: state.step,
     ...(bakePercent !== undefined ? { bakePercent } : {}),
-    ...(refresh ? { refresh } : {}),
+    ...(refreshes.length > 0 ? { refreshes } : {}),
     elapsedSeconds: Math.max(0, Math.round((now - state.startedAt) / 1000)),
     ...(left !== undefined ? { leftSeconds: left } : {}),
   };

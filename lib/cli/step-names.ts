@@ -10,17 +10,26 @@ import type { Role } from '../config/types';
 /** What a phrase may use besides the state: counts read from the groups this poll. */
 export interface StepContext {
   readonly state: DeployState;
-  /** Whether the environment has a worker fleet (the rolling rollout refreshes web, then worker). */
+  /** Whether the environment has a worker fleet (the rolling rollout refreshes web and worker, at once or one after the other). */
   readonly hasWorker: boolean;
   /** Per role: desired capacity and instances of the new launch-template version in service. */
   readonly counts?: Partial<Record<Role, { readonly desired: number; readonly replaced: number }>>;
 }
 
-/** The role a rolling rollout is at (`state.roleIndex` over web, then worker; those a restart names). */
-function rollingRole(c: StepContext): Role {
+/**
+ * The roles a rolling rollout is at (`state.roleIndex` over web, then worker; those a restart
+ * names): every one left when they roll in parallel (`state.parallelRoles`), else one.
+ */
+function rollingRoles(c: StepContext): Role[] {
   const roles = (c.hasWorker ? (['web', 'worker'] as const) : (['web'] as const)).filter((r) => !c.state.roles || c.state.roles.includes(r));
-  return roles[c.state.roleIndex] ?? 'web';
+  const at = roles.slice(c.state.roleIndex, c.state.parallelRoles ? undefined : c.state.roleIndex + 1).filter((r) => !(c.state.skipped ?? []).includes(r));
+  return at.length > 0 ? at : [roles[c.state.roleIndex] ?? 'web'];
 }
+
+/** "web", "web and worker". */
+const rolesWords = (c: StepContext) => rollingRoles(c).join(' and ');
+/** "the web fleet", "the web and worker fleets". */
+const fleetsWords = (c: StepContext) => `the ${rolesWords(c)} fleet${rollingRoles(c).length > 1 ? 's' : ''}`;
 
 /**
  * "replacing 2 of 6 web instances", or "replacing web instances" when the group was not read. A
@@ -33,6 +42,15 @@ function replacing(c: StepContext, role: Role): string {
   if (!n || n.desired === 0) return `replacing ${role} instances`;
   if (n.replaced >= n.desired) return n.desired === 1 ? `the ${role} instance replaced, finishing` : `all ${n.desired} ${role} instances replaced, finishing`;
   return `replacing ${n.replaced + 1} of ${n.desired} ${role} instance${n.desired === 1 ? '' : 's'}`;
+}
+
+/** `replacing` for every role of the rollout: a count each when the groups were read, else the roles together. */
+function replacingAll(c: StepContext): string {
+  const roles = rollingRoles(c);
+  if (roles.length === 1) return replacing(c, roles[0] as Role);
+  if (c.state.mode === 'restart') return `replacing the ${rolesWords(c)} instances with fresh ones`;
+  if (!roles.some((role) => c.counts?.[role])) return `replacing ${rolesWords(c)} instances`;
+  return roles.map((role) => replacing(c, role)).join('; ');
 }
 
 /** The new fleets of a `full` deploy: "3 of 6 new instances in service". */
@@ -70,11 +88,11 @@ export const STEP_PHRASES: Readonly<Record<string, (c: StepContext) => string>> 
   'migrate.launchRunner': () => 'launching the migration runner',
   'migrate.waitRunner': () => 'running the migrations',
   'migrate.terminateRunner': () => 'terminating the migration runner',
-  'refresh.start': (c) => `starting the ${rollingRole(c)} instance refresh`,
-  'refresh.wait': (c) => replacing(c, rollingRole(c)),
-  'refresh.checkFloor': (c) => `checking the ${rollingRole(c)} fleet's size`,
-  'refresh.floor': (c) => `moving the ${rollingRole(c)} fleet to its configured size`,
-  'refresh.waitFloor': (c) => `waiting for the ${rollingRole(c)} fleet at its configured size`,
+  'refresh.start': (c) => `starting the ${rolesWords(c)} instance refresh${rollingRoles(c).length > 1 ? 'es' : ''}`,
+  'refresh.wait': (c) => replacingAll(c),
+  'refresh.checkFloor': (c) => `checking the size of ${fleetsWords(c)}`,
+  'refresh.floor': (c) => `moving ${fleetsWords(c)} to the configured size`,
+  'refresh.waitFloor': (c) => `waiting for ${fleetsWords(c)} at the configured size`,
   'maintenance.on': () => 'putting the maintenance page up',
   'maintenance.off': () => 'taking the maintenance page down',
   'replace.record': () => 'recording the serving fleets',

@@ -146,7 +146,8 @@ export function liveView(
   const phase = PHASE_NAMES[progress.phase];
   const extra: string[] = [];
   if (progress.bakePercent !== undefined) extra.push(`bake ~${progress.bakePercent}%`);
-  if (progress.refresh) extra.push(`refresh ${progress.refresh.role} ${progress.refresh.percent}%`);
+  const refreshes = (progress.refreshes ?? []).map((r) => `${r.role} ${r.percent}%`).join(', ');
+  if (refreshes) extra.push(`refresh ${refreshes}`);
   const elapsed = formatDuration(progress.elapsedSeconds);
   const eta = progress.leftSeconds === undefined ? 'unknown' : `~${formatDuration(progress.leftSeconds)}`;
   return {
@@ -154,7 +155,7 @@ export function liveView(
     time: `elapsed ${elapsed} · ETA ${eta}`,
     // What makes a new piped line: the bake's estimate moves every poll, so only its tens count
     // (the heartbeat says the rest); a refresh's percentage moves as instances are replaced.
-    key: [phase, step, progress.bakePercent === undefined ? '' : `bake ${Math.floor(progress.bakePercent / 10) * 10}`, progress.refresh ? `${progress.refresh.role} ${progress.refresh.percent}` : ''].join('|'),
+    key: [phase, step, progress.bakePercent === undefined ? '' : `bake ${Math.floor(progress.bakePercent / 10) * 10}`, refreshes].join('|'),
     heartbeat: `still ${phase}: ${step}, elapsed ${elapsed}, ETA ${eta}`,
     banner: bannerLines(state, env, now),
     bannerKey: bannerKey(state, env.pageUpBefore),

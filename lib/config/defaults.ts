@@ -94,6 +94,7 @@ export function profileDefaults(profile: Profile, app: string): Omit<Environment
         instanceWarmupSeconds: 60,
         checkpointPercentages: [],
         checkpointDelaySeconds: 0,
+        parallelRoles: true,
       },
       holdMaintenanceMinutes: 0,
       alarmWatchMinutes: production ? 5 : 0,

@@ -170,6 +170,11 @@ export interface RollingConfig {
   readonly checkpointPercentages: readonly number[];
   /** Seconds the refresh waits at each checkpoint. */
   readonly checkpointDelaySeconds: number;
+  /**
+   * Refresh web and worker at the same time after the migration (each group's refresh is
+   * independent); false refreshes web, then worker. Either way a failure of one rolls both back.
+   */
+  readonly parallelRoles: boolean;
 }
 
 /** Deploy defaults; `herd deploy` flags override them per deploy. */

@@ -204,6 +204,7 @@ const environmentSchema = z.strictObject({
           instanceWarmupSeconds: int(0, 3600, ' seconds').optional(),
           checkpointPercentages: z.array(int(1, 100, ' %')).optional(),
           checkpointDelaySeconds: int(0, 172800, ' seconds').optional(),
+          parallelRoles: bool.optional(),
         })
         .optional(),
       holdMaintenanceMinutes: int(0, 240, ' minutes').optional(),

@@ -104,6 +104,12 @@ export interface DeployPlan {
   readonly failure?: string;
   readonly timeline: readonly TimelineEntry[];
   readonly phases: readonly PlanPhase[];
+  /**
+   * Seconds spent at each step (`migrate.waitSnapshot`, `refresh.wait`…): from the state that
+   * named it to the next one, waits and polls included. Finer than `phases`: the migrate
+   * phase holds the snapshot and the runner.
+   */
+  readonly stepSeconds: Readonly<Record<string, number>>;
   readonly totalSeconds: number;
   /** Seconds the maintenance page is up (0 without one). */
   readonly maintenanceWindowSeconds: number;
@@ -293,7 +299,9 @@ class TimelineRecorder {
 
   entries(end: number): TimelineEntry[] {
     return [
-      ...this.batches.map((b, n) => {
+      ...this.batches.map((b, i) => {
+        // Numbered per role: web and worker refreshed in parallel interleave their batches.
+        const n = this.batches.slice(0, i).filter((o) => o.role === b.role).length;
         const done = [...b.ready.values(), ...b.gone.values()];
         const finished = done.length === b.ids.length ? Math.max(b.start, ...done) : end;
         const failed = b.ids.length - b.ready.size;
@@ -331,10 +339,12 @@ function stageEntries(states: readonly { at: number; state: DeployState }[], end
   for (const { at, state } of states) {
     if (state.done) continue;
     const stage = state.compensation ? 'compensate' : (state.plan[state.stageIndex] ?? 'record');
-    const role = stage === 'refresh' ? roles[Math.min(state.roleIndex, roles.length - 1)] : undefined;
-    const key = `${stage}#${state.stageIndex}#${role ?? ''}`;
+    // Roles refreshed in parallel share one span (`web + worker`); one after the other, a span each.
+    const refreshing = stage !== 'refresh' ? [] : state.parallelRoles ? roles.slice(Math.min(state.roleIndex, roles.length - 1)) : [roles[Math.min(state.roleIndex, roles.length - 1)] as Role];
+    const role = refreshing.length === 1 ? refreshing[0] : undefined;
+    const key = `${stage}#${state.stageIndex}#${refreshing.join('+')}`;
     if (spans[spans.length - 1]?.key === key) continue;
-    const label = stage === 'refresh' ? `instance refresh ${role ?? ''}` : (STAGE_LABEL[stage] ?? stage);
+    const label = stage === 'refresh' ? `instance refresh ${refreshing.join(' + ')}` : (STAGE_LABEL[stage] ?? stage);
     spans.push({ key, label, start: spans.length === 0 ? 0 : at, ...(role ? { role } : {}) });
   }
   return spans.map((s, n) => ({ kind: 'stage' as const, label: s.label, start: s.start, end: spans[n + 1]?.start ?? end, ...(s.role ? { role: s.role } : {}) }));
@@ -391,6 +401,7 @@ async function runModel(input: PlanInput, timings: TimingTable, overrides: { ima
     ...(final.failure ? { failure: final.failure.cause } : {}),
     timeline,
     phases: final.timings.map((p) => ({ phase: p.phase, start: rel(p.startedAt), end: rel(p.endedAt ?? run.endedAt) })),
+    stepSeconds: stepSecondsOf(states, total),
     totalSeconds: total,
     maintenanceWindowSeconds: input.maintenanceOn ? 0 : m.maintenanceSeconds,
     ...(maintenance && !input.maintenanceOn ? { maintenance } : {}),
@@ -403,6 +414,48 @@ async function runModel(input: PlanInput, timings: TimingTable, overrides: { ima
     advanceCalls: run.result.advanceCalls,
     timings,
   };
+}
+
+/** Seconds from each state to the next, summed by the step it named (what the deploy did or waited for meanwhile). */
+function stepSecondsOf(states: readonly { at: number; state: DeployState }[], end: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  states.forEach(({ at, state }, n) => {
+    if (state.done) return;
+    const step = state.compensation ? (state.compensation.steps[state.compensation.index] ?? state.step) : state.step;
+    out[step] = (out[step] ?? 0) + ((states[n + 1]?.at ?? end) - at);
+  });
+  return out;
+}
+
+/**
+ * Where a rolling deploy's time goes, by what holds it: the bake, the pre-migration snapshot
+ * (and the wait for the database to be available), the migration runner, the rollout (refreshes
+ * and floors), the verification (targets, then the alarm watch), and the rest (lock, launch
+ * template, record).
+ */
+export function rollingBreakdown(plan: Pick<DeployPlan, 'stepSeconds' | 'totalSeconds'>): { bake: number; snapshot: number; migrate: number; rollout: number; verify: number; other: number } {
+  const sum = (match: (step: string) => boolean) => Object.entries(plan.stepSeconds).filter(([step]) => match(step)).reduce((s, [, v]) => s + v, 0);
+  const bake = sum((step) => step.startsWith('bake.'));
+  const snapshot = sum((step) => ['migrate.waitDatabase', 'migrate.snapshot', 'migrate.waitSnapshot'].includes(step));
+  const migrate = sum((step) => step.startsWith('migrate.')) - snapshot;
+  const rollout = sum((step) => step.startsWith('refresh.'));
+  const verify = sum((step) => step.startsWith('verify.'));
+  return { bake, snapshot, migrate, rollout, verify, other: plan.totalSeconds - bake - snapshot - migrate - rollout - verify };
+}
+
+/**
+ * Launch batches the rollout waits on one after another: a batch that overlaps the one before
+ * (web and worker rolling in parallel) adds no wait of its own.
+ */
+function sequentialBatches(timeline: readonly TimelineEntry[]): number {
+  let count = 0;
+  let until = -Infinity;
+  for (const b of timeline.filter((e) => e.kind === 'batch').sort((x, y) => x.start - y.start)) {
+    if (b.start < until) continue;
+    count += 1;
+    until = b.end;
+  }
+  return count;
 }
 
 function kindOrder(kind: TimelineKind): number {
@@ -438,7 +491,7 @@ export async function calibrateFromHistory(input: PlanInput, base: TimingTable):
   let timings = base;
   for (let pass = 0; pass < CALIBRATION_PASSES; pass++) {
     const probe = await runModel(input, timings, probeOverrides);
-    const waves = Math.max(1, probe.timeline.filter((e) => e.kind === 'batch').length);
+    const waves = Math.max(1, sequentialBatches(probe.timeline));
     let settled = true;
     for (const median of medians) {
       const parameter = PARAMETER_OF[median.phase];

@@ -15,7 +15,7 @@ export const FAULT_KINDS = {
   'failing-migration': "the release's `release:` command (the migrations) exits 1: the deploy rolls back, the previous release keeps serving, the maintenance page is lifted",
   'failing-bake': 'the image build exits 1: the deploy fails before touching a server',
   'unhealthy-release': 'the new instances never pass the health check (Target.ResponseCodeMismatch: the app answers 502): the deploy rolls back',
-  alarm: 'the release answers 30% of requests with a 5xx: the Target5xx rollback alarm fires during the rollout and the refresh rolls back (on an environment that serves a release)',
+  alarm: 'the release answers 30% of requests with a 5xx: the Target5xx rollback alarm fires during the rollout (the refresh rolls back) or the alarm watch after it (compensation rolls back) (on an environment that serves a release)',
   throttling: "a burst of throttling: every third AWS call of the deploy step is throttled for its next 150 calls; the SDK's retries absorb it",
   'no-capacity': "the first availability zone has no capacity (RunInstances: InsufficientInstanceCapacity) until `herd sandbox fault clear`",
   'execution-dies': "the deploy's Step Functions execution dies during the rollout (history limit); the reaper resumes it in a new execution, which puts the previous release back",

@@ -129,7 +129,7 @@ export const DEFAULT_SIMULATED_DEPLOY: DeployConfig = {
   migrationOrder: 'before',
   backupBeforeMigrate: false,
   backupRetention: 3,
-  rolling: { minHealthyPercentage: 100, maxHealthyPercentage: 150, instanceWarmupSeconds: 30, checkpointPercentages: [], checkpointDelaySeconds: 0 },
+  rolling: { minHealthyPercentage: 100, maxHealthyPercentage: 150, instanceWarmupSeconds: 30, checkpointPercentages: [], checkpointDelaySeconds: 0, parallelRoles: true },
   holdMaintenanceMinutes: 0,
   alarmWatchMinutes: 0,
   maxFailedInstances: 3,

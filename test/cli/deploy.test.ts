@@ -52,7 +52,8 @@ describe('herd deploy <env> <path>', () => {
     expect(lines[3]).toMatch(new RegExp(`^release ${release} on staging, rolling: ETA ~\\d+m\\d+s \\(estimate from herd plan\\)$`));
     expect(lines.slice(4, 11).map((l) => l.replace(/~\S+$/, '~'))).toEqual(['lock', 'bake', 'launch template', 'migrate', 'rollout', 'verify', 'record'].map((p) => `  ${p.padEnd(16)}~`));
     // The step in words, with the count of instances replaced, and the time left from the first line on.
-    expect(lines.some((l) => /^rollout: replacing [12] of 2 web instances · refresh web \d+% · elapsed \S+ · ETA ~\S+$/.test(l))).toBe(true);
+    // Web and worker roll at once: both counts on one line, and both refreshes' percentages while both run.
+    expect(lines.some((l) => /^rollout: replacing [12] of 2 web instances; (replacing 1 of 1 worker instance|the worker instance replaced, finishing) · refresh (web \d+%|web \d+%, worker \d+%) · elapsed \S+ · ETA ~\S+$/.test(l))).toBe(true);
     expect(lines.some((l) => /^bake: waiting for the builder · bake ~\d+% · elapsed \S+ · ETA ~\S+$/.test(l))).toBe(true);
     // Piped, the bake's estimate prints a line per ten percent (heartbeats in between), not one a poll.
     const bakeLines = lines.filter((l) => /^bake: waiting for the builder · bake ~\d+%/.test(l));
@@ -262,7 +263,7 @@ describe('herd status during a deploy', () => {
     expect(status.refreshes[0]).toMatchObject({ role: 'web', status: 'InProgress' });
     expect(status.refreshes[0]?.percent).toBeGreaterThan(0);
     const text = await runHerd(['status', 'staging'], testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now() }));
-    expect(text.out).toMatch(/^deploy {6}\S+ running: rollout: replacing web instances, release \S+, by alice \(arn:aws:iam::123456789012:user\/alice\) since /m);
+    expect(text.out).toMatch(/^deploy {6}\S+ running: rollout: replacing web and worker instances, release \S+, by alice \(arn:aws:iam::123456789012:user\/alice\) since /m);
     expect(text.out).toMatch(/^refresh {5}web InProgress \d+%$/m);
   });
 });

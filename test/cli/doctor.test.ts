@@ -172,6 +172,15 @@ describe('herd doctor, one thing broken at a time: that check fails with its fix
     await expectFailure(await doctor(), 'targets', `${web1} unhealthy (1 of 2 healthy)`, `herd logs staging --instance ${web1} says why it does not answer its health check`);
   });
 
+  test('a draining web target (replaced by a deploy that just ended, or scaled in) is no failure', async () => {
+    const { sim, cloud, doctor } = setup();
+    const [web1] = cloud.groups.get(sim.world.env.fleets.web.autoScalingGroupName)!.instances.map((i) => i.id);
+    cloud.targetGroups.get(sim.world.env.loadBalancer.targetGroupArn)!.get(web1!)!.state = 'draining';
+    const run = await doctor();
+    expect(run.code).toBe(0);
+    expect(run.report.checks.find((c) => c.name === 'targets')).toMatchObject({ status: 'ok', detail: '1 web target healthy, 1 draining (replaced or scaled in)' });
+  });
+
   test('fails when a rollback alarm is in ALARM', async () => {
     const { sim, cloud, doctor } = setup();
     const [alarm] = sim.world.env.alarmNames;

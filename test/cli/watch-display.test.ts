@@ -64,6 +64,17 @@ describe('step names', () => {
     );
   });
 
+  test('a parallel rollout names web and worker together, each with its own count', () => {
+    const state = { step: 'refresh.wait', roleIndex: 0, parallelRoles: true, plan: [], timings: [] } as unknown as DeployState;
+    const counts = { web: { desired: 6, replaced: 2 }, worker: { desired: 2, replaced: 2 } };
+    expect(stepPhrase({ state, hasWorker: true, counts })).toBe('replacing 3 of 6 web instances; all 2 worker instances replaced, finishing');
+    expect(stepPhrase({ state: { ...state, step: 'refresh.start' }, hasWorker: true })).toBe('starting the web and worker instance refreshes');
+    expect(stepPhrase({ state: { ...state, step: 'refresh.waitFloor' }, hasWorker: true })).toBe('waiting for the web and worker fleets at the configured size');
+    // Without a worker fleet, or one after the other: one role.
+    expect(stepPhrase({ state: { ...state, step: 'refresh.start' }, hasWorker: false })).toBe('starting the web instance refresh');
+    expect(stepPhrase({ state: { ...state, parallelRoles: undefined, roleIndex: 1, step: 'refresh.floor' } as DeployState, hasWorker: true })).toBe('moving the worker fleet to the configured size');
+  });
+
   test('an instance is launching, booting, healthy, failing, draining or terminated', () => {
     expect(statusOf('Pending', undefined)).toBe('launching');
     expect(statusOf('Pending:Wait', { state: 'initial' })).toBe('launching');

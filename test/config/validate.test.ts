@@ -77,6 +77,8 @@ describe('the default configuration', () => {
     expect(production.web).toEqual({ instanceType: 't3.medium', minCapacity: 2, maxCapacity: 8, rootVolumeGiB: 20 });
     expect(production.deploy.rolling.checkpointPercentages).toEqual([50, 100]);
     expect(production.deploy.rolling.minHealthyPercentage).toBe(100);
+    // Web and worker roll at once unless the configuration says otherwise.
+    expect(production.deploy.rolling.parallelRoles).toBe(true);
   });
 });
 
@@ -130,6 +132,8 @@ describe('invalid configurations', () => {
       'production.network.natGateways (3) must be <= maxAzs (2): at most one NAT gateway per AZ'],
     ['launch-before-terminate without room', one({ deploy: { rolling: { minHealthyPercentage: 100, maxHealthyPercentage: 100 } } }),
       'production.deploy.rolling.maxHealthyPercentage (100) must be > 100 when minHealthyPercentage is 100 (launch before terminate needs room)'],
+    ['parallelRoles not a boolean', one({ deploy: { rolling: { parallelRoles: 'yes' } } }),
+      'production.deploy.rolling.parallelRoles ("yes") must be true or false'],
     ['checkpoints not ending at 100', one({ deploy: { rolling: { checkpointPercentages: [50, 20] } } }),
       'production.deploy.rolling.checkpointPercentages ([50,20]) must increase strictly and end with 100'],
     ['a misspelt key', one({ web: { minCapcity: 2 } }),

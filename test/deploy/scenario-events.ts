@@ -11,6 +11,7 @@
 import { ResumeProcessesCommand, SuspendProcessesCommand, UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
 import { HERD_ALARMS, type HerdAlarmId } from '../../lib/alarms';
 import { TAGS, parameterNames } from '../../lib/names';
+import { failRefresh } from '../../lib/simulation/services/autoscaling';
 import { setState } from '../../lib/simulation/services/ec2';
 import type { World } from '../../lib/simulation/world';
 import { readLock, updateLock } from '../../lambda/deploy/lock';
@@ -22,7 +23,12 @@ import type { FleetRole, Observation } from './observation';
 /** Auto Scaling processes an operator may suspend without stopping a rollout (the others are refused by the pre-flight). */
 export const HARMLESS_PROCESSES = ['AZRebalance', 'ScheduledActions', 'AlarmNotification'] as const;
 
-export type ScenarioEvent =
+export type ScenarioEvent = ScenarioAction & {
+  /** Fires only once the deploy recorded this role's refresh as succeeded (`state.refreshed`): the first state at `atStep` after it. */
+  readonly afterRefreshed?: FleetRole;
+};
+
+type ScenarioAction =
   /** The next `calls` API calls of the deploy step are throttled (a burst of other traffic in the account). */
   | { readonly atStep: string; readonly kind: 'throttle'; readonly calls: number }
   /** `count` running instances of a role (the oldest first) die: EC2 shuts them down (hardware, a spot reclaim). */
@@ -42,7 +48,9 @@ export type ScenarioEvent =
   /** The execution dies: stopped from the console (no `herd abort`); the reaper resumes it. */
   | { readonly atStep: string; readonly kind: 'die' }
   /** An app setting is written where boot reads it (as `herd config set` does, the lock aside): instances launched from now on load it. */
-  | { readonly atStep: string; readonly kind: 'setting'; readonly key: string; readonly value: string };
+  | { readonly atStep: string; readonly kind: 'setting'; readonly key: string; readonly value: string }
+  /** The role's running instance refresh fails (`failRefresh`: rolled back by Auto Scaling when it was started with AutoRollback). */
+  | { readonly atStep: string; readonly kind: 'refreshFails'; readonly role: FleetRole };
 
 /** What an event may act on. */
 export interface EventContext {
@@ -185,5 +193,10 @@ export async function applyEvent(event: ScenarioEvent, state: DeployState, c: Ev
     case 'setting':
       cloud.writeParameter(`${parameterNames(env.app, env.env).envPrefix}${event.key}`, event.value);
       return `app setting ${event.key} written`;
+    case 'refreshFails': {
+      const fleet = env.fleets[event.role];
+      if (!fleet) return `no ${event.role} group`;
+      return failRefresh(cloud, fleet.autoScalingGroupName, `${event.role} replacements failed to launch`);
+    }
   }
 }

@@ -106,6 +106,10 @@ export interface ScenarioExpectations {
   readonly everyInstanceReplaced?: boolean;
   /** Architecture of the serving release's image and of every instance running it. */
   readonly architecture?: 'x86_64' | 'arm64';
+  /** Whether the web and worker refreshes towards the new release ran at the same time (overlapping in virtual time) or one after the other. */
+  readonly refreshesOverlap?: boolean;
+  /** Per role: the batches in which its refresh launched the new release's instances (distinct launch times). */
+  readonly newInstanceBatches?: { readonly web?: number; readonly worker?: number };
 }
 
 export interface Scenario {
@@ -203,7 +207,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
           else await maintenanceOn(clients, ctx.env, MANUAL_OWNER);
           observation.notePage();
         }
-        for (const event of events.filter((e) => e.atStep === state.step)) {
+        for (const event of events.filter((e) => e.atStep === state.step && (!e.afterRefreshed || state.refreshed.includes(e.afterRefreshed)))) {
           events.splice(events.indexOf(event), 1);
           const effect = await applyEvent(event, state, {
             world,

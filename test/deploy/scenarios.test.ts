@@ -348,6 +348,36 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
     });
   }
 
+  if (e.refreshesOverlap !== undefined || e.newInstanceBatches !== undefined) {
+    /** The refresh of `role`'s group towards this deploy's launch-template version, as the fake ran it. */
+    const refreshOf = (role: 'web' | 'worker') => {
+      const { cloud, env } = run.world;
+      const name = env.fleets[role]?.autoScalingGroupName ?? '';
+      const version = run.result.state?.next?.versions[role];
+      return { name, refresh: cloud.groups.get(name)?.refreshes.find((r) => r.desiredVersion === version) };
+    };
+
+    if (e.refreshesOverlap !== undefined) test(e.refreshesOverlap ? 'web and worker refreshed at the same time: their refreshes overlap in virtual time' : 'web, then worker: the worker refresh starts after the web one ended', () => {
+      const web = refreshOf('web').refresh;
+      const worker = refreshOf('worker').refresh;
+      expect(web && worker).toBeTruthy();
+      const end = (r: typeof web) => r?.endTime ?? run.endedAt;
+      const overlap = (web?.startTime ?? 0) < end(worker) && (worker?.startTime ?? 0) < end(web);
+      expect({ overlap, webStart: web?.startTime, webEnd: web?.endTime, workerStart: worker?.startTime, workerEnd: worker?.endTime }).toMatchObject({ overlap: e.refreshesOverlap });
+      if (!e.refreshesOverlap) expect(worker?.startTime ?? 0).toBeGreaterThanOrEqual(end(web));
+    });
+
+    if (e.newInstanceBatches !== undefined) test(`the refreshes launched the new instances in ${JSON.stringify(e.newInstanceBatches)} batch(es)`, () => {
+      const { cloud } = run.world;
+      const image = imageOf(run, run.scenario.deploy.release);
+      for (const [role, batches] of Object.entries(e.newInstanceBatches ?? {}) as ['web' | 'worker', number][]) {
+        const { name, refresh } = refreshOf(role);
+        const launched = [...cloud.instances.values()].filter((i) => i.tags['aws:autoscaling:groupName'] === name && i.imageId === image && i.launchedAt >= (refresh?.startTime ?? Infinity));
+        expect([role, new Set(launched.map((i) => i.launchedAt)).size]).toEqual([role, batches]);
+      }
+    });
+  }
+
   if (e.everyApiThrottled) {
     test('every API the deploy called was throttled at least once', () => {
       const calls = run.world.cloud.calls;

@@ -8,7 +8,7 @@ import { profileDefaults } from '../../lib/config/defaults';
 import type { DeployConfig } from '../../lib/config/types';
 import { DEFAULT_TIMINGS as FAKE_TIMINGS } from '../../lib/simulation/fake-cloud';
 import { DEFAULT_SIMULATED_DEPLOY } from '../../lib/simulation/world';
-import { planDeploy, type DeployPlan, type PlanInput } from '../../lib/plan/model';
+import { planDeploy, rollingBreakdown, type DeployPlan, type PlanInput } from '../../lib/plan/model';
 import { ganttChart, planSummary, planSvg } from '../../lib/plan/render';
 import { DEFAULT_TIMINGS, historyMedians, withTimings } from '../../lib/plan/timings';
 import { loadScenarios, runScenario, type Scenario } from '../deploy/scenario';
@@ -88,8 +88,7 @@ describe('the timeline', () => {
       'bake (builder, image)',
       'launch template + release parameters',
       'migrate (runner)',
-      'instance refresh web',
-      'instance refresh worker',
+      'instance refresh web + worker',
       'verify',
       'record (retention, history, unlock)',
     ]);
@@ -156,6 +155,46 @@ function historyItem(n: number, phases: Record<string, number>, extra: Partial<H
     ...extra,
   };
 }
+
+describe('roles refreshed in parallel or one after the other', () => {
+  const worker = { desired: 4, min: 1, max: 8 };
+  const input = (parallelRoles: boolean): PlanInput => ({
+    ...base,
+    fleets: { ...base.fleets, worker },
+    deploy: { ...production, rolling: { ...production.rolling, parallelRoles } },
+    imageExists: true,
+  });
+
+  test('in parallel, web and worker share one refresh span and their batches overlap; one after the other takes longer', async () => {
+    const parallel = await planDeploy(input(true));
+    const serial = await planDeploy(input(false));
+    const stages = (p: DeployPlan) => p.timeline.filter((e) => e.kind === 'stage' && e.label.startsWith('instance refresh')).map((e) => e.label);
+    expect(stages(parallel)).toEqual(['instance refresh web + worker']);
+    expect(stages(serial)).toEqual(['instance refresh web', 'instance refresh worker']);
+    const first = (p: DeployPlan, role: string) => p.timeline.find((e) => e.kind === 'batch' && e.role === role);
+    expect(first(parallel, 'worker')!.start).toBeLessThan(first(parallel, 'web')!.end);
+    expect(first(serial, 'worker')!.start).toBeGreaterThanOrEqual(first(serial, 'web')!.end);
+    expect(parallel.totalSeconds).toBeLessThan(serial.totalSeconds);
+    expect(parallel.minHealthyPercent).toBe(100);
+    // The bench's per-phase rows: the time saved is the rollout's, and the phases add up to the whole.
+    const [p, q] = [rollingBreakdown(parallel), rollingBreakdown(serial)];
+    expect(p.rollout).toBeLessThan(q.rollout);
+    // The image exists: the bake only finds it.
+    expect(p.bake).toBeLessThanOrEqual(5);
+    expect(p.bake + p.snapshot + p.migrate + p.rollout + p.verify + p.other).toBe(parallel.totalSeconds);
+    expect(p.other).toBeGreaterThanOrEqual(0);
+  });
+
+  test('the per-phase breakdown names the bake, the snapshot and the migration of a deploy that has them', async () => {
+    const plan = await planDeploy({ ...base, deploy: { ...production, backupBeforeMigrate: true }, database: true });
+    const b = rollingBreakdown(plan);
+    expect(b.bake).toBeGreaterThan(0);
+    expect(b.snapshot).toBeGreaterThan(0);
+    expect(b.migrate).toBeGreaterThan(0);
+    expect(b.rollout).toBeGreaterThan(0);
+    expect(b.bake + b.snapshot + b.migrate + b.rollout + b.verify + b.other).toBe(plan.totalSeconds);
+  });
+});
 
 describe('timings from history', () => {
   const history = [

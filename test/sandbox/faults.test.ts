@@ -69,7 +69,7 @@ describe('herd --sandbox: faults', () => {
     expect(s.environment('staging').world.cloud.healthyServing('herd-staging-web')).toHaveLength(2);
   });
 
-  test('alarm: the 5xx alarm fires during the rollout and the deploy rolls back', async () => {
+  test('alarm: the 5xx alarm fires during the rollout or the alarm watch after it, and the deploy rolls back', async () => {
     await arm('alarm');
 
     const deploy = await sandbox.herd(['deploy', 'staging', b]);

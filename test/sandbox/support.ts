@@ -24,7 +24,9 @@ export function sandboxConfig(): HerdConfig {
   return resolveConfig({
     app: 'mootube',
     environments: [
-      { name: 'staging', profile: 'small', network: { cidr: '10.20.0.0/16' }, web: { minCapacity: 2, maxCapacity: 3 } },
+      // Web and worker roll at once, in one batch: the rollout can be over before a bad release's
+      // 5xx alarm has its datapoints; the alarm watch after it catches the release then.
+      { name: 'staging', profile: 'small', network: { cidr: '10.20.0.0/16' }, web: { minCapacity: 2, maxCapacity: 3 }, deploy: { alarmWatchMinutes: 3 } },
       { name: 'production', profile: 'small', network: { cidr: '10.30.0.0/16' } },
     ],
   });

@@ -21,7 +21,7 @@ export const WIRE_DEPLOY: DeployConfig = {
   migrationOrder: 'before',
   backupBeforeMigrate: true,
   backupRetention: 3,
-  rolling: { minHealthyPercentage: 100, maxHealthyPercentage: 200, instanceWarmupSeconds: 60, checkpointPercentages: [], checkpointDelaySeconds: 0 },
+  rolling: { minHealthyPercentage: 100, maxHealthyPercentage: 200, instanceWarmupSeconds: 60, checkpointPercentages: [], checkpointDelaySeconds: 0, parallelRoles: true },
   holdMaintenanceMinutes: 0,
   alarmWatchMinutes: 0,
   maxFailedInstances: 3,

@@ -210,9 +210,15 @@ const targets: Check<EnvironmentCheckContext> = {
   async run({ handle, status }) {
     const s = await status();
     const web = s.instances.filter((i) => i.role === 'web');
-    const bad = web.filter((i) => i.target !== 'healthy');
+    // A draining target is being deregistered (replaced by a deploy, or scaled in): it fails no
+    // health check, and is gone after the deregistration delay. A deploy can end meanwhile.
+    const draining = web.filter((i) => i.target === 'draining');
+    const bad = web.filter((i) => i.target !== 'healthy' && i.target !== 'draining');
     if (web.length === 0) return warn('no web instance is registered: the site serves nothing', `herd status ${handle.name}; herd deploy ${handle.name} <app directory> if nothing was deployed yet`);
-    if (bad.length === 0) return ok(`${web.length} web target${web.length === 1 ? '' : 's'} healthy`);
+    if (bad.length === 0) {
+      const serving = web.length - draining.length;
+      return ok(`${serving} web target${serving === 1 ? '' : 's'} healthy${draining.length > 0 ? `, ${draining.length} draining (replaced or scaled in)` : ''}`);
+    }
     const detail = `${bad.map((i) => `${i.id} ${i.target ?? 'unknown'}`).join(', ')} (${web.length - bad.length} of ${web.length} healthy)`;
     if (s.lock) return warn(`${detail} while deploy ${s.lock.deployId} replaces instances`, `herd watch ${handle.name}`);
     return failed(detail, `herd logs ${handle.name} --instance ${bad[0]?.id ?? '<id>'} says why it does not answer its health check`);

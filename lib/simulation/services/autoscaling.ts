@@ -248,6 +248,28 @@ function tickRefresh(cloud: FakeCloud, g: Group, r: Refresh, now: number): void 
   }
 }
 
+/**
+ * The running refresh of group `name` fails (replacements that cannot launch or never become
+ * healthy, as AWS may judge): with AutoRollback, Auto Scaling "automatically reverses what was
+ * deployed if the instance refresh fails" (Auto Scaling guide, "Undo changes with a manual or
+ * auto rollback"); without it, the refresh ends `Failed`. Returns what happened.
+ */
+export function failRefresh(cloud: FakeCloud, name: string, reason: string): string {
+  const g = cloud.groups.get(name);
+  const r = g?.refreshes.find((x) => x.status === 'InProgress' || x.status === 'Pending');
+  if (!g || !r) return `no running instance refresh on ${name}`;
+  if (r.preferences.AutoRollback) {
+    r.status = 'RollbackInProgress';
+    r.rollingBack = true;
+    r.reason = `${reason}; rolling back to the previous configuration.`;
+    return `instance refresh ${r.id} of ${name} failed; rolling back`;
+  }
+  r.status = 'Failed';
+  r.reason = reason;
+  r.endTime = cloud.now();
+  return `instance refresh ${r.id} of ${name} failed`;
+}
+
 // ---------------------------------------------------------------- API
 
 /** The group `name`, or Auto Scaling's ValidationError. */

@@ -72,6 +72,7 @@ const event: fc.Arbitrary<ScenarioEvent> = fc.oneof(
   fc.record({ atStep: step, kind: fc.constantFrom('suspend' as const, 'resume' as const), role, processes }),
   fc.record({ atStep: step, kind: fc.constant('abort' as const), actor: fc.constant('carol') }),
   fc.record({ atStep: step, kind: fc.constant('die' as const) }),
+  fc.record({ atStep: step, kind: fc.constant('refreshFails' as const), role }),
 );
 
 /** Raw choices; `toScenario` makes a clean scenario of them (so shrinking shrinks choices). */
@@ -82,6 +83,8 @@ const choices = fc.record({
   strategy: fc.constantFrom('rolling' as const, 'full' as const),
   migrationOrder: fc.constantFrom('before' as const, 'after' as const, 'maintenance' as const, 'none' as const),
   healthy: fc.constantFrom<readonly [number, number]>([100, 150], [100, 200], [90, 120], [50, 100], [0, 100]),
+  /** Web and worker refreshed at the same time (the default), or one after the other. */
+  parallelRoles: fc.oneof({ arbitrary: fc.constant(true), weight: 2 }, { arbitrary: fc.constant(false), weight: 1 }),
   floorShare: fc.integer({ min: 0, max: 100 }),
   rollback: fc.oneof({ arbitrary: fc.constant(false), weight: 6 }, { arbitrary: fc.constant(true), weight: 1 }),
   /** `herd restart` of the serving release instead of a deploy; `brokenSetting`: after a setting the app cannot start with. */
@@ -128,7 +131,7 @@ export function toScenario(c: Choices): Scenario {
       strategy: c.strategy,
       // A maintenance window exists only in a full deploy (the configuration refuses it otherwise).
       migrationOrder: c.migrationOrder === 'maintenance' && c.strategy !== 'full' ? 'before' : c.migrationOrder,
-      rolling: { minHealthyPercentage, maxHealthyPercentage },
+      rolling: { minHealthyPercentage, maxHealthyPercentage, parallelRoles: c.parallelRoles },
       alarmWatchMinutes: c.alarmWatch,
       ...(c.database ? { backupBeforeMigrate: true } : {}),
     },
