@@ -47,7 +47,9 @@ describe('herd promote', () => {
     expect(parameter(sim, 'staging', 'currentRelease')).toBe('r0');
     expect(parameter(sim, 'staging', 'currentImage')).toBe(image);
     const web = sim.world.cloud.groups.get('herd-staging-web')!;
-    expect(new Set(web.instances.map((i) => sim.world.cloud.instances.get(i.id)?.imageId))).toEqual(new Set([image]));
+    // The live instances (a replaced one may still be draining when the deploy ends).
+    const live = web.instances.filter((i) => i.lifecycle !== 'Terminating' && i.lifecycle !== 'Terminated');
+    expect(new Set(live.map((i) => sim.world.cloud.instances.get(i.id)?.imageId))).toEqual(new Set([image]));
     expect(builders(sim)).toHaveLength(0);
 
     const history = JSON.parse((await runHerd(['history', 'staging', '--json'], deps())).out) as { kind: string; verb?: string; actor?: string; detail?: string; release?: string; status?: string }[];

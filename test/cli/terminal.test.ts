@@ -104,7 +104,8 @@ describe.each([80, 120])('on a %i-column terminal', (width) => {
     expect(s.stderr).toBe('');
     // During the rollout: the live line (step in words, elapsed, ETA) and one line per instance under it.
     const during = s.during ?? [];
-    expect(during).toContainEqual(expect.stringMatching(/^\S rollout: replacing [12] of 2 web instances · .*elapsed \d+m\d+s · ETA ~\d+m?\d*s?$/));
+    // Web and worker roll at once (deploy.rolling.parallelRoles): the worker's count follows web's.
+    expect(during).toContainEqual(expect.stringMatching(/^\S rollout: replacing [12] of 2 web instances(; [^·]+)? · .*elapsed \d+m\d+s · ETA ~\d+m?\d*s?$/));
     expect(during).toContainEqual(expect.stringMatching(new RegExp(`^  web {4}i-\\w+  ${release} +(launching|booting|healthy)$`)));
     expect(during).toContainEqual(expect.stringMatching(/^  web {4}i-\w+  r1 +(healthy|draining)$/));
     expectFitsAndSpeaksPlainly(during, width);

@@ -1,9 +1,9 @@
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { ChildProcess, spawn } from 'child_process';
 import { chownSync, existsSync, readFileSync, writeFileSync } from 'fs';
-import { createServer } from 'net';
 import * as path from 'path';
 import { Client } from 'pg';
 import { keepAppRoles } from '../../lambda/role-keeper/roles';
+import { PG_BIN, POSTGRES_REQUIREMENTS, asPostgres, freePort } from '../support/postgres';
 import {
   EXAMPLE_APP, IS_ROOT, describeWith, ensureVenv, hasCommand, run, runOrThrow, tempDir,
 } from './support';
@@ -15,31 +15,12 @@ import {
  * role keeper makes (`lambda/role-keeper/roles.ts`): DML only, no schema changes.
  */
 
-const PG_BIN = '/usr/lib/postgresql/15/bin';
 const DB_PASSWORD = 'db-pass-123';
 const APP_DB_USER = 'mootube_app';
 const APP_DB_PASSWORD = 'app-db-pass-789';
 const REDIS_PASSWORD = 'redis-pass-456';
 const RELEASE_ID = 'v9-0123456789ab';
 const INSTANCE_ID = 'i-0feedc0ffee000001';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** PostgreSQL refuses to run as root: run its binaries as `postgres` when we are root. */
-function asPostgres(binary: string, args: readonly string[]): [string, string[]] {
-  const full = path.join(PG_BIN, binary);
-  return IS_ROOT ? ['runuser', ['-u', 'postgres', '--', full, ...args]] : [full, [...args]];
-}
 
 function procfileCommand(appDir: string, process: string): string {
   const line = readFileSync(path.join(appDir, 'Procfile'), 'utf8').split('\n')
@@ -59,10 +40,9 @@ async function waitFor<T>(what: string, attempt: () => Promise<T | undefined>, t
 }
 
 describeWith({
-  'PostgreSQL 15 (package postgresql)': hasCommand(path.join(PG_BIN, 'postgres')),
+  ...POSTGRES_REQUIREMENTS,
   'redis-server (package redis-server)': hasCommand('redis-server'),
   'python3 with venv (package python3-venv)': hasCommand('python3'),
-  'the postgres OS user (when root)': !IS_ROOT || spawnSync('id', ['postgres']).status === 0,
 }, 'example app mootube', () => {
   let work: string;
   let appDir: string;

@@ -29,7 +29,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-function asPostgres(binary: string, args: readonly string[]): [string, string[]] {
+/** PostgreSQL refuses to run as root: run its binaries as `postgres` when we are root. */
+export function asPostgres(binary: string, args: readonly string[]): [string, string[]] {
   const full = path.join(PG_BIN, binary);
   return IS_ROOT ? ['runuser', ['-u', 'postgres', '--', full, ...args]] : [full, [...args]];
 }

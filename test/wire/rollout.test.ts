@@ -165,7 +165,9 @@ describe('wire: full replace and capacity floors on Auto Scaling and ELBv2 (moto
     const state = newRelease(ctx, 'rolling');
     state.step = 'refresh.start';
     const steps = await runStage(state, ctx);
-    expect(steps).toEqual(['refresh.start', 'refresh.floor', 'refresh.waitFloor']);
+    // Roles roll as one batch (deploy.rolling.parallelRoles): the wait and the floor check run
+    // over the roles that started a refresh — none here — before the empty group gets its floor.
+    expect(steps).toEqual(['refresh.start', 'refresh.wait', 'refresh.checkFloor', 'refresh.floor', 'refresh.waitFloor']);
     expect(state.floors).toEqual({ web: { desired: 0, min: 0, max: 2 } });
     expect(state.refreshes).toEqual({});
     // No instance refresh was asked for (moto could not have answered one).
