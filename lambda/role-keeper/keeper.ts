@@ -1,8 +1,9 @@
 /**
  * One run of the role keeper: reads the master and application secrets, connects as the
  * master and keeps the application's roles (`roles.ts`). Called by the stack's custom resource
- * (create and update; a delete keeps the roles: the database may still serve) and by the
- * deploy step after a migration.
+ * (create and update; a delete keeps the roles: the database may still serve). The deploy
+ * step does not call it after a migration yet: the owner's default privileges cover what
+ * migrations create in `public` until then.
  */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Client } from 'pg';

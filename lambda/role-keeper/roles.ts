@@ -10,7 +10,7 @@
  * <user>_clone` (its setSecret step), so the clone holds the group through the user; the
  * keeper grants the group to both directly too, so dropping either never cuts the other off.
  *
- * Every statement is idempotent: the keeper runs after each stack update and each migration.
+ * Every statement is idempotent: the keeper runs on every stack create and update.
  * Identifiers and the password are quoted by `pg` (utility statements take no bind parameters);
  * nothing here logs the password.
  */
