@@ -1,11 +1,11 @@
 import { ChildProcess, spawn } from 'child_process';
-import { chownSync, existsSync, readFileSync, writeFileSync } from 'fs';
+import { readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import { Client } from 'pg';
 import { keepAppRoles } from '../../lambda/role-keeper/roles';
-import { PG_BIN, POSTGRES_REQUIREMENTS, asPostgres, freePort } from '../support/postgres';
+import { PG_BIN, POSTGRES_REQUIREMENTS, asPostgres, freePort, startPostgres, type LocalPostgres } from '../support/postgres';
 import {
-  EXAMPLE_APP, IS_ROOT, describeWith, ensureVenv, hasCommand, run, runOrThrow, tempDir,
+  EXAMPLE_APP, describeWith, ensureVenv, hasCommand, run, runOrThrow, tempDir,
 } from './support';
 
 /**
@@ -46,7 +46,7 @@ describeWith({
 }, 'example app mootube', () => {
   let work: string;
   let appDir: string;
-  let pgData: string;
+  let pg: LocalPostgres | undefined;
   let redis: ChildProcess | undefined;
   let web: ChildProcess | undefined;
   let webLog = '';
@@ -70,20 +70,9 @@ describeWith({
     runOrThrow('cp', ['-a', EXAMPLE_APP, appDir]);
 
     // PostgreSQL, password-authenticated, on a loopback port.
-    const [pgPort, redisPort, webPort] = [await freePort(), await freePort(), await freePort()];
-    pgData = path.join(work, 'pg');
-    const pwFile = path.join(work, 'pgpass');
-    writeFileSync(pwFile, `${DB_PASSWORD}\n`);
-    if (IS_ROOT) {
-      const pgUid = Number(runOrThrow('id', ['-u', 'postgres']).trim());
-      const pgGid = Number(runOrThrow('id', ['-g', 'postgres']).trim());
-      chownSync(work, pgUid, pgGid);
-      chownSync(pwFile, pgUid, pgGid);
-    }
-    runOrThrow(...asPostgres('initdb', ['-D', pgData, '-U', 'mootube', `--pwfile=${pwFile}`,
-      '--auth=scram-sha-256', '-E', 'UTF8', '--no-sync']));
-    runOrThrow(...asPostgres('pg_ctl', ['-D', pgData, '-l', path.join(work, 'pg.log'), '-w', '-o',
-      `-c listen_addresses=127.0.0.1 -c port=${pgPort} -k ${work} -c fsync=off`, 'start']));
+    pg = await startPostgres('mootube-pg', 'mootube', DB_PASSWORD);
+    const pgPort = pg.port;
+    const [redisPort, webPort] = [await freePort(), await freePort()];
     runOrThrow(path.join(PG_BIN, 'createdb'), ['-h', '127.0.0.1', '-p', String(pgPort), '-U', 'mootube', 'mootube'],
       { env: { ...process.env, PGPASSWORD: DB_PASSWORD } });
 
@@ -131,9 +120,7 @@ describeWith({
   afterAll(async () => {
     web?.kill('SIGTERM');
     redis?.kill('SIGTERM');
-    if (pgData !== undefined && existsSync(path.join(pgData, 'postmaster.pid'))) {
-      await run(...asPostgres('pg_ctl', ['-D', pgData, '-m', 'immediate', 'stop']));
-    }
+    await pg?.stop();
   });
 
   test('release: (migrate) runs twice without error', async () => {
@@ -217,7 +204,7 @@ describeWith({
   });
 
   test('/health answers 503 quickly once PostgreSQL is stopped', async () => {
-    runOrThrow(...asPostgres('pg_ctl', ['-D', pgData, '-m', 'fast', '-w', 'stop']));
+    runOrThrow(...asPostgres('pg_ctl', ['-D', pg!.dataDir, '-m', 'fast', '-w', 'stop']));
     const started = Date.now();
     const response = await fetch(`${baseUrl}/health`);
     expect(Date.now() - started).toBeLessThan(5_000);

@@ -40,6 +40,9 @@ export interface LocalPostgres {
   /** The bootstrap superuser and its password. */
   readonly superuser: string;
   readonly password: string;
+  /** The cluster's data directory (for `pg_ctl` as `asPostgres` runs it). */
+  readonly dataDir: string;
+  /** Stops the server at once, if it still runs. */
   stop(): Promise<void>;
 }
 
@@ -62,6 +65,7 @@ export async function startPostgres(prefix: string, superuser: string, password:
     port,
     superuser,
     password,
+    dataDir: pgData,
     async stop() {
       if (existsSync(path.join(pgData, 'postmaster.pid'))) await run(...asPostgres('pg_ctl', ['-D', pgData, '-m', 'immediate', 'stop']));
     },
