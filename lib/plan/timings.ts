@@ -19,34 +19,51 @@ export interface TimingParameter {
   readonly origin: TimingOrigin;
   /** Human-readable source: the measurement, the config key, the history median. */
   readonly source: string;
+  /** Where the default's figure can be checked: AWS documentation or a published measurement. */
+  readonly reference?: string;
 }
 
 export type TimingTable = Readonly<Record<TimingName, TimingParameter>>;
 
-const def = (value: number, source: string): TimingParameter => ({ value, origin: 'default', source });
+const def = (value: number, source: string, reference?: string): TimingParameter => ({ value, origin: 'default', source, ...(reference ? { reference } : {}) });
+
+/** Published sources of the defaults (AWS documentation, measurements others published). */
+export const TIMING_REFERENCES = {
+  bootBench: 'http://www.daemonology.net/blog/2021-08-12-EC2-boot-time-benchmarking.html',
+  launchTimes2023: 'https://www.martysweet.co.uk/ec2-launch-times/',
+  amiCreation: 'https://repost.aws/knowledge-center/ebs-snapshot-ec2-ami-creation-slow',
+  rdsSnapshot: 'https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_CreateSnapshot.html',
+  albHealthChecks: 'https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html',
+  albDeregistration: 'https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html#deregistration-delay',
+  asgGracePeriod: 'https://docs.aws.amazon.com/autoscaling/ec2/userguide/health-check-grace-period.html',
+  amiParameter: 'https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-ec2-aliases.html',
+  instanceLifecycle: 'https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-lifecycle.html',
+} as const;
 
 /**
  * Documented defaults, used when neither the configuration nor the history says better.
- * Sources: measured timings of AWS (instance boot, bake, image), the step times of the
- * scripted Fabric deploy herd replaces, `lib/config/defaults.ts` (herd's deploy-tuned health
- * check). A source says where a value comes from without repeating its origin (the plan
- * prints `<origin>: <source>`) and names no file outside this repository.
+ * Each names its source (the plan prints `<origin>: <source>`) and, where one exists, a
+ * `reference` to check it against: AWS documentation for what AWS specifies (health checks,
+ * deregistration, grace period), published measurements for what AWS does not (boot), and
+ * says `assumption` where neither gives a figure (AMI and snapshot times depend on the data
+ * changed). `npm run bench` measures the real bake script on `examples/mootube` next to the
+ * modelled bake. Sources name no file outside this repository.
  */
 export const DEFAULT_TIMINGS: TimingTable = {
-  bootSeconds: def(26, 'measured: Amazon Linux 2023, launch to SSH ≈ 26 s'),
+  bootSeconds: def(26, 'published: RunInstances to SSH open ≈ 29 s for a Linux AMI (ec2-boot-bench, 2021); AL2023 the fastest general-purpose AMI to boot (2023)', TIMING_REFERENCES.bootBench),
   appStartSeconds: def(8, 'assumption: herd-boot reads parameters and secrets, the web process binds $PORT'),
-  bakeSeconds: def(270, 'measured: a Packer-style Linux bake is 4–5 min end to end (4.5 min, builder launch to report)'),
-  imageSeconds: def(150, 'measured: an AMI of a small root volume is available "in minutes" (2.5 min)'),
+  bakeSeconds: def(270, 'assumption: builder boot + CloudWatch agent install + herd/provision + herd/build (the bench runs the real bake script on examples/mootube)'),
+  imageSeconds: def(150, 'assumption: an AMI is a snapshot of the builder\'s root volume; the first snapshot of a volume copies every written block, so "minutes"', TIMING_REFERENCES.amiCreation),
   migrationSeconds: def(20, 'measured: the Fabric deploy herd replaces migrated in 12 s, plus herd-boot on the runner ≈ app start 8 s'),
-  dbSnapshotSeconds: def(90, 'assumption: RDS snapshot of a small database (the seed\'s pg_dump took 15 s)'),
-  shutdownSeconds: def(10, 'assumption: shutting-down to terminated'),
-  healthCheckIntervalSeconds: def(10, 'healthCheck.intervalSeconds of herd (the ALB\'s own 30 s is too slow)'),
-  initialHealthyChecks: def(1, 'measured: a new ALB target needs one passing health check'),
-  healthyThreshold: def(2, 'healthCheck.healthyThreshold of herd'),
-  unhealthyThreshold: def(3, 'healthCheck.unhealthyThreshold of herd'),
-  healthCheckGracePeriodSeconds: def(180, 'healthCheck.gracePeriodSeconds of herd'),
-  deregistrationDelaySeconds: def(30, 'loadBalancer.deregistrationDelaySeconds of herd (the ALB\'s own is 300 s)'),
-  imageParameterSeconds: def(3, 'assumption: SSM validates an aws:ec2:image parameter asynchronously (SSM user guide, "Native parameter support for AMI IDs"), in seconds'),
+  dbSnapshotSeconds: def(90, 'assumption: RDS says snapshot time "varies with the size of your databases" (the seed\'s pg_dump took 15 s)', TIMING_REFERENCES.rdsSnapshot),
+  shutdownSeconds: def(10, 'assumption: shutting-down to terminated', TIMING_REFERENCES.instanceLifecycle),
+  healthCheckIntervalSeconds: def(10, 'healthCheck.intervalSeconds of herd (the ALB\'s own 30 s is too slow)', TIMING_REFERENCES.albHealthChecks),
+  initialHealthyChecks: def(1, 'AWS: a newly registered target "must pass one health check to be considered healthy"', TIMING_REFERENCES.albHealthChecks),
+  healthyThreshold: def(2, 'healthCheck.healthyThreshold of herd', TIMING_REFERENCES.albHealthChecks),
+  unhealthyThreshold: def(3, 'healthCheck.unhealthyThreshold of herd', TIMING_REFERENCES.albHealthChecks),
+  healthCheckGracePeriodSeconds: def(180, 'healthCheck.gracePeriodSeconds of herd', TIMING_REFERENCES.asgGracePeriod),
+  deregistrationDelaySeconds: def(30, 'loadBalancer.deregistrationDelaySeconds of herd (the ALB\'s own is 300 s)', TIMING_REFERENCES.albDeregistration),
+  imageParameterSeconds: def(3, 'assumption: SSM validates an aws:ec2:image parameter asynchronously, in seconds', TIMING_REFERENCES.amiParameter),
 };
 
 export const TIMING_NAMES = Object.keys(DEFAULT_TIMINGS) as TimingName[];
