@@ -144,7 +144,7 @@ async function main(): Promise<void> {
     const cdk = path.join(ROOT, 'node_modules', '.bin', 'cdk');
     const synth = timed(cdk, ['synth', '--quiet', '--output', outdir]);
     const stacks = fs.readdirSync(outdir).filter((f) => f.endsWith('.template.json')).length;
-    rows.push({ measure: `cdk synth, all environments (${stacks} stacks, with bundling, cdk-nag and cfn-guard)`, value: `${synth.seconds.toFixed(1)} s`, note: `<= 15 s; ${synth.ok ? 'ok' : 'FAILED'}` });
+    rows.push({ measure: `cdk synth, all environments (${stacks} stacks, with bundling, cdk-nag and cfn-guard)`, value: `${synth.seconds.toFixed(1)} s`, note: synth.ok ? 'ok (a cdk-nag or cfn-guard finding fails it)' : 'FAILED' });
   } finally {
     fs.rmSync(outdir, { recursive: true, force: true });
   }
