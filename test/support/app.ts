@@ -35,6 +35,7 @@ export function buildApp(settings: HerdSettings = defaultSettings, options: { ou
     // costs ≈ 8 s of CPU in every process) only warns unless cdk.json turns on
     // `@aws-cdk/core:validateAgainstDefaultRules`, which it does not: it cannot fail a
     // construct test. It runs with the policy checks, as in `cdk synth` (compliance.test.ts).
+    // https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.AppProps.html (builtinCloudFormationValidation)
     builtinCloudFormationValidation: options.nag ?? false,
   });
   const config = resolveConfig(settings);
