@@ -137,7 +137,11 @@ describe('herd on ministack (an independent emulator)', () => {
     // which test/stacks/compliance.test.ts runs on every environment) builds two stacks, not six.
     const configFile = path.join(dir, 'herd.config.json');
     writeFileSync(configFile, JSON.stringify({ ...defaultSettings, environments: defaultSettings.environments.filter((e) => e.name === ENV) }));
-    const synthesized = timed('cdk synth', () => cdk(['synth', '--quiet', '--output', assembly, '-c', `herd:config=${configFile}`], ministackProcessEnv({ endpoint: 'http://127.0.0.1:9' })));
+    // Without aws-cdk-lib's built-in CloudFormation validation (CDK_VALIDATION=false, AppProps
+    // builtinCloudFormationValidation): it only warns (cdk.json leaves
+    // validateAgainstDefaultRules off), and its WebAssembly start costs ≈ 8 s of CPU.
+    const synthEnv = { ...ministackProcessEnv({ endpoint: 'http://127.0.0.1:9' }), CDK_VALIDATION: 'false' };
+    const synthesized = timed('cdk synth', () => cdk(['synth', '--quiet', '--output', assembly, '-c', `herd:config=${configFile}`], synthEnv));
     // Both settle before anything throws, so afterAll always knows the server to stop.
     const [up, built] = await Promise.allSettled([bootstrapped, synthesized]);
     if (up.status === 'rejected') throw up.reason;

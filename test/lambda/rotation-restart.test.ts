@@ -4,7 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { Stack } from 'aws-cdk-lib';
+import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { Rule } from 'aws-cdk-lib/aws-events';
 import { restartAfterRotation, ROTATION_ACTOR, type RotationRestartClients } from '../../lambda/rotation-restart/restart';
@@ -75,7 +75,8 @@ function matches(pattern: unknown, event: unknown): boolean {
 describe('the rule (its pattern, evaluated by moto\'s EventBridge matching)', () => {
   /** The pattern as the rule's template holds it (CDK renders `detailType` as `detail-type`). */
   const pattern = () => {
-    const stack = new Stack();
+    // Without aws-cdk-lib's built-in CloudFormation validation: it only warns, and its start costs seconds (test/support/app.ts).
+    const stack = new Stack(new App({ builtinCloudFormationValidation: false }));
     new Rule(stack, 'R', { eventPattern: rotationSucceededPattern([APP_SECRET]) });
     return Object.values(Template.fromStack(stack).findResources('AWS::Events::Rule'))[0]?.Properties?.EventPattern;
   };

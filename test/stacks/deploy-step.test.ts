@@ -4,7 +4,7 @@ import * as path from 'path';
 import { buildSync } from 'esbuild';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { stateMachineTimeoutSeconds } from '../../lambda/deploy/budget';
-import { buildApp } from '../support/app';
+import { buildApp, type SynthesizedApp } from '../support/app';
 
 interface Statement {
   Sid?: string;
@@ -16,6 +16,8 @@ interface Statement {
 const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
 const resourcesOf = (s: Statement) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]);
 
+/** The default configuration's app, synthesized once for the whole file. */
+let built: SynthesizedApp;
 let template: Template;
 let advanceStatements: Statement[];
 /**
@@ -33,7 +35,8 @@ function roleStatements(defaultPolicyPrefix: string): Statement[] {
 }
 
 beforeAll(() => {
-  template = buildApp().template('staging');
+  built = buildApp();
+  template = built.template('staging');
   advanceStatements = roleStatements('DeployStepAdvanceServiceRoleDefaultPolicy');
 });
 
@@ -133,7 +136,7 @@ describe('retention across the app\'s environments', () => {
 
   test('the advance function is told the other environments of the app, in configuration order', () => {
     expect(deployEnvironmentOf(template)).toContain('\\"peerEnvironments\\":[\\"testing\\",\\"production\\"]');
-    expect(deployEnvironmentOf(buildApp().template('production'))).toContain('\\"peerEnvironments\\":[\\"testing\\",\\"staging\\"]');
+    expect(deployEnvironmentOf(built.template('production'))).toContain('\\"peerEnvironments\\":[\\"testing\\",\\"staging\\"]');
   });
 
   test('reads each peer\'s current-image parameter, by exact ARN, and nothing else of theirs', () => {
@@ -317,7 +320,7 @@ describe('the state machine', () => {
       LoggingConfiguration: Match.objectLike({ Level: 'ALL' }),
     });
     // The worst case the deploy settings allow, plus a quarter (lambda/deploy/budget.ts).
-    const staging = buildApp().config.environments.find((e) => e.name === 'staging')!;
+    const staging = built.config.environments.find((e) => e.name === 'staging')!;
     expect(definition).toContain(`\\"TimeoutSeconds\\":${stateMachineTimeoutSeconds(staging.deploy)}`);
   });
 

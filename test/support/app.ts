@@ -28,7 +28,16 @@ export interface SynthesizedApp {
  */
 export function buildApp(settings: HerdSettings = defaultSettings, options: { outdir?: string; nag?: boolean; cdkJson?: boolean } = {}): SynthesizedApp {
   const flags = options.cdkJson ? cdkJsonContext() : {};
-  const app = new App({ outdir: options.outdir, context: { ...flags, 'aws:cdk:bundling-stacks': [] } });
+  const app = new App({
+    outdir: options.outdir,
+    context: { ...flags, 'aws:cdk:bundling-stacks': [] },
+    // aws-cdk-lib's built-in CloudFormation validation (a WebAssembly linter whose start
+    // costs ≈ 8 s of CPU in every process) only warns unless cdk.json turns on
+    // `@aws-cdk/core:validateAgainstDefaultRules`, which it does not: it cannot fail a
+    // construct test. It runs with the policy checks, as in `cdk synth` (compliance.test.ts).
+    // https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.AppProps.html (builtinCloudFormationValidation)
+    builtinCloudFormationValidation: options.nag ?? false,
+  });
   const config = resolveConfig(settings);
   const added = addEnvironments(app, config);
   const stacks: Record<string, EnvironmentStack> = {};

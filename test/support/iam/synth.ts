@@ -1,6 +1,6 @@
 /**
  * herd's templates for a configuration, synthesized once per source tree: the first test
- * process that needs them synthesizes (≈ 20 s) and stores them under
+ * process that needs them synthesizes (a few seconds) and stores them under
  * `node_modules/.cache/herd-iam/`, keyed by the configuration and a hash of every source file
  * that shapes a template; other processes and later runs read them back.
  */
@@ -29,11 +29,15 @@ function sourceFiles(dir: string): string[] {
 }
 
 let sourceHash: string | undefined;
-/** Hash of what a synthesized template depends on: lib/, lambda/, instance/ and the lockfile. */
+/**
+ * Hash of what a synthesized template depends on: lib/, lambda/, instance/, the lockfile and
+ * ../app.ts (buildApp: the app's context and options).
+ */
 function sourcesHash(): string {
   if (sourceHash) return sourceHash;
   const hash = createHash('sha256');
-  for (const file of [...['lib', 'lambda', 'instance'].flatMap((d) => sourceFiles(join(ROOT, d))), join(ROOT, 'package-lock.json')]) {
+  const files = [...['lib', 'lambda', 'instance'].flatMap((d) => sourceFiles(join(ROOT, d))), join(ROOT, 'package-lock.json'), join(ROOT, 'test', 'support', 'app.ts')];
+  for (const file of files) {
     hash.update(file.slice(ROOT.length)).update(readFileSync(file));
   }
   sourceHash = hash.digest('hex');
