@@ -1,6 +1,7 @@
 import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import type * as elasticache from 'aws-cdk-lib/aws-elasticache';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -57,5 +58,10 @@ export class CacheTokenRotation extends Construct {
       rotateImmediatelyOnUpdate: false,
     });
     this.schedule.node.addDependency(group);
+    // CDK lets secretsmanager.amazonaws.com invoke the function from any account; only this
+    // account's Secrets Manager may (Control Tower CT.LAMBDA.PR.2, aws:SourceAccount).
+    const invokes = this.function.node.children.filter((c): c is lambda.CfnPermission => c instanceof lambda.CfnPermission && c.principal === 'secretsmanager.amazonaws.com');
+    if (invokes.length !== 1) throw new Error(`herd: expected one Secrets Manager invoke permission on the cache token rotation function, found ${invokes.length}`);
+    invokes[0]!.sourceAccount = Stack.of(this).account;
   }
 }

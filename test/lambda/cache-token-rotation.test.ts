@@ -14,6 +14,10 @@ import { FakeCloud } from '../../lib/simulation/fake-cloud';
 import { addReplicationGroup, replicationGroup } from '../../lib/simulation/services/elasticache';
 import { addSecret, beginRotation, findSecret, versionsOf } from '../../lib/simulation/services/secrets-manager';
 import { fakeClient } from '../../lib/simulation/transport';
+import { SIMULATED_ACCOUNT, SIMULATED_REGION } from '../../lib/simulation/world';
+import { iamCheck, roleByPrefix, worldSettings } from '../support/iam/world-iam';
+import { synthesizedTemplates } from '../support/iam/synth';
+import { TemplateResolver } from '../support/iam/template-policies';
 
 const GROUP = 'herd-staging-cache';
 const SECRET = 'CacheAuthToken';
@@ -22,16 +26,17 @@ const FIRST = 'FirstToken0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP';
 /** ElastiCache's minutes of `modifying` after a token change (the fake's group). */
 const MODIFY_SECONDS = 240;
 
-function setup(options: { waitSeconds?: number } = {}) {
+function setup(options: { waitSeconds?: number; principal?: string } = {}) {
   const clock = new VirtualClock();
   const cloud = new FakeCloud({ app: 'shop', env: 'staging', clock, tableName: 'deploys' });
   addSecret(cloud, SECRET, SECRET_ARN, FIRST);
   const group = addReplicationGroup(cloud, GROUP, FIRST, { modifySeconds: MODIFY_SECONDS });
   // The stack made both a day ago.
   clock.set(clock.now() + 86_400_000);
+  const by = options.principal ? { principal: options.principal } : {};
   const clients = {
-    secretsManager: fakeClient(SecretsManagerClient, cloud, 'secretsManager'),
-    elastiCache: fakeClient(ElastiCacheClient, cloud, 'elastiCache'),
+    secretsManager: fakeClient(SecretsManagerClient, cloud, 'secretsManager', by),
+    elastiCache: fakeClient(ElastiCacheClient, cloud, 'elastiCache', by),
   };
   const settings = { secretArn: SECRET_ARN, replicationGroupId: GROUP };
   /** An invocation's waiting: virtual time, up to `waitSeconds` (default 10 minutes). */
@@ -213,6 +218,15 @@ describe('refusals, before any change', () => {
     await expect(t.step('setSecret', TOKEN_1)).rejects.toThrow(/the pending token \(27 characters\) is not a valid ElastiCache AUTH token/);
     expect(t.cloud.callCounts()['elastiCache:ModifyReplicationGroup']).toBeUndefined();
   });
+
+  test('a pending version that repeats the current token is not sent (it would rotate nothing)', async () => {
+    const t = setup();
+    beginRotation(t.cloud, SECRET, TOKEN_1);
+    await t.clients.secretsManager.send(new (await import('@aws-sdk/client-secrets-manager')).PutSecretValueCommand({ SecretId: SECRET_ARN, ClientRequestToken: TOKEN_1, SecretString: FIRST, VersionStages: ['AWSPENDING'] }));
+    await expect(t.step('setSecret', TOKEN_1)).rejects.toThrow(`version ${TOKEN_1} holds the current token, not a new one`);
+    expect(t.cloud.callCounts()['elastiCache:ModifyReplicationGroup']).toBeUndefined();
+    expect(t.tokens()).toEqual([FIRST]);
+  });
 });
 
 describe('the fake ElastiCache, as strict as the API', () => {
@@ -235,5 +249,44 @@ describe('the fake ElastiCache, as strict as the API', () => {
     t.cloud.advance(MODIFY_SECONDS);
     expect(t.tokens()).toEqual(['SecondToken0123456789']);
     await expect(t.clients.elastiCache.send(new ModifyReplicationGroupCommand({ ReplicationGroupId: 'nope', AuthToken: FIRST, ApplyImmediately: true }))).rejects.toMatchObject({ name: 'ReplicationGroupNotFoundFault' });
+  });
+});
+
+describe('under the function\'s synthesized IAM policy', () => {
+  /** The rotation function's role in the stack of a `small` environment, its secret and group named as the fake's. */
+  function rotationPrincipal() {
+    const template = synthesizedTemplates(worldSettings('shop', 'staging'))['staging']!.environment;
+    const idOf = (type: string, description?: string) => Object.entries(template.Resources).find(([, r]) => r.Type === type && (description === undefined || r.Properties?.Description === description))![0];
+    const known = new Map([
+      [JSON.stringify({ Ref: idOf('AWS::SecretsManager::Secret', 'AUTH token of the herd cache') }), SECRET_ARN],
+      [JSON.stringify({ Ref: idOf('AWS::ElastiCache::ReplicationGroup') }), GROUP],
+    ]);
+    const resolver = new TemplateResolver(template, { account: SIMULATED_ACCOUNT, region: SIMULATED_REGION, stackName: 'herd-staging', known });
+    return roleByPrefix(resolver.roles(), 'CacheTokenRotationFunctionServiceRole', 'cache-token-rotation');
+  }
+
+  test('two whole rotations make only calls the policy allows; another group\'s or secret\'s would be denied', async () => {
+    const t = setup({ principal: 'cache-token-rotation' });
+    const principal = rotationPrincipal();
+    const check = iamCheck(new Map([[principal.name, principal]]), { account: SIMULATED_ACCOUNT, region: SIMULATED_REGION, cloud: t.cloud, roleOfInstanceProfile: () => undefined });
+    t.cloud.authorizer = (call) => check.record(call);
+    await t.rotate(TOKEN_1);
+    await t.rotate(TOKEN_2);
+    await check.check();
+    expect(new Set(check.calls.map((c) => `${c.call.service}:${c.call.api}`))).toEqual(new Set([
+      'secretsManager:DescribeSecret', 'secretsManager:GetSecretValue', 'secretsManager:GetRandomPassword', 'secretsManager:PutSecretValue',
+      'secretsManager:UpdateSecretVersionStage', 'elastiCache:DescribeReplicationGroups', 'elastiCache:ModifyReplicationGroup',
+    ]));
+    // The same calls on another group or secret of the account.
+    check.calls.length = 0;
+    const other = { principal: principal.name, input: {} };
+    check.record({ ...other, service: 'elastiCache', api: 'ModifyReplicationGroup', input: { ReplicationGroupId: 'another-app-cache', AuthToken: 'x' } });
+    check.record({ ...other, service: 'secretsManager', api: 'PutSecretValue', input: { SecretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:OtherToken-XyZabc' } });
+    check.record({ ...other, service: 'secretsManager', api: 'UpdateSecretVersionStage', input: { SecretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:OtherToken-XyZabc' } });
+    expect((await check.denials()).map((d) => `${d.request.action} ${d.request.resource}`)).toEqual([
+      'elasticache:ModifyReplicationGroup arn:aws:elasticache:eu-west-1:123456789012:replicationgroup:another-app-cache',
+      'secretsmanager:PutSecretValue arn:aws:secretsmanager:eu-west-1:123456789012:secret:OtherToken-XyZabc',
+      'secretsmanager:UpdateSecretVersionStage arn:aws:secretsmanager:eu-west-1:123456789012:secret:OtherToken-XyZabc',
+    ]);
   });
 });

@@ -58,9 +58,9 @@ describe('the cache token rotation', () => {
     expect(resource.Properties?.VpcConfig).toBeUndefined();
     expect(resource.Properties?.Timeout).toBe(900);
     expect(resource.Properties?.Environment).toEqual({ Variables: { SECRET_ARN: { Ref: tokenSecret(template) }, REPLICATION_GROUP_ID: { Ref: groupId(template) } } });
-    // Only Secrets Manager invokes it.
+    // Only this account's Secrets Manager invokes it.
     const permissions = Object.values(template.findResources('AWS::Lambda::Permission', { Properties: { FunctionName: { 'Fn::GetAtt': [rotationFunction().id, 'Arn'] } } }) as Resources);
-    expect(permissions.map((p) => p.Properties?.Principal)).toEqual(['secretsmanager.amazonaws.com']);
+    expect(permissions.map((p) => [p.Properties?.Principal, p.Properties?.SourceAccount])).toEqual([['secretsmanager.amazonaws.com', '123456789012']]);
   });
 
   test('its IAM: ElastiCache on this replication group only, the rotation\'s Secrets Manager actions on this secret only, GetRandomPassword (no resource type) on *', () => {
