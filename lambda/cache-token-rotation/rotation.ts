@@ -150,6 +150,9 @@ async function createSecret(event: RotationEvent, settings: CacheTokenRotationSe
 async function setSecret(event: RotationEvent, settings: CacheTokenRotationSettings, clients: CacheTokenRotationClients, wait: Waiting): Promise<string> {
   const pending = await pendingVersion(clients, event);
   checkToken(pending.token);
+  // A pending version that repeats the current value (a copy, not createSecret's) would rotate nothing.
+  const current = await clients.secretsManager.send(new GetSecretValueCommand({ SecretId: event.SecretId, VersionStage: CURRENT }));
+  if (current.SecretString === pending.token) throw new Error(`cache token rotation: version ${event.ClientRequestToken} holds the current token, not a new one; delete its AWSPENDING label and rotate again`);
   const group = await settledGroup(clients, settings.replicationGroupId, wait);
   if (!group.AuthTokenEnabled) throw new Error(`cache token rotation: replication group ${settings.replicationGroupId} has no AUTH token; a ROTATE would let clients in without one`);
   if (changedSince(group, pending.createdAt)) return 'group already accepts the pending token';
