@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack, Token } from 'aws-cdk-lib';
 import type * as elasticache from 'aws-cdk-lib/aws-elasticache';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -6,7 +6,10 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { BundledFunction } from './bundled-function';
-import { acknowledge } from './nag';
+import { acknowledge, acknowledgeGuard } from './nag';
+
+/** Why cfn-guard's CT.LAMBDA.PR.2 is acknowledged on the invoke permission of an environment-agnostic stack. */
+export const SOURCE_ACCOUNT_REASON = 'Only this account\'s Secrets Manager may invoke the rotation function: SourceAccount is the stack\'s account, as the Secrets Manager user guide\'s add-permission step sets it; in an environment-agnostic stack that account is {"Ref": "AWS::AccountId"}, which the rule does not accept in place of a literal account id.';
 
 export interface CacheTokenRotationProps {
   /** The AUTH token's secret (a plain string). */
@@ -59,9 +62,12 @@ export class CacheTokenRotation extends Construct {
     });
     this.schedule.node.addDependency(group);
     // CDK lets secretsmanager.amazonaws.com invoke the function from any account; only this
-    // account's Secrets Manager may (Control Tower CT.LAMBDA.PR.2, aws:SourceAccount).
+    // account's Secrets Manager may (Control Tower CT.LAMBDA.PR.2): aws:SourceAccount, as
+    // https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_turn-on-cli.html does.
     const invokes = this.function.node.children.filter((c): c is lambda.CfnPermission => c instanceof lambda.CfnPermission && c.principal === 'secretsmanager.amazonaws.com');
     if (invokes.length !== 1) throw new Error(`herd: expected one Secrets Manager invoke permission on the cache token rotation function, found ${invokes.length}`);
-    invokes[0]!.sourceAccount = Stack.of(this).account;
+    const account = Stack.of(this).account;
+    invokes[0]!.sourceAccount = account;
+    if (Token.isUnresolved(account)) acknowledgeGuard(invokes[0]!, 'lambda_function_public_access_prohibited_check', SOURCE_ACCOUNT_REASON);
   }
 }
