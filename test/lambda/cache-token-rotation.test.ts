@@ -18,6 +18,7 @@ import { SIMULATED_ACCOUNT, SIMULATED_REGION } from '../../lib/simulation/world'
 import { iamCheck, roleByPrefix, worldSettings } from '../support/iam/world-iam';
 import { synthesizedTemplates } from '../support/iam/synth';
 import { TemplateResolver } from '../support/iam/template-policies';
+import { clientConfig, startMoto } from '../support/moto';
 
 const GROUP = 'herd-staging-cache';
 const SECRET = 'CacheAuthToken';
@@ -288,5 +289,77 @@ describe('under the function\'s synthesized IAM policy', () => {
       'secretsmanager:PutSecretValue arn:aws:secretsmanager:eu-west-1:123456789012:secret:OtherToken-XyZabc',
       'secretsmanager:UpdateSecretVersionStage arn:aws:secretsmanager:eu-west-1:123456789012:secret:OtherToken-XyZabc',
     ]);
+  });
+});
+
+describe('the fake Secrets Manager\'s versions and labels, against moto\'s', () => {
+  const moto = startMoto();
+
+  /** The same sequence of a rotation's Secrets Manager calls, its outcomes (labels by version, error names). */
+  async function sequence(sm: SecretsManagerClient): Promise<unknown[]> {
+    const c = await import('@aws-sdk/client-secrets-manager');
+    const out: unknown[] = [];
+    const attempt = async (f: () => Promise<unknown>) => {
+      try {
+        await f();
+        return 'ok';
+      } catch (err) {
+        return (err as Error).name;
+      }
+    };
+    const created = await sm.send(new c.CreateSecretCommand({ Name: 'token', SecretString: FIRST, ClientRequestToken: '00000000-0000-4000-8000-000000000000' }));
+    const labels = async () => {
+      const d = await sm.send(new c.DescribeSecretCommand({ SecretId: created.ARN }));
+      return Object.fromEntries(Object.entries(d.VersionIdsToStages ?? {}).map(([id, stages]) => [id, [...stages].sort()]));
+    };
+    out.push(await attempt(() => sm.send(new c.PutSecretValueCommand({ SecretId: created.ARN, ClientRequestToken: TOKEN_1, SecretString: 'SecondToken0123456789', VersionStages: ['AWSPENDING'] }))));
+    out.push(await labels());
+    // The same version again: ignored.
+    out.push(await attempt(() => sm.send(new c.PutSecretValueCommand({ SecretId: created.ARN, ClientRequestToken: TOKEN_1, SecretString: 'SecondToken0123456789', VersionStages: ['AWSPENDING'] }))));
+    out.push((await sm.send(new c.GetSecretValueCommand({ SecretId: created.ARN, VersionId: TOKEN_1, VersionStage: 'AWSPENDING' }))).SecretString);
+    out.push(await attempt(() => sm.send(new c.GetSecretValueCommand({ SecretId: created.ARN, VersionId: TOKEN_1, VersionStage: 'AWSCURRENT' }))));
+    // AWSCURRENT moves only when told which version it leaves; AWSPREVIOUS follows it.
+    out.push(await attempt(() => sm.send(new c.UpdateSecretVersionStageCommand({ SecretId: created.ARN, VersionStage: 'AWSCURRENT', MoveToVersionId: TOKEN_1 }))));
+    out.push(await labels());
+    out.push(await attempt(() => sm.send(new c.UpdateSecretVersionStageCommand({ SecretId: created.ARN, VersionStage: 'AWSCURRENT', MoveToVersionId: TOKEN_1, RemoveFromVersionId: created.VersionId }))));
+    out.push(await labels());
+    // By its label: moto's GetSecretValue without one still answers the first version's value here.
+    out.push((await sm.send(new c.GetSecretValueCommand({ SecretId: created.ARN, VersionStage: 'AWSCURRENT' }))).SecretString);
+    const random = (await sm.send(new c.GetRandomPasswordCommand({ PasswordLength: 64, ExcludePunctuation: true, IncludeSpace: false, RequireEachIncludedType: true }))).RandomPassword ?? '';
+    out.push([random.length, /^[A-Za-z0-9]+$/.test(random), /[A-Z]/.test(random) && /[a-z]/.test(random) && /[0-9]/.test(random)]);
+    return out;
+  }
+
+  test('PutSecretValue with a stage, idempotent version ids, UpdateSecretVersionStage and GetRandomPassword answer as moto does', async () => {
+    const server = await moto.ready;
+    const fake = setup().clients.secretsManager;
+    const real = new SecretsManagerClient(clientConfig(server));
+    const expected = await sequence(real);
+    expect(await sequence(fake)).toEqual(expected);
+    // What moto answered, spelled out.
+    expect(expected).toEqual([
+      'ok',
+      { '00000000-0000-4000-8000-000000000000': ['AWSCURRENT'], [TOKEN_1]: ['AWSPENDING'] },
+      'ok',
+      'SecondToken0123456789',
+      'InvalidRequestException',
+      'InvalidParameterException',
+      { '00000000-0000-4000-8000-000000000000': ['AWSCURRENT'], [TOKEN_1]: ['AWSPENDING'] },
+      'ok',
+      { '00000000-0000-4000-8000-000000000000': ['AWSPREVIOUS'], [TOKEN_1]: ['AWSCURRENT', 'AWSPENDING'] },
+      'SecondToken0123456789',
+      [64, true, true],
+    ]);
+  });
+
+  test('where moto is laxer than the API reference, the fake is not: a version\'s value never changes', async () => {
+    // PutSecretValue: "If a version with this value already exists and that version's SecretString
+    // … values are different from those in the request, then the request fails" (moto overwrites it).
+    const t = setup();
+    const { PutSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+    const put = (SecretString: string) => t.clients.secretsManager.send(new PutSecretValueCommand({ SecretId: SECRET_ARN, ClientRequestToken: TOKEN_1, SecretString, VersionStages: ['AWSPENDING'] }));
+    await put('SecondToken0123456789');
+    await expect(put('AnotherValue0123456789')).rejects.toMatchObject({ name: 'ResourceExistsException' });
+    expect(t.value(TOKEN_1)).toBe('SecondToken0123456789');
   });
 });

@@ -20,7 +20,8 @@
  * - PutSecretValue attaches its `VersionStages` (default `AWSCURRENT`), moving each label off
  *   the version that had it; moving `AWSCURRENT` moves `AWSPREVIOUS` to the version it left;
  * - GetSecretValue reads `AWSCURRENT` unless given a `VersionId` and/or `VersionStage`, which
- *   must name the same version (`ResourceNotFoundException` otherwise);
+ *   must name the same version (`InvalidRequestException` otherwise, as moto answers); a version
+ *   without a value (a rotation's, before createSecret) is `ResourceNotFoundException`;
  * - UpdateSecretVersionStage moves a label that another version holds only when told which
  *   (`RemoveFromVersionId`, else `InvalidParameterException`);
  * - DescribeSecret lists the labelled versions (`VersionIdsToStages`).
@@ -157,6 +158,8 @@ export function registerSecretsManager(cloud: FakeCloud): void {
     const secret = findSecret(cloud, input.SecretId);
     usable(secret, 'GetSecretValue');
     const stage = input.VersionStage ?? (input.VersionId === undefined ? CURRENT : undefined);
+    const named = input.VersionId === undefined ? undefined : versionsOf(secret).find((v) => v.id === input.VersionId);
+    if (named && stage !== undefined && !named.stages.includes(stage)) fail('InvalidRequestException', 'You provided a VersionStage that is not associated to the provided VersionId.');
     const version = versionsOf(secret).find((v) => (input.VersionId === undefined || v.id === input.VersionId) && (stage === undefined || v.stages.includes(stage)));
     if (version?.value === undefined) fail('ResourceNotFoundException', `Secrets Manager can't find the specified secret value for ${input.VersionId !== undefined ? `VersionId: ${input.VersionId}` : ''}${input.VersionId !== undefined && stage ? ' and ' : ''}${stage ? `staging label: ${stage}` : ''}`);
     return { ARN: secret.arn, Name: secret.name, VersionId: version.id, SecretString: version.value, VersionStages: [...version.stages], CreatedDate: new Date(version.createdAt) };
