@@ -1,8 +1,10 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elasticache from 'aws-cdk-lib/aws-elasticache';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { CacheTokenRotation } from './cache-token-rotation';
 import type { CacheConfig } from './config/types';
 import { acknowledge } from './nag';
 
@@ -11,6 +13,8 @@ export interface CacheProps {
   readonly settings: CacheConfig;
   /** Keep automatic snapshots this many days (0 disables them). */
   readonly snapshotRetentionDays: number;
+  /** Of the token's rotation function. */
+  readonly logRetention: logs.RetentionDays;
 }
 
 /** The Redis port; Valkey speaks the same protocol. */
@@ -26,6 +30,8 @@ export class Cache extends Construct implements ec2.IConnectable {
   /** The AUTH token (a plain string secret). */
   public readonly authToken: secretsmanager.Secret;
   public readonly connections: ec2.Connections;
+  /** The token's rotation (unset: `cache.rotationDays` 0). */
+  public readonly tokenRotation?: CacheTokenRotation;
 
   constructor(scope: Construct, id: string, props: CacheProps) {
     super(scope, id);
@@ -41,9 +47,9 @@ export class Cache extends Construct implements ec2.IConnectable {
       // ElastiCache tokens: 16-128 printable characters, no @ " / or spaces.
       generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
     });
-    // Nor by hand: a new value in the secret changes nothing on the group (see AuthToken below),
-    // but servers that boot afterwards would send it and be refused.
-    acknowledge(this.authToken, 'AwsSolutions-SMG4', 'No rotation function yet: the token changes only through ElastiCache ModifyReplicationGroup (ROTATE keeps the old token valid until the fleets restart), which needs the ElastiCache SDK client herd does not bundle yet.');
+    // Never by hand: a new value in the secret changes nothing on the group (see AuthToken below),
+    // but servers that boot afterwards would send it and be refused. The rotation function
+    // changes the group's token first, the secret's after.
 
     const subnetGroup = new elasticache.CfnSubnetGroup(this, 'SubnetGroup', {
       description: 'herd cache subnets',
@@ -67,9 +73,15 @@ export class Cache extends Construct implements ec2.IConnectable {
       // secret value from Secrets Manager": "Updating a secret in Secrets Manager doesn't
       // automatically update the secret in CloudFormation",
       // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/dynamic-references-secretsmanager.html,
-      // which recommends versionless references for rotated secrets). Whenever it does resolve
-      // it, it gets the token the servers read (AWSCURRENT); a version id (or another stage) here
-      // would pin an old token and undo a rotation at the next update of the group.
+      // which recommends versionless references for rotated secrets): the template's text does
+      // not change with a rotation, so a rotation alone never makes CloudFormation send a token.
+      // Whenever it does resolve it, it gets the token the servers read (AWSCURRENT), which the
+      // group always accepts: the rotation makes a token current only after the group took it.
+      // CloudFormation has no AuthTokenUpdateStrategy property, and ModifyReplicationGroup's
+      // default is ROTATE, so such a re-sent token at worst drops the one before it, which no
+      // server uses after the restart that follows a rotation; "if ADDING the AuthToken, update
+      // requires Replacement" (the resource reference) concerns a group without one, never
+      // herd's. A version id (or another stage) here would pin an old token instead.
       authToken: this.authToken.secretValue.unsafeUnwrap(),
       cacheSubnetGroupName: subnetGroup.ref,
       securityGroupIds: [securityGroup.securityGroupId],
@@ -80,6 +92,17 @@ export class Cache extends Construct implements ec2.IConnectable {
     this.replicationGroup.applyRemovalPolicy(RemovalPolicy.DESTROY);
     acknowledge(this.replicationGroup, 'AwsSolutions-AEC5', 'The default Redis port is kept: the cache is reachable only from the fleets\' security groups.');
     if (!replicated) acknowledge(this.replicationGroup, 'AwsSolutions-AEC4', 'No replica by configuration (cache.replicas: 0) to keep a non-production environment cheap; the cache holds no data that cannot be rebuilt but sessions.');
+
+    if (props.settings.rotationDays > 0) {
+      this.tokenRotation = new CacheTokenRotation(this, 'TokenRotation', {
+        secret: this.authToken,
+        replicationGroup: this.replicationGroup,
+        rotationDays: props.settings.rotationDays,
+        logRetention: props.logRetention,
+      });
+    } else {
+      acknowledge(this.authToken, 'AwsSolutions-SMG4', 'Rotation off by configuration (cache.rotationDays: 0).');
+    }
   }
 
   /** Primary endpoint address. */

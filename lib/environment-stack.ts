@@ -144,6 +144,7 @@ export class EnvironmentStack extends Stack {
       vpc,
       settings: config.cache,
       snapshotRetentionDays: config.profile === 'production' ? 7 : 0,
+      logRetention,
     });
 
     // The release seam, resolved by CloudFormation when an operation starts (the parameters
@@ -252,10 +253,15 @@ export class EnvironmentStack extends Stack {
       logRetention,
     });
 
-    if (config.database.rotationDays > 0) {
+    // The rotated credentials the fleets hold: the application's database login, the cache's token.
+    const rotated = [
+      ...(config.database.rotationDays > 0 ? [appDatabaseSecret] : []),
+      ...(this.cache.tokenRotation ? [this.cache.authToken] : []),
+    ];
+    if (rotated.length > 0) {
       new RotationRestart(this, 'RotationRestart', {
         environment: env,
-        secrets: [appDatabaseSecret],
+        secrets: rotated,
         stateMachine: this.deployStep.stateMachine,
         table: this.deployStep.table,
         topic: this.notifications.topic,

@@ -14,7 +14,7 @@ import { acknowledge } from './nag';
 
 export interface RotationRestartProps {
   readonly environment: string;
-  /** The secrets whose rotation the fleets must load (the application's database login). */
+  /** The secrets whose rotation the fleets must load (the application's database login, the cache's AUTH token). */
   readonly secrets: readonly secretsmanager.ISecret[];
   readonly stateMachine: sfn.IStateMachine;
   readonly table: dynamodb.ITable;

@@ -82,6 +82,7 @@ export function profileDefaults(profile: Profile, app: string): Omit<Environment
     cache: {
       nodeType: production ? 't4g.small' : 't4g.micro',
       replicas: production ? 1 : 0,
+      rotationDays: 30,
     },
     deploy: {
       strategy: 'rolling',

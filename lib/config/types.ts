@@ -156,6 +156,11 @@ export interface CacheConfig {
   readonly nodeType: string;
   /** Read replicas besides the primary, 0 to 5; >= 1 enables Multi-AZ failover. */
   readonly replicas: number;
+  /**
+   * Days between rotations of the AUTH token (Secrets Manager, ElastiCache's ROTATE; each
+   * rotation restarts web and worker); 0 turns rotation off.
+   */
+  readonly rotationDays: number;
 }
 
 /** Instance refresh settings of a `rolling` deploy. */

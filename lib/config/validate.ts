@@ -189,6 +189,8 @@ const environmentSchema = z.strictObject({
     .strictObject({
       nodeType: instanceType('t4g.micro').optional(),
       replicas: int(0, 5).optional(),
+      // As database.rotationDays: Secrets Manager's 1 to 1000 days; 0: no rotation.
+      rotationDays: int(0, 1000, ' days (0 turns rotation off)').optional(),
     })
     .optional(),
   deploy: z

@@ -24,6 +24,7 @@ export const THROTTLE_CODES: Record<string, { code: string; status: number }> = 
   ssm: { code: 'ThrottlingException', status: 400 },
   dynamodb: { code: 'ThrottlingException', status: 400 },
   rds: { code: 'Throttling', status: 400 },
+  elastiCache: { code: 'Throttling', status: 400 },
   cloudFormation: { code: 'Throttling', status: 400 },
   cloudWatch: { code: 'Throttling', status: 400 },
   sns: { code: 'Throttling', status: 400 },

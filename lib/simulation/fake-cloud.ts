@@ -26,6 +26,7 @@
  * - `services/ssm.ts`: parameters, the asynchronous `aws:ec2:image` validation, GetParametersByPath, DescribeParameters;
  * - `services/dynamodb.ts`: GetItem/PutItem/DeleteItem/Query on the deploy table;
  * - `services/rds.ts`: DB snapshots, the account's snapshot quota;
+ * - `services/elasticache.ts`: replication groups and their AUTH tokens (ROTATE, SET), for the token's rotation function;
  * - `services/cloudwatch.ts`: herd's alarms, evaluated over computed traffic and target health;
  * - `services/logs.ts`: the instances' boot logs, GetLogEvents and FilterLogEvents;
  * - `services/s3.ts`: HeadObject on the artifacts bucket;
@@ -60,6 +61,7 @@ import { registerEc2, releaseOfInstance, resolveVersion, tickImages, tickInstanc
 import { registerElbv2, tickTargetGroups } from './services/elbv2';
 import { registerEventBridge } from './services/eventbridge';
 import { registerRds, tickDbSnapshots } from './services/rds';
+import { registerElastiCache, type FakeReplicationGroup } from './services/elasticache';
 import { registerSns } from './services/sns';
 import { registerSsm, tickPendingParameters } from './services/ssm';
 import { registerSecretsManager, type FakeSecret } from './services/secrets-manager';
@@ -72,7 +74,7 @@ import { defaultQuotas, registerServiceQuotas, type FakeQuota } from './services
 import { fakeDeployClients, type FakeEndpoint } from './transport';
 
 /** The fake's names of the services: the deploy step's clients, and the CLI's others. */
-export type ServiceName = keyof DeployClients | 'sfn' | 'sts' | 'secretsManager' | 'iam' | 'kms' | 'serviceQuotas';
+export type ServiceName = keyof DeployClients | 'sfn' | 'sts' | 'secretsManager' | 'iam' | 'kms' | 'serviceQuotas' | 'elastiCache';
 
 /** Timings of the simulated processes, seconds. */
 export interface FakeTimings {
@@ -267,6 +269,8 @@ export class FakeCloud implements FakeEndpoint {
   /** Manual DB snapshots a region allows (RDS default 100): CreateDBSnapshot beyond it fails. */
   manualSnapshotQuota = 100;
   readonly dbSnapshots = new Map<string, DbSnapshot>();
+  /** ElastiCache replication groups by id (`services/elasticache.ts`). */
+  readonly replicationGroups = new Map<string, FakeReplicationGroup>();
   /** SNS topics that exist (ARNs): Publish to any other answers NotFound. */
   readonly topics = new Set<string>();
   /** EventBridge buses that exist, by name: the account's `default` always does. */
@@ -647,6 +651,7 @@ export class FakeCloud implements FakeEndpoint {
     registerDynamoDb(this);
     registerCloudFormation(this);
     registerRds(this);
+    registerElastiCache(this);
     registerSns(this);
     registerEventBridge(this);
     registerCloudWatch(this);

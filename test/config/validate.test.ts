@@ -39,6 +39,8 @@ describe('the default configuration', () => {
     expect(production.database).toMatchObject({ multiAz: true, deletionProtection: true });
     expect(production.database.backupRetentionDays).toBeGreaterThanOrEqual(7);
     expect(production.cache.replicas).toBeGreaterThanOrEqual(1);
+    // The cache's AUTH token rotates like the database credentials, in every profile.
+    expect([testing.cache.rotationDays, production.cache.rotationDays]).toEqual([30, 30]);
     expect(production.deploy.backupBeforeMigrate).toBe(true);
   });
 
@@ -158,6 +160,8 @@ describe('invalid configurations', () => {
       'production.alarms.cacheMemoryPercent (0) must be >= 1 %'],
     ['interface endpoints given as a string', one({ network: { cidr: '10.30.0.0/16', interfaceEndpoints: 'yes' } }),
       'production.network.interfaceEndpoints ("yes") must be true or false'],
+    ['a cache token rotated more rarely than Secrets Manager schedules', one({ cache: { rotationDays: 1001 } }),
+      'production.cache.rotationDays (1001) must be <= 1000 days (0 turns rotation off)'],
   ])('fails when given %s', (_what, settings, expected) => {
     expect(problemsOf(settings)).toEqual([expected]);
   });

@@ -24,7 +24,7 @@ export const UNSUPPORTED_RESOURCE_TYPES: Readonly<Record<string, string>> = {
   // Implemented (ministack runs the role keeper), but its RDS endpoint resolves to no PostgreSQL:
   // the keeper's SQL is tested against a real one in test/lambda/role-keeper.test.ts.
   'Custom::HerdDatabaseRoles': 'the application\'s PostgreSQL roles, which the role keeper makes on the database (there is none behind the emulator\'s RDS endpoint)',
-  'AWS::SecretsManager::RotationSchedule': 'the database credentials\' rotation on a schedule (the hosted rotation functions the SecretsManager transform makes)',
+  'AWS::SecretsManager::RotationSchedule': 'the database credentials\' rotation on a schedule (the hosted rotation functions the SecretsManager transform makes) and the cache AUTH token\'s (herd\'s function, tested on the fake cloud in test/lambda/cache-token-rotation.test.ts)',
   'AWS::SecretsManager::ResourcePolicy': 'the policy CDK adds to a rotated secret (the database\'s): the account may not delete it outside its stack',
 };
 

@@ -64,7 +64,7 @@ describe('database credentials', () => {
 
   test('both secrets rotate every 30 days with the hosted PostgreSQL functions, the app\'s after its user exists; no rotation on stack updates', () => {
     expect(template.toJSON().Transform).toEqual(expect.arrayContaining(['AWS::SecretsManager-2024-09-16']));
-    const schedules = template.findResources('AWS::SecretsManager::RotationSchedule') as Resources;
+    const schedules = Object.fromEntries(Object.entries(template.findResources('AWS::SecretsManager::RotationSchedule') as Resources).filter(([, s]) => s.Properties?.HostedRotationLambda));
     const byFunction = Object.fromEntries(Object.entries(schedules).map(([id, s]) => [(s.Properties?.HostedRotationLambda as { RotationType: string }).RotationType, { id, s }]));
     expect(Object.keys(byFunction).sort()).toEqual(['PostgreSQLMultiUser', 'PostgreSQLSingleUser']);
     for (const { s } of Object.values(byFunction)) {
@@ -82,7 +82,7 @@ describe('database credentials', () => {
     expect(rules[0]?.Properties?.EventPattern).toEqual({
       'source': ['aws.secretsmanager'],
       'detail-type': ['AWS Service Event via CloudTrail'],
-      'detail': { eventSource: ['secretsmanager.amazonaws.com'], eventName: ['RotationSucceeded'], additionalEventData: { SecretId: [{ Ref: secretId('DatabaseCredentialsAppSecretAttachment') }] } },
+      'detail': { eventSource: ['secretsmanager.amazonaws.com'], eventName: ['RotationSucceeded'], additionalEventData: { SecretId: [{ Ref: secretId('DatabaseCredentialsAppSecretAttachment') }, { Ref: expect.stringMatching(/^CacheAuthToken/) }] } },
     });
     const policies = Object.entries(template.findResources('AWS::IAM::Policy') as Resources).filter(([id]) => id.startsWith('RotationRestartFunction'));
     expect(policies).toHaveLength(1);
@@ -90,9 +90,11 @@ describe('database credentials', () => {
     expect(statements.find((s) => s.Sid === 'StartRestart')).toEqual(expect.objectContaining({ Action: 'states:StartExecution', Resource: { Ref: expect.stringMatching(/^DeployStepStateMachine/) } }));
   });
 
-  test('rotationDays: 0 rotates nothing and restarts nothing', () => {
+  test('rotationDays: 0 rotates neither database secret, and a rotation restarts the fleets for the cache token only', () => {
     const off = buildApp({ ...TESTING, environments: [{ ...TESTING.environments[0], database: { rotationDays: 0 } }] }).template('testing');
-    off.resourceCountIs('AWS::SecretsManager::RotationSchedule', 0);
-    expect(Object.keys(off.findResources('AWS::Events::Rule')).filter((id) => id.startsWith('RotationRestart'))).toEqual([]);
+    const schedules = Object.values(off.findResources('AWS::SecretsManager::RotationSchedule') as Resources);
+    expect(schedules.map((s) => s.Properties?.SecretId)).toEqual([{ Ref: expect.stringMatching(/^CacheAuthToken/) }]);
+    const rules = Object.entries(off.findResources('AWS::Events::Rule') as Resources).filter(([id]) => id.startsWith('RotationRestart'));
+    expect(rules.map(([, r]) => (r.Properties?.EventPattern as { detail: { additionalEventData: { SecretId: unknown[] } } }).detail.additionalEventData.SecretId)).toEqual([[{ Ref: expect.stringMatching(/^CacheAuthToken/) }]]);
   });
 });

@@ -143,6 +143,9 @@ class Arns {
   rds(type: 'db' | 'snapshot', id: string): string {
     return `arn:aws:rds:${this.r}:${this.a}:${type}:${id}`;
   }
+  replicationGroup(id: string): string {
+    return `arn:aws:elasticache:${this.r}:${this.a}:replicationgroup:${id}`;
+  }
   stack(name: string): string {
     return name.startsWith('arn:') ? name : `arn:aws:cloudformation:${this.r}:${this.a}:stack/${name}/00000000-0000-4000-8000-000000000000`;
   }
@@ -576,4 +579,10 @@ const MAPPERS: Record<string, Mapper> = {
   'serviceQuotas:GetServiceQuota': everything('servicequotas:GetServiceQuota'),
   'serviceQuotas:GetAWSDefaultServiceQuota': everything('servicequotas:GetAWSDefaultServiceQuota'),
   'secretsManager:RestoreSecret': (input, arns) => [{ action: 'secretsmanager:RestoreSecret', resource: arns.secret(str(input.SecretId)), context: {} }],
+  // The cache token's rotation function.
+  'secretsManager:UpdateSecretVersionStage': (input, arns) => [{ action: 'secretsmanager:UpdateSecretVersionStage', resource: arns.secret(str(input.SecretId)), context: {} }],
+  'secretsManager:GetRandomPassword': everything('secretsmanager:GetRandomPassword'),
+  // Without a group id DescribeReplicationGroups lists every group: authorized on all of them.
+  'elastiCache:DescribeReplicationGroups': (input, arns) => [{ action: 'elasticache:DescribeReplicationGroups', resource: input.ReplicationGroupId ? arns.replicationGroup(str(input.ReplicationGroupId)) : '*', context: {} }],
+  'elastiCache:ModifyReplicationGroup': (input, arns) => [{ action: 'elasticache:ModifyReplicationGroup', resource: arns.replicationGroup(str(input.ReplicationGroupId)), context: {} }],
 };

@@ -11,9 +11,23 @@
  *   cannot be read or written (`InvalidRequestException`) until RestoreSecret;
  * - an unknown secret: `ResourceNotFoundException`.
  * A `SecretId` is the name or the full ARN.
+ *
+ * Versions and staging labels, for rotation functions (API reference of PutSecretValue,
+ * GetSecretValue, UpdateSecretVersionStage, DescribeSecret, GetRandomPassword):
+ * - a version's id is PutSecretValue's `ClientRequestToken` (the SDK fills one in); the same
+ *   token again with the same value is ignored, with another value refused
+ *   (`ResourceExistsException`: a version cannot change);
+ * - PutSecretValue attaches its `VersionStages` (default `AWSCURRENT`), moving each label off
+ *   the version that had it; moving `AWSCURRENT` moves `AWSPREVIOUS` to the version it left;
+ * - GetSecretValue reads `AWSCURRENT` unless given a `VersionId` and/or `VersionStage`, which
+ *   must name the same version (`InvalidRequestException` otherwise, as moto answers); a version
+ *   without a value (a rotation's, before createSecret) is `ResourceNotFoundException`;
+ * - UpdateSecretVersionStage moves a label that another version holds only when told which
+ *   (`RemoveFromVersionId`, else `InvalidParameterException`);
+ * - DescribeSecret lists the labelled versions (`VersionIdsToStages`).
  */
 import * as sm from '@aws-sdk/client-secrets-manager';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import type { FakeCloud } from '../fake-cloud';
 import { SIMULATED_ACCOUNT, SIMULATED_REGION } from '../world';
 import { fail } from './common';
@@ -28,7 +42,48 @@ export interface FakeSecret {
   description?: string;
   /** Set by DeleteSecret: when it will be deleted for good (epoch ms). */
   deletionDate?: number;
+  /** Every version, oldest first (unset: one `AWSCURRENT` version holding `value`, made on first use). */
+  history?: FakeSecretVersion[];
 }
+
+/** One version of a secret and its staging labels. */
+export interface FakeSecretVersion {
+  readonly id: string;
+  /** Unset: a version a rotation started without a value yet (`beginRotation`). */
+  value?: string;
+  createdAt: number;
+  stages: string[];
+}
+
+const CURRENT = 'AWSCURRENT';
+const PREVIOUS = 'AWSPREVIOUS';
+
+/** The secret's versions (made from `value` for a secret added without them). */
+export function versionsOf(secret: FakeSecret): FakeSecretVersion[] {
+  secret.history ??= secret.versions > 0 ? [{ id: randomUUID(), value: secret.value, createdAt: 0, stages: [CURRENT] }] : [];
+  return secret.history;
+}
+
+/**
+ * Attaches `stage` to `version`, off whichever version had it; `AWSCURRENT` leaves
+ * `AWSPREVIOUS` on the version it left, and `value` follows it.
+ */
+function attach(secret: FakeSecret, version: FakeSecretVersion, stage: string): void {
+  const versions = versionsOf(secret);
+  const holder = versions.find((v) => v.stages.includes(stage));
+  if (holder === version) return;
+  if (holder) holder.stages = holder.stages.filter((s) => s !== stage);
+  version.stages.push(stage);
+  if (stage === CURRENT) {
+    if (holder) {
+      for (const v of versions) v.stages = v.stages.filter((s) => s !== PREVIOUS);
+      holder.stages.push(PREVIOUS);
+    }
+    secret.value = version.value ?? '';
+  }
+}
+
+const PUNCTUATION = '!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
 
 const NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 export const MAX_SECRET_STRING_BYTES = 65536;
@@ -66,27 +121,109 @@ export function registerSecretsManager(cloud: FakeCloud): void {
     if (existing) fail('ResourceExistsException', `The operation failed because the secret ${name} already exists.`);
     const value = checkValue(input);
     const arn = `arn:aws:secretsmanager:${SIMULATED_REGION}:${SIMULATED_ACCOUNT}:secret:${name}-${suffix()}`;
-    cloud.secrets.set(name, { name, arn, value, versions: input.SecretString === undefined ? 0 : 1, ...(input.Description ? { description: input.Description } : {}) });
-    return { ARN: arn, Name: name, VersionId: randomBytes(16).toString('hex') };
+    const versionId = input.ClientRequestToken ?? randomUUID();
+    const history = input.SecretString === undefined ? [] : [{ id: versionId, value, createdAt: cloud.now(), stages: [CURRENT] }];
+    cloud.secrets.set(name, { name, arn, value, versions: history.length, history, ...(input.Description ? { description: input.Description } : {}) });
+    return { ARN: arn, Name: name, ...(history.length > 0 ? { VersionId: versionId } : {}) };
   });
 
   cloud.on('secretsManager', sm.PutSecretValueCommand, (input) => {
     const secret = findSecret(cloud, input.SecretId);
     usable(secret, 'PutSecretValue');
-    secret.value = checkValue(input);
+    const value = checkValue(input);
+    const versions = versionsOf(secret);
+    const id = input.ClientRequestToken ?? randomUUID();
+    const stages = input.VersionStages ?? [CURRENT];
+    const existing = versions.find((v) => v.id === id);
+    // The version a rotation started (its AWSPENDING label, no value yet) takes its value now.
+    if (existing?.value === undefined && existing) {
+      existing.value = value;
+      existing.createdAt = cloud.now();
+      for (const stage of stages) attach(secret, existing, stage);
+      secret.versions += 1;
+      return { ARN: secret.arn, Name: secret.name, VersionId: id, VersionStages: [...existing.stages] };
+    }
+    if (existing) {
+      if (existing.value !== value) fail('ResourceExistsException', `A resource with the ID you requested already exists (version ${id} of ${secret.name} holds another value).`);
+      return { ARN: secret.arn, Name: secret.name, VersionId: id, VersionStages: existing.stages };
+    }
+    const version: FakeSecretVersion = { id, value, createdAt: cloud.now(), stages: [] };
+    versions.push(version);
+    for (const stage of stages) attach(secret, version, stage);
     secret.versions += 1;
-    return { ARN: secret.arn, Name: secret.name, VersionId: randomBytes(16).toString('hex') };
+    return { ARN: secret.arn, Name: secret.name, VersionId: id, VersionStages: [...version.stages] };
   });
 
   cloud.on('secretsManager', sm.GetSecretValueCommand, (input) => {
     const secret = findSecret(cloud, input.SecretId);
     usable(secret, 'GetSecretValue');
-    return { ARN: secret.arn, Name: secret.name, SecretString: secret.value };
+    const stage = input.VersionStage ?? (input.VersionId === undefined ? CURRENT : undefined);
+    const named = input.VersionId === undefined ? undefined : versionsOf(secret).find((v) => v.id === input.VersionId);
+    if (named && stage !== undefined && !named.stages.includes(stage)) fail('InvalidRequestException', 'You provided a VersionStage that is not associated to the provided VersionId.');
+    const version = versionsOf(secret).find((v) => (input.VersionId === undefined || v.id === input.VersionId) && (stage === undefined || v.stages.includes(stage)));
+    if (version?.value === undefined) fail('ResourceNotFoundException', `Secrets Manager can't find the specified secret value for ${input.VersionId !== undefined ? `VersionId: ${input.VersionId}` : ''}${input.VersionId !== undefined && stage ? ' and ' : ''}${stage ? `staging label: ${stage}` : ''}`);
+    return { ARN: secret.arn, Name: secret.name, VersionId: version.id, SecretString: version.value, VersionStages: [...version.stages], CreatedDate: new Date(version.createdAt) };
   });
 
   cloud.on('secretsManager', sm.DescribeSecretCommand, (input) => {
     const secret = findSecret(cloud, input.SecretId);
-    return { ARN: secret.arn, Name: secret.name, ...(secret.description ? { Description: secret.description } : {}), ...(secret.deletionDate !== undefined ? { DeletedDate: new Date(secret.deletionDate) } : {}) };
+    const staged = versionsOf(secret).filter((v) => v.stages.length > 0);
+    return {
+      ARN: secret.arn,
+      Name: secret.name,
+      ...(secret.description ? { Description: secret.description } : {}),
+      ...(secret.deletionDate !== undefined ? { DeletedDate: new Date(secret.deletionDate) } : {}),
+      VersionIdsToStages: Object.fromEntries(staged.map((v) => [v.id, [...v.stages]])),
+    };
+  });
+
+  cloud.on('secretsManager', sm.UpdateSecretVersionStageCommand, (input) => {
+    const secret = findSecret(cloud, input.SecretId);
+    usable(secret, 'UpdateSecretVersionStage');
+    const stage = input.VersionStage ?? '';
+    if (stage.length < 1 || stage.length > 256) fail('ValidationException', `1 validation error detected: Value at 'versionStage' failed to satisfy constraint: Member must have length between 1 and 256 (received ${JSON.stringify(stage)})`);
+    const versions = versionsOf(secret);
+    const holder = versions.find((v) => v.stages.includes(stage));
+    if (input.RemoveFromVersionId !== undefined && holder?.id !== input.RemoveFromVersionId) {
+      fail('InvalidParameterException', `The staging label ${stage} is not attached to version ${input.RemoveFromVersionId}.`);
+    }
+    if (input.MoveToVersionId === undefined) {
+      if (stage === CURRENT && input.RemoveFromVersionId !== undefined) fail('InvalidParameterException', 'You can\'t remove the staging label AWSCURRENT from a version without moving it to another one.');
+      if (holder && input.RemoveFromVersionId !== undefined) holder.stages = holder.stages.filter((s) => s !== stage);
+      return { ARN: secret.arn, Name: secret.name };
+    }
+    const target = versions.find((v) => v.id === input.MoveToVersionId);
+    if (!target) fail('ResourceNotFoundException', `Secrets Manager can't find the specified secret version: ${input.MoveToVersionId}`);
+    if (holder && holder !== target && input.RemoveFromVersionId === undefined) {
+      fail('InvalidParameterException', `The staging label ${stage} is currently attached to version ${holder.id}, so you must explicitly reference that version in RemoveFromVersionId.`);
+    }
+    attach(secret, target, stage);
+    return { ARN: secret.arn, Name: secret.name };
+  });
+
+  cloud.on('secretsManager', sm.GetRandomPasswordCommand, (input) => {
+    const length = input.PasswordLength ?? 32;
+    if (!Number.isInteger(length) || length < 1 || length > 4096) fail('InvalidParameterException', `PasswordLength must be between 1 and 4096 (received ${length}).`);
+    const excluded = new Set(input.ExcludeCharacters ?? '');
+    const pools = [
+      input.ExcludeUppercase ? '' : 'ABCDEFGHIJKLMNOPQRSTUVWXYZ',
+      input.ExcludeLowercase ? '' : 'abcdefghijklmnopqrstuvwxyz',
+      input.ExcludeNumbers ? '' : '0123456789',
+      input.ExcludePunctuation ? '' : PUNCTUATION,
+      input.IncludeSpace ? ' ' : '',
+    ].map((p) => [...p].filter((c) => !excluded.has(c)).join('')).filter((p) => p.length > 0);
+    if (pools.length === 0) fail('InvalidParameterException', 'No characters are left to choose the password from.');
+    const requireEach = input.RequireEachIncludedType ?? true;
+    if (requireEach && length < pools.length) fail('InvalidParameterException', `PasswordLength ${length} is too short to include each character type.`);
+    const all = pools.join('');
+    const chars = Array.from({ length }, () => all[randomInt(all.length)]);
+    // One of each included type, at distinct places.
+    if (requireEach) pools.forEach((p, i) => { chars[i] = p[randomInt(p.length)]; });
+    for (let i = chars.length - 1; i > 0; i--) {
+      const j = randomInt(i + 1);
+      [chars[i], chars[j]] = [chars[j], chars[i]];
+    }
+    return { RandomPassword: chars.join('') };
   });
 
   cloud.on('secretsManager', sm.DeleteSecretCommand, (input) => {
@@ -115,4 +252,20 @@ export function addSecret(cloud: FakeCloud, name: string, arn: string, value = '
   const secret: FakeSecret = { name, arn, value, versions: 1 };
   cloud.secrets.set(name, secret);
   return secret;
+}
+
+/**
+ * What Secrets Manager does when a rotation starts, before it invokes the rotation function's
+ * createSecret: a version `token` with the label `AWSPENDING` and no value yet (the API
+ * reference of RotateSecret: a failed rotation may leave "the AWSPENDING staging label attached
+ * to an empty secret version"). Refused, as RotateSecret is, while another version is pending.
+ */
+export function beginRotation(cloud: FakeCloud, id: string, token: string): void {
+  const secret = findSecret(cloud, id);
+  const versions = versionsOf(secret);
+  const pending = versions.find((v) => v.stages.includes('AWSPENDING'));
+  if (pending && pending.id !== token && !pending.stages.includes(CURRENT)) fail('InvalidRequestException', 'A previous rotation isn\'t complete. That rotation will be reattempted.');
+  if (pending?.id === token) return;
+  if (pending) pending.stages = pending.stages.filter((s) => s !== 'AWSPENDING');
+  versions.push({ id: token, createdAt: cloud.now(), stages: ['AWSPENDING'] });
 }
