@@ -34,9 +34,9 @@ export function applicationRoles(databaseName: string): { user: string; group: s
  *   multi-user rotation), the only database secret web and worker read;
  * - the role keeper, a function in the fleets' private subnets allowed into the database,
  *   which with the master credentials keeps the application's group role and login
- *   (`lambda/role-keeper/roles.ts`) on every stack create/update (custom resource); between
- *   updates, the owner's default privileges cover what migrations create in `public` (the
- *   deploy step does not run it after a migration yet);
+ *   (`lambda/role-keeper/roles.ts`) on every stack create/update (custom resource) and after
+ *   every migration (the deploy step invokes it: `lambda/deploy/role-keeper.ts`), so schemas a
+ *   migration creates are the app's to use before the new code serves;
  * - rotation on a schedule with Secrets Manager's hosted PostgreSQL functions (a
  *   `AWS::SecretsManager-2024-09-16` transform, which CDK adds): the master single-user, the application
  *   secret alternating users (the previous user stays valid until the next rotation, which

@@ -6,6 +6,7 @@ import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
@@ -55,6 +56,11 @@ export interface DeployStepProps {
   readonly worker: Fleet;
   readonly loadBalancer: LoadBalancer;
   readonly database: Database;
+  /**
+   * The database's role keeper (`DatabaseCredentials.keeper`): the advance function invokes it
+   * after each migration (`lambda/deploy/role-keeper.ts`), and may invoke nothing else.
+   */
+  readonly roleKeeper?: lambda.IFunction;
   /** Secrets a `release` boot reads to render the app's environment (the fleets' list). */
   readonly secrets: readonly secretsmanager.ISecret[];
   readonly artifacts: s3.IBucket;
@@ -212,7 +218,10 @@ export class DeployStep extends Construct {
         ...(props.ebsKmsKey ? { ebsKmsKeyArn: props.ebsKmsKey.keyArn } : {}),
       },
       artifacts: { bucket: props.artifacts.bucketName, artifactPrefix: ARTIFACT_PREFIX },
-      database: { instanceIdentifier: props.database.instance.instanceIdentifier },
+      database: {
+        instanceIdentifier: props.database.instance.instanceIdentifier,
+        ...(props.roleKeeper ? { roleKeeperFunctionArn: props.roleKeeper.functionArn } : {}),
+      },
       alarmNames: props.loadBalancer.rollbackAlarms.map((a) => a.alarmName),
       notificationTopicArn: props.notificationTopic.topicArn,
       deploy: config.deploy,
@@ -339,6 +348,9 @@ export class DeployStep extends Construct {
     // a name prefix alone is ambiguous (app `a` env `b-c`, app `a-b` env `c`). Snapshots named
     // before names held the app (`herd-<env>-<deploy>`) stay retire-able, by their tags too.
     allow('RetireOwnSnapshots', ['rds:DeleteDBSnapshot'], [snapshotArn(backupSnapshotPrefix(app, env)), snapshotArn(`herd-${env}-*`)], { StringEquals: owned });
+    // After a migration, the role keeper: its unqualified ARN only (not `:*`, as grantInvoke
+    // would add: the deploy step invokes no version or alias).
+    if (props.roleKeeper) allow('InvokeRoleKeeper', ['lambda:InvokeFunction'], [props.roleKeeper.functionArn]);
 
     // Pre-flight and the alarm watch read the rollback alarms' state (DescribeAlarms takes alarm ARNs).
     if (props.loadBalancer.rollbackAlarms.length > 0) {

@@ -246,6 +246,7 @@ export class EnvironmentStack extends Stack {
       worker: this.worker,
       loadBalancer: this.loadBalancer,
       database: this.database,
+      roleKeeper: this.databaseCredentials.keeper,
       secrets: runnerSecrets,
       artifacts: this.artifacts.bucket,
       ...(ebsKmsKey ? { ebsKmsKey } : {}),

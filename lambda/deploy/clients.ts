@@ -10,6 +10,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -35,6 +36,8 @@ export interface DeployClients {
   readonly sns: Pick<SNSClient, 'send'>;
   /** The account's default event bus: the same, as events rules can route (`notify.ts`). */
   readonly eventBridge: Pick<EventBridgeClient, 'send'>;
+  /** The role keeper, invoked after a migration (`keeper.ts`). */
+  readonly lambda: Pick<LambdaClient, 'send'>;
 }
 
 /** Client settings every herd caller uses: throttling is normal, so adaptive retries. */
@@ -65,6 +68,7 @@ export function createDeployClients(settings: ClientSettings, transport?: (servi
     s3: new S3Client(config('s3')),
     sns: new SNSClient(config('sns')),
     eventBridge: new EventBridgeClient(config('eventBridge')),
+    lambda: new LambdaClient(config('lambda')),
   };
 }
 

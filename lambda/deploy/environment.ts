@@ -96,6 +96,11 @@ export interface DeployEnvironment {
   /** The shared database, snapshotted before migrations when the config says so. */
   readonly database?: {
     readonly instanceIdentifier: string;
+    /**
+     * ARN of the role keeper (`lambda/role-keeper`), invoked after each migration so the app's
+     * role can use what the migration created (`role-keeper.ts`). Absent: not invoked.
+     */
+    readonly roleKeeperFunctionArn?: string;
   };
   /**
    * CloudWatch alarms that roll an instance refresh back (names): only those a booting
@@ -225,6 +230,8 @@ function checkDeployConfig(c: Checker, value: unknown, path: string): void {
 }
 
 const ENV_NAME = /^[a-z0-9-]+$/;
+/** An unqualified function ARN (names: 1–64 letters, digits, `-`, `_`). */
+const LAMBDA_FUNCTION_ARN = /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}$/;
 /** A standard or FIFO topic's ARN (topic names: 1–256 letters, digits, `-`, `_`). */
 const SNS_TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/;
 
@@ -268,7 +275,11 @@ export function isDeployEnvironment(value: unknown, problems: string[] = []): va
   const a = c.obj(e.artifacts, 'environment.artifacts');
   c.str(a, 'bucket', 'environment.artifacts');
   if (typeof a.artifactPrefix !== 'string') c.problems.push(`environment.artifacts.artifactPrefix must be a string (received ${JSON.stringify(a.artifactPrefix)})`);
-  if (e.database !== undefined) c.str(c.obj(e.database, 'environment.database'), 'instanceIdentifier', 'environment.database');
+  if (e.database !== undefined) {
+    const db = c.obj(e.database, 'environment.database');
+    c.str(db, 'instanceIdentifier', 'environment.database');
+    if (db.roleKeeperFunctionArn !== undefined) c.str(db, 'roleKeeperFunctionArn', 'environment.database', LAMBDA_FUNCTION_ARN);
+  }
   c.strList(e, 'alarmNames', 'environment', 0);
   c.str(e, 'notificationTopicArn', 'environment', SNS_TOPIC_ARN);
   checkDeployConfig(c, e.deploy, 'environment.deploy');

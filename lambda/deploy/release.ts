@@ -11,6 +11,7 @@ import type { Role } from '../../lib/config/types';
 import { NO_RELEASE, parameterNames } from '../../lib/names';
 import { PARAMETER_WAIT_MINUTES } from './budget';
 import { DeployFailure, NotVisibleYetError } from './errors';
+import { keepRoles } from './role-keeper';
 import type { DeployState } from './state';
 import {
   STAGE_DONE,
@@ -402,7 +403,8 @@ const terminateRunner: Step = async (state, ctx) => {
     runnerId ? [{ id: runnerId, launchedAt: state.migration?.runnerLaunchedAt }] : [],
   );
   state.migration = { ...state.migration, done: true };
-  return STAGE_DONE;
+  // Then the role keeper, when the environment has one (`role-keeper.ts`).
+  return ctx.env.database?.roleKeeperFunctionArn ? { goto: 'migrate.keepRoles' } : STAGE_DONE;
 };
 
 export const RELEASE_STEPS: Record<string, Step> = {
@@ -415,4 +417,5 @@ export const RELEASE_STEPS: Record<string, Step> = {
   'migrate.launchRunner': launchRunner,
   'migrate.waitRunner': waitRunner,
   'migrate.terminateRunner': terminateRunner,
+  'migrate.keepRoles': keepRoles,
 };

@@ -178,7 +178,11 @@ export interface DeployState {
   /** Launch template versions this deploy created. */
   next?: { versions: Partial<Record<Role, string>>; /** When the versions were created (epoch ms). */ createdAt?: number };
   parametersWritten?: boolean;
-  migration?: { snapshotId?: string; runnerId?: string; /** When this deploy launched the runner (epoch ms). */ runnerLaunchedAt?: number; exitCode?: number; done?: boolean };
+  migration?: {
+    snapshotId?: string; runnerId?: string; /** When this deploy launched the runner (epoch ms). */ runnerLaunchedAt?: number; exitCode?: number; done?: boolean;
+    /** The role keeper ran after the migration (`role-keeper.ts`). */
+    rolesKept?: boolean;
+  };
   /** Index into the roles being refreshed (rolling): the first role not done yet. */
   roleIndex: number;
   /**

@@ -1,9 +1,9 @@
 /**
  * One run of the role keeper: reads the master and application secrets, connects as the
  * master and keeps the application's roles (`roles.ts`). Called by the stack's custom resource
- * (create and update; a delete keeps the roles: the database may still serve). The deploy
- * step does not call it after a migration yet: the owner's default privileges cover what
- * migrations create in `public` until then.
+ * (create and update; a delete keeps the roles: the database may still serve) and by the
+ * deploy step after each migration (`lambda/deploy/role-keeper.ts`): a migration may create
+ * a schema the grants did not reach yet.
  */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Client } from 'pg';
@@ -62,7 +62,7 @@ export interface KeeperDeps {
   readonly connect: (master: Credentials & { database: string }) => Promise<Queryable & { end(): Promise<void> }>;
 }
 
-export async function runKeeper(settings: KeeperSettings, deps: KeeperDeps): Promise<{ user: string; createdGroup: boolean; createdUser: boolean }> {
+export async function runKeeper(settings: KeeperSettings, deps: KeeperDeps): Promise<{ user: string; createdGroup: boolean; createdUser: boolean; schemas: string[] }> {
   const [master, app] = await Promise.all([readCredentials(deps.secretsManager, settings.masterSecretArn), readCredentials(deps.secretsManager, settings.appSecretArn)]);
   if (master.host === undefined) throw new Error(`role keeper: master secret ${settings.masterSecretArn} has no host (is it attached to the instance?)`);
   const db = await deps.connect({ ...master, database: settings.database });

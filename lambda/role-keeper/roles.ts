@@ -1,16 +1,18 @@
 /**
  * The application's PostgreSQL roles, kept by the role keeper with the master credentials:
  * - a NOLOGIN group role holding exactly what the app needs: CONNECT on its database, USAGE
- *   on schema public, SELECT/INSERT/UPDATE/DELETE on every table and USAGE/SELECT/UPDATE on
- *   every sequence there, now and (default privileges of the owner, who runs the migrations)
- *   for those created later;
+ *   on schema public and on every other schema the owner owns (those migrations created),
+ *   SELECT/INSERT/UPDATE/DELETE on every table and USAGE/SELECT/UPDATE on every sequence
+ *   there, now and (default privileges of the owner, who runs the migrations) for those
+ *   created later;
  * - the LOGIN user the application secret names, with that secret's password, a member of
  *   the group, and nothing else: no superuser, CREATEDB, CREATEROLE, no CREATE on public.
  * Secrets Manager's alternating-users rotation creates `<user>_clone` with `GRANT <user> TO
  * <user>_clone` (its setSecret step), so the clone holds the group through the user; the
  * keeper grants the group to both directly too, so dropping either never cuts the other off.
  *
- * Every statement is idempotent: the keeper runs on every stack create and update.
+ * Every statement is idempotent: the keeper runs on every stack create and update, and after
+ * every migration (the deploy step's `migrate.keepRoles`), which a retry may repeat.
  * Identifiers and the password are quoted by `pg` (utility statements take no bind parameters);
  * nothing here logs the password.
  */
@@ -65,8 +67,35 @@ async function roleExists(db: Queryable, name: string): Promise<boolean> {
   return res.rows.length > 0;
 }
 
-/** Creates or updates the group and the user; resolves with what it created. */
-export async function keepAppRoles(db: Queryable, roles: AppRoles): Promise<{ createdGroup: boolean; createdUser: boolean }> {
+/**
+ * Schemas besides public that `owner` owns, by name: those its migrations created. System
+ * schemas (`pg_*`, `information_schema`) and schemas of other roles (an extension's, an
+ * operator's) are left alone.
+ */
+async function ownedSchemas(db: Queryable, owner: string): Promise<string[]> {
+  const res = await db.query(
+    `SELECT n.nspname FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+     WHERE r.rolname = $1 AND n.nspname <> 'public' AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+     ORDER BY n.nspname`,
+    [owner],
+  );
+  return res.rows.map((r) => String(r.nspname));
+}
+
+/**
+ * What the app needs in one schema, now and (default privileges of the owner, who runs the
+ * migrations) for tables and sequences created there later: USAGE, DML, sequences.
+ */
+async function grantSchema(db: Queryable, schema: string, group: string, owner: string): Promise<void> {
+  await db.query(`GRANT USAGE ON SCHEMA ${schema} TO ${group}`);
+  await db.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${group}`);
+  await db.query(`GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA ${schema} TO ${group}`);
+  await db.query(`ALTER DEFAULT PRIVILEGES FOR ROLE ${owner} IN SCHEMA ${schema} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${group}`);
+  await db.query(`ALTER DEFAULT PRIVILEGES FOR ROLE ${owner} IN SCHEMA ${schema} GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO ${group}`);
+}
+
+/** Creates or updates the group and the user; resolves with what it created, and the schemas it granted (public first). */
+export async function keepAppRoles(db: Queryable, roles: AppRoles): Promise<{ createdGroup: boolean; createdUser: boolean; schemas: string[] }> {
   checkRoles(roles);
   const group = ident(roles.group);
   const user = ident(roles.user);
@@ -82,11 +111,10 @@ export async function keepAppRoles(db: Queryable, roles: AppRoles): Promise<{ cr
     await db.query(`GRANT CONNECT ON DATABASE ${ident(roles.database)} TO ${group}`);
     // PostgreSQL before 15 lets everyone create in public; the owner keeps CREATE (it owns the database).
     await db.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
-    await db.query(`GRANT USAGE ON SCHEMA public TO ${group}`);
-    await db.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${group}`);
-    await db.query(`GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO ${group}`);
-    await db.query(`ALTER DEFAULT PRIVILEGES FOR ROLE ${owner} IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${group}`);
-    await db.query(`ALTER DEFAULT PRIVILEGES FOR ROLE ${owner} IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO ${group}`);
+    // public, and every other schema the owner owns: a migration may create one (CREATE SCHEMA
+    // billing), and the owner's default privileges in public do not reach it.
+    const schemas = ['public', ...(await ownedSchemas(db, roles.owner))];
+    for (const name of schemas) await grantSchema(db, ident(name), group, owner);
 
     const createdUser = !(await roleExists(db, roles.user));
     const attributes = `LOGIN NOCREATEDB NOCREATEROLE INHERIT PASSWORD ${literal(roles.password)}`;
@@ -95,7 +123,7 @@ export async function keepAppRoles(db: Queryable, roles: AppRoles): Promise<{ cr
       if (name === roles.user || (await roleExists(db, name))) await db.query(`GRANT ${group} TO ${ident(name)}`);
     }
     await db.query('COMMIT');
-    return { createdGroup, createdUser };
+    return { createdGroup, createdUser, schemas };
   } catch (error) {
     await db.query('ROLLBACK').catch(() => undefined);
     throw error;

@@ -88,6 +88,7 @@ export const STEP_PHRASES: Readonly<Record<string, (c: StepContext) => string>> 
   'migrate.launchRunner': () => 'launching the migration runner',
   'migrate.waitRunner': () => 'running the migrations',
   'migrate.terminateRunner': () => 'terminating the migration runner',
+  'migrate.keepRoles': () => 'granting the app\'s database role what the migration created',
   'refresh.start': (c) => `starting the ${rolesWords(c)} instance refresh${rollingRoles(c).length > 1 ? 'es' : ''}`,
   'refresh.wait': (c) => replacingAll(c),
   'refresh.checkFloor': (c) => `checking the size of ${fleetsWords(c)}`,

@@ -19,8 +19,12 @@ import type { Execution } from './step-functions';
 /** The snapshot's format: a snapshot of another one is refused (`herd sandbox reset`). */
 export const SNAPSHOT_FORMAT = 1;
 
-/** Fake cloud fields that are code or derived from the configuration, never saved. */
-const NOT_SAVED = new Set(['timings', 'clock', 'app', 'env', 'tableName', 'architecture', 'consistency', 'pendingBeforeCall', 'throttle', 'authorizer', 'faults', 'tickHooks', 'clientSets', 'handlers', 'registered', 'calls']);
+/**
+ * Fake cloud fields that are code or derived from the configuration, never saved. `functions`:
+ * the Lambda functions the world registers (the role keeper) are code, made again with the
+ * world each command; their invocation records last one command.
+ */
+const NOT_SAVED = new Set(['timings', 'clock', 'app', 'env', 'tableName', 'architecture', 'consistency', 'pendingBeforeCall', 'throttle', 'authorizer', 'faults', 'tickHooks', 'clientSets', 'handlers', 'registered', 'calls', 'functions']);
 /** Logs that only grow: the last entries are kept. */
 const TRIMMED: Readonly<Record<string, number>> = { published: 100, straddled: 100, violations: 100 };
 /** States kept of an execution that ended (its last one is what DescribeExecution and the reaper read). */

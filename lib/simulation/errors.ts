@@ -35,4 +35,6 @@ export const THROTTLE_CODES: Record<string, { code: string; status: number }> = 
   sfn: { code: 'ThrottlingException', status: 400 },
   sts: { code: 'Throttling', status: 400 },
   secretsManager: { code: 'ThrottlingException', status: 400 },
+  // Lambda's Invoke answers 429 when the function's or the account's concurrency is exhausted.
+  lambda: { code: 'TooManyRequestsException', status: 429 },
 };

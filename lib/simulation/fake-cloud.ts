@@ -39,6 +39,7 @@
  * - `services/iam.ts`: roles (GetRole: Auto Scaling's service-linked role);
  * - `services/kms.ts`: key policies (GetKeyPolicy: the EBS default key's);
  * - `services/service-quotas.ts`: applied and default quotas (GetServiceQuota, GetAWSDefaultServiceQuota);
+ * - `services/lambda.ts`: Invoke of the functions a test registers (the role keeper);
  * - `services/common.ts`: helpers they share (AWS errors, tags, ids, filters).
  */
 import type { MiddlewareStack } from '@smithy/types';
@@ -70,6 +71,7 @@ import { defaultEc2Account, registerEc2Account, type Ec2Account } from './servic
 import { registerSessionManager } from './services/session-manager';
 import { defaultRoles, registerIam, type FakeRole } from './services/iam';
 import { registerKms, type FakeKey } from './services/kms';
+import { registerLambda, type FakeFunction } from './services/lambda';
 import { defaultQuotas, registerServiceQuotas, type FakeQuota } from './services/service-quotas';
 import { fakeDeployClients, type FakeEndpoint } from './transport';
 
@@ -294,6 +296,8 @@ export class FakeCloud implements FakeEndpoint {
   readonly kmsKeys = new Map<string, FakeKey>();
   /** Service Quotas by `<service>/<quota>` (`services/service-quotas.ts`). */
   readonly serviceQuotas: Map<string, FakeQuota> = defaultQuotas();
+  /** Lambda functions a test registered, by name (`services/lambda.ts`; `addFunction`). */
+  readonly functions = new Map<string, FakeFunction>();
   /** Requests a minute the site receives. */
   requestsPerMinute: number;
   /**
@@ -530,6 +534,17 @@ export class FakeCloud implements FakeEndpoint {
     }
   }
 
+  /**
+   * A Lambda function Invoke can call: `run` returns its result or throws (a function error).
+   * `arn` is the function's unqualified ARN; its last part is the name Invoke looks up.
+   */
+  addFunction(arn: string, run: (event: unknown) => unknown): FakeFunction {
+    const name = arn.slice(arn.lastIndexOf(':') + 1);
+    const fn: FakeFunction = { name, arn, run, throttleNext: 0, invocations: [] };
+    this.functions.set(name, fn);
+    return fn;
+  }
+
   addTargetGroup(arn: string): void {
     this.targetGroups.set(arn, new Map());
   }
@@ -662,5 +677,6 @@ export class FakeCloud implements FakeEndpoint {
     registerIam(this);
     registerKms(this);
     registerServiceQuotas(this);
+    registerLambda(this);
   }
 }

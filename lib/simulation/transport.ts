@@ -7,7 +7,7 @@
  * would (the operation's input, from the wire format the SDK's serializer wrote), asks the
  * fake for the answer (`FakeEndpoint.answer`: one call per HTTP attempt, as AWS counts
  * them) and returns the HTTP response the service would send, in the service's protocol
- * (`protocols/query.ts`, `protocols/json.ts`, `protocols/rest-xml.ts`). Everything else is
+ * (`protocols/query.ts`, `protocols/json.ts`, `protocols/rest-xml.ts`, `protocols/rest-json.ts`). Everything else is
  * the SDK's: serialization, signing, endpoint rules, the retry strategy and its quota, the
  * deserializer and its modeled exception classes (`ThrottlingException`,
  * `InvalidInstanceID.NotFound`…), paginators, waiters, `@aws-sdk/lib-storage` uploads.
@@ -31,6 +31,7 @@ import { createDeployClients, type DeployClients } from '../../lambda/deploy/cli
 import { FakeAwsError } from './errors';
 import { readJsonInput, writeJsonError, writeJsonOutput } from './protocols/json';
 import { queryAction, readQueryInput, writeQueryError, writeQueryOutput, type QueryFlavour, type SchemaRef } from './protocols/query';
+import { readRestJsonInput, writeRestJsonError, writeRestJsonOutput, type HttpTrait } from './protocols/rest-json';
 import { readRestXmlInput, writeRestXmlError, writeRestXmlOutput } from './protocols/rest-xml';
 
 /** Where the transport's requests are answered (the fake cloud). */
@@ -178,6 +179,21 @@ export class FakeTransport {
         const written = writeRestXmlOutput(codec, outputSchema, output);
         return { status: 200, headers: { ...headers, ...written.headers }, body: written.body };
       }, (e) => ({ status: e.status, headers: { ...headers, 'content-type': 'application/xml' }, body: writeRestXmlError(request.method, e.code, e.message, requestId) }));
+    }
+    if (shape === 'aws.protocols#restJson1') {
+      const codec = protocol.getPayloadCodec();
+      const http = (op[3] as { http?: HttpTrait } | undefined)?.http;
+      if (!http) throw new Error(`fake transport: ${this.service} operation ${api} has no http trait`);
+      const headers = { 'x-amzn-requestid': requestId };
+      return this.respond(async () => {
+        const input = await readRestJsonInput(codec, http, inputSchema, request, body);
+        const output = await this.endpoint.answer(this.service, api, input, this.principal);
+        const written = writeRestJsonOutput(codec, http, outputSchema, output);
+        return { status: written.status, headers: { ...headers, ...written.headers }, body: written.body };
+      }, (e) => {
+        const error = writeRestJsonError(e.code, e.message, e.status);
+        return { status: e.status, headers: { ...headers, ...error.headers }, body: error.body };
+      });
     }
     throw new Error(`fake transport: ${this.service} speaks ${shape}, which the fake does not`);
   }

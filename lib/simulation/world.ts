@@ -12,6 +12,7 @@ import { amazonLinuxImageParameter, architectureOf } from '../architecture';
 import { NO_RELEASE, TAGS, parameterNames, stackName } from '../names';
 import { VirtualClock } from './clock';
 import { FakeCloud, type FakeTimings, type ReleaseBehaviour } from './fake-cloud';
+import { releaseOfInstance } from './services/ec2';
 
 export interface WorldSpec {
   readonly app?: string;
@@ -52,6 +53,12 @@ export interface WorldSpec {
   readonly maintenanceOn?: boolean;
   /** The environment has a database to snapshot. */
   readonly database?: boolean;
+  /**
+   * With a database: its role keeper (`lambda/role-keeper`), which the deploy step invokes after
+   * a migration: `keeps` (default) returns as the keeper does, `fails` throws as it does when
+   * PostgreSQL refuses a grant, `absent`: the environment names no keeper.
+   */
+  readonly roleKeeper?: 'keeps' | 'fails' | 'absent';
   /** The database is in another state than `available` for the first `seconds` (a backup window: `backing-up`). */
   readonly databaseBusy?: { readonly status: string; readonly seconds: number };
   /** Manual DB snapshots the region allows (RDS default 100). */
@@ -122,6 +129,22 @@ export interface World {
   readonly images: Readonly<Record<string, string>>;
   /** The builders' base image (what current-image holds before the first release). */
   readonly baseImage: string;
+  /** Each run of the role keeper, with what the environment was like then. */
+  readonly keeperRuns: readonly KeeperRun[];
+}
+
+/** One run of a world's role keeper (`WorldSpec.roleKeeper`). */
+export interface KeeperRun {
+  /** Virtual time (epoch ms). */
+  readonly at: number;
+  /** Migration runners (`herd:role` release) that had reported by then. */
+  readonly migrationsReported: number;
+  /** Migration runners not terminated then (`shutting-down` counts as gone). */
+  readonly runnersLeft: number;
+  /** Releases of the web and worker instances in service then (distinct, sorted). */
+  readonly serving: readonly string[];
+  /** Whether it failed (`roleKeeper: fails`). */
+  readonly failed: boolean;
 }
 
 export const DEFAULT_SIMULATED_DEPLOY: DeployConfig = {
@@ -239,6 +262,29 @@ export function createWorld(spec: WorldSpec): World {
     alarm.history.push({ at: clock.now(), state: 'ALARM', reason: `seeded: ${HERD_ALARMS[id].evaluationPeriods} breaching periods before the deploy` });
   }
   const dbId = `herd-${envName}-db`;
+  const keeperArn = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:herd-${envName}-role-keeper`;
+  const keeper = spec.database ? (spec.roleKeeper ?? 'keeps') : 'absent';
+  const keeperRuns: KeeperRun[] = [];
+  if (keeper !== 'absent') {
+    cloud.addFunction(keeperArn, () => {
+      const runners = [...cloud.instances.values()].filter((i) => i.tags[TAGS.role] === 'release' && i.tags[TAGS.environment] === envName);
+      const migrationsReported = runners.filter((i) => i.reported).length;
+      const runnersLeft = runners.filter((i) => i.state !== 'shutting-down' && i.state !== 'terminated').length;
+      const serving = new Set<string>();
+      for (const g of cloud.groups.values()) {
+        if (g.tags[TAGS.environment] !== envName) continue;
+        for (const m of g.instances) {
+          const instance = cloud.instances.get(m.id);
+          const release = instance && m.lifecycle === 'InService' ? releaseOfInstance(cloud, instance) : undefined;
+          if (release) serving.add(release);
+        }
+      }
+      keeperRuns.push({ at: cloud.now(), migrationsReported, runnersLeft, serving: [...serving].sort(), failed: keeper === 'fails' });
+      // As PostgreSQL answers a grant the master may not make; pg names its errors `error`.
+      if (keeper === 'fails') throw Object.assign(new Error('permission denied for schema billing'), { name: 'error' });
+      return { user: `${app}_app` };
+    });
+  }
   if (spec.database) {
     cloud.dbInstances.add(dbId);
     if (spec.snapshotQuota !== undefined) cloud.manualSnapshotQuota = spec.snapshotQuota;
@@ -287,7 +333,7 @@ export function createWorld(spec: WorldSpec): World {
       scripts: { bucket: `cdk-hnb659fds-assets-${ACCOUNT}-${REGION}`, key: '0f3c1d2e4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0.zip' },
     },
     artifacts: { bucket: `herd-${envName}-artifacts`, artifactPrefix: 'releases/' },
-    ...(spec.database ? { database: { instanceIdentifier: dbId } } : {}),
+    ...(spec.database ? { database: { instanceIdentifier: dbId, ...(keeper !== 'absent' ? { roleKeeperFunctionArn: keeperArn } : {}) } } : {}),
     alarmNames: rollsBack.map(alarmName),
     notificationTopicArn,
     deploy,
@@ -365,5 +411,5 @@ export function createWorld(spec: WorldSpec): World {
       toUpdate: group.desired,
     });
   }
-  return { cloud, clock, env, images, baseImage };
+  return { cloud, clock, env, images, baseImage, keeperRuns };
 }

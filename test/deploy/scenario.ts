@@ -108,6 +108,12 @@ export interface ScenarioExpectations {
   readonly architecture?: 'x86_64' | 'arm64';
   /** Whether the web and worker refreshes towards the new release ran at the same time (overlapping in virtual time) or one after the other. */
   readonly refreshesOverlap?: boolean;
+  /**
+   * The role keeper (`World.keeperRuns`): how many times it ran, each time after this deploy's
+   * migration reported and its runner was gone; the releases in service while it ran; whether
+   * it ran before this deploy started replacing any instance (refresh or replacement).
+   */
+  readonly roleKeeper?: { readonly runs: number; readonly servingDuringRun?: readonly string[]; readonly beforeRollout?: boolean };
   /** Per role: the batches in which its refresh launched the new release's instances (distinct launch times). */
   readonly newInstanceBatches?: { readonly web?: number; readonly worker?: number };
 }

@@ -381,6 +381,32 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
     });
   }
 
+  if (e.roleKeeper !== undefined) {
+    const k = e.roleKeeper;
+    test(`the role keeper ran ${k.runs} time(s), after the migration${k.beforeRollout ? ', before any new instance' : ''}`, () => {
+      const runs = run.world.keeperRuns;
+      expect(runs).toHaveLength(k.runs);
+      for (const r of runs) {
+        expect({ migrationsReported: r.migrationsReported >= 1, runnersLeft: r.runnersLeft }).toEqual({ migrationsReported: true, runnersLeft: 0 });
+        if (k.servingDuringRun) expect(r.serving).toEqual(k.servingDuringRun);
+      }
+      // The step order, as the deploy went: the runner is terminated, then the keeper runs.
+      const steps = run.states.map((s) => s.step);
+      if (k.runs > 0) expect(steps.indexOf('migrate.keepRoles')).toBeGreaterThan(steps.indexOf('migrate.terminateRunner'));
+      if (k.beforeRollout) {
+        const { cloud, env } = run.world;
+        const image = imageOf(run, run.scenario.deploy.release);
+        const groups = [env.fleets.web.autoScalingGroupName, env.fleets.worker?.autoScalingGroupName];
+        const started = [
+          ...groups.flatMap((g) => cloud.groups.get(g ?? '')?.refreshes.filter((r) => r.startTime >= run.startedAt).map((r) => r.startTime) ?? []),
+          ...[...cloud.instances.values()].filter((i) => groups.includes(i.tags['aws:autoscaling:groupName']) && i.imageId === image).map((i) => i.launchedAt),
+        ];
+        for (const r of runs) for (const at of started) expect(r.at).toBeLessThanOrEqual(at);
+        for (const step of ['refresh.start', 'replace.record']) if (steps.includes(step)) expect(steps.indexOf(step)).toBeGreaterThan(steps.indexOf('migrate.keepRoles'));
+      }
+    });
+  }
+
   if (e.everyApiThrottled) {
     test('every API the deploy called was throttled at least once', () => {
       const calls = run.world.cloud.calls;

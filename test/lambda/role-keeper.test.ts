@@ -35,9 +35,10 @@ describeWith(POSTGRES_REQUIREMENTS, 'role keeper (real PostgreSQL)', () => {
       FROM pg_roles WHERE rolname LIKE 'shop_app%' ORDER BY rolname`);
     const members = await client.query(`SELECT r.rolname AS role, m.rolname AS member FROM pg_auth_members a
       JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles m ON m.oid = a.member WHERE r.rolname LIKE 'shop_app%' ORDER BY 1, 2`);
-    const acls = await client.query(`SELECT relname, relacl::text FROM pg_class WHERE relnamespace = 'public'::regnamespace ORDER BY relname`);
-    const defaults = await client.query('SELECT defaclobjtype, defaclacl::text FROM pg_default_acl ORDER BY 1');
-    const schema = await client.query(`SELECT nspacl::text FROM pg_namespace WHERE nspname = 'public'`);
+    const acls = await client.query(`SELECT relnamespace::regnamespace::text AS schema, relname, relacl::text FROM pg_class
+      WHERE relnamespace::regnamespace::text NOT IN ('pg_catalog', 'information_schema', 'pg_toast') ORDER BY 1, 2`);
+    const defaults = await client.query('SELECT defaclnamespace::regnamespace::text AS schema, defaclobjtype, defaclacl::text FROM pg_default_acl ORDER BY 1, 2');
+    const schema = await client.query(`SELECT nspname, nspacl::text FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' ORDER BY 1`);
     const db = await client.query('SELECT datacl::text FROM pg_database WHERE datname = $1', [DATABASE]);
     return { roles: roles.rows, members: members.rows, acls: acls.rows, defaults: defaults.rows, schema: schema.rows, db: db.rows };
   }
@@ -56,7 +57,7 @@ describeWith(POSTGRES_REQUIREMENTS, 'role keeper (real PostgreSQL)', () => {
 
   test('creates the group and the user; tables a migration creates afterwards are the app\'s to read and write', async () => {
     const master = await asMaster();
-    expect(await keepAppRoles(master, ROLES)).toEqual({ createdGroup: true, createdUser: true });
+    expect(await keepAppRoles(master, ROLES)).toEqual({ createdGroup: true, createdUser: true, schemas: ['public'] });
     // A migration, as the master, after the grants.
     await master.query('CREATE TABLE videos (id serial PRIMARY KEY, title text NOT NULL)');
     await master.query(`INSERT INTO videos (title) VALUES ('from the migration')`);
@@ -81,10 +82,42 @@ describeWith(POSTGRES_REQUIREMENTS, 'role keeper (real PostgreSQL)', () => {
     expect(await failure(app, 'CREATE SCHEMA other')).toBe('permission denied for database shop');
   });
 
+  test('a migration that creates its own schema: the app is denied it until the keeper runs, then reads and writes there, now and later; a schema of another role stays out of reach', async () => {
+    const master = await asMaster();
+    await master.query('CREATE SCHEMA billing');
+    await master.query('CREATE TABLE billing.invoices (id bigserial PRIMARY KEY, total int NOT NULL)');
+    await master.query('INSERT INTO billing.invoices (total) VALUES (10)');
+    // Another role's schema (an operator's, an extension's): not the app's business.
+    const boot = await connect('postgres', 'bootstrap-pass');
+    await boot.query('CREATE SCHEMA audit');
+    await boot.query('CREATE TABLE audit.events (id int)');
+    await boot.query('GRANT USAGE ON SCHEMA audit TO herd');
+
+    const app = await connect('shop_app', APP_PASSWORD);
+    expect(await failure(app, 'SELECT total FROM billing.invoices')).toBe('permission denied for schema billing');
+
+    expect(await keepAppRoles(master, ROLES)).toEqual({ createdGroup: false, createdUser: false, schemas: ['public', 'billing'] });
+    expect((await app.query('SELECT total FROM billing.invoices')).rows).toEqual([{ total: 10 }]);
+    await app.query('INSERT INTO billing.invoices (total) VALUES (20)'); // uses the sequence
+    await app.query('UPDATE billing.invoices SET total = 21 WHERE total = 20');
+    await app.query('DELETE FROM billing.invoices WHERE total = 21');
+
+    // A later migration in that schema: the owner's default privileges there cover it, without the keeper.
+    await master.query('CREATE TABLE billing.payments (id serial PRIMARY KEY, invoice bigint NOT NULL)');
+    await app.query('INSERT INTO billing.payments (invoice) VALUES (1)');
+    expect((await app.query('SELECT count(*)::int AS n FROM billing.payments')).rows).toEqual([{ n: 1 }]);
+
+    // Still nothing but DML: no DDL in the new schema, nothing in the other role's.
+    expect(await failure(app, 'CREATE TABLE billing.mine (id int)')).toBe('permission denied for schema billing');
+    expect(await failure(app, 'DROP TABLE billing.invoices')).toBe('must be owner of table invoices');
+    expect(await failure(app, 'TRUNCATE billing.invoices')).toBe('permission denied for table invoices');
+    expect(await failure(app, 'SELECT * FROM audit.events')).toBe('permission denied for schema audit');
+  });
+
   test('a second run changes nothing', async () => {
     const master = await asMaster();
     const before = await catalog(master);
-    expect(await keepAppRoles(master, ROLES)).toEqual({ createdGroup: false, createdUser: false });
+    expect(await keepAppRoles(master, ROLES)).toEqual({ createdGroup: false, createdUser: false, schemas: ['public', 'billing'] });
     expect(await catalog(master)).toEqual(before);
   });
 
@@ -101,7 +134,7 @@ describeWith(POSTGRES_REQUIREMENTS, 'role keeper (real PostgreSQL)', () => {
     expect(await failure(clone, 'DROP TABLE views')).toBe('must be owner of table views');
 
     // The secret now names the clone: the keeper keeps its password and grants it the group directly.
-    expect(await keepAppRoles(master, { ...ROLES, user: 'shop_app_clone', password: 'clone-pass-1' })).toEqual({ createdGroup: false, createdUser: false });
+    expect(await keepAppRoles(master, { ...ROLES, user: 'shop_app_clone', password: 'clone-pass-1' })).toMatchObject({ createdGroup: false, createdUser: false });
     const members = await master.query(`SELECT m.rolname FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid
       JOIN pg_roles m ON m.oid = a.member WHERE r.rolname = 'shop_app_group' ORDER BY 1`);
     expect(members.rows.map((r) => r.rolname)).toEqual(['shop_app', 'shop_app_clone']);
@@ -129,7 +162,7 @@ describeWith(POSTGRES_REQUIREMENTS, 'role keeper (real PostgreSQL)', () => {
       { masterSecretArn: 'arn:master', appSecretArn: 'arn:app', group: 'shop_app_group', database: DATABASE },
       { secretsManager: secretsManager as never, connect: (m) => connect(m.username, m.password, m.database) },
     );
-    expect(result).toEqual({ user: 'shop_app', createdGroup: false, createdUser: false });
+    expect(result).toMatchObject({ user: 'shop_app', createdGroup: false, createdUser: false });
     expect(JSON.stringify(result)).not.toContain(APP_PASSWORD);
     secrets['arn:app'] = 'not json';
     await expect(runKeeper({ masterSecretArn: 'arn:master', appSecretArn: 'arn:app', group: 'g', database: DATABASE }, { secretsManager: secretsManager as never, connect: asMaster }))

@@ -4,6 +4,7 @@ import * as path from 'path';
 import { buildSync } from 'esbuild';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { stateMachineTimeoutSeconds } from '../../lambda/deploy/budget';
+import { KEEPER_WAIT_SECONDS } from '../../lambda/deploy/role-keeper';
 import { buildApp, type SynthesizedApp } from '../support/app';
 
 interface Statement {
@@ -284,6 +285,29 @@ describe('the migration runner', () => {
     expect(actionsOf(pass)).toEqual(['iam:PassRole']);
     expect(resourcesOf(pass)).toContainEqual({ 'Fn::GetAtt': [runnerRoleId(), 'Arn'] });
     expect(pass.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
+  });
+});
+
+describe('the role keeper after a migration', () => {
+  const keeperId = () => {
+    const ids = Object.keys(template.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('keeps the app\'s PostgreSQL group role') } }));
+    expect(ids).toHaveLength(1);
+    return ids[0]!;
+  };
+
+  test('the advance function is told the keeper\'s ARN, and may invoke that function only (no version, alias or other function)', () => {
+    const fn = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Description: 'herd staging: advances a deploy by one step' } }))[0];
+    // DEPLOY_ENVIRONMENT is a Fn::Join: the part after `"roleKeeperFunctionArn":"` is the keeper's ARN.
+    const parts = (fn.Properties as { Environment: { Variables: { DEPLOY_ENVIRONMENT: { 'Fn::Join': [string, unknown[]] } } } }).Environment.Variables.DEPLOY_ENVIRONMENT['Fn::Join'][1];
+    const at = parts.findIndex((p) => typeof p === 'string' && p.endsWith('"roleKeeperFunctionArn":"'));
+    expect(parts[at + 1]).toEqual({ 'Fn::GetAtt': [keeperId(), 'Arn'] });
+    const invokes = advanceStatements.filter((s) => actionsOf(s).some((a) => a.startsWith('lambda:')));
+    expect(invokes.map((s) => [s.Sid, actionsOf(s), resourcesOf(s)])).toEqual([['InvokeRoleKeeper', ['lambda:InvokeFunction'], [{ 'Fn::GetAtt': [keeperId(), 'Arn'] }]]]);
+  });
+
+  test(`the advance function's timeout leaves room after the keeper's longest wait (${KEEPER_WAIT_SECONDS} s)`, () => {
+    const fn = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Description: 'herd staging: advances a deploy by one step' } }))[0];
+    expect((fn.Properties as { Timeout: number }).Timeout - KEEPER_WAIT_SECONDS).toBeGreaterThanOrEqual(30);
   });
 });
 

@@ -24,6 +24,7 @@ import {
   ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { CreateDBInstanceCommand, RDSClient } from '@aws-sdk/client-rds';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -81,6 +82,8 @@ export function wireClients(server: MotoServer): WireClients {
     logs: new CloudWatchLogsClient(config),
     // moto serves buckets by path (no virtual-host DNS here).
     s3: new S3Client({ ...config, forcePathStyle: true }),
+    // Unused by the wire tests: their environments have no role keeper to invoke.
+    lambda: new LambdaClient(config),
     dynamodbRaw,
   };
 }

@@ -166,6 +166,17 @@ class Arns {
   bucket(name: string): string {
     return `arn:aws:s3:::${name}`;
   }
+  /**
+   * The function an Invoke names (a name, `name:qualifier`, a partial or a full ARN) as IAM
+   * authorizes it: the function's ARN, with the qualifier when one is given (Lambda: "Resource
+   * and conditions for Lambda actions", a qualified ARN for a version or alias).
+   */
+  lambdaFunction(functionName: string, qualifier?: string): string {
+    const m = /^(?:arn:aws[a-zA-Z-]*:lambda:)?(?:([a-z]{2}(?:-gov)?-[a-z]+-\d):)?(?:(\d{12}):)?(?:function:)?([a-zA-Z0-9-_.]+)(?::(\$LATEST|[a-zA-Z0-9-_]+))?$/.exec(functionName);
+    if (!m) return functionName;
+    const q = m[4] ?? qualifier;
+    return `arn:aws:lambda:${m[1] ?? this.r}:${m[2] ?? this.a}:function:${m[3]}${q !== undefined ? `:${q}` : ''}`;
+  }
   object(bucket: string, key: string): string {
     return `arn:aws:s3:::${bucket}/${key}`;
   }
@@ -550,6 +561,11 @@ const MAPPERS: Record<string, Mapper> = {
   's3:ListMultipartUploads': (input, arns) => [{ action: 's3:ListBucketMultipartUploads', resource: arns.bucket(str(input.Bucket)), context: {} }],
   'sns:Publish': publish,
   'eventBridge:PutEvents': putEvents,
+  'lambda:Invoke': (input, arns) => [{
+    action: 'lambda:InvokeFunction',
+    resource: arns.lambdaFunction(str(input.FunctionName), typeof input.Qualifier === 'string' ? input.Qualifier : undefined),
+    context: {},
+  }],
 
   'sfn:StartExecution': (input) => [{ action: 'states:StartExecution', resource: str(input.stateMachineArn), context: {} }],
   'sfn:StopExecution': executionRequest('states:StopExecution'),
