@@ -251,10 +251,9 @@ const startMigration: Step = async (state, ctx) => {
 };
 
 /**
- * `deploy.backup` `snapshot-wait`: before a snapshot, RDS refuses
- * one unless the instance is `available` (a backup window, a modification or the first backup
- * after creation make it `backing-up`, `modifying`, …): wait for it, bounded by the migration
- * timeout. `pitr` and `snapshot` record a restore point instead, without waiting.
+ * `deploy.backup` `snapshot-wait`: before a snapshot, RDS refuses one unless the instance is
+ * `available` (a backup window, a modification or the first backup after creation make it
+ * `backing-up`, `modifying`, …): wait for it, bounded by the migration timeout.
  */
 const waitDatabase: Step = async (state, ctx) => {
   if (!hasReleaseProcess(state) || state.migration?.done) return STAGE_DONE;
