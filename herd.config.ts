@@ -21,7 +21,7 @@ const config: HerdSettings = {
       profile: 'small',
       network: { cidr: '10.20.0.0/16' },
       web: { minCapacity: 2, maxCapacity: 3 },
-      deploy: { strategy: 'rolling', backupBeforeMigrate: true },
+      deploy: { strategy: 'rolling', backup: 'snapshot' },
     },
     {
       name: 'production',

@@ -171,7 +171,7 @@ async function main(): Promise<void> {
       '',
       `Timing parameters (lib/plan/timings.ts DEFAULT_TIMINGS): boot ${t.bootSeconds.value} s, app start ${t.appStartSeconds.value} s, bake ${t.bakeSeconds.value} s, ` +
         `image ${t.imageSeconds.value} s, migration ${t.migrationSeconds.value} s, DB snapshot ${t.dbSnapshotSeconds.value} s, health check ${t.healthCheckIntervalSeconds.value} s ` +
-        `(new target: ${t.initialHealthyChecks.value} pass), deregistration delay ${t.deregistrationDelaySeconds.value} s; production deploy settings (max healthy 150 %, warmup 60 s, backup before migrate, web and worker refreshed in parallel); 1 worker.`,
+        `(new target: ${t.initialHealthyChecks.value} pass), deregistration delay ${t.deregistrationDelaySeconds.value} s; production deploy settings (max healthy 150 %, warmup 60 s, backup: point-in-time restore point + DB snapshot alongside the bake, web and worker refreshed in parallel); 1 worker.`,
       `Anchors (lib/plan/anchors.ts): Fabric steps ${f.deployCode}/${f.installRequirements}/${f.backupDb}/${f.migrate}/${f.collectstatic}/${f.switchRelease}/${f.reload} s (code/requirements/backup/migrate/collectstatic/switch/reload), Fabulaws sleep 45 s, wait loops poll every 10 s.`,
       'no healthy target: outside a maintenance window; code/schema skew: the seed\'s "potential downtime" (migration started while old code serves, or new code before it finished).',
       'herd ÷: herd\'s modelled duration over the anchor\'s (or the lower bound\'s), same fleet, same timing parameters (herd includes its bake; the Fabric anchors bake nothing). serving at: when the new release serves every request (before the alarm watch).',

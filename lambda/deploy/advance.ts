@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { acquireLock, historyItem, releaseLock, writeHistory } from './lock';
 import { BAKE_STEPS } from './bake';
+import { BACKUP_STEPS } from './backups';
 import { janitor } from './janitor';
 import type { Clock } from './clients';
 import { COMPENSATION_STEPS, compensationSteps } from './compensate';
@@ -23,6 +24,7 @@ import { NO_RELEASE, parameterNames } from '../../lib/names';
 import { failureCause, isPersistent, retryAfter } from './retries';
 import { RECORD_STEPS } from './record';
 import { RELEASE_STEPS } from './release';
+import { RESTORE_POINT_STEPS } from './restore-point';
 import { ROLLOUT_STEPS } from './rollout';
 import { DIAGNOSE_STEPS } from './diagnose';
 import { checkStackSettled } from './stack';
@@ -93,8 +95,10 @@ const STEPS: Record<string, Step> = {
   'lock.preflight': preflightStep,
   'lock.notify': notifyStart,
   'lock.janitor': janitor,
+  ...BACKUP_STEPS,
   ...BAKE_STEPS,
   ...RELEASE_STEPS,
+  ...RESTORE_POINT_STEPS,
   ...ROLLOUT_STEPS,
   ...DIAGNOSE_STEPS,
   ...RECORD_STEPS,
@@ -206,6 +210,7 @@ const NEXT_AFTER_NOTIFY: Record<string, string | undefined> = { 'lock.notify': '
 
 /** The record step after `step`; undefined after the last. */
 const NEXT_RECORD_STEP: Record<string, string | undefined> = {
+  'record.snapshot': 'record.retention',
   'record.retention': 'record.backups',
   'record.backups': 'record.history',
   'record.history': 'record.notify',

@@ -95,9 +95,21 @@ export function longestPath(deploy: DeployConfig, strategy: DeployStrategy): Wai
     { step: 'bake.waitImage', minutes: t.imageMinutes, baseSeconds: 20 },
     { step: 'launchTemplate.waitParameters', minutes: PARAMETER_WAIT_MINUTES, baseSeconds: 5 },
   ];
+  // The backup before the migration (`deploy.backup`): snapshot-wait waits for the database, then
+  // its snapshot; pitr and snapshot at most for a first automated backup, and snapshot checks its
+  // snapshot (started alongside the bake) in `record`. Unknown (an older environment): the longest.
+  const backup: Wait[] = deploy.backup === 'none' ? []
+    : deploy.backup === 'pitr' ? [{ step: 'migrate.restorePoint', minutes: t.migrateMinutes, baseSeconds: 30 }]
+    : deploy.backup === 'snapshot' ? [
+      { step: 'migrate.restorePoint', minutes: t.migrateMinutes, baseSeconds: 30 },
+      { step: 'record.snapshot', minutes: t.migrateMinutes, baseSeconds: 30 },
+    ]
+    : [
+      { step: 'migrate.waitDatabase', minutes: t.migrateMinutes, baseSeconds: 30 },
+      { step: 'migrate.waitSnapshot', minutes: t.migrateMinutes, baseSeconds: 30 },
+    ];
   const migrate: Wait[] = [
-    { step: 'migrate.waitDatabase', minutes: t.migrateMinutes, baseSeconds: 30 },
-    { step: 'migrate.waitSnapshot', minutes: t.migrateMinutes, baseSeconds: 30 },
+    ...backup,
     { step: 'migrate.waitRunner', minutes: t.migrateMinutes, baseSeconds: 10 },
   ];
   const roles = ['web', 'worker'];

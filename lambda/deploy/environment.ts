@@ -3,8 +3,8 @@
  * resolved deploy settings. The CDK stack writes it as JSON into the Lambda's
  * `DEPLOY_ENVIRONMENT` variable; `parseDeployEnvironment` validates it once per cold start.
  */
-import type { DeployConfig, DeployStrategy, MigrationOrder } from '../../lib/config/types';
-import { DEPLOY_STRATEGIES, MIGRATION_ORDERS } from '../../lib/config/types';
+import type { BackupMode, DeployConfig, DeployStrategy, MigrationOrder } from '../../lib/config/types';
+import { BACKUP_MODES, DEPLOY_STRATEGIES, MIGRATION_ORDERS } from '../../lib/config/types';
 
 /** One role's fleet as the deploy step sees it. */
 export interface FleetEnvironment {
@@ -209,7 +209,7 @@ function checkDeployConfig(c: Checker, value: unknown, path: string): void {
   const d = c.obj(value, path);
   c.oneOf<DeployStrategy>(d, 'strategy', path, DEPLOY_STRATEGIES);
   c.oneOf<MigrationOrder>(d, 'migrationOrder', path, MIGRATION_ORDERS);
-  c.bool(d, 'backupBeforeMigrate', path);
+  c.oneOf<BackupMode>(d, 'backup', path, BACKUP_MODES);
   if (d.backupRetention !== undefined) c.int(d, 'backupRetention', path, 1, 50);
   c.num(d, 'holdMaintenanceMinutes', path, 0, 24 * 60);
   c.num(d, 'alarmWatchMinutes', path, 0, 24 * 60);

@@ -6,6 +6,7 @@
  */
 import { DescribeInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { TAGS } from '../../lib/names';
+import { snapshotsEarly } from './backups';
 import type { DeployState } from './state';
 import type { AdvanceContext, Step } from './step';
 
@@ -49,5 +50,6 @@ export const janitor: Step = async (state, ctx) => {
   if (leftovers.length > 0) {
     state.warnings.push(`terminated ${leftovers.length} builder/runner instance(s) left by an earlier deploy: ${leftovers.slice(0, 10).map((l) => l.id).join(', ')}${leftovers.length > 10 ? ', …' : ''}`);
   }
-  return { stageDone: true };
+  // Then the manual snapshot that runs alongside the bake, if the deploy takes one (`backups.ts`).
+  return snapshotsEarly(state, ctx) ? { goto: 'lock.snapshot' } : { stageDone: true };
 };

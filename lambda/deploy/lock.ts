@@ -11,6 +11,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { DeployClients } from './clients';
 import { DeployLockedError, LockNotHeldError } from './errors';
+import { restoreInstructions, restorePointRecord } from './restore-point';
 import type { DeployOutcome, DeployState, Phase } from './state';
 import type { Role } from '../../lib/config/types';
 
@@ -203,8 +204,15 @@ export interface HistoryItem {
   /** The environment as the deploy found it: each group's capacity, version and suspended processes, and whose page was up. */
   readonly before?: DeployState['before'];
   readonly deregisteredImages?: readonly string[];
-  /** The database snapshot taken before this deploy's migration: what to restore if its data goes wrong. */
+  /**
+   * The database snapshot this deploy took before its migration (`snapshot-wait`: just before
+   * it; `snapshot`: alongside the bake, absent if it failed): what to restore if its data goes wrong.
+   */
   readonly backupSnapshot?: string;
+  /** The point in time to restore to, just before the migration, and the window RDS gives (`restore-point.ts`). */
+  readonly restorePoint?: ReturnType<typeof restorePointRecord>;
+  /** How to restore the data as it was before the migration: the command, and from when until when it works. */
+  readonly restore?: string;
   /** herd's older pre-migration snapshots this deploy deleted (`deploy.backupRetention`). */
   readonly deletedBackups?: readonly string[];
   readonly warnings?: readonly string[];
@@ -245,6 +253,9 @@ export function historyItem(state: DeployState, now: number, status: HistoryItem
     ...(state.compensation && state.compensation.errors.length > 0 ? { compensationErrors: state.compensation.errors } : {}),
     ...(state.retention && state.retention.deregistered.length > 0 ? { deregisteredImages: state.retention.deregistered } : {}),
     ...(state.migration?.snapshotId ? { backupSnapshot: state.migration.snapshotId } : {}),
+    ...(!state.migration?.snapshotId && state.backup?.snapshotId && state.backup.snapshotStatus !== 'failed' ? { backupSnapshot: state.backup.snapshotId } : {}),
+    ...(state.backup?.restorePoint ? { restorePoint: restorePointRecord(state.backup.restorePoint) } : {}),
+    ...(restoreInstructions(state) ? { restore: restoreInstructions(state) } : {}),
     ...(state.backups && state.backups.deleted.length > 0 ? { deletedBackups: state.backups.deleted } : {}),
     ...(state.warnings.length > 0 ? { warnings: state.warnings } : {}),
     ...(state.leftoversTerminated !== undefined ? { leftoversTerminated: state.leftoversTerminated } : {}),

@@ -23,6 +23,7 @@ import type { DeployStrategy } from '../../lib/config/types';
 import type { DeployClients } from './clients';
 import type { DeployEnvironment } from './environment';
 import { describeError, errorCode, isTransient } from './errors';
+import { restoreInstructions } from './restore-point';
 import type { DeployState } from './state';
 
 /** EventBridge `source` of every herd event (a rule matches it: `{"source": ["herd"]}`). */
@@ -78,11 +79,16 @@ export interface DeployEvent {
   readonly compensationErrors?: readonly string[];
   /** What the deploy noticed and worked around (same bounds). */
   readonly warnings?: readonly string[];
+  /**
+   * A deploy that failed after its migration started: how to restore the data as it was
+   * before it (the restore point's command and window, or the snapshot), at most `MAX_CAUSE_CHARS`.
+   */
+  readonly restore?: string;
 }
 
 /**
  * Bounds that keep an event far below SNS's 256 KiB message and EventBridge's 256 KiB entry
- * (both in bytes, UTF-8): 4,000 + 2 × 20 × 500 characters, at most 4 bytes each, is < 100 KiB.
+ * (both in bytes, UTF-8): 2 × 4,000 (cause, restore) + 2 × 20 × 500 characters, at most 4 bytes each, is < 100 KiB.
  */
 export const MAX_CAUSE_CHARS = 4000;
 export const MAX_LIST_ITEMS = 20;
@@ -129,6 +135,8 @@ export function deployEventOf(state: DeployState, status: DeployEventStatus, now
     ...(state.previous ? { previousRelease: state.previous.release } : {}),
     ...(compensationErrors.length > 0 ? { compensationErrors: boundedList(compensationErrors) } : {}),
     ...(state.warnings.length > 0 ? { warnings: boundedList(state.warnings) } : {}),
+    // Only once the migration may have changed data: before it, there is nothing to restore.
+    ...(failing && state.migration?.runnerId && restoreInstructions(state) ? { restore: truncate(restoreInstructions(state) ?? '', MAX_CAUSE_CHARS) } : {}),
   };
 }
 
@@ -179,6 +187,7 @@ export function deployMessage(event: DeployEvent): string {
   fact('ended', event.endedAt);
   fact('previous', event.previousRelease);
   fact('cause', event.failedPhase && event.cause ? `${event.failedPhase}: ${event.cause}` : event.cause);
+  fact('restore', event.restore);
   for (const [label, items] of [['not undone', event.compensationErrors], ['warnings', event.warnings]] as const) {
     if (items && items.length > 0) lines.push(`${label}:`, ...items.map((i) => `  - ${i}`));
   }

@@ -13,12 +13,15 @@
  * - A rollback alarm is in ALARM: the refresh would roll back at once (or a `full` deploy's
  *   alarm watch would); `ignoreAlarms` starts anyway and the history records which.
  * - The release has neither an image nor an artifact to bake one from.
+ * - The deploy relies on point-in-time recovery to undo its migration (`deploy.backup` `pitr`
+ *   or `snapshot`) and the database's automated backups are off (`restore-point.ts`).
  */
 import { DescribeInstanceRefreshesCommand } from '@aws-sdk/client-auto-scaling';
 import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { findReleaseImages } from './bake';
 import { maintenanceStatus } from './maintenance';
+import { backupProblem } from './restore-point';
 import type { Role } from '../../lib/config/types';
 import { DeployFailure } from './errors';
 import type { DeployState } from './state';
@@ -32,7 +35,7 @@ const ACTIVE_REFRESH = new Set(['Pending', 'InProgress', 'Cancelling', 'Rollback
 
 /** One reason a deploy cannot start, and what to do about it. */
 export interface PreflightProblem {
-  readonly check: 'processes' | 'refresh' | 'alarms' | 'release';
+  readonly check: 'processes' | 'refresh' | 'alarms' | 'release' | 'backups';
   readonly message: string;
 }
 
@@ -85,6 +88,8 @@ export async function groupProblems(ctx: AdvanceContext): Promise<{ problems: Pr
 /** What the pre-flight checks: the deploy's release, mode, and whether it may start despite an alarm. */
 export type PreflightRequest = Pick<DeployState, 'app' | 'release'> &
   Partial<Pick<DeployState, 'mode' | 'ignoreAlarms'>> & {
+    /** The deploy's stages: automated backups are checked when it migrates. Absent (the CLI): not checked, the deploy step checks them. */
+    readonly plan?: readonly string[];
     /** The artifact a release without an image is baked from; absent: not checked (the CLI is about to upload it). */
     readonly artifactKey?: string;
   };
@@ -153,6 +158,10 @@ export async function preflight(ctx: AdvanceContext, request: PreflightRequest):
   }
   const release = await releaseProblem(ctx, request);
   if (release) problems.push(release);
+  if (request.mode === undefined) {
+    const backups = await backupProblem(ctx, request.plan);
+    if (backups) problems.push({ check: 'backups', message: backups });
+  }
   return { problems, ignoredAlarms, ...(before ? { before } : {}) };
 }
 

@@ -215,7 +215,7 @@ const backups: Step = async (state, ctx) => {
   if (b.done || !ctx.env.database) return { goto: 'record.history' };
   try {
     if (!b.pending) {
-      b.pending = await backupsToDelete(ctx, state.app, state.env, ctx.env.deploy.backupRetention ?? 3, state.migration?.snapshotId);
+      b.pending = await backupsToDelete(ctx, state.app, state.env, ctx.env.deploy.backupRetention ?? 3, state.migration?.snapshotId ?? state.backup?.snapshotId);
       return { poll: 0 };
     }
     const next = b.pending[0];

@@ -240,14 +240,28 @@ export function snapshotIdentifier(state: DeployState): string {
 }
 
 /**
- * Before a snapshot: RDS refuses one unless the instance is `available` (a backup window, a
- * modification or the first backup after creation make it `backing-up`, `modifying`, …).
- * Wait for it, bounded by the migration timeout.
+ * The migration's first step: what backs the database up before it (`deploy.backup`):
+ * `snapshot-wait` waits for the database and its snapshot, `pitr` and `snapshot` record a
+ * restore point (`restore-point.ts`) and wait for nothing, `none` (or no database) runs it.
+ */
+const startMigration: Step = async (state, ctx) => {
+  if (!hasReleaseProcess(state) || state.migration?.done) return STAGE_DONE;
+  const backup = ctx.env.database ? ctx.env.deploy.backup : 'none';
+  if (backup === 'snapshot-wait') return { goto: 'migrate.waitDatabase' };
+  return { goto: backup === 'none' ? 'migrate.launchRunner' : 'migrate.restorePoint' };
+};
+
+/**
+ * `deploy.backup` `snapshot-wait`: before a snapshot, RDS refuses one unless the instance is
+ * `available` (a backup window, a modification or the first backup after creation make it
+ * `backing-up`, `modifying`, …): wait for it, bounded by the migration timeout.
  */
 const waitDatabase: Step = async (state, ctx) => {
   if (!hasReleaseProcess(state) || state.migration?.done) return STAGE_DONE;
   const db = ctx.env.database;
-  if (!ctx.env.deploy.backupBeforeMigrate || !db) return { goto: 'migrate.launchRunner' };
+  if (ctx.env.deploy.backup === 'none' || !db) return { goto: 'migrate.launchRunner' };
+  // Point-in-time recovery: nothing to wait for (`restore-point.ts`).
+  if (ctx.env.deploy.backup !== 'snapshot-wait') return { goto: 'migrate.restorePoint' };
   const res = await ctx.clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: db.instanceIdentifier }));
   const status = res.DBInstances?.[0]?.DBInstanceStatus ?? 'missing';
   if (SNAPSHOT_READY.has(status)) return { goto: 'migrate.snapshot' };
@@ -411,6 +425,7 @@ export const RELEASE_STEPS: Record<string, Step> = {
   'launchTemplate.read': readCurrent,
   'launchTemplate.create': createVersions,
   'launchTemplate.waitParameters': waitParameters,
+  'migrate.start': startMigration,
   'migrate.waitDatabase': waitDatabase,
   'migrate.snapshot': snapshot,
   'migrate.waitSnapshot': waitSnapshot,

@@ -6,6 +6,7 @@ import type { DeployStrategy, MigrationOrder, Role } from '../../lib/config/type
 import { RELEASE_ID_PATTERN } from '../../lib/release-id';
 import { DEPLOY_STRATEGIES, MIGRATION_ORDERS } from '../../lib/config/types';
 import { InvalidDeployInputError } from './errors';
+import type { RestorePoint } from './restore-point';
 
 /** What `herd deploy` (or any CI) passes as the Step Functions execution input. */
 export interface DeployInput {
@@ -182,6 +183,24 @@ export interface DeployState {
     snapshotId?: string; runnerId?: string; /** When this deploy launched the runner (epoch ms). */ runnerLaunchedAt?: number; exitCode?: number; done?: boolean;
     /** The role keeper ran after the migration (`role-keeper.ts`). */
     rolesKept?: boolean;
+  };
+  /**
+   * The backup before the migration in `deploy.backup` `pitr` and `snapshot` (`restore-point.ts`,
+   * `backups.ts`); `snapshot-wait` records its snapshot in `migration.snapshotId`.
+   */
+  backup?: {
+    /** The database instance. */
+    instance?: string;
+    /** `snapshot`: the manual snapshot started alongside the bake, once RDS accepted it. */
+    snapshotId?: string;
+    /** When it was started (epoch ms): it holds the data as of then. */
+    snapshotStartedAt?: number;
+    /** Its status when last read (`creating`, `available`, `failed`…). */
+    snapshotStatus?: string;
+    /** Why it could not be started yet (the instance was `backing-up`…): tried again before the migration, never waited for. */
+    snapshotDeferred?: string;
+    /** The point in time to restore to: just before the migration. */
+    restorePoint?: RestorePoint;
   };
   /** Index into the roles being refreshed (rolling): the first role not done yet. */
   roleIndex: number;
@@ -361,12 +380,12 @@ export const FIRST_STEP: Record<Stage, string> = {
   lock: 'lock.acquire',
   bake: 'bake.find',
   launchTemplate: 'launchTemplate.read',
-  migrate: 'migrate.waitDatabase',
+  migrate: 'migrate.start',
   refresh: 'refresh.start',
   maintenanceOn: 'maintenance.on',
   replace: 'replace.record',
   hold: 'hold.wait',
   maintenanceOff: 'maintenance.off',
   verify: 'verify.targets',
-  record: 'record.retention',
+  record: 'record.snapshot',
 };

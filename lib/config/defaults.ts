@@ -87,7 +87,8 @@ export function profileDefaults(profile: Profile, app: string): Omit<Environment
     deploy: {
       strategy: 'rolling',
       migrationOrder: 'before',
-      backupBeforeMigrate: production,
+      // Production: point-in-time recovery plus a manual snapshot alongside the bake (off the critical path).
+      backup: production ? 'snapshot' : 'none',
       backupRetention: production ? 10 : 3,
       rolling: {
         minHealthyPercentage: 100,

@@ -182,12 +182,29 @@ export interface RollingConfig {
   readonly parallelRoles: boolean;
 }
 
+/** How the database is backed up before a migration (`DeployConfig.backup`). */
+export type BackupMode = 'none' | 'pitr' | 'snapshot' | 'snapshot-wait';
+export const BACKUP_MODES: readonly BackupMode[] = ['none', 'pitr', 'snapshot', 'snapshot-wait'];
+/** Backup modes that rely on point-in-time recovery (automated backups on). */
+export const PITR_BACKUP_MODES: readonly BackupMode[] = ['pitr', 'snapshot'];
+
 /** Deploy defaults; `herd deploy` flags override them per deploy. */
 export interface DeployConfig {
   readonly strategy: DeployStrategy;
   readonly migrationOrder: MigrationOrder;
-  /** Snapshot the database before running migrations. */
-  readonly backupBeforeMigrate: boolean;
+  /**
+   * How the database is backed up before a deploy's migration (`BACKUP_MODES`):
+   * - `pitr`: point-in-time recovery only: automated backups must be on (checked at pre-flight
+   *   and again just before the migration), and the deploy records the time just before the
+   *   migration as the point to restore to; nothing waits;
+   * - `snapshot`: `pitr`, plus a manual snapshot started when the deploy starts (alongside the
+   *   bake), never waited for before the migration; one that fails is a warning;
+   * - `snapshot-wait`: a manual snapshot taken just before the migration and waited for
+   *   (the database `available` first, then the snapshot: ~90 s or more on the critical path);
+   * - `none`: nothing.
+   * Replaces `backupBeforeMigrate` (true was `snapshot-wait`).
+   */
+  readonly backup: BackupMode;
   /**
    * herd's pre-migration snapshots kept per environment (the newest; older ones are deleted
    * when a deploy succeeds), so the account's manual-snapshot quota (100 per region by

@@ -3,6 +3,7 @@ import { architectureOf } from '../architecture';
 import { profileDefaults } from './defaults';
 import { SETTING_NAME, isHerdSetting } from '../app-settings';
 import {
+  BACKUP_MODES,
   DEPLOY_STRATEGIES,
   EnvironmentConfig,
   HerdConfig,
@@ -197,7 +198,16 @@ const environmentSchema = z.strictObject({
     .strictObject({
       strategy: oneOf(DEPLOY_STRATEGIES).optional(),
       migrationOrder: oneOf(MIGRATION_ORDERS).optional(),
-      backupBeforeMigrate: bool.optional(),
+      backup: oneOf(BACKUP_MODES).optional(),
+      // Replaced by deploy.backup: `true` no longer says whether the deploy waits for the snapshot.
+      backupBeforeMigrate: z
+        .unknown()
+        .refine(() => false, {
+          message:
+            'was replaced by deploy.backup: write backup: "snapshot-wait" for what true did (snapshot and wait before the migration), ' +
+            '"snapshot" (point-in-time recovery plus a snapshot alongside the bake, not waited for), "pitr", or "none" for false',
+        })
+        .optional(),
       backupRetention: int(1, 50, ' snapshots (RDS allows 100 manual snapshots per region by default)').optional(),
       rolling: z
         .strictObject({

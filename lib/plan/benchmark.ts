@@ -9,7 +9,7 @@ import { profileDefaults } from '../config/defaults';
 import type { DeployConfig } from '../config/types';
 import type { FakeTimings } from '../simulation/fake-cloud';
 import { SEED_FABRIC_STEPS, anchorsFor, instanceReadySeconds, type AnchorResult, type AnchorTimings } from './anchors';
-import { planDeploy, type DeployPlan } from './model';
+import { planDeploy, rollingBreakdown, type DeployPlan } from './model';
 import { DEFAULT_TIMINGS, timingValues } from './timings';
 
 export const BENCH_COLUMNS = [
@@ -44,15 +44,14 @@ export function benchTable(rows: readonly BenchRow[], keys: readonly BenchKey[] 
   return [line(headers), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
-/** Seconds of a plan by phase: bake, snapshot, migration runner, rollout, verify, the rest. They add up to the total. */
-export function phaseBreakdown(plan: Pick<DeployPlan, 'stepSeconds' | 'totalSeconds'>): { bake: number; snapshot: number; migrate: number; rollout: number; verify: number; other: number } {
-  const sum = (match: (step: string) => boolean) => Object.entries(plan.stepSeconds).filter(([step]) => match(step)).reduce((s, [, v]) => s + v, 0);
-  const bake = sum((step) => step.startsWith('bake.'));
-  const snapshot = sum((step) => ['migrate.waitDatabase', 'migrate.snapshot', 'migrate.waitSnapshot'].includes(step));
-  const migrate = sum((step) => step.startsWith('migrate.')) - snapshot;
-  const rollout = sum((step) => /^(refresh|replace|maintenance|hold|switch)\./.test(step));
-  const verify = sum((step) => step.startsWith('verify.'));
-  return { bake, snapshot, migrate, rollout, verify, other: plan.totalSeconds - bake - snapshot - migrate - rollout - verify };
+/**
+ * Seconds of a plan by phase (`rollingBreakdown`, with a `full` deploy's page, staging,
+ * switch and settle counted as its rollout). They add up to the total.
+ */
+export function phaseBreakdown(plan: Pick<DeployPlan, 'stepSeconds' | 'totalSeconds'>): ReturnType<typeof rollingBreakdown> {
+  const b = rollingBreakdown(plan);
+  const full = Object.entries(plan.stepSeconds).filter(([step]) => /^(replace|maintenance|hold|stage|switch|settle)\./.test(step)).reduce((s, [, v]) => s + v, 0);
+  return { ...b, rollout: b.rollout + full, other: b.other - full };
 }
 
 /**
@@ -103,7 +102,7 @@ export function phaseRows(p: DeployPlan): BenchRow[] {
   const share = (v: number) => (p.totalSeconds === 0 ? '' : `${Math.round((100 * v) / p.totalSeconds)} %`);
   const rows: [string, number][] = [
     ['bake (builder, image)', b.bake],
-    ['snapshot (before migrate)', b.snapshot],
+    ['backup (restore point, snapshot waits)', b.snapshot],
     ['migrate (runner)', b.migrate],
     [p.strategy === 'full' ? 'rollout (page, new fleet, switch, page off)' : 'rollout (web and worker refreshes)', b.rollout],
     ['verify (targets, alarm watch)', b.verify],

@@ -55,7 +55,7 @@ export interface PlanInput {
   readonly imageExists: boolean;
   /** The release's Procfile has a `release:` line (migrations run). */
   readonly releaseCommand: boolean;
-  /** The environment has a database (snapshotted when `backupBeforeMigrate`). Default: `deploy.backupBeforeMigrate`. */
+  /** The environment has a database (backed up as `deploy.backup` says). Default: `deploy.backup` is not `none`. */
   readonly database?: boolean;
   readonly alarms?: readonly string[];
   /** An operator's maintenance page is up before the deploy. */
@@ -66,7 +66,7 @@ export interface PlanInput {
   readonly history?: readonly HistoryItem[];
 }
 
-export type TimelineKind = 'stage' | 'batch' | 'checkpoint' | 'maintenance';
+export type TimelineKind = 'stage' | 'batch' | 'checkpoint' | 'maintenance' | 'backup';
 
 export interface TimelineEntry {
   readonly kind: TimelineKind;
@@ -190,7 +190,7 @@ function planWorld(input: PlanInput, timings: TimingTable, overrides: { imageExi
       web: floor(input.fleets.web, input.configured?.web),
       ...(input.fleets.worker ? { worker: floor(input.fleets.worker, input.configured?.worker) } : {}),
     },
-    database: input.database ?? input.deploy.backupBeforeMigrate,
+    database: input.database ?? input.deploy.backup !== 'none',
     // herd's alarms are always in the world; an environment whose refreshes name none rolls back on none.
     ...(input.alarms !== undefined && input.alarms.length === 0 ? { alarms: { rollsBack: [] } } : {}),
     maintenanceOn: input.maintenanceOn ?? false,
@@ -229,6 +229,8 @@ class TimelineRecorder {
   private readonly known = new Set<string>();
   private readonly oldWeb = new Set<string>();
   private readonly seenCheckpoints = new Set<string>();
+  /** This deploy's manual database snapshot: when it started and became available (seconds from the start). */
+  private snapshot: { id: string; start: number; end?: number; status: string } | undefined;
   private migrationStarted = false;
   private migrationDone = false;
 
@@ -263,9 +265,19 @@ class TimelineRecorder {
     return Math.round((ms - this.t0) / 1000);
   }
 
+  private tickSnapshot(cloud: FakeCloud, now: number): void {
+    if (this.snapshot?.end !== undefined) return;
+    const s = [...cloud.dbSnapshots.values()].find((x) => x.tags[TAGS.deploy] === PLAN_DEPLOY_ID && x.tags[TAGS.role] === 'backup');
+    if (!s) return;
+    this.snapshot ??= { id: s.id, start: now, status: s.status };
+    this.snapshot.status = s.status;
+    if (s.status !== 'creating') this.snapshot.end = now;
+  }
+
   private tick(cloud: FakeCloud): void {
     this.tickSkew(cloud);
     const now = this.rel(cloud.now());
+    this.tickSnapshot(cloud, now);
     for (const role of ['web', 'worker'] as const) {
       const fleet = this.world.env.fleets[role];
       if (!fleet) continue;
@@ -297,8 +309,20 @@ class TimelineRecorder {
     }
   }
 
-  entries(end: number): TimelineEntry[] {
+  /**
+   * `waited`: the deploy waited for the snapshot before its migration (`snapshot-wait`);
+   * otherwise it ran alongside the bake, off the critical path.
+   */
+  entries(end: number, waited = false): TimelineEntry[] {
+    const snap = this.snapshot;
     return [
+      ...(snap ? [{
+        kind: 'backup' as const,
+        label: waited ? 'DB snapshot (waited for)' : 'DB snapshot (alongside, no wait)',
+        start: snap.start,
+        end: snap.end ?? end,
+        detail: `${snap.id} ${snap.status}`,
+      }] : []),
       ...this.batches.map((b, i) => {
         // Numbered per role: web and worker refreshed in parallel interleave their batches.
         const n = this.batches.slice(0, i).filter((o) => o.role === b.role).length;
@@ -386,7 +410,7 @@ async function runModel(input: PlanInput, timings: TimingTable, overrides: { ima
     m.maintenanceFirstOn !== undefined ? { on: rel(m.maintenanceFirstOn), off: m.maintenanceLastOff !== undefined ? rel(m.maintenanceLastOff) : total } : undefined;
   const timeline: TimelineEntry[] = [
     ...stageEntries(states, total, roles),
-    ...recorder.entries(total),
+    ...recorder.entries(total, input.deploy.backup === 'snapshot-wait'),
     ...(maintenance && !input.maintenanceOn ? [{ kind: 'maintenance' as const, label: 'maintenance page up', start: maintenance.on, end: maintenance.off }] : []),
   ].sort((a, b) => a.start - b.start || kindOrder(a.kind) - kindOrder(b.kind));
   const calls = world.cloud.callCounts();
@@ -428,16 +452,19 @@ function stepSecondsOf(states: readonly { at: number; state: DeployState }[], en
 }
 
 /**
- * Where a rolling deploy's time goes, by what holds it: the bake, the pre-migration snapshot
- * (and the wait for the database to be available), the migration runner, the rollout (refreshes
+ * Where a rolling deploy's time goes, by what holds it: the bake, the backup before the
+ * migration (`snapshot-wait`: the wait for the database to be available and for the
+ * snapshot; `pitr` and `snapshot`: the restore point, and the check of the snapshot started
+ * alongside the bake before `record`, ~0 once it is done by then), the migration runner, the rollout (refreshes
  * and floors), the verification (targets, then the alarm watch), and the rest (lock, launch
  * template, record).
  */
 export function rollingBreakdown(plan: Pick<DeployPlan, 'stepSeconds' | 'totalSeconds'>): { bake: number; snapshot: number; migrate: number; rollout: number; verify: number; other: number } {
   const sum = (match: (step: string) => boolean) => Object.entries(plan.stepSeconds).filter(([step]) => match(step)).reduce((s, [, v]) => s + v, 0);
   const bake = sum((step) => step.startsWith('bake.'));
-  const snapshot = sum((step) => ['migrate.waitDatabase', 'migrate.snapshot', 'migrate.waitSnapshot'].includes(step));
-  const migrate = sum((step) => step.startsWith('migrate.')) - snapshot;
+  const backupSteps = ['lock.snapshot', 'migrate.waitDatabase', 'migrate.snapshot', 'migrate.waitSnapshot', 'migrate.restorePoint', 'record.snapshot'];
+  const snapshot = sum((step) => backupSteps.includes(step));
+  const migrate = sum((step) => step.startsWith('migrate.') && !backupSteps.includes(step));
   const rollout = sum((step) => step.startsWith('refresh.'));
   const verify = sum((step) => step.startsWith('verify.'));
   return { bake, snapshot, migrate, rollout, verify, other: plan.totalSeconds - bake - snapshot - migrate - rollout - verify };
@@ -459,7 +486,7 @@ function sequentialBatches(timeline: readonly TimelineEntry[]): number {
 }
 
 function kindOrder(kind: TimelineKind): number {
-  return ['stage', 'maintenance', 'batch', 'checkpoint'].indexOf(kind);
+  return ['stage', 'maintenance', 'backup', 'batch', 'checkpoint'].indexOf(kind);
 }
 
 /** Seconds of `phase` in a modelled plan (summed over its parts). */

@@ -14,11 +14,11 @@ function clock(seconds: number): string {
   return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
 }
 
-const BAR: Record<TimelineEntry['kind'], string> = { stage: '█', batch: '▓', checkpoint: '░', maintenance: '▒' };
+const BAR: Record<TimelineEntry['kind'], string> = { stage: '█', batch: '▓', checkpoint: '░', maintenance: '▒', backup: '▚' };
 
 /**
  * The timeline as a Gantt chart of `width` columns: one row per entry, its bar placed on a
- * common time axis (stages █, launch batches ▓, checkpoints ░, maintenance page ▒).
+ * common time axis (stages █, launch batches ▓, checkpoints ░, maintenance page ▒, DB snapshot ▚).
  */
 export function ganttChart(plan: Pick<DeployPlan, 'timeline' | 'totalSeconds'>, width = 60): string {
   const total = Math.max(1, plan.totalSeconds);
@@ -74,7 +74,7 @@ function esc(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-const COLOURS: Record<TimelineEntry['kind'], string> = { stage: '#4a78c2', batch: '#3a9d5d', checkpoint: '#c9a227', maintenance: '#c0392b' };
+const COLOURS: Record<TimelineEntry['kind'], string> = { stage: '#4a78c2', batch: '#3a9d5d', checkpoint: '#c9a227', maintenance: '#c0392b', backup: '#8e44ad' };
 
 /** The timeline as a standalone SVG document. */
 export function planSvg(plan: DeployPlan, title: string): string {

@@ -268,6 +268,12 @@ export class FakeCloud implements FakeEndpoint {
    * (`backing-up` during its backup window, `modifying`…): no snapshot can be taken then.
    */
   readonly dbBusy = new Map<string, { status: string; until: number }>();
+  /**
+   * Automated backups of each database instance (`services/rds.ts`): kept `retentionDays`
+   * (0: off, as BackupRetentionPeriod 0), restorable from `since` (epoch ms, the first
+   * automated backup). An instance absent here has them off.
+   */
+  readonly dbAutomatedBackups = new Map<string, { retentionDays: number; since: number }>();
   /** Manual DB snapshots a region allows (RDS default 100): CreateDBSnapshot beyond it fails. */
   manualSnapshotQuota = 100;
   readonly dbSnapshots = new Map<string, DbSnapshot>();

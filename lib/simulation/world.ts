@@ -63,6 +63,11 @@ export interface WorldSpec {
   readonly databaseBusy?: { readonly status: string; readonly seconds: number };
   /** Manual DB snapshots the region allows (RDS default 100). */
   readonly snapshotQuota?: number;
+  /**
+   * Days the database keeps automated backups (BackupRetentionPeriod; default 7, as herd's
+   * stacks always turn them on); 0: off (changed by hand), so no point-in-time recovery.
+   */
+  readonly databaseBackupRetentionDays?: number;
   /** herd's pre-migration snapshots that exist already (ages in days), as earlier deploys left them. */
   readonly backups?: readonly number[];
   /**
@@ -150,7 +155,7 @@ export interface KeeperRun {
 export const DEFAULT_SIMULATED_DEPLOY: DeployConfig = {
   strategy: 'rolling',
   migrationOrder: 'before',
-  backupBeforeMigrate: false,
+  backup: 'none',
   backupRetention: 3,
   rolling: { minHealthyPercentage: 100, maxHealthyPercentage: 150, instanceWarmupSeconds: 30, checkpointPercentages: [], checkpointDelaySeconds: 0, parallelRoles: true },
   holdMaintenanceMinutes: 0,
@@ -287,6 +292,9 @@ export function createWorld(spec: WorldSpec): World {
   }
   if (spec.database) {
     cloud.dbInstances.add(dbId);
+    // Backed up automatically for about a day already (its first backup ended 2 minutes past a
+    // log upload's minute, so the latest restorable time trails the start by 3 minutes).
+    cloud.dbAutomatedBackups.set(dbId, { retentionDays: spec.databaseBackupRetentionDays ?? 7, since: clock.now() - 86_400_000 + 120_000 });
     if (spec.snapshotQuota !== undefined) cloud.manualSnapshotQuota = spec.snapshotQuota;
     if (spec.databaseBusy) cloud.dbBusy.set(dbId, { status: spec.databaseBusy.status, until: clock.now() + spec.databaseBusy.seconds * 1000 });
     for (const [n, days] of (spec.backups ?? []).entries()) {

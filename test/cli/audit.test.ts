@@ -143,6 +143,21 @@ describe('operator actions in the history', () => {
     expect(rows[2]).toContain(`│ ${SIMULATED_ACTOR} │ done`);
   });
 
+  test('a deploy that failed after its restore point says how to get the data back; a successful one only in --json', async () => {
+    const { deps, sim } = setup();
+    const table = sim.world.env.tableName;
+    const put = (item: Record<string, unknown>) => sim.clients().dynamodb.send(new PutCommand({ TableName: table, Item: item }));
+    const restore = 'restore to 2026-11-05T10:07:06.000Z (just before the migration) with `aws rds restore-db-instance-to-point-in-time …`';
+    const at = (minutes: number) => new Date(sim.world.clock.now() - minutes * 60_000).toISOString();
+    await put({ ...deployItem('d1', at(120)), status: 'succeeded', restore });
+    await put({ ...deployItem('d2', at(60)), status: 'failed', failedPhase: 'migrate', error: 'migrate.waitRunner: migration failed', restore });
+    const rows = (await runHerd(['history', 'staging'], deps())).out.split('\n').filter((l) => l.startsWith('│ deploy'));
+    expect(rows[0]).toContain(`migrate: migrate.waitRunner: migration failed; to get the data back: ${restore}`);
+    expect(rows[1]).not.toContain('to get the data back');
+    const json = JSON.parse((await runHerd(['history', 'staging', '--json'], deps())).out) as { deployId: string; restore?: string }[];
+    expect(json.map((e) => [e.deployId, e.restore])).toEqual([['d2', restore], ['d1', restore]]);
+  });
+
   test('the operator\'s $HERD_ACTOR label is kept next to the identity, never instead of it', async () => {
     const { deps, sim } = setup({ actorLabel: 'release-pipeline #42' });
     expect((await runHerd(['maintenance', 'on', 'staging'], deps())).code).toBe(0);

@@ -41,7 +41,8 @@ describe('the default configuration', () => {
     expect(production.cache.replicas).toBeGreaterThanOrEqual(1);
     // The cache's AUTH token rotates like the database credentials, in every profile.
     expect([testing.cache.rotationDays, production.cache.rotationDays]).toEqual([30, 30]);
-    expect(production.deploy.backupBeforeMigrate).toBe(true);
+    expect(production.deploy.backup).toBe('snapshot');
+    expect(testing.deploy.backup).toBe('none');
   });
 
   test('production keeps every log a year, monitors its database closely and reaches AWS APIs through endpoints; testing stays cheap', () => {
@@ -138,6 +139,10 @@ describe('invalid configurations', () => {
       'production.deploy.rolling.parallelRoles ("yes") must be true or false'],
     ['checkpoints not ending at 100', one({ deploy: { rolling: { checkpointPercentages: [50, 20] } } }),
       'production.deploy.rolling.checkpointPercentages ([50,20]) must increase strictly and end with 100'],
+    ['backupBeforeMigrate, which deploy.backup replaced', one({ deploy: { backupBeforeMigrate: true } }),
+      'production.deploy.backupBeforeMigrate (true) was replaced by deploy.backup: write backup: "snapshot-wait" for what true did (snapshot and wait before the migration), "snapshot" (point-in-time recovery plus a snapshot alongside the bake, not waited for), "pitr", or "none" for false'],
+    ['an unknown backup mode', one({ deploy: { backup: 'dump' } }),
+      'production.deploy.backup ("dump") must be one of "none", "pitr", "snapshot", "snapshot-wait"'],
     ['a misspelt key', one({ web: { minCapcity: 2 } }),
       'production.web.minCapcity (2) is not a known setting; check its spelling in the configuration reference'],
     ['an app setting herd already sets', one({ appSettings: { DATABASE_HOST: 'db.example' } }),

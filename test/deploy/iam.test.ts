@@ -15,7 +15,7 @@ import { checkWorldIam, type IamCheck } from '../support/iam/world-iam';
 
 /** A rolling deploy of a new release (bake, launch template, migration, refresh) with IAM on. */
 async function deployed(options: { ebsKmsKeyArn?: string } = {}): Promise<{ world: World; iam: IamCheck }> {
-  const base = createWorld({ web: 2, worker: 1, serving: 'r1', database: true, deploy: { backupBeforeMigrate: true } });
+  const base = createWorld({ web: 2, worker: 1, serving: 'r1', database: true, deploy: { backup: 'snapshot' } });
   const world: World = options.ebsKmsKeyArn ? { ...base, env: { ...base.env, instances: { ...base.env.instances, ebsKmsKeyArn: options.ebsKmsKeyArn } } } : base;
   const keyPolicy: PolicyDocument = {
     Version: '2012-10-17',

@@ -124,6 +124,20 @@ describe('the invariant checker', () => {
     ]);
   });
 
+  test('fails when the migration ran before the backup deploy.backup asks for', async () => {
+    const backedUp = await runScenario({ ...CLEAN, world: { ...CLEAN.world, database: true, deploy: { backup: 'snapshot' } } });
+    expect(checkInvariants(backedUp)).toEqual([]);
+    // The restore point recorded after the runner launched, the snapshot started after it.
+    const state = backedUp.result.state!;
+    const point = state.backup!.restorePoint!;
+    const late = { ...backedUp, result: { ...backedUp.result, state: { ...state, backup: { ...state.backup, restorePoint: { ...point, at: backedUp.endedAt } } } } };
+    for (const s of backedUp.world.cloud.dbSnapshots.values()) s.createdAt = backedUp.endedAt;
+    expect(checkInvariants(late)).toEqual([
+      { invariant: 'no migration runs before the database is backed up as configured', evidence: expect.stringMatching(/^snapshot: restore point at \d+, runner launched at \d+$/) },
+      { invariant: 'no migration runs before the database is backed up as configured', evidence: expect.stringMatching(/^snapshot: snapshot herd-shop-staging-deploy-0001 started at \d+, runner launched at \d+$/) },
+    ]);
+  });
+
   test('fails when an execution died and nothing finished the deploy', () => {
     const item = [...run.world.cloud.table.values()].find((i) => i.pk === 'DEPLOY')!;
     item.status = 'running';

@@ -23,6 +23,10 @@
  * 8. The group bounds are as found (a failed deploy) or as configured (a successful one).
  * 9. The history item is closed: the outcome, and for any end but success, its cause.
  * 10. No broken promise the fake cloud recorded (`violations`), and IAM allowed every call.
+ * 11. No migration runs before the database is backed up as `deploy.backup` says: a restore
+ *     point recorded before the runner launched (`pitr`, `snapshot`; the history says how to
+ *     restore), a snapshot started before it (`snapshot`, unless a warning says why not), or
+ *     a snapshot available before it (`snapshot-wait`).
  */
 import { describeDenial } from '../support/iam/evaluator';
 import { ADVANCE_FATAL_ERRORS } from '../../lambda/deploy/contract';
@@ -200,6 +204,26 @@ export function checkInvariants(run: ScenarioRun, denied: readonly string[] = []
   // 10. Promises the fake saw broken, and IAM.
   for (const v of cloud.violations) breach('no broken promise (the fake cloud\'s violations)', v);
   for (const d of denied) breach('IAM allowed every call', d);
+
+  // 11. The backup before the migration.
+  const deployId = run.scenario.deploy.deployId ?? 'deploy-0001';
+  const runners = [...cloud.instances.values()].filter((i) => i.tags[TAGS.role] === 'release' && i.tags[TAGS.deploy] === deployId);
+  const firstRunner = Math.min(...runners.map((i) => i.launchedAt));
+  const backup = env.database ? env.deploy.backup : 'none';
+  if (runners.length > 0 && backup !== 'none') {
+    const state = run.result.state;
+    const snapshot = [...cloud.dbSnapshots.values()].find((x) => x.tags[TAGS.deploy] === deployId && x.tags[TAGS.role] === 'backup');
+    const why = 'no migration runs before the database is backed up as configured';
+    if (backup === 'snapshot-wait') {
+      if (!snapshot || snapshot.createdAt + cloud.timings.dbSnapshotSeconds * 1000 > firstRunner) breach(why, `snapshot-wait: ${snapshot ? `snapshot ${snapshot.id} created at ${snapshot.createdAt}` : 'no snapshot'}, runner launched at ${firstRunner}`);
+    } else {
+      const point = state?.backup?.restorePoint;
+      if (!point || point.at > firstRunner) breach(why, `${backup}: restore point ${point ? `at ${point.at}` : 'absent'}, runner launched at ${firstRunner}`);
+      if (typeof historyOf(run)?.restore !== 'string') breach(why, `${backup}: the history does not say how to restore`);
+      const warned = (state?.warnings ?? []).some((w) => /^no manual snapshot/.test(w));
+      if (backup === 'snapshot' && !warned && (!snapshot || snapshot.createdAt > firstRunner)) breach(why, `snapshot: ${snapshot ? `snapshot ${snapshot.id} started at ${snapshot.createdAt}` : 'no snapshot and no warning'}, runner launched at ${firstRunner}`);
+    }
+  }
   return breaches;
 }
 

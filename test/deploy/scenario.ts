@@ -116,6 +116,24 @@ export interface ScenarioExpectations {
   readonly roleKeeper?: { readonly runs: number; readonly servingDuringRun?: readonly string[]; readonly beforeRollout?: boolean };
   /** Per role: the batches in which its refresh launched the new release's instances (distinct launch times). */
   readonly newInstanceBatches?: { readonly web?: number; readonly worker?: number };
+  /** Steps the deploy was at, at least once. */
+  readonly stepsSeen?: readonly string[];
+  /** Steps the deploy never was at. */
+  readonly stepsNeverSeen?: readonly string[];
+  /** Patterns the history item's string fields match (by field). */
+  readonly historyPatterns?: Readonly<Record<string, string>>;
+  /**
+   * The deploy's manual snapshot was made while the bake ran (true: it started before the
+   * first builder and was available before the image), or after it, before the migration (false).
+   */
+  readonly snapshotOverlapsBake?: boolean;
+  /**
+   * A restore point was recorded before the migration runner launched, and RDS restores to it
+   * (once its latest restorable time has passed it), never to the present.
+   */
+  readonly restorePoint?: boolean;
+  /** A pattern of the `restore` the failure's notification carries (SNS message and EventBridge event). */
+  readonly restoreNotified?: string;
 }
 
 export interface Scenario {

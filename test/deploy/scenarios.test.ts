@@ -4,6 +4,7 @@
  * maintenance window, the window, AWS calls.
  */
 import { UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
+import { RestoreDBInstanceToPointInTimeCommand } from '@aws-sdk/client-rds';
 import { worstCase } from '../../lambda/deploy/budget';
 import { HERD_ALARM_IDS } from '../../lib/alarms';
 import { OUTCOME_ERRORS } from '../../lambda/deploy/contract';
@@ -404,6 +405,76 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
         for (const r of runs) for (const at of started) expect(r.at).toBeLessThanOrEqual(at);
         for (const step of ['refresh.start', 'replace.record']) if (steps.includes(step)) expect(steps.indexOf(step)).toBeGreaterThan(steps.indexOf('migrate.keepRoles'));
       }
+    });
+  }
+
+  if (e.stepsSeen !== undefined || e.stepsNeverSeen !== undefined) {
+    test('the deploy went through the steps the scenario names, and never through the others it names', () => {
+      const seen = new Set(run.states.map((s) => s.step));
+      expect((e.stepsSeen ?? []).filter((step) => !seen.has(step))).toEqual([]);
+      expect((e.stepsNeverSeen ?? []).filter((step) => seen.has(step))).toEqual([]);
+    });
+  }
+
+  if (e.historyPatterns !== undefined) {
+    test('history: fields match the scenario\'s patterns', () => {
+      const item = [...run.world.cloud.table.values()].find((i) => i.pk === 'DEPLOY' && i.deployId === (scenario.deploy.deployId ?? 'deploy-0001')) ?? {};
+      for (const [field, pattern] of Object.entries(e.historyPatterns ?? {})) expect([field, item[field]]).toEqual([field, expect.stringMatching(new RegExp(pattern))]);
+    });
+  }
+
+  if (e.snapshotOverlapsBake !== undefined) {
+    test(e.snapshotOverlapsBake ? 'the manual snapshot was made while the bake ran (virtual time)' : 'the manual snapshot was taken after the bake, before the migration', () => {
+      const { cloud } = run.world;
+      const id = (scenario.deploy.deployId ?? 'deploy-0001');
+      const snapshot = [...cloud.dbSnapshots.values()].find((s) => s.tags[TAGS.deploy] === id && s.tags[TAGS.role] === 'backup');
+      expect(snapshot).toBeDefined();
+      const availableAt = (snapshot?.createdAt ?? 0) + cloud.timings.dbSnapshotSeconds * 1000;
+      const builder = [...cloud.instances.values()].find((i) => i.tags[TAGS.role] === 'builder' && i.tags[TAGS.deploy] === id);
+      const runner = [...cloud.instances.values()].find((i) => i.tags[TAGS.role] === 'release' && i.tags[TAGS.deploy] === id);
+      expect(builder && run.imageAvailableAt && runner).toBeTruthy();
+      const at = { snapshotStarted: snapshot?.createdAt ?? 0, snapshotAvailable: availableAt, builderLaunched: builder?.launchedAt ?? 0, imageAvailable: run.imageAvailableAt ?? 0, runnerLaunched: runner?.launchedAt ?? 0 };
+      if (e.snapshotOverlapsBake) {
+        expect(at.snapshotStarted).toBeLessThanOrEqual(at.builderLaunched);
+        expect(at.snapshotAvailable).toBeLessThan(at.imageAvailable);
+      } else {
+        expect(at.snapshotStarted).toBeGreaterThanOrEqual(at.imageAvailable);
+        // Waited for: available before the migration runner launched.
+        expect(at.snapshotAvailable).toBeLessThanOrEqual(at.runnerLaunched);
+      }
+    });
+  }
+
+  if (e.restorePoint) {
+    test('the restore point is recorded before the migration, and RDS restores to it once its latest restorable time passes it (never to the present)', async () => {
+      const { cloud, env } = run.world;
+      const point = run.result.state?.backup?.restorePoint;
+      expect(point).toBeDefined();
+      const id = (scenario.deploy.deployId ?? 'deploy-0001');
+      const runner = [...cloud.instances.values()].find((i) => i.tags[TAGS.role] === 'release' && i.tags[TAGS.deploy] === id);
+      expect(point?.at ?? Infinity).toBeLessThanOrEqual(runner?.launchedAt ?? 0);
+      // When recorded, RDS could not restore to it yet: its latest restorable time trails.
+      expect(point?.latestRestorableTime ?? Infinity).toBeLessThan(point?.at ?? 0);
+      const restore = (target: string, at: number) => cloud.clients().rds.send(new RestoreDBInstanceToPointInTimeCommand({
+        SourceDBInstanceIdentifier: env.database?.instanceIdentifier, TargetDBInstanceIdentifier: target, RestoreTime: new Date(at),
+      }));
+      await expect(restore('restored-now', cloud.now())).rejects.toMatchObject({ name: 'InvalidRestoreFault' });
+      const from = Date.parse(String(([...cloud.table.values()].find((i) => i.pk === 'DEPLOY' && i.deployId === id)?.restorePoint as { restorableFrom?: string } | undefined)?.restorableFrom));
+      if (cloud.now() < from) cloud.advance(Math.ceil((from - cloud.now()) / 1000));
+      await expect(restore('restored-before-migration', point?.at ?? 0)).resolves.toBeDefined();
+    });
+  }
+
+  if (e.restoreNotified !== undefined) {
+    test('the failure\'s notification says how to restore the data as it was before the migration', () => {
+      const { cloud, env } = run.world;
+      const id = (scenario.deploy.deployId ?? 'deploy-0001');
+      const events = cloud.published.filter((p) => p.service === 'eventBridge').map((p) => (p as unknown as { detail: { status: string; deployId: string; restore?: string } }).detail)
+        .filter((d) => d.deployId === id && d.status !== 'started');
+      expect(events.length).toBeGreaterThan(0);
+      for (const d of events) expect(d.restore).toMatch(new RegExp(e.restoreNotified ?? ''));
+      const messages = cloud.published.filter((p) => p.service === 'sns' && (p as { topicArn?: string }).topicArn === env.notificationTopicArn).map((p) => String((p as { message?: string }).message));
+      expect(messages.some((m) => /\nrestore {3}restore to /.test(m))).toBe(true);
     });
   }
 

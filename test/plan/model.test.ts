@@ -186,13 +186,32 @@ describe('roles refreshed in parallel or one after the other', () => {
   });
 
   test('the per-phase breakdown names the bake, the snapshot and the migration of a deploy that has them', async () => {
-    const plan = await planDeploy({ ...base, deploy: { ...production, backupBeforeMigrate: true }, database: true });
+    const plan = await planDeploy({ ...base, deploy: { ...production, backup: 'snapshot-wait' }, database: true });
     const b = rollingBreakdown(plan);
     expect(b.bake).toBeGreaterThan(0);
     expect(b.snapshot).toBeGreaterThan(0);
     expect(b.migrate).toBeGreaterThan(0);
     expect(b.rollout).toBeGreaterThan(0);
     expect(b.bake + b.snapshot + b.migrate + b.rollout + b.verify + b.other).toBe(plan.totalSeconds);
+  });
+});
+
+describe('the backup before the migration (deploy.backup)', () => {
+  test('snapshot (production): the snapshot runs alongside the bake, off the critical path; snapshot-wait holds the deploy for it', async () => {
+    const alongside = await planDeploy({ ...base, deploy: { ...production, backup: 'snapshot' }, database: true });
+    const waited = await planDeploy({ ...base, deploy: { ...production, backup: 'snapshot-wait' }, database: true });
+    const bake = (p: DeployPlan) => p.timeline.find((e) => e.kind === 'stage' && e.label.startsWith('bake'));
+    const snapshotOf = (p: DeployPlan) => p.timeline.find((e) => e.kind === 'backup');
+    expect(snapshotOf(alongside)).toMatchObject({ label: 'DB snapshot (alongside, no wait)' });
+    // Made while the bake ran.
+    expect(snapshotOf(alongside)?.start).toBeLessThanOrEqual(bake(alongside)?.start ?? -1);
+    expect(snapshotOf(alongside)?.end).toBeLessThan(bake(alongside)?.end ?? 0);
+    expect(snapshotOf(waited)).toMatchObject({ label: 'DB snapshot (waited for)' });
+    expect(snapshotOf(waited)?.start).toBeGreaterThanOrEqual(bake(waited)?.end ?? Infinity);
+    // What the backup holds the deploy for: a restore point's one call, against the snapshot's creation.
+    expect(rollingBreakdown(alongside).snapshot).toBeLessThan(FAKE_TIMINGS.dbSnapshotSeconds / 3);
+    expect(rollingBreakdown(waited).snapshot).toBeGreaterThanOrEqual(FAKE_TIMINGS.dbSnapshotSeconds);
+    expect(alongside.totalSeconds).toBeLessThan(waited.totalSeconds - FAKE_TIMINGS.dbSnapshotSeconds / 2);
   });
 });
 

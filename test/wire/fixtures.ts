@@ -19,7 +19,7 @@ export const WIRE_ENV = 'staging';
 export const WIRE_DEPLOY: DeployConfig = {
   strategy: 'rolling',
   migrationOrder: 'before',
-  backupBeforeMigrate: true,
+  backup: 'snapshot-wait',
   backupRetention: 3,
   rolling: { minHealthyPercentage: 100, maxHealthyPercentage: 200, instanceWarmupSeconds: 60, checkpointPercentages: [], checkpointDelaySeconds: 0, parallelRoles: true },
   holdMaintenanceMinutes: 0,

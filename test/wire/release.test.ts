@@ -27,11 +27,12 @@ import {
   RunInstancesCommand,
   type Instance,
 } from '@aws-sdk/client-ec2';
-import { DescribeDBSnapshotsCommand, ListTagsForResourceCommand } from '@aws-sdk/client-rds';
+import { DescribeDBSnapshotsCommand, ListTagsForResourceCommand, ModifyDBInstanceCommand } from '@aws-sdk/client-rds';
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { COMPENSATION_STEPS } from '../../lambda/deploy/compensate';
 import type { DeployEnvironment } from '../../lambda/deploy/environment';
 import { RELEASE_STEPS, groupVersions, runnerUserData } from '../../lambda/deploy/release';
+import { RESTORE_POINT_STEPS } from '../../lambda/deploy/restore-point';
 import type { DeployState } from '../../lambda/deploy/state';
 import type { AdvanceContext } from '../../lambda/deploy/step';
 import { NO_RELEASE, TAGS, parameterNames } from '../../lib/names';
@@ -254,6 +255,22 @@ describe('wire: launch-template swap and migration on EC2, Auto Scaling, SSM and
     expect(await step('migrate.waitSnapshot')(state, ctx)).toEqual({ goto: 'migrate.launchRunner' });
     const all = await clients.rds.send(new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: 'herd-staging-db', SnapshotType: 'manual' }));
     expect(all.DBSnapshots).toHaveLength(1);
+  });
+
+  test('deploy.backup pitr: records the restore point from what RDS reports, snapshots nothing; refuses to migrate once automated backups are off', async () => {
+    const pitr: AdvanceContext = { ...ctx, env: { ...env, deploy: { ...env.deploy, backup: 'pitr' } } };
+    const state = await swapped();
+    expect(await step('migrate.start')(state, pitr)).toEqual({ goto: 'migrate.restorePoint' });
+    expect(await stepOf(RESTORE_POINT_STEPS, 'migrate.restorePoint')(state, pitr)).toEqual({ goto: 'migrate.launchRunner' });
+    // moto's default retention (1 day), and a LatestRestorableTime the SDK parsed (moto reports the present; RDS trails it).
+    expect(state.backup?.restorePoint).toMatchObject({ instance: 'herd-staging-db', retentionDays: 1, latestRestorableTime: expect.any(Number) });
+    expect((await clients.rds.send(new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: 'herd-staging-db', SnapshotType: 'manual' }))).DBSnapshots ?? []).toHaveLength(0);
+
+    await clients.rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: 'herd-staging-db', BackupRetentionPeriod: 0, ApplyImmediately: true }));
+    const later = await swapped('deploy-0002');
+    await expect(stepOf(RESTORE_POINT_STEPS, 'migrate.restorePoint')(later, pitr)).rejects.toThrow(
+      /^automated backups of database herd-staging-db are off \(BackupRetentionPeriod 0\), and deploy.backup "pitr" relies on them .*the migration did not run$/,
+    );
   });
 
   test('skips the snapshot when the image has no release process', async () => {

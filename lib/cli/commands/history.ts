@@ -49,7 +49,11 @@ function rowOf(entry: HistoryEntry): string[] {
     outcome(i),
     seconds === undefined ? 'running' : formatDuration(seconds),
     i.phases.map((p) => `${p.phase} ${formatDuration(p.seconds)}`).join(', '),
-    i.error ? `${i.failedPhase ? `${i.failedPhase}: ` : ''}${i.error}` : '',
+    [
+      i.error ? `${i.failedPhase ? `${i.failedPhase}: ` : ''}${i.error}` : '',
+      // A failed deploy's migration may have changed data: how to get it back.
+      i.status !== 'succeeded' && i.status !== 'running' && i.restore ? `to get the data back: ${i.restore}` : '',
+    ].filter(Boolean).join('; '),
   ];
 }
 

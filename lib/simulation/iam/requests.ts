@@ -536,6 +536,11 @@ const MAPPERS: Record<string, Mapper> = {
   'rds:DescribeDBInstances': describeDb('rds:DescribeDBInstances'),
   'rds:DescribeDBSnapshots': describeDb('rds:DescribeDBSnapshots'),
   'rds:DeleteDBSnapshot': deleteDbSnapshot,
+  // An operator's restore (herd never calls it): authorized on the source and the new instance.
+  'rds:RestoreDBInstanceToPointInTime': (input, arns) => [
+    { action: 'rds:RestoreDBInstanceToPointInTime', resource: arns.rds('db', str(input.SourceDBInstanceIdentifier)), context: {} },
+    { action: 'rds:RestoreDBInstanceToPointInTime', resource: arns.rds('db', str(input.TargetDBInstanceIdentifier)), context: {} },
+  ],
 
   'cloudFormation:DescribeStacks': (input, arns) => [{ action: 'cloudformation:DescribeStacks', resource: input.StackName ? arns.stack(str(input.StackName)) : '*', context: {} }],
   'cloudWatch:DescribeAlarms': describeAlarms,

@@ -4,6 +4,12 @@
  * `cloud.dbBusy` says) and their manual snapshots (`creating` → `available` after
  * `dbSnapshotSeconds`), tagged, counted against the manual-snapshot quota.
  *
+ * Automated backups (`cloud.dbAutomatedBackups`) make an instance restorable to a point in
+ * time: DescribeDBInstances reports BackupRetentionPeriod and, while it is above 0,
+ * LatestRestorableTime, which trails the present by up to 5 minutes (RDS uploads the
+ * transaction logs every 5 minutes), and RestoreDBInstanceToPointInTime refuses a time after it
+ * or before the retention window.
+ *
  * `registerRds` registers the RDS API handlers on the cloud; `tickDbSnapshots` moves the
  * snapshots one virtual second (FakeCloud.tick calls it after the images, before the pending
  * parameters). Errors carry the SDK's exception names (`DBSnapshotNotFoundFault` for the
@@ -28,6 +34,23 @@ export function tickDbSnapshots(cloud: FakeCloud, now: number): void {
 export function dbStatus(cloud: FakeCloud, id: string): string {
   const busy = cloud.dbBusy.get(id);
   return busy && busy.until > cloud.now() ? busy.status : 'available';
+}
+
+/** RDS uploads an instance's transaction logs to S3 every 5 minutes (RDS User Guide, "Restoring a DB instance to a specified time"). */
+export const LOG_UPLOAD_SECONDS = 300;
+
+/**
+ * An instance's restorable window now: none with automated backups off (BackupRetentionPeriod
+ * 0) or before its first backup; otherwise from the later of the first backup and the
+ * retention period ago, to the last transaction-log upload.
+ */
+export function restorableWindow(cloud: FakeCloud, id: string): { earliest: number; latest: number; retentionDays: number } | undefined {
+  const b = cloud.dbAutomatedBackups.get(id);
+  const now = cloud.now();
+  if (!b || b.retentionDays === 0 || now < b.since) return undefined;
+  const upload = LOG_UPLOAD_SECONDS * 1000;
+  const latest = b.since + Math.floor((now - b.since) / upload) * upload;
+  return { earliest: Math.max(b.since, now - b.retentionDays * 86_400_000), latest, retentionDays: b.retentionDays };
 }
 
 function describeSnapshot(s: DbSnapshot): rds.DBSnapshot {
@@ -55,7 +78,35 @@ export function registerRds(cloud: FakeCloud): void {
   cloud.on('rds', rds.DescribeDBInstancesCommand, (input) => {
     const id = input.DBInstanceIdentifier ?? '';
     if (!cloud.dbInstances.has(id)) fail('DBInstanceNotFoundFault', `DBInstance ${id} not found.`, 404);
-    return { DBInstances: [{ DBInstanceIdentifier: id, DBInstanceStatus: dbStatus(cloud, id) }] };
+    const window = restorableWindow(cloud, id);
+    return {
+      DBInstances: [{
+        DBInstanceIdentifier: id,
+        DBInstanceStatus: dbStatus(cloud, id),
+        BackupRetentionPeriod: cloud.dbAutomatedBackups.get(id)?.retentionDays ?? 0,
+        // Absent with automated backups off, as RDS leaves it.
+        ...(window ? { LatestRestorableTime: new Date(window.latest) } : {}),
+      }],
+    };
+  });
+
+  // Only the checks of the restore time (RDS API reference, RestoreDBInstanceToPointInTime:
+  // "Must be before the latest restorable time"; within the backup retention period): the new instance is only named.
+  cloud.on('rds', rds.RestoreDBInstanceToPointInTimeCommand, (input) => {
+    const source = input.SourceDBInstanceIdentifier ?? '';
+    if (!cloud.dbInstances.has(source)) fail('DBInstanceNotFoundFault', `DBInstance ${source} not found.`, 404);
+    const target = input.TargetDBInstanceIdentifier ?? '';
+    if (cloud.dbInstances.has(target)) fail('DBInstanceAlreadyExistsFault', `DB instance ${target} already exists.`);
+    if (input.RestoreTime !== undefined && input.UseLatestRestorableTime) fail('InvalidParameterCombination', 'Cannot specify both RestoreTime and UseLatestRestorableTime.');
+    const window = restorableWindow(cloud, source);
+    if (!window) fail('InvalidDBInstanceStateFault', `Automated backups are not enabled for DB instance ${source}: it cannot be restored to a point in time.`);
+    const at = input.UseLatestRestorableTime ? window.latest : input.RestoreTime?.getTime();
+    if (at === undefined) fail('InvalidParameterCombination', 'RestoreTime or UseLatestRestorableTime is required.');
+    if (at > window.latest || at < window.earliest) {
+      fail('InvalidRestoreFault', `Restore time ${new Date(at).toISOString()} is outside the restorable window ${new Date(window.earliest).toISOString()} to ${new Date(window.latest).toISOString()} of ${source}.`);
+    }
+    cloud.dbInstances.add(target);
+    return { DBInstance: { DBInstanceIdentifier: target, DBInstanceStatus: 'creating' } };
   });
 
   cloud.on('rds', rds.CreateDBSnapshotCommand, (input) => {

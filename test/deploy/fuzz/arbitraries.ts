@@ -133,7 +133,7 @@ export function toScenario(c: Choices): Scenario {
       migrationOrder: c.migrationOrder === 'maintenance' && c.strategy !== 'full' ? 'before' : c.migrationOrder,
       rolling: { minHealthyPercentage, maxHealthyPercentage, parallelRoles: c.parallelRoles },
       alarmWatchMinutes: c.alarmWatch,
-      ...(c.database ? { backupBeforeMigrate: true } : {}),
+      ...(c.database ? { backup: 'snapshot' as const } : {}),
     },
     ...(fault && !c.rollback && !restart ? { releases: { r2: fault } } : {}),
     ...(restart && c.brokenSetting ? { releases: { r1: { crashesWithSetting: 'BROKEN' } } } : {}),
