@@ -90,7 +90,12 @@ export function waitCost(minutes: number, baseSeconds: number): WaitCost {
 /** The waits of the longest path of a strategy, forward then compensation, in order. */
 export function longestPath(deploy: DeployConfig, strategy: DeployStrategy): Wait[] {
   const t = deploy.timeouts;
+  // Layered bake at its longest: another deploy's base waited for until it fails, the base
+  // baked here (its builder, its image), then the release on it.
   const bake: Wait[] = [
+    { step: 'bake.waitBase', minutes: t.imageMinutes, baseSeconds: 20 },
+    { step: 'bake.waitBuilder (base)', minutes: t.bakeMinutes, baseSeconds: 15 },
+    { step: 'bake.waitImage (base)', minutes: t.imageMinutes, baseSeconds: 20 },
     { step: 'bake.waitBuilder', minutes: t.bakeMinutes, baseSeconds: 15 },
     { step: 'bake.waitImage', minutes: t.imageMinutes, baseSeconds: 20 },
     { step: 'launchTemplate.waitParameters', minutes: PARAMETER_WAIT_MINUTES, baseSeconds: 5 },

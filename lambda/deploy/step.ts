@@ -97,12 +97,13 @@ export function deployTags(state: DeployState, role?: string): Tag[] {
 const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped'];
 
 /** Instances of this deploy with `role` (builder, release…) that are not terminated or terminating. */
-export async function findDeployInstances(state: DeployState, ctx: AdvanceContext, role?: string): Promise<string[]> {
+export async function findDeployInstances(state: DeployState, ctx: AdvanceContext, role?: string, extra: { Name: string; Values: string[] }[] = []): Promise<string[]> {
   const filters = [
     { Name: `tag:${TAGS.deploy}`, Values: [state.deployId] },
     { Name: `tag:${TAGS.app}`, Values: [state.app] },
     { Name: 'instance-state-name', Values: LIVE_STATES },
     ...(role ? [{ Name: `tag:${TAGS.role}`, Values: [role] }] : []),
+    ...extra,
   ];
   const ids: string[] = [];
   let token: string | undefined;

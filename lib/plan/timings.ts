@@ -35,7 +35,8 @@ const def = (value: number, source: string): TimingParameter => ({ value, origin
 export const DEFAULT_TIMINGS: TimingTable = {
   bootSeconds: def(26, 'measured: Amazon Linux 2023, launch to SSH ≈ 26 s'),
   appStartSeconds: def(8, 'assumption: herd-boot reads parameters and secrets, the web process binds $PORT'),
-  bakeSeconds: def(270, 'measured: a Packer-style Linux bake is 4–5 min end to end (4.5 min, builder launch to report)'),
+  bakeSeconds: def(120, 'assumption: the release part of a bake on a base image (boot, artifact download, install, herd/build), builder launch to report: 2 of the 4.5 min a Packer-style Linux bake takes end to end'),
+  provisionSeconds: def(150, 'assumption: herd\'s instance setup (dnf install of the CloudWatch agent) and herd/provision (OS packages), the rest of a 4.5-min bake in one go; only a base image bakes them'),
   imageSeconds: def(150, 'measured: an AMI of a small root volume is available "in minutes" (2.5 min)'),
   migrationSeconds: def(20, 'measured: the Fabric deploy herd replaces migrated in 12 s, plus herd-boot on the runner ≈ app start 8 s'),
   dbSnapshotSeconds: def(90, 'assumption: RDS snapshot of a small database (the seed\'s pg_dump took 15 s)'),
