@@ -23,6 +23,9 @@
  * 8. The group bounds are as found (a failed deploy) or as configured (a successful one).
  * 9. The history item is closed: the outcome, and for any end but success, its cause.
  * 10. No broken promise the fake cloud recorded (`violations`), and IAM allowed every call.
+ * 11. Layered bake: every release image baked on a base image names one that still exists
+ *     (retention never retires a base an image needs), and no base image is tagged with a
+ *     release (no release lookup may mistake a base for a release's image).
  */
 import { describeDenial } from '../support/iam/evaluator';
 import { ADVANCE_FATAL_ERRORS } from '../../lambda/deploy/contract';
@@ -195,6 +198,13 @@ export function checkInvariants(run: ScenarioRun, denied: readonly string[] = []
     }
   } else if (item?.status === 'running') {
     breach('the history item is closed with an outcome and a cause', `history running after a deploy ${outcome ?? 'that did not end'}`);
+  }
+
+  // 11. Base images.
+  for (const im of cloud.images.values()) {
+    const base = im.tags[TAGS.baseImage];
+    if (base && !cloud.images.has(base)) breach('a release image\'s base image exists while the image does', `${im.id} (release ${im.release ?? '?'}) was baked on ${base}, which is gone`);
+    if (im.tags[TAGS.role] === 'base' && im.tags[TAGS.release] !== undefined) breach('a base image carries no release', `${im.id} is tagged ${TAGS.release}=${im.tags[TAGS.release]}`);
   }
 
   // 10. Promises the fake saw broken, and IAM.

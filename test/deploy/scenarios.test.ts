@@ -227,6 +227,37 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
     });
   }
 
+  if (e.layered !== undefined) {
+    const l = e.layered;
+    test(`layered bake: ${l.basesBaked} base image(s) baked, the release's builder booted from ${l.releaseBuilderFrom ?? 'anything'}`, () => {
+      const { cloud } = run.world;
+      const deployId = scenario.deploy.deployId ?? 'deploy-0001';
+      const newBases = [...cloud.images.values()].filter((im) => im.tags[TAGS.role] === 'base' && im.tags[TAGS.deploy] === deployId);
+      expect(newBases).toHaveLength(l.basesBaked);
+      // A base this deploy baked is whole: available, never left pending or failed.
+      for (const b of newBases) expect(b.state).toBe('available');
+      const builders = [...cloud.instances.values()].filter((i) => i.tags[TAGS.role] === 'builder' && i.tags[TAGS.deploy] === deployId);
+      expect(builders.filter((b) => b.tags[TAGS.bake] === 'base')).toHaveLength(l.basesBaked > 0 ? l.basesBaked : builders.filter((b) => b.tags[TAGS.bake] === 'base').length);
+      const release = builders.filter((b) => b.tags[TAGS.bake] === 'release');
+      if (l.releaseBuilderFrom === 'none') expect(release).toHaveLength(0);
+      else if (l.releaseBuilderFrom !== undefined) {
+        expect(release).toHaveLength(1);
+        const from = release[0]?.imageId;
+        const expected = l.releaseBuilderFrom === 'seededBase' ? run.world.bases.current : l.releaseBuilderFrom === 'newBase' ? newBases[0]?.id : run.world.baseImage;
+        expect(from).toBe(expected);
+        // The release image names the base it was baked on (retention keeps the base while the image exists).
+        const image = [...cloud.images.values()].find((im) => im.release === scenario.deploy.release && im.tags[TAGS.deploy] === deployId);
+        if (l.releaseBuilderFrom === 'amazonLinux') expect(image?.tags[TAGS.baseImage]).toBeUndefined();
+        else expect(image?.tags[TAGS.baseImage]).toBe(expected);
+      }
+      for (const b of l.basesKept ?? []) expect(cloud.images.has(run.world.bases[b] ?? 'none')).toBe(true);
+      for (const b of l.basesRetired ?? []) {
+        expect(run.world.bases[b]).toBeDefined();
+        expect(cloud.images.has(run.world.bases[b] ?? '')).toBe(false);
+      }
+    });
+  }
+
   if (e.groupsAtFloor || e.outcome === 'succeeded') {
     test('every group ends at its configured floor and ceiling', () => {
       const { cloud, env } = run.world;
