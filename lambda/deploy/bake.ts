@@ -52,6 +52,16 @@ import {
   VISIBILITY_GRACE_SECONDS,
 } from './step';
 
+/**
+ * Base poll interval of the base image's waits (its builder, its image, another deploy's
+ * base): a base takes minutes (setup, herd/provision, an image), and polling it as often as
+ * the release's would cost the execution's history events the rest of the deploy needs
+ * (`budget.ts`).
+ */
+export const BASE_POLL_SECONDS = 90;
+/** …and at most an hour apart, once a base wait has lasted ten hours (a long configured timeout). */
+export const BASE_MAX_POLL_SECONDS = 3600;
+
 /** Minutes a builder may outlive its bake timeout before its watchdog powers it off. */
 export const BUILDER_WATCHDOG_GRACE_MINUTES = 5;
 
@@ -175,7 +185,7 @@ const waitBase: Step = async (state, ctx) => {
   }
   const s = image?.State ?? 'deregistered';
   if (s === 'available') return { goto: 'bake.launch' };
-  if (s === 'pending') return waitFor(state, ctx, ctx.env.deploy.timeouts.imageMinutes, `base image ${b.imageId} (baked by another deploy) to become available`, 20);
+  if (s === 'pending') return waitFor(state, ctx, ctx.env.deploy.timeouts.imageMinutes, `base image ${b.imageId} (baked by another deploy) to become available`, BASE_POLL_SECONDS, BASE_MAX_POLL_SECONDS);
   state.warnings.push(`base image ${b.imageId}, baked by another deploy, is ${s}: baking the base again`);
   state.base = { key: b.key, sourceImageId: b.sourceImageId, provision: b.provision, scripts: b.scripts, baking: true };
   return { goto: 'bake.launch' };
@@ -257,7 +267,8 @@ const waitBuilder: Step = async (state, ctx) => {
     return waitFor(state, ctx, ctx.env.deploy.timeouts.bakeMinutes, `builder ${id} to power off after its bake`, 10);
   }
   if (s !== 'pending' && s !== 'running') return reportMissing(state, ctx, `builder ${id} is ${s} and never reported its bake`);
-  return waitFor(state, ctx, ctx.env.deploy.timeouts.bakeMinutes, `builder ${id} to finish the bake`, 15);
+  const base = layerOf(state) === 'base';
+  return waitFor(state, ctx, ctx.env.deploy.timeouts.bakeMinutes, `${base ? 'base image builder' : 'builder'} ${id} to finish the bake`, base ? BASE_POLL_SECONDS : 15, base ? BASE_MAX_POLL_SECONDS : undefined);
 };
 
 /** CreateImage of a base image from the stopped base builder (tagged `herd:role=base`, no release). */
@@ -367,7 +378,7 @@ const waitImage: Step = async (state, ctx) => {
   const s = image?.State ?? 'deregistered';
   if (s === 'available') return !bakesBase && state.image?.reused ? STAGE_DONE : { goto: 'bake.terminateBuilder' };
   if (s !== 'pending') throw new DeployFailure(`image ${imageId} is ${s}${image?.StateReason?.Message ? `: ${image.StateReason.Message}` : ''}`);
-  return waitFor(state, ctx, ctx.env.deploy.timeouts.imageMinutes, `image ${imageId} to become available`, 20);
+  return waitFor(state, ctx, ctx.env.deploy.timeouts.imageMinutes, `${bakesBase ? 'base image' : 'image'} ${imageId} to become available`, bakesBase ? BASE_POLL_SECONDS : 20, bakesBase ? BASE_MAX_POLL_SECONDS : undefined);
 };
 
 const terminateBuilder: Step = async (state, ctx) => {

@@ -314,6 +314,12 @@ export class FakeCloud implements FakeEndpoint {
    * release's artifact is there, as `herd deploy` uploads it before starting a deploy.
    */
   readonly missingArtifacts = new Set<string>();
+  /**
+   * The `herd-provision` metadata of artifacts actually uploaded (the sandbox's bucket), by
+   * release: a builder checks its --provision against it rather than against the release's
+   * simulated behaviour.
+   */
+  readonly artifactProvisions = new Map<string, string>();
 
   /** Subnets whose zone has no capacity for any instance type (RunInstances: InsufficientInstanceCapacity). */
   readonly noCapacity = new Set<string>();

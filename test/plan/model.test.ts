@@ -104,7 +104,8 @@ describe('the timeline', () => {
     const full = await planDeploy({ ...base, strategy: 'full', migrationOrder: 'maintenance' });
     expect(full.maintenance).toBeDefined();
     expect(full.maintenanceWindowSeconds).toBeGreaterThan(0);
-    expect(full.maintenanceWindowSeconds).toBeLessThan(DEFAULT_TIMINGS.bakeSeconds.value);
+    // Shorter than the bake phase (the release's builder on its base image, and the image).
+    expect(full.maintenanceWindowSeconds).toBeLessThan(DEFAULT_TIMINGS.bakeSeconds.value + DEFAULT_TIMINGS.imageSeconds.value);
     expect(full.skewSeconds).toBe(0);
     expect(full.timeline.some((e) => e.kind === 'maintenance')).toBe(true);
   });

@@ -5,7 +5,7 @@
  * operation's input schema: the bucket from a virtual-hosted name
  * (`<bucket>.s3.<region>.amazonaws.com`, or the first path segment path-style), the key from
  * the path, `httpQuery` members from the query string, `httpHeader` members from the
- * headers, the `httpPayload` member from the body (bytes, or XML read by the client's own
+ * headers (`httpPrefixHeaders` maps from the prefixed ones), the `httpPayload` member from the body (bytes, or XML read by the client's own
  * XML codec; an `aws-chunked` body, which the SDK sends for streams with a trailing
  * checksum, decoded). A response writes `httpHeader` members as headers (`httpPrefixHeaders` maps
  * as prefixed ones) and the rest as the
@@ -75,6 +75,12 @@ export async function readRestXmlInput(codec: XmlCodec, inputSchema: SchemaRef, 
     } else if (typeof traits.httpHeader === 'string') {
       const text = header(request, traits.httpHeader);
       if (text !== undefined) input[name] = scalar(member, text);
+    } else if (typeof traits.httpPrefixHeaders === 'string') {
+      // S3's user-defined metadata: every `x-amz-meta-<key>` header, the key in lower case.
+      const prefix = traits.httpPrefixHeaders.toLowerCase();
+      const map: Record<string, string> = {};
+      for (const [k, v] of Object.entries(request.headers)) if (k.toLowerCase().startsWith(prefix)) map[k.toLowerCase().slice(prefix.length)] = v;
+      if (Object.keys(map).length > 0) input[name] = map;
     } else if (traits.httpPayload) {
       if (member.isBlobSchema() || member.isStringSchema()) input[name] = member.isStringSchema() ? bytes.toString('utf8') : new Uint8Array(bytes);
       else if (bytes.length > 0) input[name] = await codec.createDeserializer().read(member as never, bytes);

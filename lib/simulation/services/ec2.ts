@@ -101,7 +101,7 @@ function layerRefusal(cloud: FakeCloud, i: Instance, release: string | undefined
   const { layer, provision } = layerOf(i);
   if (layer === 'full') return undefined;
   const image = cloud.images.get(i.imageId);
-  const actual = provisionHash(cloud.behaviour(release));
+  const actual = (release !== undefined ? cloud.artifactProvisions.get(release) : undefined) ?? provisionHash(cloud.behaviour(release));
   if (provision !== actual) return { exitCode: 3, log: `herd bake: artifact refused: its herd/provision has SHA-256 ${actual}, not --provision ${provision ?? '(none)'}` };
   if (layer === 'release') {
     if (image?.tags[TAGS.role] !== 'base') {
