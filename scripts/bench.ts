@@ -133,7 +133,7 @@ async function modelRows(): Promise<Row[]> {
         maintenance: s(p.maintenanceWindowSeconds),
         minHealthy: `${p.minHealthyPercent} %`,
         calls: String(p.awsCallsTotal),
-        note: `${p.outcome}; bake ${p.bakes ? 'yes' : 'no'}, migrate ${p.migrationOrder}; ${p.timeline.filter((e) => e.kind === 'batch' && e.role === 'web').length} web batch(es)${strategy === 'rolling' && deploy.rolling.parallelRoles ? ', web and worker refreshed in parallel' : ''}`,
+        note: `${p.outcome}; bake ${p.bakes ? (p.bakesBase ? 'yes, base baked too' : 'yes, on the base image') : 'no'}, migrate ${p.migrationOrder}; ${p.timeline.filter((e) => e.kind === 'batch' && e.role === 'web').length} web batch(es)${strategy === 'rolling' && deploy.rolling.parallelRoles ? ', web and worker refreshed in parallel' : ''}`,
       });
       if (strategy === 'rolling') rows.push(...phaseRows(p));
     }
@@ -154,6 +154,25 @@ async function modelRows(): Promise<Row[]> {
       minHealthy: `${oneBatch.minHealthyPercent} %`,
       calls: String(oneBatch.awsCallsTotal),
       note: `rollout ${s(rollingBreakdown(oneBatch).rollout)} (150 %: ${s(rollingBreakdown(plans.rolling).rollout)}); up to ${2 * n} web instances during the refresh`,
+    });
+    // Layered bake: the rows above reuse the base image (provisioning unchanged); a changed
+    // herd/provision or a new Amazon Linux image bakes the base first.
+    const newBase = await planDeploy({
+      fleets: { web: { desired: n, min: n, max: 2 * n }, worker: { desired: 1, min: 1, max: 2 } },
+      deploy,
+      strategy: 'rolling',
+      imageExists: false,
+      baseExists: false,
+      releaseCommand: true,
+    });
+    rows.push({
+      measure: '  herd rolling, provisioning changed (a new base image first)',
+      web: String(n),
+      value: s(newBase.totalSeconds),
+      down: s(newBase.downtimeSeconds),
+      minHealthy: `${newBase.minHealthyPercent} %`,
+      calls: String(newBase.awsCallsTotal),
+      note: `bake ${s(rollingBreakdown(newBase).bake)} (base reused: ${s(rollingBreakdown(plans.rolling).bake)}); base ${newBase.bakesBase ? 'baked' : 'reused?'}`,
     });
     for (const a of anchorsFor(n, anchorTimings)) rows.push(anchorRow(a, plans));
   }
@@ -230,7 +249,7 @@ async function main(): Promise<void> {
       '',
       table(rows),
       '',
-      `Timing parameters (lib/plan/timings.ts DEFAULT_TIMINGS): boot ${t.bootSeconds.value} s, app start ${t.appStartSeconds.value} s, bake ${t.bakeSeconds.value} s, ` +
+      `Timing parameters (lib/plan/timings.ts DEFAULT_TIMINGS): boot ${t.bootSeconds.value} s, app start ${t.appStartSeconds.value} s, bake ${t.bakeSeconds.value} s on a base image (+ ${t.provisionSeconds.value} s setup and herd/provision for a base), ` +
         `image ${t.imageSeconds.value} s, migration ${t.migrationSeconds.value} s, DB snapshot ${t.dbSnapshotSeconds.value} s, health check ${t.healthCheckIntervalSeconds.value} s ` +
         `(new target: ${t.initialHealthyChecks.value} pass), deregistration delay ${t.deregistrationDelaySeconds.value} s; production deploy settings (max healthy 150 %, warmup 60 s, backup before migrate, web and worker refreshed in parallel); 1 worker.`,
       `Anchors (lib/plan/anchors.ts): Fabric steps ${f.deployCode}/${f.installRequirements}/${f.backupDb}/${f.migrate}/${f.collectstatic}/${f.switchRelease}/${f.reload} s (code/requirements/backup/migrate/collectstatic/switch/reload), Fabulaws sleep 45 s, wait loops poll every 10 s.`,

@@ -53,6 +53,12 @@ export interface PlanInput {
   readonly migrationOrder?: MigrationOrder;
   /** The release's image already exists (rollback, promotion): no bake. */
   readonly imageExists: boolean;
+  /**
+   * Layered bake: the base image of the release's Amazon Linux image and `herd/provision`
+   * exists (default: provisioning unchanged since the last bake). False: a new base is baked
+   * first (Amazon Linux moved on, herd/provision changed, `herd bake --base`).
+   */
+  readonly baseExists?: boolean;
   /** The release's Procfile has a `release:` line (migrations run). */
   readonly releaseCommand: boolean;
   /** The environment has a database (snapshotted when `backupBeforeMigrate`). Default: `deploy.backupBeforeMigrate`. */
@@ -98,6 +104,8 @@ export interface DeployPlan {
   readonly migrationOrder: MigrationOrder;
   readonly fleets: { readonly web: number; readonly worker?: number };
   readonly bakes: boolean;
+  /** The bake baked a base image first (layered bake). */
+  readonly bakesBase: boolean;
   readonly migrates: boolean;
   readonly outcome: DeployOutcome;
   /** Why the modelled deploy failed (a timeout shorter than the timings, …). */
@@ -186,6 +194,7 @@ function planWorld(input: PlanInput, timings: TimingTable, overrides: { imageExi
     timings: timingValues(timings),
     releases: { [release]: { processes } },
     baked: imageExists ? [release] : [],
+    ...(input.baseExists === false ? { base: 'none' as const } : {}),
     capacity: {
       web: floor(input.fleets.web, input.configured?.web),
       ...(input.fleets.worker ? { worker: floor(input.fleets.worker, input.configured?.worker) } : {}),
@@ -396,6 +405,7 @@ async function runModel(input: PlanInput, timings: TimingTable, overrides: { ima
     migrationOrder: final.migrationOrder,
     fleets: { web: input.fleets.web.desired, ...(input.fleets.worker ? { worker: input.fleets.worker.desired } : {}) },
     bakes: final.image?.reused === false,
+    bakesBase: final.base?.reused === false,
     migrates,
     outcome: final.outcome ?? 'failed',
     ...(final.failure ? { failure: final.failure.cause } : {}),

@@ -224,10 +224,12 @@ describe('herd bake', () => {
     expect(run.out).toMatch(new RegExp(`image ${image?.id} of release ${release} is ready in \\S+; deploy it with \`herd deploy staging ${release}\`\\n$`));
     expect(sim.world.cloud.groups.get('herd-staging-web')?.instances.map((i) => i.id)).toEqual(before);
     expect(currentRelease(sim)).toBe('r1');
-    // Then the deploy reuses the image: no second builder.
+    // Then the deploy reuses the image: no second builder. (The bake had two: the app's
+    // herd/provision is not the world's base's, so a base image was baked first.)
     const deploy = await runHerd(['deploy', 'staging', release], testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now(), sleep: () => sim.sleep() }));
     expect(deploy.code).toBe(0);
-    expect([...sim.world.cloud.instances.values()].filter((i) => i.tags[TAGS.role] === 'builder')).toHaveLength(1);
+    const builders = [...sim.world.cloud.instances.values()].filter((i) => i.tags[TAGS.role] === 'builder');
+    expect(builders.map((b) => b.tags[TAGS.bake])).toEqual(['base', 'release']);
   });
 
   test('a release that already has an image is not baked again', async () => {

@@ -197,6 +197,19 @@ describe('roles refreshed in parallel or one after the other', () => {
   });
 });
 
+describe('layered bake', () => {
+  test('a release bake on an existing base image skips setup and herd/provision: a shorter bake than one that bakes the base first', async () => {
+    const reused = await planDeploy(base);
+    const rebuilt = await planDeploy({ ...base, baseExists: false });
+    expect(reused).toMatchObject({ outcome: 'succeeded', bakes: true, bakesBase: false });
+    expect(rebuilt).toMatchObject({ outcome: 'succeeded', bakes: true, bakesBase: true });
+    const bake = (p: DeployPlan) => rollingBreakdown(p).bake;
+    // The base's own builder and image come first: at least its provisioning and its image longer.
+    expect(bake(rebuilt) - bake(reused)).toBeGreaterThanOrEqual(DEFAULT_TIMINGS.provisionSeconds.value + DEFAULT_TIMINGS.imageSeconds.value);
+    expect(rebuilt.totalSeconds).toBeGreaterThan(reused.totalSeconds);
+  });
+});
+
 describe('timings from history', () => {
   const history = [
     historyItem(1, { lock: 2, bake: 900, launchTemplate: 2, migrate: 300, rollout: 600, verify: 1, record: 4 }),
