@@ -2,6 +2,7 @@
 # herd bake: install one release of an app into an image (or a scratch root).
 #
 #   bake.sh --app <app> --artifact <tarball-or-dir> [--label <label>] [--root <dir>]
+#           [--layer base|release --provision <sha256|none>]
 #
 # The artifact is a directory or a .tar.gz whose root holds the app (see "App contract"
 # in docs). bake.sh validates it, installs it into
@@ -12,6 +13,16 @@
 # process, the log shipping template, the boot script (/opt/herd/bin/herd-boot) and
 # /etc/herd/release. It writes no secret and no environment setting: the image is
 # environment-agnostic; herd-boot renders the environment at boot.
+#
+# Layers (herd's layered bake, lambda/deploy/base-image.ts). Without --layer, everything
+# above in one go. --provision is the SHA-256 of the artifact's herd/provision (`none`
+# without one), as the artifact's herd-provision metadata says; the artifact is refused
+# (exit 3) when its herd/provision does not match it.
+#   --layer base: a base image: the CloudWatch agent, the app's user and `herd/provision`
+#     (run in a release directory that is removed afterwards), then /etc/herd/base
+#     (HERD_APP, HERD_PROVISION); no release, unit, boot script or current symlink.
+#   --layer release: on a base image: refused (exit 3) unless /etc/herd/base names this app
+#     and --provision; everything but `herd/provision`, which the base ran.
 #
 # Log shipping: Amazon Linux 2023 does not ship the CloudWatch agent, so bake.sh installs
 # the package amazon-cloudwatch-agent with `dnf install -y` (`dnf --installroot <root>`
@@ -52,7 +63,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly HERE
 
 usage() {
-  echo "usage: bake.sh --app <app> --artifact <tarball-or-dir> [--label <label>] [--root <dir>]" >&2
+  echo "usage: bake.sh --app <app> --artifact <tarball-or-dir> [--label <label>] [--root <dir>] [--layer base|release --provision <sha256|none>]" >&2
   exit 2
 }
 die_usage() {
@@ -75,12 +86,16 @@ APP=''
 ARTIFACT=''
 LABEL=''
 ROOT=''
+LAYER=''
+PROVISION=''
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --app) [[ $# -ge 2 ]] || usage; APP="$2"; shift 2 ;;
     --artifact) [[ $# -ge 2 ]] || usage; ARTIFACT="$2"; shift 2 ;;
     --label) [[ $# -ge 2 ]] || usage; LABEL="$2"; shift 2 ;;
     --root) [[ $# -ge 2 ]] || usage; ROOT="$2"; shift 2 ;;
+    --layer) [[ $# -ge 2 ]] || usage; LAYER="$2"; shift 2 ;;
+    --provision) [[ $# -ge 2 ]] || usage; PROVISION="$2"; shift 2 ;;
     -h | --help) usage ;;
     *) die_usage "unknown argument '$1'" ;;
   esac
@@ -91,6 +106,13 @@ done
 if [[ -n $LABEL && ! $LABEL =~ ^[a-z0-9][a-z0-9.-]{0,31}$ ]]; then
   die_usage "--label '$LABEL' is invalid (must match ^[a-z0-9][a-z0-9.-]{0,31}\$)"
 fi
+if [[ -n $LAYER && $LAYER != base && $LAYER != release ]]; then
+  die_usage "--layer '$LAYER' is invalid (base or release)"
+fi
+if [[ -n $LAYER && ! $PROVISION =~ ^([0-9a-f]{64}|none)$ ]]; then
+  die_usage "--layer $LAYER needs --provision <sha256 of herd/provision, or none> (received '$PROVISION')"
+fi
+[[ -z $PROVISION || -n $LAYER ]] || die_usage "--provision goes with --layer"
 if [[ -n $ROOT ]]; then
   [[ -d $ROOT ]] || die_usage "--root '$ROOT' is not a directory"
   ROOT="$(cd "$ROOT" && pwd)"
@@ -185,7 +207,28 @@ fi
 APP_DIR="/srv/$APP"
 RELEASE_DIR="$APP_DIR/releases/$RELEASE_ID"
 LOG_DIR="/var/log/herd/$APP"
-log "app $APP, release $RELEASE_ID"
+log "app $APP, release $RELEASE_ID${LAYER:+, layer $LAYER}"
+
+# Layers: the artifact's herd/provision is the one --provision names; a release layer
+# needs the base image of that herd/provision. Checked before anything is written.
+readonly BASE_RECORD="$ROOT/etc/herd/base"
+if [[ -n $LAYER ]]; then
+  actual='none'
+  if [[ -f $STAGING/herd/provision ]]; then
+    actual="$(sha256sum <"$STAGING/herd/provision")"
+    actual="${actual%% *}"
+  fi
+  [[ $actual == "$PROVISION" ]] \
+    || refuse "herd/provision has SHA-256 $actual, not --provision $PROVISION (the artifact's herd-provision metadata): upload the artifact with herd deploy or herd bake"
+fi
+if [[ $LAYER == release ]]; then
+  [[ -f $BASE_RECORD ]] || refuse "--layer release: $BASE_RECORD not found: this image is not a herd base image"
+  base_app="$(sed -n 's/^HERD_APP=//p' "$BASE_RECORD")"
+  base_provision="$(sed -n 's/^HERD_PROVISION=//p' "$BASE_RECORD")"
+  [[ $base_app == "$APP" ]] || refuse "--layer release: the base image is app '$base_app''s, not '$APP''s"
+  [[ $base_provision == "$PROVISION" ]] \
+    || refuse "--layer release: the base image was provisioned with herd/provision $base_provision, not $PROVISION"
+fi
 
 # ---------------------------------------------------------------------------------
 # 3. The CloudWatch agent (Amazon Linux 2023 does not ship it), installed with dnf when
@@ -262,7 +305,7 @@ hook_env() {
   printf '%s\0' "${env_args[@]}"
 }
 
-if [[ -f $BUILT_MARKER && $(cat "$BUILT_MARKER") == "$RELEASE_ID" ]]; then
+if [[ $LAYER != base && -f $BUILT_MARKER && $(cat "$BUILT_MARKER") == "$RELEASE_ID" ]]; then
   log "release $RELEASE_ID already installed and built; skipping provision and build"
 else
   rm -rf -- "${ROOT:?}$RELEASE_DIR"
@@ -271,12 +314,23 @@ else
   chown -R "$APP_UID:$APP_GID" "$ROOT$RELEASE_DIR"
   mapfile -d '' -t HOOK_ENV < <(hook_env)
 
-  if [[ -f $ROOT$RELEASE_DIR/herd/provision ]]; then
+  if [[ $LAYER == release ]]; then
+    log "herd/provision: run by the base image ($PROVISION)"
+  elif [[ -f $ROOT$RELEASE_DIR/herd/provision ]]; then
     log "running herd/provision as root"
     if ! (cd "$ROOT$RELEASE_DIR" && env -i "${HOOK_ENV[@]}" ./herd/provision) >&2; then
       rm -rf -- "${ROOT:?}$RELEASE_DIR"
       die "herd/provision failed; release $RELEASE_ID not installed"
     fi
+  fi
+  if [[ $LAYER == base ]]; then
+    # A base image holds what herd/provision did, not the release.
+    rm -rf -- "${ROOT:?}$RELEASE_DIR"
+    install -d -m 0755 "$ROOT/etc" "$ROOT/etc/herd"
+    printf 'HERD_APP=%s\nHERD_PROVISION=%s\n' "$APP" "$PROVISION" | put_file "$BASE_RECORD" 0644 0:0
+    log "baked the base image of $APP (herd/provision $PROVISION)"
+    printf '%s\n' "$RELEASE_ID"
+    exit 0
   fi
   if [[ -f $ROOT$RELEASE_DIR/herd/build ]]; then
     log "running herd/build as $APP"

@@ -4,6 +4,10 @@
 #
 #   herd-bake.sh --app <app> --release <release-id> --artifact s3://<bucket>/<key> \
 #                --report /herd/<app>/<env>/bake-runs/ [--region <r>] [--root <dir>]
+#                [--layer base|release --provision <sha256|none>]
+#
+# --layer and --provision go to bake.sh (layered bake: a base image, or a release on one);
+# a base reports no process (it installs no release).
 #
 # 1. downloads the artifact with `aws s3 cp` into a private temp directory;
 # 2. runs bake.sh (next to this script) on it, with `--label <label>` when the release id
@@ -44,6 +48,8 @@ ARTIFACT=''
 REPORT=''
 REGION=''
 ROOT=''
+LAYER=''
+PROVISION=''
 WORK=''
 LOG=''
 INSTANCE_ID=''
@@ -117,7 +123,7 @@ fail() {
 }
 
 usage() {
-  say "usage: herd-bake.sh --app <app> --release <release-id> --artifact s3://<bucket>/<key> --report <ssm-prefix> [--region <r>] [--root <dir>]"
+  say "usage: herd-bake.sh --app <app> --release <release-id> --artifact s3://<bucket>/<key> --report <ssm-prefix> [--region <r>] [--root <dir>] [--layer base|release --provision <sha256|none>]"
   finish 2
 }
 
@@ -145,6 +151,8 @@ while [[ $# -gt 0 ]]; do
     --report) [[ $# -ge 2 ]] || usage; REPORT="$2"; shift 2 ;;
     --region) [[ $# -ge 2 ]] || usage; REGION="$2"; shift 2 ;;
     --root) [[ $# -ge 2 ]] || usage; ROOT="$2"; shift 2 ;;
+    --layer) [[ $# -ge 2 ]] || usage; LAYER="$2"; shift 2 ;;
+    --provision) [[ $# -ge 2 ]] || usage; PROVISION="$2"; shift 2 ;;
     -h | --help) usage ;;
     *) say "unknown argument '$1'"; usage ;;
   esac
@@ -174,6 +182,8 @@ fi
 bake_args=(--app "$APP" --artifact "$ARTIFACT_FILE")
 [[ -n $LABEL ]] && bake_args+=(--label "$LABEL")
 [[ -n $ROOT ]] && bake_args+=(--root "$ROOT")
+[[ -n $LAYER ]] && bake_args+=(--layer "$LAYER")
+[[ -n $PROVISION ]] && bake_args+=(--provision "$PROVISION")
 # bake.sh's log (stderr) goes to the console and the bake log; its stdout ends with the release id.
 set +e
 bash "$HERE/bake.sh" "${bake_args[@]}" 2>&1 >"$WORK/bake.out" | tee -a "$LOG" >&2
@@ -187,6 +197,11 @@ if [[ $got != "$RELEASE" ]]; then
   fail 4 "artifact $ARTIFACT has release id $got, expected $RELEASE: upload the artifact that matches the release"
 fi
 rm -f -- "$ARTIFACT_FILE"
+
+if [[ $LAYER == base ]]; then
+  say "baked the base image of $APP for release $RELEASE"
+  finish 0
+fi
 
 # The Procfile's process names, as bake.sh reads them.
 declare -a processes=()

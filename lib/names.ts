@@ -83,6 +83,19 @@ export const TAGS = {
   processes: 'herd:processes',
   /** On a `herd run` instance (`herd:role` = `run`): the run's id. */
   run: 'herd:run',
+  /**
+   * Layered bake (lambda/deploy/base-image.ts). On a base image (`herd:role` = `base`): its
+   * identity key, and the parts of it (the Amazon Linux image it was baked from, the SHA-256
+   * of the release's `herd/provision`, herd's instance scripts asset).
+   */
+  base: 'herd:base',
+  baseSource: 'herd:base-source',
+  provision: 'herd:provision',
+  scripts: 'herd:scripts',
+  /** On a release image baked from a base image: the base's image id (retention keeps the base while the release image exists). */
+  baseImage: 'herd:base-image',
+  /** On a builder instance: what it bakes (`base` or `release`). */
+  bake: 'herd:bake',
 } as const;
 
 /** Value of the release parameter before the first release. */

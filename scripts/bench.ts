@@ -128,7 +128,7 @@ async function realBakeRow(): Promise<Row> {
     return {
       measure,
       value: `${total.toFixed(1)} s`,
-      note: `herd/build ${buildSeconds === undefined ? '?' : `${buildSeconds.toFixed(1)} s`} (pip from PyPI, no cache); modelled bake ${DEFAULT_TIMINGS.bakeSeconds.value} s adds the builder's boot, the agent install and power-off`,
+      note: `herd/build ${buildSeconds === undefined ? '?' : `${buildSeconds.toFixed(1)} s`} (pip from PyPI, no cache); modelled release bake ${DEFAULT_TIMINGS.bakeSeconds.value} s (on a base image: no agent install) adds the builder's boot and power-off`,
     };
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
@@ -169,7 +169,7 @@ async function main(): Promise<void> {
       '',
       benchTable(rows),
       '',
-      `Timing parameters (lib/plan/timings.ts DEFAULT_TIMINGS): boot ${t.bootSeconds.value} s, app start ${t.appStartSeconds.value} s, bake ${t.bakeSeconds.value} s, ` +
+      `Timing parameters (lib/plan/timings.ts DEFAULT_TIMINGS): boot ${t.bootSeconds.value} s, app start ${t.appStartSeconds.value} s, bake ${t.bakeSeconds.value} s on a base image (+ ${t.provisionSeconds.value} s setup and herd/provision for a base), ` +
         `image ${t.imageSeconds.value} s, migration ${t.migrationSeconds.value} s, DB snapshot ${t.dbSnapshotSeconds.value} s, health check ${t.healthCheckIntervalSeconds.value} s ` +
         `(new target: ${t.initialHealthyChecks.value} pass), deregistration delay ${t.deregistrationDelaySeconds.value} s; production deploy settings (max healthy 150 %, warmup 60 s, backup: point-in-time restore point + DB snapshot alongside the bake, web and worker refreshed in parallel); 1 worker.`,
       `Anchors (lib/plan/anchors.ts): Fabric steps ${f.deployCode}/${f.installRequirements}/${f.backupDb}/${f.migrate}/${f.collectstatic}/${f.switchRelease}/${f.reload} s (code/requirements/backup/migrate/collectstatic/switch/reload), Fabulaws sleep 45 s, wait loops poll every 10 s.`,

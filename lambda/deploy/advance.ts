@@ -139,6 +139,7 @@ export function startDeploy(input: DeployInput, env: DeployEnvironment, clock: C
     ...(restart ? { mode: 'restart' as const, ...(input.roles ? { roles: [...input.roles] } : {}) } : {}),
     ...(input.force ? { force: true } : {}),
     ...(input.ignoreAlarms ? { ignoreAlarms: true } : {}),
+    ...(input.rebuildBase ? { rebuildBase: true } : {}),
     startedAt: now,
     plan,
     stageIndex: 0,

@@ -18,6 +18,7 @@ import type { DeployConfig, DeployStrategy } from '../../lib/config/types';
 import { ADVANCE_RETRY } from './contract';
 import { fastPollAllowance } from './diagnose';
 import { PERSISTENT_BACKOFF_MAX_SECONDS, PERSISTENT_RETRY_MINUTES } from './retries';
+import { BASE_MAX_POLL_SECONDS, BASE_POLL_SECONDS } from './bake';
 import { MAX_POLL_SECONDS, POLL_GROWTH, pollSeconds } from './step';
 
 /** Step Functions fails a Standard execution at this many history events. */
@@ -64,6 +65,8 @@ export interface Wait {
   readonly step: string;
   readonly minutes: number;
   readonly baseSeconds: number;
+  /** Longest interval between polls (default `MAX_POLL_SECONDS`). */
+  readonly maxSeconds?: number;
 }
 
 export interface WaitCost {
@@ -73,13 +76,13 @@ export interface WaitCost {
 }
 
 /** Polls a wait of at most `minutes` costs before its deadline fails it, polled as the steps poll. */
-export function waitCost(minutes: number, baseSeconds: number): WaitCost {
+export function waitCost(minutes: number, baseSeconds: number, maxSeconds = MAX_POLL_SECONDS): WaitCost {
   const deadline = minutes * 60;
   let elapsed = 0;
   let polls = 0;
   let last = 0;
   while (elapsed < deadline) {
-    last = pollSeconds(baseSeconds, elapsed);
+    last = pollSeconds(baseSeconds, elapsed, maxSeconds);
     elapsed += last;
     polls += 1;
   }
@@ -90,7 +93,12 @@ export function waitCost(minutes: number, baseSeconds: number): WaitCost {
 /** The waits of the longest path of a strategy, forward then compensation, in order. */
 export function longestPath(deploy: DeployConfig, strategy: DeployStrategy): Wait[] {
   const t = deploy.timeouts;
+  // Layered bake at its longest: another deploy's base waited for until it fails, the base
+  // baked here (its builder, its image), then the release on it.
   const bake: Wait[] = [
+    { step: 'bake.waitBase', minutes: t.imageMinutes, baseSeconds: BASE_POLL_SECONDS, maxSeconds: BASE_MAX_POLL_SECONDS },
+    { step: 'bake.waitBuilder (base)', minutes: t.bakeMinutes, baseSeconds: BASE_POLL_SECONDS, maxSeconds: BASE_MAX_POLL_SECONDS },
+    { step: 'bake.waitImage (base)', minutes: t.imageMinutes, baseSeconds: BASE_POLL_SECONDS, maxSeconds: BASE_MAX_POLL_SECONDS },
     { step: 'bake.waitBuilder', minutes: t.bakeMinutes, baseSeconds: 15 },
     { step: 'bake.waitImage', minutes: t.imageMinutes, baseSeconds: 20 },
     { step: 'launchTemplate.waitParameters', minutes: PARAMETER_WAIT_MINUTES, baseSeconds: 5 },
@@ -163,7 +171,7 @@ function fixedCost(minutes: number, everySeconds: number): WaitCost {
 export function worstCaseOf(deploy: DeployConfig, strategy: DeployStrategy): WorstCase {
   const waits = longestPath(deploy, strategy).map((w) => ({
     ...w,
-    ...(w.step === 'hold.wait' ? fixedCost(w.minutes, 60) : w.step === 'verify.watch' ? fixedCost(w.minutes, 30) : waitCost(w.minutes, w.baseSeconds)),
+    ...(w.step === 'hold.wait' ? fixedCost(w.minutes, 60) : w.step === 'verify.watch' ? fixedCost(w.minutes, 30) : waitCost(w.minutes, w.baseSeconds, w.maxSeconds)),
   }));
   // While new instances fail their health check, waits poll faster (`diagnose.ts`), a bounded number of times.
   const polls = waits.reduce((n, w) => n + w.polls, 0) + fastPollAllowance(deploy.maxFailedInstances);

@@ -188,6 +188,9 @@ export interface HistoryItem {
   readonly endedAt?: string;
   readonly imageId?: string;
   readonly reusedImage?: boolean;
+  /** Layered bake: the base image the release's builder booted from, and whether it existed (false: this deploy baked it). Absent when no bake used a base. */
+  readonly baseImageId?: string;
+  readonly reusedBase?: boolean;
   readonly previousRelease?: string;
   readonly phases: readonly PhaseRecord[];
   readonly maintenanceWindowSeconds?: number;
@@ -245,6 +248,7 @@ export function historyItem(state: DeployState, now: number, status: HistoryItem
     startedAt: iso(state.startedAt),
     ...(status !== 'running' ? { endedAt: iso(now) } : {}),
     ...(state.image ? { imageId: state.image.imageId, reusedImage: state.image.reused } : {}),
+    ...(state.base?.imageId ? { baseImageId: state.base.imageId, reusedBase: state.base.reused === true } : {}),
     ...(state.previous ? { previousRelease: state.previous.release } : {}),
     phases,
     ...(m?.onAt !== undefined && !m.wasOnBefore ? { maintenanceWindowSeconds: Math.round(((m.offAt ?? now) - m.onAt) / 1000) } : {}),

@@ -10,6 +10,12 @@
  *   environment's fleets', every launch template tagged `herd:app=<app>`, and the one of
  *   every Auto Scaling group tagged so (in use = the group's version);
  * - every image an instance still runs.
+ * Base images (layered bake, `base-image.ts`) do not count towards `amiRetention`: one is
+ * kept while a release image of the app that stays (in any environment: a promotion's, or a
+ * peer's that reused it) was baked on it (`herd:base-image`), while an instance runs it (a
+ * builder baking on it), and when this deploy used it; otherwise it is retired. A base
+ * another environment's bake found but has not booted yet may go: that bake then bakes the
+ * base again (`bake.launch`).
  * The rest are deregistered with their snapshots. Every lookup is filtered (tags, ids,
  * names) and bounded; an error fails the selection (a transient one is retried).
  */
@@ -21,6 +27,7 @@ import {
   DescribeInstancesCommand,
   DescribeLaunchTemplateVersionsCommand,
   DescribeLaunchTemplatesCommand,
+  type Image,
 } from '@aws-sdk/client-ec2';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import { TAGS, parameterNames } from '../../lib/names';
@@ -121,7 +128,9 @@ export async function imagesToDeregister(
   // Images a dead bake left: failed, or still pending long after any bake's image deadline.
   const staleBefore = ctx.clock.now() - (ctx.env.deploy.timeouts.imageMinutes + 60) * 60_000;
   const abandoned = all.filter((i) => i.State === 'failed' || (i.State === 'pending' && Date.parse(i.CreationDate ?? '') < staleBefore));
-  const images = all.filter((i) => i.State === 'available');
+  const isBase = (i: Image) => i.Tags?.some((t) => t.Key === TAGS.role && t.Value === 'base') === true;
+  const images = all.filter((i) => i.State === 'available' && !isBase(i));
+  const bases = all.filter((i) => i.State === 'available' && isBase(i));
   const keep = new Set<string>(protect.filter(Boolean));
   for (const image of images.slice(0, ctx.env.amiRetention)) if (image.ImageId) keep.add(image.ImageId);
 
@@ -136,7 +145,7 @@ export async function imagesToDeregister(
     for (const v of lt.LaunchTemplateVersions ?? []) if (v.LaunchTemplateData?.ImageId) keep.add(v.LaunchTemplateData.ImageId);
   }
 
-  const candidates = [...images, ...abandoned].filter((i) => i.ImageId && !keep.has(i.ImageId));
+  const candidates = [...images, ...abandoned, ...bases].filter((i) => i.ImageId && !keep.has(i.ImageId));
   if (candidates.length === 0) return [];
   const used = await ctx.clients.ec2.send(
     new DescribeInstancesCommand({
@@ -148,8 +157,23 @@ export async function imagesToDeregister(
   );
   for (const r of used.Reservations ?? []) for (const i of r.Instances ?? []) if (i.ImageId) keep.add(i.ImageId);
 
-  return candidates
+  const going = candidates.filter((i) => !keep.has(i.ImageId ?? ''));
+  if (going.some((i) => isBase(i) && i.State === 'available')) {
+    // The bases the app's release images that stay were baked on, in every environment.
+    const leaving = new Set(going.map((i) => i.ImageId));
+    const ofApp = await ctx.clients.ec2.send(
+      new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: `tag:${TAGS.app}`, Values: [app] }, { Name: 'state', Values: ['available', 'pending'] }] }),
+    );
+    for (const i of ofApp.Images ?? []) {
+      const base = i.Tags?.find((t) => t.Key === TAGS.baseImage)?.Value;
+      if (base && !isBase(i) && !leaving.has(i.ImageId)) keep.add(base);
+    }
+  }
+
+  return going
     .filter((i) => !keep.has(i.ImageId ?? ''))
+    // Release images first: a base goes after the images baked on it.
+    .sort((a, b) => Number(isBase(a)) - Number(isBase(b)))
     .map((i) => ({
       imageId: i.ImageId ?? '',
       snapshotIds: (i.BlockDeviceMappings ?? []).map((b) => b.Ebs?.SnapshotId ?? '').filter(Boolean),
@@ -188,7 +212,7 @@ const retention: Step = async (state, ctx) => {
   try {
     if (!r.pending) {
       // Saved before any deletion: a retried deletion must still know the snapshots of an image already deregistered.
-      r.pending = await imagesToDeregister(ctx, state.app, state.env, [state.image?.imageId ?? '', state.previous?.imageId ?? '']);
+      r.pending = await imagesToDeregister(ctx, state.app, state.env, [state.image?.imageId ?? '', state.previous?.imageId ?? '', state.base?.imageId ?? '']);
       return { poll: 0 };
     }
     const next = r.pending[0];

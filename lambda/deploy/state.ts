@@ -33,6 +33,11 @@ export interface DeployInput {
   readonly force?: boolean;
   /** Start even if a rollback alarm is in ALARM (recorded in the history). */
   readonly ignoreAlarms?: boolean;
+  /**
+   * Bake a new base image even if one of the same identity exists (`herd bake --base`):
+   * `herd/provision` fetched newer packages, say. Only when the release is baked (deploy or bake).
+   */
+  readonly rebuildBase?: boolean;
 }
 
 /** What a run of the deploy step does: a whole deploy, or only the image (`herd bake`). */
@@ -171,6 +176,25 @@ export interface DeployState {
   erroringSince?: number;
   timings: PhaseTiming[];
   image?: { imageId: string; reused: boolean; processes?: string[]; /** When this deploy called CreateImage (epoch ms). */ createdAt?: number };
+  /**
+   * Layered bake (`base-image.ts`): the base image the release's builder boots from. Absent
+   * before `bake.base` ran, and when the artifact carries no provision hash (baked from
+   * Amazon Linux in one go). `baking`: this deploy bakes it now (its builder, its image).
+   */
+  base?: {
+    key: string;
+    sourceImageId: string;
+    provision: string;
+    scripts: string;
+    imageId?: string;
+    /** An existing base was used (false: this deploy baked it). */
+    reused?: boolean;
+    baking?: boolean;
+    /** When this deploy called CreateImage for it (epoch ms). */
+    createdAt?: number;
+  };
+  /** Bake a new base image even if one of the same identity exists (`herd bake --base`). */
+  rebuildBase?: boolean;
   builderId?: string;
   /** When this deploy launched its builder (epoch ms): EC2 may not show it for a while. */
   builderLaunchedAt?: number;
@@ -286,7 +310,7 @@ function isObj(value: unknown): value is Record<string, unknown> {
 export function parseDeployInput(value: unknown): DeployInput {
   if (!isObj(value)) throw new InvalidDeployInputError(`deploy input must be an object (received ${JSON.stringify(value)})`);
   const problems: string[] = [];
-  const { release, artifactKey, strategy, migrationOrder, actor, deployId, mode, force, ignoreAlarms, roles } = value;
+  const { release, artifactKey, strategy, migrationOrder, actor, deployId, mode, force, ignoreAlarms, roles, rebuildBase } = value;
   if (typeof release !== 'string' || !RELEASE_ID_PATTERN.test(release)) {
     problems.push(`release must match ${RELEASE_ID_PATTERN} (received ${JSON.stringify(release)})`);
   }
@@ -310,6 +334,8 @@ export function parseDeployInput(value: unknown): DeployInput {
   }
   if (force !== undefined && typeof force !== 'boolean') problems.push(`force must be true or false (received ${JSON.stringify(force)})`);
   if (ignoreAlarms !== undefined && typeof ignoreAlarms !== 'boolean') problems.push(`ignoreAlarms must be true or false (received ${JSON.stringify(ignoreAlarms)})`);
+  if (rebuildBase !== undefined && typeof rebuildBase !== 'boolean') problems.push(`rebuildBase must be true or false (received ${JSON.stringify(rebuildBase)})`);
+  if (rebuildBase === true && mode === 'restart') problems.push('rebuildBase is for a deploy or a bake: a restart bakes nothing');
   if (roles !== undefined) {
     const valid = Array.isArray(roles) && roles.length > 0 && roles.every((r) => (RESTART_ROLES as readonly unknown[]).includes(r)) && new Set(roles).size === roles.length;
     if (mode !== 'restart') problems.push(`roles is for mode restart only (received mode ${JSON.stringify(mode)})`);

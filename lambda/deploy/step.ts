@@ -68,18 +68,18 @@ export const POLL_GROWTH = 0.1;
  * thousands: every poll is about 9 Step Functions history events, and an execution fails
  * at 25,000 (`lambda/deploy/budget.ts` proves the worst case stays below).
  */
-export function pollSeconds(baseSeconds: number, elapsedSeconds: number): number {
-  return Math.min(MAX_POLL_SECONDS, Math.max(baseSeconds, Math.round(elapsedSeconds * POLL_GROWTH)));
+export function pollSeconds(baseSeconds: number, elapsedSeconds: number, maxSeconds = MAX_POLL_SECONDS): number {
+  return Math.min(maxSeconds, Math.max(baseSeconds, Math.round(elapsedSeconds * POLL_GROWTH)));
 }
 
 /**
  * The current step waits for `what`: fails the deploy after `minutes` (see `checkDeadline`),
  * else asks to run again after `pollSeconds(baseSeconds, time waited so far)`.
  */
-export function waitFor(state: DeployState, ctx: AdvanceContext, minutes: number, what: string, baseSeconds: number): StepResult {
+export function waitFor(state: DeployState, ctx: AdvanceContext, minutes: number, what: string, baseSeconds: number, maxSeconds = MAX_POLL_SECONDS): StepResult {
   checkDeadline(state, ctx, minutes, what);
   const elapsed = Math.max(0, (ctx.clock.now() - (state.waitStartedAt ?? ctx.clock.now())) / 1000);
-  return { poll: pollSeconds(baseSeconds, elapsed) };
+  return { poll: pollSeconds(baseSeconds, elapsed, maxSeconds) };
 }
 
 /** Tags of everything a deploy creates. */
@@ -97,12 +97,13 @@ export function deployTags(state: DeployState, role?: string): Tag[] {
 const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped'];
 
 /** Instances of this deploy with `role` (builder, release…) that are not terminated or terminating. */
-export async function findDeployInstances(state: DeployState, ctx: AdvanceContext, role?: string): Promise<string[]> {
+export async function findDeployInstances(state: DeployState, ctx: AdvanceContext, role?: string, extra: { Name: string; Values: string[] }[] = []): Promise<string[]> {
   const filters = [
     { Name: `tag:${TAGS.deploy}`, Values: [state.deployId] },
     { Name: `tag:${TAGS.app}`, Values: [state.app] },
     { Name: 'instance-state-name', Values: LIVE_STATES },
     ...(role ? [{ Name: `tag:${TAGS.role}`, Values: [role] }] : []),
+    ...extra,
   ];
   const ids: string[] = [];
   let token: string | undefined;

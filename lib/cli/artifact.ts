@@ -10,11 +10,13 @@
  */
 import { AbortMultipartUploadCommand, HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { createReadStream, lstatSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import ora from 'ora';
 import * as tar from 'tar';
+import { NO_PROVISION, PROVISION_METADATA_KEY } from '../../lambda/deploy/base-image';
 import { RELEASE_ID_PATTERN, RELEASE_LABEL_PATTERN, releaseIdOfFiles, releaseIdOfTree } from '../release-id';
 import { contractViolation } from './app-contract';
 import type { AwsClients, CliDeps, Writer } from './deps';
@@ -32,6 +34,12 @@ export interface PreparedRelease {
   readonly key: string;
   /** Local tarball to upload (absent for a release id). */
   readonly tarball?: string;
+  /**
+   * SHA-256 of the release's `herd/provision` (`none` without one), uploaded as the
+   * artifact's `herd-provision` metadata: the deploy step's base image identity
+   * (lambda/deploy/base-image.ts). Absent for a release id.
+   */
+  readonly provision?: string;
   /** Removes temporary files. */
   cleanup(): void;
 }
@@ -110,7 +118,7 @@ export async function prepareRelease(arg: string, label: string | undefined, opt
       await packDirectory(arg, tarball, selection);
       options.out?.write(`packed ${plural(selection.files.length, 'file')}, ${formatBytes(statSync(tarball).size)} (${formatBytes(selection.bytes)} before compression)\n`);
       checkSize(arg, tarball, selection, maxMiB);
-      return { release, key: artifactKey(release), tarball, cleanup };
+      return { release, key: artifactKey(release), tarball, provision: provisionHashOf(arg), cleanup };
     }
     if (!/\.(tar\.gz|tgz)$/.test(arg)) throw new CliError(`${arg}: not a directory nor a .tar.gz`);
     const tree = path.join(work, 'tree');
@@ -123,12 +131,19 @@ export async function prepareRelease(arg: string, label: string | undefined, opt
     checkContract(arg, tree);
     checkSize(arg, arg, selectFiles(tree), maxMiB);
     const release = releaseIdOfTree(tree, label);
-    return { release, key: artifactKey(release), tarball: path.resolve(arg), cleanup };
+    return { release, key: artifactKey(release), tarball: path.resolve(arg), provision: provisionHashOf(tree), cleanup };
   } catch (err) {
     cleanup();
     if (err instanceof CliError) throw err;
     throw new CliError(`${arg}: ${err instanceof Error ? err.message : String(err)}`);
   }
+}
+
+/** SHA-256 (hex) of `<root>/herd/provision`, or `none` when the app has none (the checked contract makes it a regular file when present). */
+export function provisionHashOf(root: string): string {
+  const file = path.join(root, 'herd', 'provision');
+  if (!existsSync(file)) return NO_PROVISION;
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
 
 /** Whether `key` exists in `bucket`. */
@@ -246,7 +261,7 @@ export async function uploadArtifact(
   bucket: string,
   key: string,
   file: string,
-  options: UploadOptions = {},
+  options: UploadOptions & { readonly provision?: string } = {},
 ): Promise<void> {
   const size = statSync(file).size;
   const { partSize, queueSize } = uploadPlan(size, options);
@@ -254,7 +269,15 @@ export async function uploadArtifact(
   const started = deps.now();
   const upload = new Upload({
     client: wholeClient(clients.s3),
-    params: { Bucket: bucket, Key: key, Body: createReadStream(file), ContentLength: size, ContentType: 'application/gzip' },
+    params: {
+      Bucket: bucket,
+      Key: key,
+      Body: createReadStream(file),
+      ContentLength: size,
+      ContentType: 'application/gzip',
+      // User-defined metadata (x-amz-meta-herd-provision): the base image the release is baked on.
+      ...(options.provision ? { Metadata: { [PROVISION_METADATA_KEY]: options.provision } } : {}),
+    },
     partSize,
     queueSize,
   });
@@ -321,6 +344,6 @@ export async function ensureArtifact(
       `unknown release ${prepared.release}: s3://${bucket}/${prepared.key} does not exist; give the app's directory or .tar.gz to upload it, or list releases with \`herd releases <env>\``,
     );
   }
-  await uploadArtifact(deps, clients, bucket, prepared.key, prepared.tarball, options);
+  await uploadArtifact(deps, clients, bucket, prepared.key, prepared.tarball, { ...options, ...(prepared.provision ? { provision: prepared.provision } : {}) });
   return true;
 }

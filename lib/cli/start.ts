@@ -23,6 +23,8 @@ export interface StartRequest {
   readonly force?: boolean;
   /** Start even if a rollback alarm is in ALARM (the history records it). */
   readonly ignoreAlarms?: boolean;
+  /** Bake a new base image even if one of the same identity exists (`herd bake --base`). */
+  readonly rebuildBase?: boolean;
   readonly detach?: boolean;
 }
 
@@ -79,13 +81,14 @@ export async function startDeploy(deps: CliDeps, handle: EnvironmentHandle, requ
     ...(request.mode === 'restart' ? { mode: 'restart' as const, ...(request.roles ? { roles: [...request.roles] } : {}) } : {}),
     ...(request.force ? { force: true } : {}),
     ...(request.ignoreAlarms ? { ignoreAlarms: true } : {}),
+    ...(request.rebuildBase ? { rebuildBase: true } : {}),
   };
   const startedAt = deps.now();
   await handle.clients.sfn.send(
     new StartExecutionCommand({ stateMachineArn: handle.outputs.deployStateMachineArn, name: deployId, input: JSON.stringify(input) }),
   );
   const what = request.mode === 'bake'
-    ? `bake of release ${request.release}`
+    ? `bake of release ${request.release}${request.rebuildBase ? ' on a new base image' : ''}`
     : request.mode === 'restart'
       ? `restart of ${(request.roles ?? ['web', 'worker']).join(' and ')} on release ${request.release} (fresh instances, same image, no migration)`
       : `release ${request.release} (${strategy}${request.migrationOrder ? `, migrations ${request.migrationOrder}` : ''})`;

@@ -42,7 +42,7 @@ export const SEED_FABRIC_STEPS: FabricStepTimes = {
 export interface AnchorTimings {
   readonly cloud: Pick<
     FakeTimings,
-    'bootSeconds' | 'appStartSeconds' | 'bakeSeconds' | 'imageSeconds' | 'shutdownSeconds' | 'healthCheckIntervalSeconds' | 'initialHealthyChecks' | 'deregistrationDelaySeconds'
+    'bootSeconds' | 'appStartSeconds' | 'bakeSeconds' | 'provisionSeconds' | 'imageSeconds' | 'shutdownSeconds' | 'healthCheckIntervalSeconds' | 'initialHealthyChecks' | 'deregistrationDelaySeconds'
   >;
   readonly fabric: FabricStepTimes;
   /** Fabulaws `deploy_serial`'s fixed sleep per server (45 s). */
@@ -166,13 +166,15 @@ function polls(seconds: number, every: number): number {
 
 /**
  * Fabulaws `create_launch_config_for_deployment`: provision a server, deploy, CreateImage,
- * new launch configuration. Same timing parameters as herd's bake (builder bake + image).
+ * new launch configuration. Same timing parameters as herd's bake without a base image
+ * (builder bake with provisioning, image): Fabulaws provisions every image from scratch.
  * Calls: RunInstances, a poll while it bakes, CreateImage, a poll until available,
  * CreateLaunchConfiguration, TerminateInstances.
  */
 function fabulawsBake(t: AnchorTimings): { seconds: number; calls: number } {
   const c = t.cloud;
-  return { seconds: c.bakeSeconds + c.imageSeconds, calls: 4 + polls(c.bakeSeconds, t.pollSeconds) + polls(c.imageSeconds, t.pollSeconds) };
+  const bake = c.bakeSeconds + c.provisionSeconds;
+  return { seconds: bake + c.imageSeconds, calls: 4 + polls(bake, t.pollSeconds) + polls(c.imageSeconds, t.pollSeconds) };
 }
 
 /** Fabulaws `deploy_worker`: code, requirements, migrate, collectstatic, restart (no backup). */

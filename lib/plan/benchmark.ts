@@ -57,15 +57,15 @@ export function phaseBreakdown(plan: Pick<DeployPlan, 'stepSeconds' | 'totalSeco
 /**
  * The lower bound of an image-based, zero-downtime deploy: one instance boots, its app
  * starts and passes the load balancer's first health check (the whole new fleet can do so
- * at once), then the old instances drain; plus, when the image is new, its bake and the
- * image becoming available. No lock, migration, checkpoint or alarm watch.
+ * at once), then the old instances drain; plus, when the image is new, its bake on the
+ * base image (provisioning unchanged) and the image becoming available. No lock, migration, checkpoint or alarm watch.
  */
 export function lowerBound(t: FakeTimings, newImage: boolean): { seconds: number; parts: string } {
   const ready = instanceReadySeconds(t);
   const drain = t.deregistrationDelaySeconds;
   const bake = newImage ? t.bakeSeconds + t.imageSeconds : 0;
   const parts = [
-    ...(newImage ? [`bake ${t.bakeSeconds} s + image ${t.imageSeconds} s`] : []),
+    ...(newImage ? [`release bake ${t.bakeSeconds} s + image ${t.imageSeconds} s`] : []),
     `boot ${t.bootSeconds} s + app start and first health check ${ready - t.bootSeconds} s`,
     `drain ${drain} s`,
   ].join(' + ');
@@ -146,6 +146,16 @@ export async function benchModel(fleetSizes: readonly number[], options: { phase
     if (options.phases !== false) rows.push(...phaseRows(baked));
     rows.push(planRow('full', n, full, 'herd full, new image', `target: maintenance ≤ migration + ${TARGETS.windowOverMigration} s = ${timings.migrationSeconds + TARGETS.windowOverMigration} s; ${full.outcome}; migrate ${full.migrationOrder}`));
     if (options.phases !== false) rows.push(...phaseRows(full));
+    if (options.phases !== false) {
+      // Layered bake: the rows above reuse the base image (provisioning unchanged); a changed
+      // herd/provision or a new Amazon Linux image bakes the base first.
+      const newBase = await planDeploy({ fleets: fleets(n), deploy, strategy: 'rolling', imageExists: false, baseExists: false, releaseCommand: true });
+      rows.push({
+        ...planRow('rolling', n, newBase, '  herd rolling, provisioning changed (a new base image first)', `bake ${seconds(phaseBreakdown(newBase).bake)} (base reused: ${seconds(phaseBreakdown(rolling).bake)})`),
+        skew: undefined,
+        maintenance: undefined,
+      });
+    }
     if (options.oneBatch !== false) {
       // Production's max healthy 150 % rolls 10 web servers in two batches; 200 % (the small
       // profile's) launches the whole new fleet at once: one batch, twice the instances meanwhile.

@@ -53,6 +53,12 @@ export interface PlanInput {
   readonly migrationOrder?: MigrationOrder;
   /** The release's image already exists (rollback, promotion): no bake. */
   readonly imageExists: boolean;
+  /**
+   * Layered bake: the base image of the release's Amazon Linux image and `herd/provision`
+   * exists (default: provisioning unchanged since the last bake). False: a new base is baked
+   * first (Amazon Linux moved on, herd/provision changed, `herd bake --base`).
+   */
+  readonly baseExists?: boolean;
   /** The release's Procfile has a `release:` line (migrations run). */
   readonly releaseCommand: boolean;
   /** The environment has a database (backed up as `deploy.backup` says). Default: `deploy.backup` is not `none`. */
@@ -98,6 +104,8 @@ export interface DeployPlan {
   readonly migrationOrder: MigrationOrder;
   readonly fleets: { readonly web: number; readonly worker?: number };
   readonly bakes: boolean;
+  /** The bake baked a base image first (layered bake). */
+  readonly bakesBase: boolean;
   readonly migrates: boolean;
   readonly outcome: DeployOutcome;
   /** Why the modelled deploy failed (a timeout shorter than the timings, …). */
@@ -186,6 +194,7 @@ function planWorld(input: PlanInput, timings: TimingTable, overrides: { imageExi
     timings: timingValues(timings),
     releases: { [release]: { processes } },
     baked: imageExists ? [release] : [],
+    ...(input.baseExists === false ? { base: 'none' as const } : {}),
     capacity: {
       web: floor(input.fleets.web, input.configured?.web),
       ...(input.fleets.worker ? { worker: floor(input.fleets.worker, input.configured?.worker) } : {}),
@@ -420,6 +429,7 @@ async function runModel(input: PlanInput, timings: TimingTable, overrides: { ima
     migrationOrder: final.migrationOrder,
     fleets: { web: input.fleets.web.desired, ...(input.fleets.worker ? { worker: input.fleets.worker.desired } : {}) },
     bakes: final.image?.reused === false,
+    bakesBase: final.base?.reused === false,
     migrates,
     outcome: final.outcome ?? 'failed',
     ...(final.failure ? { failure: final.failure.cause } : {}),
@@ -516,22 +526,34 @@ export async function calibrateFromHistory(input: PlanInput, base: TimingTable):
   const values: Partial<Record<TimingName, number>> = {};
   const modelled = new Map<TimingName, number>();
   let timings = base;
+  // The values of the pass that came closest: the deploy step's polls space out as a wait
+  // lasts (a tenth of it), so a long phase moves in steps of a poll and may never land
+  // within the tolerance; the last correction is then not the best.
+  let best: { worst: number; values: Partial<Record<TimingName, number>> } | undefined;
   for (let pass = 0; pass < CALIBRATION_PASSES; pass++) {
     const probe = await runModel(input, timings, probeOverrides);
     const waves = Math.max(1, sequentialBatches(probe.timeline));
     let settled = true;
+    let worst = 0;
+    const tried = { ...values };
     for (const median of medians) {
       const parameter = PARAMETER_OF[median.phase];
       const phase = modelledPhase(probe, median.phase);
       if (pass === 0) modelled.set(parameter, phase);
       const gap = median.seconds - phase;
+      worst = Math.max(worst, Math.abs(gap));
       if (Math.abs(gap) <= CALIBRATION_TOLERANCE) continue;
       settled = false;
       const current = timings[parameter].value;
       values[parameter] = Math.max(1, Math.round(current + (median.phase === 'rollout' ? gap / waves : gap)));
     }
+    if (pass > 0 && (!best || worst < best.worst)) best = { worst, values: tried };
     if (settled) break;
     timings = withTimings(base, values, 'history', () => 'calibrating');
+  }
+  if (best) {
+    for (const key of Object.keys(values) as TimingName[]) delete values[key];
+    Object.assign(values, best.values);
   }
   const calibrations: HistoryCalibration[] = medians.map((median) => {
     const parameter = PARAMETER_OF[median.phase];
@@ -550,7 +572,7 @@ export async function calibrateFromHistory(input: PlanInput, base: TimingTable):
 }
 
 /** Model runs a history calibration may take. */
-const CALIBRATION_PASSES = 4;
+const CALIBRATION_PASSES = 8;
 /** Seconds a calibrated phase may differ from its median (the deploy step polls every 10–30 s). */
 const CALIBRATION_TOLERANCE = 5;
 

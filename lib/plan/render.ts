@@ -140,7 +140,8 @@ export function mermaidGantt(plan: Pick<DeployPlan, 'timeline'>, title: string):
 const TIMING_LABELS: Record<TimingName, string> = {
   bootSeconds: 'instance boot',
   appStartSeconds: 'app start',
-  bakeSeconds: 'builder bake',
+  bakeSeconds: 'release bake (on a base image)',
+  provisionSeconds: 'base provisioning (setup, herd/provision)',
   imageSeconds: 'image available',
   migrationSeconds: 'migration',
   dbSnapshotSeconds: 'RDS snapshot',

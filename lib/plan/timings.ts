@@ -52,7 +52,8 @@ export const TIMING_REFERENCES = {
 export const DEFAULT_TIMINGS: TimingTable = {
   bootSeconds: def(26, 'published: RunInstances to SSH open ≈ 29 s for a Linux AMI (ec2-boot-bench, 2021); AL2023 the fastest general-purpose AMI to boot (2023)', TIMING_REFERENCES.bootBench),
   appStartSeconds: def(8, 'assumption: herd-boot reads parameters and secrets, the web process binds $PORT'),
-  bakeSeconds: def(270, 'assumption: builder boot + CloudWatch agent install + herd/provision + herd/build (the bench runs the real bake script on examples/mootube)'),
+  bakeSeconds: def(120, 'assumption: the release part of a bake on a base image (boot, artifact download, install, herd/build), builder launch to report; the bench runs the real bake script on examples/mootube'),
+  provisionSeconds: def(150, 'assumption: herd\'s instance setup (dnf install of the CloudWatch agent) and herd/provision (OS packages); only a base image bakes them'),
   imageSeconds: def(150, 'assumption: an AMI is a snapshot of the builder\'s root volume; the first snapshot of a volume copies every written block, so "minutes"', TIMING_REFERENCES.amiCreation),
   migrationSeconds: def(20, 'measured: the Fabric deploy herd replaces migrated in 12 s, plus herd-boot on the runner ≈ app start 8 s'),
   dbSnapshotSeconds: def(90, 'assumption: RDS says snapshot time "varies with the size of your databases" (the seed\'s pg_dump took 15 s)', TIMING_REFERENCES.rdsSnapshot),

@@ -38,6 +38,8 @@ export interface SimulatedMultipartUpload {
   readonly bucket: string;
   readonly key: string;
   readonly contentType?: string;
+  /** User-defined metadata given at CreateMultipartUpload (the object gets it when completed). */
+  readonly metadata?: Record<string, string>;
   readonly parts: Map<number, { readonly etag: string; readonly body: Buffer }>;
 }
 
@@ -45,6 +47,8 @@ export interface SimulatedMultipartUpload {
 export interface ArtifactsStore {
   /** Objects by `<bucket>/<key>`. */
   readonly objects: Map<string, Buffer>;
+  /** User-defined metadata of objects uploaded with some (`x-amz-meta-*`), by `<bucket>/<key>`. */
+  readonly metadata: Map<string, Record<string, string>>;
   /** Multipart uploads created and neither completed nor aborted, by upload id. */
   readonly uploads: Map<string, SimulatedMultipartUpload>;
   /** Every S3 call, in order: the command's name without `Command` and the part number, if any. */
@@ -61,24 +65,44 @@ export function registerArtifactsBucket(cloud: FakeCloud, store: ArtifactsStore)
     store.s3Calls.push(`${api}${partNumber !== undefined ? ` ${partNumber}` : ''}`);
     store.onS3?.(api, partNumber);
   };
+  // S3 returns user-defined metadata keys in lower case (S3 user guide, "Working with object metadata").
+  const setMetadata = (name: string, metadata: Record<string, string> | undefined) => {
+    if (!metadata || Object.keys(metadata).length === 0) {
+      store.metadata.delete(name);
+      return;
+    }
+    const lower = Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k.toLowerCase(), v]));
+    store.metadata.set(name, lower);
+    const release = /([^/]+)\.tar\.gz$/.exec(name)?.[1];
+    const provision = lower['herd-provision'];
+    if (release && provision) cloud.artifactProvisions.set(release, provision);
+  };
   const noSuchUpload = () => new FakeAwsError('NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.', 404);
   cloud.on('s3', HeadObjectCommand, (input) => {
     seen('HeadObject');
     const object = store.objects.get(`${input.Bucket}/${input.Key}`);
     if (!object) throw new FakeAwsError('NotFound', 'Not Found', 404);
-    return { ContentLength: object.length, ETag: `"${md5(object).toString('hex')}"` };
+    const metadata = store.metadata.get(`${input.Bucket}/${input.Key}`);
+    return { ContentLength: object.length, ETag: `"${md5(object).toString('hex')}"`, ...(metadata ? { Metadata: metadata } : {}) };
   });
   cloud.on('s3', PutObjectCommand, (input) => {
     seen('PutObject');
     const body = Buffer.from((input.Body ?? new Uint8Array()) as Uint8Array);
     if (body.length > S3_LIMITS.maxPutObjectBytes) throw new FakeAwsError('EntityTooLarge', 'Your proposed upload exceeds the maximum allowed object size.', 400);
     store.objects.set(`${input.Bucket}/${input.Key}`, body);
+    setMetadata(`${input.Bucket}/${input.Key}`, input.Metadata);
     return { ETag: `"${md5(body).toString('hex')}"` };
   });
   cloud.on('s3', CreateMultipartUploadCommand, (input) => {
     seen('CreateMultipartUpload');
     const uploadId = randomBytes(16).toString('hex');
-    store.uploads.set(uploadId, { bucket: input.Bucket ?? '', key: input.Key ?? '', ...(input.ContentType ? { contentType: input.ContentType } : {}), parts: new Map() });
+    store.uploads.set(uploadId, {
+      bucket: input.Bucket ?? '',
+      key: input.Key ?? '',
+      ...(input.ContentType ? { contentType: input.ContentType } : {}),
+      ...(input.Metadata ? { metadata: { ...input.Metadata } } : {}),
+      parts: new Map(),
+    });
     return { Bucket: input.Bucket, Key: input.Key, UploadId: uploadId };
   });
   cloud.on('s3', UploadPartCommand, (input) => {
@@ -117,6 +141,7 @@ export function registerArtifactsBucket(cloud: FakeCloud, store: ArtifactsStore)
       digests.push(md5(part.body));
     }
     store.objects.set(`${upload.bucket}/${upload.key}`, Buffer.concat(bodies));
+    setMetadata(`${upload.bucket}/${upload.key}`, upload.metadata);
     store.uploads.delete(input.UploadId ?? '');
     return { Bucket: upload.bucket, Key: upload.key, ETag: `"${md5(Buffer.concat(digests)).toString('hex')}-${listed.length}"` };
   });

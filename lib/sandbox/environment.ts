@@ -33,6 +33,7 @@ export class SandboxEnvironment implements ArtifactsStore {
   readonly world: World;
   readonly stateMachine: DeployStateMachine;
   readonly objects = new Map<string, Buffer>();
+  readonly metadata = new Map<string, Record<string, string>>();
   readonly uploads = new Map<string, SimulatedMultipartUpload>();
   readonly s3Calls: string[] = [];
   onS3: ((api: string, partNumber: number | undefined) => void) | undefined;

@@ -84,8 +84,14 @@ export interface FakeTimings {
   readonly bootSeconds: number;
   /** `running` to the app answering its health check. */
   readonly appStartSeconds: number;
-  /** Builder launch to its bake report. */
+  /** Builder launch to its bake report, for a release baked on a base image (`--layer release`: install, herd/build). */
   readonly bakeSeconds: number;
+  /**
+   * What a bake without a base adds: herd's instance setup and `herd/provision`. A base
+   * image's builder reports `bootSeconds + provisionSeconds` after its launch; a bake in
+   * one go from Amazon Linux (no base), `bakeSeconds + provisionSeconds`.
+   */
+  readonly provisionSeconds: number;
   /** CreateImage to `available`. */
   readonly imageSeconds: number;
   /** Runner `running` to its report. */
@@ -107,7 +113,8 @@ export interface FakeTimings {
 export const DEFAULT_TIMINGS: FakeTimings = {
   bootSeconds: 26,
   appStartSeconds: 8,
-  bakeSeconds: 270,
+  bakeSeconds: 120,
+  provisionSeconds: 150,
   imageSeconds: 150,
   migrationSeconds: 25,
   dbSnapshotSeconds: 90,
@@ -153,7 +160,17 @@ export interface ReleaseBehaviour {
   readonly p99Seconds?: number;
   /** Procfile process types (default web, worker, release). */
   readonly processes?: readonly string[];
+  /**
+   * Content of the release's `herd/provision` (default `DEFAULT_PROVISION`: every release
+   * shares it); its SHA-256 is the artifact's `herd-provision` metadata.
+   */
+  readonly provision?: string;
+  /** The artifact was uploaded without the `herd-provision` metadata (not by herd). */
+  readonly noProvisionMetadata?: boolean;
+  /** Exit code of a base image bake (`--layer base`) for this release's provision (default 0). */
+  readonly baseBakeExitCode?: number;
 }
+
 
 /** A CloudFormation stack, as DescribeStacks shows it. */
 export interface FakeStack {
@@ -311,6 +328,12 @@ export class FakeCloud implements FakeEndpoint {
    * release's artifact is there, as `herd deploy` uploads it before starting a deploy.
    */
   readonly missingArtifacts = new Set<string>();
+  /**
+   * The `herd-provision` metadata of artifacts actually uploaded (the sandbox's bucket), by
+   * release: a builder checks its --provision against it rather than against the release's
+   * simulated behaviour.
+   */
+  readonly artifactProvisions = new Map<string, string>();
 
   /** Subnets whose zone has no capacity for any instance type (RunInstances: InsufficientInstanceCapacity). */
   readonly noCapacity = new Set<string>();
@@ -474,19 +497,20 @@ export class FakeCloud implements FakeEndpoint {
     return id;
   }
 
-  addImage(release: string, tags: Tags, state: Image['state'] = 'available', createdAt = this.now(), architecture: Architecture = this.architecture): string {
-    const id = this.nextId('ami');
-    const snapshotId = this.nextId('snap');
+  addImage(release: string, tags: Tags, state: Image['state'] = 'available', createdAt = this.now(), architecture: Architecture = this.architecture, ids?: { image: string; snapshot: string }): string {
+    const id = ids?.image ?? this.nextId('ami');
+    const snapshotId = ids?.snapshot ?? this.nextId('snap');
     this.images.set(id, { id, name: `herd-${this.app}-${release}-${id}`, architecture, state, createdAt, tags, snapshotId, release });
     this.snapshots.set(snapshotId, { id: snapshotId, tags });
     return id;
   }
 
   /** The latest Amazon Linux 2023 image of `architecture`, published at its public parameter as AWS does. */
-  addBaseImage(architecture: Architecture = this.architecture): string {
+  addBaseImage(architecture: Architecture = this.architecture, options: { current?: boolean } = {}): string {
     const id = this.nextId('ami');
     this.images.set(id, { id, name: `al2023-ami-base-${architecture}`, architecture, state: 'available', createdAt: this.now(), tags: {}, snapshotId: this.nextId('snap') });
-    this.parameters.set(`/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-${architecture}`, id);
+    // An older one (`current: false`) is not what the parameter holds any more.
+    if (options.current !== false) this.parameters.set(`/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-${architecture}`, id);
     return id;
   }
 

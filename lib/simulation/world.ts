@@ -13,6 +13,8 @@ import { NO_RELEASE, TAGS, parameterNames, stackName } from '../names';
 import { VirtualClock } from './clock';
 import { FakeCloud, type FakeTimings, type ReleaseBehaviour } from './fake-cloud';
 import { releaseOfInstance } from './services/ec2';
+import { baseKey } from '../../lambda/deploy/base-image';
+import { DEFAULT_PROVISION, provisionHash } from './provision';
 
 export interface WorldSpec {
   readonly app?: string;
@@ -46,6 +48,17 @@ export interface WorldSpec {
   readonly leftovers?: readonly ('builder' | 'release')[];
   /** Older releases whose images exist, oldest first (the serving one is added). */
   readonly baked?: readonly string[];
+  /**
+   * Layered bake: `current` (default), a base image of the current Amazon Linux image and the
+   * default `herd/provision` exists, and every seeded release image was baked on it; `none`,
+   * no base exists (the first deploy with herd's layered bake).
+   */
+  readonly base?: 'current' | 'none';
+  /**
+   * Seeded releases baked on an older base: one of the Amazon Linux image the public
+   * parameter held before (it has moved on since), which exists while they need it.
+   */
+  readonly outdatedBase?: readonly string[];
   /** Images dead bakes left behind: `failed`, or `pending` since `ageMinutes` ago (tagged as herd tags its images). */
   readonly abandonedImages?: readonly { readonly release: string; readonly state: 'failed' | 'pending'; readonly ageMinutes: number }[];
   readonly amiRetention?: number;
@@ -136,6 +149,8 @@ export interface World {
   readonly baseImage: string;
   /** Each run of the role keeper, with what the environment was like then. */
   readonly keeperRuns: readonly KeeperRun[];
+  /** herd's base images seeded (layered bake): the current one, the outdated one, when there. */
+  readonly bases: { readonly current?: string; readonly outdated?: string };
 }
 
 /** One run of a world's role keeper (`WorldSpec.roleKeeper`). */
@@ -349,6 +364,35 @@ export function createWorld(spec: WorldSpec): World {
     peerEnvironments: (spec.peers ?? []).map((p) => p.env),
   };
 
+  // herd's base images, and the release images baked on them.
+  const bases: { current?: string; outdated?: string } = {};
+  const seedBase = (source: string, n: number): string => {
+    const parts = { sourceImageId: source, architecture: architectureOf(deploy.builderInstanceType), provision: provisionHash({ provision: DEFAULT_PROVISION }), scripts: env.instances.scripts.key };
+    const key = baseKey(parts);
+    return cloud.addImage(
+      '',
+      {
+        [TAGS.app]: app, [TAGS.environment]: envName, [TAGS.deploy]: `seed-base-${n}`, [TAGS.role]: 'base', [TAGS.base]: key,
+        [TAGS.baseSource]: source, [TAGS.provision]: parts.provision, [TAGS.scripts]: parts.scripts,
+      },
+      'available',
+      clock.now() - (30 - n) * 86_400_000,
+      architecture,
+      // Ids of their own: the ids of everything else stay as they were before layered bakes (scenarios name them).
+      { image: `ami-0ba5e${String(n).padStart(12, '0')}`, snapshot: `snap-0ba5e${String(n).padStart(12, '0')}` },
+    );
+  };
+  if (spec.outdatedBase?.length) {
+    const old = cloud.addBaseImage(architecture, { current: false });
+    bases.outdated = seedBase(old, 0);
+  }
+  if ((spec.base ?? 'current') === 'current') bases.current = seedBase(baseImage, 1);
+  for (const [release, id] of Object.entries(images)) {
+    const on = spec.outdatedBase?.includes(release) ? bases.outdated : bases.current;
+    const image = cloud.images.get(id);
+    if (on && image && !(spec.abandonedImages ?? []).some((a) => a.release === release)) image.tags = { ...image.tags, [TAGS.baseImage]: on };
+  }
+
   for (const release of spec.missingArtifacts ?? []) cloud.missingArtifacts.add(`${env.artifacts.artifactPrefix}${release}.tar.gz`);
   for (const n of spec.noCapacity ?? []) {
     const subnet = env.instances.subnetIds[n];
@@ -419,5 +463,5 @@ export function createWorld(spec: WorldSpec): World {
       toUpdate: group.desired,
     });
   }
-  return { cloud, clock, env, images, baseImage, keeperRuns };
+  return { cloud, clock, env, images, bases, baseImage, keeperRuns };
 }

@@ -8,6 +8,7 @@ import { ARTIFACT_PREFIX } from '../../lib/deploy-step';
 import { RELEASES_PREFIX } from '../../lib/cli/environment';
 import { parameterNames, TAGS } from '../../lib/names';
 import { releaseIdOfTree } from '../../lib/release-id';
+import { provisionHashOf } from '../../lib/cli/artifact';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -32,6 +33,27 @@ test('the CLI looks for artifacts where the deploy step does', () => {
 });
 
 describe('herd deploy <env> <path>', () => {
+  test('uploads the artifact with its herd/provision\'s SHA-256 as metadata; the deploy bakes the base image of that provision once, then reuses it', async () => {
+    const { sim, deps } = setup();
+    const dir = appDirectory();
+    const first = await runHerd(['deploy', 'staging', dir, '--label', 'v2'], deps);
+    expect(first.code).toBe(0);
+    const key = `${sim.bucket}/${ARTIFACT_PREFIX}${releaseIdOfTree(dir, 'v2')}.tar.gz`;
+    expect(sim.metadata.get(key)).toEqual({ 'herd-provision': provisionHashOf(dir) });
+    const history = () => [...sim.world.cloud.table.values()].filter((i) => i.pk === 'DEPLOY').sort((a, b) => String(a.startedAt).localeCompare(String(b.startedAt)));
+    // The app's herd/provision is not the one the world's base was baked with: a new base.
+    expect(history()[0]).toMatchObject({ status: 'succeeded', reusedBase: false });
+    const base = history()[0]?.baseImageId;
+    expect(sim.world.cloud.images.get(String(base))?.tags[TAGS.role]).toBe('base');
+    writeFileSync(path.join(dir, 'app.py'), 'print("v3")\n');
+    const second = await runHerd(['deploy', 'staging', dir, '--label', 'v3'], deps);
+    expect(second.code).toBe(0);
+    expect(history()[1]).toMatchObject({ status: 'succeeded', reusedBase: true, baseImageId: base });
+    const text = await runHerd(['history', 'staging'], deps);
+    expect(text.out).toContain(`base image ${String(base)} reused`);
+    expect(text.out).toContain(`base image ${String(base)} baked`);
+  });
+
   test('packs and uploads the app, runs the deploy to the end with progress, exits 0 once the release serves', async () => {
     const { sim, deps } = setup();
     const dir = appDirectory();
@@ -202,10 +224,12 @@ describe('herd bake', () => {
     expect(run.out).toMatch(new RegExp(`image ${image?.id} of release ${release} is ready in \\S+; deploy it with \`herd deploy staging ${release}\`\\n$`));
     expect(sim.world.cloud.groups.get('herd-staging-web')?.instances.map((i) => i.id)).toEqual(before);
     expect(currentRelease(sim)).toBe('r1');
-    // Then the deploy reuses the image: no second builder.
+    // Then the deploy reuses the image: no second builder. (The bake had two: the app's
+    // herd/provision is not the world's base's, so a base image was baked first.)
     const deploy = await runHerd(['deploy', 'staging', release], testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now(), sleep: () => sim.sleep() }));
     expect(deploy.code).toBe(0);
-    expect([...sim.world.cloud.instances.values()].filter((i) => i.tags[TAGS.role] === 'builder')).toHaveLength(1);
+    const builders = [...sim.world.cloud.instances.values()].filter((i) => i.tags[TAGS.role] === 'builder');
+    expect(builders.map((b) => b.tags[TAGS.bake])).toEqual(['base', 'release']);
   });
 
   test('a release that already has an image is not baked again', async () => {

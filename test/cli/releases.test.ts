@@ -39,6 +39,21 @@ describe('release ids: deploy, rollback and releases agree', () => {
     expect(text.out).toMatch(/^deploy or roll back to one of them: herd deploy staging <release>, herd rollback staging <release>$/m);
   });
 
+  test('herd releases lists the base images (layered bake) apart, with the releases baked on each; a base is never a release', async () => {
+    const { sim, deps } = setup();
+    const run = await runHerd(['releases', 'staging', '--json'], deps());
+    expect(run).toMatchObject({ code: 0, err: '' });
+    const json = JSON.parse(run.out) as { releases: { release: string }[]; images: { imageId: string }[]; bases: { imageId: string; amazonLinux: string; releases: string[] }[] };
+    expect(json.releases.map((r) => r.release)).toEqual(['r1', 'r0', 'v3-0123456789ab']);
+    expect(json.images.map((i) => i.imageId)).not.toContain(sim.world.bases.current);
+    expect(json.bases).toEqual([
+      expect.objectContaining({ imageId: sim.world.bases.current, amazonLinux: sim.world.baseImage, bakedBy: 'staging', releases: ['r1', 'r0'] }),
+    ]);
+    const text = await runHerd(['releases', 'staging'], deps());
+    expect(text.out).toMatch(/^base images \(Amazon Linux \+ herd\/provision, reused by every release bake that shares them\):$/m);
+    expect(text.out).toContain(`│ ${sim.world.bases.current ?? '?'} `);
+  });
+
   test('fails identically in deploy and rollback for a release id that does not exist, which releases does not list', async () => {
     const { sim, deps } = setup();
     const message = `herd: unknown release v9-0123456789ab on staging: no image of shop is tagged with it and s3://${sim.bucket}/releases/v9-0123456789ab.tar.gz does not exist; \`herd releases staging\` lists the releases deploy and rollback accept, \`herd deploy staging <app directory or .tar.gz>\` uploads a new one\n`;

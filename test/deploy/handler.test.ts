@@ -118,6 +118,12 @@ describe('advance handler', () => {
     );
   });
 
+  test('fails, before any side effect, when rebuildBase (herd bake --base) is not a boolean or comes with a restart', async () => {
+    await expect(handler({ release: 'r2', actor: 'alice', rebuildBase: 'yes' })).rejects.toThrow('invalid deploy input: rebuildBase must be true or false (received "yes")');
+    await expect(handler({ release: 'r1', actor: 'alice', mode: 'restart', rebuildBase: true })).rejects.toThrow('rebuildBase is for a deploy or a bake: a restart bakes nothing');
+    expect(world.cloud.table.has(LOCK)).toBe(false);
+  });
+
   test('fails when a rolling deploy asks to migrate inside a maintenance window', async () => {
     await expect(handler({ release: 'r2', actor: 'alice', strategy: 'rolling', migrationOrder: 'maintenance' })).rejects.toThrow(
       'migrationOrder "maintenance" needs strategy "full" (a rolling deploy has no maintenance window)',

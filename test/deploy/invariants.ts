@@ -27,6 +27,9 @@
  *     point recorded before the runner launched (`pitr`, `snapshot`; the history says how to
  *     restore), a snapshot started before it (`snapshot`, unless a warning says why not), or
  *     a snapshot available before it (`snapshot-wait`).
+ * 12. Layered bake: every release image baked on a base image names one that still exists
+ *     (retention never retires a base an image needs), and no base image is tagged with a
+ *     release (no release lookup may mistake a base for a release's image).
  */
 import { describeDenial } from '../support/iam/evaluator';
 import { ADVANCE_FATAL_ERRORS } from '../../lambda/deploy/contract';
@@ -199,6 +202,13 @@ export function checkInvariants(run: ScenarioRun, denied: readonly string[] = []
     }
   } else if (item?.status === 'running') {
     breach('the history item is closed with an outcome and a cause', `history running after a deploy ${outcome ?? 'that did not end'}`);
+  }
+
+  // 12. Base images.
+  for (const im of cloud.images.values()) {
+    const base = im.tags[TAGS.baseImage];
+    if (base && !cloud.images.has(base)) breach('a release image\'s base image exists while the image does', `${im.id} (release ${im.release ?? '?'}) was baked on ${base}, which is gone`);
+    if (im.tags[TAGS.role] === 'base' && im.tags[TAGS.release] !== undefined) breach('a base image carries no release', `${im.id} is tagged ${TAGS.release}=${im.tags[TAGS.release]}`);
   }
 
   // 10. Promises the fake saw broken, and IAM.

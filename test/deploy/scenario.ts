@@ -134,6 +134,17 @@ export interface ScenarioExpectations {
   readonly restorePoint?: boolean;
   /** A pattern of the `restore` the failure's notification carries (SNS message and EventBridge event). */
   readonly restoreNotified?: string;
+  /**
+   * Layered bake: the base images this deploy baked; what the release's builder booted from
+   * (the world's current base, a base this deploy baked, or Amazon Linux in one go); the
+   * world's seeded bases (`current`, `outdated`) retention kept or retired.
+   */
+  readonly layered?: {
+    readonly basesBaked: number;
+    readonly releaseBuilderFrom?: 'seededBase' | 'newBase' | 'amazonLinux' | 'none';
+    readonly basesKept?: readonly ('current' | 'outdated')[];
+    readonly basesRetired?: readonly ('current' | 'outdated')[];
+  };
 }
 
 export interface Scenario {
@@ -141,6 +152,8 @@ export interface Scenario {
   readonly world: WorldSpec;
   readonly deploy: {
     readonly release: string; readonly actor: string; readonly strategy?: string; readonly migrationOrder?: string; readonly deployId?: string; readonly ignoreAlarms?: boolean; readonly force?: boolean;
+    /** `herd bake --base` (or a deploy given it): a new base image even if one exists. */
+    readonly rebuildBase?: boolean;
     /** `restart`: `herd restart` (fresh instances of the serving release), of `roles`. */
     readonly mode?: 'restart'; readonly roles?: readonly string[];
   };

@@ -204,7 +204,8 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
       expect(run.imageAvailableAt).toBeDefined();
       expect(metrics.maintenanceFirstOn ?? 0).toBeGreaterThan(run.imageAvailableAt ?? Infinity);
       expect(metrics.maintenanceSeconds).toBeGreaterThan(0);
-      expect(metrics.maintenanceSeconds).toBeLessThan(world.cloud.timings.bakeSeconds);
+      // Shorter than the bake phase (the release's builder and its image, on a base image).
+      expect(metrics.maintenanceSeconds).toBeLessThan(world.cloud.timings.bakeSeconds + world.cloud.timings.imageSeconds);
     });
   }
 
@@ -224,6 +225,37 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
       const remainingSnapshots = new Set([...cloud.images.values()].map((im) => im.snapshotId));
       expect([...cloud.snapshots.keys()].filter((s) => !remainingSnapshots.has(s))).toEqual([]);
       for (const release of e.kept ?? []) expect(cloud.images.has(run.world.images[release] ?? imageOf(run, release) ?? '')).toBe(true);
+    });
+  }
+
+  if (e.layered !== undefined) {
+    const l = e.layered;
+    test(`layered bake: ${l.basesBaked} base image(s) baked, the release's builder booted from ${l.releaseBuilderFrom ?? 'anything'}`, () => {
+      const { cloud } = run.world;
+      const deployId = scenario.deploy.deployId ?? 'deploy-0001';
+      const newBases = [...cloud.images.values()].filter((im) => im.tags[TAGS.role] === 'base' && im.tags[TAGS.deploy] === deployId);
+      expect(newBases).toHaveLength(l.basesBaked);
+      // A base this deploy baked is whole: available, never left pending or failed.
+      for (const b of newBases) expect(b.state).toBe('available');
+      const builders = [...cloud.instances.values()].filter((i) => i.tags[TAGS.role] === 'builder' && i.tags[TAGS.deploy] === deployId);
+      expect(builders.filter((b) => b.tags[TAGS.bake] === 'base')).toHaveLength(l.basesBaked > 0 ? l.basesBaked : builders.filter((b) => b.tags[TAGS.bake] === 'base').length);
+      const release = builders.filter((b) => b.tags[TAGS.bake] === 'release');
+      if (l.releaseBuilderFrom === 'none') expect(release).toHaveLength(0);
+      else if (l.releaseBuilderFrom !== undefined) {
+        expect(release).toHaveLength(1);
+        const from = release[0]?.imageId;
+        const expected = l.releaseBuilderFrom === 'seededBase' ? run.world.bases.current : l.releaseBuilderFrom === 'newBase' ? newBases[0]?.id : run.world.baseImage;
+        expect(from).toBe(expected);
+        // The release image names the base it was baked on (retention keeps the base while the image exists).
+        const image = [...cloud.images.values()].find((im) => im.release === scenario.deploy.release && im.tags[TAGS.deploy] === deployId);
+        if (l.releaseBuilderFrom === 'amazonLinux') expect(image?.tags[TAGS.baseImage]).toBeUndefined();
+        else expect(image?.tags[TAGS.baseImage]).toBe(expected);
+      }
+      for (const b of l.basesKept ?? []) expect(cloud.images.has(run.world.bases[b] ?? 'none')).toBe(true);
+      for (const b of l.basesRetired ?? []) {
+        expect(run.world.bases[b]).toBeDefined();
+        expect(cloud.images.has(run.world.bases[b] ?? '')).toBe(false);
+      }
     });
   }
 

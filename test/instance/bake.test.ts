@@ -1,3 +1,4 @@
+import { createHash } from 'crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import { releaseIdOfTree } from '../../lib/release-id';
@@ -359,5 +360,96 @@ describeWith({ 'root (bake creates users)': IS_ROOT, 'jq': hasCommand('jq'), 'us
         expect(again.stdout.trim()).toBe(releaseId);
         expect(treeListing(root)).toBe(before);
       });
+    });
+  });
+
+/** SHA-256 (hex) of a herd/provision, as herd uploads it (the artifact's herd-provision metadata). */
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+describeWith({ 'root (bake creates users)': IS_ROOT, 'jq': hasCommand('jq'), 'useradd': hasCommand('useradd') },
+  'bake.sh --layer (layered bake: a base image, then a release on it)', () => {
+    // herd/provision counts its runs in the image (HERD_ROOT is the scratch root).
+    const PROVISION = '#!/usr/bin/env bash\nset -euo pipefail\necho run >> "$HERD_ROOT/etc/provision-runs"\n';
+    const layeredApp = (provision = PROVISION) => writeApp({
+      'Procfile': FIXTURE_PROCFILE,
+      'herd/provision': provision,
+      'herd/build': '#!/usr/bin/env bash\nset -euo pipefail\nid -u > built-by\n',
+      'app.py': 'print("hello")\n',
+    }, ['herd/provision', 'herd/build']);
+    const runs = (root: string) => readFileSync(path.join(root, 'etc', 'provision-runs'), 'utf8').split('\n').filter(Boolean).length;
+
+    describe('a base, then a release on it', () => {
+      let root: string;
+      let app: string;
+      let base: Awaited<ReturnType<typeof bake>>;
+      let release: Awaited<ReturnType<typeof bake>>;
+      let stubs: BakeStubs;
+
+      beforeAll(async () => {
+        root = scratchRoot();
+        app = layeredApp();
+        stubs = bakeStubs();
+        base = await bake(['--app', 'fixture', '--artifact', app, '--label', 'v1', '--root', root, '--layer', 'base', '--provision', sha256(PROVISION)], stubs);
+        release = await bake(['--app', 'fixture', '--artifact', app, '--label', 'v1', '--root', root, '--layer', 'release', '--provision', sha256(PROVISION)], stubs);
+      });
+
+      test('the base runs the instance setup and herd/provision, installs no release, and records what it was provisioned with', () => {
+        expect(base.code).toBe(0);
+        expect(base.stderr).toContain('herd bake: baked the base image of fixture');
+        expect(readFileSync(path.join(root, 'etc', 'herd', 'base'), 'utf8')).toBe(`HERD_APP=fixture\nHERD_PROVISION=${sha256(PROVISION)}\n`);
+        expect(stubs.dnfCalls()).toHaveLength(1);
+        expect(uidIn(root, 'fixture')).toBeGreaterThan(0);
+      });
+
+      test('the release on the base skips herd/provision (it ran once, in the base) and the agent install, and installs and builds the release', () => {
+        expect(release.code).toBe(0);
+        expect(release.stderr).toContain('herd/provision: run by the base image');
+        expect(runs(root)).toBe(1);
+        expect(stubs.dnfCalls()).toHaveLength(1);
+        const releaseId = release.stdout.trim().split('\n').pop() ?? '';
+        expect(readlinkSync(path.join(root, 'srv', 'fixture', 'current'))).toBe(`releases/${releaseId}`);
+        expect(readFileSync(path.join(root, 'srv', 'fixture', 'releases', releaseId, 'built-by'), 'utf8').trim()).toBe(String(uidIn(root, 'fixture')));
+        expect(existsSync(path.join(root, 'etc', 'systemd', 'system', 'fixture-web.service'))).toBe(true);
+      });
+    });
+
+    test('a base leaves no release, unit, boot script or current symlink', async () => {
+      const root = scratchRoot();
+      const result = await bake(['--app', 'fixture', '--artifact', layeredApp(), '--root', root, '--layer', 'base', '--provision', sha256(PROVISION)]);
+      expect(result.code).toBe(0);
+      expect(runs(root)).toBe(1);
+      expect(existsSync(path.join(root, 'srv', 'fixture', 'current'))).toBe(false);
+      expect(runOrThrow('ls', ['-A', path.join(root, 'srv', 'fixture', 'releases')]).trim()).toBe('');
+      expect(existsSync(path.join(root, 'etc', 'systemd', 'system', 'fixture-web.service'))).toBe(false);
+      expect(existsSync(path.join(root, 'opt', 'herd', 'bin', 'herd-boot'))).toBe(false);
+    });
+
+    test.each([
+      ['a release layer on an image that is no herd base', 'none-yet', sha256(PROVISION), 'not a herd base image'],
+      ['a release layer on the base of another herd/provision', 'other', sha256(PROVISION), 'the base image was provisioned with herd/provision'],
+      ['a --provision that is not the artifact\'s herd/provision', 'none-yet', sha256('#!/bin/sh\n'), `herd/provision has SHA-256 ${sha256(PROVISION)}, not --provision`],
+    ])('refuses (exit 3, nothing written) %s', async (_what, baseOf, provision, message) => {
+      const root = scratchRoot();
+      if (baseOf === 'other') {
+        const other = '#!/usr/bin/env bash\necho other >> "$HERD_ROOT/etc/provision-runs"\n';
+        expect((await bake(['--app', 'fixture', '--artifact', layeredApp(other), '--root', root, '--layer', 'base', '--provision', sha256(other)])).code).toBe(0);
+      }
+      const before = treeListing(root);
+      const result = await bake(['--app', 'fixture', '--artifact', layeredApp(), '--root', root, '--layer', 'release', '--provision', provision]);
+      expect(result.code).toBe(3);
+      expect(result.stderr).toContain(message);
+      expect(treeListing(root)).toBe(before);
+    });
+
+    test.each([
+      [['--layer', 'middle', '--provision', 'none'], "--layer 'middle' is invalid (base or release)"],
+      [['--layer', 'base'], '--layer base needs --provision'],
+      [['--provision', 'none'], '--provision goes with --layer'],
+    ])('refuses bad layer usage %j (exit 2)', async (args, message) => {
+      const result = await bake(['--app', 'fixture', '--artifact', layeredApp(), '--root', scratchRoot(), ...args]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(message);
     });
   });

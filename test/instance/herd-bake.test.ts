@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'fs';
+import { createHash } from 'crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import { releaseIdOfTree } from '../../lib/release-id';
 import {
@@ -84,7 +85,7 @@ describeWith({
   }
 
   /** Runs herd-bake with `objects` (s3 key → local file) in the fake bucket `artifacts`. */
-  async function herdBake(release: string, key: string, objects: Record<string, string>): Promise<Outcome> {
+  async function herdBake(release: string, key: string, objects: Record<string, string>, extra: readonly string[] = []): Promise<Outcome> {
     const stubDir = tempDir('stubs');
     const bin = path.join(stubDir, 'bin');
     mkdirSync(bin);
@@ -99,7 +100,7 @@ describeWith({
     const root = scratchRoot();
     const tmp = tempDir('tmp');
     const result = await run('bash', [HERD_BAKE, '--app', 'fixture', '--release', release, '--artifact', `s3://artifacts/${key}`,
-      '--report', REPORT_PREFIX, '--root', root], {
+      '--report', REPORT_PREFIX, '--root', root, ...extra], {
       env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, STUB_DIR: stubDir, HERD_IMDS_URL: imdsUrl, TMPDIR: tmp },
     });
     const calls = (stub: string) => {
@@ -163,6 +164,25 @@ describeWith({
     expect(outcome.code).toBe(0);
     expect(outcome.reports.map((r) => [r.value.exitCode, r.value.processes])).toEqual([[0, ['web']]]);
     expect(readlinkSync(path.join(outcome.root, 'srv', 'fixture', 'current'))).toBe(`releases/${releaseId}`);
+  });
+
+  test('--layer base (layered bake): bake.sh bakes the base (herd/provision, no release) and the report names no process; --layer release on a plain image is refused (exit 3)', async () => {
+    const provision = '#!/usr/bin/env bash\necho provisioned >> "$HERD_ROOT/etc/provisioned"\n';
+    const { dir, tarball } = artifact({ Procfile: 'web: serve\n', 'herd/provision': provision });
+    chmodSync(path.join(dir, 'herd', 'provision'), 0o755);
+    runOrThrow('tar', ['-czf', tarball, '-C', dir, '.']);
+    const releaseId = releaseIdOfTree(dir);
+    const hash = createHash('sha256').update(provision).digest('hex');
+    const base = await herdBake(releaseId, 'releases/base.tar.gz', { 'releases/base.tar.gz': tarball }, ['--layer', 'base', '--provision', hash]);
+    expect(base.code).toBe(0);
+    expect(base.reports.map((r) => r.value)).toEqual([expect.objectContaining({ exitCode: 0 })]);
+    expect(base.reports[0]?.keys).toEqual(['exitCode', 'logTail']);
+    expect(readFileSync(path.join(base.root, 'etc', 'herd', 'base'), 'utf8')).toBe(`HERD_APP=fixture\nHERD_PROVISION=${hash}\n`);
+    expect(existsSync(path.join(base.root, 'srv', 'fixture', 'current'))).toBe(false);
+    expect(base.calls('shutdown')).toEqual(['-h now']);
+    const refused = await herdBake(releaseId, 'releases/base.tar.gz', { 'releases/base.tar.gz': tarball }, ['--layer', 'release', '--provision', hash]);
+    expect(refused.code).toBe(3);
+    expect(refused.reports[0]?.value.logTail).toContain('this image is not a herd base image');
   });
 
   test('fails when the artifact holds another release, reporting and powering off', async () => {

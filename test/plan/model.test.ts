@@ -104,7 +104,8 @@ describe('the timeline', () => {
     const full = await planDeploy({ ...base, strategy: 'full', migrationOrder: 'maintenance' });
     expect(full.maintenance).toBeDefined();
     expect(full.maintenanceWindowSeconds).toBeGreaterThan(0);
-    expect(full.maintenanceWindowSeconds).toBeLessThan(DEFAULT_TIMINGS.bakeSeconds.value);
+    // Shorter than the bake phase (the release's builder on its base image, and the image).
+    expect(full.maintenanceWindowSeconds).toBeLessThan(DEFAULT_TIMINGS.bakeSeconds.value + DEFAULT_TIMINGS.imageSeconds.value);
     expect(full.skewSeconds).toBe(0);
     expect(full.timeline.some((e) => e.kind === 'maintenance')).toBe(true);
   });
@@ -212,6 +213,19 @@ describe('the backup before the migration (deploy.backup)', () => {
     expect(rollingBreakdown(alongside).snapshot).toBeLessThan(FAKE_TIMINGS.dbSnapshotSeconds / 3);
     expect(rollingBreakdown(waited).snapshot).toBeGreaterThanOrEqual(FAKE_TIMINGS.dbSnapshotSeconds);
     expect(alongside.totalSeconds).toBeLessThan(waited.totalSeconds - FAKE_TIMINGS.dbSnapshotSeconds / 2);
+  });
+});
+
+describe('layered bake', () => {
+  test('a release bake on an existing base image skips setup and herd/provision: a shorter bake than one that bakes the base first', async () => {
+    const reused = await planDeploy(base);
+    const rebuilt = await planDeploy({ ...base, baseExists: false });
+    expect(reused).toMatchObject({ outcome: 'succeeded', bakes: true, bakesBase: false });
+    expect(rebuilt).toMatchObject({ outcome: 'succeeded', bakes: true, bakesBase: true });
+    const bake = (p: DeployPlan) => rollingBreakdown(p).bake;
+    // The base's own builder and image come first: at least its provisioning and its image longer.
+    expect(bake(rebuilt) - bake(reused)).toBeGreaterThanOrEqual(DEFAULT_TIMINGS.provisionSeconds.value + DEFAULT_TIMINGS.imageSeconds.value);
+    expect(rebuilt.totalSeconds).toBeGreaterThan(reused.totalSeconds);
   });
 });
 

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { ensureArtifact, prepareRelease } from '../artifact';
 import type { CliDeps } from '../deps';
 import { resolveEnvironment } from '../environment';
-import { exitWith } from '../errors';
+import { CliError, EXIT, exitWith } from '../errors';
 import { releaseImages } from '../images';
 import { refuseWhenLocked, startDeploy } from '../start';
 
@@ -14,17 +14,31 @@ export function register(program: Command, deps: CliDeps): void {
     .argument('<env>', 'environment whose deploy step bakes (and whose artifacts bucket receives the upload)')
     .argument('<release|path>', 'app directory or .tar.gz (uploaded), or a release id already uploaded')
     .option('--label <label>', 'prefix of the release id computed from a path (e.g. v42)')
+    .option('--base', 'bake a new base image (Amazon Linux and herd/provision) even if one exists, e.g. to pick up newer packages herd/provision installs; then the release on it')
     .option('--detach', 'return once the bake has started (exit code 3)')
     .addHelpText(
       'after',
-      ['', 'Examples:', '  $ herd bake production ./examples/mootube --label v42', '  $ herd deploy production v42-3f9c0a1b2c3d    # later: no bake, straight to the rollout'].join('\n'),
+      [
+        '',
+        'Examples:',
+        '  $ herd bake production ./examples/mootube --label v42',
+        '  $ herd deploy production v42-3f9c0a1b2c3d    # later: no bake, straight to the rollout',
+        '  $ herd bake production ./examples/mootube --base    # a fresh base image (herd/provision run again), then the release',
+      ].join('\n'),
     )
-    .action(async (env: string, target: string, opts: { label?: string; detach?: boolean }) => {
+    .action(async (env: string, target: string, opts: { label?: string; base?: boolean; detach?: boolean }) => {
       const handle = await resolveEnvironment(deps, env);
       // Packs (printing what) and checks the app contract and the size before anything goes up.
       const prepared = await prepareRelease(target, opts.label, { out: deps.out, maxArtifactMiB: handle.config.deploy.maxArtifactMiB });
       try {
         const [image] = await releaseImages(handle.clients, handle.app, prepared.release);
+        if (image && opts.base) {
+          throw new CliError(
+            `release ${prepared.release} already has image ${image.ImageId ?? '?'}: --base bakes a new base image only when a release is baked; ` +
+              'give a release that has no image yet (a new build of the app)',
+            EXIT.usage,
+          );
+        }
         if (image) {
           deps.out.write(`release ${prepared.release} already has image ${image.ImageId ?? '?'}; nothing to bake (deploy it with \`herd deploy ${env} ${prepared.release}\`)\n`);
           return;
@@ -35,6 +49,6 @@ export function register(program: Command, deps: CliDeps): void {
       } finally {
         prepared.cleanup();
       }
-      exitWith(await startDeploy(deps, handle, { release: prepared.release, mode: 'bake', detach: opts.detach === true }));
+      exitWith(await startDeploy(deps, handle, { release: prepared.release, mode: 'bake', ...(opts.base ? { rebuildBase: true } : {}), detach: opts.detach === true }));
     });
 }

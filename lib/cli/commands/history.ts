@@ -30,6 +30,12 @@ function jsonOf(entry: HistoryEntry): Record<string, unknown> {
   return { kind: entry.kind, ...rest, ...(seconds !== undefined ? { durationSeconds: seconds } : {}) };
 }
 
+/** Whether the bake reused a base image (layered bake) or baked one. */
+function baseOf(item: DeployRecord): string {
+  if (typeof item.baseImageId !== 'string') return '';
+  return item.reusedBase ? `; base image ${item.baseImageId} reused` : `; base image ${item.baseImageId} baked`;
+}
+
 /** A table row: deploys fill every column; an action names its verb, actor, time and what it changed. */
 function rowOf(entry: HistoryEntry): string[] {
   const when = entry.at.replace(/\.\d+Z$/, 'Z');
@@ -48,7 +54,7 @@ function rowOf(entry: HistoryEntry): string[] {
     i.actor,
     outcome(i),
     seconds === undefined ? 'running' : formatDuration(seconds),
-    i.phases.map((p) => `${p.phase} ${formatDuration(p.seconds)}`).join(', '),
+    i.phases.map((p) => `${p.phase} ${formatDuration(p.seconds)}`).join(', ') + baseOf(i),
     [
       i.error ? `${i.failedPhase ? `${i.failedPhase}: ` : ''}${i.error}` : '',
       // A failed deploy's migration may have changed data: how to get it back.

@@ -9,7 +9,7 @@ import { TAGS } from '../../names';
 import type { CliDeps } from '../deps';
 import { resolveEnvironment } from '../environment';
 import { CliError } from '../errors';
-import { currentRelease, releaseImages, tagOf } from '../images';
+import { baseImages, currentRelease, releaseImages, tagOf } from '../images';
 import { listReleases } from '../release-catalog';
 import { JSON_OPTION, table, writeJson } from '../output';
 
@@ -47,7 +47,7 @@ export function register(program: Command, deps: CliDeps): void {
         const clients = e.name === handle.name ? handle.clients : deps.clients(e.region, e.name);
         serving.set(e.name, await currentRelease(clients, handle.app, e.name));
       }
-      const [images, known] = await Promise.all([releaseImages(handle.clients, handle.app), listReleases(handle)]);
+      const [images, known, bases] = await Promise.all([releaseImages(handle.clients, handle.app), listReleases(handle), baseImages(handle.clients, handle.app)]);
       const servingOn = (release: string) => [...serving].filter(([, r]) => r === release).map(([name]) => name);
       const rows: ReleaseImage[] = images.map((i) => {
         const release = tagOf(i, TAGS.release) ?? '?';
@@ -62,8 +62,17 @@ export function register(program: Command, deps: CliDeps): void {
       });
       const releaseRows: ReleaseRow[] = known.map((k) => ({ release: k.release, ...(k.image ? { imageId: k.image.imageId } : {}), artifact: k.artifact, servingOn: servingOn(k.release) }));
       const environments = Object.fromEntries([...serving].map(([name, r]) => [name, r ?? null]));
+      // Base images (layered bake): what each was baked from, and the release images baked on it.
+      const baseRows = bases.map((b) => ({
+        imageId: b.ImageId ?? '',
+        ...(b.CreationDate ? { created: b.CreationDate } : {}),
+        ...(tagOf(b, TAGS.environment) ? { bakedBy: tagOf(b, TAGS.environment) } : {}),
+        amazonLinux: tagOf(b, TAGS.baseSource) ?? '?',
+        provision: tagOf(b, TAGS.provision) ?? '?',
+        releases: images.filter((i) => tagOf(i, TAGS.baseImage) === b.ImageId).map((i) => tagOf(i, TAGS.release) ?? '?'),
+      }));
       if (opts.json) {
-        writeJson(deps.out, { releases: releaseRows, images: rows, environments });
+        writeJson(deps.out, { releases: releaseRows, images: rows, bases: baseRows, environments });
         return;
       }
       deps.out.write(`serving: ${[...serving].map(([name, r]) => `${name} ${r ?? '(not deployed)'}`).join(', ')}\n`);
@@ -77,6 +86,14 @@ export function register(program: Command, deps: CliDeps): void {
           known.map((k) => [k.release, k.image?.imageId ?? '(none: baked on deploy)', k.image?.created ?? '-', k.image?.bakedBy ?? '-', k.artifact ? 'yes' : 'no', servingOn(k.release).join(', ') || '-']),
         )}\n`,
       );
+      if (baseRows.length > 0) {
+        deps.out.write(
+          `base images (Amazon Linux + herd/provision, reused by every release bake that shares them):\n${table(
+            ['base image', 'created', 'baked by', 'amazon linux', 'herd/provision', 'releases on it'],
+            baseRows.map((b) => [b.imageId, b.created ?? '-', b.bakedBy ?? '-', b.amazonLinux, b.provision === 'none' ? 'none' : b.provision.slice(0, 12), b.releases.join(', ') || `none (retired at the next deploy of ${b.bakedBy ?? 'its environment'})`]),
+          )}\n`,
+        );
+      }
       deps.out.write(`deploy or roll back to one of them: herd deploy ${env} <release>, herd rollback ${env} <release>\n`);
     });
 

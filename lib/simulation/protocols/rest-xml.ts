@@ -5,9 +5,10 @@
  * operation's input schema: the bucket from a virtual-hosted name
  * (`<bucket>.s3.<region>.amazonaws.com`, or the first path segment path-style), the key from
  * the path, `httpQuery` members from the query string, `httpHeader` members from the
- * headers, the `httpPayload` member from the body (bytes, or XML read by the client's own
+ * headers (`httpPrefixHeaders` maps from the prefixed ones), the `httpPayload` member from the body (bytes, or XML read by the client's own
  * XML codec; an `aws-chunked` body, which the SDK sends for streams with a trailing
- * checksum, decoded). A response writes `httpHeader` members as headers and the rest as the
+ * checksum, decoded). A response writes `httpHeader` members as headers (`httpPrefixHeaders` maps
+ * as prefixed ones) and the rest as the
  * output's XML document (the client's codec again); an error is S3's `<Error>` document, or
  * no body at all for a HEAD request (the SDK then names a 404 `NotFound`).
  */
@@ -74,6 +75,12 @@ export async function readRestXmlInput(codec: XmlCodec, inputSchema: SchemaRef, 
     } else if (typeof traits.httpHeader === 'string') {
       const text = header(request, traits.httpHeader);
       if (text !== undefined) input[name] = scalar(member, text);
+    } else if (typeof traits.httpPrefixHeaders === 'string') {
+      // S3's user-defined metadata: every `x-amz-meta-<key>` header, the key in lower case.
+      const prefix = traits.httpPrefixHeaders.toLowerCase();
+      const map: Record<string, string> = {};
+      for (const [k, v] of Object.entries(request.headers)) if (k.toLowerCase().startsWith(prefix)) map[k.toLowerCase().slice(prefix.length)] = v;
+      if (Object.keys(map).length > 0) input[name] = map;
     } else if (traits.httpPayload) {
       if (member.isBlobSchema() || member.isStringSchema()) input[name] = member.isStringSchema() ? bytes.toString('utf8') : new Uint8Array(bytes);
       else if (bytes.length > 0) input[name] = await codec.createDeserializer().read(member as never, bytes);
@@ -94,7 +101,10 @@ export function writeRestXmlOutput(codec: XmlCodec, outputSchema: SchemaRef, out
     if (value === undefined || value === null) continue;
     const traits = member.getMergedTraits();
     if (typeof traits.httpHeader === 'string') headers[traits.httpHeader.toLowerCase()] = value instanceof Date ? value.toUTCString() : String(value);
-    else if (traits.httpPayload && value instanceof Uint8Array) payload = value;
+    // A map of prefixed headers (S3's user-defined metadata: `x-amz-meta-<key>`, keys in lower case).
+    else if (typeof traits.httpPrefixHeaders === 'string' && value && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) headers[`${traits.httpPrefixHeaders}${k}`.toLowerCase()] = String(v);
+    } else if (traits.httpPayload && value instanceof Uint8Array) payload = value;
     else if (!traits.httpResponseCode && !traits.httpPrefixHeaders) document[name] = value;
   }
   if (payload) return { headers, body: payload };

@@ -10,6 +10,7 @@ import * as ec2 from '@aws-sdk/client-ec2';
 import { architectureOf } from '../../architecture';
 import { TAGS, parameterNames } from '../../names';
 import type { FakeCloud } from '../fake-cloud';
+import { provisionHash } from '../provision';
 import type { Image, Instance, LaunchTemplate, LtVersion, Tags } from '../model';
 import { fail, filterMatches, tagList, tagsFrom } from './common';
 import { tickRunInstance } from './runs';
@@ -69,11 +70,48 @@ export function straddleReportRead(cloud: FakeCloud, parameterName: string): boo
   const i = id ? cloud.instances.get(id) : undefined;
   if (!i || i.state !== 'running' || i.reported) return false;
   const role = i.tags[TAGS.role];
-  const dueAt = role === 'builder' ? i.launchedAt + cloud.timings.bakeSeconds * 1000 : role === 'release' ? i.stateAt + cloud.timings.migrationSeconds * 1000 : undefined;
+  const dueAt = role === 'builder' ? i.launchedAt + builderSeconds(cloud, i) * 1000 : role === 'release' ? i.stateAt + cloud.timings.migrationSeconds * 1000 : undefined;
   if (dueAt === undefined || dueAt - cloud.now() > RACE_WINDOW_SECONDS * 1000) return false;
   cloud.straddled.push(role ?? 'unknown');
   cloud.beforeNextCall(() => runInstanceProcess(cloud, i, Math.max(cloud.now(), dueAt)));
   return true;
+}
+
+/** What a builder bakes, from its user data (`herd-bake.sh --layer`; none: a release from Amazon Linux in one go). */
+function layerOf(i: Instance): { layer: 'base' | 'release' | 'full'; provision?: string } {
+  const layer = /--layer (base|release)\b/.exec(i.userData)?.[1] as 'base' | 'release' | undefined;
+  const provision = /--provision '([^']*)'/.exec(i.userData)?.[1];
+  return { layer: layer ?? 'full', ...(provision !== undefined ? { provision } : {}) };
+}
+
+/** Seconds from a builder's launch to its report: a base is boot + setup + herd/provision; a release on a base skips them. */
+function builderSeconds(cloud: FakeCloud, i: Instance): number {
+  const t = cloud.timings;
+  const { layer } = layerOf(i);
+  return layer === 'base' ? t.bootSeconds + t.provisionSeconds : layer === 'release' ? t.bakeSeconds : t.bakeSeconds + t.provisionSeconds;
+}
+
+/**
+ * What `herd-bake.sh` (bake.sh) would exit with before building anything, as strict as the
+ * scripts: `--provision` must be the SHA-256 of the artifact's herd/provision; a release
+ * layer needs a herd base image provisioned with it; a base layer needs plain Amazon Linux.
+ * Undefined: the bake runs.
+ */
+function layerRefusal(cloud: FakeCloud, i: Instance, release: string | undefined): { exitCode: number; log: string } | undefined {
+  const { layer, provision } = layerOf(i);
+  if (layer === 'full') return undefined;
+  const image = cloud.images.get(i.imageId);
+  const actual = (release !== undefined ? cloud.artifactProvisions.get(release) : undefined) ?? provisionHash(cloud.behaviour(release));
+  if (provision !== actual) return { exitCode: 3, log: `herd bake: artifact refused: its herd/provision has SHA-256 ${actual}, not --provision ${provision ?? '(none)'}` };
+  if (layer === 'release') {
+    if (image?.tags[TAGS.role] !== 'base') {
+      cloud.violations.push(`builder ${i.id} bakes a release layer on ${i.imageId}, which is not a herd base image`);
+      return { exitCode: 3, log: 'herd bake: --layer release: /etc/herd/base not found: this image is not a herd base image' };
+    }
+    if (image.tags[TAGS.provision] !== provision) return { exitCode: 3, log: `herd bake: --layer release: the base image was provisioned with herd/provision ${image.tags[TAGS.provision]}, not ${provision}` };
+  }
+  if (layer === 'base' && image?.tags[TAGS.app] !== undefined) cloud.violations.push(`builder ${i.id} bakes a base on ${i.imageId}, a herd image, not Amazon Linux`);
+  return undefined;
 }
 
 /** What runs on a running instance: a builder bakes and reports (or its watchdog powers it off), a runner migrates and reports. */
@@ -90,20 +128,24 @@ function runInstanceProcess(cloud: FakeCloud, i: Instance, now: number): void {
     powerOff(cloud, i);
     return;
   }
-  if (role === 'builder' && now - i.launchedAt >= cloud.timings.bakeSeconds * 1000) {
+  if (role === 'builder' && now - i.launchedAt >= builderSeconds(cloud, i) * 1000) {
     const report = /--report '([^']+)'/.exec(i.userData)?.[1];
     if (!report) {
       cloud.violations.push(`builder ${i.id} has no --report in its user data`);
       i.reported = true;
       return;
     }
-    const exitCode = behaviour.bakeExitCode ?? 0;
+    const refused = layerRefusal(cloud, i, release);
+    const base = layerOf(i).layer === 'base';
+    const exitCode = refused?.exitCode ?? (base ? behaviour.baseBakeExitCode : behaviour.bakeExitCode) ?? 0;
+    const failedLog = base ? `herd/provision: dnf: No match for argument: postgresql99\nexit status ${exitCode}` : `npm ERR! build failed\nexit status ${exitCode}`;
     cloud.writeParameter(
       `${report}${i.id}`,
       JSON.stringify({
         exitCode,
-        logTail: exitCode === 0 ? 'bake complete' : `npm ERR! build failed\nexit status ${exitCode}`,
-        processes: behaviour.processes ?? ['web', 'worker', 'release'],
+        logTail: exitCode === 0 ? 'bake complete' : (refused?.log ?? failedLog),
+        // A base installs no release: it reports no process.
+        ...(exitCode === 0 && !base ? { processes: behaviour.processes ?? ['web', 'worker', 'release'] } : {}),
       }),
     );
     i.reported = true;

@@ -5,6 +5,7 @@ import { CreateRuleCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { provisionHash } from '../../../lib/simulation/provision';
 import { TAGS, parameterNames } from '../../../lib/names';
 import { createWorld } from '../../../lib/simulation/world';
 
@@ -185,11 +186,29 @@ describe('fake cloud', () => {
       TagSpecifications: [{ ResourceType: 'instance' as const, Tags: Object.entries({ [TAGS.role]: 'builder', [TAGS.release]: 'r2', ...tags }).map(([Key, Value]) => ({ Key, Value })) }],
     });
 
+    test('layers: a base reports after boot + provisioning with no process; a release layer on plain Amazon Linux is refused (exit 3) and recorded as a broken promise', async () => {
+      const { cloud, clients, env } = world();
+      const hash = provisionHash({});
+      const base = await clients.ec2.send(new RunInstancesCommand(builderInput(env, `exec herd-bake.sh --report '/herd/shop/staging/bake-runs/' --layer base --provision '${hash}'\n`)));
+      const baseId = base.Instances?.[0]?.InstanceId ?? '';
+      cloud.advance(cloud.timings.bootSeconds + cloud.timings.provisionSeconds - 1);
+      expect(cloud.parameters.has(`/herd/shop/staging/bake-runs/${baseId}`)).toBe(false);
+      cloud.advance(1);
+      expect(JSON.parse(cloud.parameters.get(`/herd/shop/staging/bake-runs/${baseId}`) ?? '{}')).toEqual({ exitCode: 0, logTail: 'bake complete' });
+      expect(cloud.violations).toEqual([]);
+      const release = await clients.ec2.send(new RunInstancesCommand(builderInput(env, `exec herd-bake.sh --report '/herd/shop/staging/bake-runs/' --layer release --provision '${hash}'\n`)));
+      const releaseId = release.Instances?.[0]?.InstanceId ?? '';
+      cloud.advance(cloud.timings.bakeSeconds);
+      expect(JSON.parse(cloud.parameters.get(`/herd/shop/staging/bake-runs/${releaseId}`) ?? '{}')).toMatchObject({ exitCode: 3, logTail: expect.stringContaining('not a herd base image') });
+      expect(cloud.violations).toEqual([expect.stringContaining(`builder ${releaseId} bakes a release layer on`)]);
+    });
+
     test('a builder reports, then goes stopping → stopped; CreateImage of it does not reboot it', async () => {
       const { cloud, clients, env } = world();
       const res = await clients.ec2.send(new RunInstancesCommand(builderInput(env, "exec herd-bake.sh --report '/herd/shop/staging/bake-runs/'\n")));
       const id = res.Instances?.[0]?.InstanceId ?? '';
-      cloud.advance(cloud.timings.bakeSeconds);
+      // No --layer: a bake in one go from Amazon Linux, provisioning included.
+      cloud.advance(cloud.timings.bakeSeconds + cloud.timings.provisionSeconds);
       expect(cloud.parameters.has(`/herd/shop/staging/bake-runs/${id}`)).toBe(true);
       expect(cloud.instances.get(id)?.state).toBe('stopping');
       cloud.advance(cloud.timings.shutdownSeconds);

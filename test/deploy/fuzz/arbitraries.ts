@@ -94,6 +94,8 @@ const choices = fc.record({
   pageBefore: fc.oneof({ arbitrary: fc.constant(false), weight: 6 }, { arbitrary: fc.constant(true), weight: 1 }),
   suspendedBefore: fc.oneof({ arbitrary: fc.constant([] as string[]), weight: 5 }, { arbitrary: processes, weight: 1 }),
   database: fc.boolean(),
+  /** Layered bake: the base image exists (most deploys), or this deploy bakes it first. */
+  base: fc.constantFrom('current' as const, 'current' as const, 'none' as const),
   lag: fc.record({ max: fc.integer({ min: 0, max: 12 }), min: fc.integer({ min: 0, max: 12 }), seed: fc.integer({ min: 0, max: 999 }) }),
   noCapacity: fc.oneof({ arbitrary: fc.constant([] as number[]), weight: 5 }, { arbitrary: fc.constantFrom([0], [1]), weight: 1 }),
   alarmWatch: fc.constantFrom(0, 0, 1),
@@ -140,6 +142,7 @@ export function toScenario(c: Choices): Scenario {
     ...(c.pageBefore ? { maintenanceOn: true } : {}),
     ...(c.suspendedBefore.length > 0 ? { suspended: { web: c.suspendedBefore } } : {}),
     ...(c.database ? { database: true } : {}),
+    ...(c.base === 'none' ? { base: 'none' as const } : {}),
     consistency: { maxLagSeconds: c.lag.max, minLagSeconds: Math.min(c.lag.min, c.lag.max), seed: c.lag.seed },
     ...(c.noCapacity.length > 0 ? { noCapacity: c.noCapacity } : {}),
   };
