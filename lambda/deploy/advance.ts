@@ -24,6 +24,7 @@ import { failureCause, isPersistent, retryAfter } from './retries';
 import { RECORD_STEPS } from './record';
 import { RELEASE_STEPS } from './release';
 import { ROLLOUT_STEPS } from './rollout';
+import { SWITCH_STEPS } from './switch';
 import { DIAGNOSE_STEPS } from './diagnose';
 import { checkStackSettled } from './stack';
 import { BAKE_ONLY_STAGES, FIRST_STEP, RESTART_STAGES, STATE_KIND, phaseOf, planStages, type DeployInput, type DeployOutcome, type DeployState, type Phase } from './state';
@@ -96,6 +97,7 @@ const STEPS: Record<string, Step> = {
   ...BAKE_STEPS,
   ...RELEASE_STEPS,
   ...ROLLOUT_STEPS,
+  ...SWITCH_STEPS,
   ...DIAGNOSE_STEPS,
   ...RECORD_STEPS,
   ...COMPENSATION_STEPS,
@@ -120,7 +122,7 @@ export function startDeploy(input: DeployInput, env: DeployEnvironment, clock: C
   // A `maintenance` default only makes sense for `full`; a rolling deploy then migrates first.
   if (strategy === 'rolling' && migrationOrder === 'maintenance' && input.migrationOrder === undefined) migrationOrder = 'before';
   const bakeOnly = input.mode === 'bake';
-  const plan = bakeOnly ? [...BAKE_ONLY_STAGES] : restart ? [...RESTART_STAGES] : planStages(strategy, migrationOrder);
+  const plan = bakeOnly ? [...BAKE_ONLY_STAGES] : restart ? [...RESTART_STAGES] : planStages(strategy, migrationOrder, env.loadBalancer.stagingTargetGroupArn !== undefined);
   return {
     kind: STATE_KIND,
     deployId: input.deployId ?? newDeployId(now),

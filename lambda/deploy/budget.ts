@@ -107,7 +107,11 @@ export function longestPath(deploy: DeployConfig, strategy: DeployStrategy): Wai
       { step: `refresh.waitFloor (${role})`, minutes: t.rolloutMinutes, baseSeconds: 10 },
     ])
     : [
-      { step: 'replace.waitNew', minutes: t.rolloutMinutes, baseSeconds: 10 },
+      // Staged (`switch.ts`): the new web fleet in the staging group, the old workers stopping,
+      // the new fleet into its groups; the longest of either `full` path (without staging: replace.waitNew).
+      { step: 'stage.waitNew', minutes: t.rolloutMinutes, baseSeconds: 10 },
+      { step: 'stage.waitWorkersStopped', minutes: t.rolloutMinutes, baseSeconds: 5 },
+      { step: 'settle.waitActive', minutes: t.rolloutMinutes, baseSeconds: 10 },
       // The hold polls every minute at most, until it ends.
       { step: 'hold.wait', minutes: deploy.holdMaintenanceMinutes, baseSeconds: 60 },
     ];
@@ -117,6 +121,7 @@ export function longestPath(deploy: DeployConfig, strategy: DeployStrategy): Wai
     { step: 'verify.watch', minutes: deploy.alarmWatchMinutes ?? 0, baseSeconds: 30 },
   ];
   const compensation: Wait[] = [
+    ...(strategy === 'full' ? [{ step: 'compensate.settle', minutes: t.rolloutMinutes, baseSeconds: 10 }] : []),
     { step: 'compensate.waitFloor', minutes: t.rolloutMinutes, baseSeconds: 15 },
     { step: 'compensate.waitRefresh', minutes: t.rolloutMinutes, baseSeconds: 15 },
     { step: 'compensate.waitParameters', minutes: PARAMETER_WAIT_MINUTES, baseSeconds: 5 },
