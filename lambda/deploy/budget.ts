@@ -121,7 +121,7 @@ export function longestPath(deploy: DeployConfig, strategy: DeployStrategy): Wai
     { step: 'verify.watch', minutes: deploy.alarmWatchMinutes ?? 0, baseSeconds: 30 },
   ];
   const compensation: Wait[] = [
-    ...(strategy === 'full' ? [{ step: 'compensate.settle', minutes: t.rolloutMinutes, baseSeconds: 10 }] : []),
+    ...(strategy === 'full' ? [{ step: 'compensate.settle', minutes: t.rolloutMinutes, baseSeconds: 10 }, { step: 'compensate.waitWorkers', minutes: t.rolloutMinutes, baseSeconds: 10 }] : []),
     { step: 'compensate.waitFloor', minutes: t.rolloutMinutes, baseSeconds: 15 },
     { step: 'compensate.waitRefresh', minutes: t.rolloutMinutes, baseSeconds: 15 },
     { step: 'compensate.waitParameters', minutes: PARAMETER_WAIT_MINUTES, baseSeconds: 5 },

@@ -37,6 +37,9 @@ export function compensationSteps(state: DeployState): string[] {
   if (state.full?.scaledOut || staged?.workersStopped || (state.full?.groups && ['replace.scaleOut', 'stage.scaleOut'].includes(state.step))) steps.push('compensate.fleet');
   // The staging group emptied and the hook deleted once the new instances are gone (or serve from the web target group).
   if (staged) steps.push('compensate.unstage');
+  // The old workers were stopped before the page went up: the previous release serves once they run again
+  // (once the old web instances are retiring, `compensate.refresh` rolls the workers back with the rest).
+  if (staged?.workersStopped && !staged.retiring) steps.push('compensate.waitWorkers');
   if (state.floors && Object.keys(state.floors).length > 0) steps.push('compensate.floor', 'compensate.waitFloor');
   // A restart's refresh is stopped, not rolled back: a rollback would launch the same settings again (`restart.ts`).
   if (state.mode === 'restart') steps.push('compensate.restart', 'compensate.waitRefresh', 'compensate.waitRestart');
@@ -63,6 +66,10 @@ const fleet: Step = async (state, ctx) => {
       new UpdateAutoScalingGroupCommand({
         AutoScalingGroupName: f.autoScalingGroupName,
         LaunchTemplate: { LaunchTemplateId: f.launchTemplateId, Version: previous },
+        // Staged (`switch.ts`): the new workers started at the configured minimum, with no old
+        // worker left; terminating them with a decrement needs the floor out of the way
+        // (`restoreGroup` below puts it back).
+        ...(state.full?.switch ? { MinSize: 0 } : {}),
       }),
     );
     if (!state.full?.oldTerminated) {
@@ -302,6 +309,19 @@ const settle: Step = async (state, ctx) => {
   return STAGE_DONE;
 };
 
+/** Waits for the worker group's previous-version instances, relaunched by `compensate.fleet`, to be in service. */
+const waitWorkers: Step = async (state, ctx) => {
+  const snapshot = state.full?.groups?.worker;
+  const previous = state.previous?.versions.worker;
+  if (!snapshot || !previous || !ctx.env.fleets.worker) return STAGE_DONE;
+  const g = (await describeGroups(ctx, ['worker'])).get('worker');
+  const ready = (g?.Instances ?? []).filter((i) => i.LaunchTemplate?.Version === previous && i.LifecycleState === 'InService' && i.HealthStatus === 'Healthy').length;
+  const others = (g?.Instances ?? []).filter((i) => i.LaunchTemplate?.Version !== previous).length;
+  const want = g?.DesiredCapacity ?? snapshot.desired;
+  if (ready >= want && others === 0) return STAGE_DONE;
+  return waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the workers of the previous release to run again (${ready}/${want} in service, ${others} of this deploy's still terminating)`, 10);
+};
+
 const unstageStep: Step = async (state, ctx) => {
   if (ctx.env.loadBalancer.stagingTargetGroupArn) await unstage(state, ctx);
   return STAGE_DONE;
@@ -311,6 +331,7 @@ export const COMPENSATION_STEPS: Record<string, Step> = {
   'compensate.switchBack': switchBack,
   'compensate.settle': settle,
   'compensate.unstage': unstageStep,
+  'compensate.waitWorkers': waitWorkers,
   ...RESTART_COMPENSATION_STEPS,
   'compensate.fleet': fleet,
   'compensate.floor': floor,

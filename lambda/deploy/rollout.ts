@@ -368,6 +368,12 @@ const maintenanceOffStep: Step = async (state, ctx) => {
       if (!web.settled) return waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the web fleet to serve at its desired capacity before the page comes down (${web.shown})`, 10);
     }
     const found = await liftOwnPage(ctx.clients, ctx.env, state.deployId);
+    // A window of seconds (`switch.ts`): the rule this deploy created may not be listed yet
+    // (the ELB API is eventually consistent); lifting nothing would leave the page up.
+    const onAt = state.maintenance.onAt;
+    if (!found.on && !found.foreignRuleArn && onAt !== undefined && ctx.clock.now() - onAt < VISIBILITY_GRACE_SECONDS * 1000) {
+      return waitFor(state, ctx, VISIBILITY_GRACE_SECONDS / 60, 'the maintenance rule this deploy created to be listed', 5);
+    }
     if (found.on && found.owner !== state.deployId) state.warnings.push(`the maintenance page stays up: ${found.owner === 'manual' ? 'an operator took it over' : `it belongs to ${found.owner ?? 'someone else'}`} during the deploy`);
     state.maintenance.offAt = ctx.clock.now();
   }

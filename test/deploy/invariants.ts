@@ -23,6 +23,9 @@
  * 8. The group bounds are as found (a failed deploy) or as configured (a successful one).
  * 9. The history item is closed: the outcome, and for any end but success, its cause.
  * 10. No broken promise the fake cloud recorded (`violations`), and IAM allowed every call.
+ * 11. The load balancer is as the stack made it (unless the deploy needs attention): the
+ *    listener forwards to the web target group, the staging rule to the staging group, which
+ *    holds no target but draining ones, and no launch hook holds an instance of the web group.
  */
 import { describeDenial } from '../support/iam/evaluator';
 import { ADVANCE_FATAL_ERRORS } from '../../lambda/deploy/contract';
@@ -195,6 +198,21 @@ export function checkInvariants(run: ScenarioRun, denied: readonly string[] = []
     }
   } else if (item?.status === 'running') {
     breach('the history item is closed with an outcome and a cause', `history running after a deploy ${outcome ?? 'that did not end'}`);
+  }
+
+  // 11. The load balancer as the stack made it.
+  const staging = env.loadBalancer.stagingTargetGroupArn;
+  if (staging && !attention) {
+    const listener = cloud.listenerStates.get(env.loadBalancer.listenerArn);
+    if (listener?.defaultTargetGroupArn !== env.loadBalancer.targetGroupArn) breach('the load balancer is as the stack made it', `the listener forwards to ${listener?.defaultTargetGroupArn ?? 'nothing'}`);
+    const rule = (cloud.listeners.get(env.loadBalancer.listenerArn) ?? []).find((r) => r.arn === env.loadBalancer.stagingRuleArn);
+    if (rule && !rule.actions.some((a) => a.TargetGroupArn === staging)) breach('the load balancer is as the stack made it', `the staging rule forwards to ${rule.actions.map((a) => a.TargetGroupArn).join(', ')}`);
+    const left = [...(cloud.targetGroups.get(staging)?.values() ?? [])].filter((t) => t.state !== 'draining');
+    if (left.length > 0) breach('the load balancer is as the stack made it', `the staging target group still holds ${left.map((t) => `${t.id} (${t.state})`).join(', ')}`);
+    const web = cloud.groups.get(env.fleets.web.autoScalingGroupName);
+    if ((web?.launchHooks?.size ?? 0) > 0) breach('the load balancer is as the stack made it', `launch hook(s) left on the web group: ${[...(web?.launchHooks?.keys() ?? [])].join(', ')}`);
+    const waiting = web?.instances.filter((i) => i.lifecycle === 'Pending:Wait') ?? [];
+    if (waiting.length > 0) breach('the load balancer is as the stack made it', `web instance(s) still held by a launch hook: ${waiting.map((i) => i.id).join(', ')}`);
   }
 
   // 10. Promises the fake saw broken, and IAM.
