@@ -80,6 +80,7 @@ import { DeployFailure } from './errors';
 import { FAILING_REASONS, DIAGNOSED_STEP, watchNewInstances } from './diagnose';
 import { FULL_SUSPENDED_PROCESSES, describeGroups, recordGroups, restoreGroup, scaleOutGroups, withinFloor } from './rollout';
 import type { DeployState, SwitchState } from './state';
+import { WORKER_STOP_MINUTES } from './budget';
 import { STAGE_DONE, fleetOf, waitFor, type AdvanceContext, type Step } from './step';
 
 /** The most Auto Scaling allows a lifecycle hook's heartbeat timeout (PutLifecycleHook HeartbeatTimeout: 30 to 7200 seconds). */
@@ -207,7 +208,7 @@ const stageWaitWorkersStopped: Step = async (state, ctx) => {
   const worker = (await describeGroups(ctx, ['worker'])).get('worker');
   const left = (worker?.Instances ?? []).length;
   if (left === 0) return STAGE_DONE;
-  return waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the old workers to stop (${left} left)`, 5);
+  return waitFor(state, ctx, WORKER_STOP_MINUTES, `the old workers to stop (${left} left)`, 5);
 };
 
 /** Rules of the listener that forward to `from`: the bypass rules (the staging rule forwards to the staging group, the page answers itself). */
