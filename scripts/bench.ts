@@ -133,10 +133,24 @@ async function modelRows(): Promise<Row[]> {
         maintenance: s(p.maintenanceWindowSeconds),
         minHealthy: `${p.minHealthyPercent} %`,
         calls: String(p.awsCallsTotal),
-        note: `${p.outcome}; bake ${p.bakes ? 'yes' : 'no'}, migrate ${p.migrationOrder}; ${p.timeline.filter((e) => e.kind === 'batch' && e.role === 'web').length} web batch(es)${strategy === 'rolling' && deploy.rolling.parallelRoles ? ', web and worker refreshed in parallel' : ''}`,
+        note: `${p.outcome}; bake ${p.bakes ? 'yes' : 'no'}, migrate ${p.migrationOrder}; ${p.timeline.filter((e) => e.kind === 'batch' && e.role === 'web').length} web batch(es)${strategy === 'rolling' && deploy.rolling.parallelRoles ? ', web and worker refreshed in parallel' : ''}${strategy === 'full' ? `; ${fullWindow(p)}` : ''}`,
       });
       if (strategy === 'rolling') rows.push(...phaseRows(p));
     }
+    // The issue's measure: migrations behind the page. The new fleet boots before it goes up,
+    // so the window is the migration (and its snapshot) and the switch, whatever the fleet size.
+    const inWindow = await planDeploy({ fleets: { web: { desired: n, min: n, max: 2 * n }, worker: { desired: 1, min: 1, max: 2 } }, deploy, strategy: 'full', migrationOrder: 'maintenance', imageExists: false, releaseCommand: true });
+    rows.push({
+      measure: '  herd full, migrations behind the page (migrationOrder maintenance)',
+      web: String(n),
+      value: s(inWindow.totalSeconds),
+      down: s(inWindow.downtimeSeconds),
+      skew: s(inWindow.skewSeconds),
+      maintenance: s(inWindow.maintenanceWindowSeconds),
+      minHealthy: `${inWindow.minHealthyPercent} %`,
+      calls: String(inWindow.awsCallsTotal),
+      note: `${inWindow.outcome}; ${fullWindow(inWindow)}`,
+    });
     // Production's max healthy 150 % rolls 10 web servers in two batches; 200 % (the small
     // profile's) launches the whole new fleet at once: one batch, twice the instances meanwhile.
     const oneBatch = await planDeploy({
@@ -158,6 +172,18 @@ async function modelRows(): Promise<Row[]> {
     for (const a of anchorsFor(n, anchorTimings)) rows.push(anchorRow(a, plans));
   }
   return rows;
+}
+
+/**
+ * Where a `full` deploy's window goes: the migrate phase (snapshot and runner) when it runs
+ * behind the page (order `maintenance` or `after`), and the rest: the switch (the new fleet
+ * booted before the page went up).
+ */
+function fullWindow(p: DeployPlan): string {
+  const inside = p.migrationOrder === 'maintenance' || p.migrationOrder === 'after';
+  const migrate = inside ? p.phases.filter((ph) => ph.phase === 'migrate').reduce((n, ph) => n + ph.end - ph.start, 0) : 0;
+  const rest = s(Math.max(0, p.maintenanceWindowSeconds - migrate));
+  return inside ? `window = migrate ${s(migrate)} (snapshot and runner) + ${rest}` : `window = ${rest}: the switch (migrations ${p.migrationOrder} the page)`;
 }
 
 /** The rolling row's time by phase (`rollingBreakdown`): what holds the deploy, one row each. */
