@@ -204,6 +204,9 @@ export class DeployStep extends Construct {
       loadBalancer: {
         listenerArn: props.loadBalancer.listener.listenerArn,
         targetGroupArn: props.loadBalancer.targetGroup.targetGroupArn,
+        stagingTargetGroupArn: props.loadBalancer.stagingTargetGroup.targetGroupArn,
+        stagingRuleArn: props.loadBalancer.stagingRule.listenerRuleArn,
+        stagingGraceSeconds: config.healthCheck.gracePeriodSeconds,
         maintenancePriority: MAINTENANCE_PRIORITY,
       },
       instances: {
@@ -301,14 +304,16 @@ export class DeployStep extends Construct {
     ]);
     allow('Describe', [
       'ec2:DescribeInstances', 'ec2:DescribeImages', 'ec2:DescribeLaunchTemplates', 'ec2:DescribeLaunchTemplateVersions', 'ec2:DescribeSnapshots',
-      'autoscaling:DescribeAutoScalingGroups', 'autoscaling:DescribeInstanceRefreshes',
-      'elasticloadbalancing:DescribeRules', 'elasticloadbalancing:DescribeTags', 'elasticloadbalancing:DescribeTargetHealth',
+      'autoscaling:DescribeAutoScalingGroups', 'autoscaling:DescribeInstanceRefreshes', 'autoscaling:DescribeLifecycleHooks',
+      'elasticloadbalancing:DescribeRules', 'elasticloadbalancing:DescribeTags', 'elasticloadbalancing:DescribeTargetHealth', 'elasticloadbalancing:DescribeListeners',
     ], ['*']);
 
     allow('RollOutOwnGroups', [
       'autoscaling:StartInstanceRefresh', 'autoscaling:RollbackInstanceRefresh', 'autoscaling:CancelInstanceRefresh',
       'autoscaling:UpdateAutoScalingGroup', 'autoscaling:SuspendProcesses', 'autoscaling:ResumeProcesses',
       'autoscaling:TerminateInstanceInAutoScalingGroup', 'autoscaling:SetDesiredCapacity',
+      // A `full` deploy's launch hook (lambda/deploy/switch.ts).
+      'autoscaling:PutLifecycleHook', 'autoscaling:DeleteLifecycleHook', 'autoscaling:CompleteLifecycleAction',
     ], ['*'], { StringEquals: owned });
 
     // The maintenance rule lives on this environment's listener only.
@@ -318,6 +323,11 @@ export class DeployStep extends Construct {
     // Tagging on create (the rule exists, untagged as yet) and deleting a rule herd tagged as this environment's.
     allow('TagMaintenanceRule', ['elasticloadbalancing:AddTags'], [rulesOfListener], { StringEquals: { 'elasticloadbalancing:CreateAction': 'CreateRule', ...tagging } });
     allow('MaintenanceRuleLifecycle', ['elasticloadbalancing:DeleteRule'], [rulesOfListener], { StringEquals: owned });
+    // A `full` deploy's switch (lambda/deploy/switch.ts): the staging group's targets, this
+    // listener's default action and its bypass rules; each by ARN.
+    allow('StageNewFleet', ['elasticloadbalancing:RegisterTargets', 'elasticloadbalancing:DeregisterTargets'], [props.loadBalancer.stagingTargetGroup.targetGroupArn]);
+    allow('SwitchListener', ['elasticloadbalancing:ModifyListener'], [listenerArn]);
+    allow('SwitchRules', ['elasticloadbalancing:ModifyRule'], [props.loadBalancer.stagingRule, ...props.loadBalancer.bypassRules].map((r) => r.listenerRuleArn));
     const listenerRef = JSON.stringify({ Ref: stack.getLogicalId(props.loadBalancer.listener.node.defaultChild as CfnElement) });
     acknowledge(fn.role!, `AwsSolutions-IAM5[Resource::{"Fn::Select":[0,{"Fn::Split":[":listener/",${listenerRef}]}]}:listener-rule/{"Fn::Select":[1,{"Fn::Split":[":listener/",${listenerRef}]}]}/*]`,
       'The maintenance rule\'s ARN is only known once created; this pattern admits rules of this environment\'s serving listener only.');

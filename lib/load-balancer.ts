@@ -9,7 +9,7 @@ import { Construct } from 'constructs';
 import type { AccessLogs } from './access-logs';
 import { HERD_ALARMS, HERD_ALARM_IDS, type HerdAlarmId, type HerdAlarmShape } from './alarms';
 import type { AlarmConfig, HealthCheckConfig, LoadBalancerConfig } from './config/types';
-import { BYPASS_CIDR_PRIORITY, BYPASS_HEADER, BYPASS_HEADER_PRIORITY } from './names';
+import { BYPASS_CIDR_PRIORITY, BYPASS_HEADER, BYPASS_HEADER_PRIORITY, STAGING_PRIORITY, STAGING_SOURCE_CIDR } from './names';
 import { acknowledge, acknowledgeGuard } from './nag';
 
 export { BYPASS_CIDR_PRIORITY, BYPASS_HEADER_PRIORITY, MAINTENANCE_PRIORITY } from './names';
@@ -50,6 +50,15 @@ export function isPlaceholderCertificate(arn: string): boolean {
 export class LoadBalancer extends Construct implements ec2.IConnectable {
   public readonly alb: elbv2.ApplicationLoadBalancer;
   public readonly targetGroup: elbv2.ApplicationTargetGroup;
+  /**
+   * The web staging target group (`lambda/deploy/switch.ts`): a `full` deploy registers its new
+   * fleet here and switches the listener to it once migrated; empty, and serving nothing, at rest.
+   */
+  public readonly stagingTargetGroup: elbv2.ApplicationTargetGroup;
+  /** The rule that keeps the group serving nothing health-checked (`STAGING_PRIORITY`); a `full` deploy points it at the other group. */
+  public readonly stagingRule: elbv2.ApplicationListenerRule;
+  /** The bypass rules (header, CIDRs): a `full` deploy points them at the staging group with the listener. */
+  public readonly bypassRules: elbv2.ApplicationListenerRule[] = [];
   /** The listener that serves the app; the maintenance rule goes here. */
   public readonly listener: elbv2.ApplicationListener;
   public readonly alarms: cloudwatch.Alarm[];
@@ -77,7 +86,7 @@ export class LoadBalancer extends Construct implements ec2.IConnectable {
     this.connections = this.alb.connections;
 
     const hc = props.healthCheck;
-    this.targetGroup = new elbv2.ApplicationTargetGroup(this, 'Web', {
+    const webTargets = (id: string) => new elbv2.ApplicationTargetGroup(this, id, {
       vpc: props.vpc,
       port: props.appPort,
       protocol: elbv2.ApplicationProtocol.HTTP,
@@ -92,6 +101,9 @@ export class LoadBalancer extends Construct implements ec2.IConnectable {
         healthyHttpCodes: '200',
       },
     });
+    this.targetGroup = webTargets('Web');
+    // Same settings, so a target healthy here is healthy there; no Auto Scaling group is attached to it.
+    this.stagingTargetGroup = webTargets('WebNext');
 
     if (props.certificateArn) {
       this.listener = this.alb.addListener('Https', {
@@ -115,8 +127,17 @@ export class LoadBalancer extends Construct implements ec2.IConnectable {
     }
 
     // Bypass rules forward to the app whatever the maintenance rule below them says.
+    // ELB health-checks only the targets of a group a listener rule forwards to ("Target groups
+    // for your Application Load Balancers"): this rule does, for a source no client has.
+    this.stagingRule = new elbv2.ApplicationListenerRule(this, 'Staging', {
+      listener: this.listener,
+      priority: STAGING_PRIORITY,
+      conditions: [elbv2.ListenerCondition.sourceIps([STAGING_SOURCE_CIDR])],
+      action: elbv2.ListenerAction.forward([this.stagingTargetGroup]),
+    });
+
     if (props.bypassSecret) {
-      new elbv2.ApplicationListenerRule(this, 'BypassHeader', {
+      this.bypassRules.push(new elbv2.ApplicationListenerRule(this, 'BypassHeader', {
         listener: this.listener,
         priority: BYPASS_HEADER_PRIORITY,
         conditions: [elbv2.ListenerCondition.httpHeader(BYPASS_HEADER, [
@@ -124,15 +145,15 @@ export class LoadBalancer extends Construct implements ec2.IConnectable {
           SecretValue.secretsManager(props.bypassSecret.secretArn).unsafeUnwrap(),
         ])],
         action: elbv2.ListenerAction.forward([this.targetGroup]),
-      });
+      }));
     }
     if (props.bypassCidrs && props.bypassCidrs.length > 0) {
-      new elbv2.ApplicationListenerRule(this, 'BypassCidrs', {
+      this.bypassRules.push(new elbv2.ApplicationListenerRule(this, 'BypassCidrs', {
         listener: this.listener,
         priority: BYPASS_CIDR_PRIORITY,
         conditions: [elbv2.ListenerCondition.sourceIps([...props.bypassCidrs])],
         action: elbv2.ListenerAction.forward([this.targetGroup]),
-      });
+      }));
     }
 
     const alarmAction = new actions.SnsAction(props.topic);

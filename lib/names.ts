@@ -114,3 +114,12 @@ export const BYPASS_HEADER = 'X-Herd-Bypass';
 export const BYPASS_HEADER_PRIORITY = 1;
 export const BYPASS_CIDR_PRIORITY = 2;
 export const MAINTENANCE_PRIORITY = 10;
+
+/**
+ * The staging rule (`lib/load-balancer.ts`): it forwards to the web staging target group,
+ * where a `full` deploy's new fleet waits, so that ELB health-checks that group (it checks
+ * only groups a listener forwards to). Its condition matches no client: a source address in
+ * TEST-NET-1 (RFC 5737, never routed on the internet), the network address at that.
+ */
+export const STAGING_PRIORITY = 3;
+export const STAGING_SOURCE_CIDR = '192.0.2.0/32';

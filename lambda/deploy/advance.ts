@@ -26,6 +26,7 @@ import { RECORD_STEPS } from './record';
 import { RELEASE_STEPS } from './release';
 import { RESTORE_POINT_STEPS } from './restore-point';
 import { ROLLOUT_STEPS } from './rollout';
+import { SWITCH_STEPS } from './switch';
 import { DIAGNOSE_STEPS } from './diagnose';
 import { checkStackSettled } from './stack';
 import { BAKE_ONLY_STAGES, FIRST_STEP, RESTART_STAGES, STATE_KIND, phaseOf, planStages, type DeployInput, type DeployOutcome, type DeployState, type Phase } from './state';
@@ -100,6 +101,7 @@ const STEPS: Record<string, Step> = {
   ...RELEASE_STEPS,
   ...RESTORE_POINT_STEPS,
   ...ROLLOUT_STEPS,
+  ...SWITCH_STEPS,
   ...DIAGNOSE_STEPS,
   ...RECORD_STEPS,
   ...COMPENSATION_STEPS,
@@ -124,7 +126,7 @@ export function startDeploy(input: DeployInput, env: DeployEnvironment, clock: C
   // A `maintenance` default only makes sense for `full`; a rolling deploy then migrates first.
   if (strategy === 'rolling' && migrationOrder === 'maintenance' && input.migrationOrder === undefined) migrationOrder = 'before';
   const bakeOnly = input.mode === 'bake';
-  const plan = bakeOnly ? [...BAKE_ONLY_STAGES] : restart ? [...RESTART_STAGES] : planStages(strategy, migrationOrder);
+  const plan = bakeOnly ? [...BAKE_ONLY_STAGES] : restart ? [...RESTART_STAGES] : planStages(strategy, migrationOrder, env.loadBalancer.stagingTargetGroupArn !== undefined);
   return {
     kind: STATE_KIND,
     deployId: input.deployId ?? newDeployId(now),

@@ -90,6 +90,13 @@ export function waitCost(minutes: number, baseSeconds: number, maxSeconds = MAX_
   return { polls, seconds: deadline + last };
 }
 
+/**
+ * Minutes the old workers get to stop (Auto Scaling terminates them; EC2 shuts an instance
+ * down in a minute or two): a wait bounded well under the rollout timeout, as it happens
+ * right before the page goes up (`switch.ts`).
+ */
+export const WORKER_STOP_MINUTES = 10;
+
 /** The waits of the longest path of a strategy, forward then compensation, in order. */
 export function longestPath(deploy: DeployConfig, strategy: DeployStrategy): Wait[] {
   const t = deploy.timeouts;
@@ -127,7 +134,11 @@ export function longestPath(deploy: DeployConfig, strategy: DeployStrategy): Wai
       { step: `refresh.waitFloor (${role})`, minutes: t.rolloutMinutes, baseSeconds: 10 },
     ])
     : [
-      { step: 'replace.waitNew', minutes: t.rolloutMinutes, baseSeconds: 10 },
+      // Staged (`switch.ts`): the new web fleet in the staging group, the old workers stopping,
+      // the new fleet into its groups; the longest of either `full` path (without staging: replace.waitNew).
+      { step: 'stage.waitNew', minutes: t.rolloutMinutes, baseSeconds: 10 },
+      { step: 'stage.waitWorkersStopped', minutes: WORKER_STOP_MINUTES, baseSeconds: 5 },
+      { step: 'settle.waitActive', minutes: t.rolloutMinutes, baseSeconds: 10 },
       // The hold polls every minute at most, until it ends.
       { step: 'hold.wait', minutes: deploy.holdMaintenanceMinutes, baseSeconds: 60 },
     ];
@@ -137,7 +148,11 @@ export function longestPath(deploy: DeployConfig, strategy: DeployStrategy): Wai
     { step: 'verify.watch', minutes: deploy.alarmWatchMinutes ?? 0, baseSeconds: 30 },
   ];
   const compensation: Wait[] = [
-    { step: 'compensate.waitFloor', minutes: t.rolloutMinutes, baseSeconds: 15 },
+    // A staged `full` deploy's compensation waits for the settle (old web retiring) or for the old workers (before), never both.
+    // Only a rolling deploy moves a group to its floor (`state.floors`, `refresh.floor`): a full one never waits for it back.
+    ...(strategy === 'full'
+      ? [{ step: 'compensate.settle', minutes: t.rolloutMinutes, baseSeconds: 10 }]
+      : [{ step: 'compensate.waitFloor', minutes: t.rolloutMinutes, baseSeconds: 15 }]),
     { step: 'compensate.waitRefresh', minutes: t.rolloutMinutes, baseSeconds: 15 },
     { step: 'compensate.waitParameters', minutes: PARAMETER_WAIT_MINUTES, baseSeconds: 5 },
   ];

@@ -21,15 +21,25 @@ import { liftOwnPage, maintenanceStatus } from './maintenance';
 import { PARAMETER_WAIT_MINUTES, releaseParametersVisible, writeCurrent } from './release';
 import { FULL_SUSPENDED_PROCESSES, describeGroups, describeRefresh, restoreGroup, startRefresh } from './rollout';
 import { RESTART_COMPENSATION_STEPS } from './restart';
+import { activeReady, continueStaged, forwardTo, listenerTarget, unstage } from './switch';
 import type { DeployState, GroupCapacity } from './state';
 import { STAGE_DONE, VISIBILITY_GRACE_SECONDS, waitFor, fleetOf, retireDeployInstances, rolesOf, type AdvanceContext, type Step } from './step';
 
 /** Compensation steps for what `state` did, in order. */
 export function compensationSteps(state: DeployState): string[] {
   const steps: string[] = [];
+  const staged = state.full?.switch;
+  // A `full` deploy that staged its new fleet (`switch.ts`): the listener back on the old fleet
+  // first (one call), or, once the old web instances are being retired, the settle finished.
+  if (staged) steps.push(staged.retiring ? 'compensate.settle' : 'compensate.switchBack');
   // Once the groups' capacity is recorded: the scale-out may have happened even if the step
   // that did it never returned (a dead execution); restoring what was recorded is harmless otherwise.
-  if (state.full?.scaledOut || (state.full?.groups && state.step === 'replace.scaleOut')) steps.push('compensate.fleet');
+  if (state.full?.scaledOut || staged?.workersStopped || (state.full?.groups && ['replace.scaleOut', 'stage.scaleOut'].includes(state.step))) steps.push('compensate.fleet');
+  // The staging group emptied and the hook deleted once the new instances are gone (or serve from the web target group).
+  if (staged) steps.push('compensate.unstage');
+  // The old workers were stopped before the page went up: the previous release serves once they run again
+  // (once the old web instances are retiring, `compensate.refresh` rolls the workers back with the rest).
+  if (staged?.workersStopped && !staged.retiring) steps.push('compensate.waitWorkers');
   if (state.floors && Object.keys(state.floors).length > 0) steps.push('compensate.floor', 'compensate.waitFloor');
   // A restart's refresh is stopped, not rolled back: a rollback would launch the same settings again (`restart.ts`).
   if (state.mode === 'restart') steps.push('compensate.restart', 'compensate.waitRefresh', 'compensate.waitRestart');
@@ -56,6 +66,10 @@ const fleet: Step = async (state, ctx) => {
       new UpdateAutoScalingGroupCommand({
         AutoScalingGroupName: f.autoScalingGroupName,
         LaunchTemplate: { LaunchTemplateId: f.launchTemplateId, Version: previous },
+        // Staged (`switch.ts`): the new workers started at the configured minimum, with no old
+        // worker left; terminating them with a decrement needs the floor out of the way
+        // (`restoreGroup` below puts it back).
+        ...(state.full?.switch ? { MinSize: 0 } : {}),
       }),
     );
     if (!state.full?.oldTerminated) {
@@ -274,7 +288,50 @@ const record: Step = async (state, ctx) => {
   return STAGE_DONE;
 };
 
+/** Before the old web instances are retired: the listener and the bypass rules back on the web target group, where they serve. */
+const switchBack: Step = async (_state, ctx) => {
+  const staging = ctx.env.loadBalancer.stagingTargetGroupArn;
+  if (staging) await forwardTo(ctx, ctx.env.loadBalancer.targetGroupArn, staging);
+  return STAGE_DONE;
+};
+
+/**
+ * The old web instances are being retired: the new ones go into the web target group and the
+ * listener follows them there once they are healthy; `compensate.refresh` then rolls back.
+ */
+const settle: Step = async (state, ctx) => {
+  const staging = ctx.env.loadBalancer.stagingTargetGroupArn;
+  if (!staging || (await listenerTarget(ctx)) !== staging) return STAGE_DONE;
+  await continueStaged(state, ctx);
+  const { ready, shown } = await activeReady(state, ctx);
+  if (!ready) return waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the new fleet to serve from the web target group before the listener goes back to it (${shown})`, 10);
+  await forwardTo(ctx, ctx.env.loadBalancer.targetGroupArn, staging);
+  return STAGE_DONE;
+};
+
+/** Waits for the worker group's previous-version instances, relaunched by `compensate.fleet`, to be in service. */
+const waitWorkers: Step = async (state, ctx) => {
+  const snapshot = state.full?.groups?.worker;
+  const previous = state.previous?.versions.worker;
+  if (!snapshot || !previous || !ctx.env.fleets.worker) return STAGE_DONE;
+  const g = (await describeGroups(ctx, ['worker'])).get('worker');
+  const ready = (g?.Instances ?? []).filter((i) => i.LaunchTemplate?.Version === previous && i.LifecycleState === 'InService' && i.HealthStatus === 'Healthy').length;
+  const others = (g?.Instances ?? []).filter((i) => i.LaunchTemplate?.Version !== previous).length;
+  const want = g?.DesiredCapacity ?? snapshot.desired;
+  if (ready >= want && others === 0) return STAGE_DONE;
+  return waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the workers of the previous release to run again (${ready}/${want} in service, ${others} of this deploy's still terminating)`, 10);
+};
+
+const unstageStep: Step = async (state, ctx) => {
+  if (ctx.env.loadBalancer.stagingTargetGroupArn) await unstage(state, ctx);
+  return STAGE_DONE;
+};
+
 export const COMPENSATION_STEPS: Record<string, Step> = {
+  'compensate.switchBack': switchBack,
+  'compensate.settle': settle,
+  'compensate.unstage': unstageStep,
+  'compensate.waitWorkers': waitWorkers,
   ...RESTART_COMPENSATION_STEPS,
   'compensate.fleet': fleet,
   'compensate.floor': floor,

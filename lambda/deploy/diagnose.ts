@@ -65,12 +65,19 @@ export const DIAGNOSED_STEP = 'rollout.unhealthy';
  * for one reason (the diagnosis is then in `state.diagnosis`), `watching` while an instance is
  * failing and not replaced yet (poll faster, within `fastPollAllowance`), else `quiet`.
  */
-export async function watchNewInstances(state: DeployState, ctx: AdvanceContext, role: Role, version: string): Promise<'stop' | 'watching' | 'quiet'> {
+export async function watchNewInstances(
+  state: DeployState,
+  ctx: AdvanceContext,
+  role: Role,
+  version: string,
+  targetGroupArn = ctx.env.loadBalancer.targetGroupArn,
+): Promise<'stop' | 'watching' | 'quiet'> {
   if (role !== 'web') return 'quiet';
   const groupName = fleetOf(ctx.env, role).autoScalingGroupName;
   const groups = await ctx.clients.autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [groupName] }));
   const group = groups.AutoScalingGroups?.find((g) => g.AutoScalingGroupName === groupName);
-  const res = await ctx.clients.elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: ctx.env.loadBalancer.targetGroupArn }));
+  // The web group's target group, or the staging one a `full` deploy's new fleet waits in (`switch.ts`).
+  const res = await ctx.clients.elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }));
   const members = new Map((group?.Instances ?? []).map((i) => [i.InstanceId ?? '', i]));
   const targets = new Map((res.TargetHealthDescriptions ?? []).map((t) => [t.Target?.Id ?? '', t.TargetHealth]));
   const seen = state.unhealthy ?? { watching: {}, failed: [] };

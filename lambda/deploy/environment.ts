@@ -46,8 +46,22 @@ export interface DeployEnvironment {
   readonly loadBalancer: {
     /** Listener that carries the maintenance rule (the HTTPS one, or HTTP without a certificate). */
     readonly listenerArn: string;
-    /** Web target group. */
+    /** Web target group: the web Auto Scaling group's, the listener's default action's at rest. */
     readonly targetGroupArn: string;
+    /**
+     * Web staging target group (`switch.ts`): a `full` deploy registers its new fleet here,
+     * behind a rule no client matches, and switches the listener to it once migrated. Absent
+     * (an environment description of an older version): a `full` deploy boots its new fleet
+     * behind the page (`replace.*`).
+     */
+    readonly stagingTargetGroupArn?: string;
+    /** The stack's staging rule (a source no client has), which keeps the group that serves nothing health-checked. */
+    readonly stagingRuleArn?: string;
+    /**
+     * Seconds a new web instance may fail its health checks in the staging target group before
+     * the deploy gives up on it (the fleet's health-check grace period). Default 300.
+     */
+    readonly stagingGraceSeconds?: number;
     /**
      * Priority reserved for the maintenance rule (fixed-response 503). The bypass rule
      * (header secret and/or CIDRs, forwarding to the target group) is permanent, created
@@ -260,6 +274,9 @@ export function isDeployEnvironment(value: unknown, problems: string[] = []): va
   const lb = c.obj(e.loadBalancer, 'environment.loadBalancer');
   c.str(lb, 'listenerArn', 'environment.loadBalancer', /^arn:aws[a-z-]*:elasticloadbalancing:/);
   c.str(lb, 'targetGroupArn', 'environment.loadBalancer', /^arn:aws[a-z-]*:elasticloadbalancing:/);
+  if (lb.stagingTargetGroupArn !== undefined) c.str(lb, 'stagingTargetGroupArn', 'environment.loadBalancer', /^arn:aws[a-z-]*:elasticloadbalancing:/);
+  if (lb.stagingRuleArn !== undefined) c.str(lb, 'stagingRuleArn', 'environment.loadBalancer', /^arn:aws[a-z-]*:elasticloadbalancing:/);
+  if (lb.stagingGraceSeconds !== undefined) c.int(lb, 'stagingGraceSeconds', 'environment.loadBalancer', 0, 7200);
   c.num(lb, 'maintenancePriority', 'environment.loadBalancer', 1, 50000);
   const i = c.obj(e.instances, 'environment.instances');
   c.str(i, 'builderImageId', 'environment.instances', /^(ami-[0-9a-f]+|resolve:ssm:.+)$/);

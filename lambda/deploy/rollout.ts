@@ -33,6 +33,7 @@ import type { DeployState, GroupCapacity, GroupSnapshot } from './state';
 import { failIfAlarming, watchAlarms } from './alarm-watch';
 import { DIAGNOSED_STEP, DIAGNOSE_POLL_SECONDS, watchNewInstances } from './diagnose';
 import { VERIFY_MINUTES } from './budget';
+import { stagedServing } from './switch';
 import { STAGE_DONE, VISIBILITY_GRACE_SECONDS, fleetOf, isVersionNotFound, rolesOf, waitFor, type AdvanceContext, type Step, type StepResult } from './step';
 
 /** Processes suspended while a `full` deploy owns the group's capacity. */
@@ -362,10 +363,17 @@ async function webSettled(ctx: AdvanceContext): Promise<{ settled: boolean; show
 const maintenanceOffStep: Step = async (state, ctx) => {
   if (state.maintenance && !state.maintenance.wasOnBefore && state.maintenance.offAt === undefined) {
     if (state.strategy === 'full') {
-      const web = await webSettled(ctx);
+      // Switched to the staging group: the new fleet serves from there until `settle.*`.
+      const web = state.full?.switch?.switched ? await stagedServing(state, ctx) : await webSettled(ctx);
       if (!web.settled) return waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the web fleet to serve at its desired capacity before the page comes down (${web.shown})`, 10);
     }
     const found = await liftOwnPage(ctx.clients, ctx.env, state.deployId);
+    // A window of seconds (`switch.ts`): the rule this deploy created may not be listed yet
+    // (the ELB API is eventually consistent); lifting nothing would leave the page up.
+    const onAt = state.maintenance.onAt;
+    if (!found.on && !found.foreignRuleArn && onAt !== undefined && ctx.clock.now() - onAt < VISIBILITY_GRACE_SECONDS * 1000) {
+      return waitFor(state, ctx, VISIBILITY_GRACE_SECONDS / 60, 'the maintenance rule this deploy created to be listed', 5);
+    }
     if (found.on && found.owner !== state.deployId) state.warnings.push(`the maintenance page stays up: ${found.owner === 'manual' ? 'an operator took it over' : `it belongs to ${found.owner ?? 'someone else'}`} during the deploy`);
     state.maintenance.offAt = ctx.clock.now();
   }
@@ -373,6 +381,15 @@ const maintenanceOffStep: Step = async (state, ctx) => {
 };
 
 const replaceRecord: Step = async (state, ctx) => {
+  await recordGroups(state, ctx);
+  return { goto: 'replace.scaleOut' };
+};
+
+/**
+ * Records each group's capacity, the processes herd will suspend and the instances of the
+ * previous release (`state.full.groups`), once: what compensation puts back.
+ */
+export async function recordGroups(state: DeployState, ctx: AdvanceContext): Promise<void> {
   if (!state.full?.groups) {
     const groups = await describeGroups(ctx, rolesOf(ctx.env));
     const snapshot: Partial<Record<Role, GroupSnapshot>> = {};
@@ -392,8 +409,7 @@ const replaceRecord: Step = async (state, ctx) => {
     }
     state.full = { ...state.full, groups: snapshot };
   }
-  return { goto: 'replace.scaleOut' };
-};
+}
 
 /**
  * Points each group at the new version with the doubled capacity, then suspends the processes
@@ -404,8 +420,14 @@ const replaceRecord: Step = async (state, ctx) => {
  * now may be herd's own.
  */
 const replaceScaleOut: Step = async (state, ctx) => {
-  const groups = await describeGroups(ctx, rolesOf(ctx.env));
-  for (const role of rolesOf(ctx.env)) {
+  await scaleOutGroups(state, ctx, rolesOf(ctx.env));
+  return { goto: 'replace.waitNew' };
+};
+
+/** `replaceScaleOut` for `roles`: each group on the new version with its target added to its old instances, herd's processes suspended. */
+export async function scaleOutGroups(state: DeployState, ctx: AdvanceContext, roles: readonly Role[]): Promise<void> {
+  const groups = await describeGroups(ctx, roles);
+  for (const role of roles) {
     const g = state.full?.groups?.[role];
     const version = state.next?.versions[role];
     if (!g || !version) throw new DeployFailure(`no recorded capacity or version for ${role}`);
@@ -430,11 +452,10 @@ const replaceScaleOut: Step = async (state, ctx) => {
     }
   }
   state.full = { ...state.full, scaledOut: true };
-  return { goto: 'replace.waitNew' };
-};
+}
 
-export async function healthyTargets(ctx: AdvanceContext): Promise<Set<string>> {
-  const res = await ctx.clients.elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: ctx.env.loadBalancer.targetGroupArn }));
+export async function healthyTargets(ctx: AdvanceContext, targetGroupArn = ctx.env.loadBalancer.targetGroupArn): Promise<Set<string>> {
+  const res = await ctx.clients.elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }));
   return new Set(
     (res.TargetHealthDescriptions ?? []).filter((t) => t.TargetHealth?.State === 'healthy').map((t) => t.Target?.Id ?? ''),
   );

@@ -69,6 +69,9 @@ export type Stage =
   | 'refresh'
   | 'maintenanceOn'
   | 'replace'
+  | 'stage'
+  | 'switch'
+  | 'settle'
   | 'hold'
   | 'maintenanceOff'
   | 'verify'
@@ -100,6 +103,25 @@ export interface GroupSnapshot extends GroupCapacity {
    * Absent in states of older versions (= all of them).
    */
   suspendedByHerd?: string[];
+}
+
+/** What a `full` deploy that switches target groups did so far (`switch.ts`); compensation reads it. */
+export interface SwitchState {
+  /** When this deploy registered each new web instance in the staging target group (epoch ms), by id. */
+  registered: Record<string, number>;
+  /** The launch hook that holds the new web instances out of the web target group is (or may be) on the group. */
+  hooked?: boolean;
+  /** The old workers were stopped (the worker group at 0) before the page went up. */
+  workersStopped?: boolean;
+  /** The listener (and the bypass rules) forward to the staging target group: the new fleet serves. */
+  switched?: boolean;
+  switchedAt?: number;
+  /** The worker group was pointed at the new version after the switch. */
+  workersStarted?: boolean;
+  /** The old web instances are being (or were) terminated: switching back to them is no longer possible. */
+  retiring?: boolean;
+  /** The listener forwards to the web target group again, where the new fleet now serves. */
+  back?: boolean;
 }
 
 /** Marker so the handler tells a state from an input. */
@@ -252,6 +274,8 @@ export interface DeployState {
     scaledOut?: boolean;
     oldTerminated?: boolean;
     restored?: boolean;
+    /** The new web fleet staged in the staging target group, and the switch to it (`switch.ts`). */
+    switch?: SwitchState;
   };
   maintenance?: { wasOnBefore: boolean; onAt?: number; offAt?: number; holdUntil?: number };
   /**
@@ -362,8 +386,12 @@ export function isDeployState(value: unknown): value is DeployState {
   );
 }
 
-/** Stages of a deploy, in order. */
-export function planStages(strategy: DeployStrategy, order: MigrationOrder): Stage[] {
+/**
+ * Stages of a deploy, in order. `staged`: a `full` deploy boots its new web fleet in the
+ * staging target group before the page goes up and switches the listener to it
+ * (`switch.ts`); otherwise (no staging group) the new fleet boots behind the page (`replace`).
+ */
+export function planStages(strategy: DeployStrategy, order: MigrationOrder, staged = false): Stage[] {
   if (strategy === 'rolling') {
     if (order === 'maintenance') {
       throw new InvalidDeployInputError('migrationOrder "maintenance" needs strategy "full" (a rolling deploy has no maintenance window)');
@@ -371,9 +399,14 @@ export function planStages(strategy: DeployStrategy, order: MigrationOrder): Sta
     const rollout: Stage[] = order === 'after' ? ['refresh', 'migrate'] : order === 'before' ? ['migrate', 'refresh'] : ['refresh'];
     return ['lock', 'bake', 'launchTemplate', ...rollout, 'verify', 'record'];
   }
+  const before: Stage[] = order === 'before' ? ['migrate'] : [];
+  if (staged) {
+    const window: Stage[] =
+      order === 'maintenance' ? ['maintenanceOn', 'migrate', 'switch'] : order === 'after' ? ['maintenanceOn', 'switch', 'migrate'] : ['maintenanceOn', 'switch'];
+    return ['lock', 'bake', 'launchTemplate', ...before, 'stage', ...window, 'hold', 'maintenanceOff', 'settle', 'verify', 'record'];
+  }
   const window: Stage[] =
     order === 'maintenance' ? ['maintenanceOn', 'migrate', 'replace'] : order === 'after' ? ['maintenanceOn', 'replace', 'migrate'] : ['maintenanceOn', 'replace'];
-  const before: Stage[] = order === 'before' ? ['migrate'] : [];
   return ['lock', 'bake', 'launchTemplate', ...before, ...window, 'hold', 'maintenanceOff', 'verify', 'record'];
 }
 
@@ -393,6 +426,9 @@ export function phaseOf(stage: Stage): Phase {
     case 'refresh':
     case 'maintenanceOn':
     case 'replace':
+    case 'stage':
+    case 'switch':
+    case 'settle':
     case 'hold':
     case 'maintenanceOff':
       return 'rollout';
@@ -410,6 +446,9 @@ export const FIRST_STEP: Record<Stage, string> = {
   refresh: 'refresh.start',
   maintenanceOn: 'maintenance.on',
   replace: 'replace.record',
+  stage: 'stage.record',
+  switch: 'switch.listener',
+  settle: 'settle.retireOld',
   hold: 'hold.wait',
   maintenanceOff: 'maintenance.off',
   verify: 'verify.targets',

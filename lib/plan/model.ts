@@ -304,7 +304,8 @@ class TimelineRecorder {
           if (b.ready.has(id) || b.gone.has(id)) continue;
           const gi = group.instances.find((i) => i.id === id);
           if (!gi) b.gone.set(id, now);
-          else if (gi.lifecycle === 'InService' && (!serving || serving.has(id))) b.ready.set(id, now);
+          // A staged web instance (`Pending:Wait`) is ready once it serves, from the staging target group.
+          else if ((gi.lifecycle === 'InService' || gi.lifecycle === 'Pending:Wait') && (!serving || serving.has(id))) b.ready.set(id, now);
         }
       }
       for (const r of group.refreshes) {
@@ -359,6 +360,9 @@ const STAGE_LABEL: Record<string, string> = {
   migrate: 'migrate (runner)',
   maintenanceOn: 'maintenance page on',
   replace: 'replace: new fleet up, old retired',
+  stage: 'stage: new web fleet up in the staging target group, old workers stopped',
+  switch: 'switch: listener to the new web fleet, new workers launched',
+  settle: 'settle: old web retired, new fleet into its target group, listener back',
   hold: 'hold maintenance',
   maintenanceOff: 'maintenance page off',
   verify: 'verify',

@@ -4,7 +4,7 @@
  * between `<!-- name -->` and `<!-- /name -->` markers; test/plan/readme.test.ts fails when
  * the README no longer matches the model.
  */
-import { benchModel, benchTable, phaseBreakdown, servingAt, seconds, type BenchRow } from './benchmark';
+import { benchModel, benchTable, fullWindow, phaseBreakdown, servingAt, seconds, type BenchRow } from './benchmark';
 import { planDeploy } from './model';
 import { formatDuration, mermaidGantt, timingsMarkdown } from './render';
 
@@ -19,8 +19,8 @@ export async function planReadmeBlocks(): Promise<Record<string, string>> {
   const { rolling, full } = ten;
   const windows: BenchRow[] = [];
   for (const n of WINDOW_FLEETS) {
-    const p = await planDeploy({ fleets: fleets(n), deploy: model.deploy, strategy: 'full', imageExists: false, releaseCommand: true });
-    windows.push({ measure: 'herd full, new image', web: String(n), value: seconds(p.totalSeconds), down: seconds(p.downtimeSeconds), maintenance: seconds(p.maintenanceWindowSeconds), minHealthy: `${p.minHealthyPercent} %`, calls: String(p.awsCallsTotal), note: `serving at ${seconds(servingAt(p))}` });
+    const p = await planDeploy({ fleets: fleets(n), deploy: model.deploy, strategy: 'full', migrationOrder: 'maintenance', imageExists: false, releaseCommand: true });
+    windows.push({ measure: 'herd full, migrations behind the page', web: String(n), value: seconds(p.totalSeconds), down: seconds(p.downtimeSeconds), maintenance: seconds(p.maintenanceWindowSeconds), minHealthy: `${p.minHealthyPercent} %`, calls: String(p.awsCallsTotal), note: `${fullWindow(p)}; serving at ${seconds(servingAt(p))}` });
   }
   const b = phaseBreakdown(rolling);
   return {

@@ -51,7 +51,7 @@ import type { VirtualClock } from './clock';
 import { Consistency, type ConsistencyOptions, type Visible } from './consistency';
 import { FakeAwsError, THROTTLE_CODES } from './errors';
 import type { ApiCall } from './iam/requests';
-import type { DbSnapshot, FakeAlarm, Group, Image, Instance, LaunchTemplate, PendingParameter, Rule, Tags, Target } from './model';
+import type { DbSnapshot, FakeAlarm, Group, Image, Instance, LaunchTemplate, ListenerState, PendingParameter, Rule, Tags, Target } from './model';
 import { DEFAULT_REQUESTS_PER_MINUTE, registerCloudWatch, tickAlarms } from './services/cloudwatch';
 import { registerS3 } from './services/s3';
 import { registerAutoScaling, tickGroups } from './services/autoscaling';
@@ -270,6 +270,11 @@ export class FakeCloud implements FakeEndpoint {
   readonly groups = new Map<string, Group>();
   readonly targetGroups = new Map<string, Map<string, Target>>();
   readonly listeners = new Map<string, Rule[]>();
+  /**
+   * Each listener's default action (a forward to one target group; `ModifyListener` changes it),
+   * and the target group it forwarded to when created: the web group's own (`healthyServing`).
+   */
+  readonly listenerStates = new Map<string, ListenerState & { homeTargetGroupArn?: string }>();
   readonly parameters = new Map<string, string>();
   /** Descriptions of parameters, by name (PutParameter's `Description`, or the stack's). */
   readonly parameterDescriptions = new Map<string, string>();
@@ -463,12 +468,30 @@ export class FakeCloud implements FakeEndpoint {
     return { imageId: resolved, ok: true };
   }
 
-  /** Web targets that are healthy and whose instance is in service (what serves requests). */
+  /**
+   * Web instances that serve requests: healthy in the target group the listener forwards to
+   * (the group's own, or the staging one a `full` deploy switched the listener to, whose
+   * targets wait in `Pending:Wait`), and in service or held by a launch hook.
+   */
   healthyServing(groupName: string): string[] {
     const g = this.groups.get(groupName);
     if (!g?.targetGroupArn) return [];
-    const targets = this.targetGroups.get(g.targetGroupArn);
-    return g.instances.filter((i) => i.lifecycle === 'InService' && targets?.get(i.id)?.state === 'healthy').map((i) => i.id);
+    const listener = [...this.listenerStates.values()].find((l) => l.homeTargetGroupArn === g.targetGroupArn);
+    const serving = listener?.defaultTargetGroupArn ?? g.targetGroupArn;
+    const targets = this.targetGroups.get(serving);
+    return g.instances
+      .filter((i) => (i.lifecycle === 'InService' || i.lifecycle === 'Pending:Wait') && targets?.get(i.id)?.state === 'healthy')
+      .map((i) => i.id);
+  }
+
+  /**
+   * Whether a listener's default action or one of its rules forwards to the target group: ELB
+   * health-checks only the targets of such a group ("Health checks for Application Load
+   * Balancer target groups"); the others are `unused`.
+   */
+  targetGroupInUse(arn: string): boolean {
+    for (const l of this.listenerStates.values()) if (l.defaultTargetGroupArn === arn) return true;
+    return [...this.listeners.values()].flat().some((r) => r.actions.some((a) => a.TargetGroupArn === arn || (a.ForwardConfig?.TargetGroups ?? []).some((t) => t.TargetGroupArn === arn)));
   }
 
   /** The maintenance rule at `priority`, if up. */
@@ -579,8 +602,10 @@ export class FakeCloud implements FakeEndpoint {
     this.targetGroups.set(arn, new Map());
   }
 
-  addListener(arn: string): void {
+  /** A listener whose default action forwards to `defaultTargetGroupArn`. */
+  addListener(arn: string, defaultTargetGroupArn?: string): void {
     this.listeners.set(arn, []);
+    this.listenerStates.set(arn, { ...(defaultTargetGroupArn ? { defaultTargetGroupArn, homeTargetGroupArn: defaultTargetGroupArn } : {}) });
   }
 
   /**

@@ -74,12 +74,15 @@ export interface LaunchTemplate {
 
 export interface GroupInstance {
   id: string;
-  lifecycle: 'Pending' | 'InService' | 'Terminating' | 'Terminated';
+  /** `Pending:Wait`: launched and running, held by a launch lifecycle hook (not registered in the group's target group yet). */
+  lifecycle: 'Pending' | 'Pending:Wait' | 'InService' | 'Terminating' | 'Terminated';
   health: 'Healthy' | 'Unhealthy';
   ltVersion: string;
   launchedAt: number;
   inServiceAt?: number;
   terminatingAt?: number;
+  /** When the instance entered `Pending:Wait` (its hook's heartbeat timeout runs from there). */
+  waitingSince?: number;
   protectedFromScaleIn?: boolean;
 }
 
@@ -114,6 +117,20 @@ export interface Group {
   suspended: Set<string>;
   targetGroupArn?: string;
   refreshes: Refresh[];
+  /** Launch lifecycle hooks (`PutLifecycleHook` with `autoscaling:EC2_INSTANCE_LAUNCHING`), by name. */
+  launchHooks?: Map<string, LaunchHook>;
+}
+
+/** A launch lifecycle hook: new instances wait in `Pending:Wait` until completed or `heartbeatTimeoutSeconds` pass. */
+export interface LaunchHook {
+  name: string;
+  heartbeatTimeoutSeconds: number;
+  defaultResult: 'CONTINUE' | 'ABANDON';
+}
+
+/** A listener: its default action forwards to one target group (ModifyListener changes it); its rules. */
+export interface ListenerState {
+  defaultTargetGroupArn?: string;
 }
 
 export interface Target {

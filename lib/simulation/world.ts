@@ -9,7 +9,7 @@ import { HERD_ALARMS, HERD_ALARM_IDS, type HerdAlarmId } from '../alarms';
 import type { DeployEnvironment } from '../../lambda/deploy/environment';
 import { MANUAL_OWNER, maintenancePageHtml } from '../../lambda/deploy/maintenance';
 import { amazonLinuxImageParameter, architectureOf } from '../architecture';
-import { NO_RELEASE, TAGS, parameterNames, stackName } from '../names';
+import { NO_RELEASE, STAGING_PRIORITY, STAGING_SOURCE_CIDR, TAGS, parameterNames, stackName } from '../names';
 import { VirtualClock } from './clock';
 import { FakeCloud, type FakeTimings, type ReleaseBehaviour } from './fake-cloud';
 import { releaseOfInstance } from './services/ec2';
@@ -241,8 +241,19 @@ export function createWorld(spec: WorldSpec): World {
   const lbArn = `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}`;
   const listenerArn = `${lbArn}:listener/app/herd-${envName}/0123456789abcdef/fedcba9876543210`;
   const targetGroupArn = `${lbArn}:targetgroup/herd-${envName}-web/0123456789abcdef`;
-  cloud.addListener(listenerArn);
+  // The staging group of a `full` deploy's new fleet, and the stack's rule that makes ELB health-check it.
+  const stagingTargetGroupArn = `${lbArn}:targetgroup/herd-${envName}-web-next/fedcba9876543210`;
   cloud.addTargetGroup(targetGroupArn);
+  cloud.addTargetGroup(stagingTargetGroupArn);
+  cloud.addListener(listenerArn, targetGroupArn);
+  const stagingRuleArn = `${listenerArn.replace(':listener/', ':listener-rule/')}/00000000000stage`;
+  cloud.listeners.get(listenerArn)?.push({
+    arn: stagingRuleArn,
+    priority: STAGING_PRIORITY,
+    conditions: [{ Field: 'source-ip', SourceIpConfig: { Values: [STAGING_SOURCE_CIDR] } }],
+    actions: [{ Type: 'forward', TargetGroupArn: stagingTargetGroupArn }],
+    tags: {},
+  });
 
   /** Instance profile ARN of one role of an environment (placeholders: the stack's names are generated). */
   const profileOf = (env: string, role: string) => `arn:aws:iam::${ACCOUNT}:instance-profile/herd-${env}-${role}`;
@@ -343,7 +354,7 @@ export function createWorld(spec: WorldSpec): World {
         ? { worker: { autoScalingGroupName: `herd-${envName}-worker`, launchTemplateId: workerLt, minCapacity: worker.configured.min, maxCapacity: worker.configured.max } }
         : {}),
     },
-    loadBalancer: { listenerArn, targetGroupArn, maintenancePriority: 10 },
+    loadBalancer: { listenerArn, targetGroupArn, stagingTargetGroupArn, stagingRuleArn, stagingGraceSeconds: cloud.timings.healthCheckGracePeriodSeconds, maintenancePriority: 10 },
     instances: {
       // As the stack says: EC2 resolves the public AL2023 parameter of the architecture at launch.
       builderImageId: `resolve:ssm:${amazonLinuxImageParameter(architectureOf(deploy.builderInstanceType))}`,

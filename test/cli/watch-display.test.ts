@@ -144,6 +144,8 @@ describe('piped', () => {
 
   test('a full deploy shows the maintenance banner once with since when and the bypass, never the secret; then that the page is down', async () => {
     const { sim, deps } = setup({ web: 2, worker: 1, serving: 'r1' });
+    // The window holds the migration and seconds (the new fleet boots before it): polled often enough to see it.
+    sim.secondsPerPoll = 2;
     const run = await runHerd(['deploy', 'staging', appDirectory(), '--strategy', 'full'], deps);
     expect(run.code).toBe(0);
     const lines = run.out.split('\n');
@@ -157,7 +159,7 @@ describe('piped', () => {
     expect(lines.findIndex((l) => /^maintenance page down at \d\d:\d\d:\d\d UTC, after (\d+m)?\d+s$/.test(l))).toBeGreaterThan(at);
     // The bypass secret's value is never read, so never printed.
     expect(sim.iam.calls.filter((c) => c.call.api === 'GetSecretValue')).toEqual([]);
-    expect(lines).toContainEqual(expect.stringMatching(/^rollout: \d of 3 new instances in service · elapsed \S+ · ETA \S+$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^rollout: waiting for the new web fleet to be healthy, not serving yet · elapsed \S+ · ETA \S+$/));
     expectNoInternalId(run.out + run.err);
   });
 

@@ -32,8 +32,14 @@ function environment(world: World) {
     }),
   );
   const leftovers = [...cloud.instances.values()].filter((i) => ['builder', 'release'].includes(i.tags[TAGS.role] ?? '') && !['terminated', 'shutting-down'].includes(i.state));
+  const web = cloud.groups.get(env.fleets.web.autoScalingGroupName);
+  const staged = [...(cloud.targetGroups.get(env.loadBalancer.stagingTargetGroupArn ?? '')?.values() ?? [])].filter((t) => t.state !== 'draining');
   return {
     groups,
+    // Where the load balancer sends requests, what the staging group holds, and the launch hooks (`lambda/deploy/switch.ts`).
+    listener: cloud.listenerStates.get(env.loadBalancer.listenerArn)?.defaultTargetGroupArn === env.loadBalancer.targetGroupArn ? 'web' : 'staging',
+    staged: staged.length,
+    hooks: [...(web?.launchHooks?.keys() ?? [])],
     page: cloud.maintenanceRule(env.loadBalancer.listenerArn, env.loadBalancer.maintenancePriority) !== undefined,
     leftovers: leftovers.map((i) => i.tags[TAGS.role]),
     locked: cloud.table.has(LOCK),
@@ -56,11 +62,13 @@ async function dies(spec: WorldSpec, input: Record<string, unknown>, options: Si
 
 describe('an execution that dies leaves the environment as the reaper finds it, and the reaper puts it back', () => {
   test('stopped by hand in the middle of a full deploy: page up and fleet doubled, then page down, capacity back, lock free', async () => {
-    const { world, before, run } = await dies({ web: 2, worker: 1, serving: 'r1' }, { strategy: 'full' }, { faults: { abortAtStep: 'replace.waitNew' } });
+    const { world, before, run } = await dies({ web: 2, worker: 1, serving: 'r1' }, { strategy: 'full' }, { faults: { abortAtStep: 'switch.listener' } });
     expect(run.result.status).toBe('ABORTED');
     const dead = environment(world);
     expect(dead.page).toBe(true);
     expect(dead.groups.web?.desired).toBe(4);
+    // The new web fleet waits in the staging group, the old one still serves (behind the page).
+    expect(dead).toMatchObject({ listener: 'web', staged: 2, hooks: ['herd-stage-deploy-0001'] });
     expect(dead.locked).toBe(true);
     expect(history(world)?.status).toBe('running');
 
@@ -70,7 +78,7 @@ describe('an execution that dies leaves the environment as the reaper finds it, 
     world.cloud.advance(120);
     expect(environment(world)).toEqual({ ...before, groups: { ...before.groups } });
     expect(environment(world).groups.web?.images).toEqual([imageOf(world, 'r1')]);
-    expect(history(world)).toMatchObject({ status: 'failed', error: expect.stringMatching(/^execution deploy ended ABORTED: ExecutionAborted: stopped by an operator at replace\.waitNew/) });
+    expect(history(world)).toMatchObject({ status: 'failed', error: expect.stringMatching(/^execution deploy ended ABORTED: ExecutionAborted: stopped by an operator at switch\.listener/) });
     // The resumed execution's own end (RolledBack) leaves the reaper nothing to do.
     expect(reaped[1]?.outcome.action).toBe('nothing');
     expect(world.cloud.violations).toEqual([]);
@@ -129,11 +137,13 @@ describe('an execution that dies leaves the environment as the reaper finds it, 
   });
 
   test.each([
-    ['full', 'replace.scaleOut', 'the scale-out'],
-    ['rolling', 'refresh.start', 'the instance refresh'],
-  ])('%s: died inside %s, after its side effect and before it returned: %s is undone all the same', async (strategy, step) => {
+    ['full', 'stage.hook', 'the launch hook', 'stage.scaleOut'],
+    ['full', 'stage.scaleOut', 'the scale-out', 'stage.waitNew'],
+    ['full', 'switch.listener', 'the switch to the staging target group', 'switch.startWorkers'],
+    ['rolling', 'refresh.start', 'the instance refresh', 'refresh.wait'],
+  ])('%s: died inside %s, after its side effect and before it returned: %s is undone all the same', async (strategy, step, _what, next) => {
     // The history's newest state is the input of the step that ran: what it did is not recorded in it.
-    const { world, before, run } = await dies({ web: 2, worker: 1, serving: 'r1' }, { strategy }, { faults: { abortAtStep: step === 'replace.scaleOut' ? 'replace.waitNew' : 'refresh.wait' } });
+    const { world, before, run } = await dies({ web: 2, worker: 1, serving: 'r1' }, { strategy }, { faults: { abortAtStep: next } });
     const input = run.states.find((st) => st.step === step);
     expect(input).toBeDefined();
     const reaped = await reapSimulated(world, { ...run.result, lastAdvanced: input! });

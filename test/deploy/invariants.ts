@@ -30,6 +30,9 @@
  * 12. Layered bake: every release image baked on a base image names one that still exists
  *     (retention never retires a base an image needs), and no base image is tagged with a
  *     release (no release lookup may mistake a base for a release's image).
+ * 13. The load balancer is as the stack made it (unless the deploy needs attention): the
+ *    listener forwards to the web target group, the staging rule to the staging group, which
+ *    holds no target but draining ones, and no launch hook holds an instance of the web group.
  */
 import { describeDenial } from '../support/iam/evaluator';
 import { ADVANCE_FATAL_ERRORS } from '../../lambda/deploy/contract';
@@ -209,6 +212,21 @@ export function checkInvariants(run: ScenarioRun, denied: readonly string[] = []
     const base = im.tags[TAGS.baseImage];
     if (base && !cloud.images.has(base)) breach('a release image\'s base image exists while the image does', `${im.id} (release ${im.release ?? '?'}) was baked on ${base}, which is gone`);
     if (im.tags[TAGS.role] === 'base' && im.tags[TAGS.release] !== undefined) breach('a base image carries no release', `${im.id} is tagged ${TAGS.release}=${im.tags[TAGS.release]}`);
+  }
+
+  // 13. The load balancer as the stack made it.
+  const staging = env.loadBalancer.stagingTargetGroupArn;
+  if (staging && !attention) {
+    const listener = cloud.listenerStates.get(env.loadBalancer.listenerArn);
+    if (listener?.defaultTargetGroupArn !== env.loadBalancer.targetGroupArn) breach('the load balancer is as the stack made it', `the listener forwards to ${listener?.defaultTargetGroupArn ?? 'nothing'}`);
+    const rule = (cloud.listeners.get(env.loadBalancer.listenerArn) ?? []).find((r) => r.arn === env.loadBalancer.stagingRuleArn);
+    if (rule && !rule.actions.some((a) => a.TargetGroupArn === staging)) breach('the load balancer is as the stack made it', `the staging rule forwards to ${rule.actions.map((a) => a.TargetGroupArn).join(', ')}`);
+    const left = [...(cloud.targetGroups.get(staging)?.values() ?? [])].filter((t) => t.state !== 'draining');
+    if (left.length > 0) breach('the load balancer is as the stack made it', `the staging target group still holds ${left.map((t) => `${t.id} (${t.state})`).join(', ')}`);
+    const web = cloud.groups.get(env.fleets.web.autoScalingGroupName);
+    if ((web?.launchHooks?.size ?? 0) > 0) breach('the load balancer is as the stack made it', `launch hook(s) left on the web group: ${[...(web?.launchHooks?.keys() ?? [])].join(', ')}`);
+    const waiting = web?.instances.filter((i) => i.lifecycle === 'Pending:Wait') ?? [];
+    if (waiting.length > 0) breach('the load balancer is as the stack made it', `web instance(s) still held by a launch hook: ${waiting.map((i) => i.id).join(', ')}`);
   }
 
   // 10. Promises the fake saw broken, and IAM.

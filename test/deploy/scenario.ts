@@ -64,6 +64,13 @@ export interface ScenarioExpectations {
   readonly webUnchanged?: boolean;
   readonly maintenanceOnAtEnd?: boolean;
   readonly maintenanceWindowBelowBake?: boolean;
+  /**
+   * Seconds the maintenance page may stay up beyond the migration phase (the `migrate` phase's
+   * timing): a `full` deploy's window holds the migration and a few seconds, whatever the fleet size.
+   */
+  readonly windowBeyondMigrationAtMost?: number;
+  /** Seconds the maintenance page may be up in all (0: it never went up). */
+  readonly maintenanceWindowAtMost?: number;
   readonly secondDeployError?: string;
   readonly deregistered?: readonly string[];
   readonly kept?: readonly string[];

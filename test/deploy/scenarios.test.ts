@@ -197,6 +197,21 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
     });
   }
 
+  if (e.windowBeyondMigrationAtMost !== undefined) {
+    test(`the maintenance window holds the migration and at most ${e.windowBeyondMigrationAtMost} s more (the new fleet booted before)`, () => {
+      const migrate = (run.result.state?.timings ?? []).filter((t) => t.phase === 'migrate');
+      const migrating = migrate.reduce((n, t) => n + ((t.endedAt ?? t.startedAt) - t.startedAt) / 1000, 0);
+      expect(run.metrics.maintenanceSeconds).toBeGreaterThan(0);
+      expect(run.metrics.maintenanceSeconds - migrating).toBeLessThanOrEqual(e.windowBeyondMigrationAtMost ?? 0);
+    });
+  }
+
+  if (e.maintenanceWindowAtMost !== undefined) {
+    test(`the maintenance page is up ${e.maintenanceWindowAtMost === 0 ? 'never' : `at most ${e.maintenanceWindowAtMost} s`}`, () => {
+      expect(run.metrics.maintenanceSeconds).toBeLessThanOrEqual(e.maintenanceWindowAtMost ?? 0);
+    });
+  }
+
   if (e.maintenanceWindowBelowBake) {
     test('the maintenance window holds migration + new fleet, not the bake', () => {
       const { metrics, world } = run;

@@ -110,6 +110,20 @@ describe('the timeline', () => {
     expect(full.timeline.some((e) => e.kind === 'maintenance')).toBe(true);
   });
 
+  test('a full deploy\'s window is the migration and a few seconds, the same for 2, 10 and 100 web servers (the new fleet boots before it)', async () => {
+    const beyond: number[] = [];
+    for (const n of [2, 10, 100]) {
+      const plan = await planDeploy({ ...base, fleets: { web: { desired: n, min: n, max: 2 * n }, worker: { desired: 1, min: 1, max: 2 } }, strategy: 'full', migrationOrder: 'maintenance' });
+      expect(plan.outcome).toBe('succeeded');
+      const migrate = plan.phases.filter((p) => p.phase === 'migrate').reduce((s, p) => s + p.end - p.start, 0);
+      beyond.push(plan.maintenanceWindowSeconds - migrate);
+      expect(plan.downtimeSeconds).toBe(0);
+      expect(plan.skewSeconds).toBe(0);
+    }
+    expect(Math.max(...beyond)).toBeLessThanOrEqual(10);
+    expect(new Set(beyond).size).toBe(1);
+  });
+
   test('an existing image skips the bake; no release command skips the migration', async () => {
     const quick = await planDeploy({ ...base, imageExists: true, releaseCommand: false });
     expect(quick.bakes).toBe(false);

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { configFingerprint } from '../../lib/config/fingerprint';
 import { readmeCostTable } from '../../lib/cost/estimate';
-import { peerEnvironments } from '../../lib/names';
+import { STAGING_PRIORITY, STAGING_SOURCE_CIDR, peerEnvironments } from '../../lib/names';
 import { buildApp, SynthesizedApp } from '../support/app';
 
 type Resources = Record<string, { Type: string; Properties?: Record<string, unknown>; DeletionPolicy?: string; DependsOn?: string[] }>;
@@ -374,16 +374,35 @@ describe('an environment with a domain and certificate', () => {
     expect(real.filter((w) => w.includes('placeholder') || w.includes('plain HTTP'))).toEqual([]);
   });
 
-  test('sends nothing in clear text: port 80 only redirects (no rule on it), the bypass rules are on the HTTPS listener', () => {
+  test('sends nothing in clear text: port 80 only redirects (no rule on it), the bypass and staging rules are on the HTTPS listener', () => {
     const listeners = template.findResources('AWS::ElasticLoadBalancingV2::Listener') as Resources;
     const idOf = (port: number) => Object.entries(listeners).find(([, l]) => l.Properties?.Port === port)?.[0];
     const [https, http] = [idOf(443), idOf(80)];
     expect(listeners[http!]!.Properties!.DefaultActions).toEqual([{ Type: 'redirect', RedirectConfig: { Port: '443', Protocol: 'HTTPS', StatusCode: 'HTTP_301' } }]);
     const rules = Object.values(template.findResources('AWS::ElasticLoadBalancingV2::ListenerRule') as Resources);
-    expect(rules.map((r) => r.Properties?.Priority).sort()).toEqual([1, 2]);
+    expect(rules.map((r) => r.Properties?.Priority).sort()).toEqual([1, 2, 3]);
     for (const rule of rules) expect(rule.Properties?.ListenerArn).toEqual({ Ref: https });
     template.hasOutput('ListenerArn', { Value: { Ref: https } });
     template.hasOutput('Url', { Value: 'https://mootube.example' });
+  });
+
+  test('a full deploy\'s staging target group: the web one\'s health check, no Auto Scaling group attached, health-checked through a rule no client matches; at rest the listener forwards to the web target group', () => {
+    const groups = template.findResources('AWS::ElasticLoadBalancingV2::TargetGroup') as Resources;
+    const ids = Object.keys(groups);
+    const web = ids.find((id) => /LoadBalancerWeb[0-9A-F]{8}$/.test(id))!;
+    const next = ids.find((id) => /LoadBalancerWebNext/.test(id))!;
+    expect([web, next].every(Boolean)).toBe(true);
+    const health = (id: string) => Object.fromEntries(Object.entries(groups[id]!.Properties!).filter(([k]) => k.startsWith('HealthCheck') || k === 'Matcher' || k === 'TargetGroupAttributes'));
+    expect(health(next)).toEqual(health(web));
+    const attached = Object.values(template.findResources('AWS::AutoScaling::AutoScalingGroup') as Resources).flatMap((g) => (g.Properties?.TargetGroupARNs as unknown[] | undefined) ?? []);
+    expect(attached).toEqual([{ Ref: web }]);
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
+      Priority: STAGING_PRIORITY,
+      Conditions: [{ Field: 'source-ip', SourceIpConfig: { Values: [STAGING_SOURCE_CIDR] } }],
+      Actions: [{ Type: 'forward', TargetGroupArn: { Ref: next } }],
+    });
+    const listeners = template.findResources('AWS::ElasticLoadBalancingV2::Listener', { Properties: { Port: 443 } }) as Resources;
+    expect(Object.values(listeners)[0]!.Properties!.DefaultActions).toEqual([{ Type: 'forward', TargetGroupArn: { Ref: web } }]);
   });
 
   test('reads the bypass value as the secret\'s current version, so a deploy after herd maintenance rotate-bypass keeps the rotated value', () => {

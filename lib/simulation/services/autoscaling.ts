@@ -80,9 +80,22 @@ function startTerminating(cloud: FakeCloud, g: Group, gi: GroupInstance): void {
   }
 }
 
-/** The group's Pending and InService instances: what counts toward its capacity. */
+/** The group's Pending (waiting on a hook or not) and InService instances: what counts toward its capacity. */
 function activeInstances(g: Group): GroupInstance[] {
-  return g.instances.filter((i) => i.lifecycle === 'Pending' || i.lifecycle === 'InService');
+  return g.instances.filter((i) => i.lifecycle === 'Pending' || i.lifecycle === 'Pending:Wait' || i.lifecycle === 'InService');
+}
+
+/** The instance enters service: registered with the group's target group, health-checked from now. */
+function putInService(cloud: FakeCloud, g: Group, gi: GroupInstance, now: number): void {
+  gi.lifecycle = 'InService';
+  gi.inServiceAt = now;
+  if (g.targetGroupArn) cloud.targetGroups.get(g.targetGroupArn)?.set(gi.id, { id: gi.id, state: 'initial', registeredAt: now, passes: 0, fails: 0 });
+}
+
+/** The end of a launch hook's wait: CONTINUE puts the instance in service, ABANDON terminates it (the group then launches another). */
+function completeLaunch(cloud: FakeCloud, g: Group, gi: GroupInstance, result: 'CONTINUE' | 'ABANDON', now: number): void {
+  if (result === 'CONTINUE') putInService(cloud, g, gi, now);
+  else startTerminating(cloud, g, gi);
 }
 
 /** One second of a group: its instances' lifecycle and health, its active instance refresh, then its desired capacity. */
@@ -91,18 +104,28 @@ function tickGroup(cloud: FakeCloud, g: Group, now: number): void {
   for (const gi of g.instances) {
     const ec2i = cloud.instances.get(gi.id);
     if (gi.lifecycle === 'Pending' && ec2i?.state === 'running') {
-      gi.lifecycle = 'InService';
-      gi.inServiceAt = now;
       writeBootLog(cloud, gi.id, g.role);
-      if (g.targetGroupArn) cloud.targetGroups.get(g.targetGroupArn)?.set(gi.id, { id: gi.id, state: 'initial', registeredAt: now, passes: 0, fails: 0 });
+      // A launch lifecycle hook holds the instance in Pending:Wait, running but not yet
+      // registered with the group's target groups ("How lifecycle hooks work").
+      if ((g.launchHooks?.size ?? 0) > 0) {
+        gi.lifecycle = 'Pending:Wait';
+        gi.waitingSince = now;
+      } else {
+        putInService(cloud, g, gi, now);
+      }
     }
-    if ((gi.lifecycle === 'Pending' || gi.lifecycle === 'InService') && ec2i && (ec2i.state === 'shutting-down' || ec2i.state === 'terminated')) {
+    if (gi.lifecycle === 'Pending:Wait') {
+      const hook = [...(g.launchHooks?.values() ?? [])][0];
+      if (!hook) putInService(cloud, g, gi, now);
+      else if (now - (gi.waitingSince ?? now) >= hook.heartbeatTimeoutSeconds * 1000) completeLaunch(cloud, g, gi, hook.defaultResult, now);
+    }
+    if ((gi.lifecycle === 'Pending' || gi.lifecycle === 'Pending:Wait' || gi.lifecycle === 'InService') && ec2i && (ec2i.state === 'shutting-down' || ec2i.state === 'terminated')) {
       gi.health = 'Unhealthy';
     }
     if (gi.lifecycle === 'InService' && g.targetGroupArn && now - (gi.inServiceAt ?? now) >= t.healthCheckGracePeriodSeconds * 1000) {
       if (cloud.targetGroups.get(g.targetGroupArn)?.get(gi.id)?.state === 'unhealthy') gi.health = 'Unhealthy';
     }
-    if (gi.health === 'Unhealthy' && (gi.lifecycle === 'InService' || gi.lifecycle === 'Pending') && !g.suspended.has('ReplaceUnhealthy')) {
+    if (gi.health === 'Unhealthy' && (gi.lifecycle === 'InService' || gi.lifecycle === 'Pending' || gi.lifecycle === 'Pending:Wait') && !g.suspended.has('ReplaceUnhealthy')) {
       startTerminating(cloud, g, gi);
     }
     if (gi.lifecycle === 'Terminating') {
@@ -383,6 +406,56 @@ export function registerAutoScaling(cloud: FakeCloud): void {
     }
     startTerminating(cloud, g, gi);
     return { Activity: { ActivityId: cloud.nextId('act'), AutoScalingGroupName: g.name, Cause: 'user request', StartTime: new Date(cloud.now()), StatusCode: 'InProgress' as const } };
+  });
+
+  // Lifecycle hooks (PutLifecycleHook, DeleteLifecycleHook, DescribeLifecycleHooks,
+  // CompleteLifecycleAction in the Auto Scaling API reference): launch hooks only, which is
+  // what herd uses. HeartbeatTimeout 30 to 7200 seconds (default 3600); DefaultResult
+  // CONTINUE or ABANDON (default ABANDON).
+  cloud.on('autoScaling', asg.PutLifecycleHookCommand, (input) => {
+    const g = group(cloud, input.AutoScalingGroupName);
+    const name = input.LifecycleHookName ?? '';
+    if (!/^[A-Za-z0-9\-_/]{1,255}$/.test(name)) fail('ValidationError', `LifecycleHookName ${JSON.stringify(name)} is not valid`);
+    const hooks = (g.launchHooks ??= new Map());
+    if (!hooks.has(name) && input.LifecycleTransition !== 'autoscaling:EC2_INSTANCE_LAUNCHING') {
+      fail('ValidationError', `herd's fake models launch hooks only (received ${input.LifecycleTransition})`);
+    }
+    const timeout = input.HeartbeatTimeout ?? hooks.get(name)?.heartbeatTimeoutSeconds ?? 3600;
+    if (timeout < 30 || timeout > 7200) fail('ValidationError', `HeartbeatTimeout must be between 30 and 7200 (received ${timeout})`);
+    const result = input.DefaultResult ?? hooks.get(name)?.defaultResult ?? 'ABANDON';
+    if (result !== 'CONTINUE' && result !== 'ABANDON') fail('ValidationError', `DefaultResult must be CONTINUE or ABANDON (received ${result})`);
+    if (!hooks.has(name) && hooks.size >= 50) fail('LimitExceeded', 'You have reached the limit of 50 lifecycle hooks for the group');
+    hooks.set(name, { name, heartbeatTimeoutSeconds: timeout, defaultResult: result });
+    return {};
+  });
+
+  cloud.on('autoScaling', asg.DescribeLifecycleHooksCommand, (input) => {
+    const g = group(cloud, input.AutoScalingGroupName);
+    const hooks = [...(g.launchHooks?.values() ?? [])].filter((h) => !input.LifecycleHookNames || input.LifecycleHookNames.includes(h.name));
+    return {
+      LifecycleHooks: hooks.map((h) => ({
+        LifecycleHookName: h.name, AutoScalingGroupName: g.name, LifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING',
+        HeartbeatTimeout: h.heartbeatTimeoutSeconds, DefaultResult: h.defaultResult,
+      })),
+    };
+  });
+
+  cloud.on('autoScaling', asg.DeleteLifecycleHookCommand, (input) => {
+    const g = group(cloud, input.AutoScalingGroupName);
+    if (!g.launchHooks?.delete(input.LifecycleHookName ?? '')) fail('ValidationError', `No Lifecycle Hook found with name ${input.LifecycleHookName} for group ${g.name}`);
+    // Instances no hook holds any more go on into service (herd completes each one first).
+    return {};
+  });
+
+  cloud.on('autoScaling', asg.CompleteLifecycleActionCommand, (input) => {
+    const g = group(cloud, input.AutoScalingGroupName);
+    if (!g.launchHooks?.has(input.LifecycleHookName ?? '')) fail('ValidationError', `No Lifecycle Hook found with name ${input.LifecycleHookName} for group ${g.name}`);
+    const result = input.LifecycleActionResult;
+    if (result !== 'CONTINUE' && result !== 'ABANDON') fail('ValidationError', `LifecycleActionResult must be CONTINUE or ABANDON (received ${result})`);
+    const gi = g.instances.find((i) => i.id === input.InstanceId);
+    if (!gi || gi.lifecycle !== 'Pending:Wait') fail('ValidationError', `No active Lifecycle Action found with instance ID ${input.InstanceId}`);
+    completeLaunch(cloud, g, gi, result, cloud.now());
+    return {};
   });
 
   cloud.on('autoScaling', asg.StartInstanceRefreshCommand, (input) => {

@@ -17,17 +17,22 @@ import { releaseOfInstance } from './ec2';
 
 /** Every target group health-checks and drains its targets (one virtual second). */
 export function tickTargetGroups(cloud: FakeCloud, now: number): void {
-  for (const targets of cloud.targetGroups.values()) tickTargets(cloud, targets, now);
+  for (const [arn, targets] of cloud.targetGroups) tickTargets(cloud, targets, now, cloud.targetGroupInUse(arn));
 }
 
-/** One second of a target group: a health check on each target's interval; draining targets leave after the deregistration delay. */
-function tickTargets(cloud: FakeCloud, targets: Map<string, Target>, now: number): void {
+/**
+ * One second of a target group: a health check on each target's interval (only in a group a
+ * listener forwards to: the others' targets are `unused`); draining targets leave after the
+ * deregistration delay.
+ */
+function tickTargets(cloud: FakeCloud, targets: Map<string, Target>, now: number, inUse: boolean): void {
   const t = cloud.timings;
   for (const target of targets.values()) {
     if (target.state === 'draining') {
       if (now - (target.drainingAt ?? now) >= t.deregistrationDelaySeconds * 1000) targets.delete(target.id);
       continue;
     }
+    if (!inUse) continue;
     const since = Math.round((now - target.registeredAt) / 1000);
     if (since === 0 || since % t.healthCheckIntervalSeconds !== 0) continue;
     if (cloud.appHealthy(target.id, now)) {
@@ -116,12 +121,81 @@ export function registerElbv2(cloud: FakeCloud): void {
   cloud.on('elbv2', elb.DescribeTargetHealthCommand, (input) => {
     const targets = cloud.targetGroups.get(input.TargetGroupArn ?? '');
     if (!targets) fail('TargetGroupNotFoundException', `Target group '${input.TargetGroupArn}' not found`);
+    const inUse = cloud.targetGroupInUse(input.TargetGroupArn ?? '');
     return {
       TargetHealthDescriptions: [...targets.values()].map((t) => ({
         Target: { Id: t.id, Port: 8000 },
-        TargetHealth: { State: t.state as elb.TargetHealthStateEnum, ...reasonOf(cloud, t) },
+        TargetHealth: inUse || t.state === 'draining'
+          ? { State: t.state as elb.TargetHealthStateEnum, ...reasonOf(cloud, t) }
+          : { State: 'unused' as const, Reason: 'Target.NotInUse' as const, Description: 'Target group is not configured to receive traffic from the load balancer' },
       })),
     };
+  });
+
+  // RegisterTargets/DeregisterTargets (ELBv2 API reference): registering a registered target
+  // changes nothing; a deregistered target drains for the group's deregistration delay.
+  cloud.on('elbv2', elb.RegisterTargetsCommand, (input) => {
+    const targets = cloud.targetGroups.get(input.TargetGroupArn ?? '');
+    if (!targets) fail('TargetGroupNotFoundException', `Target group '${input.TargetGroupArn}' not found`);
+    const list = input.Targets ?? [];
+    if (list.length === 0) fail('ValidationError', 'Targets must name at least one target');
+    for (const { Id } of list) {
+      const i = cloud.instances.get(Id ?? '');
+      if (!i || (i.state !== 'running' && i.state !== 'pending')) fail('InvalidTargetException', `The following targets are not in a running state and cannot be registered: '${Id}'`);
+    }
+    for (const { Id } of list) {
+      const id = Id ?? '';
+      const found = targets.get(id);
+      if (found && found.state !== 'draining') continue;
+      targets.set(id, { id, state: 'initial', registeredAt: cloud.now(), passes: 0, fails: 0 });
+    }
+    return {};
+  });
+
+  cloud.on('elbv2', elb.DeregisterTargetsCommand, (input) => {
+    const targets = cloud.targetGroups.get(input.TargetGroupArn ?? '');
+    if (!targets) fail('TargetGroupNotFoundException', `Target group '${input.TargetGroupArn}' not found`);
+    const list = input.Targets ?? [];
+    if (list.length === 0) fail('ValidationError', 'Targets must name at least one target');
+    for (const { Id } of list) {
+      const target = targets.get(Id ?? '');
+      if (!target) {
+        // ELB refuses to deregister an instance that is not registered, unless it no longer exists.
+        if (cloud.instances.get(Id ?? '')?.state === 'terminated' || !cloud.instances.has(Id ?? '')) continue;
+        fail('InvalidTargetException', `The following targets are not registered in target group '${input.TargetGroupArn}': '${Id}'`);
+      }
+      if (target.state !== 'draining') {
+        target.state = 'draining';
+        target.drainingAt = cloud.now();
+      }
+    }
+    return {};
+  });
+
+  cloud.on('elbv2', elb.DescribeListenersCommand, (input) => {
+    const arns = input.ListenerArns ?? [];
+    if (arns.length === 0) fail('ValidationError', 'ListenerArns must name a listener');
+    return {
+      Listeners: arns.map((arn) => {
+        const l = cloud.listenerStates.get(arn);
+        if (!l) fail('ListenerNotFoundException', `Listener '${arn}' not found`);
+        return { ListenerArn: arn, DefaultActions: [{ Type: 'forward' as const, TargetGroupArn: l.defaultTargetGroupArn }] };
+      }),
+    };
+  });
+
+  // ModifyListener: the default action changes in one call; a forward names an existing target group.
+  cloud.on('elbv2', elb.ModifyListenerCommand, (input) => {
+    const l = cloud.listenerStates.get(input.ListenerArn ?? '');
+    if (!l) fail('ListenerNotFoundException', `Listener '${input.ListenerArn}' not found`);
+    if (input.DefaultActions !== undefined) {
+      const forward = input.DefaultActions.find((a) => a.Type === 'forward');
+      const arn = forward?.TargetGroupArn ?? forward?.ForwardConfig?.TargetGroups?.[0]?.TargetGroupArn;
+      if (input.DefaultActions.length !== 1 || !arn) fail('ValidationError', 'herd\'s fake models a default action that forwards to one target group only');
+      if (!cloud.targetGroups.has(arn)) fail('TargetGroupNotFoundException', `Target group '${arn}' not found`);
+      l.defaultTargetGroupArn = arn;
+    }
+    return { Listeners: [{ ListenerArn: input.ListenerArn, DefaultActions: [{ Type: 'forward' as const, TargetGroupArn: l.defaultTargetGroupArn }] }] };
   });
 
   cloud.on('elbv2', elb.DescribeRulesCommand, (input) => {
@@ -131,7 +205,7 @@ export function registerElbv2(cloud: FakeCloud): void {
       Rules: [
         // Eventual consistency: a rule created seconds ago is not listed yet.
         ...rules.filter((r) => cloud.visible('rule', r.arn)).map((r) => ({ RuleArn: r.arn, Priority: String(r.priority), Conditions: r.conditions, Actions: r.actions, IsDefault: false })),
-        { RuleArn: `${input.ListenerArn}/default`, Priority: 'default', Conditions: [], Actions: [{ Type: 'forward' as const }], IsDefault: true },
+        { RuleArn: `${input.ListenerArn}/default`, Priority: 'default', Conditions: [], Actions: [{ Type: 'forward' as const, TargetGroupArn: cloud.listenerStates.get(input.ListenerArn ?? '')?.defaultTargetGroupArn }], IsDefault: true },
       ],
     };
   });
