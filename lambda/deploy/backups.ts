@@ -22,6 +22,13 @@ import { snapshotIdentifier } from './release';
 import type { DeployState } from './state';
 import { STAGE_DONE, deployTags, waitFor, type AdvanceContext, type Step } from './step';
 
+/**
+ * First poll interval of the check, before \`record\`, of the snapshot started alongside the bake:
+ * it rarely waits at all (the snapshot had the bake and the migration to finish), and a slower
+ * start keeps the worst-case execution within its history budget (\`budget.ts\`).
+ */
+export const SNAPSHOT_CHECK_SECONDS = 120;
+
 /** Pages of manual snapshots read before giving up (100 per page). */
 const MAX_PAGES = 10;
 
@@ -145,7 +152,7 @@ const checkSnapshot: Step = async (state, ctx) => {
     if (!(err instanceof Error && (err.name === 'DBSnapshotNotFoundFault' || err.name === 'DBSnapshotNotFound'))) throw err;
     status = 'missing';
   }
-  if (status === 'creating') return waitFor(state, ctx, ctx.env.deploy.timeouts.migrateMinutes, `database snapshot ${id} (started alongside the bake)`, 30);
+  if (status === 'creating') return waitFor(state, ctx, ctx.env.deploy.timeouts.migrateMinutes, `database snapshot ${id} (started alongside the bake)`, SNAPSHOT_CHECK_SECONDS);
   state.backup = { ...state.backup, snapshotStatus: status === 'available' ? 'available' : 'failed' };
   if (status !== 'available') state.warnings.push(`manual snapshot ${id} is ${status}, not available: restore from the restore point instead`);
   return { goto: 'record.retention' };

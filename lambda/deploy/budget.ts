@@ -14,6 +14,9 @@
  * (TaskStateEntered, LambdaFunctionScheduled/Started/Succeeded, TaskStateExited), each
  * failed attempt 3 more; a Choice 2; a Wait 2; the execution's start and end 1 each.
  */
+import { SETTLE_POLL_SECONDS, STAGE_POLL_SECONDS } from './switch';
+import { SNAPSHOT_CHECK_SECONDS } from './backups';
+import { FIRST_BACKUP_POLL_SECONDS } from './restore-point';
 import type { DeployConfig, DeployStrategy } from '../../lib/config/types';
 import { ADVANCE_RETRY } from './contract';
 import { fastPollAllowance } from './diagnose';
@@ -114,10 +117,10 @@ export function longestPath(deploy: DeployConfig, strategy: DeployStrategy): Wai
   // its snapshot; pitr and snapshot at most for a first automated backup, and snapshot checks its
   // snapshot (started alongside the bake) in `record`. Unknown (an older environment): the longest.
   const backup: Wait[] = deploy.backup === 'none' ? []
-    : deploy.backup === 'pitr' ? [{ step: 'migrate.restorePoint', minutes: t.migrateMinutes, baseSeconds: 30 }]
+    : deploy.backup === 'pitr' ? [{ step: 'migrate.restorePoint', minutes: t.migrateMinutes, baseSeconds: FIRST_BACKUP_POLL_SECONDS }]
     : deploy.backup === 'snapshot' ? [
-      { step: 'migrate.restorePoint', minutes: t.migrateMinutes, baseSeconds: 30 },
-      { step: 'record.snapshot', minutes: t.migrateMinutes, baseSeconds: 30 },
+      { step: 'migrate.restorePoint', minutes: t.migrateMinutes, baseSeconds: FIRST_BACKUP_POLL_SECONDS },
+      { step: 'record.snapshot', minutes: t.migrateMinutes, baseSeconds: SNAPSHOT_CHECK_SECONDS },
     ]
     : [
       { step: 'migrate.waitDatabase', minutes: t.migrateMinutes, baseSeconds: 30 },
@@ -136,9 +139,9 @@ export function longestPath(deploy: DeployConfig, strategy: DeployStrategy): Wai
     : [
       // Staged (`switch.ts`): the new web fleet in the staging group, the old workers stopping,
       // the new fleet into its groups; the longest of either `full` path (without staging: replace.waitNew).
-      { step: 'stage.waitNew', minutes: t.rolloutMinutes, baseSeconds: 10 },
+      { step: 'stage.waitNew', minutes: t.rolloutMinutes, baseSeconds: STAGE_POLL_SECONDS },
       { step: 'stage.waitWorkersStopped', minutes: WORKER_STOP_MINUTES, baseSeconds: 5 },
-      { step: 'settle.waitActive', minutes: t.rolloutMinutes, baseSeconds: 10 },
+      { step: 'settle.waitActive', minutes: t.rolloutMinutes, baseSeconds: SETTLE_POLL_SECONDS },
       // The hold polls every minute at most, until it ends.
       { step: 'hold.wait', minutes: deploy.holdMaintenanceMinutes, baseSeconds: 60 },
     ];
@@ -151,7 +154,7 @@ export function longestPath(deploy: DeployConfig, strategy: DeployStrategy): Wai
     // A staged `full` deploy's compensation waits for the settle (old web retiring) or for the old workers (before), never both.
     // Only a rolling deploy moves a group to its floor (`state.floors`, `refresh.floor`): a full one never waits for it back.
     ...(strategy === 'full'
-      ? [{ step: 'compensate.settle', minutes: t.rolloutMinutes, baseSeconds: 10 }]
+      ? [{ step: 'compensate.settle', minutes: t.rolloutMinutes, baseSeconds: SETTLE_POLL_SECONDS }]
       : [{ step: 'compensate.waitFloor', minutes: t.rolloutMinutes, baseSeconds: 15 }]),
     { step: 'compensate.waitRefresh', minutes: t.rolloutMinutes, baseSeconds: 15 },
     { step: 'compensate.waitParameters', minutes: PARAMETER_WAIT_MINUTES, baseSeconds: 5 },

@@ -5,6 +5,7 @@
  * run, and the deploy ends `needs-attention`: the lock stays held with what is half done
  * (each role's group and what it launches), until `herd repair` runs the compensation again.
  */
+import { SETTLE_POLL_SECONDS } from './switch';
 import {
   CancelInstanceRefreshCommand,
   DescribeInstanceRefreshesCommand,
@@ -304,7 +305,7 @@ const settle: Step = async (state, ctx) => {
   if (!staging || (await listenerTarget(ctx)) !== staging) return STAGE_DONE;
   await continueStaged(state, ctx);
   const { ready, shown } = await activeReady(state, ctx);
-  if (!ready) return waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the new fleet to serve from the web target group before the listener goes back to it (${shown})`, 10);
+  if (!ready) return waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the new fleet to serve from the web target group before the listener goes back to it (${shown})`, SETTLE_POLL_SECONDS);
   await forwardTo(ctx, ctx.env.loadBalancer.targetGroupArn, staging);
   return STAGE_DONE;
 };

@@ -22,6 +22,9 @@ import { DeployFailure } from './errors';
 import type { DeployState } from './state';
 import { waitFor, type AdvanceContext, type Step } from './step';
 
+/** First poll interval while waiting for a new instance's first automated backup (minutes of work for RDS). */
+export const FIRST_BACKUP_POLL_SECONDS = 60;
+
 /** Up to this long after a time, RDS's LatestRestorableTime reaches it (the transaction-log upload interval). */
 export const RESTORABLE_LAG_SECONDS = 300;
 
@@ -130,7 +133,7 @@ const recordRestorePoint: Step = async (state, ctx) => {
   const found = await automatedBackups(ctx, db.instanceIdentifier);
   if (found.retentionDays === 0) throw new DeployFailure(`${backupsOffMessage(ctx, db.instanceIdentifier)}; they were turned off after the pre-flight check, and the migration did not run`);
   if (found.latestRestorableTime === undefined) {
-    return waitFor(state, ctx, ctx.env.deploy.timeouts.migrateMinutes, `database ${db.instanceIdentifier}'s first automated backup (no point in time is restorable before it; it is ${found.status})`, 30);
+    return waitFor(state, ctx, ctx.env.deploy.timeouts.migrateMinutes, `database ${db.instanceIdentifier}'s first automated backup (no point in time is restorable before it; it is ${found.status})`, FIRST_BACKUP_POLL_SECONDS);
   }
   state.backup = {
     ...state.backup,

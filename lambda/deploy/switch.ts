@@ -84,6 +84,16 @@ import { WORKER_STOP_MINUTES } from './budget';
 import { STAGE_DONE, fleetOf, waitFor, type AdvanceContext, type Step } from './step';
 
 /** The most Auto Scaling allows a lifecycle hook's heartbeat timeout (PutLifecycleHook HeartbeatTimeout: 30 to 7200 seconds). */
+/**
+ * First poll interval of the settle waits (the page is down and the new release serves: no
+ * one waits on them), slower than the staging waits to keep the worst-case execution within
+ * its history budget (`budget.ts`).
+ */
+export const SETTLE_POLL_SECONDS = 30;
+
+/** First poll interval of the staged fleet's health: before the page goes up, so it never lengthens the window. */
+export const STAGE_POLL_SECONDS = 20;
+
 export const STAGE_HOOK_TIMEOUT_SECONDS = 7200;
 
 /** Seconds a staged instance may fail its checks before it is abandoned, when the environment does not say (the ALB-backed group's grace period). */
@@ -187,7 +197,7 @@ const stageWaitNew: Step = async (state, ctx) => {
       LifecycleActionResult: 'ABANDON',
     }));
   }
-  const wait = waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the new web fleet to be healthy in the staging target group (${ready}/${want})`, 10);
+  const wait = waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the new web fleet to be healthy in the staging target group (${ready}/${want})`, STAGE_POLL_SECONDS);
   return seen === 'watching' && 'poll' in wait ? { poll: Math.min(wait.poll, 10) } : wait;
 };
 
@@ -353,7 +363,7 @@ export async function activeReady(state: DeployState, ctx: AdvanceContext): Prom
 const settleWaitActive: Step = async (state, ctx) => {
   const { ready, shown } = await activeReady(state, ctx);
   if (ready) return { goto: 'settle.listener' };
-  return waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the new fleet to serve from its groups (${shown})`, 10);
+  return waitFor(state, ctx, ctx.env.deploy.timeouts.rolloutMinutes, `the new fleet to serve from its groups (${shown})`, SETTLE_POLL_SECONDS);
 };
 
 /** Back to the web target group, where the same new instances are healthy now: one call. */

@@ -260,12 +260,14 @@ describe('herd doctor warnings: exit 0', () => {
   });
 
   test('during a full deploy: the lock, the page and the processes it holds are its own, not failures', async () => {
-    const { sim, doctor } = setup();
+    // The page held up after the switch (the new fleet boots before the page goes up: without a hold it is up for seconds).
+    const { sim, doctor } = setup({ deploy: { holdMaintenanceMinutes: 2 } });
     const deps = () => testDeps({ clients: () => sim.clients(), now: () => sim.world.clock.now(), sleep: () => sim.sleep() });
     expect((await runHerd(['deploy', 'staging', appDirectory('doctor'), '--strategy', 'full', '--detach'], deps())).code).toBe(3);
-    // Until the deploy has suspended the web group's processes for its replacement.
+    // Until the deploy has suspended the web group's processes and put its page up (for seconds: its new fleet boots before).
     const web = sim.world.cloud.groups.get(sim.world.env.fleets.web.autoScalingGroupName)!;
-    for (let i = 0; i < 400 && web.suspended.size === 0; i++) await sim.run(15);
+    const pageUp = () => [...sim.executions.values()].at(-1)?.states.at(-1)?.step === 'hold.wait';
+    for (let i = 0; i < 400 && !(web.suspended.size > 0 && pageUp()); i++) await sim.run(15);
     expect([...web.suspended].sort()).toEqual(['AZRebalance', 'AlarmNotification', 'ScheduledActions']);
     const run = await doctor();
     expect(run.writes).toEqual([]);

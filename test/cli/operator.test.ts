@@ -95,9 +95,11 @@ describe('herd abort', () => {
 
 describe('the maintenance page during a deploy', () => {
   test('herd maintenance on while a full deploy\'s page is up makes it the operator\'s: the deploy succeeds and leaves it up', async () => {
-    const { sim, deps } = setup();
+    // The page held up for 2 minutes after the switch: a full deploy's new fleet boots before the page goes up, so
+    // without a hold the page is up for seconds only.
+    const { sim, deps } = setup({ web: 2, worker: 1, serving: 'r1', deploy: { holdMaintenanceMinutes: 2 } });
     await runHerd(['deploy', 'staging', appDirectory(), '--strategy', 'full', '--detach'], deps());
-    await runUntil(sim, () => lastState(sim)?.step === 'replace.waitNew');
+    await runUntil(sim, () => lastState(sim)?.step === 'hold.wait');
     const deployId = [...sim.executions.values()][0]!.name;
     const on = await runHerd(['maintenance', 'on', 'staging'], deps());
     expect(on.code).toBe(0);
@@ -163,11 +165,11 @@ describe('a deploy that needs attention', () => {
 
 describe('a full deploy stopped by hand (the console\'s Stop execution)', () => {
   test('status shows the reaper compensating, unlock refuses meanwhile, and a new deploy leaves the environment exactly as a clean one', async () => {
-    const { sim, deps } = setup();
+    const { sim, deps } = setup({ web: 2, worker: 1, serving: 'r1', deploy: { holdMaintenanceMinutes: 2 } });
     await runHerd(['deploy', 'staging', appDirectory(), '--strategy', 'full', '--detach'], deps());
     const [first] = [...sim.executions.values()];
-    // Mid-replacement: the page is up and the fleet doubled.
-    await runUntil(sim, () => lastState(sim)?.step === 'replace.waitNew' && sim.world.cloud.groups.get('herd-staging-web')!.instances.length > 2);
+    // Switched, the page still up (held), the old fleet still there next to the new one.
+    await runUntil(sim, () => lastState(sim)?.step === 'hold.wait' && sim.world.cloud.groups.get('herd-staging-web')!.instances.length > 2);
     expect(environmentShape(sim)).toMatchObject({ page: true, lock: true });
     await sim.kill(first!.name, 'ABORTED');
     await sim.run(2);

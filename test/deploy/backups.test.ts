@@ -24,8 +24,8 @@ async function deploy(spec: WorldSpec) {
 
 describe('deploy.backup snapshot: the snapshot alongside the bake never holds the deploy', () => {
   test('the database backing up when the deploy starts: the snapshot starts before the migration instead, and nothing waits for it', async () => {
-    // Backing up for 5 minutes: past the deploy's start, over before the bake ends.
-    const { state, steps, snapshots, run } = await deploy({ ...base, databaseBusy: { status: 'backing-up', seconds: 300 } });
+    // Backing up for 3 minutes: past the deploy's start, over before the bake (on the base image) ends.
+    const { state, steps, snapshots, run } = await deploy({ ...base, databaseBusy: { status: 'backing-up', seconds: 180 } });
     expect(state?.outcome).toBe('succeeded');
     expect([...steps].filter((s) => ['migrate.waitDatabase', 'migrate.waitSnapshot'].includes(s))).toEqual([]);
     expect(snapshots).toHaveLength(1);

@@ -126,7 +126,8 @@ test('a cdk deploy during a full deploy (page up, fleet doubled) is refused by t
   let refused: Awaited<ReturnType<FakeCloudFormation['update']>> | undefined;
   const run = await runSimulatedDeploy(world, { release: 'r2', actor: 'alice', deployId: 'deploy-0002', strategy: 'full' }, {
     onState: async (state) => {
-      if (state.step === 'replace.waitNew' && !refused) refused = await cfn.update(biggerWeb);
+      // The page is up and the group holds the old fleet and the staged new one.
+      if (state.step === 'switch.listener' && !refused) refused = await cfn.update(biggerWeb);
     },
   });
   expect(refused?.status).toBe('UPDATE_ROLLBACK_COMPLETE');

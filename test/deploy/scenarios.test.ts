@@ -441,6 +441,8 @@ describe.each(loadScenarios())('scenario $file', ({ scenario }) => {
       // The step order, as the deploy went: the runner is terminated, then the keeper runs.
       const steps = run.states.map((s) => s.step);
       if (k.runs > 0) expect(steps.indexOf('migrate.keepRoles')).toBeGreaterThan(steps.indexOf('migrate.terminateRunner'));
+      // A full deploy's new fleet boots before the migration, but serves only after the switch, which comes after the keeper.
+      if (k.runs > 0 && steps.includes('switch.listener')) expect(steps.indexOf('switch.listener')).toBeGreaterThan(steps.indexOf('migrate.keepRoles'));
       if (k.beforeRollout) {
         const { cloud, env } = run.world;
         const image = imageOf(run, run.scenario.deploy.release);
