@@ -26,6 +26,7 @@ import {
   DescribeImagesCommand,
   RunInstancesCommand,
   type Image,
+  type Tag,
 } from '@aws-sdk/client-ec2';
 import { TAGS, parameterNames } from '../../lib/names';
 import { baseIdentity, baseImageTags, findBaseImages, PROVISION_METADATA_KEY } from './base-image';
@@ -286,13 +287,25 @@ async function createBaseImage(state: DeployState, ctx: AdvanceContext): Promise
   if (s !== 'stopped') throw new DeployFailure(`builder ${builderId} is ${s}; its image is only created once it has stopped`);
   const tags = baseImageTags(state, b);
   const name = `herd-${state.app}-base-${b.key}-${state.deployId}`.slice(0, 128);
+  const imageId = await createOrAdoptImage(ctx, builderId, name, `herd ${state.app} base image (Amazon Linux ${b.sourceImageId}, herd/provision ${b.provision.slice(0, 12)})`, tags);
+  b.imageId = imageId;
+  b.createdAt = ctx.clock.now();
+  return { goto: 'bake.waitImage' };
+}
+
+/**
+ * CreateImage of a stopped builder, image and snapshots tagged alike. A retried call finds the
+ * name taken (`InvalidAMIName.Duplicate`) and adopts the image of that name: this deploy's,
+ * created by a try EC2 may not list yet (then retried later).
+ */
+async function createOrAdoptImage(ctx: AdvanceContext, builderId: string, name: string, description: string, tags: Tag[]): Promise<string> {
   let imageId: string | undefined;
   try {
     const res = await ctx.clients.ec2.send(
       new CreateImageCommand({
         InstanceId: builderId,
         Name: name,
-        Description: `herd ${state.app} base image (Amazon Linux ${b.sourceImageId}, herd/provision ${b.provision.slice(0, 12)})`,
+        Description: description,
         TagSpecifications: [
           { ResourceType: 'image', Tags: tags },
           { ResourceType: 'snapshot', Tags: tags },
@@ -304,13 +317,10 @@ async function createBaseImage(state: DeployState, ctx: AdvanceContext): Promise
     if (!(err instanceof Error && err.name === 'InvalidAMIName.Duplicate')) throw err;
     const res = await ctx.clients.ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: [name] }] }));
     imageId = res.Images?.[0]?.ImageId;
-    // The name is taken by this deploy's image, created by a try EC2 does not list yet.
     if (!imageId) throw new NotVisibleYetError(`image ${name}, created by this deploy, is not listed by EC2 yet`);
   }
   if (!imageId) throw new DeployFailure(`CreateImage returned no image for builder ${builderId}`);
-  b.imageId = imageId;
-  b.createdAt = ctx.clock.now();
-  return { goto: 'bake.waitImage' };
+  return imageId;
 }
 
 const createImage: Step = async (state, ctx) => {
@@ -334,28 +344,7 @@ const createImage: Step = async (state, ctx) => {
     ...(state.base?.imageId ? [{ Key: TAGS.baseImage, Value: state.base.imageId }] : []),
   ];
   const name = `herd-${state.app}-${state.release}-${state.deployId}`.slice(0, 128);
-  let imageId: string | undefined;
-  try {
-    const res = await ctx.clients.ec2.send(
-      new CreateImageCommand({
-        InstanceId: builderId,
-        Name: name,
-        Description: `herd ${state.app} release ${state.release}`,
-        TagSpecifications: [
-          { ResourceType: 'image', Tags: tags },
-          { ResourceType: 'snapshot', Tags: tags },
-        ],
-      }),
-    );
-    imageId = res.ImageId;
-  } catch (err) {
-    if (!(err instanceof Error && err.name === 'InvalidAMIName.Duplicate')) throw err;
-    const res = await ctx.clients.ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: [name] }] }));
-    imageId = res.Images?.[0]?.ImageId;
-    // The name is taken by this deploy's image, created by a try EC2 does not list yet.
-    if (!imageId) throw new NotVisibleYetError(`image ${name}, created by this deploy, is not listed by EC2 yet`);
-  }
-  if (!imageId) throw new DeployFailure(`CreateImage returned no image for builder ${builderId}`);
+  const imageId = await createOrAdoptImage(ctx, builderId, name, `herd ${state.app} release ${state.release}`, tags);
   state.image = { imageId, reused: false, createdAt: ctx.clock.now(), ...(processes ? { processes } : {}) };
   return { goto: 'bake.waitImage' };
 };

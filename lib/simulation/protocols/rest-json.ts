@@ -15,24 +15,13 @@
 import { NormalizedSchema } from '@smithy/core/schema';
 import type { Codec, HttpRequest } from '@smithy/types';
 import type { SchemaRef } from './query';
+import { header, scalar } from './rest-common';
 
 type JsonCodec = Pick<Codec<Uint8Array | string, Uint8Array | string>, 'createSerializer' | 'createDeserializer'>;
 
 /** An operation's `http` trait: method, URI pattern, success code. */
 export type HttpTrait = readonly [string, string, number];
 
-function header(request: HttpRequest, name: string): string | undefined {
-  const wanted = name.toLowerCase();
-  for (const [k, v] of Object.entries(request.headers)) if (k.toLowerCase() === wanted) return v;
-  return undefined;
-}
-
-function scalar(ns: NormalizedSchema, text: string): unknown {
-  if (ns.isBooleanSchema()) return text === 'true';
-  if (ns.isNumericSchema()) return Number(text);
-  if (ns.isTimestampSchema()) return /^\d+(\.\d+)?$/.test(text) ? new Date(Number(text) * 1000) : new Date(text);
-  return text;
-}
 
 /** The path labels of `path` per the URI pattern (`/a/{Name}/b`), decoded; throws when the path does not match. */
 export function pathLabels(pattern: string, path: string): Record<string, string> {

@@ -16,6 +16,7 @@ import { NormalizedSchema } from '@smithy/core/schema';
 import type { HttpRequest } from '@smithy/types';
 import type { Codec } from '@smithy/types';
 import type { SchemaRef } from './query';
+import { header, scalar } from './rest-common';
 
 type XmlCodec = Pick<Codec<Uint8Array | string, Uint8Array | string>, 'createSerializer' | 'createDeserializer'>;
 
@@ -34,18 +35,6 @@ export function decodeAwsChunked(body: Buffer): Buffer {
   }
 }
 
-function header(request: HttpRequest, name: string): string | undefined {
-  const wanted = name.toLowerCase();
-  for (const [k, v] of Object.entries(request.headers)) if (k.toLowerCase() === wanted) return v;
-  return undefined;
-}
-
-function scalar(ns: NormalizedSchema, text: string): unknown {
-  if (ns.isBooleanSchema()) return text === 'true';
-  if (ns.isNumericSchema()) return Number(text);
-  if (ns.isTimestampSchema()) return /^\d+(\.\d+)?$/.test(text) ? new Date(Number(text) * 1000) : new Date(text);
-  return text;
-}
 
 /** Bucket and key of a request, virtual-hosted or path-style. */
 function bucketAndKey(request: HttpRequest): { bucket?: string; key?: string } {
