@@ -162,9 +162,9 @@ describe.each([80, 120])('on a %i-column terminal', (width) => {
 
 test.concurrent.each([80, 120])('a full deploy at %i columns: the maintenance banner while the page is up, with since when and the bypass', async (width) => {
   const dir = appDirectory(`tty-full-${width}`);
-  // Polled every 2 virtual seconds: the new fleet boots before the page goes up, so the page is up for the switch only
-  // (seconds), which 60-second polls would miss.
-  const s = await inTerminal('full', width, ['deploy', 'staging', dir, '--strategy', 'full'], { HERD_TTY_SECONDS_PER_POLL: '2', HERD_TTY_WAIT_MS: '5' }, { when: 'page', until: /maintenance page up/ });
+  // The page held up 3 minutes after the switch: the new fleet boots before the page goes up, so without a hold the page
+  // is up for seconds only, which the display's polls (and DescribeRules' eventual consistency) could miss.
+  const s = await inTerminal('full', width, ['deploy', 'staging', dir, '--strategy', 'full'], { HERD_TTY_SECONDS_PER_POLL: '10', HERD_TTY_HOLD_PAGE_MINUTES: '3' }, { when: 'page', until: /maintenance page up/ });
   expect(s.exit).toBe(0);
   const during = s.during ?? [];
   const banner = during.findIndex((l) => l.startsWith('▲ maintenance page up'));

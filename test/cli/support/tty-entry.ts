@@ -7,6 +7,8 @@
  * - `HERD_TTY_RELEASE`: JSON `ReleaseBehaviour` of the release packed from the directory
  *   argument (`{"neverHealthy":true}`, `{"migrationExitCode":1}`);
  * - `HERD_TTY_WEB`: web instances (2);
+ * - `HERD_TTY_HOLD_PAGE_MINUTES`: `deploy.holdMaintenanceMinutes` of the environment (0): a `full`
+ *   deploy's page is otherwise up for seconds only (its new fleet boots before);
  * - `HERD_TTY_HOLD_WHEN` (`page`: the deploy's maintenance page is up; `rollout`: an instance
  *   refresh runs; `failing`: a new instance fails its health check) and `HERD_TTY_HOLD_FILE`:
  *   the first time the display has drawn that, the next poll waits until the file exists (a
@@ -24,7 +26,11 @@ const argv = process.argv.slice(2);
 const dir = argv.find((a) => existsSync(a) && statSync(a).isDirectory());
 const behaviour = process.env.HERD_TTY_RELEASE ? (JSON.parse(process.env.HERD_TTY_RELEASE) as ReleaseBehaviour) : undefined;
 const releases = behaviour && dir ? { [releaseIdOfTree(dir)]: behaviour } : {};
-const sim = new SimulatedEnvironment({ web: Number(process.env.HERD_TTY_WEB ?? 2), worker: 1, serving: 'r1', releases }, { iam: false });
+const holdPage = Number(process.env.HERD_TTY_HOLD_PAGE_MINUTES ?? 0);
+const sim = new SimulatedEnvironment(
+  { web: Number(process.env.HERD_TTY_WEB ?? 2), worker: 1, serving: 'r1', releases, ...(holdPage > 0 ? { deploy: { holdMaintenanceMinutes: holdPage } } : {}) },
+  { iam: false },
+);
 sim.secondsPerPoll = Number(process.env.HERD_TTY_SECONDS_PER_POLL ?? 60);
 const waitMs = Number(process.env.HERD_TTY_WAIT_MS ?? 60);
 const holdFile = process.env.HERD_TTY_HOLD_FILE;
@@ -34,8 +40,12 @@ function holding(): boolean {
   const state = [...sim.executions.values()].at(-1)?.states.at(-1);
   if (!state || state.done) return false;
   switch (process.env.HERD_TTY_HOLD_WHEN) {
-    case 'page':
-      return state.maintenance?.onAt !== undefined && state.maintenance.offAt === undefined;
+    case 'page': {
+      // Up, and listed: DescribeRules leaves a rule created seconds ago out (eventual consistency), and so would the display.
+      const { cloud, env } = sim.world;
+      const rule = cloud.maintenanceRule(env.loadBalancer.listenerArn, env.loadBalancer.maintenancePriority);
+      return state.maintenance?.onAt !== undefined && state.maintenance.offAt === undefined && rule !== undefined && cloud.visible('rule', rule.arn);
+    }
     case 'rollout':
       return state.step === 'refresh.wait';
     case 'failing':
