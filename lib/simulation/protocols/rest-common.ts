@@ -18,3 +18,21 @@ export function scalar(ns: NormalizedSchema, text: string): unknown {
   if (ns.isTimestampSchema()) return /^\d+(\.\d+)?$/.test(text) ? new Date(Number(text) * 1000) : new Date(text);
   return text;
 }
+
+/**
+ * The value an `httpQuery` or `httpHeader` member of an operation's input takes from the request,
+ * as its schema's scalar; undefined when the member is bound elsewhere or absent.
+ */
+export function queryOrHeader(request: HttpRequest, member: NormalizedSchema): { bound: boolean; value?: unknown } {
+  const traits = member.getMergedTraits();
+  if (typeof traits.httpQuery === 'string') {
+    const value = request.query?.[traits.httpQuery];
+    const text = Array.isArray(value) ? value[0] : value;
+    return { bound: true, ...(typeof text === 'string' ? { value: scalar(member, text) } : {}) };
+  }
+  if (typeof traits.httpHeader === 'string') {
+    const text = header(request, traits.httpHeader);
+    return { bound: true, ...(text !== undefined ? { value: scalar(member, text) } : {}) };
+  }
+  return { bound: false };
+}

@@ -15,7 +15,7 @@
 import { NormalizedSchema } from '@smithy/core/schema';
 import type { Codec, HttpRequest } from '@smithy/types';
 import type { SchemaRef } from './query';
-import { header, scalar } from './rest-common';
+import { queryOrHeader } from './rest-common';
 
 type JsonCodec = Pick<Codec<Uint8Array | string, Uint8Array | string>, 'createSerializer' | 'createDeserializer'>;
 
@@ -47,15 +47,11 @@ export async function readRestJsonInput(codec: JsonCodec, http: HttpTrait, input
   let document: Record<string, unknown> | undefined;
   for (const [name, member] of ns.structIterator()) {
     const traits = member.getMergedTraits();
+    const bound = queryOrHeader(request, member);
     if (traits.httpLabel) {
       if (labels[name] !== undefined) input[name] = labels[name];
-    } else if (typeof traits.httpQuery === 'string') {
-      const value = request.query?.[traits.httpQuery];
-      const text = Array.isArray(value) ? value[0] : value;
-      if (typeof text === 'string') input[name] = scalar(member, text);
-    } else if (typeof traits.httpHeader === 'string') {
-      const text = header(request, traits.httpHeader);
-      if (text !== undefined) input[name] = scalar(member, text);
+    } else if (bound.bound) {
+      if (bound.value !== undefined) input[name] = bound.value;
     } else if (traits.httpPayload) {
       if (member.isBlobSchema()) {
         if (body.length > 0) input[name] = new Uint8Array(body);

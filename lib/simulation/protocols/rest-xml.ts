@@ -16,7 +16,7 @@ import { NormalizedSchema } from '@smithy/core/schema';
 import type { HttpRequest } from '@smithy/types';
 import type { Codec } from '@smithy/types';
 import type { SchemaRef } from './query';
-import { header, scalar } from './rest-common';
+import { header, queryOrHeader } from './rest-common';
 
 type XmlCodec = Pick<Codec<Uint8Array | string, Uint8Array | string>, 'createSerializer' | 'createDeserializer'>;
 
@@ -54,16 +54,12 @@ export async function readRestXmlInput(codec: XmlCodec, inputSchema: SchemaRef, 
   const bytes = /aws-chunked/.test(header(request, 'content-encoding') ?? '') ? decodeAwsChunked(body) : body;
   for (const [name, member] of ns.structIterator()) {
     const traits = member.getMergedTraits();
+    const bound = queryOrHeader(request, member);
     if (traits.httpLabel) {
       const value = name === 'Bucket' ? bucket : name === 'Key' ? key : undefined;
       if (value !== undefined) input[name] = value;
-    } else if (typeof traits.httpQuery === 'string') {
-      const value = request.query?.[traits.httpQuery];
-      const text = Array.isArray(value) ? value[0] : value;
-      if (typeof text === 'string') input[name] = scalar(member, text);
-    } else if (typeof traits.httpHeader === 'string') {
-      const text = header(request, traits.httpHeader);
-      if (text !== undefined) input[name] = scalar(member, text);
+    } else if (bound.bound) {
+      if (bound.value !== undefined) input[name] = bound.value;
     } else if (typeof traits.httpPrefixHeaders === 'string') {
       // S3's user-defined metadata: every `x-amz-meta-<key>` header, the key in lower case.
       const prefix = traits.httpPrefixHeaders.toLowerCase();
